@@ -1,0 +1,1 @@
+"""Data layer: variable types and DataFrame -> encoded arrays."""

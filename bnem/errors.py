@@ -1,0 +1,65 @@
+"""Exceptions raised by bnem (foundation layer).
+
+Every exception subclasses the matching builtin so that callers can catch
+``ValueError`` or ``TypeError`` without importing bnem.
+"""
+
+from __future__ import annotations
+
+
+class BnemError(Exception):
+    """Base class of every error bnem raises on purpose."""
+
+
+class BnemValueError(BnemError, ValueError):
+    """A value supplied by the user is not acceptable."""
+
+
+class BnemTypeError(BnemError, TypeError):
+    """An argument has the wrong type."""
+
+
+class NetworkError(BnemValueError):
+    """The network structure or one of its CPDs is invalid."""
+
+
+class CycleError(NetworkError):
+    """The parent relation contains a directed cycle."""
+
+
+class DataError(BnemValueError):
+    """The data table does not match the network."""
+
+
+class BIFParseError(BnemValueError):
+    """A BIF file is malformed; the message carries line and column."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 source: str | None = None):
+        where = ""
+        if source:
+            where = f"{source}:"
+        if line is not None:
+            where += f"{line}:"
+            if column is not None:
+                where += f"{column}:"
+        super().__init__(f"{where} {message}" if where else message)
+        self.line = line
+        self.column = column
+        self.source = source
+
+
+class ImpossibleRowError(BnemValueError):
+    """A data row has probability zero under the current parameters."""
+
+
+class MonotonicityError(BnemError, ArithmeticError):
+    """EM's objective decreased beyond round-off: a bug, reported as one."""
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before reaching ``tol``."""
+
+
+class DegenerateWarning(UserWarning):
+    """Expected statistics are degenerate (e.g. a parent configuration never seen)."""

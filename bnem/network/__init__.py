@@ -1,0 +1,1 @@
+"""Network layer: DAG over integer ids, tabular CPDs, the BayesianNetwork value."""

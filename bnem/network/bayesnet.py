@@ -1,0 +1,210 @@
+"""The ``BayesianNetwork`` value: variables, a DAG, one CPD per node (network layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..data.variables import Variable
+from ..errors import BnemTypeError, NetworkError
+from .cpd import TabularCPD
+from .dag import build_dag, topological_order
+
+
+class BayesianNetwork:
+    """A discrete Bayesian network.
+
+    Parameters
+    ----------
+    variables : sequence of Variable, or mapping name -> sequence of state names
+    parents : mapping name -> sequence of parent names, optional
+        Nodes not listed have no parents.
+    cpds : mapping name -> TabularCPD or array of shape ``(*parent_cards, card)``, optional
+        Nodes without a CPD get a uniform table (useful for a structure to be learned).
+
+    Raises
+    ------
+    NetworkError
+        Unknown parent, duplicate node, bad CPD shape or normalisation.
+    CycleError
+        The parents form a directed cycle (named in the message).
+
+    Examples
+    --------
+    >>> net = BayesianNetwork({"rain": ["yes", "no"], "wet": ["yes", "no"]},
+    ...                       {"wet": ["rain"]},
+    ...                       {"rain": [0.2, 0.8], "wet": [[0.9, 0.1], [0.1, 0.9]]})
+    >>> net.nodes
+    ('rain', 'wet')
+    """
+
+    def __init__(self, variables, parents: Mapping | None = None, cpds: Mapping | None = None,
+                 name: str = "unknown"):
+        self.name = name
+        self._variables = _as_variables(variables)
+        self.nodes = tuple(v.name for v in self._variables)
+        self._id = {n: i for i, n in enumerate(self.nodes)}
+        parents = dict(parents or {})
+        graph = build_dag(self.nodes, {k: list(v) for k, v in parents.items()})
+        self._parents = {n: tuple(parents.get(n, ())) for n in self.nodes}
+        self.topological_order = tuple(topological_order(graph, self.nodes))
+        self._children = {n: tuple(c for c in self.nodes if n in self._parents[c])
+                          for n in self.nodes}
+        self.cards = np.array([v.card for v in self._variables], dtype=np.int64)
+        self.parent_ids = tuple(tuple(self._id[p] for p in self._parents[n]) for n in self.nodes)
+        shapes = [tuple(self.cards[list(pids)]) + (self.cards[i],)
+                  for i, pids in enumerate(self.parent_ids)]
+        sizes = np.array([int(np.prod(s)) for s in shapes], dtype=np.int64)
+        self.table_shapes = tuple(shapes)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._cpds = self._build_cpds(dict(cpds or {}))
+
+    # -- construction helpers -------------------------------------------------
+    def _build_cpds(self, cpds: dict) -> dict:
+        unknown = [k for k in cpds if k not in self._id]
+        if unknown:
+            raise NetworkError(f"CPDs given for unknown node(s) {unknown}; nodes are {list(self.nodes)}")
+        states = {v.name: v.states for v in self._variables}
+        out = {}
+        for i, node in enumerate(self.nodes):
+            shape = self.table_shapes[i]
+            given = cpds.get(node)
+            if given is None:
+                out[node] = TabularCPD(node, self._parents[node], np.full(shape, 1.0 / shape[-1]))
+                continue
+            if isinstance(given, TabularCPD):
+                if given.parents != self._parents[node]:
+                    raise NetworkError(
+                        f"CPD of {node!r} is conditioned on {list(given.parents)}, "
+                        f"but the network gives it parents {list(self._parents[node])}"
+                    )
+                given = given.values
+            out[node] = TabularCPD(node, self._parents[node], given, cards=shape, state_names=states)
+        return out
+
+    @classmethod
+    def _from_flat(cls, template: "BayesianNetwork", theta: np.ndarray) -> "BayesianNetwork":
+        """A copy of ``template`` whose tables are read from the flat vector ``theta``."""
+        cpds = {n: theta[template.offsets[i]:template.offsets[i + 1]].reshape(template.table_shapes[i])
+                for i, n in enumerate(template.nodes)}
+        return cls(template._variables, template._parents, cpds, name=template.name)
+
+    # -- accessors ---------------------------------------------------------------
+    @property
+    def variables(self) -> dict:
+        """Mapping node name -> :class:`Variable`."""
+        return {v.name: v for v in self._variables}
+
+    def variable(self, node: str) -> Variable:
+        return self._variables[self.index(node)]
+
+    def states(self, node: str) -> tuple:
+        return self.variable(node).states
+
+    def index(self, node: str) -> int:
+        """Integer id of ``node``."""
+        try:
+            return self._id[node]
+        except KeyError:
+            raise NetworkError(f"{node!r} is not a node; nodes are {list(self.nodes)}") from None
+        except TypeError:
+            raise BnemTypeError(f"node names are strings, got {node!r}") from None
+
+    def parents(self, node: str) -> tuple:
+        self.index(node)
+        return self._parents[node]
+
+    def children(self, node: str) -> tuple:
+        self.index(node)
+        return self._children[node]
+
+    def cpd(self, node: str) -> TabularCPD:
+        self.index(node)
+        return self._cpds[node]
+
+    @property
+    def cpds(self) -> dict:
+        return dict(self._cpds)
+
+    @property
+    def edges(self) -> list:
+        return [(p, n) for n in self.nodes for p in self._parents[n]]
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of free parameters: sum over nodes of configs * (card - 1)."""
+        return int(sum(np.prod(s[:-1]) * (s[-1] - 1) for s in self.table_shapes))
+
+    def flat_params(self) -> np.ndarray:
+        """All CPD tables concatenated in node order (C order within a table)."""
+        return np.concatenate([self._cpds[n].values.ravel() for n in self.nodes])
+
+    def with_cpds(self, cpds: Mapping) -> "BayesianNetwork":
+        """A new network with some CPDs replaced."""
+        merged = {n: c.values for n, c in self._cpds.items()}
+        merged.update(cpds)
+        return BayesianNetwork(self._variables, self._parents, merged, name=self.name)
+
+    def __repr__(self):
+        return (f"BayesianNetwork({self.name!r}: {len(self.nodes)} nodes, {len(self.edges)} edges, "
+                f"{self.n_parameters} free parameters)")
+
+    def __eq__(self, other):
+        return (isinstance(other, BayesianNetwork) and self._variables == other._variables
+                and self._parents == other._parents and self._cpds == other._cpds)
+
+    __hash__ = None
+
+    # -- sampling ----------------------------------------------------------------
+    def sample(self, n: int, seed=None, missing: float = 0.0, hide=()):
+        """Forward-sample ``n`` rows; see :func:`bnem.network.sampling.sample`."""
+        from .sampling import sample
+        return sample(self, n, seed=seed, missing=missing, hide=hide)
+
+    # -- facades over the inference layer (imported lazily: network sits below it) --
+    def log_prob(self, data):
+        """Per-row log P(observed part of the row); missing cells and latent nodes marginalised."""
+        from ..inference.api import log_prob
+        return log_prob(self, data)
+
+    def log_likelihood(self, data) -> float:
+        """Total observed-data log-likelihood of ``data`` (a DataFrame)."""
+        from ..inference.api import log_likelihood
+        return log_likelihood(self, data)
+
+    def posterior(self, data, node: str):
+        """DataFrame of P(node | row), one column per state, indexed like ``data``."""
+        from ..inference.api import posterior
+        return posterior(self, data, node)
+
+    # -- interop (imported lazily) -----------------------------------------------
+    def to_pgmpy(self):
+        """Convert to a ``pgmpy`` discrete Bayesian network."""
+        from ..io.pgmpy_interop import to_pgmpy
+        return to_pgmpy(self)
+
+    @classmethod
+    def from_pgmpy(cls, model) -> "BayesianNetwork":
+        """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
+        from ..io.pgmpy_interop import from_pgmpy
+        return from_pgmpy(model)
+
+
+def _as_variables(variables) -> list:
+    if isinstance(variables, Mapping):
+        variables = [Variable(str(k), tuple(v)) for k, v in variables.items()]
+    else:
+        variables = list(variables)
+        for v in variables:
+            if not isinstance(v, Variable):
+                raise BnemTypeError(
+                    f"variables must be Variable objects or a mapping name -> states, got {v!r}"
+                )
+    names = [v.name for v in variables]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise NetworkError(f"node name(s) {dup} appear more than once")
+    if not variables:
+        raise NetworkError("a network needs at least one variable, got none")
+    return variables

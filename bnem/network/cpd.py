@@ -1,0 +1,133 @@
+"""Tabular CPDs of shape ``(*parent_cards, card)`` (network layer)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import NetworkError
+
+SUM_TOLERANCE = 1e-6
+
+
+class TabularCPD:
+    """Conditional probability table P(node | parents).
+
+    ``values[u_1, ..., u_k, x]`` is ``P(node = x | parents = u)``; the table is
+    normalised over its last axis.
+
+    Parameters
+    ----------
+    node : str
+    parents : sequence of str
+    values : array_like of shape ``(*parent_cards, card)``
+    cards : sequence of int, optional
+        ``(*parent_cards, card)`` expected; checked against ``values.shape``.
+
+    Raises
+    ------
+    NetworkError
+        On a shape mismatch, a negative or non-finite entry, or a distribution
+        that does not sum to 1 within 1e-6 (the message names the node and
+        parent configuration).
+    """
+
+    __slots__ = ("node", "parents", "values")
+
+    def __init__(self, node: str, parents, values, cards=None, state_names=None):
+        self.node = node
+        self.parents = tuple(parents)
+        try:
+            arr = np.array(values, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise NetworkError(f"CPD of {node!r}: values are not numeric ({exc})") from None
+        if cards is not None:
+            cards = tuple(int(c) for c in cards)
+            if arr.shape != cards:
+                if arr.size == int(np.prod(cards)) and arr.ndim <= 1:
+                    arr = arr.reshape(cards)
+                else:
+                    raise NetworkError(
+                        f"CPD of {node!r} must have shape {cards} "
+                        f"(parents {list(self.parents)} then the node), got {arr.shape}"
+                    )
+        if arr.ndim != len(self.parents) + 1:
+            raise NetworkError(
+                f"CPD of {node!r} must have {len(self.parents) + 1} axes "
+                f"(parents {list(self.parents)} then the node), got shape {arr.shape}"
+            )
+        _check_distribution(node, self.parents, arr, state_names)
+        arr.setflags(write=False)
+        self.values = arr
+
+    @property
+    def card(self) -> int:
+        return self.values.shape[-1]
+
+    @property
+    def family(self) -> tuple:
+        """Parents then the node."""
+        return self.parents + (self.node,)
+
+    def maximize(self, counts, prior: float = 0.0) -> "TabularCPD":
+        """Return the MLE (``prior`` = 0) or Dirichlet-MAP CPD for expected ``counts``.
+
+        A parent configuration with zero total (counts plus prior) keeps a uniform
+        distribution.
+        """
+        table, _ = normalize_counts(np.asarray(counts, dtype=float) + prior)
+        return TabularCPD(self.node, self.parents, table)
+
+    def __repr__(self):
+        return f"TabularCPD({self.node!r} | {list(self.parents)}, shape={self.values.shape})"
+
+    def __eq__(self, other):
+        return (isinstance(other, TabularCPD) and self.node == other.node
+                and self.parents == other.parents
+                and self.values.shape == other.values.shape
+                and bool(np.array_equal(self.values, other.values)))
+
+    __hash__ = None
+
+
+def normalize_counts(counts: np.ndarray):
+    """Normalise ``counts`` over the last axis.
+
+    Returns the table and a boolean array over parent configurations marking those
+    whose total was zero (they get a uniform distribution, never NaN).
+    """
+    totals = counts.sum(axis=-1, keepdims=True)
+    empty = totals[..., 0] <= 0
+    safe = np.where(totals > 0, totals, 1.0)
+    table = counts / safe
+    if empty.any():
+        table[empty] = 1.0 / counts.shape[-1]
+    return table, empty
+
+
+def _check_distribution(node, parents, arr, state_names):
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NetworkError(
+            f"CPD of {node!r} has an invalid entry {arr[idx]!r} at "
+            f"{_describe(parents, idx[:-1], state_names)}; probabilities must be finite and >= 0"
+        )
+    sums = arr.sum(axis=-1)
+    off = np.abs(sums - 1.0) > SUM_TOLERANCE
+    if off.any():
+        idx = tuple(int(i) for i in np.argwhere(off)[0])
+        raise NetworkError(
+            f"CPD of {node!r} is not normalised: the distribution for "
+            f"{_describe(parents, idx, state_names)} sums to {sums[idx]:.10g}, expected 1 "
+            f"(within {SUM_TOLERANCE}); {int(off.sum())} configuration(s) affected"
+        )
+
+
+def _describe(parents, config, state_names) -> str:
+    if not parents:
+        return "the (parentless) node"
+    parts = []
+    for p, i in zip(parents, config):
+        states = state_names.get(p) if state_names else None
+        parts.append(f"{p}={states[i] if states else i}")
+    return "parents (" + ", ".join(parts) + ")"
