@@ -1,0 +1,1 @@
+"""Inference layer: compile once per network/evidence pattern, evaluate on chunks of rows."""

@@ -1,0 +1,163 @@
+"""Clique-tree plans over integer variable ids (inference layer).
+
+A plan is compiled once for a set of variables and the scopes of the factors over
+them: min-fill elimination (ties broken by min-weight), the elimination cliques with
+non-maximal ones merged away, a tree with separators, and a leaves-to-root schedule.
+It holds no numbers: evaluation happens in :mod:`bnem.inference.engine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Clique:
+    vars: tuple          # sorted variable ids
+    parent: int | None   # index of the parent clique (None for a root)
+    sep: tuple           # sorted ids shared with the parent
+    children: list = field(default_factory=list)
+    factors: list = field(default_factory=list)  # indices of the factors assigned here
+
+
+@dataclass
+class Plan:
+    """A compiled clique tree.
+
+    ``cliques`` is in schedule order: every clique comes after all its children,
+    so iterating forwards is the upward (collect) pass and backwards the downward
+    (distribute) pass.
+    """
+
+    vars: tuple
+    cards: dict
+    cliques: list
+    factor_scopes: list
+    factor_clique: list
+
+    @property
+    def clique_sizes(self) -> list:
+        return [int(np.prod([self.cards[v] for v in c.vars], dtype=np.int64)) for c in self.cliques]
+
+    def describe(self) -> dict:
+        """Sizes that say what evaluating the plan costs."""
+        sizes = self.clique_sizes
+        return {"cliques": len(sizes), "total_size": int(sum(sizes)),
+                "largest": int(max(sizes) if sizes else 0),
+                "largest_vars": len(max(self.cliques, key=lambda c: len(c.vars)).vars) if sizes else 0}
+
+
+def min_fill_order(variables, scopes, cards) -> list:
+    """Elimination order by min-fill, ties broken by min-weight then id."""
+    nbrs = {v: set() for v in variables}
+    for scope in scopes:
+        for a in scope:
+            nbrs[a].update(b for b in scope if b != a)
+    order = []
+    remaining = set(variables)
+    while remaining:
+        best, best_key = None, None
+        for v in remaining:
+            nb = nbrs[v]
+            fill = 0
+            nbl = list(nb)
+            for i, a in enumerate(nbl):
+                na = nbrs[a]
+                for b in nbl[i + 1:]:
+                    if b not in na:
+                        fill += 1
+            weight = cards[v]
+            for a in nb:
+                weight *= cards[a]
+            key = (fill, weight, v)
+            if best_key is None or key < best_key:
+                best, best_key = v, key
+        nb = nbrs.pop(best)
+        for a in nb:
+            nbrs[a].discard(best)
+            nbrs[a].update(b for b in nb if b != a)
+        remaining.discard(best)
+        order.append((best, tuple(sorted(nb | {best}))))
+    return order
+
+
+def compile_plan(variables, scopes, cards, single_clique_limit: int = 0) -> Plan:
+    """Compile a clique tree for ``variables`` and factor ``scopes`` (each a subset).
+
+    Parameters
+    ----------
+    variables : iterable of int
+    scopes : list of tuple of int
+        Scope of each factor, each within ``variables``.
+    cards : mapping int -> int
+    single_clique_limit : int
+        If the joint state space of ``variables`` has at most this many entries, the
+        plan is one clique over all of them (cheapest for tiny problems).
+    """
+    variables = tuple(sorted(variables))
+    cards = {v: int(cards[v]) for v in variables}
+    scopes = [tuple(sorted(s)) for s in scopes]
+    joint = 1
+    for v in variables:
+        joint *= cards[v]
+        if joint > single_clique_limit:
+            break
+    if joint <= single_clique_limit or len(variables) <= 1:
+        clique = Clique(variables, None, (), [], list(range(len(scopes))))
+        return Plan(variables, cards, [clique], scopes, [0] * len(scopes))
+    order = min_fill_order(variables, scopes, cards)
+    position = {v: i for i, (v, _) in enumerate(order)}
+    # elimination cliques and the elimination tree
+    elim = [set(c) for _, c in order]
+    parent = []
+    for i, (v, c) in enumerate(order):
+        rest = [u for u in c if u != v]
+        parent.append(min(position[u] for u in rest) if rest else None)
+    # merge non-maximal cliques into their parent (a clique contained in its
+    # parent is the only kind produced by elimination)
+    alias = list(range(len(order)))
+
+    def find(i):
+        while alias[i] != i:
+            i = alias[i]
+        return i
+
+    for i in range(len(order)):
+        p = parent[i]
+        if p is not None and elim[i] <= elim[p]:
+            alias[i] = p
+    kept = [i for i in range(len(order)) if find(i) == i]
+    new_index = {old: k for k, old in enumerate(kept)}
+    cliques = []
+    for old in kept:
+        p = parent[old]
+        # the parent of a kept clique: follow the elimination tree past merged ones
+        new_parent = new_index[find(p)] if p is not None else None
+        vars_ = tuple(sorted(elim[old]))
+        cliques.append(Clique(vars_, new_parent, (), [], []))
+    # a merged clique may have children that now point at its representative;
+    # recompute separators and children
+    for k, c in enumerate(cliques):
+        if c.parent is not None:
+            c.sep = tuple(sorted(set(c.vars) & set(cliques[c.parent].vars)))
+            cliques[c.parent].children.append(k)
+    factor_clique = []
+    for f, scope in enumerate(scopes):
+        if scope:
+            first = min(scope, key=lambda u: position[u])
+            k = new_index[find(position[first])]
+        else:
+            k = len(cliques) - 1
+        cliques[k].factors.append(f)
+        factor_clique.append(k)
+    _check_schedule(cliques)
+    return Plan(variables, cards, cliques, scopes, factor_clique)
+
+
+def _check_schedule(cliques):
+    """Internal invariant: parents come after children (elimination order)."""
+    for k, c in enumerate(cliques):
+        if c.parent is not None and c.parent <= k:
+            raise RuntimeError("bnem bug: clique schedule is not leaves-to-root")
