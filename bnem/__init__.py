@@ -13,3 +13,9 @@ __all__ = [
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
     "ImpossibleRowError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning",
 ]
+
+from .data.table import read_table
+from .em.loop import fit
+from .em.result import FitResult
+
+__all__ += ["fit", "FitResult", "read_table"]

@@ -62,7 +62,10 @@ def run_group(group, log_theta, want_marginals: bool = True, rows_slice=None):
         acc = None
         for f in c.factors:
             slot = factors[f]
-            vals = log_theta[slot.base[sl, None] + slot.grid]
+            if slot.const is not None:
+                vals = slot.const[sl]
+            else:
+                vals = log_theta[slot.base[sl, None] + slot.grid]
             vals = vals.reshape(_bshape(n, slot.scope, c.vars, cards))
             acc = vals if acc is None else acc + vals
         if acc is None:
@@ -118,7 +121,24 @@ def _slices(group):
     return [slice(s, min(n, s + step)) for s in range(0, n, step)]
 
 
-def estep(evidence, theta, log_theta=None, n_params=None):
+def run_flat(flat, log_theta):
+    """Evaluate every flat component instance at once.
+
+    Returns per-instance log Z and the normalised posterior of every joint state
+    (slot), in the block's ragged layout.
+    """
+    log_joint = np.add.reduceat(log_theta[flat.index], flat.slot_start)
+    shift = np.maximum.reduceat(log_joint, flat.inst_start)
+    bad = ~np.isfinite(shift)
+    if bad.any():
+        raise ImpossibleRows(flat.inst_rows[bad])
+    p = np.exp(log_joint - shift[flat.slot_inst])
+    z = np.add.reduceat(p, flat.inst_start)
+    p /= z[flat.slot_inst]
+    return shift + np.log(z), p
+
+
+def estep(evidence, theta, log_theta=None):
     """Expected counts (flat, like ``theta``) and the weighted total log-likelihood.
 
     Raises
@@ -134,8 +154,16 @@ def estep(evidence, theta, log_theta=None, n_params=None):
     if (theta[seen] <= 0).any():
         raise ImpossibleRows(observed_impossible_rows(evidence, theta))
     total = float(evidence.obs_counts[seen] @ log_theta[seen])
-    idx_parts, val_parts = [], []
     w_all = evidence.weights
+    flat = evidence.flat
+    if flat is not None:
+        log_z, p = run_flat(flat, log_theta)
+        w = w_all[flat.inst_rows]
+        total += float(w @ log_z)
+        p *= w[flat.slot_inst]
+        counts += np.bincount(flat.index, weights=np.repeat(p, flat.slot_len),
+                              minlength=counts.size)
+    idx_parts, val_parts = [], []
     for group in evidence.groups:
         for sl in _slices(group):
             log_z, posts, _ = run_group(group, log_theta, rows_slice=sl)
@@ -143,6 +171,8 @@ def estep(evidence, theta, log_theta=None, n_params=None):
             w = w_all[rows]
             total += float(w @ log_z)
             for slot, post in zip(group.factors, posts):
+                if slot.family < 0:
+                    continue
                 base = slot.base if sl is None else slot.base[sl]
                 idx_parts.append((base[:, None] + slot.grid).ravel())
                 val_parts.append((post * w[:, None]).ravel())
@@ -162,6 +192,9 @@ def observed_impossible_rows(evidence, theta):
 def row_log_prob(evidence, log_theta):
     """Per-row log P(observed part), shape ``(n_rows,)`` of the chunk."""
     out = observed_log_terms(evidence, log_theta)
+    if evidence.flat is not None:
+        log_z, _ = run_flat(evidence.flat, log_theta)
+        np.add.at(out, evidence.flat.inst_rows, log_z)
     for group in evidence.groups:
         for sl in _slices(group):
             log_z, _, _ = run_group(group, log_theta, want_marginals=False, rows_slice=sl)
@@ -190,9 +223,21 @@ def family_posteriors(evidence, theta):
             local += codes[full, v].astype(np.int64) * s
         table[full, local] = 1.0
         out.append(table)
+    flat = evidence.flat
+    if flat is not None:
+        _, p = run_flat(flat, log_theta)
+        entry_p = np.repeat(p, flat.slot_len)
+        entry_row = np.repeat(flat.inst_rows[flat.slot_inst], flat.slot_len)
+        fam_of = np.searchsorted(structure.offsets, flat.index, side="right") - 1
+        for i in np.unique(fam_of):
+            sel = fam_of == i
+            np.add.at(out[i], (entry_row[sel], flat.index[sel] - structure.offsets[i]),
+                      entry_p[sel])
     for group in evidence.groups:
         _, posts, _ = run_group(group, log_theta)
         for slot, post in zip(group.factors, posts):
+            if slot.family < 0:
+                continue
             local = slot.base[:, None] - structure.offsets[slot.family] + slot.grid
             out[slot.family][group.rows[:, None], local] = post
     return [t.reshape((n,) + tuple(int(structure.cards[v]) for v in fam))

@@ -1,0 +1,190 @@
+"""DataFrame -> integer state codes, merged rows and chunks (data layer).
+
+How values are matched to state names
+-------------------------------------
+Every cell is turned into a label and compared with the node's state names:
+
+* strings are used as they are; pandas categoricals by their category values;
+* booleans become ``"True"`` / ``"False"``;
+* integers, and floats with an integral value (a CSV column of integers with a gap
+  is read as floats), become their decimal text: ``3`` and ``3.0`` both give ``"3"``;
+* other floats use ``str(value)``.
+
+A label that equals a state name is that state. Otherwise, if exactly one state
+name equals the label ignoring case, that state is used (``True`` matches a state
+``true``). Anything else is an error naming the column, the value, how many rows
+hold it and the valid states. ``NaN``, ``None`` and ``pd.NA`` are missing; a node
+absent from the table, or whose column is entirely missing, is latent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._validation import preview
+from ..errors import BnemTypeError, DataError
+
+
+@dataclass
+class EncodedData:
+    """A table encoded against a list of variables.
+
+    Attributes
+    ----------
+    codes : ndarray (n_unique, n_vars)
+        State index of each distinct row, -1 where missing (all of a latent column).
+    weights : ndarray (n_unique,)
+        How many input rows each distinct row stands for.
+    inverse : ndarray (n_rows,)
+        Distinct-row index of each input row.
+    latent : tuple of str
+        Nodes with no observed value.
+    index : pandas.Index
+        Index of the input table (for messages naming rows).
+    """
+
+    codes: np.ndarray
+    weights: np.ndarray
+    inverse: np.ndarray
+    latent: tuple
+    index: pd.Index
+    names: tuple
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.inverse.size)
+
+    def chunks(self, size: int):
+        """Yield ``slice`` objects over the distinct rows, ``size`` rows each."""
+        n = self.codes.shape[0]
+        for start in range(0, n, size):
+            yield slice(start, min(n, start + size))
+
+    def first_row_of(self, unique_row: int) -> int:
+        """Position of the first input row equal to distinct row ``unique_row``."""
+        return int(np.flatnonzero(self.inverse == unique_row)[0])
+
+    def describe_row(self, unique_row: int, variables) -> str:
+        """``"row <label> (a='x', b=missing, ...)"`` for error messages."""
+        pos = self.first_row_of(unique_row)
+        cells = []
+        for j, var in enumerate(variables):
+            if var.name in self.latent:
+                continue
+            c = int(self.codes[unique_row, j])
+            cells.append(f"{var.name}={var.states[c]!r}" if c >= 0 else f"{var.name}=missing")
+        return f"row {self.index[pos]!r} ({', '.join(cells)})"
+
+
+def value_label(value) -> str:
+    """The text a cell is matched to state names by (see module docs)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def encode(data, variables, merge: bool = True) -> EncodedData:
+    """Encode ``data`` (a pandas DataFrame) against ``variables``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Columns named after nodes; NaN/None/pd.NA are missing.
+    variables : sequence of Variable
+        In node order; the codes' columns follow it.
+    merge : bool
+        Merge identical rows into weights (default). Without merging, every input
+        row is its own distinct row.
+
+    Raises
+    ------
+    DataError
+        Empty table, duplicate or unknown columns, or a value that is not a state.
+    BnemTypeError
+        If ``data`` is not a DataFrame.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise BnemTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if data.shape[0] == 0:
+        raise DataError("the data table is empty (0 rows); expected at least one row")
+    if data.shape[1] == 0:
+        raise DataError("the data table has no columns; expected columns named after nodes")
+    cols = [str(c) for c in data.columns]
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise DataError(f"column(s) {dup} appear more than once in the data table")
+    names = [v.name for v in variables]
+    unknown = [c for c in cols if c not in set(names)]
+    if unknown:
+        raise DataError(
+            f"column(s) {preview(unknown)} name no node of the network; nodes are "
+            f"{preview(names, 40)}. Drop or rename those columns."
+        )
+    n = data.shape[0]
+    dtype = np.int16 if max(v.card for v in variables) < 2 ** 15 else np.int32
+    codes = np.full((n, len(variables)), -1, dtype=dtype)
+    position = {c: j for j, c in enumerate(data.columns)}
+    latent = []
+    for j, var in enumerate(variables):
+        if var.name not in position:
+            latent.append(var.name)
+            continue
+        col = _encode_column(data.iloc[:, position[var.name]], var)
+        if (col < 0).all():
+            latent.append(var.name)
+        codes[:, j] = col
+    if merge:
+        unique, inverse, weights = _merge_rows(codes)
+    else:
+        unique, inverse, weights = codes, np.arange(n), np.ones(n)
+    return EncodedData(unique, weights, inverse, tuple(latent), data.index, tuple(names))
+
+
+def _encode_column(series: pd.Series, var) -> np.ndarray:
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return codes
+    states = var.states
+    lookup = {s: i for i, s in enumerate(states)}
+    lower = {}
+    for i, s in enumerate(states):
+        lower.setdefault(s.lower(), []).append(i)
+    mapping = np.empty(len(uniques), dtype=np.int64)
+    bad = []
+    for k, value in enumerate(np.asarray(uniques, dtype=object)):
+        label = value_label(value)
+        if label in lookup:
+            mapping[k] = lookup[label]
+        elif len(lower.get(label.lower(), ())) == 1:
+            mapping[k] = lower[label.lower()][0]
+        else:
+            bad.append(k)
+    if bad:
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        k = bad[0]
+        others = f" ({len(bad)} unknown values in all: {preview([uniques[b] for b in bad])})" \
+            if len(bad) > 1 else ""
+        raise DataError(
+            f"column {var.name!r}: value {uniques[k]!r} (in {int(counts[k])} row(s)) is not a "
+            f"state of node {var.name!r}; valid states: {list(states)}{others}. "
+            "Missing cells must be NaN (read_table turns missing markers such as '?' into NaN)."
+        )
+    out = np.full(codes.shape, -1, dtype=np.int64)
+    seen = codes >= 0
+    out[seen] = mapping[codes[seen]]
+    return out
+
+
+def _merge_rows(codes: np.ndarray):
+    contiguous = np.ascontiguousarray(codes)
+    void = contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * codes.shape[1]))).ravel()
+    _, first, inverse, counts = np.unique(void, return_index=True, return_inverse=True,
+                                          return_counts=True)
+    return codes[first], inverse.ravel(), counts.astype(float)

@@ -1,0 +1,186 @@
+"""The EM loop: initialisation, restarts, convergence, history and the monotonicity check."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_choice, check_float, check_int
+from ..errors import BnemTypeError, BnemValueError, ConvergenceWarning, DegenerateWarning, MonotonicityError
+from .estep import DEFAULT_CHUNK_ROWS, CompiledData
+from .init import INITS, initial_theta
+from .mstep import Maximizer
+from .result import FitResult
+
+logger = logging.getLogger("bnem")
+
+MONOTONE_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a ``callback`` receives after every E-step."""
+
+    restart: int
+    iteration: int
+    log_likelihood: float
+    objective: float
+    delta: float
+    seconds: float
+
+
+def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str = "random",
+        n_init: int = 1, prior: float = 0.0, callback=None, progress: bool = False,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> FitResult:
+    """Learn the CPDs of ``network`` from ``data`` by EM.
+
+    Parameters
+    ----------
+    network : BayesianNetwork
+        Structure (and, for ``init="network"``, starting CPDs).
+    data : pandas.DataFrame
+        Columns named after nodes; NaN is missing; absent nodes are latent.
+    max_iter : int
+        Most M-steps to perform (>= 0).
+    tol : float
+        Stop when the objective rises by less than ``tol`` nats per row.
+    seed : int or numpy Generator or None
+        Seeds ``init="random"``; the same seed gives the same result.
+    init : {"random", "uniform", "network", "complete-case"}
+    n_init : int
+        Number of random restarts; the one with the best final objective is kept.
+    prior : float
+        Dirichlet pseudo-count added to every expected count (MAP-EM). The monotone
+        objective is then the log posterior, shown in ``history.log_posterior``.
+    callback : callable, optional
+        Called with a :class:`Progress` after every E-step; returning ``True`` stops.
+    progress : bool
+        Show a one-line progress display on standard error.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    DataError, ImpossibleRowError, MonotonicityError, BnemValueError, BnemTypeError
+
+    Warns
+    -----
+    ConvergenceWarning
+        At ``max_iter`` without reaching ``tol``.
+    DegenerateWarning
+        When parent configurations had zero expected count.
+    """
+    from ..network.bayesnet import BayesianNetwork
+
+    if not isinstance(network, BayesianNetwork):
+        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    max_iter = check_int(max_iter, "max_iter", minimum=0)
+    tol = check_float(tol, "tol", minimum=0.0)
+    n_init = check_int(n_init, "n_init", minimum=1)
+    prior = check_float(prior, "prior", minimum=0.0)
+    chunk_rows = check_int(chunk_rows, "chunk_rows", minimum=1)
+    check_choice(init, "init", INITS)
+    if n_init > 1 and init != "random":
+        raise BnemValueError(
+            f"n_init={n_init} restarts need init='random'; init={init!r} gives the same start "
+            "every time")
+    if callback is not None and not callable(callback):
+        raise BnemTypeError(f"callback must be callable, got {type(callback).__name__}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    compiled = CompiledData(network, data, chunk_rows=chunk_rows)
+    logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s", compiled.encoded.n_rows,
+                compiled.encoded.codes.shape[0], time.perf_counter() - t0,
+                ", ".join(compiled.encoded.latent) or "none")
+    maximizer = Maximizer(network)
+    runs = []
+    for restart in range(n_init):
+        theta0 = initial_theta(init, network, maximizer, compiled, rng, prior)
+        runs.append(_run(compiled, maximizer, theta0, max_iter, tol, prior, callback, progress,
+                         restart, t0, init))
+        if runs[-1]["stopped"]:
+            break
+    best = max(range(len(runs)), key=lambda k: runs[k]["objective"])
+    run = runs[best]
+    if not run["converged"] and not run["stopped"] and max_iter > 0:
+        warnings.warn(
+            f"EM did not converge in max_iter={max_iter} iterations (last increase "
+            f"{run['last_delta'] / compiled.total_weight:.3g} nats per row > tol={tol:g}). "
+            "Increase max_iter, loosen tol, or try init='complete-case'.",
+            ConvergenceWarning, stacklevel=2)
+    empty = maximizer.describe_blocks(run["empty"]) if run["empty"] is not None else []
+    if empty:
+        warnings.warn(
+            f"{len(empty)} parent configuration(s) had zero expected count and keep a uniform "
+            f"distribution (e.g. {empty[0][0]} given {empty[0][1]}); see "
+            "FitResult.empty_configurations, or use prior > 0.", DegenerateWarning, stacklevel=2)
+    learned = BayesianNetwork._from_flat(network, run["theta"])
+    restarts = pd.DataFrame([{"restart": k, "log_likelihood": r["log_likelihood"],
+                              "objective": r["objective"], "n_iter": r["n_iter"],
+                              "converged": r["converged"]} for k, r in enumerate(runs)])
+    result = FitResult(learned, run["history"], run["log_likelihood"], run["n_iter"],
+                       run["converged"], compiled.encoded.n_rows, time.perf_counter() - t0,
+                       empty, restarts)
+    logger.info("%s", result.summary())
+    return result
+
+
+def _run(compiled, maximizer, theta, max_iter, tol, prior, callback, progress, restart, t0,
+         init):
+    rows = []
+    prev = -math.inf
+    converged = stopped = False
+    weight = compiled.total_weight
+    for it in range(max_iter + 1):
+        context = "initial" if it == 0 else f"iteration-{it}"
+        if it == 0 and init == "network":
+            context = "network's own (init='network')"
+        counts, ll = compiled.expected_counts(theta, context)
+        objective = ll + maximizer.log_prior(theta, prior)
+        delta = objective - prev if it else math.nan
+        seconds = time.perf_counter() - t0
+        rows.append((it, ll, objective, delta, seconds))
+        logger.info("restart %d iteration %d: log-likelihood %.6f%s", restart, it, ll,
+                    "" if it == 0 else f" (+{delta:.6g})")
+        if progress:
+            _show_progress(restart, it, ll, delta, seconds)
+        if it and math.isfinite(prev) and objective < prev - MONOTONE_RTOL * max(1.0, abs(prev)):
+            raise MonotonicityError(
+                f"EM objective decreased at iteration {it} (restart {restart}): "
+                f"{prev:.12g} -> {objective:.12g}. This is a bug in bnem; please report it "
+                "with the network and data.")
+        if callback is not None and callback(Progress(restart, it, ll, objective, delta, seconds)):
+            stopped = True
+            break
+        if it and delta <= tol * weight:
+            converged = True
+            break
+        if it == max_iter:
+            break
+        theta, _ = maximizer.maximize(counts, prior)
+        prev = objective
+    if progress:
+        _show_progress(restart, it, ll, delta, seconds, end=True)
+    empty = maximizer.empty_blocks(counts)
+    columns = ["iteration", "log_likelihood", "log_posterior", "delta", "seconds"]
+    history = pd.DataFrame(rows, columns=columns)
+    if not prior:
+        history = history.drop(columns="log_posterior")
+    return {"theta": theta, "history": history, "log_likelihood": ll, "objective": objective,
+            "n_iter": it, "converged": converged, "stopped": stopped,
+            "last_delta": delta, "empty": empty}
+
+
+def _show_progress(restart, it, ll, delta, seconds, end=False):
+    import sys
+    sys.stderr.write(f"\r[bnem] restart {restart} iteration {it:4d}  log-likelihood {ll:.6f}  "
+                     f"delta {delta:.3g}  {seconds:.1f}s" + ("\n" if end else ""))
+    sys.stderr.flush()

@@ -1,0 +1,54 @@
+"""What a fit returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`bnem.fit`.
+
+    Attributes
+    ----------
+    network : BayesianNetwork
+        The learned network (the parameters of the best restart).
+    history : pandas.DataFrame
+        One row per evaluated parameter set: ``iteration`` (0 = the start),
+        ``log_likelihood`` (observed data), ``log_posterior`` (with ``prior > 0``: the
+        MAP objective, which is the monotone one), ``delta`` (increase of the
+        objective over the previous row) and ``seconds`` since the fit started.
+    log_likelihood : float
+        Observed-data log-likelihood of :attr:`network` on the data.
+    n_iter : int
+        Number of M-steps performed.
+    converged : bool
+        Whether the per-row increase fell below ``tol`` before ``max_iter``.
+    empty_configurations : list of (node, {parent: state})
+        Parent configurations with zero expected count in the last E-step; their
+        distributions are uniform (or the prior's), not learned.
+    restarts : pandas.DataFrame
+        One row per initialisation: ``restart``, ``log_likelihood``, ``objective``,
+        ``n_iter``, ``converged``; the best is the one returned.
+    """
+
+    network: object
+    history: pd.DataFrame
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+    n_rows: int
+    seconds: float
+    empty_configurations: list = field(default_factory=list)
+    restarts: pd.DataFrame | None = None
+
+    def summary(self) -> str:
+        status = "converged" if self.converged else "did NOT converge"
+        return (f"{status} after {self.n_iter} iterations; log-likelihood "
+                f"{self.log_likelihood:.6f} ({self.log_likelihood / self.n_rows:.6f} per row, "
+                f"{self.n_rows} rows); {self.seconds:.3f} s")
+
+    def __repr__(self):
+        return f"FitResult({self.summary()})"
