@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from ..data.variables import Variable
-from ..errors import BIFParseError, BnemTypeError
+from .._validation import preview
+from ..errors import BnemTypeError
 from ..network.bayesnet import BayesianNetwork
 from ..network.cpd import SUM_TOLERANCE
 from .bif import Scanner, parse_body, show
@@ -138,13 +139,16 @@ def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
     """Parse BIF ``text``; ``source`` names it in error messages. See :func:`read_bif`."""
     sc = Scanner(text, source)
     variables, blocks, deferred = {}, {}, []
-    net_name = "unknown"
+    net_name, net_pos = "unknown", None
     while True:
         tok, start = sc.next()
         if tok is None:
             break
         if tok == "network":
-            net_name = _network(sc)
+            if net_pos is not None:
+                line = sc.where(net_pos)[0]
+                raise sc.error(f"second 'network' block (the first is at line {line})", start)
+            net_name, net_pos = _network(sc), start
         elif tok == "variable":
             _variable(sc, variables)
         elif tok == "probability":
@@ -162,7 +166,7 @@ def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
         for n, pos in header["names"]:
             if n not in variables:
                 raise sc.error(f"unknown variable {n!r} in a probability block; declared "
-                               f"variables: {_preview(variables)}", pos)
+                               f"variables: {preview(variables, 8)}", pos)
         sc.pos = header["body"]
         _store(sc, header, variables, blocks)
     return _assemble(sc, net_name, variables, blocks)
@@ -248,13 +252,13 @@ def _header(sc: Scanner, start: int) -> dict:
         if not parents:
             raise sc.error("expected a parent name after '|', found ')'", sc.last)
     else:
-        parents = list(zip(*sc.name_list(")", "a parent name or ')'")))
+        parents = list(zip(*sc.name_list(")", "a parent name")))
     sc.expect("{", "to open the probability block")
     seen = {child}
     for p, pos in parents:
         if p in seen:
-            what = "is its own parent" if p == child else f"lists parent {p!r} twice"
-            raise sc.error(f"the probability block of {child!r} {what}", pos)
+            what = "as its own parent" if p == child else "twice"
+            raise sc.error(f"the probability block of {child!r} lists {p!r} {what}", pos)
         seen.add(p)
     return {"start": start, "names": [(child, child_pos)] + parents}
 
@@ -322,8 +326,3 @@ def _check_sums(sc, name, parents, variables, table, sources):
     table[off] /= table[off].sum(axis=1, keepdims=True)
     return table, True
 
-
-def _preview(variables: dict, limit: int = 8) -> str:
-    names = list(variables)
-    text = ", ".join(repr(n) for n in names[:limit])
-    return text + (f", ... ({len(names)} in all)" if len(names) > limit else "")
