@@ -1,0 +1,98 @@
+"""Read a network file in any supported format, chosen by its extension (io layer).
+
+BIF goes through bnem's own parser; XMLBIF, UAI and Hugin NET through pgmpy's
+readers (imported only when needed) and :func:`~bnem.io.pgmpy_interop.from_pgmpy`.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from ..errors import BnemTypeError, BnemValueError
+
+#: Extension (after an optional trailing ``.gz``) -> format name.
+EXTENSIONS = {".bif": "bif", ".xml": "xmlbif", ".xmlbif": "xmlbif", ".uai": "uai", ".net": "net"}
+
+
+def read_network(path):
+    """Read a discrete Bayesian network, choosing the reader by file extension.
+
+    ============================  ==========================================
+    extension                     reader
+    ============================  ==========================================
+    ``.bif``                      :func:`~bnem.io.bif_read.read_bif`
+    ``.xml``, ``.xmlbif``         pgmpy ``XMLBIFReader``
+    ``.uai``                      pgmpy ``UAIReader`` (states named 0, 1, ...)
+    ``.net``                      pgmpy ``NETReader`` (Hugin)
+    ============================  ==========================================
+
+    Any of them may be gzip-compressed with a further ``.gz`` suffix. Extensions are
+    matched case-insensitively.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    BayesianNetwork
+
+    Raises
+    ------
+    BnemValueError
+        The extension is not one of the above (the message lists them), or a UAI
+        file describes a Markov network.
+    BnemTypeError
+        ``path`` is not a path.
+    BIFParseError
+        A malformed BIF file.
+    FileNotFoundError
+        The file does not exist.
+    ImportError
+        pgmpy is needed (non-BIF formats) but not installed.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise BnemTypeError(f"read_network expects a path, got {type(path).__name__}")
+    fmt = network_format(path)
+    from .bif_read import load_text, parse_bif
+
+    # a Path, so that a file name containing '{' is never taken for BIF text
+    text, name = load_text(pathlib.Path(path))
+    if fmt == "bif":
+        return parse_bif(text, name)
+    return _read_with_pgmpy(fmt, text, name)
+
+
+def network_format(path) -> str:
+    """The format name (``"bif"``, ``"xmlbif"``, ``"uai"``, ``"net"``) for ``path``.
+
+    Raises
+    ------
+    BnemValueError
+        The extension is not recognised.
+    """
+    name = os.path.basename(os.fspath(path)).lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    ext = os.path.splitext(name)[1]
+    if ext not in EXTENSIONS:
+        known = ", ".join(sorted(EXTENSIONS))
+        raise BnemValueError(f"cannot tell the format of {os.fspath(path)!r} from its extension "
+                             f"{ext or '(none)'!r}; expected one of {known} "
+                             "(optionally followed by .gz)")
+    return EXTENSIONS[ext]
+
+
+def _read_with_pgmpy(fmt: str, text: str, name: str):
+    from pgmpy.models import DiscreteBayesianNetwork
+    from pgmpy.readwrite import NETReader, UAIReader, XMLBIFReader
+
+    from .pgmpy_interop import from_pgmpy
+
+    reader = {"xmlbif": XMLBIFReader, "uai": UAIReader, "net": NETReader}[fmt]
+    model = reader(string=text).get_model()
+    if not isinstance(model, DiscreteBayesianNetwork):
+        raise BnemValueError(f"{name} describes a {type(model).__name__}, "
+                             "but bnem reads Bayesian networks only")
+    return from_pgmpy(model)
