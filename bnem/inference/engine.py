@@ -1,10 +1,11 @@
-"""Batched evaluation of compiled evidence on a chunk of rows (inference layer).
+"""Batched evaluation of sliced clique trees on a chunk of rows (inference layer).
 
-All arrays put the row (component-instance) axis first; every clique potential is
-built in log space from the gathered table slices, shifted by its per-row maximum
-and exponentiated, and every upward message is renormalised per row, so no product
-of many small probabilities underflows. There is no per-row Python loop: loops run
-over component groups, cliques and factors only.
+Every clique's ragged potential (see :mod:`bnem.inference.evidence`) is built in log
+space from the gathered table entries, shifted by its per-row maximum and
+exponentiated; every upward message is renormalised per row. So no product of many
+small probabilities underflows, and the log-likelihood of a row is the sum of the
+shifts and normalisers. There is no per-row Python loop: loops run over cliques and
+factors only.
 """
 
 from __future__ import annotations
@@ -13,129 +14,149 @@ import numpy as np
 
 from .evidence import observed_log_terms
 
-# Entries of one batched clique-tree evaluation (rows x total clique size) kept in
-# memory at once; larger groups are processed in slices of rows.
-BATCH_ENTRIES = 1 << 22
-
 
 class ImpossibleRows(Exception):
     """Internal: rows (chunk-local indices) with probability zero."""
 
     def __init__(self, rows):
+        rows = np.unique(np.asarray(rows))
         super().__init__(f"impossible rows {rows[:5]}")
-        self.rows = np.asarray(rows)
+        self.rows = rows
 
 
-def _bshape(n, scope, clique_vars, cards):
-    return (n,) + tuple(cards[v] if v in scope else 1 for v in clique_vars)
+LINEAR_FLOOR = 1e-250
 
 
-def _sum_to(arr, have, keep):
-    """Sum ``arr`` (row axis first, axes ``have``) down to the axes ``keep`` (sorted)."""
-    axes = tuple(1 + i for i, v in enumerate(have) if v not in keep)
-    return arr.sum(axis=axes) if axes else arr
+class _Underflow(Exception):
+    """Internal: a linear-space sum vanished; redo the chunk in log space."""
 
 
-def run_group(group, log_theta, want_marginals: bool = True, rows_slice=None):
-    """Evaluate one component group.
+def _seg_sum(values, seg_of, n_seg):
+    return np.bincount(seg_of, weights=values, minlength=n_seg)
+
+
+def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None):
+    """Run the upward (and, if asked, downward) pass over the sliced cliques.
+
+    With ``theta`` given (padded), the pass first runs on plain probabilities with
+    unnormalised messages (fewest passes over memory). If any row's sum falls below
+    ``LINEAR_FLOOR`` (possible underflow, or a true zero), it is redone in log space:
+    potentials shifted by their per-row maximum and every message renormalised per
+    row, which never underflows and tells an impossible row from a tiny one.
 
     Returns
     -------
-    log_z : ndarray (n_g,)
-        log of the sum over the component's states of the product of its factors.
-    posts : list of ndarray (n_g, prod(scope cards)) or None
-        Posterior of each factor's missing part, in ``FactorSlot.grid`` order.
-    beliefs : list of ndarray
-        Normalised clique beliefs (row axis first), for node marginals.
+    log_z : ndarray (n,)
+        Per row, log of the sum over its missing values of the product of the
+        factors with a missing member (observed-only families excluded).
+    beliefs : list of ndarray or None
+        Per clique, the normalised posterior of each entry (ragged, like the slice).
     """
-    plan = group.plan
-    cards = plan.cards
-    sl = slice(None) if rows_slice is None else rows_slice
-    factors = group.factors
-    n = factors[0].base[sl].shape[0]
-    cliques = plan.cliques
-    log_z = np.zeros(n)
-    partial = [None] * len(cliques)
-    up = [None] * len(cliques)
-    for k, c in enumerate(cliques):
-        full = (n,) + tuple(cards[v] for v in c.vars)
-        acc = None
-        for f in c.factors:
-            slot = factors[f]
-            if slot.const is not None:
-                vals = slot.const[sl]
-            else:
-                vals = log_theta[slot.base[sl, None] + slot.grid]
-            vals = vals.reshape(_bshape(n, slot.scope, c.vars, cards))
-            acc = vals if acc is None else acc + vals
-        if acc is None:
-            pot = np.ones(full)
-        else:
-            acc = np.broadcast_to(acc, full)
-            shift = acc.reshape(n, -1).max(axis=1)
-            bad = ~np.isfinite(shift)
-            if bad.any():
-                raise ImpossibleRows(group.rows[sl][bad])
-            pot = np.exp(acc - shift.reshape((n,) + (1,) * len(c.vars)))
-            log_z += shift
-        for ch in c.children:
-            pot = pot * up[ch].reshape(_bshape(n, cliques[ch].sep, c.vars, cards))
-        partial[k] = pot
-        msg = _sum_to(pot, c.vars, c.sep) if c.parent is not None else pot
-        total = msg.reshape(n, -1).sum(axis=1)
-        if not (total > 0).all():
-            raise ImpossibleRows(group.rows[sl][~(total > 0)])
-        log_z += np.log(total)
-        if c.parent is not None:
-            up[k] = msg / total.reshape((n,) + (1,) * len(c.sep))
-        else:
-            partial[k] = pot / total.reshape((n,) + (1,) * len(c.vars))
-    if not want_marginals:
-        return log_z, None, None
-    beliefs = [None] * len(cliques)
-    down = [None] * len(cliques)
-    for k in range(len(cliques) - 1, -1, -1):
-        c = cliques[k]
-        b = partial[k]
-        if c.parent is not None:
-            b = b * down[k].reshape(_bshape(n, c.sep, c.vars, cards))
-            b = b / b.reshape(n, -1).sum(axis=1).reshape((n,) + (1,) * len(c.vars))
-        beliefs[k] = b
-        for ch in c.children:
-            m = _sum_to(b, c.vars, cliques[ch].sep)
-            u = up[ch]
-            down[ch] = np.divide(m, u, out=np.zeros_like(m), where=u > 0)
-    posts = []
-    for f, slot in enumerate(factors):
-        c = cliques[plan.factor_clique[f]]
-        posts.append(_sum_to(beliefs[plan.factor_clique[f]], c.vars, slot.scope).reshape(n, -1))
-    return log_z, posts, beliefs
+    if theta is not None:
+        try:
+            return _calibrate(evidence, theta, None, want_beliefs)
+        except _Underflow:
+            pass
+    return _calibrate(evidence, None, log_theta, want_beliefs)
 
 
-def _slices(group):
-    n = group.rows.size
-    per_row = max(1, sum(group.plan.clique_sizes))
-    step = max(1, BATCH_ENTRIES // per_row)
-    if step >= n:
-        return [None]
-    return [slice(s, min(n, s + step)) for s in range(0, n, step)]
-
-
-def run_flat(flat, log_theta):
-    """Evaluate every flat component instance at once.
-
-    Returns per-instance log Z and the normalised posterior of every joint state
-    (slot), in the block's ragged layout.
-    """
-    log_joint = np.add.reduceat(log_theta[flat.index], flat.slot_start)
-    shift = np.maximum.reduceat(log_joint, flat.inst_start)
+def _potential(cs, theta, log_theta, log_z):
+    """Product of the clique's active factors per entry (padding entries gather 1)."""
+    if theta is not None:
+        pot = None
+        for _, idx in cs.factors:
+            pot = theta[idx] if pot is None else pot * theta[idx]
+        return np.ones(cs.entry_seg.size) if pot is None else pot
+    logpot = np.zeros(cs.entry_seg.size)
+    for _, idx in cs.factors:
+        logpot += log_theta[idx]
+    shift = np.maximum.reduceat(logpot, cs.seg)
     bad = ~np.isfinite(shift)
     if bad.any():
-        raise ImpossibleRows(flat.inst_rows[bad])
-    p = np.exp(log_joint - shift[flat.slot_inst])
-    z = np.add.reduceat(p, flat.inst_start)
-    p /= z[flat.slot_inst]
-    return shift + np.log(z), p
+        raise ImpossibleRows(cs.rows[bad])
+    log_z[cs.rows] += shift
+    return np.exp(logpot - shift[cs.entry_seg])
+
+
+def _finish_message(msg, cs, rows, normalise, log_z=None):
+    """Pad ``msg`` with 1.0; in log mode first divide each row's segment by its sum."""
+    out = np.empty(msg.size + 1)
+    out[-1] = 1.0
+    if not normalise:
+        out[:-1] = msg
+        return out
+    s = _seg_sum(msg, cs.msg_entry_seg, cs.up_local.size)
+    if log_z is not None:
+        _check_positive(s, rows, False)
+        log_z[rows] += np.log(s)
+    else:
+        s[s <= 0] = 1.0
+    np.divide(msg, s[cs.msg_entry_seg], out=out[:-1])
+    return out
+
+
+def _calibrate(evidence, theta, log_theta, want_beliefs):
+    n = evidence.n_rows
+    log_z = np.zeros(n)
+    slices = evidence.cliques
+    partial = [None] * len(slices)
+    up = [None] * len(slices)
+    linear = theta is not None
+    for k, cs in enumerate(slices):
+        if cs.rows.size == 0:
+            continue
+        pot = _potential(cs, theta, log_theta, log_z)
+        for child, target in cs.child_links:
+            if up[child] is not None:
+                pot *= up[child][target]
+        partial[k] = pot
+        if cs.up_local.size:
+            msg = np.bincount(cs.up_target, weights=pot, minlength=cs.msg_size + 1)[:-1]
+            up[k] = _finish_message(msg, cs, cs.rows[cs.up_local], not linear, log_z)
+        if cs.root_local.size:
+            s = _seg_sum(pot, cs.entry_seg, cs.rows.size)[cs.root_local]
+            _check_positive(s, cs.rows[cs.root_local], linear)
+            log_z[cs.rows[cs.root_local]] += np.log(s)
+    if not want_beliefs:
+        return log_z, None
+    beliefs = [None] * len(slices)
+    down = [None] * len(slices)
+    for k in range(len(slices) - 1, -1, -1):
+        cs = slices[k]
+        if cs.rows.size == 0:
+            continue
+        b = partial[k]
+        if down[k] is not None:
+            b = b * down[k][cs.up_target]
+        beliefs[k] = b  # unnormalised: see belief_weights
+        for child, target in cs.child_links:
+            u = up[child]
+            if u is None:
+                continue
+            m = np.bincount(target, weights=b, minlength=u.size)[:-1]
+            np.divide(m, u[:-1], out=m, where=u[:-1] > 0)
+            m[u[:-1] <= 0] = 0.0
+            down[child] = _finish_message(m, slices[child], None, not linear)
+    return log_z, beliefs
+
+
+def belief_weights(cs, b, row_weight=None):
+    """Normalise a clique's unnormalised beliefs per row, times optional row weights."""
+    s = _seg_sum(b, cs.entry_seg, cs.rows.size)
+    scale = 1.0 / s if row_weight is None else row_weight[cs.rows] / s
+    return b * scale[cs.entry_seg]
+
+
+def _check_positive(s, rows, linear=False):
+    if linear:
+        # unnormalised linear sums: anything near the bottom of the float range
+        # (or a zero, which may be an underflow) is redone in log space
+        if not (s > LINEAR_FLOOR).all():
+            raise _Underflow()
+        return
+    bad = ~(s > 0)
+    if bad.any():
+        raise ImpossibleRows(rows[bad])
 
 
 def estep(evidence, theta, log_theta=None):
@@ -149,36 +170,22 @@ def estep(evidence, theta, log_theta=None):
     if log_theta is None:
         with np.errstate(divide="ignore"):
             log_theta = np.log(theta)
-    counts = evidence.obs_counts.copy()
     seen = evidence.obs_counts > 0
     if (theta[seen] <= 0).any():
         raise ImpossibleRows(observed_impossible_rows(evidence, theta))
     total = float(evidence.obs_counts[seen] @ log_theta[seen])
-    w_all = evidence.weights
-    flat = evidence.flat
-    if flat is not None:
-        log_z, p = run_flat(flat, log_theta)
-        w = w_all[flat.inst_rows]
-        total += float(w @ log_z)
-        p *= w[flat.slot_inst]
-        counts += np.bincount(flat.index, weights=np.repeat(p, flat.slot_len),
-                              minlength=counts.size)
-    idx_parts, val_parts = [], []
-    for group in evidence.groups:
-        for sl in _slices(group):
-            log_z, posts, _ = run_group(group, log_theta, rows_slice=sl)
-            rows = group.rows if sl is None else group.rows[sl]
-            w = w_all[rows]
-            total += float(w @ log_z)
-            for slot, post in zip(group.factors, posts):
-                if slot.family < 0:
-                    continue
-                base = slot.base if sl is None else slot.base[sl]
-                idx_parts.append((base[:, None] + slot.grid).ravel())
-                val_parts.append((post * w[:, None]).ravel())
-    if idx_parts:
-        counts += np.bincount(np.concatenate(idx_parts), weights=np.concatenate(val_parts),
-                              minlength=counts.size)
+    log_z, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(theta, 1.0))
+    total += float(evidence.weights @ log_z)
+    parts = []
+    for cs, b in zip(evidence.cliques, beliefs):
+        if b is None or not cs.factors:
+            continue
+        bw = belief_weights(cs, b, evidence.weights)
+        parts.extend(bw for _ in cs.factors)
+    counts = evidence.obs_counts.copy()
+    if parts:
+        counts += np.bincount(evidence.count_index, weights=np.concatenate(parts),
+                              minlength=counts.size + 1)[:-1]
     return counts, total
 
 
@@ -189,17 +196,39 @@ def observed_impossible_rows(evidence, theta):
     return np.flatnonzero(~np.isfinite(terms))
 
 
+def _pad(values, pad):
+    """Append the padding entry that inactive factor entries gather."""
+    return np.append(values, pad)
+
+
 def row_log_prob(evidence, log_theta):
     """Per-row log P(observed part), shape ``(n_rows,)`` of the chunk."""
-    out = observed_log_terms(evidence, log_theta)
-    if evidence.flat is not None:
-        log_z, _ = run_flat(evidence.flat, log_theta)
-        np.add.at(out, evidence.flat.inst_rows, log_z)
-    for group in evidence.groups:
-        for sl in _slices(group):
-            log_z, _, _ = run_group(group, log_theta, want_marginals=False, rows_slice=sl)
-            rows = group.rows if sl is None else group.rows[sl]
-            out[rows] += log_z  # a row has at most one instance per group
+    log_z, _ = calibrate(evidence, _pad(log_theta, 0.0), want_beliefs=False,
+                         theta=_pad(np.exp(log_theta), 1.0))
+    return observed_log_terms(evidence, log_theta) + log_z
+
+
+def node_marginals(evidence, log_theta, node: int) -> np.ndarray:
+    """P(node | row) for every row of the chunk, shape ``(n, card)``."""
+    structure, codes = evidence.structure, evidence.codes
+    card = int(structure.cards[node])
+    n = codes.shape[0]
+    out = np.zeros((n, card))
+    obs = codes[:, node] >= 0
+    out[np.flatnonzero(obs), codes[obs, node]] = 1.0
+    if obs.all():
+        return out
+    _, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(np.exp(log_theta), 1.0))
+    plan = evidence.plan
+    k = min((k for k, c in enumerate(plan.cliques) if node in c.vars),
+            key=lambda k: len(plan.cliques[k].vars))
+    cs = evidence.cliques[k]
+    j = list(plan.cliques[k].vars).index(node)
+    key = cs.entry_seg.astype(np.int64) * card + cs.assign[:, j]
+    marg = np.bincount(key, weights=belief_weights(cs, beliefs[k]), minlength=cs.rows.size * card)
+    marg = marg.reshape(cs.rows.size, card)
+    miss = codes[cs.rows, node] < 0
+    out[cs.rows[miss]] = marg[miss]
     return out
 
 
@@ -223,22 +252,14 @@ def family_posteriors(evidence, theta):
             local += codes[full, v].astype(np.int64) * s
         table[full, local] = 1.0
         out.append(table)
-    flat = evidence.flat
-    if flat is not None:
-        _, p = run_flat(flat, log_theta)
-        entry_p = np.repeat(p, flat.slot_len)
-        entry_row = np.repeat(flat.inst_rows[flat.slot_inst], flat.slot_len)
-        fam_of = np.searchsorted(structure.offsets, flat.index, side="right") - 1
-        for i in np.unique(fam_of):
-            sel = fam_of == i
-            np.add.at(out[i], (entry_row[sel], flat.index[sel] - structure.offsets[i]),
-                      entry_p[sel])
-    for group in evidence.groups:
-        _, posts, _ = run_group(group, log_theta)
-        for slot, post in zip(group.factors, posts):
-            if slot.family < 0:
-                continue
-            local = slot.base[:, None] - structure.offsets[slot.family] + slot.grid
-            out[slot.family][group.rows[:, None], local] = post
+    _, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(theta, 1.0))
+    for cs, b in zip(evidence.cliques, beliefs):
+        if b is None:
+            continue
+        b = belief_weights(cs, b)
+        for f, idx in cs.factors:
+            e = idx < structure.n_params
+            rows = cs.rows[cs.entry_seg[e]]
+            np.add.at(out[f], (rows, idx[e] - structure.offsets[f]), b[e])
     return [t.reshape((n,) + tuple(int(structure.cards[v]) for v in fam))
             for t, fam in zip(out, structure.families)]
