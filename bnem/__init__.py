@@ -1,8 +1,17 @@
-"""bnem: learn Bayesian-network parameters by EM from incomplete data."""
+"""bnem: learn Bayesian-network parameters by EM from incomplete data.
 
+>>> import bnem
+>>> net = bnem.read_bif("networks/asia.bif")                      # doctest: +SKIP
+>>> res = bnem.fit(net, net.sample(1000, seed=0, missing=0.2))    # doctest: +SKIP
+"""
+
+from .data.table import read_table
 from .data.variables import Variable
+from .em.loop import Progress, fit
+from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
                      DegenerateWarning, ImpossibleRowError, MonotonicityError, NetworkError)
+from .io import from_pgmpy, read_bif, read_network, to_pgmpy, write_bif
 from .network.bayesnet import BayesianNetwork
 from .network.cpd import TabularCPD
 
@@ -10,12 +19,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayesianNetwork", "TabularCPD", "Variable",
+    "fit", "FitResult", "Progress",
+    "read_bif", "write_bif", "read_network", "read_table", "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
     "ImpossibleRowError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning",
 ]
-
-from .data.table import read_table
-from .em.loop import fit
-from .em.result import FitResult
-
-__all__ += ["fit", "FitResult", "read_table"]

@@ -129,7 +129,7 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     result = FitResult(learned, run["history"], run["log_likelihood"], run["n_iter"],
                        run["converged"], compiled.encoded.n_rows, time.perf_counter() - t0,
                        empty, restarts)
-    logger.info("%s", result.summary())
+    logger.debug("%s", result.summary())
     return result
 
 

@@ -1,0 +1,1 @@
+"""The ``bnem`` command line (the only place that configures logging)."""

@@ -1,0 +1,95 @@
+"""DataFrame-level inference used by ``BayesianNetwork.log_prob`` and friends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data.encode import encode
+from ..errors import ImpossibleRowError
+from .engine import ImpossibleRows, node_marginals, row_log_prob
+from .evidence import analyse
+from .structure import Structure
+
+CHUNK_ROWS = 50_000
+
+
+def _chunks(network, data):
+    structure = Structure.of(network)
+    enc = encode(data, list(network.variables.values()))
+    cache = {}
+    for sl in enc.chunks(CHUNK_ROWS):
+        yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache)
+
+
+def log_prob(network, data) -> np.ndarray:
+    """Per-row log P(observed part of the row), shape ``(len(data),)``.
+
+    Missing cells and latent nodes are summed out exactly. A row that is impossible
+    under the network gets ``-inf`` (it is a valid answer here, not an error).
+    """
+    theta = network.flat_params()
+    with np.errstate(divide="ignore"):
+        log_theta = np.log(theta)
+    parts = []
+    enc = None
+    for enc, sl, ev in _chunks(network, data):
+        try:
+            parts.append(row_log_prob(ev, log_theta))
+        except ImpossibleRows:
+            parts.append(_log_prob_with_zeros(ev, log_theta))
+    distinct = np.concatenate(parts)
+    return distinct[enc.inverse]
+
+
+def _log_prob_with_zeros(ev, log_theta):
+    """Rows impossible under the network get -inf; the rest are evaluated normally.
+
+    Each failed pass names some impossible rows; they are masked out and the pass is
+    repeated on the remaining rows (a few passes at most in practice).
+    """
+    out = np.empty(ev.n_rows)
+    bad = np.zeros(ev.n_rows, dtype=bool)
+    while True:
+        keep = np.flatnonzero(~bad)
+        if keep.size == 0:
+            break
+        sub = analyse(ev.structure, ev.codes[keep], ev.weights[keep])
+        try:
+            out[keep] = row_log_prob(sub, log_theta)
+            break
+        except ImpossibleRows as exc:
+            bad[keep[exc.rows]] = True
+    out[bad] = -np.inf
+    return out
+
+
+def log_likelihood(network, data) -> float:
+    """Total observed-data log-likelihood of ``data`` (``-inf`` if a row is impossible)."""
+    return float(np.sum(log_prob(network, data)))
+
+
+def posterior(network, data, node: str) -> pd.DataFrame:
+    """P(node | observed part of each row): one column per state, indexed like ``data``.
+
+    Raises
+    ------
+    ImpossibleRowError
+        If a row has probability zero under the network (its posterior is undefined).
+    """
+    i = network.index(node)
+    theta = network.flat_params()
+    with np.errstate(divide="ignore"):
+        log_theta = np.log(theta)
+    parts = []
+    enc = None
+    for enc, sl, ev in _chunks(network, data):
+        try:
+            parts.append(node_marginals(ev, log_theta, i))
+        except ImpossibleRows as exc:
+            desc = enc.describe_row(sl.start + int(exc.rows[0]), list(network.variables.values()))
+            raise ImpossibleRowError(
+                f"{desc} has probability zero under the network, so P({node} | row) is "
+                "undefined") from None
+    probs = np.concatenate(parts)[enc.inverse]
+    return pd.DataFrame(probs, index=data.index, columns=list(network.states(node)))
