@@ -190,7 +190,7 @@ def test_unsupported_source_type():
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="absent.bif"):
         read_bif(tmp_path / "absent.bif")
 
 
@@ -240,6 +240,9 @@ ERRORS = [
      r"found a 'default' entry .* which already has a 'default' entry"),
     ("unterminated-comment", "  comment */", "  comment", 20, 18,
      r"expected '\*/' closing this comment, found end of file"),
+    ("wrong-case", '( C | "B b", A )', '( c | "B b", A )', 25, 15,
+     r"unknown variable 'c' in a probability block \(names are case-sensitive: did you mean "
+     r"'C'\?\)"),
     ("self-parent", '( C | "B b", A )', '( C | "B b", C )', 25, 26,
      r"the probability block of 'C' lists 'C' as its own parent"),
     ("repeated-parent", '( C | "B b", A )', '( C | A, A )', 25, 22,

@@ -165,7 +165,9 @@ def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
     for header in deferred:
         for n, pos in header["names"]:
             if n not in variables:
-                raise sc.error(f"unknown variable {n!r} in a probability block; declared "
+                same = [v for v in variables if v.lower() == n.lower()]
+                hint = f" (names are case-sensitive: did you mean {same[0]!r}?)" if same else ""
+                raise sc.error(f"unknown variable {n!r} in a probability block{hint}; declared "
                                f"variables: {preview(variables, 8)}", pos)
         sc.pos = header["body"]
         _store(sc, header, variables, blocks)
