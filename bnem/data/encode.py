@@ -44,6 +44,10 @@ class EncodedData:
         Nodes with no observed value.
     index : pandas.Index
         Index of the input table (for messages naming rows).
+    names : tuple of str
+        Node names, in the order of the codes' columns.
+    columns : tuple of str
+        Nodes that have a column in the table (possibly entirely missing).
     """
 
     codes: np.ndarray
@@ -52,6 +56,7 @@ class EncodedData:
     latent: tuple
     index: pd.Index
     names: tuple
+    columns: tuple = ()
 
     @property
     def n_rows(self) -> int:
@@ -71,8 +76,9 @@ class EncodedData:
         """``"row <label> (a='x', b=missing, ...)"`` for error messages."""
         pos = self.first_row_of(unique_row)
         cells = []
+        present = set(self.columns)
         for j, var in enumerate(variables):
-            if var.name in self.latent:
+            if var.name not in present:
                 continue
             c = int(self.codes[unique_row, j])
             cells.append(f"{var.name}={var.states[c]!r}" if c >= 0 else f"{var.name}=missing")
@@ -117,11 +123,15 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
     if data.shape[1] == 0:
         raise DataError("the data table has no columns; expected columns named after nodes")
     cols = [str(c) for c in data.columns]
-    dup = sorted({c for c in cols if cols.count(c) > 1})
+    seen, dup = set(), set()
+    for c in cols:
+        (dup if c in seen else seen).add(c)
+    dup = sorted(dup)
     if dup:
         raise DataError(f"column(s) {dup} appear more than once in the data table")
     names = [v.name for v in variables]
-    unknown = [c for c in cols if c not in set(names)]
+    known = set(names)
+    unknown = [c for c in cols if c not in known]
     if unknown:
         raise DataError(
             f"column(s) {preview(unknown)} name no node of the network; nodes are "
@@ -144,7 +154,8 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
         unique, inverse, weights = _merge_rows(codes)
     else:
         unique, inverse, weights = codes, np.arange(n), np.ones(n)
-    return EncodedData(unique, weights, inverse, tuple(latent), data.index, tuple(names))
+    return EncodedData(unique, weights, inverse, tuple(latent), data.index, tuple(names),
+                       tuple(n for n in names if n in position))
 
 
 def _encode_column(series: pd.Series, var) -> np.ndarray:

@@ -60,16 +60,30 @@ def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None):
     return _calibrate(evidence, None, log_theta, want_beliefs)
 
 
-def _potential(cs, theta, log_theta, log_z):
-    """Product of the clique's active factors per entry (padding entries gather 1)."""
+def _potential(cs, theta, log_theta, log_z, up):
+    """Product of the clique's active factors and incoming messages, per entry.
+
+    Padding entries gather 1. In log mode the product is a sum of logs, shifted by
+    its per-row maximum before exponentiating (a clique may receive thousands of
+    messages, whose plain product would underflow even when each is normalised).
+    """
     if theta is not None:
         pot = None
         for _, idx in cs.factors:
             pot = theta[idx] if pot is None else pot * theta[idx]
-        return np.ones(cs.entry_seg.size) if pot is None else pot
+        if pot is None:
+            pot = np.ones(cs.entry_seg.size)
+        for child, target in cs.child_links:
+            if up[child] is not None:
+                pot *= up[child][target]
+        return pot
     logpot = np.zeros(cs.entry_seg.size)
     for _, idx in cs.factors:
         logpot += log_theta[idx]
+    with np.errstate(divide="ignore"):
+        for child, target in cs.child_links:
+            if up[child] is not None:
+                logpot += np.log(up[child][target])
     shift = np.maximum.reduceat(logpot, cs.seg)
     bad = ~np.isfinite(shift)
     if bad.any():
@@ -105,10 +119,7 @@ def _calibrate(evidence, theta, log_theta, want_beliefs):
     for k, cs in enumerate(slices):
         if cs.rows.size == 0:
             continue
-        pot = _potential(cs, theta, log_theta, log_z)
-        for child, target in cs.child_links:
-            if up[child] is not None:
-                pot *= up[child][target]
+        pot = _potential(cs, theta, log_theta, log_z, up)
         partial[k] = pot
         if cs.up_local.size:
             msg = np.bincount(cs.up_target, weights=pot, minlength=cs.msg_size + 1)[:-1]

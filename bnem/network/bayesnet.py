@@ -49,8 +49,11 @@ class BayesianNetwork:
         graph = build_dag(self.nodes, {k: list(v) for k, v in parents.items()})
         self._parents = {n: tuple(parents.get(n, ())) for n in self.nodes}
         self.topological_order = tuple(topological_order(graph, self.nodes))
-        self._children = {n: tuple(c for c in self.nodes if n in self._parents[c])
-                          for n in self.nodes}
+        children = {n: [] for n in self.nodes}
+        for c in self.nodes:
+            for p in self._parents[c]:
+                children[p].append(c)
+        self._children = {n: tuple(v) for n, v in children.items()}
         self.cards = np.array([v.card for v in self._variables], dtype=np.int64)
         self.parent_ids = tuple(tuple(self._id[p] for p in self._parents[n]) for n in self.nodes)
         shapes = [tuple(self.cards[list(pids)]) + (self.cards[i],)

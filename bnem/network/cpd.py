@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import NetworkError
 
 SUM_TOLERANCE = 1e-6
+EXACT_TOLERANCE = 1e-12
 
 
 class TabularCPD:
@@ -29,6 +30,15 @@ class TabularCPD:
         On a shape mismatch, a negative or non-finite entry, or a distribution
         that does not sum to 1 within 1e-6 (the message names the node and
         parent configuration).
+
+    Notes
+    -----
+    Distributions that sum to 1 only within the 1e-6 tolerance (files often round,
+    e.g. ``0.3333, 0.3333, 0.3334`` or 7 decimals) are divided by their sum, so that
+    every table is normalised to round-off: summing out a variable then gives exactly
+    1, and log-likelihoods do not depend on which variables inference happened to
+    sum over. Deviations below 1e-12 are left as they are, so tables round-trip
+    through files bit for bit.
     """
 
     __slots__ = ("node", "parents", "values")
@@ -56,6 +66,9 @@ class TabularCPD:
                 f"(parents {list(self.parents)} then the node), got shape {arr.shape}"
             )
         _check_distribution(node, self.parents, arr, state_names)
+        sums = arr.sum(axis=-1, keepdims=True)
+        if (np.abs(sums - 1.0) > EXACT_TOLERANCE).any():
+            arr = arr / sums  # accepted deviations (<= 1e-6) are removed exactly
         arr.setflags(write=False)
         self.values = arr
 
