@@ -122,7 +122,7 @@ def _check_distribution(node, parents, arr, state_names):
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise NetworkError(
-            f"CPD of {node!r} has an invalid entry {arr[idx]!r} at "
+            f"CPD of {node!r} has an invalid entry {float(arr[idx])!r} at "
             f"{_describe(parents, idx[:-1], state_names)}; probabilities must be finite and >= 0"
         )
     sums = arr.sum(axis=-1)

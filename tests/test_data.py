@@ -1,0 +1,102 @@
+"""Data: matching values to states, latent columns, merging rows, CSV reading, errors."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+from bnem.data.encode import encode
+from bnem.data.variables import Variable
+
+VARS = [Variable("a", ("yes", "no")), Variable("n", ("1", "2", "3")),
+        Variable("flag", ("true", "false")), Variable("h", ("u", "v"))]
+
+
+def test_matching_rules_and_latent_columns():
+    df = pd.DataFrame({
+        "a": pd.Categorical(["yes", "no", None, "yes"]),
+        "n": [1, 2.0, np.nan, 3],
+        "flag": [True, False, True, True],
+    })
+    enc = encode(df, VARS, merge=False)
+    np.testing.assert_array_equal(enc.codes, [[0, 0, 0, -1], [1, 1, 1, -1],
+                                              [-1, -1, 0, -1], [0, 2, 0, -1]])
+    assert enc.latent == ("h",)
+    assert enc.columns == ("a", "n", "flag")
+
+
+def test_all_missing_column_is_latent():
+    df = pd.DataFrame({"a": ["yes", "no"], "h": [np.nan, np.nan]})
+    assert encode(df, VARS).latent == ("n", "flag", "h")
+
+
+def test_identical_rows_are_merged_with_weights():
+    df = pd.DataFrame({"a": ["yes", "no", "yes", "yes", None]})
+    enc = encode(df, VARS)
+    assert enc.codes.shape[0] == 3
+    assert sorted(enc.weights.tolist()) == [1.0, 1.0, 3.0]
+    # every input row maps back to an identical distinct row
+    np.testing.assert_array_equal(enc.codes[enc.inverse, 0], [0, 1, 0, 0, -1])
+
+
+def test_unknown_state_names_column_value_count_and_states():
+    df = pd.DataFrame({"a": ["yes", "maybe", "maybe", "no"]})
+    with pytest.raises(bnem.DataError,
+                       match=r"column 'a': value 'maybe' \(in 2 row\(s\)\) is not a state of node "
+                             r"'a'; valid states: \['yes', 'no'\]"):
+        encode(df, VARS)
+
+
+def test_unknown_column_is_an_error():
+    with pytest.raises(bnem.DataError, match=r"column\(s\) 'id' name no node"):
+        encode(pd.DataFrame({"a": ["yes"], "id": [1]}), VARS)
+
+
+@pytest.mark.parametrize("df, match", [
+    (pd.DataFrame({"a": pd.Series([], dtype=object)}), "empty"),
+    (pd.DataFrame(index=range(3)), "no columns"),
+    (pd.DataFrame([["yes", "no"]], columns=["a", "a"]), "appear more than once"),
+])
+def test_bad_tables(df, match):
+    with pytest.raises(bnem.DataError, match=match):
+        encode(df, VARS)
+
+
+def test_not_a_dataframe():
+    with pytest.raises(TypeError, match="must be a pandas DataFrame, got list"):
+        encode([["yes"]], VARS)
+
+
+def test_read_table_markers(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,n\nyes,?\n,2\nNA,3\nno,\n")
+    df = bnem.read_table(path)
+    assert df["a"].isna().tolist() == [False, True, True, False]
+    assert df["n"].isna().tolist() == [True, False, False, True]
+    df2 = bnem.read_table(path, missing=["?"])
+    assert df2["a"].tolist()[2] == "NA" and df2["n"].isna().sum() == 1
+
+
+def test_read_table_keeps_markers_that_are_states(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("f,g\nNA,NA\nYes,?\n")
+    with pytest.warns(UserWarning, match="column 'f': \\['NA'\\]"):
+        df = bnem.read_table(path, states={"f": ["NA", "No", "Yes"], "g": ["x"]})
+    assert df["f"].tolist() == ["NA", "Yes"]
+    assert df["g"].isna().all()
+
+
+def test_read_table_errors(tmp_path):
+    with pytest.raises(bnem.DataError, match="does not exist"):
+        bnem.read_table(tmp_path / "nope.csv")
+    empty = tmp_path / "e.csv"
+    empty.write_text("")
+    with pytest.raises(bnem.DataError, match="is empty"):
+        bnem.read_table(empty)
+
+
+def test_read_table_from_file_object():
+    df = bnem.read_table(io.StringIO("a\nyes\n?\n"))
+    assert df["a"].isna().tolist() == [False, True]
