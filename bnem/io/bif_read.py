@@ -76,7 +76,9 @@ def read_bif(source) -> BayesianNetwork:
     ``(s1, s2) p1, p2;`` giving the child's distribution, plus at most one
     ``default p1, p2;`` entry used for every configuration not listed.
 
-    Distributions that sum to 1 within 1e-6 are kept exactly as written. Those
+    Distributions that sum to 1 within 1e-6 are accepted silently (and, like every
+    :class:`~bnem.network.cpd.TabularCPD`, divided by their sum unless they are
+    within 1e-12 already, so tables are normalised to round-off). Those
     off by more than 1e-6 but at most 1e-2 (rounded values such as ``0.3333,
     0.3333, 0.3333``) are renormalised and one :class:`BIFNormalizationWarning`
     names the nodes concerned; larger deviations raise :class:`BIFParseError`.
