@@ -35,7 +35,7 @@ def _seg_sum(values, seg_of, n_seg):
     return np.bincount(seg_of, weights=values, minlength=n_seg)
 
 
-def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None):
+def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None, row_weight=None):
     """Run the upward (and, if asked, downward) pass over the sliced cliques.
 
     With ``theta`` given (padded), the pass first runs on plain probabilities with
@@ -50,14 +50,15 @@ def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None):
         Per row, log of the sum over its missing values of the product of the
         factors with a missing member (observed-only families excluded).
     beliefs : list of ndarray or None
-        Per clique, the normalised posterior of each entry (ragged, like the slice).
+        Per clique, the posterior of each entry times the row's weight (ragged, like
+        the slice): each row's segment sums to ``row_weight`` (default 1).
     """
     if theta is not None:
         try:
-            return _calibrate(evidence, theta, None, want_beliefs)
+            return _calibrate(evidence, theta, None, want_beliefs, row_weight)
         except _Underflow:
             pass
-    return _calibrate(evidence, None, log_theta, want_beliefs)
+    return _calibrate(evidence, None, log_theta, want_beliefs, row_weight)
 
 
 def _potential(cs, theta, log_theta, log_z, up):
@@ -92,70 +93,67 @@ def _potential(cs, theta, log_theta, log_z, up):
     return np.exp(logpot - shift[cs.entry_seg])
 
 
-def _finish_message(msg, cs, rows, normalise, log_z=None):
-    """Pad ``msg`` with 1.0; in log mode first divide each row's segment by its sum."""
-    out = np.empty(msg.size + 1)
-    out[-1] = 1.0
-    if not normalise:
-        out[:-1] = msg
-        return out
-    s = _seg_sum(msg, cs.msg_entry_seg, cs.up_local.size)
-    if log_z is not None:
-        _check_positive(s, rows, False)
-        log_z[rows] += np.log(s)
-    else:
-        s[s <= 0] = 1.0
-    np.divide(msg, s[cs.msg_entry_seg], out=out[:-1])
-    return out
-
-
-def _calibrate(evidence, theta, log_theta, want_beliefs):
+def _calibrate(evidence, theta, log_theta, want_beliefs, row_weight=None):
     n = evidence.n_rows
     log_z = np.zeros(n)
     slices = evidence.cliques
     partial = [None] * len(slices)
-    up = [None] * len(slices)
+    up = [None] * len(slices)        # per clique: message to the parent, padded with 1.0
+    root_sum = [None] * len(slices)  # per clique: sum of each root segment
     linear = theta is not None
     for k, cs in enumerate(slices):
         if cs.rows.size == 0:
             continue
         pot = _potential(cs, theta, log_theta, log_z, up)
         partial[k] = pot
-        if cs.up_local.size:
-            msg = np.bincount(cs.up_target, weights=pot, minlength=cs.msg_size + 1)[:-1]
-            up[k] = _finish_message(msg, cs, cs.rows[cs.up_local], not linear, log_z)
-        if cs.root_local.size:
-            s = _seg_sum(pot, cs.entry_seg, cs.rows.size)[cs.root_local]
+        n_root = cs.root_local.size
+        out = np.bincount(cs.up_target, weights=pot, minlength=cs.msg_size + max(n_root, 1))
+        if n_root:
+            s = out[cs.msg_size:].copy()
             _check_positive(s, cs.rows[cs.root_local], linear)
             log_z[cs.rows[cs.root_local]] += np.log(s)
+            root_sum[k] = s
+        if cs.up_local.size:
+            if not linear:  # log mode: renormalise each row's message
+                z = _seg_sum(out[:cs.msg_size], cs.msg_entry_seg, cs.up_local.size)
+                _check_positive(z, cs.rows[cs.up_local], False)
+                log_z[cs.rows[cs.up_local]] += np.log(z)
+                out[:cs.msg_size] /= z[cs.msg_entry_seg]
+            out[cs.msg_size] = 1.0  # the padding entry gathered by the parent
+            up[k] = out[:cs.msg_size + 1]
     if not want_beliefs:
         return log_z, None
+    weight = np.ones(n) if row_weight is None else row_weight
     beliefs = [None] * len(slices)
     down = [None] * len(slices)
     for k in range(len(slices) - 1, -1, -1):
         cs = slices[k]
         if cs.rows.size == 0:
             continue
-        b = partial[k]
-        if down[k] is not None:
-            b = b * down[k][cs.up_target]
-        beliefs[k] = b  # unnormalised: see belief_weights
+        # the "in" factor of every entry: the down message for up segments (already
+        # written by the parent), and weight / sum for root segments; then b is the
+        # row-weighted posterior
+        factor = down[k] if down[k] is not None else np.empty(cs.msg_size + cs.root_local.size)
+        if cs.root_local.size:
+            factor[cs.msg_size:] = weight[cs.rows[cs.root_local]] / root_sum[k]
+        b = partial[k] * factor[cs.up_target]
+        if not linear:  # messages were renormalised: rescale each row's beliefs
+            b = _rescale(b, cs, weight)
+        beliefs[k] = b
         for child, target in cs.child_links:
             u = up[child]
             if u is None:
                 continue
             m = np.bincount(target, weights=b, minlength=u.size)[:-1]
-            np.divide(m, u[:-1], out=m, where=u[:-1] > 0)
-            m[u[:-1] <= 0] = 0.0
-            down[child] = _finish_message(m, slices[child], None, not linear)
+            c = slices[child]
+            down[child] = np.zeros(c.msg_size + c.root_local.size)
+            np.divide(m, u[:-1], out=down[child][:c.msg_size], where=u[:-1] > 0)
     return log_z, beliefs
 
 
-def belief_weights(cs, b, row_weight=None):
-    """Normalise a clique's unnormalised beliefs per row, times optional row weights."""
+def _rescale(b, cs, weight):
     s = _seg_sum(b, cs.entry_seg, cs.rows.size)
-    scale = 1.0 / s if row_weight is None else row_weight[cs.rows] / s
-    return b * scale[cs.entry_seg]
+    return b * (weight[cs.rows] / s)[cs.entry_seg]
 
 
 def _check_positive(s, rows, linear=False):
@@ -185,18 +183,14 @@ def estep(evidence, theta, log_theta=None):
     if (theta[seen] <= 0).any():
         raise ImpossibleRows(observed_impossible_rows(evidence, theta))
     total = float(evidence.obs_counts[seen] @ log_theta[seen])
-    log_z, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(theta, 1.0))
+    log_z, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(theta, 1.0),
+                               row_weight=evidence.weights)
     total += float(evidence.weights @ log_z)
-    parts = []
-    for cs, b in zip(evidence.cliques, beliefs):
-        if b is None or not cs.factors:
-            continue
-        bw = belief_weights(cs, b, evidence.weights)
-        parts.extend(bw for _ in cs.factors)
     counts = evidence.obs_counts.copy()
-    if parts:
-        counts += np.bincount(evidence.count_index, weights=np.concatenate(parts),
-                              minlength=counts.size + 1)[:-1]
+    for cs, b in zip(evidence.cliques, beliefs):
+        if b is not None and cs.factors:
+            w = b if len(cs.factors) == 1 else np.tile(b, len(cs.factors))
+            counts += np.bincount(cs.count_index, weights=w, minlength=counts.size + 1)[:-1]
     return counts, total
 
 
@@ -236,7 +230,7 @@ def node_marginals(evidence, log_theta, node: int) -> np.ndarray:
     cs = evidence.cliques[k]
     j = list(plan.cliques[k].vars).index(node)
     key = cs.entry_seg.astype(np.int64) * card + cs.assign[:, j]
-    marg = np.bincount(key, weights=belief_weights(cs, beliefs[k]), minlength=cs.rows.size * card)
+    marg = np.bincount(key, weights=beliefs[k], minlength=cs.rows.size * card)
     marg = marg.reshape(cs.rows.size, card)
     miss = codes[cs.rows, node] < 0
     out[cs.rows[miss]] = marg[miss]
@@ -267,7 +261,6 @@ def family_posteriors(evidence, theta):
     for cs, b in zip(evidence.cliques, beliefs):
         if b is None:
             continue
-        b = belief_weights(cs, b)
         for f, idx in cs.factors:
             e = idx < structure.n_params
             rows = cs.rows[cs.entry_seg[e]]

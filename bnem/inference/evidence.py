@@ -33,17 +33,18 @@ class CliqueSlice:
     seg: np.ndarray         # (a,) start of each row's segment in the entries
     entry_seg: np.ndarray   # (E,) segment (position in ``rows``) of each entry
     assign: np.ndarray      # (E, |C|) state of every clique variable at each entry
-    w_entry: np.ndarray     # (E,) row weight of each entry
     factors: list           # (family, flat param index per entry; n_params = padding 1.0)
     # separator to the parent (empty arrays for a root)
     up_local: np.ndarray    # segments whose separator has a missing variable
-    up_target: np.ndarray   # (E,) position of each entry in the separator message
-                            # (msg_size for entries of other segments: padding)
+    up_target: np.ndarray   # (E,) "out" position of each entry: in the separator
+                            # message for an up segment, msg_size + j for the entries
+                            # of the j-th root segment (so one bincount gives both)
     msg_seg: np.ndarray     # segment starts of the separator message
     msg_entry_seg: np.ndarray  # segment of each message entry
     msg_size: int
     root_local: np.ndarray  # segments that end here (separator all observed, or root)
     # links from each child: entries of this clique and positions in the child's message
+    count_index: np.ndarray | None = None  # the factors' indices, concatenated
     child_links: list = field(default_factory=list)  # (child k, (E,) position in its message)
 
 
@@ -57,7 +58,6 @@ class ChunkEvidence:
     weights: np.ndarray     # (n,) row multiplicities
     obs_counts: np.ndarray  # (n_params,) counts from fully observed families
     cliques: list           # CliqueSlice per plan clique (schedule order)
-    count_index: np.ndarray  # flat param index of every factor entry, concatenated
 
     @property
     def n_rows(self) -> int:
@@ -68,7 +68,8 @@ class ChunkEvidence:
         return {"rows": self.n_rows,
                 "entries": int(sum(c.assign.shape[0] for c in self.cliques)),
                 "active_segments": int(sum(c.rows.size for c in self.cliques)),
-                "factor_entries": int(self.count_index.size)}
+                "factor_entries": int(sum(c.count_index.size for c in self.cliques
+                                          if c.count_index is not None))}
 
 
 def network_plan(structure, plan_cache: dict | None = None) -> Plan:
@@ -102,9 +103,13 @@ def analyse(structure, codes: np.ndarray, weights: np.ndarray,
         if c.parent is not None:
             cliques[c.parent].child_links.append(
                 _link(structure, plan, k, cliques[k], cliques[c.parent], missing))
-    parts = [idx for cs in cliques for _, idx in cs.factors]
-    count_index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return ChunkEvidence(structure, plan, codes, weights, obs_counts, cliques, count_index)
+    for cs in cliques:
+        if cs.factors:  # one array per clique; the factors keep views into it
+            cs.count_index = np.concatenate([idx for _, idx in cs.factors])
+            e = cs.entry_seg.size
+            cs.factors = [(f, cs.count_index[j * e:(j + 1) * e])
+                          for j, (f, _) in enumerate(cs.factors)]
+    return ChunkEvidence(structure, plan, codes, weights, obs_counts, cliques)
 
 
 def _slice_clique(structure, plan, k, codes, missing, weights) -> CliqueSlice:
@@ -148,14 +153,15 @@ def _slice_clique(structure, plan, k, codes, missing, weights) -> CliqueSlice:
         if sp else np.zeros(0, dtype=np.int64)
     msg_seg = _starts(msg_len)
     msg_size = int(msg_len.sum())
-    up_target = np.full(entry_seg.size, msg_size, dtype=np.int64)
+    root_pos = np.cumsum(~up_mask) - 1
+    up_target = msg_size + root_pos[entry_seg]
     if up_local.size:
         rpos = np.full(rows.size, -1, dtype=np.int64)
         rpos[up_local] = np.arange(up_local.size)
         e = np.flatnonzero(up_mask[entry_seg])
         up_target[e] = msg_seg[rpos[entry_seg[e]]] + _ravel_missing(assign[e][:, sp],
                                                                     mis_e[e][:, sp], cards[sp])
-    return CliqueSlice(rows, seg, entry_seg, assign.astype(np.int32), weights[rows][entry_seg],
+    return CliqueSlice(rows, seg, entry_seg, assign.astype(np.int32),
                        factors, up_local, up_target, msg_seg,
                        np.repeat(np.arange(msg_len.size), msg_len), msg_size,
                        np.flatnonzero(~up_mask))
