@@ -145,6 +145,9 @@ def test_chunking_does_not_change_the_answer():
     df = net.sample(700, seed=3, missing=0.4)
     a = bnem.fit(net, df, max_iter=10, seed=1)
     b = bnem.fit(net, df, max_iter=10, seed=1, chunk_rows=7)
+    c = bnem.fit(net, df, max_iter=10, seed=1, chunk_rows=50, cache_mb=0.01)  # re-analysed
+    np.testing.assert_allclose(a.history["log_likelihood"], c.history["log_likelihood"],
+                               rtol=1e-12)
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
                                rtol=1e-12)
     np.testing.assert_allclose(a.network.flat_params(), b.network.flat_params(), atol=1e-12)
@@ -255,3 +258,16 @@ def test_recovery_of_alarm_from_20_percent_missing():
     kl_missing = _mean_kl(true, res_missing.network, big)
     kl_full = _mean_kl(true, res_full.network, big)
     assert kl_missing <= 1.5 * kl_full, (kl_missing, kl_full)
+
+
+def test_log_space_path_gives_the_same_fit(monkeypatch):
+    """EM through the log-space fallback (forced) equals the fast linear path."""
+    from bnem.inference import engine
+    net = load("child")
+    df = net.sample(400, seed=3, missing=0.3, hide=["Disease"])
+    a = bnem.fit(net, df, max_iter=5, seed=2)
+    monkeypatch.setattr(engine, "LINEAR_FLOOR", np.inf)
+    b = bnem.fit(net, df, max_iter=5, seed=2)
+    np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(a.network.flat_params(), b.network.flat_params(), atol=1e-12)

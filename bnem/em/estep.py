@@ -10,29 +10,49 @@ from ..inference.engine import ImpossibleRows, estep
 from ..inference.evidence import analyse
 from ..inference.structure import Structure
 
-DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_ROWS = 25_000
+DEFAULT_CACHE_MB = 512.0
 
 
 class CompiledData:
-    """A table encoded and analysed against a network's structure, once.
+    """A table encoded and analysed against a network's structure.
 
-    The expected sufficient statistics are additive over :attr:`chunks`, so chunks
-    could be evaluated by separate workers and summed.
+    The table is encoded once and cut into chunks of distinct rows. Each chunk's
+    evidence analysis (index arrays of the sliced clique tree) is kept in memory
+    while the total stays within ``cache_mb``; chunks beyond that budget are
+    analysed again at every E-step (slower, but memory stays bounded for any
+    number of rows). Expected counts are additive over chunks.
     """
 
-    def __init__(self, network, data, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    def __init__(self, network, data, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 cache_mb: float = DEFAULT_CACHE_MB):
         self.network = network
         self.structure = Structure.of(network)
         self.encoded = encode(data, list(network.variables.values()))
         self.plan_cache = {}
-        self.chunks = []
-        self.starts = []
-        for sl in self.encoded.chunks(chunk_rows):
-            self.starts.append(sl.start)
-            self.chunks.append(analyse(self.structure, self.encoded.codes[sl],
-                                       self.encoded.weights[sl], self.plan_cache))
+        self.slices = list(self.encoded.chunks(chunk_rows))
+        self.cache = {}
+        budget = cache_mb * 2 ** 20
+        used = 0
+        self.obs_counts = np.zeros(self.structure.n_params)
+        for k, sl in enumerate(self.slices):
+            ev = self._analyse(k)
+            self.obs_counts += ev.obs_counts
+            if used + ev.nbytes <= budget:
+                self.cache[k] = ev
+                used += ev.nbytes
+        self.cached_bytes = used
         self.total_weight = float(self.encoded.weights.sum())
-        self.obs_counts = sum(c.obs_counts for c in self.chunks)
+
+    @property
+    def n_streamed(self) -> int:
+        """Chunks analysed again at every E-step (beyond the cache budget)."""
+        return len(self.slices) - len(self.cache)
+
+    def _analyse(self, k):
+        sl = self.slices[k]
+        return analyse(self.structure, self.encoded.codes[sl], self.encoded.weights[sl],
+                       self.plan_cache, keep_assign=False)
 
     def expected_counts(self, theta: np.ndarray, context: str = ""):
         """Sum of the chunks' expected counts and log-likelihoods under ``theta``.
@@ -46,11 +66,15 @@ class CompiledData:
             log_theta = np.log(theta)
         counts = np.zeros_like(theta)
         total = 0.0
-        for start, chunk in zip(self.starts, self.chunks):
+        for k, sl in enumerate(self.slices):
+            chunk = self.cache.get(k)
+            if chunk is None:
+                chunk = self._analyse(k)
             try:
                 c, ll = estep(chunk, theta, log_theta)
             except ImpossibleRows as exc:
-                raise self.impossible(start + int(exc.rows[0]), len(exc.rows), context) from None
+                raise self.impossible(sl.start + int(exc.rows[0]), len(exc.rows),
+                                      context) from None
             counts += c
             total += ll
         return counts, total

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._validation import check_choice, check_float, check_int
 from ..errors import BnemTypeError, BnemValueError, ConvergenceWarning, DegenerateWarning, MonotonicityError
-from .estep import DEFAULT_CHUNK_ROWS, CompiledData
+from .estep import DEFAULT_CACHE_MB, DEFAULT_CHUNK_ROWS, CompiledData
 from .init import INITS, initial_theta
 from .mstep import Maximizer
 from .result import FitResult
@@ -37,7 +37,7 @@ class Progress:
 
 def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str = "random",
         n_init: int = 1, prior: float = 0.0, callback=None, progress: bool = False,
-        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> FitResult:
+        chunk_rows: int = DEFAULT_CHUNK_ROWS, cache_mb: float = DEFAULT_CACHE_MB) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
     Parameters
@@ -62,6 +62,11 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
         Called with a :class:`Progress` after every E-step; returning ``True`` stops.
     progress : bool
         Show a one-line progress display on standard error.
+    chunk_rows : int
+        Distinct rows evaluated together (bounds the working memory of an E-step).
+    cache_mb : float
+        Memory for the per-chunk evidence analysis kept between iterations; chunks
+        beyond it are re-analysed at every E-step (slower, bounded memory).
 
     Returns
     -------
@@ -87,6 +92,7 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     n_init = check_int(n_init, "n_init", minimum=1)
     prior = check_float(prior, "prior", minimum=0.0)
     chunk_rows = check_int(chunk_rows, "chunk_rows", minimum=1)
+    cache_mb = check_float(cache_mb, "cache_mb", minimum=0.0)
     check_choice(init, "init", INITS)
     if n_init > 1 and init != "random":
         raise BnemValueError(
@@ -96,10 +102,13 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
         raise BnemTypeError(f"callback must be callable, got {type(callback).__name__}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     t0 = time.perf_counter()
-    compiled = CompiledData(network, data, chunk_rows=chunk_rows)
-    logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s", compiled.encoded.n_rows,
-                compiled.encoded.codes.shape[0], time.perf_counter() - t0,
-                ", ".join(compiled.encoded.latent) or "none")
+    compiled = CompiledData(network, data, chunk_rows=chunk_rows, cache_mb=cache_mb)
+    logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "
+                "kept%s", compiled.encoded.n_rows, compiled.encoded.codes.shape[0],
+                time.perf_counter() - t0, ", ".join(compiled.encoded.latent) or "none",
+                compiled.cached_bytes / 2 ** 20,
+                f", {compiled.n_streamed} of {len(compiled.slices)} chunks re-analysed every "
+                "iteration (raise cache_mb to keep them)" if compiled.n_streamed else "")
     maximizer = Maximizer(network)
     runs = []
     for restart in range(n_init):

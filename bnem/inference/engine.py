@@ -73,12 +73,12 @@ def _potential(cs, theta, log_theta, log_z, up):
         for _, idx in cs.factors:
             pot = theta[idx] if pot is None else pot * theta[idx]
         if pot is None:
-            pot = np.ones(cs.entry_seg.size)
+            pot = np.ones(cs.n_entries)
         for child, target in cs.child_links:
             if up[child] is not None:
                 pot *= up[child][target]
         return pot
-    logpot = np.zeros(cs.entry_seg.size)
+    logpot = np.zeros(cs.n_entries)
     for _, idx in cs.factors:
         logpot += log_theta[idx]
     with np.errstate(divide="ignore"):

@@ -31,8 +31,9 @@ class CliqueSlice:
 
     rows: np.ndarray        # (a,) chunk rows where the clique has a missing member
     seg: np.ndarray         # (a,) start of each row's segment in the entries
-    entry_seg: np.ndarray   # (E,) segment (position in ``rows``) of each entry
-    assign: np.ndarray      # (E, |C|) state of every clique variable at each entry
+    stored_entry_seg: np.ndarray | None  # (E,) segment of each entry (dropped after analysis
+                                         # for EM; see the ``entry_seg`` property)
+    assign: np.ndarray | None  # (E, |C|) state of every clique variable at each entry
     factors: list           # (family, flat param index per entry; n_params = padding 1.0)
     # separator to the parent (empty arrays for a root)
     up_local: np.ndarray    # segments whose separator has a missing variable
@@ -44,8 +45,19 @@ class CliqueSlice:
     msg_size: int
     root_local: np.ndarray  # segments that end here (separator all observed, or root)
     # links from each child: entries of this clique and positions in the child's message
+    n_entries: int = 0
     count_index: np.ndarray | None = None  # the factors' indices, concatenated
+    sep_weights: np.ndarray | None = None  # (len(up_local), |sep|) ravel weights (analysis)
     child_links: list = field(default_factory=list)  # (child k, (E,) position in its message)
+
+
+    @property
+    def entry_seg(self) -> np.ndarray:
+        """Segment (position in ``rows``) of each entry; rebuilt if it was dropped."""
+        if self.stored_entry_seg is not None:
+            return self.stored_entry_seg
+        lengths = np.diff(np.append(self.seg, self.n_entries))
+        return np.repeat(np.arange(self.rows.size), lengths)
 
 
 @dataclass
@@ -63,10 +75,21 @@ class ChunkEvidence:
     def n_rows(self) -> int:
         return self.codes.shape[0]
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this chunk's arrays."""
+        total = self.codes.nbytes + self.weights.nbytes + self.obs_counts.nbytes
+        for cs in self.cliques:
+            for value in vars(cs).values():
+                if isinstance(value, np.ndarray):
+                    total += value.nbytes
+            total += sum(t.nbytes for _, t in cs.child_links)
+        return total
+
     def describe(self) -> dict:
         """Sizes: rows, sliced entries in all cliques, active (row, clique) pairs."""
         return {"rows": self.n_rows,
-                "entries": int(sum(c.assign.shape[0] for c in self.cliques)),
+                "entries": int(sum(c.n_entries for c in self.cliques)),
                 "active_segments": int(sum(c.rows.size for c in self.cliques)),
                 "factor_entries": int(sum(c.count_index.size for c in self.cliques
                                           if c.count_index is not None))}
@@ -85,8 +108,12 @@ def network_plan(structure, plan_cache: dict | None = None) -> Plan:
 
 
 def analyse(structure, codes: np.ndarray, weights: np.ndarray,
-            plan_cache: dict | None = None) -> ChunkEvidence:
-    """Slice every clique of the network's plan at the observed values of each row."""
+            plan_cache: dict | None = None, keep_assign: bool = True) -> ChunkEvidence:
+    """Slice every clique of the network's plan at the observed values of each row.
+
+    ``keep_assign=False`` drops the per-entry states once the index arrays are built
+    (EM does not need them; node marginals do), saving a third of the memory.
+    """
     plan = network_plan(structure, plan_cache)
     codes = np.asarray(codes)
     weights = np.asarray(weights, dtype=float)
@@ -97,38 +124,58 @@ def analyse(structure, codes: np.ndarray, weights: np.ndarray,
         if full.any():
             idx = _flat_index(structure, i, codes[full], fam)
             obs_counts += np.bincount(idx, weights=weights[full], minlength=structure.n_params)
-    cliques = [_slice_clique(structure, plan, k, codes, missing, weights)
+    cliques = [_slice_clique(structure, plan, k, codes, missing)
                for k in range(len(plan.cliques))]
     for k, c in enumerate(plan.cliques):
         if c.parent is not None:
             cliques[c.parent].child_links.append(
                 _link(structure, plan, k, cliques[k], cliques[c.parent], missing))
     for cs in cliques:
+        cs.sep_weights = None
+        if not keep_assign:
+            cs.assign = None
+            cs.stored_entry_seg = None
         if cs.factors:  # one array per clique; the factors keep views into it
             cs.count_index = np.concatenate([idx for _, idx in cs.factors])
-            e = cs.entry_seg.size
+            e = cs.n_entries
             cs.factors = [(f, cs.count_index[j * e:(j + 1) * e])
                           for j, (f, _) in enumerate(cs.factors)]
     return ChunkEvidence(structure, plan, codes, weights, obs_counts, cliques)
 
 
-def _slice_clique(structure, plan, k, codes, missing, weights) -> CliqueSlice:
+def _radix_strides(mis, cards):
+    """Per row: mixed-radix strides over the missing variables (observed: radix 1).
+
+    Returns ``(radix, strides, lengths)``; the last missing variable varies fastest.
+    """
+    radix = np.where(mis, cards, 1).astype(np.int64)
+    if radix.shape[1] == 0:
+        return radix, radix, np.ones(radix.shape[0], dtype=np.int64)
+    tail = np.cumprod(radix[:, ::-1], axis=1)[:, ::-1]
+    strides = np.ones_like(radix)
+    strides[:, :-1] = tail[:, 1:]
+    return radix, strides, tail[:, 0]
+
+
+def _slice_clique(structure, plan, k, codes, missing) -> CliqueSlice:
     clique = plan.cliques[k]
     cvars = list(clique.vars)
     cards = structure.cards[cvars]
     mis = missing[:, cvars]
     rows = np.flatnonzero(mis.any(axis=1))
     mis_r = mis[rows]
-    lengths = np.prod(np.where(mis_r, cards, 1), axis=1).astype(np.int64)
+    radix, strides, lengths = _radix_strides(mis_r, cards)
     seg = _starts(lengths)
     entry_seg = np.repeat(np.arange(rows.size), lengths)
-    assign = codes[rows][:, cvars].astype(np.int64)[entry_seg]
-    mis_e = mis_r[entry_seg]
     local = np.arange(entry_seg.size, dtype=np.int64) - seg[entry_seg]
-    for j in range(len(cvars) - 1, -1, -1):  # last missing variable varies fastest
-        m = mis_e[:, j]
-        assign[m, j] = local[m] % cards[j]
-        local = np.where(m, local // cards[j], local)
+    observed = np.where(mis_r, 0, codes[rows][:, cvars]).astype(np.int64)
+    assign = np.empty((entry_seg.size, len(cvars)), dtype=np.int64)
+    local_f = local.astype(float)  # float division is exact here (< 2**53) and fast
+    for j in range(len(cvars)):
+        q = np.floor(local_f / strides[entry_seg, j])
+        r = radix[entry_seg, j]
+        assign[:, j] = q - r * np.floor(q / r)
+        assign[:, j] += observed[entry_seg, j]
     pos_of = {v: j for j, v in enumerate(cvars)}
     factors = []
     for f in clique.factors:
@@ -136,9 +183,10 @@ def _slice_clique(structure, plan, k, codes, missing, weights) -> CliqueSlice:
         active = mis_r[:, [pos_of[v] for v in fam]].any(axis=1)
         if not active.any():
             continue
-        idx = np.full(assign.shape[0], structure.offsets[f], dtype=np.int64)
-        for v, s in zip(fam, structure.strides[f]):
-            idx += assign[:, pos_of[v]] * s
+        weights = np.zeros(len(cvars), dtype=np.int64)
+        for v, st in zip(fam, structure.strides[f]):
+            weights[pos_of[v]] = st
+        idx = assign @ weights + structure.offsets[f]
         if not active.all():  # entries of rows where the family is all observed
             idx[~active[entry_seg]] = structure.n_params  # -> the padding entry 1.0
         factors.append((f, idx))
@@ -149,8 +197,11 @@ def _slice_clique(structure, plan, k, codes, missing, weights) -> CliqueSlice:
     else:
         sp, up_mask = [], np.zeros(rows.size, dtype=bool)
     up_local = np.flatnonzero(up_mask)
-    msg_len = np.prod(np.where(mis_r[up_local][:, sp], cards[sp], 1), axis=1).astype(np.int64) \
-        if sp else np.zeros(0, dtype=np.int64)
+    if sp:
+        _, sep_strides, msg_len = _radix_strides(mis_r[up_local][:, sp], cards[sp])
+        sep_weights = np.where(mis_r[up_local][:, sp], sep_strides, 0)
+    else:
+        msg_len, sep_weights = np.zeros(0, dtype=np.int64), None
     msg_seg = _starts(msg_len)
     msg_size = int(msg_len.sum())
     root_pos = np.cumsum(~up_mask) - 1
@@ -159,12 +210,13 @@ def _slice_clique(structure, plan, k, codes, missing, weights) -> CliqueSlice:
         rpos = np.full(rows.size, -1, dtype=np.int64)
         rpos[up_local] = np.arange(up_local.size)
         e = np.flatnonzero(up_mask[entry_seg])
-        up_target[e] = msg_seg[rpos[entry_seg[e]]] + _ravel_missing(assign[e][:, sp],
-                                                                    mis_e[e][:, sp], cards[sp])
-    return CliqueSlice(rows, seg, entry_seg, assign.astype(np.int32),
-                       factors, up_local, up_target, msg_seg,
-                       np.repeat(np.arange(msg_len.size), msg_len), msg_size,
-                       np.flatnonzero(~up_mask))
+        r = rpos[entry_seg[e]]
+        up_target[e] = msg_seg[r] + _rowdot(assign, e, sp, sep_weights, r)
+    cs = CliqueSlice(rows, seg, entry_seg, assign, factors, up_local, up_target, msg_seg,
+                     np.repeat(np.arange(msg_len.size), msg_len), msg_size,
+                     np.flatnonzero(~up_mask), n_entries=int(entry_seg.size))
+    cs.sep_weights = sep_weights
+    return cs
 
 
 def _link(structure, plan, k, child, parent, missing):
@@ -172,27 +224,23 @@ def _link(structure, plan, k, child, parent, missing):
     clique = plan.cliques[k]
     pvars = list(plan.cliques[clique.parent].vars)
     sp = [pvars.index(v) for v in clique.sep]
-    cards = structure.cards[[pvars[j] for j in sp]]
     msg_rows = child.rows[child.up_local]
     rpos = np.full(missing.shape[0], -1, dtype=np.int64)
     rpos[msg_rows] = np.arange(msg_rows.size)
-    entry_row = parent.rows[parent.entry_seg]
-    rp = rpos[entry_row]
+    rp = rpos[parent.rows][parent.entry_seg]
     e = np.flatnonzero(rp >= 0)
-    mis_e = missing[entry_row[e]][:, [pvars[j] for j in sp]]
-    target = np.full(entry_row.size, child.msg_size, dtype=np.int64)
-    target[e] = child.msg_seg[rp[e]] + _ravel_missing(parent.assign[e][:, sp].astype(np.int64),
-                                                       mis_e, cards)
+    r = rp[e]
+    target = np.full(rp.size, child.msg_size, dtype=np.int64)
+    target[e] = child.msg_seg[r] + _rowdot(parent.assign, e, sp, child.sep_weights, r)
     return (k, target)
 
 
-def _ravel_missing(assign, mis, cards) -> np.ndarray:
-    """Row-major index over the missing variables only (observed ones skipped)."""
-    t = np.zeros(assign.shape[0], dtype=np.int64)
-    for j in range(assign.shape[1]):
-        m = mis[:, j]
-        t = np.where(m, t * cards[j] + assign[:, j], t)
-    return t
+def _rowdot(assign, e, cols, weights, r) -> np.ndarray:
+    """``sum_j assign[e, cols[j]] * weights[r, j]``, column by column (few columns)."""
+    out = np.zeros(e.size, dtype=np.int64)
+    for j, c in enumerate(cols):
+        out += assign[e, c] * weights[r, j]
+    return out
 
 
 def _starts(lengths) -> np.ndarray:

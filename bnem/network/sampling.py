@@ -13,7 +13,8 @@ _CHUNK = 200_000
 
 def sample_codes(network, n: int, rng: np.random.Generator) -> np.ndarray:
     """Integer state codes of ``n`` forward samples, shape ``(n, n_nodes)``."""
-    codes = np.empty((n, len(network.nodes)), dtype=np.int64)
+    dtype = np.int16 if int(network.cards.max()) < 2 ** 15 else np.int32
+    codes = np.empty((n, len(network.nodes)), dtype=dtype)
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
         block = codes[start:stop]
@@ -65,13 +66,11 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     codes = sample_codes(network, n, rng)
     keep = [i for i, node in enumerate(network.nodes) if node not in hide]
-    if missing > 0:
-        blank = rng.random((n, len(keep))) < missing
     columns = {}
-    for j, i in enumerate(keep):
+    for i in keep:
         col = codes[:, i].copy()
         if missing > 0:
-            col[blank[:, j]] = -1
+            col[rng.random(n) < missing] = -1
         node = network.nodes[i]
         columns[node] = pd.Categorical.from_codes(col, categories=list(network.states(node)))
     return pd.DataFrame(columns)
