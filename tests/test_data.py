@@ -100,3 +100,10 @@ def test_read_table_errors(tmp_path):
 def test_read_table_from_file_object():
     df = bnem.read_table(io.StringIO("a\nyes\n?\n"))
     assert df["a"].isna().tolist() == [False, True]
+
+
+def test_non_string_column_labels_match_node_names():
+    vars_ = [Variable("1", ("a", "b")), Variable("2", ("a", "b"))]
+    enc = encode(pd.DataFrame({1: ["a", "b"], 2: ["b", None]}), vars_, merge=False)
+    np.testing.assert_array_equal(enc.codes, [[0, 1], [1, -1]])
+    assert enc.latent == ()

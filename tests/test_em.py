@@ -38,6 +38,7 @@ def test_one_step_on_complete_data_is_closed_form(name, prior):
         warnings.simplefilter("ignore", bnem.DegenerateWarning)
         warnings.simplefilter("ignore", bnem.ConvergenceWarning)
         res = bnem.fit(net, df, max_iter=1, seed=1, prior=prior)
+    assert_monotone(res)
     expected = _mle(net, df, prior)
     for node in net.nodes:
         np.testing.assert_allclose(res.network.cpd(node).values, expected[node], atol=1e-12)
@@ -102,6 +103,8 @@ def test_same_seed_same_result_and_seeds_differ():
     a = bnem.fit(net, df, seed=11, max_iter=5)
     b = bnem.fit(net, df, seed=11, max_iter=5)
     c = bnem.fit(net, df, seed=12, max_iter=5)
+    for r in (a, b, c):
+        assert_monotone(r)
     assert a.history["log_likelihood"].tolist() == b.history["log_likelihood"].tolist()
     assert a.history["log_likelihood"].iloc[0] != c.history["log_likelihood"].iloc[0]
 
@@ -148,6 +151,8 @@ def test_chunking_does_not_change_the_answer():
     c = bnem.fit(net, df, max_iter=10, seed=1, chunk_rows=50, cache_mb=0.01)  # re-analysed
     np.testing.assert_allclose(a.history["log_likelihood"], c.history["log_likelihood"],
                                rtol=1e-12)
+    for r in (a, b, c):
+        assert_monotone(r)
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
                                rtol=1e-12)
     np.testing.assert_allclose(a.network.flat_params(), b.network.flat_params(), atol=1e-12)
@@ -254,6 +259,7 @@ def test_recovery_of_alarm_from_20_percent_missing():
         res_missing = bnem.fit(true, holes, max_iter=300, tol=1e-7, seed=0, prior=1e-3)
         res_full = bnem.fit(true, complete, max_iter=1, seed=0, prior=1e-3)
     assert_monotone(res_missing)
+    assert_monotone(res_full)
     big = true.sample(200_000, seed=23)  # for the weights P_true(u)
     kl_missing = _mean_kl(true, res_missing.network, big)
     kl_full = _mean_kl(true, res_full.network, big)
@@ -268,6 +274,8 @@ def test_log_space_path_gives_the_same_fit(monkeypatch):
     a = bnem.fit(net, df, max_iter=5, seed=2)
     monkeypatch.setattr(engine, "LINEAR_FLOOR", np.inf)
     b = bnem.fit(net, df, max_iter=5, seed=2)
+    assert_monotone(a)
+    assert_monotone(b)
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
                                rtol=1e-12)
     np.testing.assert_allclose(a.network.flat_params(), b.network.flat_params(), atol=1e-12)

@@ -140,7 +140,7 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
     n = data.shape[0]
     dtype = np.int16 if max(v.card for v in variables) < 2 ** 15 else np.int32
     codes = np.full((n, len(variables)), -1, dtype=dtype)
-    position = {c: j for j, c in enumerate(data.columns)}
+    position = {str(c): j for j, c in enumerate(data.columns)}
     latent = []
     for j, var in enumerate(variables):
         if var.name not in position:
