@@ -15,11 +15,14 @@ CHUNK_ROWS = 50_000
 
 
 def _chunks(network, data):
+    """Yield ``(encoded table, chunk slice, chunk evidence, log parameters)``."""
     structure = Structure.of(network)
     enc = encode(data, list(network.variables.values()))
+    with np.errstate(divide="ignore"):
+        log_theta = np.log(network.flat_params())
     cache = {}
     for sl in enc.chunks(CHUNK_ROWS):
-        yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache)
+        yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache), log_theta
 
 
 def log_prob(network, data) -> np.ndarray:
@@ -28,12 +31,9 @@ def log_prob(network, data) -> np.ndarray:
     Missing cells and latent nodes are summed out exactly. A row that is impossible
     under the network gets ``-inf`` (it is a valid answer here, not an error).
     """
-    theta = network.flat_params()
-    with np.errstate(divide="ignore"):
-        log_theta = np.log(theta)
     parts = []
     enc = None
-    for enc, sl, ev in _chunks(network, data):
+    for enc, _, ev, log_theta in _chunks(network, data):
         try:
             parts.append(row_log_prob(ev, log_theta))
         except ImpossibleRows:
@@ -78,12 +78,9 @@ def posterior(network, data, node: str) -> pd.DataFrame:
         If a row has probability zero under the network (its posterior is undefined).
     """
     i = network.index(node)
-    theta = network.flat_params()
-    with np.errstate(divide="ignore"):
-        log_theta = np.log(theta)
     parts = []
     enc = None
-    for enc, sl, ev in _chunks(network, data):
+    for enc, sl, ev, log_theta in _chunks(network, data):
         try:
             parts.append(node_marginals(ev, log_theta, i))
         except ImpossibleRows as exc:
