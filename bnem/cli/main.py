@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--prior", type=float, default=0.0, help="Dirichlet pseudo-count (MAP-EM)")
     _missing_option(f)
     f.add_argument("--progress", action="store_true", help="one-line progress display")
+    f.add_argument("--cache-mb", type=float, default=512.0,
+                   help="memory for the evidence analysis kept between iterations; beyond "
+                        "it, chunks are re-analysed every iteration (default 512)")
 
     s = sub.add_parser("sample", help="forward-sample a CSV from a network")
     s.add_argument("network")
@@ -108,7 +111,8 @@ def _fit(args) -> int:
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
                 len(network.nodes), args.data, len(data), data.shape[1])
     res = fit(network, data, max_iter=args.max_iter, tol=args.tol, seed=args.seed,
-              init=args.init, n_init=args.n_init, prior=args.prior, progress=args.progress)
+              init=args.init, n_init=args.n_init, prior=args.prior, progress=args.progress,
+              cache_mb=args.cache_mb)
     write_bif(res.network, args.output)
     if args.history:
         res.history.to_csv(args.history, index=False)
