@@ -70,6 +70,16 @@ def test_bundled_small_networks_match_brute_force(name, mode):
     _check_against_brute_force(net, codes)
 
 
+def test_wide_clique_pattern_keys(monkeypatch):
+    """Cliques too wide for an integer bit mask key their missing patterns by bytes."""
+    from bnem.inference import evidence
+    monkeypatch.setattr(evidence, "PATTERN_BITS", 0)
+    rng = np.random.default_rng(5)
+    net = random_network(rng, 7)
+    codes = _blank(rng, sample_codes(net, 60, rng), 0.4, latent=[2])
+    _check_against_brute_force(net, codes)
+
+
 def test_single_node_network():
     import bnem
     net = bnem.BayesianNetwork({"a": ["x", "y", "z"]}, {}, {"a": [0.2, 0.3, 0.5]})

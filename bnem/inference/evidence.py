@@ -25,6 +25,9 @@ import numpy as np
 from .plan import Plan, compile_plan
 
 
+PATTERN_BITS = 62  # cliques up to this many variables key their patterns by a bit mask
+
+
 @dataclass
 class CliqueSlice:
     """The ragged slices of one clique over the rows of a chunk."""
@@ -157,25 +160,50 @@ def _radix_strides(mis, cards):
     return radix, strides, tail[:, 0]
 
 
+def _enumerate_slices(codes, mis, cvars, cards):
+    """Active rows grouped by missing pattern, and every entry's clique assignment.
+
+    Rows sharing a pattern (which clique variables are missing) share one template
+    of the missing variables' joint states (last variable fastest), so each
+    pattern costs one broadcast addition whatever its number of rows.
+    """
+    rows = np.flatnonzero(mis.any(axis=1))
+    mis_r = mis[rows]
+    if rows.size == 0:
+        return rows, mis_r, np.zeros((0, len(cvars)), dtype=np.int64), np.zeros(0, np.int64)
+    if len(cvars) <= PATTERN_BITS:  # the pattern as an integer bit mask
+        keys = mis_r.astype(np.int64) @ (np.int64(1) << np.arange(len(cvars), dtype=np.int64))
+    else:
+        packed = np.ascontiguousarray(np.packbits(mis_r, axis=1))
+        keys = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
+                         return_inverse=True)[1].ravel()
+    order = np.argsort(keys, kind="stable")
+    rows, mis_r, keys = rows[order], mis_r[order], keys[order]
+    observed = np.where(mis_r, 0, codes[rows][:, cvars]).astype(np.int64)
+    bounds = np.flatnonzero(np.diff(keys)) + 1
+    counts = np.diff(np.concatenate([[0], bounds, [keys.size]]))
+    lengths = np.empty(rows.size, dtype=np.int64)
+    parts, start = [], 0
+    for p, n_p in enumerate(counts):
+        free = np.flatnonzero(mis_r[start])
+        states = np.indices([int(cards[j]) for j in free]).reshape(free.size, -1).T
+        template = np.zeros((states.shape[0], len(cvars)), dtype=np.int64)
+        template[:, free] = states
+        block = observed[start:start + n_p]
+        parts.append((block[:, None, :] + template[None]).reshape(-1, len(cvars)))
+        lengths[start:start + n_p] = states.shape[0]
+        start += n_p
+    return rows, mis_r, np.concatenate(parts), lengths
+
+
 def _slice_clique(structure, plan, k, codes, missing) -> CliqueSlice:
     clique = plan.cliques[k]
     cvars = list(clique.vars)
     cards = structure.cards[cvars]
     mis = missing[:, cvars]
-    rows = np.flatnonzero(mis.any(axis=1))
-    mis_r = mis[rows]
-    radix, strides, lengths = _radix_strides(mis_r, cards)
+    rows, mis_r, assign, lengths = _enumerate_slices(codes, mis, cvars, cards)
     seg = _starts(lengths)
     entry_seg = np.repeat(np.arange(rows.size), lengths)
-    local = np.arange(entry_seg.size, dtype=np.int64) - seg[entry_seg]
-    observed = np.where(mis_r, 0, codes[rows][:, cvars]).astype(np.int64)
-    assign = np.empty((entry_seg.size, len(cvars)), dtype=np.int64)
-    local_f = local.astype(float)  # float division is exact here (< 2**53) and fast
-    for j in range(len(cvars)):
-        q = np.floor(local_f / strides[entry_seg, j])
-        r = radix[entry_seg, j]
-        assign[:, j] = q - r * np.floor(q / r)
-        assign[:, j] += observed[entry_seg, j]
     pos_of = {v: j for j, v in enumerate(cvars)}
     factors = []
     for f in clique.factors:
