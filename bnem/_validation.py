@@ -49,3 +49,17 @@ def preview(values, limit: int = 5) -> str:
     if len(values) > limit:
         text += f", ... ({len(values)} in all)"
     return text
+
+
+def check_seed(seed, name: str = "seed"):
+    """Return a numpy Generator for ``seed`` (None, an int >= 0, or a Generator)."""
+    import numpy as np
+
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed if seed is not None else np.random.default_rng()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise BnemTypeError(f"{name} must be None, an integer >= 0 or a numpy Generator, "
+                            f"got {seed!r} ({type(seed).__name__})")
+    if seed < 0:
+        raise BnemValueError(f"{name} must be >= 0, got {seed}")
+    return np.random.default_rng(int(seed))

@@ -62,12 +62,22 @@ def test_sample_hide_makes_latent(tmp_path, capsys):
     (["fit", "{asia}", "{ok}", "-o", "{out}", "--max-iter", "-3"], "max_iter must be >= 0"),
     (["sample", "{asia}", "-n", "0", "-o", "{out}"], "n must be >= 1"),
     (["loglik", "{asia}", "{empty}"], "empty"),
+    (["fit", "{asia}", "{ok}", "-o", "{tmp}"], "is a directory"),
+    (["fit", "{asia}", "{ok}", "-o", "{nodir}"], "does not exist"),
+    (["sample", "{asia}", "-n", "5", "-o", "{out}", "--missing", "0.5", "--marker", "yes"],
+     "is a state of"),
+    (["fit", "{asia}", "{ok}", "-o", "{out}", "--seed", "-1"], "seed must be >= 0"),
+    (["info", "{badxml}"], "cannot read"),
+    (["loglik", "{asia}", "{ragged}"], "line 2 has 3 fields"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, match):
     files = {"asia": NETWORKS / "asia.bif", "out": tmp_path / "o.bif",
              "bad": tmp_path / "bad.bif", "unknown_col": tmp_path / "u.csv",
              "bad_state": tmp_path / "s.csv", "ok": tmp_path / "ok.csv",
-             "empty": tmp_path / "e.csv"}
+             "empty": tmp_path / "e.csv", "tmp": tmp_path, "nodir": tmp_path / "no" / "x.bif",
+             "badxml": tmp_path / "bad.xml", "ragged": tmp_path / "r.csv"}
+    files["badxml"].write_text("garbage <<")
+    files["ragged"].write_text("asia,smoke\nyes,no,yes\n")
     files["bad"].write_text("network x {\n}\nvariable a {\n  type discrete [ 2 ] { y, n }\n")
     files["unknown_col"].write_text("asia,foo\nyes,1\n")
     files["bad_state"].write_text("asia\nyes\nmaybe\n")

@@ -107,3 +107,46 @@ def test_non_string_column_labels_match_node_names():
     enc = encode(pd.DataFrame({1: ["a", "b"], 2: ["b", None]}), vars_, merge=False)
     np.testing.assert_array_equal(enc.codes, [[0, 1], [1, -1]])
     assert enc.latent == ()
+
+
+def test_float_and_mixed_type_cells_match_states():
+    net = bnem.BayesianNetwork({"x": [0.5, 1.0]})
+    assert net.states("x") == ("0.5", "1")  # states normalised like data cells
+    lp = net.log_prob(pd.DataFrame({"x": np.array([0.5, 1.0], dtype=np.float32)}))
+    np.testing.assert_allclose(lp, np.log(0.5))
+    v = [Variable("x", ("0", "1", "True", "False"))]
+    mixed = pd.DataFrame({"x": pd.Series([1, True, 0, False], dtype=object)})
+    np.testing.assert_array_equal(encode(mixed, v, merge=False).codes.ravel(), [1, 2, 0, 3])
+    v2 = [Variable("x", ("1.0", "2.0"))]  # string state names that look like floats
+    np.testing.assert_array_equal(encode(pd.DataFrame({"x": [2.0, 1.0]}), v2).codes.ravel(),
+                                  [0, 1])
+
+
+def test_read_table_rejects_shifted_rows_and_keeps_blank_cells(tmp_path):
+    ragged = tmp_path / "r.csv"
+    ragged.write_text("rain,wet\nyes,no,yes\nno,yes,no\n")
+    with pytest.raises(bnem.DataError, match="line 2 has 3 fields but the header has 2"):
+        bnem.read_table(ragged)
+    one = tmp_path / "one.csv"
+    one.write_text("rain\nyes\n\nno\n")
+    assert bnem.read_table(one)["rain"].isna().tolist() == [False, True, False]
+    dup = tmp_path / "dup.csv"
+    dup.write_text("rain,rain\nyes,no\n")
+    with pytest.raises(bnem.DataError, match=r"\['rain'\] appear more than once"):
+        bnem.read_table(dup)
+    with pytest.raises(bnem.DataError, match="is a directory"):
+        bnem.read_table(tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"missing": 5}, "missing must be a sequence"),
+    ({"sep": 5}, "sep must be a one-character string"),
+    ({"states": ["a"]}, "states must be a mapping"),
+])
+def test_read_table_argument_types(tmp_path, kwargs, match):
+    path = tmp_path / "d.csv"
+    path.write_text("a\nyes\n")
+    with pytest.raises(TypeError, match=match):
+        bnem.read_table(path, **kwargs)
+    with pytest.raises(TypeError, match="path must be a file path"):
+        bnem.read_table(5)

@@ -279,3 +279,26 @@ def test_log_space_path_gives_the_same_fit(monkeypatch):
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
                                rtol=1e-12)
     np.testing.assert_allclose(a.network.flat_params(), b.network.flat_params(), atol=1e-12)
+
+
+def test_posterior_of_an_impossible_row_is_an_error():
+    net = load("asia")
+    df = net.sample(50, seed=0, missing=0.4).astype(object)
+    df.loc[20, ["tub", "lung", "either"]] = ["no", "no", "yes"]  # either = tub or lung
+    assert np.isneginf(net.log_prob(df)[20])
+    with pytest.raises(bnem.ImpossibleRowError, match="row 20"):
+        net.posterior(df.assign(xray=np.nan), "xray")
+
+
+def test_complete_case_start_breaks_the_symmetry_of_latent_nodes():
+    truth = bnem.BayesianNetwork(
+        {"H": ["a", "b"], **{f"x{i}": ["0", "1"] for i in range(4)}},
+        {f"x{i}": ["H"] for i in range(4)},
+        {"H": [0.4, 0.6], **{f"x{i}": [[0.9, 0.1], [0.2, 0.8]] for i in range(4)}})
+    df = truth.sample(2000, seed=1, hide=["H"])
+    cc = bnem.fit(truth, df, init="complete-case", seed=0, max_iter=300)
+    rnd = bnem.fit(truth, df, init="random", seed=0, max_iter=300)
+    assert_monotone(cc)
+    assert cc.log_likelihood == pytest.approx(rnd.log_likelihood, rel=1e-6)
+    tables = cc.network.cpd("x0").values
+    assert abs(tables[0, 0] - tables[1, 0]) > 0.5  # the two classes differ

@@ -114,3 +114,25 @@ def test_with_cpds_and_equality():
     other = net.with_cpds({"Pollution": [0.5, 0.5]})
     assert other != net
     assert net.with_cpds({}) == net
+
+
+def test_parents_given_as_string_or_none_and_states_as_string():
+    net = bnem.BayesianNetwork({"rain": ["y", "n"], "wet": ["y", "n"]}, {"wet": "rain", "rain": None})
+    assert net.edges == [("rain", "wet")]
+    with pytest.raises(TypeError, match="must be a sequence of state names, got the string 'yn'"):
+        bnem.BayesianNetwork({"rain": "yn"})
+    with pytest.raises(TypeError, match="parents must be a mapping"):
+        bnem.BayesianNetwork({"rain": ["y", "n"]}, [("rain", "wet")])
+
+
+@pytest.mark.parametrize("seed, error, match", [
+    (-1, ValueError, "seed must be >= 0"),
+    ("a", TypeError, "seed must be None, an integer"),
+    (1.5, TypeError, "seed must be None, an integer"),
+])
+def test_bad_seeds(seed, error, match):
+    net = load("asia")
+    with pytest.raises(error, match=match):
+        net.sample(3, seed=seed)
+    with pytest.raises(error, match=match):
+        bnem.fit(net, net.sample(20, seed=0), seed=seed)

@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 
-from ..errors import BnemError
+from ..errors import BnemError, BnemValueError
 
 logger = logging.getLogger("bnem")
 
@@ -92,6 +92,18 @@ def _is_user_error(exc) -> bool:
     return isinstance(exc, (ValueError, TypeError)) and type(exc).__module__.startswith("bnem")
 
 
+def _check_writable(path, option):
+    """Fail before any work if ``path`` cannot be written as a file."""
+    import os
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise BnemValueError(f"{option} {path!r} is a directory; expected a file name")
+    if not os.path.isdir(folder):
+        raise BnemValueError(f"{option} {path!r}: folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise BnemValueError(f"{option} {path!r}: folder {folder!r} is not writable")
+
+
 def _read(path):
     from ..io.formats import read_network
     return read_network(path)
@@ -106,6 +118,9 @@ def _fit(args) -> int:
     from ..em.loop import fit
     from ..io.bif_write import write_bif
 
+    _check_writable(args.output, "-o/--output")
+    if args.history:
+        _check_writable(args.history, "--history")
     network = _read(args.network)
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
@@ -125,7 +140,12 @@ def _fit(args) -> int:
 def _sample(args) -> int:
     from ..network.sampling import sample
 
+    _check_writable(args.output, "-o/--output")
     network = _read(args.network)
+    clash = [n for n in network.nodes if args.marker in network.states(n)]
+    if args.missing > 0 and clash:
+        raise BnemValueError(f"--marker {args.marker!r} is a state of {clash[0]!r}: missing cells "
+                             "would read back as that state; choose another marker")
     t0 = time.perf_counter()
     df = sample(network, args.rows, seed=args.seed, missing=args.missing, hide=args.hide)
     df.to_csv(args.output, index=False, na_rep=args.marker)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .._validation import preview
 from ..errors import BnemTypeError, DataError
+from .variables import value_label
 
 
 @dataclass
@@ -83,17 +84,6 @@ class EncodedData:
             c = int(self.codes[unique_row, j])
             cells.append(f"{var.name}={var.states[c]!r}" if c >= 0 else f"{var.name}=missing")
         return f"row {self.index[pos]!r} ({', '.join(cells)})"
-
-
-def value_label(value) -> str:
-    """The text a cell is matched to state names by (see module docs)."""
-    if isinstance(value, (bool, np.bool_)):
-        return "True" if value else "False"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def encode(data, variables, merge: bool = True) -> EncodedData:
@@ -162,6 +152,10 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if len(uniques) == 0:
         return codes
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True).startswith("mixed"):
+        # mixed Python types: factorize would treat True == 1 and False == 0, so
+        # match on each cell's label instead
+        codes, uniques = pd.factorize(series.map(value_label, na_action="ignore"))
     states = var.states
     lookup = {s: i for i, s in enumerate(states)}
     lower = {}
@@ -169,10 +163,12 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         lower.setdefault(s.lower(), []).append(i)
     mapping = np.empty(len(uniques), dtype=np.int64)
     bad = []
-    for k, value in enumerate(np.asarray(uniques, dtype=object)):
+    for k, value in enumerate(list(uniques)):
         label = value_label(value)
         if label in lookup:
             mapping[k] = lookup[label]
+        elif str(value) in lookup:  # e.g. a state named "1.0" and a float cell 1.0
+            mapping[k] = lookup[str(value)]
         elif len(lower.get(label.lower(), ())) == 1:
             mapping[k] = lower[label.lower()][0]
         else:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import warnings
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -17,52 +20,100 @@ def read_table(path, missing=DEFAULT_MISSING, sep: str = ",", states=None) -> pd
 
     Parameters
     ----------
-    path : str or path-like or file object
-    missing : sequence of str
+    path : str or path-like or text file object
+    missing : sequence of str or None
         Cell texts that mean "missing" (default ``"?"``, ``""``, ``"NA"``); such cells
-        become NaN. Pass ``()`` to treat no text as missing.
+        become NaN. ``None`` or ``()`` treats no text as missing.
     sep : str
-        Field separator.
+        Field separator (one character).
     states : mapping column -> sequence of state names, optional
         For example ``{node: network.states(node) ...}``. A missing marker that is
         also a valid state of that column's node is *not* treated as missing in that
         column (a warning says so), so no data is lost.
 
+    Returns
+    -------
+    pandas.DataFrame
+        One column per header field, in file order, with a default integer index.
+        Every line is a row: in a one-column file an empty line is a missing cell.
+
     Raises
     ------
     DataError
-        If the file does not exist, is empty, or cannot be parsed.
+        If the file does not exist or is a directory, is empty, repeats a column
+        name, has a line with more fields than the header, or cannot be parsed.
+    BnemTypeError
+        For arguments of the wrong type.
     """
-    if isinstance(missing, str):
-        missing = (missing,)
-    missing = tuple(str(m) for m in missing)
-    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
-        raise DataError(f"data file {os.fspath(path)!r} does not exist")
-    try:
-        header = pd.read_csv(path, sep=sep, nrows=0, dtype=str)
-        if hasattr(path, "seek"):
-            path.seek(0)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path!r} is empty; expected a header line of node names") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot parse data file {path!r}: {exc}") from None
-    na_values = {}
-    kept = {}
-    for col in header.columns:
+    missing = _check_arguments(path, missing, sep, states)
+    text = _read_text(path)
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file>"
+    first = next(csv.reader(io.StringIO(text), delimiter=sep), None)
+    if first is None:
+        raise DataError(f"data file {name!r} is empty; expected a header line of node names")
+    dup = sorted({c for c in first if first.count(c) > 1})
+    if dup:
+        raise DataError(f"data file {name!r}: column(s) {dup} appear more than once in the header")
+    na_values, kept = {}, {}
+    for col in first:
         valid = set(map(str, states.get(col, ()))) if states else set()
-        markers = [m for m in missing if m not in valid]
+        na_values[col] = [m for m in missing if m not in valid]
         clash = [m for m in missing if m in valid]
         if clash:
             kept[col] = clash
-        na_values[col] = markers
     if kept:
         warnings.warn(
             "missing marker(s) that are also valid states were kept as states: "
             + "; ".join(f"column {c!r}: {v}" for c, v in kept.items()), stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                               na_values=na_values, index_col=False,
+                               skip_blank_lines=len(first) > 1)
+        except pd.errors.ParserWarning:
+            raise DataError(f"data file {name!r}: {_long_line(text, sep, len(first))}") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise DataError(f"cannot parse data file {name!r}: {exc}") from None
+
+
+def _check_arguments(path, missing, sep, states) -> tuple:
+    if not isinstance(path, (str, os.PathLike)) and not hasattr(path, "read"):
+        raise BnemTypeError(f"path must be a file path or a file object, got {type(path).__name__}")
+    if missing is None:
+        missing = ()
+    if isinstance(missing, str):
+        missing = (missing,)
     try:
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=na_values)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot parse data file {path!r}: {exc}") from None
-    if not isinstance(df, pd.DataFrame):
-        raise BnemTypeError("read_table expected a table")
-    return df
+        missing = tuple(str(m) for m in missing)
+    except TypeError:
+        raise BnemTypeError(f"missing must be a sequence of strings, got {missing!r}") from None
+    if not isinstance(sep, str) or len(sep) != 1:
+        raise BnemTypeError(f"sep must be a one-character string, got {sep!r}")
+    if states is not None and not isinstance(states, Mapping):
+        raise BnemTypeError(f"states must be a mapping column -> state names, got "
+                            f"{type(states).__name__}")
+    return missing
+
+
+def _read_text(path) -> str:
+    if hasattr(path, "read"):
+        text = path.read()
+        return text.decode("utf-8-sig") if isinstance(text, bytes) else text
+    if os.path.isdir(path):
+        raise DataError(f"data path {os.fspath(path)!r} is a directory; expected a CSV file")
+    if not os.path.exists(path):
+        raise DataError(f"data file {os.fspath(path)!r} does not exist")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"data file {os.fspath(path)!r} is not UTF-8 text: {exc}") from None
+
+
+def _long_line(text: str, sep: str, width: int) -> str:
+    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=sep), start=1):
+        if len(row) > width:
+            return (f"line {number} has {len(row)} fields but the header has {width}; "
+                    "expected one field per column")
+    return "a line has more fields than the header"

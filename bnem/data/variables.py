@@ -4,7 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import BnemTypeError, NetworkError
+
+
+def value_label(value) -> str:
+    """The text a state name or a data cell is matched by.
+
+    Strings are kept; booleans give ``"True"``/``"False"``; integers and floats with
+    an integral value give their decimal text (``3`` and ``3.0`` both give ``"3"``);
+    other floats give their shortest text at their own precision (``0.1`` for a
+    float32 0.1); anything else ``str(value)``.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if np.isfinite(value) and float(value).is_integer():
+            return str(int(value))
+        return str(value) if isinstance(value, (float, np.float64)) else \
+            np.format_float_positional(value, unique=True, trim="-")
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -35,7 +59,15 @@ class Variable:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise BnemTypeError(f"variable name must be a non-empty string, got {self.name!r}")
-        states = tuple(str(s) for s in self.states)
+        if isinstance(self.states, str):
+            raise BnemTypeError(
+                f"states of {self.name!r} must be a sequence of state names, got the string "
+                f"{self.states!r} (write [{self.states!r}] for a single state)")
+        try:
+            states = tuple(value_label(s) for s in self.states)
+        except TypeError:
+            raise BnemTypeError(f"states of {self.name!r} must be a sequence of state names, "
+                                f"got {self.states!r}") from None
         if len(states) < 1:
             raise NetworkError(f"variable {self.name!r} needs at least one state, got none")
         if len(set(states)) != len(states):
@@ -55,7 +87,7 @@ class Variable:
     def index(self, state) -> int:
         """Position of ``state`` in :attr:`states`."""
         try:
-            return self.states.index(str(state))
+            return self.states.index(value_label(state))
         except ValueError:
             raise NetworkError(
                 f"{state!r} is not a state of {self.name!r}; valid states: {list(self.states)}"

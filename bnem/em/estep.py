@@ -83,8 +83,12 @@ class CompiledData:
         enc = self.encoded
         desc = enc.describe_row(unique_row, list(self.network.variables.values()))
         more = f" (and {how_many - 1} other distinct row(s) in the same chunk)" if how_many > 1 else ""
+        if context == "network's own":
+            remedy = ("init='network' uses the network's CPDs as given: fix their zero "
+                      "entries, or start from init='random' or 'uniform'")
+        else:
+            remedy = ("start from init='random' or 'uniform', or use prior > 0 so that no "
+                      "probability is exactly zero")
         return ImpossibleRowError(
             f"{desc} has probability zero under the {context or 'current'} parameters{more}. "
-            "A CPD gives probability 0 to something this row contains; start from "
-            "init='random' or 'uniform', or use prior > 0 so no probability is exactly zero."
-        )
+            f"A CPD gives probability 0 to something this row contains; {remedy}.")

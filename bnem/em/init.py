@@ -18,6 +18,9 @@ def initial_theta(init: str, network, maximizer, compiled, rng: np.random.Genera
     * ``complete-case``: the MLE from the rows where a family is fully observed, with
       a pseudo-count of ``max(prior, 1e-3)`` so that no probability starts at zero
       (a state never seen among complete cases would make other rows impossible).
+      Parent configurations with no complete case at all (every family of a latent
+      node) are drawn like ``random``: a uniform start there would be symmetric,
+      and EM can never break that symmetry.
     """
     if init == "random":
         theta, _ = maximizer.maximize(rng.gamma(1.0, size=network.offsets[-1]))
@@ -28,4 +31,9 @@ def initial_theta(init: str, network, maximizer, compiled, rng: np.random.Genera
     else:
         theta, _ = maximizer.maximize(compiled.obs_counts,
                                       prior=max(prior, COMPLETE_CASE_PSEUDOCOUNT))
+        unseen = maximizer.empty_blocks(compiled.obs_counts)
+        if unseen.any():
+            drawn, _ = maximizer.maximize(rng.gamma(1.0, size=network.offsets[-1]))
+            fill = unseen[maximizer.block_of]
+            theta[fill] = drawn[fill]
     return theta

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice, check_float, check_int
+from .._validation import check_choice, check_float, check_int, check_seed
 from ..errors import BnemTypeError, BnemValueError, ConvergenceWarning, DegenerateWarning, MonotonicityError
 from .estep import DEFAULT_CACHE_MB, DEFAULT_CHUNK_ROWS, CompiledData
 from .init import INITS, initial_theta
@@ -100,7 +101,7 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
             "every time")
     if callback is not None and not callable(callback):
         raise BnemTypeError(f"callback must be callable, got {type(callback).__name__}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = check_seed(seed)
     t0 = time.perf_counter()
     compiled = CompiledData(network, data, chunk_rows=chunk_rows, cache_mb=cache_mb)
     logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "
@@ -127,10 +128,12 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
             ConvergenceWarning, stacklevel=2)
     empty = maximizer.describe_blocks(run["empty"]) if run["empty"] is not None else []
     if empty:
+        kept = "the prior's uniform distribution" if prior else "a uniform distribution"
+        remedy = "" if prior else ", or use prior > 0 to smooth all distributions"
         warnings.warn(
-            f"{len(empty)} parent configuration(s) had zero expected count and keep a uniform "
-            f"distribution (e.g. {empty[0][0]} given {empty[0][1]}); see "
-            "FitResult.empty_configurations, or use prior > 0.", DegenerateWarning, stacklevel=2)
+            f"{len(empty)} parent configuration(s) had zero expected count and keep {kept} "
+            f"(e.g. {empty[0][0]} given {empty[0][1]}): the data say nothing about them; see "
+            f"FitResult.empty_configurations{remedy}.", DegenerateWarning, stacklevel=2)
     learned = BayesianNetwork._from_flat(network, run["theta"])
     restarts = pd.DataFrame([{"restart": k, "log_likelihood": r["log_likelihood"],
                               "objective": r["objective"], "n_iter": r["n_iter"],
@@ -151,7 +154,7 @@ def _run(compiled, maximizer, theta, max_iter, tol, prior, callback, progress, r
     for it in range(max_iter + 1):
         context = "initial" if it == 0 else f"iteration-{it}"
         if it == 0 and init == "network":
-            context = "network's own (init='network')"
+            context = "network's own"
         counts, ll = compiled.expected_counts(theta, context)
         objective = ll + maximizer.log_prior(theta, prior)
         delta = objective - prev if it else math.nan
@@ -177,7 +180,7 @@ def _run(compiled, maximizer, theta, max_iter, tol, prior, callback, progress, r
         theta, _ = maximizer.maximize(counts, prior)
         prev = objective
     if progress:
-        _show_progress(restart, it, ll, delta, seconds, end=True)
+        sys.stderr.write("\n")
     empty = maximizer.empty_blocks(counts)
     columns = ["iteration", "log_likelihood", "log_posterior", "delta", "seconds"]
     history = pd.DataFrame(rows, columns=columns)
@@ -188,8 +191,7 @@ def _run(compiled, maximizer, theta, max_iter, tol, prior, callback, progress, r
             "last_delta": delta, "empty": empty}
 
 
-def _show_progress(restart, it, ll, delta, seconds, end=False):
-    import sys
+def _show_progress(restart, it, ll, delta, seconds):
     sys.stderr.write(f"\r[bnem] restart {restart} iteration {it:4d}  log-likelihood {ll:.6f}  "
-                     f"delta {delta:.3g}  {seconds:.1f}s" + ("\n" if end else ""))
+                     f"delta {delta:.3g}  {seconds:.1f}s")
     sys.stderr.flush()

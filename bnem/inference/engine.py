@@ -218,6 +218,9 @@ def node_marginals(evidence, log_theta, node: int) -> np.ndarray:
     structure, codes = evidence.structure, evidence.codes
     card = int(structure.cards[node])
     n = codes.shape[0]
+    impossible = np.flatnonzero(~np.isfinite(observed_log_terms(evidence, log_theta)))
+    if impossible.size:
+        raise ImpossibleRows(impossible)
     out = np.zeros((n, card))
     obs = codes[:, node] >= 0
     out[np.flatnonzero(obs), codes[obs, node]] = 1.0

@@ -91,7 +91,11 @@ def _read_with_pgmpy(fmt: str, text: str, name: str):
     from .pgmpy_interop import from_pgmpy
 
     reader = {"xmlbif": XMLBIFReader, "uai": UAIReader, "net": NETReader}[fmt]
-    model = reader(string=text).get_model()
+    try:
+        model = reader(string=text).get_model()
+    except Exception as exc:  # pgmpy's readers raise parser-specific exceptions
+        raise BnemValueError(f"cannot read {name} as {fmt.upper()}: "
+                             f"{type(exc).__name__}: {exc}") from None
     if not isinstance(model, DiscreteBayesianNetwork):
         raise BnemValueError(f"{name} describes a {type(model).__name__}, "
                              "but bnem reads Bayesian networks only")

@@ -45,8 +45,8 @@ class BayesianNetwork:
         self._variables = _as_variables(variables)
         self.nodes = tuple(v.name for v in self._variables)
         self._id = {n: i for i, n in enumerate(self.nodes)}
-        parents = dict(parents or {})
-        graph = build_dag(self.nodes, {k: list(v) for k, v in parents.items()})
+        parents = _as_parents(parents)
+        graph = build_dag(self.nodes, parents)
         self._parents = {n: tuple(parents.get(n, ())) for n in self.nodes}
         self.topological_order = tuple(topological_order(graph, self.nodes))
         children = {n: [] for n in self.nodes}
@@ -194,9 +194,30 @@ class BayesianNetwork:
         return from_pgmpy(model)
 
 
+def _as_parents(parents) -> dict:
+    """``{child: [parent, ...]}``; a single string is one parent, None is none."""
+    if parents is None:
+        return {}
+    if not isinstance(parents, Mapping):
+        raise BnemTypeError(f"parents must be a mapping node -> parent names, got "
+                            f"{type(parents).__name__}")
+    out = {}
+    for child, pars in parents.items():
+        if pars is None:
+            pars = []
+        elif isinstance(pars, str):
+            pars = [pars]
+        try:
+            out[child] = list(pars)
+        except TypeError:
+            raise BnemTypeError(f"parents of {child!r} must be a sequence of node names, "
+                                f"got {pars!r}") from None
+    return out
+
+
 def _as_variables(variables) -> list:
     if isinstance(variables, Mapping):
-        variables = [Variable(str(k), tuple(v)) for k, v in variables.items()]
+        variables = [Variable(str(k), v) for k, v in variables.items()]
     else:
         variables = list(variables)
         for v in variables:

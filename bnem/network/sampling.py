@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._validation import check_float, check_int
+from .._validation import check_float, check_int, check_seed
 from ..errors import NetworkError
 
 _CHUNK = 200_000
@@ -63,7 +63,7 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
     for h in hide:
         if h not in network.nodes:
             raise NetworkError(f"cannot hide {h!r}: not a node; nodes are {list(network.nodes)}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = check_seed(seed)
     codes = sample_codes(network, n, rng)
     keep = [i for i, node in enumerate(network.nodes) if node not in hide]
     columns = {}
