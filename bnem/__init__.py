@@ -10,7 +10,8 @@ from .data.variables import Variable
 from .em.loop import Progress, fit
 from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
-                     DegenerateWarning, ImpossibleRowError, MonotonicityError, NetworkError)
+                     DegenerateWarning, ImpossibleRowError, InferenceTooLargeError,
+                     MonotonicityError, NetworkError)
 from .io import from_pgmpy, read_bif, read_network, to_pgmpy, write_bif
 from .network.bayesnet import BayesianNetwork
 from .network.cpd import TabularCPD
@@ -22,5 +23,5 @@ __all__ = [
     "fit", "FitResult", "Progress",
     "read_bif", "write_bif", "read_network", "read_table", "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
-    "ImpossibleRowError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning",
+    "ImpossibleRowError", "InferenceTooLargeError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning",
 ]

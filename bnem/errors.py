@@ -49,6 +49,10 @@ class BIFParseError(BnemValueError):
         self.source = source
 
 
+class InferenceTooLargeError(BnemValueError):
+    """Exact inference for a row would need a table too large for memory."""
+
+
 class ImpossibleRowError(BnemValueError):
     """A data row has probability zero under the current parameters."""
 

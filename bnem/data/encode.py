@@ -63,12 +63,6 @@ class EncodedData:
     def n_rows(self) -> int:
         return int(self.inverse.size)
 
-    def chunks(self, size: int):
-        """Yield ``slice`` objects over the distinct rows, ``size`` rows each."""
-        n = self.codes.shape[0]
-        for start in range(0, n, size):
-            yield slice(start, min(n, start + size))
-
     def first_row_of(self, unique_row: int) -> int:
         """Position of the first input row equal to distinct row ``unique_row``."""
         return int(np.flatnonzero(self.inverse == unique_row)[0])

@@ -7,7 +7,7 @@ import numpy as np
 from ..data.encode import encode
 from ..errors import ImpossibleRowError
 from ..inference.engine import ImpossibleRows, estep
-from ..inference.evidence import analyse
+from ..inference.evidence import analyse, plan_chunks
 from ..inference.structure import Structure
 
 DEFAULT_CHUNK_ROWS = 25_000
@@ -30,7 +30,9 @@ class CompiledData:
         self.structure = Structure.of(network)
         self.encoded = encode(data, list(network.variables.values()))
         self.plan_cache = {}
-        self.slices = list(self.encoded.chunks(chunk_rows))
+        variables = list(network.variables.values())
+        self.slices = plan_chunks(self.structure, self.encoded.codes, chunk_rows, self.plan_cache,
+                                  lambda r: self.encoded.describe_row(r, variables))
         self.cache = {}
         budget = cache_mb * 2 ** 20
         used = 0

@@ -8,7 +8,7 @@ import pandas as pd
 from ..data.encode import encode
 from ..errors import ImpossibleRowError
 from .engine import ImpossibleRows, node_marginals, row_log_prob
-from .evidence import analyse
+from .evidence import analyse, plan_chunks
 from .structure import Structure
 
 CHUNK_ROWS = 50_000
@@ -21,7 +21,9 @@ def _chunks(network, data):
     with np.errstate(divide="ignore"):
         log_theta = np.log(network.flat_params())
     cache = {}
-    for sl in enc.chunks(CHUNK_ROWS):
+    variables = list(network.variables.values())
+    for sl in plan_chunks(structure, enc.codes, CHUNK_ROWS, cache,
+                          lambda r: enc.describe_row(r, variables)):
         yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache), log_theta
 
 

@@ -22,10 +22,65 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InferenceTooLargeError
 from .plan import Plan, compile_plan
 
 
 PATTERN_BITS = 62  # cliques up to this many variables key their patterns by a bit mask
+MAX_CHUNK_WORDS = 1 << 25  # 8-byte words of analysis arrays per chunk (256 MB)
+MAX_ROW_ENTRIES = 1 << 24  # a row needing more sliced entries than this is refused
+
+
+def row_entries(structure, codes: np.ndarray, plan_cache: dict | None = None):
+    """Per row: sliced entries over all cliques, and the analysis words they take.
+
+    Floats, so that huge counts never overflow. An entry of a clique with ``m``
+    variables holds ``m`` states during analysis plus a few index words.
+    """
+    plan = network_plan(structure, plan_cache)
+    log_cards = np.log(structure.cards.astype(float))
+    missing = codes < 0
+    entries = np.zeros(codes.shape[0])
+    words = np.zeros(codes.shape[0])
+    for c in plan.cliques:
+        cv = list(c.vars)
+        mis = missing[:, cv]
+        size = np.where(mis.any(axis=1), np.exp(mis @ log_cards[cv]), 0.0)
+        entries += size
+        words += size * (len(cv) + len(c.factors) + 4)
+    return entries, words
+
+
+def plan_chunks(structure, codes: np.ndarray, max_rows: int, plan_cache: dict | None = None,
+                describe_row=None) -> list:
+    """Consecutive row slices with at most ``max_rows`` rows and ``MAX_CHUNK_WORDS``
+    words of analysis arrays each (a heavier row gets a chunk of its own).
+
+    Raises
+    ------
+    InferenceTooLargeError
+        If one row alone needs more than ``MAX_ROW_ENTRIES`` entries.
+    """
+    n = codes.shape[0]
+    entries, words = row_entries(structure, codes, plan_cache)
+    too_big = np.flatnonzero(entries > MAX_ROW_ENTRIES)
+    if too_big.size:
+        r = int(too_big[0])
+        who = describe_row(r) if describe_row else f"row {r}"
+        raise InferenceTooLargeError(
+            f"exact inference for {who} needs {entries[r]:.3g} joint states of its missing "
+            f"variables (limit {MAX_ROW_ENTRIES}): too many missing or latent variables are "
+            f"tied together; {too_big.size} row(s) are affected. Observe more of them, drop "
+            "those rows, or simplify the network.")
+    slices, start = [], 0
+    cum = np.concatenate([[0.0], np.cumsum(words)])
+    while start < n:
+        stop = min(n, start + max_rows)
+        limit = np.searchsorted(cum, cum[start] + MAX_CHUNK_WORDS, side="right") - 1
+        stop = max(start + 1, min(stop, int(limit)))
+        slices.append(slice(start, stop))
+        start = stop
+    return slices
 
 
 @dataclass

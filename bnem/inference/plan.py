@@ -41,7 +41,7 @@ class Plan:
 
     @property
     def clique_sizes(self) -> list:
-        return [int(np.prod([self.cards[v] for v in c.vars], dtype=np.int64)) for c in self.cliques]
+        return [math.prod(int(self.cards[v]) for v in c.vars) for c in self.cliques]
 
     def describe(self) -> dict:
         """Sizes that say what evaluating the plan costs."""
