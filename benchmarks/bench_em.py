@@ -18,7 +18,7 @@ Timing:
 * bnem: a fixed-iteration fit (``tol=0``); seconds per iteration = mean step of
   ``history.seconds`` after iteration 0; the compile cost = ``history.seconds`` at
   iteration 0 (data encoding, plan, and the E-step that evaluates the start). Median
-  of three runs.
+  of ``--bnem-repeat`` runs.
 * pyAgrum: marginal cost ``(t_n - t_1) / (n - 1)`` between a 1-iteration run and its
   tolerance run (diff criterion ``tol * rows`` on its own log-likelihood, capped by
   ``--peer-max-iter`` and the time budget ``--peer-budget``), ``t`` = ``learnParameters``.
@@ -87,7 +87,7 @@ def run_case(name: str, spec: dict, args, tmp: Path) -> dict:
            "start_ll": ll_per_row(start, df), "quality": [], "notes": []}
 
     # bnem: timing, then a tolerance run for final quality.
-    t = bnem_timing(start, df, args.bnem_iters, args.prior)
+    t = bnem_timing(start, df, args.bnem_iters, args.prior, repeat=args.bnem_repeat)
     out.update(bnem_per_iter=t["per_iter"], bnem_compile=t["compile"],
                bnem_total=t["total"], bnem_timing_iters=t["n_iter"])
     log(f"bnem   : {fmt_seconds(t['per_iter'])}/iteration over {t['n_iter']} iterations, "
@@ -230,6 +230,8 @@ def main(argv=None) -> None:
     parser.add_argument("--tol", type=float, default=1e-5, help="nats per row")
     parser.add_argument("--max-iter", type=int, default=1000, help="bnem tolerance run cap")
     parser.add_argument("--bnem-iters", type=int, default=20, help="bnem timing iterations")
+    parser.add_argument("--bnem-repeat", type=int, default=5,
+                        help="bnem timing runs (the median is reported)")
     parser.add_argument("--peer-max-iter", type=int, default=200)
     parser.add_argument("--peer-budget", type=float, default=150.0,
                         help="seconds for each pyAgrum tolerance run (EMsetMaxTime)")
