@@ -8,7 +8,7 @@ import pytest
 
 import bnem
 from bnem.em import mstep
-from conftest import assert_monotone, load, random_network
+from conftest import assert_monotone, load
 
 
 def _mle(net, df, prior=0.0):

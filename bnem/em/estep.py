@@ -37,7 +37,7 @@ class CompiledData:
         budget = cache_mb * 2 ** 20
         used = 0
         self.obs_counts = np.zeros(self.structure.n_params)
-        for k, sl in enumerate(self.slices):
+        for k in range(len(self.slices)):
             ev = self._analyse(k)
             self.obs_counts += ev.obs_counts
             if used + ev.nbytes <= budget:

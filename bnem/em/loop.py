@@ -9,7 +9,6 @@ import time
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from .._validation import check_choice, check_float, check_int, check_seed

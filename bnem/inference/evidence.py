@@ -239,7 +239,7 @@ def _enumerate_slices(codes, mis, cvars, cards):
     counts = np.diff(np.concatenate([[0], bounds, [keys.size]]))
     lengths = np.empty(rows.size, dtype=np.int64)
     parts, start = [], 0
-    for p, n_p in enumerate(counts):
+    for n_p in counts:
         free = np.flatnonzero(mis_r[start])
         states = np.indices([int(cards[j]) for j in free]).reshape(free.size, -1).T
         template = np.zeros((states.shape[0], len(cvars)), dtype=np.int64)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import math
 
-import numpy as np
 
 
 @dataclass
@@ -120,7 +119,7 @@ def compile_plan(variables, scopes, cards, single_clique_limit: int = 0) -> Plan
     # elimination cliques and the elimination tree
     elim = [set(c) for _, c in order]
     parent = []
-    for i, (v, c) in enumerate(order):
+    for v, c in order:
         rest = [u for u in c if u != v]
         parent.append(min(position[u] for u in rest) if rest else None)
     # merge non-maximal cliques into their parent (a clique contained in its
