@@ -94,12 +94,21 @@ def _potential(cs, theta, log_theta, log_z, up):
 
 
 def _calibrate(evidence, theta, log_theta, want_beliefs, row_weight=None):
-    n = evidence.n_rows
-    log_z = np.zeros(n)
+    log_z, partial, up, root_sum = _upward(evidence, theta, log_theta)
+    if not want_beliefs:
+        return log_z, None
+    weight = np.ones(evidence.n_rows) if row_weight is None else row_weight
+    return log_z, _downward(evidence, partial, up, root_sum, weight, linear=theta is not None)
+
+
+def _upward(evidence, theta, log_theta):
+    """Collect pass: per clique, its potential times incoming messages (``partial``),
+    its message to the parent (``up``, padded with 1.0) and its root-segment sums."""
     slices = evidence.cliques
+    log_z = np.zeros(evidence.n_rows)
     partial = [None] * len(slices)
-    up = [None] * len(slices)        # per clique: message to the parent, padded with 1.0
-    root_sum = [None] * len(slices)  # per clique: sum of each root segment
+    up = [None] * len(slices)
+    root_sum = [None] * len(slices)
     linear = theta is not None
     for k, cs in enumerate(slices):
         if cs.rows.size == 0:
@@ -121,9 +130,12 @@ def _calibrate(evidence, theta, log_theta, want_beliefs, row_weight=None):
                 out[:cs.msg_size] /= z[cs.msg_entry_seg]
             out[cs.msg_size] = 1.0  # the padding entry gathered by the parent
             up[k] = out[:cs.msg_size + 1]
-    if not want_beliefs:
-        return log_z, None
-    weight = np.ones(n) if row_weight is None else row_weight
+    return log_z, partial, up, root_sum
+
+
+def _downward(evidence, partial, up, root_sum, weight, linear):
+    """Distribute pass: per clique, the row-weighted posterior of every entry."""
+    slices = evidence.cliques
     beliefs = [None] * len(slices)
     down = [None] * len(slices)
     for k in range(len(slices) - 1, -1, -1):
@@ -131,8 +143,7 @@ def _calibrate(evidence, theta, log_theta, want_beliefs, row_weight=None):
         if cs.rows.size == 0:
             continue
         # the "in" factor of every entry: the down message for up segments (already
-        # written by the parent), and weight / sum for root segments; then b is the
-        # row-weighted posterior
+        # written by the parent), and weight / sum for root segments
         factor = down[k] if down[k] is not None else np.empty(cs.msg_size + cs.root_local.size)
         if cs.root_local.size:
             factor[cs.msg_size:] = weight[cs.rows[cs.root_local]] / root_sum[k]
@@ -148,7 +159,7 @@ def _calibrate(evidence, theta, log_theta, want_beliefs, row_weight=None):
             c = slices[child]
             down[child] = np.zeros(c.msg_size + c.root_local.size)
             np.divide(m, u[:-1], out=down[child][:c.msg_size], where=u[:-1] > 0)
-    return log_z, beliefs
+    return beliefs
 
 
 def _rescale(b, cs, weight):
