@@ -144,14 +144,6 @@ class ChunkEvidence:
             total += sum(t.nbytes for _, t in cs.child_links)
         return total
 
-    def describe(self) -> dict:
-        """Sizes: rows, sliced entries in all cliques, active (row, clique) pairs."""
-        return {"rows": self.n_rows,
-                "entries": int(sum(c.n_entries for c in self.cliques)),
-                "active_segments": int(sum(c.rows.size for c in self.cliques)),
-                "factor_entries": int(sum(c.count_index.size for c in self.cliques
-                                          if c.count_index is not None))}
-
 
 def network_plan(structure, plan_cache: dict | None = None) -> Plan:
     """The clique tree of the whole network (min-fill), cached in ``plan_cache``."""
