@@ -7,7 +7,7 @@ import numpy as np
 from ..data.encode import encode
 from ..errors import ImpossibleRowError
 from ..inference.engine import ImpossibleRows, estep
-from ..inference.evidence import analyse, plan_chunks
+from ..inference.evidence import analyse, compact, expand, plan_chunks
 from ..inference.structure import Structure
 
 DEFAULT_CHUNK_ROWS = 25_000
@@ -18,10 +18,11 @@ class CompiledData:
     """A table encoded and analysed against a network's structure.
 
     The table is encoded once and cut into chunks of distinct rows. Each chunk's
-    evidence analysis (index arrays of the sliced clique tree) is kept in memory
-    while the total stays within ``cache_mb``; chunks beyond that budget are
-    analysed again at every E-step (slower, but memory stays bounded for any
-    number of rows). Expected counts are additive over chunks.
+    evidence analysis (index arrays of the sliced clique tree) is kept within
+    ``cache_mb``: ready to use while memory allows, otherwise in compact form (about
+    a quarter of the size, expanded at each E-step for a small extra cost); chunks
+    beyond even that are analysed again at every E-step (slower, but memory stays
+    bounded for any number of rows). Expected counts are additive over chunks.
     """
 
     def __init__(self, network, data, chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -36,13 +37,20 @@ class CompiledData:
         self.cache = {}
         budget = cache_mb * 2 ** 20
         used = 0
+        full_size = {}
         self.obs_counts = np.zeros(self.structure.n_params)
-        for k in range(len(self.slices)):
+        for k in range(len(self.slices)):  # first every chunk in compact form, ...
             ev = self._analyse(k)
             self.obs_counts += ev.obs_counts
-            if used + ev.nbytes <= budget:
-                self.cache[k] = ev
-                used += ev.nbytes
+            small = compact(ev)
+            full_size[k] = ev.nbytes
+            if used + small.nbytes <= budget:
+                self.cache[k] = small
+                used += small.nbytes
+        for k, small in list(self.cache.items()):  # ... then expanded while memory allows
+            if used - small.nbytes + full_size[k] <= budget:
+                self.cache[k] = expand(small)
+                used += full_size[k] - small.nbytes
         self.cached_bytes = used
         self.total_weight = float(self.encoded.weights.sum())
 
@@ -72,6 +80,8 @@ class CompiledData:
             chunk = self.cache.get(k)
             if chunk is None:
                 chunk = self._analyse(k)
+            elif chunk.is_compact:
+                chunk = expand(chunk)
             try:
                 c, ll = estep(chunk, theta, log_theta)
             except ImpossibleRows as exc:

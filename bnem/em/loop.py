@@ -103,10 +103,12 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     rng = check_seed(seed)
     t0 = time.perf_counter()
     compiled = CompiledData(network, data, chunk_rows=chunk_rows, cache_mb=cache_mb)
+    n_compact = sum(ev.is_compact for ev in compiled.cache.values())
     logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "
-                "kept%s", compiled.encoded.n_rows, compiled.encoded.codes.shape[0],
+                "kept%s%s", compiled.encoded.n_rows, compiled.encoded.codes.shape[0],
                 time.perf_counter() - t0, ", ".join(compiled.encoded.latent) or "none",
                 compiled.cached_bytes / 2 ** 20,
+                f", {n_compact} of {len(compiled.slices)} chunks compact" if n_compact else "",
                 f", {compiled.n_streamed} of {len(compiled.slices)} chunks re-analysed every "
                 "iteration (raise cache_mb to keep them)" if compiled.n_streamed else "")
     maximizer = Maximizer(network)
