@@ -143,11 +143,16 @@ class ChunkEvidence:
     @property
     def nbytes(self) -> int:
         """Memory held by this chunk's arrays."""
-        total = self.codes.nbytes + self.weights.nbytes + self.obs_counts.nbytes
+        def owned(a):  # views of the encoded table cost nothing extra
+            return a.nbytes if a.base is None else 0
+
+        total = owned(self.codes) + owned(self.weights) + self.obs_counts.nbytes
         for cs in self.cliques:
             for value in vars(cs).values():
-                if isinstance(value, (np.ndarray, Affine)):
+                if isinstance(value, Affine):
                     total += value.nbytes
+                elif isinstance(value, np.ndarray):
+                    total += owned(value)
             total += sum(t.nbytes for _, t in cs.child_links)
             if cs.count_index is None:  # compact: the factors are stored separately
                 total += sum(t.nbytes for _, t in cs.factors)
@@ -399,6 +404,9 @@ def _expand(a: Affine, cs) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
+_SEGMENT_ARRAYS = ("rows", "seg", "up_local", "root_local", "msg_seg")
+
+
 def compact(ev: ChunkEvidence) -> ChunkEvidence:
     """A copy of ``ev`` whose per-entry arrays are :class:`Affine` (see :func:`expand`)."""
     cliques = []
@@ -408,6 +416,8 @@ def compact(ev: ChunkEvidence) -> ChunkEvidence:
         c.up_target = _compress(cs.up_target, cs)
         c.child_links = [(k, _compress(t, cs)) for k, t in cs.child_links]
         c.count_index, c.msg_entry_seg, c.assign, c.stored_entry_seg = None, None, None, None
+        for name in _SEGMENT_ARRAYS:  # segment-sized index arrays fit in int32 here
+            setattr(c, name, getattr(cs, name).astype(np.int32))
         cliques.append(c)
     return dataclasses.replace(ev, cliques=cliques)
 
@@ -417,6 +427,8 @@ def expand(ev: ChunkEvidence) -> ChunkEvidence:
     cliques = []
     for cs in ev.cliques:
         c = dataclasses.replace(cs)
+        for name in _SEGMENT_ARRAYS:
+            setattr(c, name, getattr(cs, name).astype(np.int64))
         if cs.factors:
             c.count_index = np.concatenate([_expand(a, cs) for _, a in cs.factors])
             e = cs.n_entries
