@@ -1,5 +1,6 @@
 """The bnem command: the README's main job end to end, and user errors (exit 2, one line)."""
 
+import gzip
 import subprocess
 import sys
 
@@ -68,7 +69,12 @@ def test_sample_hide_makes_latent(tmp_path, capsys):
      "is a state of"),
     (["fit", "{asia}", "{ok}", "-o", "{out}", "--seed", "-1"], "seed must be >= 0"),
     (["info", "{badxml}"], "cannot read"),
-    (["loglik", "{asia}", "{ragged}"], "line 2 has 3 fields"),
+    (["loglik", "{asia}", "{ragged}"], "line 2 has 3 field(s)"),
+    (["info", "{badgz}"], "cannot decompress gzip data"),
+    (["loglik", "{asia}", "{ok}", "--per-row", "{nodir}"], "does not exist"),
+    (["fit", "{asia}", "{ok}", "-o", "{out}", "--history", "{out}"], "name the same file"),
+    (["sample", "{asia}", "-n", "5", "-o", "{out}", "--hide", "asia", "tub", "smoke", "lung",
+      "bronc", "either", "xray", "dysp"], "cannot hide every node"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, match):
     files = {"asia": NETWORKS / "asia.bif", "out": tmp_path / "o.bif",
@@ -77,6 +83,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, match):
              "empty": tmp_path / "e.csv", "tmp": tmp_path, "nodir": tmp_path / "no" / "x.bif",
              "badxml": tmp_path / "bad.xml", "ragged": tmp_path / "r.csv"}
     files["badxml"].write_text("garbage <<")
+    files["badgz"] = tmp_path / "t.bif.gz"
+    files["badgz"].write_bytes(gzip.compress(b"network x {}" * 50)[:30])
     files["ragged"].write_text("asia,smoke\nyes,no,yes\n")
     files["bad"].write_text("network x {\n}\nvariable a {\n  type discrete [ 2 ] { y, n }\n")
     files["unknown_col"].write_text("asia,foo\nyes,1\n")

@@ -125,7 +125,7 @@ def test_float_and_mixed_type_cells_match_states():
 def test_read_table_rejects_shifted_rows_and_keeps_blank_cells(tmp_path):
     ragged = tmp_path / "r.csv"
     ragged.write_text("rain,wet\nyes,no,yes\nno,yes,no\n")
-    with pytest.raises(bnem.DataError, match="line 2 has 3 fields but the header has 2"):
+    with pytest.raises(bnem.DataError, match=r"line 2 has 3 field\(s\) but the header has 2"):
         bnem.read_table(ragged)
     one = tmp_path / "one.csv"
     one.write_text("rain\nyes\n\nno\n")
@@ -150,3 +150,21 @@ def test_read_table_argument_types(tmp_path, kwargs, match):
         bnem.read_table(path, **kwargs)
     with pytest.raises(TypeError, match="path must be a file path"):
         bnem.read_table(5)
+
+
+def test_read_table_row_width_bom_and_blank_header():
+    short = io.StringIO("a,b,c\nx,y\nx,y,z\n")
+    with pytest.raises(bnem.DataError, match=r"line 2 has 2 field\(s\) but the header has 3"):
+        bnem.read_table(short)
+    with pytest.raises(bnem.DataError, match="line 1 is empty"):
+        bnem.read_table(io.StringIO("\na,b\nx,y\n"))
+    bom = bnem.read_table(io.StringIO("\ufeffa,b\n?,x\nNA,y\n"))
+    assert list(bom.columns) == ["a", "b"] and bom["a"].isna().all()
+    with pytest.raises(bnem.DataError, match="not UTF-8"):
+        bnem.read_table(io.BytesIO("a\n\xe9\n".encode("latin-1")))
+
+
+def test_float32_cells_match_decimal_states():
+    net = bnem.BayesianNetwork({"x": ["0.1", "0.2"]})
+    df = pd.DataFrame({"x": np.array([0.1, 0.2, 0.1], dtype=np.float32)})
+    np.testing.assert_allclose(net.log_prob(df), np.log(0.5))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 import warnings
@@ -94,7 +95,6 @@ def _is_user_error(exc) -> bool:
 
 def _check_writable(path, option):
     """Fail before any work if ``path`` cannot be written as a file."""
-    import os
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise BnemValueError(f"{option} {path!r} is a directory; expected a file name")
@@ -121,6 +121,9 @@ def _fit(args) -> int:
     _check_writable(args.output, "-o/--output")
     if args.history:
         _check_writable(args.history, "--history")
+        if os.path.abspath(args.history) == os.path.abspath(args.output):
+            raise BnemValueError("--history and -o name the same file; the trace would "
+                                 "overwrite the learned network")
     network = _read(args.network)
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
@@ -161,6 +164,8 @@ def _loglik(args) -> int:
     from ..data.table import read_table
     from ..inference.api import log_prob
 
+    if args.per_row:
+        _check_writable(args.per_row, "--per-row")
     network = _read(args.network)
     data = read_table(args.data, missing=args.missing, states=_states(network))
     lp = log_prob(network, data)

@@ -157,7 +157,11 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         lower.setdefault(s.lower(), []).append(i)
     mapping = np.empty(len(uniques), dtype=np.int64)
     bad = []
-    for k, value in enumerate(list(uniques)):
+    values = list(uniques)
+    dtype = getattr(series, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8:
+        values = list(np.asarray(uniques, dtype=dtype))  # keep float32's own precision
+    for k, value in enumerate(values):
         label = value_label(value)
         if label in lookup:
             mapping[k] = lookup[label]

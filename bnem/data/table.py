@@ -49,8 +49,14 @@ def read_table(path, missing=DEFAULT_MISSING, sep: str = ",", states=None) -> pd
     text = _read_text(path)
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file>"
     first = next(csv.reader(io.StringIO(text), delimiter=sep), None)
-    if first is None:
+    if first is None or not text.strip():
         raise DataError(f"data file {name!r} is empty; expected a header line of node names")
+    if not first:
+        raise DataError(f"data file {name!r}: line 1 is empty; expected a header line of "
+                        "node names")
+    bad = _bad_width(text, sep, len(first))
+    if bad:
+        raise DataError(f"data file {name!r}: {bad}")
     dup = sorted({c for c in first if first.count(c) > 1})
     if dup:
         raise DataError(f"data file {name!r}: column(s) {dup} appear more than once in the header")
@@ -71,10 +77,9 @@ def read_table(path, missing=DEFAULT_MISSING, sep: str = ",", states=None) -> pd
             return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                                na_values=na_values, index_col=False,
                                skip_blank_lines=len(first) > 1)
-        except pd.errors.ParserWarning:
-            raise DataError(f"data file {name!r}: {_long_line(text, sep, len(first))}") from None
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise DataError(f"cannot parse data file {name!r}: {exc}") from None
+        except (pd.errors.ParserWarning, pd.errors.ParserError, ValueError) as exc:
+            detail = " ".join(str(exc).split())
+            raise DataError(f"cannot parse data file {name!r}: {detail}") from None
 
 
 def _check_arguments(path, missing, sep, states) -> tuple:
@@ -99,7 +104,12 @@ def _check_arguments(path, missing, sep, states) -> tuple:
 def _read_text(path) -> str:
     if hasattr(path, "read"):
         text = path.read()
-        return text.decode("utf-8-sig") if isinstance(text, bytes) else text
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"data is not UTF-8 text: {exc}") from None
+        return text.lstrip("\ufeff")
     if os.path.isdir(path):
         raise DataError(f"data path {os.fspath(path)!r} is a directory; expected a CSV file")
     if not os.path.exists(path):
@@ -111,9 +121,13 @@ def _read_text(path) -> str:
         raise DataError(f"data file {os.fspath(path)!r} is not UTF-8 text: {exc}") from None
 
 
-def _long_line(text: str, sep: str, width: int) -> str:
+def _bad_width(text: str, sep: str, width: int) -> str | None:
+    """The first line whose number of fields differs from the header's, if any.
+
+    Blank lines are allowed (a missing cell in a one-column file, skipped otherwise).
+    """
     for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=sep), start=1):
-        if len(row) > width:
-            return (f"line {number} has {len(row)} fields but the header has {width}; "
+        if row and len(row) != width:
+            return (f"line {number} has {len(row)} field(s) but the header has {width}; "
                     "expected one field per column")
-    return "a line has more fields than the header"
+    return None

@@ -143,16 +143,12 @@ class ChunkEvidence:
     @property
     def nbytes(self) -> int:
         """Memory held by this chunk's arrays."""
-        def owned(a):  # views of the encoded table cost nothing extra
-            return a.nbytes if a.base is None else 0
-
-        total = owned(self.codes) + owned(self.weights) + self.obs_counts.nbytes
+        # codes and weights are views of the encoded table: no extra memory
+        total = self.obs_counts.nbytes
         for cs in self.cliques:
             for value in vars(cs).values():
-                if isinstance(value, Affine):
+                if isinstance(value, (np.ndarray, Affine)):
                     total += value.nbytes
-                elif isinstance(value, np.ndarray):
-                    total += owned(value)
             total += sum(t.nbytes for _, t in cs.child_links)
             if cs.count_index is None:  # compact: the factors are stored separately
                 total += sum(t.nbytes for _, t in cs.factors)

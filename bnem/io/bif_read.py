@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 import warnings
 
 import numpy as np
 
 from ..data.variables import Variable
 from .._validation import preview
-from ..errors import BnemTypeError
+from ..errors import BIFParseError, BnemTypeError
 from ..network.bayesnet import BayesianNetwork
 from ..network.cpd import SUM_TOLERANCE
 from .bif import Scanner, parse_body, show
@@ -118,7 +119,10 @@ def load_text(source) -> tuple:
     if isinstance(data, (bytes, bytearray)):
         data = bytes(data)
         if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+            try:
+                data = gzip.decompress(data)
+            except (EOFError, OSError, zlib.error) as exc:
+                raise BIFParseError(f"cannot decompress gzip data: {exc}", source=name) from None
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:

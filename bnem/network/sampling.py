@@ -63,6 +63,8 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
     for h in hide:
         if h not in network.nodes:
             raise NetworkError(f"cannot hide {h!r}: not a node; nodes are {list(network.nodes)}")
+    if len(set(hide)) == len(network.nodes):
+        raise NetworkError("cannot hide every node: the table would have no columns")
     rng = check_seed(seed)
     codes = sample_codes(network, n, rng)
     keep = [i for i, node in enumerate(network.nodes) if node not in hide]
