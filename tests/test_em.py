@@ -307,7 +307,7 @@ def test_complete_case_start_breaks_the_symmetry_of_latent_nodes():
 def test_compact_chunks_give_the_same_fit():
     """Chunks kept in compact form (expanded at every E-step) change nothing."""
     from bnem.em.estep import CompiledData
-    from bnem.inference.evidence import compact
+    from bnem.inference.compact import compact
     net = load("alarm")
     df = net.sample(600, seed=3, missing=0.3)
     full = CompiledData(net, df, chunk_rows=100, cache_mb=1e6)

@@ -7,7 +7,8 @@ import numpy as np
 from ..data.encode import encode
 from ..errors import ImpossibleRowError
 from ..inference.engine import ImpossibleRows, estep
-from ..inference.evidence import analyse, compact, expand, plan_chunks
+from ..inference.compact import compact, expand
+from ..inference.evidence import analyse, plan_chunks
 from ..inference.structure import Structure
 
 DEFAULT_CHUNK_ROWS = 25_000

@@ -46,8 +46,7 @@ class Plan:
         """Sizes that say what evaluating the plan costs."""
         sizes = self.clique_sizes
         return {"cliques": len(sizes), "total_size": int(sum(sizes)),
-                "largest": int(max(sizes) if sizes else 0),
-                "largest_vars": len(max(self.cliques, key=lambda c: len(c.vars)).vars) if sizes else 0}
+                "largest": int(max(sizes) if sizes else 0)}
 
 
 def min_fill_order(variables, scopes, cards) -> list:
@@ -90,7 +89,7 @@ def min_fill_order(variables, scopes, cards) -> list:
     return order
 
 
-def compile_plan(variables, scopes, cards, single_clique_limit: int = 0) -> Plan:
+def compile_plan(variables, scopes, cards) -> Plan:
     """Compile a clique tree for ``variables`` and factor ``scopes`` (each a subset).
 
     Parameters
@@ -99,19 +98,11 @@ def compile_plan(variables, scopes, cards, single_clique_limit: int = 0) -> Plan
     scopes : list of tuple of int
         Scope of each factor, each within ``variables``.
     cards : mapping int -> int
-    single_clique_limit : int
-        If the joint state space of ``variables`` has at most this many entries, the
-        plan is one clique over all of them (cheapest for tiny problems).
     """
     variables = tuple(sorted(variables))
     cards = {v: int(cards[v]) for v in variables}
     scopes = [tuple(sorted(s)) for s in scopes]
-    joint = 1
-    for v in variables:
-        joint *= cards[v]
-        if joint > single_clique_limit:
-            break
-    if joint <= single_clique_limit or len(variables) <= 1:
+    if len(variables) <= 1:
         clique = Clique(variables, None, (), [], list(range(len(scopes))))
         return Plan(variables, cards, [clique], scopes, [0] * len(scopes))
     order = min_fill_order(variables, scopes, cards)
