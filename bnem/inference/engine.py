@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evidence import observed_log_terms
+from .evidence import observed_families, observed_log_terms
 
 
 class ImpossibleRows(Exception):
@@ -260,17 +260,10 @@ def family_posteriors(evidence, theta):
     with np.errstate(divide="ignore"):
         log_theta = np.log(theta)
     n = codes.shape[0]
-    missing = codes < 0
-    out = []
-    for i, fam in enumerate(structure.families):
-        size = int(structure.offsets[i + 1] - structure.offsets[i])
-        table = np.zeros((n, size))
-        full = np.flatnonzero(~missing[:, list(fam)].any(axis=1))
-        local = np.zeros(full.size, dtype=np.int64)
-        for v, s in zip(fam, structure.strides[i]):
-            local += codes[full, v].astype(np.int64) * s
-        table[full, local] = 1.0
-        out.append(table)
+    out = [np.zeros((n, int(structure.offsets[i + 1] - structure.offsets[i])))
+           for i in range(structure.n_vars)]
+    for i, full, idx in observed_families(structure, codes):
+        out[i][full, idx - structure.offsets[i]] = 1.0
     _, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(theta, 1.0))
     for cs, b in zip(evidence.cliques, beliefs):
         if b is None:

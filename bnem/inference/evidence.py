@@ -191,11 +191,8 @@ def analyse(structure, codes: np.ndarray, weights: np.ndarray,
     weights = np.asarray(weights, dtype=float)
     missing = codes < 0
     obs_counts = np.zeros(structure.n_params)
-    for i, fam in enumerate(structure.families):
-        full = ~missing[:, list(fam)].any(axis=1)
-        if full.any():
-            idx = _flat_index(structure, i, codes[full], fam)
-            obs_counts += np.bincount(idx, weights=weights[full], minlength=structure.n_params)
+    for _, full, idx in observed_families(structure, codes):
+        obs_counts += np.bincount(idx, weights=weights[full], minlength=structure.n_params)
     cliques = [_slice_clique(structure, plan, k, codes, missing)
                for k in range(len(plan.cliques))]
     for k, c in enumerate(plan.cliques):
@@ -349,20 +346,21 @@ def _starts(lengths) -> np.ndarray:
     return out
 
 
+def observed_families(structure, codes: np.ndarray):
+    """Yield ``(node id, rows where its family is fully observed, flat parameter index)``."""
+    missing = codes < 0
+    for i, fam in enumerate(structure.families):
+        full = np.flatnonzero(~missing[:, list(fam)].any(axis=1))
+        if full.size:
+            idx = np.full(full.size, structure.offsets[i], dtype=np.int64)
+            for v, s in zip(fam, structure.strides[i]):
+                idx += codes[full, v].astype(np.int64) * s
+            yield i, full, idx
+
+
 def observed_log_terms(evidence, log_theta) -> np.ndarray:
     """Per row, the sum of log P(x | u) over its fully observed families."""
-    structure, codes = evidence.structure, evidence.codes
-    missing = codes < 0
-    out = np.zeros(codes.shape[0])
-    for i, fam in enumerate(structure.families):
-        full = ~missing[:, list(fam)].any(axis=1)
-        if full.any():
-            out[full] += log_theta[_flat_index(structure, i, codes[full], fam)]
+    out = np.zeros(evidence.codes.shape[0])
+    for _, full, idx in observed_families(evidence.structure, evidence.codes):
+        out[full] += log_theta[idx]
     return out
-
-
-def _flat_index(structure, i, codes_rows, fam) -> np.ndarray:
-    idx = np.full(codes_rows.shape[0], structure.offsets[i], dtype=np.int64)
-    for v, s in zip(fam, structure.strides[i]):
-        idx += codes_rows[:, v].astype(np.int64) * s
-    return idx

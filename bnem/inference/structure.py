@@ -20,7 +20,6 @@ class Structure:
     families: tuple
     strides: tuple
     offsets: np.ndarray
-    children_families: tuple  # for each variable, the families (node ids) containing it
 
     @classmethod
     def of(cls, network) -> "Structure":
@@ -33,13 +32,8 @@ class Structure:
                 st[j] = st[j + 1] * shape[j + 1]
             families.append(fam)
             strides.append(tuple(int(s) for s in st))
-        member = [[] for _ in network.nodes]
-        for i, fam in enumerate(families):
-            for v in fam:
-                member[v].append(i)
         return cls(np.asarray(network.cards, dtype=np.int64), tuple(families), tuple(strides),
-                   np.asarray(network.offsets, dtype=np.int64),
-                   tuple(tuple(m) for m in member))
+                   np.asarray(network.offsets, dtype=np.int64))
 
     @property
     def n_vars(self) -> int:
