@@ -15,6 +15,11 @@ name equals the label ignoring case, that state is used (``True`` matches a stat
 ``true``). Anything else is an error naming the column, the value, how many rows
 hold it and the valid states. ``NaN``, ``None`` and ``pd.NA`` are missing; a node
 absent from the table, or whose column is entirely missing, is latent.
+
+Columns of continuous nodes are read as floats (numbers, or text that parses as a
+number); a cell that is not a number, or is infinite, is an error naming the column,
+the value and how many rows hold it. Rows are not merged when there are continuous
+columns (equal real-valued rows are rare).
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ class EncodedData:
         Node names, in the order of the codes' columns.
     columns : tuple of str
         Nodes that have a column in the table (possibly entirely missing).
+    values : ndarray (n_unique, n_continuous)
+        Values of the continuous nodes, NaN where missing (all of a latent column).
+    continuous : tuple of str
+        Continuous node names, in the order of the values' columns.
     """
 
     codes: np.ndarray
@@ -58,6 +67,8 @@ class EncodedData:
     index: pd.Index
     names: tuple
     columns: tuple = ()
+    values: np.ndarray | None = None
+    continuous: tuple = ()
 
     @property
     def n_rows(self) -> int:
@@ -72,11 +83,19 @@ class EncodedData:
         pos = self.first_row_of(unique_row)
         cells = []
         present = set(self.columns)
-        for j, var in enumerate(variables):
+        dpos = {n: j for j, n in enumerate(self.names)}
+        cpos = {n: j for j, n in enumerate(self.continuous)}
+        for var in variables:
             if var.name not in present:
                 continue
-            c = int(self.codes[unique_row, j])
+            if var.name in cpos:
+                x = float(self.values[unique_row, cpos[var.name]])
+                cells.append(f"{var.name}={x:.6g}" if x == x else f"{var.name}=missing")
+                continue
+            c = int(self.codes[unique_row, dpos[var.name]])
             cells.append(f"{var.name}={var.states[c]!r}" if c >= 0 else f"{var.name}=missing")
+        if len(cells) > 12:
+            cells = cells[:12] + [f"... ({len(cells)} columns)"]
         return f"row {self.index[pos]!r} ({', '.join(cells)})"
 
 
@@ -122,11 +141,14 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
             f"{preview(names, 40)}. Drop or rename those columns."
         )
     n = data.shape[0]
-    dtype = np.int16 if max(v.card for v in variables) < 2 ** 15 else np.int32
-    codes = np.full((n, len(variables)), -1, dtype=dtype)
+    discrete = [v for v in variables if not v.is_continuous]
+    continuous = [v for v in variables if v.is_continuous]
+    big = discrete and max(v.card for v in discrete) >= 2 ** 15
+    codes = np.full((n, len(discrete)), -1, dtype=np.int32 if big else np.int16)
+    values = np.full((n, len(continuous)), np.nan)
     position = {str(c): j for j, c in enumerate(data.columns)}
     latent = []
-    for j, var in enumerate(variables):
+    for j, var in enumerate(discrete):
         if var.name not in position:
             latent.append(var.name)
             continue
@@ -134,12 +156,47 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
         if (col < 0).all():
             latent.append(var.name)
         codes[:, j] = col
-    if merge:
+    for j, var in enumerate(continuous):
+        if var.name not in position:
+            latent.append(var.name)
+            continue
+        values[:, j] = _float_column(data.iloc[:, position[var.name]], var.name)
+        if np.isnan(values[:, j]).all():
+            latent.append(var.name)
+    if merge and not continuous:
         unique, inverse, weights = _merge_rows(codes)
     else:
         unique, inverse, weights = codes, np.arange(n), np.ones(n)
-    return EncodedData(unique, weights, inverse, tuple(latent), data.index, tuple(names),
-                       tuple(n for n in names if n in position))
+    latent = tuple(v.name for v in variables if v.name in set(latent))
+    return EncodedData(unique, weights, inverse, latent, data.index,
+                       tuple(v.name for v in discrete),
+                       tuple(n for n in names if n in position), values,
+                       tuple(v.name for v in continuous))
+
+
+def _float_column(series: pd.Series, name: str) -> np.ndarray:
+    """A continuous node's column as floats (NaN = missing)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        raise DataError(f"column {name!r} holds booleans, but {name!r} is a continuous node; "
+                        "expected numbers")
+    as_float = pd.to_numeric(series, errors="coerce")
+    out = np.asarray(as_float, dtype=float)
+    bad = np.isnan(out) & series.notna().to_numpy()
+    if bad.any():
+        vals = series[bad]
+        first = vals.iloc[0]
+        raise DataError(
+            f"column {name!r}: value {first!r} (in {int((vals == first).sum())} row(s)) is not a "
+            f"number, but {name!r} is a continuous node; {int(bad.sum())} non-numeric cell(s) "
+            "in all. Missing cells must be NaN (read_table turns missing markers into NaN).")
+    inf = np.isinf(out)
+    if inf.any():
+        raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in row "
+                        f"{series.index[np.flatnonzero(inf)[0]]!r}); continuous cells must be "
+                        "finite or missing (NaN)")
+    return out
 
 
 def _encode_column(series: pd.Series, var) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Discrete variables: a name and an ordered tuple of state names (data layer)."""
+"""Variables: discrete (a name and ordered state names) and continuous (data layer)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ class Variable:
     name: str
     states: tuple
 
+    is_continuous = False
+
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise BnemTypeError(f"variable name must be a non-empty string, got {self.name!r}")
@@ -92,3 +94,23 @@ class Variable:
             raise NetworkError(
                 f"{state!r} is not a state of {self.name!r}; valid states: {list(self.states)}"
             ) from None
+
+
+@dataclass(frozen=True)
+class ContinuousVariable:
+    """A real-valued variable (a Gaussian node of a hybrid network).
+
+    Examples
+    --------
+    >>> ContinuousVariable("heat").is_continuous
+    True
+    """
+
+    name: str
+
+    is_continuous = True
+    states = ()
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise BnemTypeError(f"variable name must be a non-empty string, got {self.name!r}")

@@ -9,6 +9,7 @@ from ..errors import ImpossibleRowError
 from ..inference.engine import ImpossibleRows, estep
 from ..inference.compact import compact, expand
 from ..inference.evidence import analyse, plan_chunks
+from ..inference.hybrid import hybrid_estep
 from ..inference.structure import Structure
 
 DEFAULT_CHUNK_ROWS = 25_000
@@ -63,10 +64,14 @@ class CompiledData:
     def _analyse(self, k):
         sl = self.slices[k]
         return analyse(self.structure, self.encoded.codes[sl], self.encoded.weights[sl],
-                       self.plan_cache, keep_assign=False)
+                       self.plan_cache, keep_assign=False, values=self.encoded.values[sl])
 
-    def expected_counts(self, theta: np.ndarray, context: str = ""):
+    def expected_counts(self, theta: np.ndarray, context: str = "", joint_params=None):
         """Sum of the chunks' expected counts and log-likelihoods under ``theta``.
+
+        For a hybrid network, ``joint_params`` are the components' Gaussians
+        (:func:`bnem.inference.hybrid.joints`) and the result is
+        ``(counts, moment sums per component, log-likelihood)``.
 
         Raises
         ------
@@ -77,6 +82,7 @@ class CompiledData:
             log_theta = np.log(theta)
         counts = np.zeros_like(theta)
         total = 0.0
+        stats = None
         for k, sl in enumerate(self.slices):
             chunk = self.cache.get(k)
             if chunk is None:
@@ -84,13 +90,20 @@ class CompiledData:
             elif chunk.is_compact:
                 chunk = expand(chunk)
             try:
-                c, ll = estep(chunk, theta, log_theta)
+                if joint_params is None:
+                    c, ll = estep(chunk, theta, log_theta)
+                else:
+                    c, st, ll = hybrid_estep(chunk, theta, log_theta, joint_params)
+                    stats = st if stats is None else [tuple(a + b for a, b in zip(s0, s1))
+                                                      for s0, s1 in zip(stats, st)]
             except ImpossibleRows as exc:
                 raise self.impossible(sl.start + int(exc.rows[0]), len(exc.rows),
                                       context) from None
             counts += c
             total += ll
-        return counts, total
+        if joint_params is None:
+            return counts, total
+        return counts, stats, total
 
     def impossible(self, unique_row: int, how_many: int, context: str) -> ImpossibleRowError:
         enc = self.encoded

@@ -9,11 +9,15 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .._validation import check_choice, check_float, check_int, check_seed
 from ..errors import BnemTypeError, BnemValueError, ConvergenceWarning, DegenerateWarning, MonotonicityError
+from ..inference.hybrid import joints
 from .estep import DEFAULT_CACHE_MB, DEFAULT_CHUNK_ROWS, CompiledData
+from .gaussian_init import MIXTURE_INITS, initial_gaussians
+from .gaussian_mstep import maximize_component
 from .init import INITS, initial_theta
 from .mstep import Maximizer
 from .result import FitResult
@@ -35,9 +39,14 @@ class Progress:
     seconds: float
 
 
-def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str = "random",
+DEFAULT_MIN_VARIANCE = 1e-6
+STOCHASTIC_INITS = ("random",) + MIXTURE_INITS
+
+
+def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str | None = None,
         n_init: int = 1, prior: float = 0.0, callback=None, progress: bool = False,
-        chunk_rows: int = DEFAULT_CHUNK_ROWS, cache_mb: float = DEFAULT_CACHE_MB) -> FitResult:
+        chunk_rows: int = DEFAULT_CHUNK_ROWS, cache_mb: float = DEFAULT_CACHE_MB,
+        min_variance: float = DEFAULT_MIN_VARIANCE) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
     Parameters
@@ -52,12 +61,18 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
         Stop when the objective rises by less than ``tol`` nats per row.
     seed : int or numpy Generator or None
         Seeds ``init="random"``; the same seed gives the same result.
-    init : {"random", "uniform", "network", "complete-case"}
+    init : {"random", "uniform", "network", "complete-case", "k-means++", "random-rows", "random-resp"}
+        Default: ``"random"`` for a discrete network, ``"k-means++"`` for a hybrid one.
+        The last three apply to hybrid networks (Gaussian mixtures): they place each
+        continuous component's interface configurations at k-means++ centres, at
+        random rows, or give rows random responsibilities (see
+        :mod:`bnem.em.gaussian_init`); discrete tables then start as for ``"random"``.
     n_init : int
         Number of random restarts; the one with the best final objective is kept.
     prior : float
-        Dirichlet pseudo-count added to every expected count (MAP-EM). The monotone
-        objective is then the log posterior, shown in ``history.log_posterior``.
+        Dirichlet pseudo-count added to every expected count of a table (MAP-EM). The
+        monotone objective is then the log posterior, shown in
+        ``history.log_posterior``. Gaussian nodes are always fitted by maximum likelihood.
     callback : callable, optional
         Called with a :class:`Progress` after every E-step; returning ``True`` stops.
     progress : bool
@@ -67,6 +82,11 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     cache_mb : float
         Memory for the per-chunk evidence analysis kept between iterations; chunks
         beyond it are re-analysed at every E-step (slower, bounded memory).
+    min_variance : float
+        Floor of every Gaussian node's conditional variance (like scikit-learn's
+        ``reg_covar``, but a floor rather than an addition). A variance that hits it
+        is reported by a ``DegenerateWarning`` naming the node and configuration.
+        0 disables it (a collapsing component is then an error).
 
     Returns
     -------
@@ -81,7 +101,8 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     ConvergenceWarning
         At ``max_iter`` without reaching ``tol``.
     DegenerateWarning
-        When parent configurations had zero expected count.
+        When parent configurations had zero expected count, or a Gaussian variance
+        was held at ``min_variance``.
     """
     from ..network.bayesnet import BayesianNetwork
 
@@ -93,11 +114,18 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     prior = check_float(prior, "prior", minimum=0.0)
     chunk_rows = check_int(chunk_rows, "chunk_rows", minimum=1)
     cache_mb = check_float(cache_mb, "cache_mb", minimum=0.0)
-    check_choice(init, "init", INITS)
-    if n_init > 1 and init != "random":
+    min_variance = check_float(min_variance, "min_variance", minimum=0.0)
+    if init is None:
+        init = "k-means++" if network.is_hybrid else "random"
+    check_choice(init, "init", INITS + MIXTURE_INITS)
+    if init in MIXTURE_INITS and not network.is_hybrid:
         raise BnemValueError(
-            f"n_init={n_init} restarts need init='random'; init={init!r} gives the same start "
-            "every time")
+            f"init={init!r} places Gaussian components; this network has no continuous "
+            f"nodes. Use one of {', '.join(map(repr, INITS))}.")
+    if n_init > 1 and init not in STOCHASTIC_INITS:
+        raise BnemValueError(
+            f"n_init={n_init} restarts need a random start ({', '.join(map(repr, STOCHASTIC_INITS))}); "
+            f"init={init!r} gives the same start every time")
     if callback is not None and not callable(callback):
         raise BnemTypeError(f"callback must be callable, got {type(callback).__name__}")
     rng = check_seed(seed)
@@ -114,9 +142,12 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     maximizer = Maximizer(network)
     runs = []
     for restart in range(n_init):
-        theta0 = initial_theta(init, network, maximizer, compiled, rng, prior)
-        runs.append(_run(compiled, maximizer, theta0, max_iter, tol, prior, callback, progress,
-                         restart, t0, init))
+        theta0 = initial_theta("random" if init in MIXTURE_INITS else init, network, maximizer,
+                               compiled, rng, prior)
+        gauss0 = initial_gaussians(init, compiled, network, rng, min_variance) \
+            if network.is_hybrid else None
+        runs.append(_run(compiled, maximizer, (theta0, gauss0), max_iter, tol, prior, callback,
+                         progress, restart, t0, init, min_variance))
         if runs[-1]["stopped"]:
             break
     best = max(range(len(runs)), key=lambda k: runs[k]["objective"])
@@ -128,6 +159,14 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
             "Increase max_iter, loosen tol, or try init='complete-case'.",
             ConvergenceWarning, stacklevel=2)
     empty = maximizer.describe_blocks(run["empty"]) if run["empty"] is not None else []
+    empty += _describe_gaussian(network, run["gauss_empty"])
+    floored = _describe_gaussian(network, run["floored"])
+    if floored:
+        warnings.warn(
+            f"{len(floored)} Gaussian variance(s) were held at min_variance={min_variance:g} "
+            f"(e.g. {floored[0][0]} given {floored[0][1]}): a component collapsed onto too few "
+            "rows. Use fewer components, more data, or another start; see "
+            "FitResult.floored_variances.", DegenerateWarning, stacklevel=2)
     if empty:
         kept = "the prior's uniform distribution" if prior else "a uniform distribution"
         remedy = "" if prior else ", or use prior > 0 to smooth all distributions"
@@ -135,28 +174,34 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
             f"{len(empty)} parent configuration(s) had zero expected count and keep {kept} "
             f"(e.g. {empty[0][0]} given {empty[0][1]}): the data say nothing about them; see "
             f"FitResult.empty_configurations{remedy}.", DegenerateWarning, stacklevel=2)
-    learned = BayesianNetwork._from_flat(network, run["theta"])
+    learned = BayesianNetwork._from_flat(network, run["theta"], run["gauss"])
     restarts = pd.DataFrame([{"restart": k, "log_likelihood": r["log_likelihood"],
                               "objective": r["objective"], "n_iter": r["n_iter"],
                               "converged": r["converged"]} for k, r in enumerate(runs)])
     result = FitResult(learned, run["history"], run["log_likelihood"], run["n_iter"],
                        run["converged"], compiled.encoded.n_rows, time.perf_counter() - t0,
-                       empty, restarts)
+                       empty, restarts, floored)
     logger.debug("%s", result.summary())
     return result
 
 
-def _run(compiled, maximizer, theta, max_iter, tol, prior, callback, progress, restart, t0,
-         init):
+def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, restart, t0,
+         init, min_variance):
+    theta, gauss = state
     rows = []
     prev = -math.inf
     converged = stopped = False
     weight = compiled.total_weight
+    floored, gauss_empty = set(), set()
     for it in range(max_iter + 1):
         context = "initial" if it == 0 else f"iteration-{it}"
         if it == 0 and init == "network":
             context = "network's own"
-        counts, ll = compiled.expected_counts(theta, context)
+        if gauss is None:
+            counts, ll = compiled.expected_counts(theta, context)
+        else:
+            jp = joints(compiled.structure, gauss)
+            counts, stats, ll = compiled.expected_counts(theta, context, jp)
         objective = ll + maximizer.log_prior(theta, prior)
         delta = objective - prev if it else math.nan
         seconds = time.perf_counter() - t0
@@ -179,6 +224,9 @@ def _run(compiled, maximizer, theta, max_iter, tol, prior, callback, progress, r
         if it == max_iter:
             break
         theta, _ = maximizer.maximize(counts, prior)
+        if gauss is not None:
+            gauss, floored, gauss_empty = _maximize_gaussians(compiled.structure, stats, jp,
+                                                              gauss, min_variance)
         prev = objective
     if progress:
         sys.stderr.write("\n")
@@ -187,9 +235,31 @@ def _run(compiled, maximizer, theta, max_iter, tol, prior, callback, progress, r
     history = pd.DataFrame(rows, columns=columns)
     if not prior:
         history = history.drop(columns="log_posterior")
-    return {"theta": theta, "history": history, "log_likelihood": ll, "objective": objective,
-            "n_iter": it, "converged": converged, "stopped": stopped,
-            "last_delta": delta, "empty": empty}
+    return {"theta": theta, "gauss": gauss, "history": history, "log_likelihood": ll,
+            "objective": objective, "n_iter": it, "converged": converged, "stopped": stopped,
+            "last_delta": delta, "empty": empty, "floored": sorted(floored),
+            "gauss_empty": sorted(gauss_empty)}
+
+
+def _maximize_gaussians(structure, stats, joint_params, gauss, min_variance):
+    new, floored, empty = dict(gauss), set(), set()
+    for comp, st, (mean, _) in zip(structure.components, stats, joint_params):
+        cpds, fl, em = maximize_component(comp, st, mean, gauss, min_variance)
+        new.update(cpds)
+        floored.update(fl)
+        empty.update(em)
+    return new, floored, empty
+
+
+def _describe_gaussian(network, flagged):
+    """(node, {discrete parent: state}) for each flagged (node, configuration index)."""
+    out = []
+    for node, u in flagged:
+        cpd = network.cpd(node)
+        config = np.unravel_index(u, cpd.mean_shape) if cpd.discrete_parents else ()
+        out.append((node, {p: network.states(p)[int(k)]
+                           for p, k in zip(cpd.discrete_parents, config)}))
+    return out
 
 
 def _show_progress(restart, it, ll, delta, seconds):

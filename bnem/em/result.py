@@ -32,6 +32,9 @@ class FitResult:
     restarts : pandas.DataFrame
         One row per initialisation: ``restart``, ``log_likelihood``, ``objective``,
         ``n_iter``, ``converged``; the best is the one returned.
+    floored_variances : list of (node, {discrete parent: state})
+        Gaussian nodes and configurations whose variance was held at ``min_variance``
+        in the last M-step (a collapsing component).
     """
 
     network: object
@@ -43,6 +46,7 @@ class FitResult:
     seconds: float
     empty_configurations: list = field(default_factory=list)
     restarts: pd.DataFrame | None = None
+    floored_variances: list = field(default_factory=list)
 
     def summary(self) -> str:
         status = "converged" if self.converged else "did NOT converge"

@@ -9,22 +9,32 @@ from ..data.encode import encode
 from ..errors import ImpossibleRowError
 from .engine import ImpossibleRows, node_marginals, row_log_prob
 from .evidence import analyse, plan_chunks
+from .hybrid import hybrid_node_marginals, hybrid_row_log_prob, joints
 from .structure import Structure
 
 CHUNK_ROWS = 50_000
 
 
 def _chunks(network, data):
-    """Yield ``(encoded table, chunk slice, chunk evidence, log parameters)``."""
+    """Yield ``(encoded table, chunk slice, chunk evidence, log parameters, joints)``;
+    ``joints`` are the components' Gaussians (None for a discrete network)."""
     structure = Structure.of(network)
     enc = encode(data, list(network.variables.values()))
     with np.errstate(divide="ignore"):
         log_theta = np.log(network.flat_params())
+    gauss = joints(structure, network.gaussian_cpds) if structure.components else None
     cache = {}
     variables = list(network.variables.values())
     for sl in plan_chunks(structure, enc.codes, CHUNK_ROWS, cache,
                           lambda r: enc.describe_row(r, variables)):
-        yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache), log_theta
+        yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache,
+                               values=enc.values[sl]), log_theta, gauss
+
+
+def _row_log_prob(ev, log_theta, gauss):
+    if gauss is None:
+        return row_log_prob(ev, log_theta)
+    return hybrid_row_log_prob(ev, log_theta, gauss)
 
 
 def log_prob(network, data) -> np.ndarray:
@@ -35,16 +45,16 @@ def log_prob(network, data) -> np.ndarray:
     """
     parts = []
     enc = None
-    for enc, _, ev, log_theta in _chunks(network, data):
+    for enc, _, ev, log_theta, gauss in _chunks(network, data):
         try:
-            parts.append(row_log_prob(ev, log_theta))
+            parts.append(_row_log_prob(ev, log_theta, gauss))
         except ImpossibleRows:
-            parts.append(_log_prob_with_zeros(ev, log_theta))
+            parts.append(_log_prob_with_zeros(ev, log_theta, gauss))
     distinct = np.concatenate(parts)
     return distinct[enc.inverse]
 
 
-def _log_prob_with_zeros(ev, log_theta):
+def _log_prob_with_zeros(ev, log_theta, gauss):
     """Rows impossible under the network get -inf; the rest are evaluated normally.
 
     Each failed pass names some impossible rows; they are masked out and the pass is
@@ -56,9 +66,10 @@ def _log_prob_with_zeros(ev, log_theta):
         keep = np.flatnonzero(~bad)
         if keep.size == 0:
             break
-        sub = analyse(ev.structure, ev.codes[keep], ev.weights[keep])
+        sub = analyse(ev.structure, ev.codes[keep], ev.weights[keep],
+                      values=None if ev.values is None else ev.values[keep])
         try:
-            out[keep] = row_log_prob(sub, log_theta)
+            out[keep] = _row_log_prob(sub, log_theta, gauss)
             break
         except ImpossibleRows as exc:
             bad[keep[exc.rows]] = True
@@ -79,12 +90,13 @@ def posterior(network, data, node: str) -> pd.DataFrame:
     ImpossibleRowError
         If a row has probability zero under the network (its posterior is undefined).
     """
-    i = network.index(node)
+    i = network.discrete_index(node)
     parts = []
     enc = None
-    for enc, sl, ev, log_theta in _chunks(network, data):
+    for enc, sl, ev, log_theta, gauss in _chunks(network, data):
         try:
-            parts.append(node_marginals(ev, log_theta, i))
+            parts.append(node_marginals(ev, log_theta, i) if gauss is None
+                         else hybrid_node_marginals(ev, log_theta, i, gauss))
         except ImpossibleRows as exc:
             desc = enc.describe_row(sl.start + int(exc.rows[0]), list(network.variables.values()))
             raise ImpossibleRowError(

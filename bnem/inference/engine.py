@@ -179,8 +179,12 @@ def _check_positive(s, rows, linear=False):
         raise ImpossibleRows(rows[bad])
 
 
-def estep(evidence, theta, log_theta=None):
+def estep(evidence, theta, log_theta=None, extra=None):
     """Expected counts (flat, like ``theta``) and the weighted total log-likelihood.
+
+    ``extra`` = ``(linear, log)`` per-row tables of a hybrid network's components
+    (see :func:`gathered`); their weighted posteriors are then returned as a third
+    value, laid out like the tables.
 
     Raises
     ------
@@ -194,15 +198,28 @@ def estep(evidence, theta, log_theta=None):
     if (theta[seen] <= 0).any():
         raise ImpossibleRows(observed_impossible_rows(evidence, theta))
     total = float(evidence.obs_counts[seen] @ log_theta[seen])
-    log_z, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(theta, 1.0),
-                               row_weight=evidence.weights)
+    lin, log = gathered(theta, log_theta, extra)
+    log_z, beliefs = calibrate(evidence, log, theta=lin, row_weight=evidence.weights)
     total += float(evidence.weights @ log_z)
-    counts = evidence.obs_counts.copy()
+    acc = np.zeros(lin.size)
     for cs, b in zip(evidence.cliques, beliefs):
         if b is not None and cs.factors:
             w = b if len(cs.factors) == 1 else np.tile(b, len(cs.factors))
-            counts += np.bincount(cs.count_index, weights=w, minlength=counts.size + 1)[:-1]
-    return counts, total
+            acc += np.bincount(cs.count_index, weights=w, minlength=lin.size)
+    p = theta.size
+    counts = evidence.obs_counts + acc[:p]
+    if extra is None:
+        return counts, total
+    return counts, total, acc[p + 1:]
+
+
+def gathered(theta, log_theta, extra=None):
+    """The vectors the sliced cliques gather from: parameters, the padding entry
+    (1, or 0 in log space) that inactive entries point at, then any per-row tables."""
+    lin, log = _pad(theta, 1.0), _pad(log_theta, 0.0)
+    if extra is not None:
+        lin, log = np.concatenate([lin, extra[0]]), np.concatenate([log, extra[1]])
+    return lin, log
 
 
 def observed_impossible_rows(evidence, theta):
@@ -217,14 +234,15 @@ def _pad(values, pad):
     return np.append(values, pad)
 
 
-def row_log_prob(evidence, log_theta):
-    """Per-row log P(observed part), shape ``(n_rows,)`` of the chunk."""
-    log_z, _ = calibrate(evidence, _pad(log_theta, 0.0), want_beliefs=False,
-                         theta=_pad(np.exp(log_theta), 1.0))
+def row_log_prob(evidence, log_theta, extra=None):
+    """Per-row log P(observed part), shape ``(n_rows,)`` of the chunk (without the
+    per-row constants of hybrid components, which the caller adds)."""
+    lin, log = gathered(np.exp(log_theta), log_theta, extra)
+    log_z, _ = calibrate(evidence, log, want_beliefs=False, theta=lin)
     return observed_log_terms(evidence, log_theta) + log_z
 
 
-def node_marginals(evidence, log_theta, node: int) -> np.ndarray:
+def node_marginals(evidence, log_theta, node: int, extra=None) -> np.ndarray:
     """P(node | row) for every row of the chunk, shape ``(n, card)``."""
     structure, codes = evidence.structure, evidence.codes
     card = int(structure.cards[node])
@@ -237,7 +255,8 @@ def node_marginals(evidence, log_theta, node: int) -> np.ndarray:
     out[np.flatnonzero(obs), codes[obs, node]] = 1.0
     if obs.all():
         return out
-    _, beliefs = calibrate(evidence, _pad(log_theta, 0.0), theta=_pad(np.exp(log_theta), 1.0))
+    lin, log = gathered(np.exp(log_theta), log_theta, extra)
+    _, beliefs = calibrate(evidence, log, theta=lin)
     plan = evidence.plan
     k = min((k for k, c in enumerate(plan.cliques) if node in c.vars),
             key=lambda k: len(plan.cliques[k].vars))

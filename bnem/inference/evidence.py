@@ -142,6 +142,18 @@ class ChunkEvidence:
     weights: np.ndarray     # (n,) row multiplicities
     obs_counts: np.ndarray  # (n_params,) counts from fully observed families
     cliques: list           # CliqueSlice per plan clique (schedule order)
+    row_base: tuple = ()    # per component: start of its (n, K) table in the gathered
+                            # vector [theta, 1.0 (padding), component tables...]
+    continuous: list | None = None  # per component: its ComponentSlice (hybrid networks)
+    values: np.ndarray | None = None  # (n, n_continuous) continuous cells, NaN = missing
+
+    @property
+    def n_gathered(self) -> int:
+        """Length of the gathered vector (parameters, padding, per-row tables)."""
+        if not self.row_base:
+            return self.structure.n_params + 1
+        last = self.structure.components[-1]
+        return self.row_base[-1] + self.n_rows * last.size
 
     @property
     def n_rows(self) -> int:
@@ -155,8 +167,12 @@ class ChunkEvidence:
     @property
     def nbytes(self) -> int:
         """Memory held by this chunk's arrays."""
-        # codes and weights are views of the encoded table: no extra memory
+        # codes, weights and values are views of the encoded table: no extra memory
         total = self.obs_counts.nbytes
+        for cs in self.continuous or ():
+            total += cs.scope_config.nbytes + sum(p.rows.nbytes for p in cs.patterns)
+            if cs.consistent is not None:
+                total += cs.consistent.nbytes
         for cs in self.cliques:
             for value in vars(cs).values():
                 if isinstance(value, (np.ndarray, Affine)):
@@ -172,7 +188,7 @@ def network_plan(structure, plan_cache: dict | None = None) -> Plan:
     key = "network-plan"
     if plan_cache is not None and key in plan_cache:
         return plan_cache[key]
-    plan = compile_plan(range(structure.n_vars), [tuple(sorted(f)) for f in structure.families],
+    plan = compile_plan(range(structure.n_vars), structure.factor_scopes,
                         {v: int(c) for v, c in enumerate(structure.cards)})
     if plan_cache is not None:
         plan_cache[key] = plan
@@ -180,12 +196,16 @@ def network_plan(structure, plan_cache: dict | None = None) -> Plan:
 
 
 def analyse(structure, codes: np.ndarray, weights: np.ndarray,
-            plan_cache: dict | None = None, keep_assign: bool = True) -> ChunkEvidence:
+            plan_cache: dict | None = None, keep_assign: bool = True,
+            values: np.ndarray | None = None) -> ChunkEvidence:
     """Slice every clique of the network's plan at the observed values of each row.
 
     ``keep_assign=False`` drops the per-entry states once the index arrays are built
     (EM does not need them; node marginals do), saving a third of the memory.
+    ``values`` are the rows' continuous cells (hybrid networks).
     """
+    from .gaussian import slice_component
+
     plan = network_plan(structure, plan_cache)
     codes = np.asarray(codes)
     weights = np.asarray(weights, dtype=float)
@@ -193,7 +213,12 @@ def analyse(structure, codes: np.ndarray, weights: np.ndarray,
     obs_counts = np.zeros(structure.n_params)
     for _, full, idx in observed_families(structure, codes):
         obs_counts += np.bincount(idx, weights=weights[full], minlength=structure.n_params)
-    cliques = [_slice_clique(structure, plan, k, codes, missing)
+    row_base, start = [], structure.n_params + 1
+    for comp in structure.components:
+        row_base.append(start)
+        start += codes.shape[0] * comp.size
+    row_base = tuple(row_base)
+    cliques = [_slice_clique(structure, plan, k, codes, missing, row_base)
                for k in range(len(plan.cliques))]
     for k, c in enumerate(plan.cliques):
         if c.parent is not None:
@@ -209,7 +234,11 @@ def analyse(structure, codes: np.ndarray, weights: np.ndarray,
             e = cs.n_entries
             cs.factors = [(f, cs.count_index[j * e:(j + 1) * e])
                           for j, (f, _) in enumerate(cs.factors)]
-    return ChunkEvidence(structure, plan, codes, weights, obs_counts, cliques)
+    continuous = None
+    if structure.components:
+        continuous = [slice_component(comp, codes, values) for comp in structure.components]
+    return ChunkEvidence(structure, plan, codes, weights, obs_counts, cliques, row_base,
+                         continuous, values)
 
 
 def _radix_strides(mis, cards):
@@ -263,7 +292,7 @@ def _enumerate_slices(codes, mis, cvars, cards):
     return rows, mis_r, np.concatenate(parts), lengths, counts
 
 
-def _slice_clique(structure, plan, k, codes, missing) -> CliqueSlice:
+def _slice_clique(structure, plan, k, codes, missing, row_base=()) -> CliqueSlice:
     clique = plan.cliques[k]
     cvars = list(clique.vars)
     cards = structure.cards[cvars]
@@ -274,14 +303,21 @@ def _slice_clique(structure, plan, k, codes, missing) -> CliqueSlice:
     pos_of = {v: j for j, v in enumerate(cvars)}
     factors = []
     for f in clique.factors:
-        fam = structure.families[f]
+        row_factor = structure.row_factor(f)
+        if row_factor is None:
+            fam, strides, offset = structure.families[f], structure.strides[f], structure.offsets[f]
+        else:  # a component's per-row table: row r's entries start at base + r * size
+            fam, strides, size = row_factor
+            offset = row_base[f - structure.n_vars] + rows[entry_seg] * size
+        if not fam:
+            continue
         active = mis_r[:, [pos_of[v] for v in fam]].any(axis=1)
         if not active.any():
             continue
         weights = np.zeros(len(cvars), dtype=np.int64)
-        for v, st in zip(fam, structure.strides[f]):
+        for v, st in zip(fam, strides):
             weights[pos_of[v]] = st
-        idx = assign @ weights + structure.offsets[f]
+        idx = assign @ weights + offset
         if not active.all():  # entries of rows where the family is all observed
             idx[~active[entry_seg]] = structure.n_params  # -> the padding entry 1.0
         factors.append((f, idx))

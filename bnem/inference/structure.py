@@ -13,13 +13,19 @@ class Structure:
 
     ``families[i]`` is parents-then-child of node ``i``; ``strides[i][j]`` is the
     stride of ``families[i][j]`` in node ``i``'s C-ordered table, and
-    ``offsets[i]`` its start in the flat parameter vector.
+    ``offsets[i]`` its start in the flat parameter vector. Ids are positions among
+    the network's discrete nodes.
+
+    ``components`` are the continuous components of a hybrid network
+    (:mod:`bnem.inference.gaussian`); component ``c`` is factor ``n_vars + c`` of the
+    plan, over its interface ``components[c].scope``, with a per-row table.
     """
 
     cards: np.ndarray
     families: tuple
     strides: tuple
     offsets: np.ndarray
+    components: tuple = ()
 
     @classmethod
     def of(cls, network) -> "Structure":
@@ -32,8 +38,9 @@ class Structure:
                 st[j] = st[j + 1] * shape[j + 1]
             families.append(fam)
             strides.append(tuple(int(s) for s in st))
+        from .gaussian import components
         return cls(np.asarray(network.cards, dtype=np.int64), tuple(families), tuple(strides),
-                   np.asarray(network.offsets, dtype=np.int64))
+                   np.asarray(network.offsets, dtype=np.int64), components(network))
 
     @property
     def n_vars(self) -> int:
@@ -42,3 +49,18 @@ class Structure:
     @property
     def n_params(self) -> int:
         return int(self.offsets[-1])
+
+    @property
+    def factor_scopes(self) -> list:
+        """Scopes of the plan's factors: the families, then the component interfaces."""
+        return [tuple(sorted(f)) for f in self.families] + [c.scope for c in self.components]
+
+    def row_factor(self, f: int):
+        """``(scope, strides, size)`` of plan factor ``f`` if it is a component's, else None."""
+        if f < self.n_vars:
+            return None
+        comp = self.components[f - self.n_vars]
+        strides = np.ones(len(comp.scope), dtype=np.int64)
+        for j in range(len(comp.scope) - 2, -1, -1):
+            strides[j] = strides[j + 1] * comp.scope_cards[j + 1]
+        return comp.scope, tuple(int(s) for s in strides), comp.size

@@ -6,27 +6,37 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..data.variables import Variable
+from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, NetworkError
 from .cpd import TabularCPD
+from .gaussian import GaussianCPD
 from .dag import build_dag, topological_order
 
 
+CONTINUOUS = "continuous"
+
+
 class BayesianNetwork:
-    """A discrete Bayesian network.
+    """A discrete or hybrid (conditional linear Gaussian) Bayesian network.
 
     Parameters
     ----------
-    variables : sequence of Variable, or mapping name -> sequence of state names
+    variables : sequence of Variable / ContinuousVariable, or mapping name -> states
+        In the mapping form, the value ``"continuous"`` makes a Gaussian node.
     parents : mapping name -> sequence of parent names, optional
         Nodes not listed have no parents.
-    cpds : mapping name -> TabularCPD or array of shape ``(*parent_cards, card)``, optional
-        Nodes without a CPD get a uniform table (useful for a structure to be learned).
+    cpds : mapping name -> CPD, optional
+        Discrete nodes: a TabularCPD or an array of shape ``(*parent_cards, card)``.
+        Continuous nodes: a GaussianCPD or a mapping with ``intercept``, ``weights``
+        (one per continuous parent, last axis) and ``variance``, each indexed by the
+        discrete parents' states. Nodes without a CPD get a uniform table, or
+        intercept 0, weights 0 and variance 1 (useful for a structure to be learned).
 
     Raises
     ------
     NetworkError
-        Unknown parent, duplicate node, bad CPD shape or normalisation.
+        Unknown parent, duplicate node, bad CPD shape or normalisation, a discrete
+        node with a continuous parent.
     CycleError
         The parents form a directed cycle (named in the message).
 
@@ -54,14 +64,42 @@ class BayesianNetwork:
             for p in self._parents[c]:
                 children[p].append(c)
         self._children = {n: tuple(v) for n, v in children.items()}
-        self.cards = np.array([v.card for v in self._variables], dtype=np.int64)
-        self.parent_ids = tuple(tuple(self._id[p] for p in self._parents[n]) for n in self.nodes)
+        kinds = {v.name: v.is_continuous for v in self._variables}
+        for n in self.nodes:
+            cont = [p for p in self._parents[n] if kinds[p]]
+            if cont and not kinds[n]:
+                raise NetworkError(
+                    f"discrete node {n!r} has continuous parent(s) {cont}; a discrete node may "
+                    "only have discrete parents (conditional linear Gaussian networks). Reverse "
+                    "the edge(s) or discretise the parent(s).")
+        self.discrete_nodes = tuple(n for n in self.nodes if not kinds[n])
+        self.continuous_nodes = tuple(n for n in self.nodes if kinds[n])
+        self._did = {n: i for i, n in enumerate(self.discrete_nodes)}
+        disc = [v for v in self._variables if not v.is_continuous]
+        self.cards = np.array([v.card for v in disc], dtype=np.int64)
+        # integer ids inside the discrete part: positions in ``discrete_nodes``
+        self.parent_ids = tuple(tuple(self._did[p] for p in self._parents[n])
+                                for n in self.discrete_nodes)
         shapes = [tuple(self.cards[list(pids)]) + (self.cards[i],)
                   for i, pids in enumerate(self.parent_ids)]
         sizes = np.array([int(np.prod(s)) for s in shapes], dtype=np.int64)
         self.table_shapes = tuple(shapes)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._cpds = self._build_cpds(dict(cpds or {}))
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Whether the network has continuous (Gaussian) nodes."""
+        return bool(self.continuous_nodes)
+
+    def discrete_index(self, node: str) -> int:
+        """Integer id of a discrete ``node`` among :attr:`discrete_nodes`."""
+        self.index(node)
+        try:
+            return self._did[node]
+        except KeyError:
+            raise NetworkError(f"{node!r} is a continuous node; a discrete node was expected "
+                               f"(discrete nodes: {list(self.discrete_nodes)})") from None
 
     # -- construction helpers -------------------------------------------------
     def _build_cpds(self, cpds: dict) -> dict:
@@ -70,12 +108,14 @@ class BayesianNetwork:
             raise NetworkError(f"CPDs given for unknown node(s) {unknown}; nodes are {list(self.nodes)}")
         states = {v.name: v.states for v in self._variables}
         out = {}
-        for i, node in enumerate(self.nodes):
+        for i, node in enumerate(self.discrete_nodes):
             shape = self.table_shapes[i]
             given = cpds.get(node)
             if given is None:
                 out[node] = TabularCPD(node, self._parents[node], np.full(shape, 1.0 / shape[-1]))
                 continue
+            if isinstance(given, GaussianCPD):
+                raise NetworkError(f"{node!r} is a discrete node but was given a GaussianCPD")
             if isinstance(given, TabularCPD):
                 if given.parents != self._parents[node]:
                     raise NetworkError(
@@ -84,13 +124,46 @@ class BayesianNetwork:
                     )
                 given = given.values
             out[node] = TabularCPD(node, self._parents[node], given, cards=shape, state_names=states)
-        return out
+        for node in self.continuous_nodes:
+            out[node] = self._gaussian_cpd(node, cpds.get(node))
+        return {n: out[n] for n in self.nodes}
+
+    def _gaussian_cpd(self, node, given) -> GaussianCPD:
+        disc = tuple(p for p in self._parents[node] if p in self._did)
+        cont = tuple(p for p in self._parents[node] if p not in self._did)
+        shape = tuple(int(self.cards[self._did[p]]) for p in disc)
+        if given is None:
+            return GaussianCPD(node, disc, cont, 0.0, None, 1.0, discrete_cards=shape)
+        if isinstance(given, TabularCPD):
+            raise NetworkError(f"{node!r} is a continuous node but was given a TabularCPD")
+        if isinstance(given, GaussianCPD):
+            if given.discrete_parents != disc or given.continuous_parents != cont:
+                raise NetworkError(
+                    f"Gaussian CPD of {node!r} has discrete parents {list(given.discrete_parents)} "
+                    f"and continuous parents {list(given.continuous_parents)}, but the network "
+                    f"gives it discrete {list(disc)} and continuous {list(cont)}")
+            given = {"intercept": given.intercept, "weights": given.weights,
+                     "variance": given.variance}
+        if not isinstance(given, Mapping):
+            raise NetworkError(
+                f"the CPD of continuous node {node!r} must be a GaussianCPD or a mapping with "
+                f"keys 'intercept', 'weights', 'variance'; got {type(given).__name__}")
+        extra = set(given) - {"intercept", "weights", "variance"}
+        if extra:
+            raise NetworkError(f"Gaussian CPD of {node!r}: unknown key(s) {sorted(extra)}; "
+                               "expected 'intercept', 'weights', 'variance'")
+        return GaussianCPD(node, disc, cont, given.get("intercept", 0.0), given.get("weights"),
+                           given.get("variance", 1.0), discrete_cards=shape)
 
     @classmethod
-    def _from_flat(cls, template: "BayesianNetwork", theta: np.ndarray) -> "BayesianNetwork":
-        """A copy of ``template`` whose tables are read from the flat vector ``theta``."""
+    def _from_flat(cls, template: "BayesianNetwork", theta: np.ndarray,
+                   gaussians: Mapping | None = None) -> "BayesianNetwork":
+        """A copy of ``template`` whose tables are read from the flat vector ``theta``
+        (and whose Gaussian CPDs are ``gaussians``, or the template's)."""
         cpds = {n: theta[template.offsets[i]:template.offsets[i + 1]].reshape(template.table_shapes[i])
-                for i, n in enumerate(template.nodes)}
+                for i, n in enumerate(template.discrete_nodes)}
+        for n in template.continuous_nodes:
+            cpds[n] = (gaussians or template._cpds)[n]
         return cls(template._variables, template._parents, cpds, name=template.name)
 
     # -- accessors ---------------------------------------------------------------
@@ -122,7 +195,8 @@ class BayesianNetwork:
         self.index(node)
         return self._children[node]
 
-    def cpd(self, node: str) -> TabularCPD:
+    def cpd(self, node: str):
+        """The node's :class:`TabularCPD` (discrete) or :class:`GaussianCPD` (continuous)."""
         self.index(node)
         return self._cpds[node]
 
@@ -136,21 +210,31 @@ class BayesianNetwork:
 
     @property
     def n_parameters(self) -> int:
-        """Number of free parameters: sum over nodes of configs * (card - 1)."""
-        return int(sum(np.prod(s[:-1]) * (s[-1] - 1) for s in self.table_shapes))
+        """Number of free parameters: configs * (card - 1) per table, plus per Gaussian
+        node and discrete parent configuration an intercept, the weights and a variance."""
+        tables = sum(np.prod(s[:-1]) * (s[-1] - 1) for s in self.table_shapes)
+        return int(tables + sum(self._cpds[n].n_parameters for n in self.continuous_nodes))
+
+    @property
+    def gaussian_cpds(self) -> dict:
+        """Mapping continuous node -> :class:`GaussianCPD`."""
+        return {n: self._cpds[n] for n in self.continuous_nodes}
 
     def flat_params(self) -> np.ndarray:
-        """All CPD tables concatenated in node order (C order within a table)."""
-        return np.concatenate([self._cpds[n].values.ravel() for n in self.nodes])
+        """All discrete CPD tables concatenated in node order (C order within a table)."""
+        if not self.discrete_nodes:
+            return np.zeros(0)
+        return np.concatenate([self._cpds[n].values.ravel() for n in self.discrete_nodes])
 
     def with_cpds(self, cpds: Mapping) -> "BayesianNetwork":
         """A new network with some CPDs replaced."""
-        merged = {n: c.values for n, c in self._cpds.items()}
+        merged = {n: getattr(c, "values", c) for n, c in self._cpds.items()}
         merged.update(cpds)
         return BayesianNetwork(self._variables, self._parents, merged, name=self.name)
 
     def __repr__(self):
-        return (f"BayesianNetwork({self.name!r}: {len(self.nodes)} nodes, {len(self.edges)} edges, "
+        kind = f" ({len(self.continuous_nodes)} continuous)" if self.continuous_nodes else ""
+        return (f"BayesianNetwork({self.name!r}: {len(self.nodes)} nodes{kind}, {len(self.edges)} edges, "
                 f"{self.n_parameters} free parameters)")
 
     def __eq__(self, other):
@@ -217,13 +301,15 @@ def _as_parents(parents) -> dict:
 
 def _as_variables(variables) -> list:
     if isinstance(variables, Mapping):
-        variables = [Variable(str(k), v) for k, v in variables.items()]
+        variables = [ContinuousVariable(str(k)) if isinstance(v, str) and v == CONTINUOUS
+                     else Variable(str(k), v) for k, v in variables.items()]
     else:
         variables = list(variables)
         for v in variables:
-            if not isinstance(v, Variable):
+            if not isinstance(v, (Variable, ContinuousVariable)):
                 raise BnemTypeError(
-                    f"variables must be Variable objects or a mapping name -> states, got {v!r}"
+                    "variables must be Variable / ContinuousVariable objects or a mapping "
+                    f"name -> states (or 'continuous'), got {v!r}"
                 )
     names = [v.name for v in variables]
     if len(set(names)) != len(names):

@@ -11,15 +11,22 @@ from ..errors import NetworkError
 _CHUNK = 200_000
 
 
-def sample_codes(network, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Integer state codes of ``n`` forward samples, shape ``(n, n_nodes)``."""
-    dtype = np.int16 if int(network.cards.max()) < 2 ** 15 else np.int32
-    codes = np.empty((n, len(network.nodes)), dtype=dtype)
+def sample_codes(network, n: int, rng: np.random.Generator):
+    """Forward samples: integer codes of the discrete nodes, shape ``(n, n_discrete)``,
+    and values of the continuous nodes, shape ``(n, n_continuous)``."""
+    big = network.cards.size and int(network.cards.max()) >= 2 ** 15
+    codes = np.empty((n, len(network.discrete_nodes)), dtype=np.int32 if big else np.int16)
+    values = np.empty((n, len(network.continuous_nodes)))
+    cid = {c: j for j, c in enumerate(network.continuous_nodes)}
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
         block = codes[start:stop]
         for node in network.topological_order:
-            i = network.index(node)
+            if node in cid:
+                values[start:stop, cid[node]] = _gaussian_draw(network, node, block,
+                                                               values[start:stop], cid, rng)
+                continue
+            i = network.discrete_index(node)
             table = network.cpd(node).values
             card = table.shape[-1]
             pids = list(network.parent_ids[i])
@@ -29,7 +36,20 @@ def sample_codes(network, n: int, rng: np.random.Generator) -> np.ndarray:
             cum[:, -1] = np.inf  # guard against round-off below 1
             u = rng.random(stop - start)
             block[:, i] = (u[:, None] >= cum[config]).sum(axis=1)
-    return codes
+    return codes, values
+
+
+def _gaussian_draw(network, node, codes, values, cid, rng):
+    cpd = network.cpd(node)
+    dp = [network.discrete_index(p) for p in cpd.discrete_parents]
+    config = (np.ravel_multi_index(tuple(codes[:, dp].T), cpd.mean_shape) if dp
+              else np.zeros(codes.shape[0], dtype=np.int64))
+    mean = cpd.intercept.reshape(-1)[config]
+    if cpd.continuous_parents:
+        w = cpd.weights.reshape(-1, len(cpd.continuous_parents))[config]
+        mean = mean + np.einsum("ij,ij->i", w, values[:, [cid[p] for p in cpd.continuous_parents]])
+    sd = np.sqrt(cpd.variance.reshape(-1)[config])
+    return mean + sd * rng.standard_normal(codes.shape[0])
 
 
 def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.DataFrame:
@@ -50,7 +70,8 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
     Returns
     -------
     pandas.DataFrame
-        One categorical column per visible node; categories are the state names.
+        One categorical column per visible discrete node (categories are the state
+        names) and one float column per visible continuous node.
 
     Raises
     ------
@@ -66,13 +87,19 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
     if len(set(hide)) == len(network.nodes):
         raise NetworkError("cannot hide every node: the table would have no columns")
     rng = check_seed(seed)
-    codes = sample_codes(network, n, rng)
-    keep = [i for i, node in enumerate(network.nodes) if node not in hide]
+    codes, values = sample_codes(network, n, rng)
     columns = {}
-    for i in keep:
-        col = codes[:, i].copy()
+    for node in network.nodes:
+        if node in hide:
+            continue
+        if node in network.continuous_nodes:
+            col = values[:, network.continuous_nodes.index(node)].copy()
+            if missing > 0:
+                col[rng.random(n) < missing] = np.nan
+            columns[node] = col
+            continue
+        col = codes[:, network.discrete_index(node)].copy()
         if missing > 0:
             col[rng.random(n) < missing] = -1
-        node = network.nodes[i]
         columns[node] = pd.Categorical.from_codes(col, categories=list(network.states(node)))
     return pd.DataFrame(columns)

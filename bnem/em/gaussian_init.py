@@ -1,0 +1,151 @@
+"""Starting parameters of Gaussian nodes.
+
+Every scheme first gives each row a weight over the configurations of each
+continuous component's interface (``resp``), then takes one M-step from the data
+completed by column means (used for the start only). Rows whose observed discrete
+values rule a configuration out never give it weight.
+
+* ``k-means++``: centres chosen by k-means++ seeding (D^2 sampling) among the rows,
+  one per configuration; each row goes to its nearest allowed centre;
+* ``random-rows``: distinct random rows as centres, nearest allowed centre;
+* ``random-resp``: uniform random weights, normalised per row;
+* ``random`` / ``uniform``: one pooled regression per node; ``random`` then moves
+  each configuration's intercept by a standard normal multiple of the residual
+  standard deviation (``uniform`` keeps them equal);
+* ``complete-case``: like ``random``, then each configuration with at least
+  ``m + 2`` complete rows (interface observed) is fitted to those rows.
+
+Variances start at least at ``1e-3`` times the pooled residual variance, so a
+cluster of one point does not start degenerate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .gaussian_mstep import maximize_component
+
+MIXTURE_INITS = ("k-means++", "random-rows", "random-resp")
+START_VARIANCE_FLOOR = 1e-3
+
+
+def initial_gaussians(init: str, compiled, network, rng, min_variance: float) -> dict:
+    """GaussianCPDs to start EM from (the network's own for ``init="network"``)."""
+    cpds = dict(network.gaussian_cpds)
+    if init == "network":
+        return cpds
+    enc = compiled.encoded
+    min_variance = max(min_variance, np.finfo(float).tiny)
+    for comp in compiled.structure.components:
+        x = enc.values[:, comp.columns]
+        w = enc.weights
+        filled, centre = _mean_filled(x, w)
+        cs_config, allowed = _interface(comp, enc.codes)
+        if init in MIXTURE_INITS:
+            resp = _responsibilities(init, filled, w, allowed, comp.size, rng)
+        else:
+            resp = _pooled(init, w, cs_config, allowed, comp.size)
+        stats = _stats(filled, centre, resp * w[:, None])
+        new, _, _ = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
+                                       cpds, min_variance)
+        if init in ("random", "complete-case"):
+            new = _jitter(comp, new, rng)
+        if init == "complete-case":
+            new = _complete_case(comp, new, filled, centre, x, w, cs_config, min_variance)
+        cpds.update(_floor(comp, new, filled, w))
+    return cpds
+
+
+def _mean_filled(x, w):
+    obs = ~np.isnan(x)
+    tot = (obs * w[:, None]).sum(axis=0)
+    centre = np.where(tot > 0, np.nansum(np.where(obs, x, 0.0) * w[:, None], axis=0)
+                      / np.where(tot > 0, tot, 1.0), 0.0)
+    return np.where(obs, x, centre), centre
+
+
+def _interface(comp, codes):
+    if not comp.scope:
+        return np.zeros(codes.shape[0], dtype=np.int64), np.ones((codes.shape[0], 1), bool)
+    sc = codes[:, list(comp.scope)].astype(np.int64)
+    grid = np.indices(comp.scope_cards).reshape(len(comp.scope), -1)
+    allowed = ((sc[:, :, None] < 0) | (sc[:, :, None] == grid[None])).all(axis=1)
+    seen = (sc >= 0).all(axis=1)
+    config = np.full(codes.shape[0], -1, dtype=np.int64)
+    config[seen] = np.ravel_multi_index(tuple(sc[seen].T), comp.scope_cards)
+    return config, allowed
+
+
+def _responsibilities(init, x, w, allowed, k, rng):
+    n = x.shape[0]
+    if init == "random-resp":
+        r = rng.uniform(size=(n, k)) * allowed
+        return r / r.sum(axis=1, keepdims=True)
+    p = w / w.sum()
+    if init == "random-rows":
+        centres = x[rng.choice(n, size=k, replace=n < k, p=p)]
+    else:
+        centres = np.empty((k, x.shape[1]))
+        centres[0] = x[rng.choice(n, p=p)]
+        closest = ((x - centres[0]) ** 2).sum(axis=1)
+        for c in range(1, k):
+            weight = closest * w
+            total = weight.sum()
+            pick = rng.choice(n, p=weight / total) if total > 0 else rng.choice(n, p=p)
+            centres[c] = x[pick]
+            closest = np.minimum(closest, ((x - centres[c]) ** 2).sum(axis=1))
+    dist = ((x[:, None, :] - centres[None]) ** 2).sum(axis=2)
+    dist = np.where(allowed, dist, np.inf)
+    r = np.zeros((n, k))
+    r[np.arange(n), dist.argmin(axis=1)] = 1.0
+    return r
+
+
+def _pooled(init, w, config, allowed, k):
+    """Equal weight over allowed configurations: every configuration gets the pooled fit."""
+    return allowed / allowed.sum(axis=1, keepdims=True)
+
+
+def _stats(x, centre, resp):
+    dev = x - centre
+    m1 = resp.T @ dev
+    m2 = np.einsum("nk,ni,nj->kij", resp, dev, dev)
+    return resp.sum(axis=0), m1, m2
+
+
+def _jitter(comp, cpds, rng):
+    out = {}
+    for node in comp.nodes:
+        c = cpds[node]
+        shift = rng.standard_normal(c.intercept.shape) * np.sqrt(c.variance)
+        out[node] = type(c)(node, c.discrete_parents, c.continuous_parents, c.intercept + shift,
+                            c.weights, c.variance, discrete_cards=c.mean_shape)
+    return out
+
+
+def _complete_case(comp, cpds, filled, centre, x, w, config, min_variance):
+    complete = (config >= 0) & ~np.isnan(x).any(axis=1)
+    counts = np.bincount(config[complete], weights=w[complete], minlength=comp.size)
+    good = counts >= comp.m + 2
+    if not good.any():
+        return cpds
+    resp = np.zeros((x.shape[0], comp.size))
+    rows = np.flatnonzero(complete)
+    resp[rows, config[rows]] = w[rows]
+    resp[:, ~good] = 0.0
+    stats = _stats(filled, centre, resp)
+    fitted, _, empty = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
+                                          cpds, min_variance)
+    return fitted
+
+
+def _floor(comp, cpds, x, w):
+    out = {}
+    total = w.sum()
+    for j, node in enumerate(comp.nodes):
+        c = cpds[node]
+        spread = float(np.sum(w * (x[:, j] - np.average(x[:, j], weights=w)) ** 2) / total)
+        floor = START_VARIANCE_FLOOR * (spread if spread > 0 else 1.0)
+        out[node] = type(c)(node, c.discrete_parents, c.continuous_parents, c.intercept,
+                            c.weights, np.maximum(c.variance, floor), discrete_cards=c.mean_shape)
+    return out

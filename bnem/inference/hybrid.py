@@ -1,0 +1,89 @@
+"""Per-chunk evaluation of hybrid networks: component tables into the clique tree
+(inference layer).
+
+Each continuous component contributes, per row, a table of log densities over its
+interface configurations (:func:`bnem.inference.gaussian.log_density_table`).
+
+* Rows whose interface is fully observed: the table entry of the observed
+  configuration is a constant of the row (added to its log-likelihood), and the
+  configuration gets the row's whole weight.
+* Other rows: the table, shifted by its per-row maximum over the configurations
+  that agree with the row's observed discrete values, is appended to the gathered
+  parameter vector; the clique tree multiplies it in like a CPD entry and returns
+  the posterior of every configuration. The shift is added back to the row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine import estep, node_marginals, row_log_prob
+from .gaussian import accumulate_moments, joint, log_density_table
+
+
+def joints(structure, cpds: dict) -> list:
+    """``(mean, cov)`` of every component, per interface configuration."""
+    return [joint(comp, cpds) for comp in structure.components]
+
+
+def component_tables(ev, joint_params, keep_moments: bool = False):
+    """Gathered per-row tables, per-row constants and (optionally) moment data.
+
+    Returns ``(extra, const, parts)``: ``extra = (linear, log)`` flat tables laid out
+    like ``ev.row_base``; ``const (n,)`` the per-row log terms taken out of the tree;
+    ``parts`` per component ``(table, moments)``.
+    """
+    n = ev.n_rows
+    const = np.zeros(n)
+    lin_parts, log_parts, parts = [], [], []
+    for comp, cs, (mean, cov) in zip(ev.structure.components, ev.continuous, joint_params):
+        table, moments = log_density_table(cs, mean, cov, keep_moments)
+        seen = cs.scope_config >= 0
+        rows = np.flatnonzero(seen)
+        const[rows] += table[rows, cs.scope_config[rows]]
+        shifted = np.zeros_like(table)
+        if not seen.all():
+            free = np.flatnonzero(~seen)
+            t = table[free]
+            if cs.consistent is not None:
+                t = np.where(cs.consistent[free], t, -np.inf)
+            shift = t.max(axis=1)
+            const[free] += shift
+            shifted[free] = t - shift[:, None]
+        with np.errstate(under="ignore"):
+            lin = np.exp(shifted)
+        log = np.where(np.isfinite(shifted), shifted, -np.inf)
+        lin_parts.append(lin.ravel())
+        log_parts.append(log.ravel())
+        parts.append((table, moments))
+    extra = (np.concatenate(lin_parts), np.concatenate(log_parts))
+    return extra, const, parts
+
+
+def hybrid_estep(ev, theta, log_theta, joint_params):
+    """Expected counts, per-component moment sums ``(N, M1, M2)`` and the weighted
+    log-likelihood of one chunk (see :func:`bnem.inference.gaussian.accumulate_moments`)."""
+    extra, const, parts = component_tables(ev, joint_params, keep_moments=True)
+    counts, total, post = estep(ev, theta, log_theta, extra)
+    total += float(ev.weights @ const)
+    stats = []
+    p0 = ev.structure.n_params + 1
+    for comp, cs, base, (_, moments) in zip(ev.structure.components, ev.continuous,
+                                             ev.row_base, parts):
+        resp = post[base - p0: base - p0 + ev.n_rows * comp.size].reshape(ev.n_rows, comp.size)
+        rows = np.flatnonzero(cs.scope_config >= 0)
+        resp[rows, cs.scope_config[rows]] += ev.weights[rows]
+        stats.append(accumulate_moments(moments, resp, comp.m))
+    return counts, stats, total
+
+
+def hybrid_row_log_prob(ev, log_theta, joint_params):
+    """Per-row log p(observed part) of a hybrid chunk."""
+    extra, const, _ = component_tables(ev, joint_params)
+    return row_log_prob(ev, log_theta, extra) + const
+
+
+def hybrid_node_marginals(ev, log_theta, node: int, joint_params):
+    """P(discrete node | row) for every row of a hybrid chunk."""
+    extra, _, _ = component_tables(ev, joint_params)
+    return node_marginals(ev, log_theta, node, extra)

@@ -1,0 +1,129 @@
+"""Conditional linear Gaussian CPDs (network layer).
+
+For every configuration ``u`` of the discrete parents, the node is a linear
+regression on the continuous parents ``y`` with its own variance::
+
+    X | u, y  ~  N(intercept[u] + weights[u] @ y, variance[u])
+
+This is the convention of R's bnlearn and of Lauritzen's CG networks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import NetworkError
+
+
+class GaussianCPD:
+    """P(node | discrete parents, continuous parents) for a Gaussian node.
+
+    Parameters
+    ----------
+    node : str
+    discrete_parents : sequence of str
+    continuous_parents : sequence of str
+    intercept : array_like of shape ``discrete_cards`` (a scalar is broadcast)
+    weights : array_like of shape ``(*discrete_cards, n_continuous_parents)``, optional
+        Regression coefficients on the continuous parents; zeros by default.
+    variance : array_like of shape ``discrete_cards`` (a scalar is broadcast)
+        Must be finite and > 0.
+    discrete_cards : sequence of int, optional
+        Cards of the discrete parents; inferred from ``intercept`` when omitted.
+
+    Raises
+    ------
+    NetworkError
+        On a shape mismatch, a non-finite value or a variance <= 0 (the message names
+        the node and the parent configuration).
+
+    Examples
+    --------
+    >>> cpd = GaussianCPD("heat", ["plant"], [], intercept=[1.0, 5.0], variance=[0.5, 2.0])
+    >>> cpd.mean_shape
+    (2,)
+    """
+
+    __slots__ = ("node", "discrete_parents", "continuous_parents", "intercept", "weights",
+                 "variance")
+
+    def __init__(self, node: str, discrete_parents=(), continuous_parents=(), intercept=0.0,
+                 weights=None, variance=1.0, discrete_cards=None):
+        self.node = node
+        self.discrete_parents = tuple(discrete_parents)
+        self.continuous_parents = tuple(continuous_parents)
+        k = len(self.continuous_parents)
+        b0 = _array(node, "intercept", intercept)
+        if discrete_cards is None:
+            if b0.ndim != len(self.discrete_parents):
+                raise NetworkError(
+                    f"Gaussian CPD of {node!r}: intercept must have one axis per discrete parent "
+                    f"{list(self.discrete_parents)}, got shape {b0.shape}")
+            discrete_cards = b0.shape
+        shape = tuple(int(c) for c in discrete_cards)
+        self.intercept = _shaped(node, "intercept", b0, shape)
+        w = np.zeros(shape + (k,)) if weights is None else _array(node, "weights", weights)
+        if w.ndim == 1 and k and w.shape == (k,):
+            w = np.broadcast_to(w, shape + (k,))
+        self.weights = _shaped(node, "weights", w, shape + (k,),
+                               f"(*discrete parent cards, {k} continuous parents)")
+        self.variance = _shaped(node, "variance", _array(node, "variance", variance), shape)
+        bad = ~(self.variance > 0)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = ", ".join(f"{p}={i}" for p, i in zip(self.discrete_parents, idx))
+            raise NetworkError(
+                f"Gaussian CPD of {node!r}: variance must be > 0, got "
+                f"{float(self.variance[idx])!r}" + (f" for ({where})" if where else ""))
+
+    @property
+    def mean_shape(self) -> tuple:
+        """Cards of the discrete parents (the shape of ``intercept`` and ``variance``)."""
+        return self.intercept.shape
+
+    @property
+    def parents(self) -> tuple:
+        """Discrete parents then continuous parents."""
+        return self.discrete_parents + self.continuous_parents
+
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters: per discrete configuration an intercept, the weights, a variance."""
+        return int(self.intercept.size * (len(self.continuous_parents) + 2))
+
+    def __repr__(self):
+        return (f"GaussianCPD({self.node!r} | discrete {list(self.discrete_parents)}, "
+                f"continuous {list(self.continuous_parents)})")
+
+    def __eq__(self, other):
+        return (isinstance(other, GaussianCPD) and self.node == other.node
+                and self.discrete_parents == other.discrete_parents
+                and self.continuous_parents == other.continuous_parents
+                and all(np.array_equal(getattr(self, a), getattr(other, a))
+                        for a in ("intercept", "weights", "variance")))
+
+    __hash__ = None
+
+
+def _array(node, what, value) -> np.ndarray:
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise NetworkError(f"Gaussian CPD of {node!r}: {what} is not numeric ({exc})") from None
+    if not np.isfinite(arr).all():
+        raise NetworkError(f"Gaussian CPD of {node!r}: {what} must be finite, got {arr.ravel()[~np.isfinite(arr.ravel())][0]}")
+    return arr
+
+
+def _shaped(node, what, arr, shape, described=None) -> np.ndarray:
+    if arr.shape != shape:
+        if arr.ndim == 0:
+            arr = np.full(shape, float(arr))
+        elif arr.size == int(np.prod(shape)) and arr.ndim == 1 and len(shape) > 1:
+            arr = arr.reshape(shape)
+        else:
+            raise NetworkError(f"Gaussian CPD of {node!r}: {what} must have shape {shape}"
+                               f"{' ' + described if described else ''}, got {arr.shape}")
+    arr = np.array(arr, dtype=float)
+    arr.setflags(write=False)
+    return arr
