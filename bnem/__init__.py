@@ -6,7 +6,7 @@
 """
 
 from .data.table import read_table
-from .data.variables import Variable
+from .data.variables import ContinuousVariable, Variable
 from .em.loop import Progress, fit
 from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
@@ -14,13 +14,19 @@ from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, D
                      MonotonicityError, NetworkError)
 from .io import from_pgmpy, read_bif, read_network, to_pgmpy, write_bif
 from .network.bayesnet import BayesianNetwork
+from .models.labels import best_permutation, match_states, relabel_states
+from .models.mixture import gaussian_mixture, mixture_parameters
+from .models.scores import aic, anomaly_threshold, bic, flag_anomalies
 from .network.cpd import TabularCPD
+from .network.gaussian import GaussianCPD
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BayesianNetwork", "TabularCPD", "Variable",
+    "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
     "fit", "FitResult", "Progress",
+    "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
+    "flag_anomalies", "best_permutation", "match_states", "relabel_states",
     "read_bif", "write_bif", "read_network", "read_table", "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
     "ImpossibleRowError", "InferenceTooLargeError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning",

@@ -209,7 +209,7 @@ def test_a_decrease_is_reported_as_a_bug(monkeypatch):
     ({"prior": float("nan")}, "prior must be finite"),
     ({"init": "kmeans"}, "init must be one of"),
     ({"n_init": 0}, "n_init must be >= 1"),
-    ({"n_init": 2, "init": "uniform"}, "need init='random'"),
+    ({"n_init": 2, "init": "uniform"}, "need a random start"),
     ({"callback": 3}, "callback must be callable"),
 ])
 def test_bad_arguments(kwargs, match):

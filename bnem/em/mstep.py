@@ -15,10 +15,11 @@ class Maximizer:
     def __init__(self, network):
         sizes = [int(np.prod(s)) for s in network.table_shapes]
         cards = [s[-1] for s in network.table_shapes]
-        self.block_card = np.concatenate([np.full(sz // c, c) for sz, c in zip(sizes, cards)])
+        none = [np.zeros(0, dtype=np.int64)]  # a network of Gaussian nodes only has no tables
+        self.block_card = np.concatenate(none + [np.full(sz // c, c) for sz, c in zip(sizes, cards)])
         self.block_of = np.repeat(np.arange(self.block_card.size), self.block_card)
-        self.block_node = np.concatenate([np.full(sz // c, i) for i, (sz, c) in
-                                          enumerate(zip(sizes, cards))])
+        self.block_node = np.concatenate(none + [np.full(sz // c, i) for i, (sz, c) in
+                                                 enumerate(zip(sizes, cards))])
         self.block_start = np.concatenate([[0], np.cumsum(self.block_card)[:-1]])
         self.network = network
 

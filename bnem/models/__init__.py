@@ -1,0 +1,1 @@
+"""Ready-made networks and what users do with fitted ones (models layer)."""

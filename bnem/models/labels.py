@@ -1,0 +1,82 @@
+"""Relabelling hidden states: EM finds latent classes only up to a permutation."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..errors import BnemValueError
+from ..network.bayesnet import BayesianNetwork
+from ..network.gaussian import GaussianCPD
+
+MAX_EXACT = 8  # states up to which every permutation is tried
+
+
+def best_permutation(agreement) -> tuple:
+    """The permutation ``perm`` maximising ``sum_i agreement[i, perm[i]]``.
+
+    Exhaustive up to 8 states; above that, greedy on the largest remaining entry.
+    """
+    a = np.asarray(agreement, dtype=float)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise BnemValueError(f"agreement must be a square matrix, got shape {a.shape}")
+    k = a.shape[0]
+    if k <= MAX_EXACT:
+        return max(itertools.permutations(range(k)),
+                   key=lambda p: a[np.arange(k), list(p)].sum())
+    perm, rows, cols = [None] * k, set(range(k)), set(range(k))
+    for flat in np.argsort(-a, axis=None):
+        i, j = divmod(int(flat), k)
+        if i in rows and j in cols:
+            perm[i] = j
+            rows.discard(i)
+            cols.discard(j)
+    return tuple(perm)
+
+
+def match_states(reference: BayesianNetwork, learned: BayesianNetwork, data, node: str) -> tuple:
+    """Which state of ``node`` in ``learned`` is each state of ``node`` in ``reference``.
+
+    Both networks score ``data``; ``perm[i]`` is the learned state whose posterior
+    agrees most with the reference's state ``i`` over the rows (found by
+    :func:`best_permutation` on the matrix of summed posterior products).
+    """
+    p_ref = reference.posterior(data, node).to_numpy()
+    p_new = learned.posterior(data, node).to_numpy()
+    if p_ref.shape != p_new.shape:
+        raise BnemValueError(f"{node!r} has {p_ref.shape[1]} states in the reference and "
+                             f"{p_new.shape[1]} in the learned network")
+    return best_permutation(p_ref.T @ p_new)
+
+
+def relabel_states(network: BayesianNetwork, node: str, perm) -> BayesianNetwork:
+    """The same network with ``node``'s states reordered: new state ``i`` is old ``perm[i]``.
+
+    State names follow their positions (the names stay in place; the parameters move),
+    and the CPD axes of ``node`` in its children are permuted to match.
+    """
+    network.discrete_index(node)
+    perm = list(perm)
+    card = len(network.states(node))
+    if sorted(perm) != list(range(card)):
+        raise BnemValueError(f"perm must be a permutation of 0..{card - 1}, got {perm}")
+    cpds = {}
+    for n in network.nodes:
+        cpd = network.cpd(n)
+        if isinstance(cpd, GaussianCPD):
+            if node in cpd.discrete_parents:
+                ax = cpd.discrete_parents.index(node)
+                cpds[n] = {a: np.take(getattr(cpd, a), perm, axis=ax)
+                           for a in ("intercept", "weights", "variance")}
+            else:
+                cpds[n] = cpd
+            continue
+        values = cpd.values
+        if n == node:
+            values = np.take(values, perm, axis=-1)
+        if node in cpd.parents:
+            values = np.take(values, perm, axis=cpd.parents.index(node))
+        cpds[n] = values
+    return BayesianNetwork(list(network.variables.values()),
+                           {n: network.parents(n) for n in network.nodes}, cpds, name=network.name)

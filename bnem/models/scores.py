@@ -1,0 +1,84 @@
+"""Model choice and anomaly scores from a fitted network (models layer)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_float
+from ..errors import BnemTypeError, BnemValueError
+
+
+def _network(network):
+    from ..network.bayesnet import BayesianNetwork
+    if not isinstance(network, BayesianNetwork):
+        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    return network
+
+
+def bic(network, data) -> float:
+    """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
+
+    ``p`` is :attr:`BayesianNetwork.n_parameters` (for a Gaussian mixture the same
+    count as scikit-learn's: ``K - 1`` weights, ``K d`` means and the covariance
+    entries) and ``n`` the number of rows of ``data``.
+    """
+    ll = _network(network).log_likelihood(data)
+    return -2.0 * ll + network.n_parameters * math.log(len(data))
+
+
+def aic(network, data) -> float:
+    """Akaike information criterion ``-2 log L + 2 p`` (lower is better)."""
+    ll = _network(network).log_likelihood(data)
+    return -2.0 * ll + 2.0 * network.n_parameters
+
+
+def anomaly_threshold(network, data, quantile: float = 0.01) -> float:
+    """The ``quantile`` of the per-row log densities ``log p(x)`` of ``data``.
+
+    Computed on the training data, rows scoring below it are the rarest
+    ``quantile`` fraction of what the model has seen.
+    """
+    quantile = check_float(quantile, "quantile", minimum=0.0, maximum=1.0)
+    scores = _network(network).log_prob(data)
+    finite = scores[np.isfinite(scores)]
+    if finite.size == 0:
+        raise BnemValueError("every row of the reference data has probability zero under the "
+                             "network; no threshold can be taken from it")
+    return float(np.quantile(scores, quantile))
+
+
+def flag_anomalies(network, data, threshold: float | None = None, reference=None,
+                   quantile: float = 0.01) -> pd.DataFrame:
+    """Score every row by ``log p(x)`` (missing cells marginalised) and flag the rare ones.
+
+    Parameters
+    ----------
+    network : BayesianNetwork
+    data : pandas.DataFrame
+        Rows to score.
+    threshold : float, optional
+        Flag rows with ``log p(x) < threshold``.
+    reference : pandas.DataFrame, optional
+        Without ``threshold``, it is the ``quantile`` of the scores of ``reference``
+        (the training data); without either, of ``data`` itself.
+    quantile : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``data``: ``log_prob`` and ``anomaly`` (bool); the threshold
+        used is in ``.attrs["threshold"]``.
+    """
+    if threshold is not None and reference is not None:
+        raise BnemValueError("give either threshold or reference data, not both")
+    if threshold is None:
+        threshold = anomaly_threshold(network, data if reference is None else reference, quantile)
+    else:
+        threshold = check_float(threshold, "threshold")
+    scores = _network(network).log_prob(data)
+    out = pd.DataFrame({"log_prob": scores, "anomaly": scores < threshold}, index=data.index)
+    out.attrs["threshold"] = threshold
+    return out

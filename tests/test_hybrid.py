@@ -1,0 +1,213 @@
+"""Hybrid (conditional linear Gaussian) networks: inference against an independent
+oracle, EM against closed-form MLE, monotonicity, chunking, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+from bnem.errors import DataError, DegenerateWarning, NetworkError
+from conftest import assert_monotone
+from hybrid_oracle import oracle, random_hybrid
+
+
+def _blank(rng, df, frac, hide=()):
+    df = df.drop(columns=list(hide))
+    for c in df.columns:
+        mask = rng.random(len(df)) < frac
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df.loc[mask, c] = np.nan
+        else:
+            df.loc[mask, c] = np.nan
+    return df
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_log_prob_and_posteriors_match_enumeration(seed):
+    rng = np.random.default_rng(seed)
+    net = random_hybrid(rng, n_discrete=int(rng.integers(1, 4)), n_continuous=int(rng.integers(1, 5)))
+    hide = [net.discrete_nodes[0]] if seed % 3 == 0 else []
+    if seed % 4 == 1:
+        hide.append(net.continuous_nodes[-1])
+    df = _blank(rng, net.sample(40, seed=seed), 0.3, hide)
+    log_p, post = oracle(net, df)
+    np.testing.assert_allclose(net.log_prob(df), log_p, rtol=0, atol=1e-10)
+    for node in net.discrete_nodes:
+        np.testing.assert_allclose(net.posterior(df, node).to_numpy(), post[node], rtol=0,
+                                   atol=1e-10)
+
+
+def test_log_space_fallback_agrees():
+    """Rows with densities far below the linear range take the log-space path."""
+    rng = np.random.default_rng(3)
+    net = random_hybrid(rng, 2, 3)
+    df = _blank(rng, net.sample(30, seed=1), 0.2)
+    far = df.copy()
+    cols = list(net.continuous_nodes)
+    far[cols] = far[cols] * 60.0  # log densities of -1e4 and below
+    log_p, post = oracle(net, far.iloc[:10])
+    ours = net.log_prob(far.iloc[:10])
+    np.testing.assert_allclose(ours, log_p, rtol=1e-12)
+    assert (ours < -1000).any()
+    for node in net.discrete_nodes:
+        np.testing.assert_allclose(net.posterior(far.iloc[:10], node).to_numpy(), post[node],
+                                   atol=1e-10)
+
+
+def _sample_complete(rng):
+    net = bnem.BayesianNetwork(
+        {"a": ["x", "y"], "b": ["u", "v", "w"], "g1": "continuous", "g2": "continuous"},
+        {"b": ["a"], "g1": ["a"], "g2": ["b", "g1"]},
+        {"a": [0.3, 0.7], "b": [[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]],
+         "g1": {"intercept": [1.0, -2.0], "variance": [0.5, 2.0]},
+         "g2": {"intercept": [0.0, 3.0, -1.0], "weights": [[1.5], [-0.5], [0.0]],
+                "variance": [1.0, 0.2, 3.0]}})
+    return net, net.sample(3000, seed=int(rng.integers(1000)))
+
+
+def test_one_step_on_complete_data_is_closed_form_mle(rng):
+    net, df = _sample_complete(rng)
+    res = bnem.fit(net, df, max_iter=1, init="uniform", tol=0)
+    learned = res.network
+    for k, state in enumerate(net.states("b")):
+        rows = df["b"] == state
+        design = np.column_stack([np.ones(rows.sum()), df.loc[rows, "g1"]])
+        coef, rss, *_ = np.linalg.lstsq(design, df.loc[rows, "g2"].to_numpy(), rcond=None)
+        cpd = learned.cpd("g2")
+        np.testing.assert_allclose(cpd.intercept[k], coef[0], rtol=1e-10)
+        np.testing.assert_allclose(cpd.weights[k, 0], coef[1], rtol=1e-10)
+        np.testing.assert_allclose(cpd.variance[k], rss[0] / rows.sum(), rtol=1e-10)
+    for k, state in enumerate(net.states("a")):
+        x = df.loc[df["a"] == state, "g1"].to_numpy()
+        np.testing.assert_allclose(learned.cpd("g1").intercept[k], x.mean(), rtol=1e-10)
+        np.testing.assert_allclose(learned.cpd("g1").variance[k], x.var(), rtol=1e-10)
+    counts = pd.crosstab(df["a"], df["b"]).to_numpy()
+    np.testing.assert_allclose(learned.cpd("b").values, counts / counts.sum(1, keepdims=True),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_em_is_monotone_on_random_hybrid_networks(seed):
+    rng = np.random.default_rng(100 + seed)
+    net = random_hybrid(rng, 3, 4)
+    df = _blank(rng, net.sample(400, seed=seed), 0.25, hide=[net.discrete_nodes[0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bnem.fit(net, df, max_iter=40, seed=seed, init=["random", "k-means++",
+                                                               "complete-case"][seed % 3])
+    assert_monotone(res)
+    assert res.history.log_likelihood.iloc[-1] > res.history.log_likelihood.iloc[0]
+    np.testing.assert_allclose(res.log_likelihood, res.network.log_likelihood(df), rtol=1e-10)
+
+
+def test_chunked_and_cached_fits_are_identical(rng):
+    net = random_hybrid(np.random.default_rng(7), 2, 3)
+    df = _blank(rng, net.sample(600, seed=3), 0.3, hide=[net.discrete_nodes[0]])
+    runs = [bnem.fit(net, df, max_iter=8, seed=1, tol=0, chunk_rows=c, cache_mb=m)
+            for c, m in [(25_000, 512), (37, 512), (37, 0.05), (50, 0)]]
+    for r in runs[1:]:
+        np.testing.assert_allclose(r.history.log_likelihood, runs[0].history.log_likelihood,
+                                   rtol=1e-12)
+
+
+def test_network_of_gaussian_nodes_only():
+    net = bnem.BayesianNetwork(
+        {"a": "continuous", "b": "continuous"}, {"b": ["a"]},
+        {"a": {"intercept": 1.0, "variance": 2.0},
+         "b": {"intercept": 0.5, "weights": [2.0], "variance": 0.5}})
+    df = net.sample(2000, seed=0)
+    res = bnem.fit(net, df, max_iter=2, init="uniform")
+    b = res.network.cpd("b")
+    coef = np.polyfit(df["a"], df["b"], 1)
+    np.testing.assert_allclose([b.weights[0], b.intercept], coef, rtol=1e-9)
+
+
+def test_missing_continuous_cells_follow_the_sampled_truth():
+    """Fitting with 30% of the Gaussian cells blanked recovers the regression."""
+    net, df = _sample_complete(np.random.default_rng(5))
+    holes = _blank(np.random.default_rng(6), df, 0.3)
+    res = bnem.fit(net, holes, max_iter=300, tol=1e-9, init="complete-case")
+    assert_monotone(res)
+    g2 = res.network.cpd("g2")
+    np.testing.assert_allclose(g2.weights[:, 0], [1.5, -0.5, 0.0], atol=0.1)
+    np.testing.assert_allclose(g2.variance, [1.0, 0.2, 3.0], rtol=0.2)
+
+
+# -- errors --------------------------------------------------------------------------
+
+def test_discrete_node_with_continuous_parent_is_rejected():
+    with pytest.raises(NetworkError, match="discrete node 'd' has continuous parent"):
+        bnem.BayesianNetwork({"g": "continuous", "d": ["0", "1"]}, {"d": ["g"]})
+
+
+@pytest.mark.parametrize("cpd, match", [
+    ({"intercept": [0.0, 1.0, 2.0]}, r"intercept must have shape \(2,\)"),
+    ({"variance": [1.0, -1.0]}, r"variance must be > 0, got -1.0 for \(d=1\)"),
+    ({"variance": [1.0, np.nan]}, "variance must be finite"),
+    ({"weights": [[1.0, 2.0]]}, r"weights must have shape \(2, 1\)"),
+    ({"mean": 1.0}, r"unknown key\(s\) \['mean'\]"),
+    ([0.5, 0.5], "must be a GaussianCPD or a mapping"),
+])
+def test_bad_gaussian_cpds(cpd, match):
+    with pytest.raises(NetworkError, match=match):
+        bnem.BayesianNetwork({"d": ["0", "1"], "h": "continuous", "g": "continuous"},
+                             {"g": ["d", "h"]}, {"g": cpd})
+
+
+def test_gaussian_cpd_with_wrong_parents():
+    cpd = bnem.GaussianCPD("g", ["d"], [], [0.0, 1.0], None, [1.0, 1.0])
+    with pytest.raises(NetworkError, match="has discrete parents"):
+        bnem.BayesianNetwork({"d": ["0", "1"], "g": "continuous"}, {"g": []}, {"g": cpd})
+
+
+@pytest.mark.parametrize("values, match", [
+    (["1.5", "abc", "abc"], r"value 'abc' \(in 2 row\(s\)\) is not a number"),
+    ([1.0, np.inf, 2.0], r"1 infinite value\(s\)"),
+    ([True, False, True], "holds booleans"),
+])
+def test_bad_continuous_cells(values, match):
+    net = bnem.BayesianNetwork({"g": "continuous"})
+    with pytest.raises(DataError, match=match):
+        net.log_prob(pd.DataFrame({"g": values}))
+
+
+def test_numeric_text_is_read_as_numbers():
+    net = bnem.BayesianNetwork({"g": "continuous"})
+    a = net.log_prob(pd.DataFrame({"g": ["1.5", None, "-2"]}))
+    b = net.log_prob(pd.DataFrame({"g": [1.5, np.nan, -2.0]}))
+    np.testing.assert_array_equal(a, b)
+    assert a[1] == 0.0  # nothing observed: probability one
+
+
+def test_posterior_of_a_continuous_node_is_refused():
+    net = bnem.BayesianNetwork({"g": "continuous"})
+    with pytest.raises(NetworkError, match="'g' is a continuous node; a discrete node was expected"):
+        net.posterior(pd.DataFrame({"g": [1.0]}), "g")
+
+
+def test_collapse_is_floored_with_a_warning_or_an_error_without_floor():
+    # three identical points in one configuration: the variance is 0
+    net = bnem.BayesianNetwork({"d": ["a", "b"], "g": "continuous"}, {"g": ["d"]})
+    df = pd.DataFrame({"d": ["a", "a", "a", "b", "b", "b"], "g": [1.0, 1.0, 1.0, 0.0, 2.0, 5.0]})
+    with pytest.warns(DegenerateWarning, match=r"held at min_variance=1e-06 \(e.g. g given \{'d': 'a'\}"):
+        res = bnem.fit(net, df, max_iter=3, init="uniform")
+    assert res.floored_variances == [("g", {"d": "a"})]
+    assert res.network.cpd("g").variance[0] == 1e-6
+    with pytest.raises(bnem.BnemError, match="conditional variance of 'g' .* collapsed"):
+        bnem.fit(net, df, max_iter=3, init="uniform", min_variance=0)
+
+
+def test_mixture_inits_need_a_hybrid_network():
+    net = bnem.BayesianNetwork({"d": ["a", "b"]})
+    with pytest.raises(bnem.BnemError, match="no continuous nodes"):
+        bnem.fit(net, pd.DataFrame({"d": ["a"]}), init="k-means++")
+
+
+def test_min_variance_is_checked():
+    net = bnem.BayesianNetwork({"g": "continuous"})
+    with pytest.raises(bnem.BnemError, match="min_variance must be >= 0"):
+        bnem.fit(net, pd.DataFrame({"g": [1.0, 2.0]}), min_variance=-1)
