@@ -42,7 +42,9 @@ def random_network(rng: np.random.Generator, n_nodes: int, max_parents: int = 3,
 
 def assert_monotone(result, rtol: float = 1e-9):
     """EM's objective never decreases (beyond round-off) along the history."""
-    col = "log_posterior" if "log_posterior" in result.history else "log_likelihood"
+    objectives = [c for c in result.history.columns
+                  if c.startswith("classification_") or c == "log_posterior"]
+    col = objectives[0] if objectives else "log_likelihood"
     values = result.history[col].to_numpy()
     drops = values[:-1] - values[1:]
     assert (drops <= rtol * np.maximum(1.0, np.abs(values[:-1]))).all(), values

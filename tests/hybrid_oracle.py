@@ -99,6 +99,7 @@ def oracle(net, df):
             dens = multivariate_normal(mean[o], cov[np.ix_(o, o)]).logpdf(x[o]) if o.any() else 0.0
             joint[r, c] = np.log(prior) + dens
     top = joint.max(axis=1, keepdims=True)
+    oracle.max_log_joint = top[:, 0]  # max over discrete completions of log p(row, z)
     scaled = np.exp(joint - top)
     total = scaled.sum(axis=1)
     post = {}

@@ -211,3 +211,64 @@ def test_min_variance_is_checked():
     net = bnem.BayesianNetwork({"g": "continuous"})
     with pytest.raises(bnem.BnemError, match="min_variance must be >= 0"):
         bnem.fit(net, pd.DataFrame({"g": [1.0, 2.0]}), min_variance=-1)
+
+
+# -- hard assignments (classification EM) ----------------------------------------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hard_objective_is_the_classification_likelihood(seed):
+    rng = np.random.default_rng(200 + seed)
+    net = random_hybrid(rng, 2, 3)
+    hidden = net.discrete_nodes[0]
+    df = _blank(rng, net.sample(50, seed=seed), 0.0, hide=[hidden])
+    other = [n for n in net.discrete_nodes if n != hidden]
+    for n in other:  # some discrete cells missing too, within one clique of the tree
+        df.loc[df.index[:5], n] = np.nan
+    res = bnem.fit(net, df, hard=True, init="network", max_iter=0)
+    oracle(net, df)
+    assert res.history.columns.tolist() == ["iteration", "log_likelihood",
+                                            "classification_log_likelihood", "delta", "seconds"]
+    np.testing.assert_allclose(res.history.classification_log_likelihood.iloc[0],
+                               oracle.max_log_joint.sum(), rtol=1e-11)
+    np.testing.assert_allclose(res.history.log_likelihood.iloc[0], net.log_likelihood(df),
+                               rtol=1e-11)
+
+
+def test_hard_em_on_a_mixture_is_a_fixed_point_of_complete_data_mle():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal([0, 0], 1.0, size=(200, 2)),
+                        rng.normal([3, 1], [0.5, 2.0], size=(150, 2))])
+    df = pd.DataFrame(x, columns=["u", "v"])
+    res = bnem.fit(bnem.gaussian_mixture(["u", "v"], 2), df, hard=True, seed=0, tol=0)
+    assert res.converged
+    assert_monotone(res)
+    labels = res.network.posterior(df, "component").to_numpy().argmax(axis=1)
+    w, means, covs = bnem.mixture_parameters(res.network)
+    for k in range(2):
+        pts = x[labels == k]
+        np.testing.assert_allclose(w[k], len(pts) / len(x), rtol=1e-12)
+        np.testing.assert_allclose(means[k], pts.mean(axis=0), rtol=1e-10)
+        np.testing.assert_allclose(covs[k], np.cov(pts.T, bias=True), rtol=1e-9)
+
+
+def test_hard_em_on_a_discrete_latent_class_model():
+    rng = np.random.default_rng(2)
+    net = bnem.BayesianNetwork({"h": ["0", "1"], **{f"x{i}": ["a", "b"] for i in range(4)}},
+                               {f"x{i}": ["h"] for i in range(4)},
+                               {"h": [0.4, 0.6], **{f"x{i}": [[0.9, 0.1], [0.2, 0.8]]
+                                                     for i in range(4)}})
+    df = net.sample(2000, seed=3, hide=["h"])
+    res = bnem.fit(net, df, hard=True, seed=1, max_iter=100)
+    assert_monotone(res)
+    assert res.converged
+    assert res.history.classification_log_likelihood.iloc[-1] <= res.log_likelihood
+
+
+def test_hard_em_refuses_rows_whose_missing_values_span_cliques():
+    net = bnem.BayesianNetwork({"a": ["0", "1"], "b": ["0", "1"], "c": ["0", "1"]},
+                               {"b": ["a"], "c": ["b"]})
+    df = pd.DataFrame({"a": [np.nan, "0"], "b": ["1", "0"], "c": [np.nan, "1"]})
+    with pytest.raises(bnem.BnemError, match=r"hard=True .* row 0 \(a=missing, b='1', c=missing\)"):
+        bnem.fit(net, df, hard=True)
+    with pytest.raises(bnem.BnemError, match="hard must be True or False"):
+        bnem.fit(net, df, hard="yes")

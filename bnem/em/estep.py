@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.encode import encode
-from ..errors import ImpossibleRowError
+from ..errors import BnemValueError, ImpossibleRowError
 from ..inference.engine import ImpossibleRows, estep
 from ..inference.compact import compact, expand
 from ..inference.evidence import analyse, plan_chunks
-from ..inference.hybrid import hybrid_estep
+from ..inference.hard import SplitRows, hard_estep
+from ..inference.hybrid import hybrid_estep, hybrid_hard_estep
 from ..inference.structure import Structure
 
 DEFAULT_CHUNK_ROWS = 25_000
@@ -66,12 +67,12 @@ class CompiledData:
         return analyse(self.structure, self.encoded.codes[sl], self.encoded.weights[sl],
                        self.plan_cache, keep_assign=False, values=self.encoded.values[sl])
 
-    def expected_counts(self, theta: np.ndarray, context: str = "", joint_params=None):
-        """Sum of the chunks' expected counts and log-likelihoods under ``theta``.
-
-        For a hybrid network, ``joint_params`` are the components' Gaussians
-        (:func:`bnem.inference.hybrid.joints`) and the result is
-        ``(counts, moment sums per component, log-likelihood)``.
+    def expected_counts(self, theta: np.ndarray, context: str = "", joint_params=None,
+                        hard: bool = False) -> "EStep":
+        """Sum over chunks of the expected statistics and log-likelihoods under ``theta``
+        (and, for a hybrid network, the components' Gaussians ``joint_params``, see
+        :func:`bnem.inference.hybrid.joints`). With ``hard``, each row counts wholly
+        for its most probable completion (:mod:`bnem.inference.hard`).
 
         Raises
         ------
@@ -80,9 +81,7 @@ class CompiledData:
         """
         with np.errstate(divide="ignore"):
             log_theta = np.log(theta)
-        counts = np.zeros_like(theta)
-        total = 0.0
-        stats = None
+        out = EStep(np.zeros_like(theta), None, 0.0, 0.0 if hard else None)
         for k, sl in enumerate(self.slices):
             chunk = self.cache.get(k)
             if chunk is None:
@@ -90,20 +89,36 @@ class CompiledData:
             elif chunk.is_compact:
                 chunk = expand(chunk)
             try:
-                if joint_params is None:
-                    c, ll = estep(chunk, theta, log_theta)
-                else:
-                    c, st, ll = hybrid_estep(chunk, theta, log_theta, joint_params)
-                    stats = st if stats is None else [tuple(a + b for a, b in zip(s0, s1))
-                                                      for s0, s1 in zip(stats, st)]
+                out.add(*self._chunk_estep(chunk, theta, log_theta, joint_params, hard))
             except ImpossibleRows as exc:
                 raise self.impossible(sl.start + int(exc.rows[0]), len(exc.rows),
                                       context) from None
-            counts += c
-            total += ll
+            except SplitRows as exc:
+                raise self.split(sl.start + int(exc.rows[0]), len(exc.rows)) from None
+        return out
+
+    @staticmethod
+    def _chunk_estep(chunk, theta, log_theta, joint_params, hard):
+        """``(counts, moment sums or None, log-likelihood, classification or None)``."""
         if joint_params is None:
-            return counts, total
-        return counts, stats, total
+            if hard:
+                counts, ll, cl, _ = hard_estep(chunk, theta, log_theta)
+                return counts, None, ll, cl
+            counts, ll = estep(chunk, theta, log_theta)
+            return counts, None, ll, None
+        if hard:
+            return hybrid_hard_estep(chunk, theta, log_theta, joint_params)
+        counts, stats, ll = hybrid_estep(chunk, theta, log_theta, joint_params)
+        return counts, stats, ll, None
+
+    def split(self, unique_row: int, how_many: int) -> BnemValueError:
+        enc = self.encoded
+        desc = enc.describe_row(unique_row, list(self.network.variables.values()))
+        return BnemValueError(
+            f"hard=True completes each row from one clique of the junction tree, but the "
+            f"unobserved discrete variables of {desc} lie in several cliques ({how_many} "
+            "distinct row(s) of that chunk are like it). Use hard=False (soft EM), or observe "
+            "more of those variables.")
 
     def impossible(self, unique_row: int, how_many: int, context: str) -> ImpossibleRowError:
         enc = self.encoded
@@ -118,3 +133,22 @@ class CompiledData:
         return ImpossibleRowError(
             f"{desc} has probability zero under the {context or 'current'} parameters{more}. "
             f"A CPD gives probability 0 to something this row contains; {remedy}.")
+
+
+class EStep:
+    """Statistics of one E-step, summed over chunks."""
+
+    def __init__(self, counts, stats, log_likelihood, classification):
+        self.counts = counts
+        self.stats = stats                    # per component (N, M1, M2), or None
+        self.log_likelihood = log_likelihood  # observed-data log-likelihood
+        self.classification = classification  # classification log-likelihood (hard EM)
+
+    def add(self, counts, stats, log_likelihood, classification):
+        self.counts += counts
+        if stats is not None:
+            self.stats = stats if self.stats is None else [
+                tuple(a + b for a, b in zip(s0, s1)) for s0, s1 in zip(self.stats, stats)]
+        self.log_likelihood += log_likelihood
+        if classification is not None:
+            self.classification += classification

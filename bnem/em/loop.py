@@ -46,7 +46,7 @@ STOCHASTIC_INITS = ("random",) + MIXTURE_INITS
 def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str | None = None,
         n_init: int = 1, prior: float = 0.0, callback=None, progress: bool = False,
         chunk_rows: int = DEFAULT_CHUNK_ROWS, cache_mb: float = DEFAULT_CACHE_MB,
-        min_variance: float = DEFAULT_MIN_VARIANCE) -> FitResult:
+        min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
     Parameters
@@ -87,6 +87,13 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
         ``reg_covar``, but a floor rather than an addition). A variance that hits it
         is reported by a ``DegenerateWarning`` naming the node and configuration.
         0 disables it (a collapsing component is then an error).
+    hard : bool
+        Classification EM: every row counts wholly for its most probable completion
+        (k-means is the limit of this for a Gaussian mixture). The monotone objective
+        is then the classification log-likelihood ``sum max_z log p(row, z)``, shown
+        in ``history.classification_log_likelihood``. Each row's unobserved discrete
+        variables must lie in one clique of the junction tree (true of mixtures and
+        latent-class models).
 
     Returns
     -------
@@ -115,6 +122,8 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
     chunk_rows = check_int(chunk_rows, "chunk_rows", minimum=1)
     cache_mb = check_float(cache_mb, "cache_mb", minimum=0.0)
     min_variance = check_float(min_variance, "min_variance", minimum=0.0)
+    if not isinstance(hard, (bool, np.bool_)):
+        raise BnemTypeError(f"hard must be True or False, got {hard!r}")
     if init is None:
         init = "k-means++" if network.is_hybrid else "random"
     check_choice(init, "init", INITS + MIXTURE_INITS)
@@ -147,7 +156,7 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
         gauss0 = initial_gaussians(init, compiled, network, rng, min_variance) \
             if network.is_hybrid else None
         runs.append(_run(compiled, maximizer, (theta0, gauss0), max_iter, tol, prior, callback,
-                         progress, restart, t0, init, min_variance))
+                         progress, restart, t0, init, min_variance, hard))
         if runs[-1]["stopped"]:
             break
     best = max(range(len(runs)), key=lambda k: runs[k]["objective"])
@@ -186,7 +195,7 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
 
 
 def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, restart, t0,
-         init, min_variance):
+         init, min_variance, hard):
     theta, gauss = state
     rows = []
     prev = -math.inf
@@ -197,12 +206,10 @@ def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, r
         context = "initial" if it == 0 else f"iteration-{it}"
         if it == 0 and init == "network":
             context = "network's own"
-        if gauss is None:
-            counts, ll = compiled.expected_counts(theta, context)
-        else:
-            jp = joints(compiled.structure, gauss)
-            counts, stats, ll = compiled.expected_counts(theta, context, jp)
-        objective = ll + maximizer.log_prior(theta, prior)
+        jp = None if gauss is None else joints(compiled.structure, gauss)
+        e = compiled.expected_counts(theta, context, jp, hard)
+        counts, stats, ll = e.counts, e.stats, e.log_likelihood
+        objective = (ll if not hard else e.classification) + maximizer.log_prior(theta, prior)
         delta = objective - prev if it else math.nan
         seconds = time.perf_counter() - t0
         rows.append((it, ll, objective, delta, seconds))
@@ -231,10 +238,14 @@ def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, r
     if progress:
         sys.stderr.write("\n")
     empty = maximizer.empty_blocks(counts)
-    columns = ["iteration", "log_likelihood", "log_posterior", "delta", "seconds"]
+    objective_name = ("classification_" if hard else "") + ("log_posterior" if prior
+                                                            else "log_likelihood")
+    columns = ["iteration", "log_likelihood", objective_name, "delta", "seconds"]
+    if objective_name == "log_likelihood":
+        columns[2] = "objective"
     history = pd.DataFrame(rows, columns=columns)
-    if not prior:
-        history = history.drop(columns="log_posterior")
+    if objective_name == "log_likelihood":
+        history = history.drop(columns="objective")
     return {"theta": theta, "gauss": gauss, "history": history, "log_likelihood": ll,
             "objective": objective, "n_iter": it, "converged": converged, "stopped": stopped,
             "last_delta": delta, "empty": empty, "floored": sorted(floored),

@@ -18,8 +18,10 @@ class FitResult:
     history : pandas.DataFrame
         One row per evaluated parameter set: ``iteration`` (0 = the start),
         ``log_likelihood`` (observed data), ``log_posterior`` (with ``prior > 0``: the
-        MAP objective, which is the monotone one), ``delta`` (increase of the
-        objective over the previous row) and ``seconds`` since the fit started.
+        MAP objective, which is the monotone one), ``classification_log_likelihood``
+        (or ``classification_log_posterior``; with ``hard=True``, the monotone
+        objective), ``delta`` (increase of the objective over the previous row) and
+        ``seconds`` since the fit started.
     log_likelihood : float
         Observed-data log-likelihood of :attr:`network` on the data.
     n_iter : int

@@ -19,6 +19,7 @@ import numpy as np
 
 from .engine import estep, node_marginals, row_log_prob
 from .gaussian import accumulate_moments, joint, log_density_table
+from .hard import hard_estep
 
 
 def joints(structure, cpds: dict) -> list:
@@ -75,6 +76,25 @@ def hybrid_estep(ev, theta, log_theta, joint_params):
         resp[rows, cs.scope_config[rows]] += ev.weights[rows]
         stats.append(accumulate_moments(moments, resp, comp.m))
     return counts, stats, total
+
+
+def hybrid_hard_estep(ev, theta, log_theta, joint_params):
+    """:func:`bnem.inference.hard.hard_estep` for a hybrid chunk: each row's weight goes
+    wholly to its completed interface configuration. Returns ``(counts, moment sums,
+    log-likelihood, classification log-likelihood)``."""
+    extra, const, parts = component_tables(ev, joint_params, keep_moments=True)
+    counts, total, classification, completed = hard_estep(ev, theta, log_theta, extra)
+    shift = float(ev.weights @ const)
+    stats = []
+    for comp, (_, moments) in zip(ev.structure.components, parts):
+        resp = np.zeros((ev.n_rows, comp.size))
+        if comp.scope:
+            config = np.ravel_multi_index(tuple(completed[:, list(comp.scope)].T), comp.scope_cards)
+        else:
+            config = np.zeros(ev.n_rows, dtype=np.int64)
+        resp[np.arange(ev.n_rows), config] = ev.weights
+        stats.append(accumulate_moments(moments, resp, comp.m))
+    return counts, stats, total + shift, classification + shift
 
 
 def hybrid_row_log_prob(ev, log_theta, joint_params):

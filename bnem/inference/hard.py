@@ -1,0 +1,90 @@
+"""Hard-assignment (classification) E-step (inference layer).
+
+Each row is completed with the most probable joint configuration of its unobserved
+discrete variables, and counts are taken from the completed rows: classification
+EM, whose limit for a Gaussian mixture is k-means. The joint configuration is read
+off one clique: every row's unobserved discrete variables must lie together in one
+clique of the tree (true of mixtures and latent-class models, where the hidden node
+is the only one missing, and of any row missing few variables), so that the
+clique's belief for that row is their joint posterior.
+
+The objective that classification EM increases is the *classification
+log-likelihood* ``sum_rows max_z log p(observed, z)`` (continuous missing cells
+stay integrated out), not the observed-data log-likelihood.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine import calibrate, gathered
+from .evidence import _radix_strides, observed_families
+
+
+def home_cliques(evidence) -> np.ndarray:
+    """Per row, a clique holding all its unobserved discrete variables (-1: none
+    needed, -2: none exists)."""
+    missing = evidence.codes < 0
+    n = missing.shape[0]
+    home = np.where(missing.any(axis=1), -2, -1)
+    for k, clique in enumerate(evidence.plan.cliques):
+        outside = np.ones(missing.shape[1], dtype=bool)
+        outside[list(clique.vars)] = False
+        fits = (home == -2) & ~missing[:, outside].any(axis=1)
+        home[fits] = k
+    return home if n else home
+
+
+def hard_estep(evidence, theta, log_theta, extra=None):
+    """Counts of the completed rows, the weighted log-likelihood, the weighted
+    classification log-likelihood, and the completed codes.
+
+    Raises
+    ------
+    ValueError
+        If a row's unobserved discrete variables span several cliques.
+    """
+    codes = evidence.codes
+    home = home_cliques(evidence)
+    if (home == -2).any():
+        raise SplitRows(np.flatnonzero(home == -2))
+    lin, log = gathered(theta, log_theta, extra)
+    log_z, beliefs = calibrate(evidence, log, theta=lin, row_weight=evidence.weights)
+    seen = evidence.obs_counts > 0
+    total = float(evidence.obs_counts[seen] @ log_theta[seen]) + float(evidence.weights @ log_z)
+    completed = np.array(codes, dtype=np.int64)
+    gain = 0.0
+    for k, cs in enumerate(evidence.cliques):
+        if beliefs[k] is None:
+            continue
+        rows = np.flatnonzero(home == k)
+        if rows.size == 0:
+            continue
+        where = np.full(codes.shape[0], -1, dtype=np.int64)
+        where[cs.rows] = np.arange(cs.rows.size)
+        segs = where[rows]
+        b = beliefs[k]
+        entry_seg = cs.entry_seg
+        top = np.maximum.reduceat(b, cs.seg)
+        hit = np.flatnonzero(b >= top[entry_seg])
+        first = hit[np.unique(entry_seg[hit], return_index=True)[1]]  # first max per segment
+        offset = first[segs] - cs.seg[segs]
+        gain += float(evidence.weights[rows] @ np.log(top[segs] / evidence.weights[rows]))
+        cvars = list(evidence.plan.cliques[k].vars)
+        mis = codes[rows][:, cvars] < 0
+        radix, strides, _ = _radix_strides(mis, evidence.structure.cards[cvars])
+        states = (offset[:, None] // strides) % radix
+        block = completed[rows][:, cvars]
+        completed[np.ix_(rows, cvars)] = np.where(mis, states, block)
+    counts = np.zeros(theta.size)
+    for _, full, idx in observed_families(evidence.structure, completed):
+        counts += np.bincount(idx, weights=evidence.weights[full], minlength=theta.size)
+    return counts, total, total + gain, completed
+
+
+class SplitRows(Exception):
+    """Internal: rows whose unobserved discrete variables lie in no single clique."""
+
+    def __init__(self, rows):
+        super().__init__(f"rows {rows[:5]} span several cliques")
+        self.rows = rows
