@@ -2,8 +2,10 @@
 
 import importlib.util
 import pathlib
+import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import assert_monotone
@@ -37,3 +39,48 @@ def test_label_matching_helper():
     mod = _load("latent_class")
     true = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
     assert mod.match_labels(true, true[[2, 0, 1]]) == (1, 2, 0)
+
+
+def test_aircraft_engines_example_flags_the_unusual_combination(tmp_path):
+    out_csv = tmp_path / "scores.csv"
+    r = _load("aircraft_engines").main(["--rows", "1500", "--seed", "3", "--n-init", "2",
+                                        "--out", str(out_csv)])
+    assert_monotone(r["result"])
+    assert r["history"]["log_likelihood"].is_monotonic_increasing
+    # the two elongated clusters are found: plant A thin in vibration, plant B in heat
+    covs = {plant: r["covariances"][int(k)] for k, plant in r["plants"].items()}
+    assert covs["A"][0, 0] < 0.05 * covs["A"][1, 1]
+    assert np.sqrt(covs["B"][1, 1]) < 5 < np.sqrt(covs["A"][1, 1])
+    # flagged: below the 1% quantile of the training scores, by a wide margin
+    assert r["unusual"]["anomaly"]
+    assert r["unusual"]["log_prob"] < r["threshold"] - 20
+    assert r["train_flagged"] == pytest.approx(0.01, abs=0.002)
+    assert r["fresh_flagged"] < 0.05
+    # ... while each reading alone is inside the training range, not even in the top 1%
+    pct = r["percentiles"]
+    assert pct["within_range"].all()
+    assert (pct["percentile"] < 99).all() and (pct["percentile"] > 50).all()
+    # with heat missing, vibration alone is scored (marginal density) and looks normal
+    assert np.isfinite(r["missing"]["log_prob"]) and not r["missing"]["anomaly"]
+    assert np.allclose(r["posterior"].sum(axis=1), 1.0)
+    scores = pd.read_csv(out_csv, index_col="engine")
+    assert scores.loc["unusual", "anomaly"] and len(scores) == 201
+    assert r["plot"] is None
+
+
+def test_aircraft_engines_example_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "engines.png"
+    r = _load("aircraft_engines").main(["--rows", "800", "--n-init", "1", "--plot", str(png)])
+    assert r["plot"] == png
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_aircraft_engines_example_runs_without_matplotlib(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    png = tmp_path / "engines.png"
+    r = _load("aircraft_engines").main(["--rows", "800", "--n-init", "1", "--plot", str(png)])
+    assert r["plot"] is None and not png.exists()
+    assert r["unusual"]["anomaly"]
+    assert "matplotlib is not installed" in capsys.readouterr().out
