@@ -38,6 +38,9 @@ def _seg_sum(values, seg_of, n_seg):
 def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None, row_weight=None):
     """Run the upward (and, if asked, downward) pass over the sliced cliques.
 
+    ``log_theta`` may be a function returning the log vector (it is only needed when
+    the linear pass underflows).
+
     With ``theta`` given (padded), the pass first runs on plain probabilities with
     unnormalised messages (fewest passes over memory). If any row's sum falls below
     ``LINEAR_FLOOR`` (possible underflow, or a true zero), it is redone in log space:
@@ -58,6 +61,8 @@ def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None, row_we
             return _calibrate(evidence, theta, None, want_beliefs, row_weight)
         except _Underflow:
             pass
+    if callable(log_theta):  # built only when needed
+        log_theta = log_theta()
     return _calibrate(evidence, None, log_theta, want_beliefs, row_weight)
 
 
@@ -215,11 +220,13 @@ def estep(evidence, theta, log_theta=None, extra=None):
 
 def gathered(theta, log_theta, extra=None):
     """The vectors the sliced cliques gather from: parameters, the padding entry
-    (1, or 0 in log space) that inactive entries point at, then any per-row tables."""
-    lin, log = _pad(theta, 1.0), _pad(log_theta, 0.0)
-    if extra is not None:
-        lin, log = np.concatenate([lin, extra[0]]), np.concatenate([log, extra[1]])
-    return lin, log
+    (1, or 0 in log space) that inactive entries point at, then any per-row tables.
+
+    The log vector is returned as a function (see :func:`calibrate`)."""
+    if extra is None:
+        return _pad(theta, 1.0), lambda: _pad(log_theta, 0.0)
+    return (np.concatenate([theta, [1.0], extra[0]]),
+            lambda: np.concatenate([log_theta, [0.0], extra[1]]))
 
 
 def observed_impossible_rows(evidence, theta):

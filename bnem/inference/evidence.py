@@ -142,7 +142,7 @@ class ChunkEvidence:
     weights: np.ndarray     # (n,) row multiplicities
     obs_counts: np.ndarray  # (n_params,) counts from fully observed families
     cliques: list           # CliqueSlice per plan clique (schedule order)
-    row_base: tuple = ()    # per component: start of its (n, K) table in the gathered
+    row_base: tuple = ()    # per component: start of its (K, n) table in the gathered
                             # vector [theta, 1.0 (padding), component tables...]
     continuous: list | None = None  # per component: its ComponentSlice (hybrid networks)
     values: np.ndarray | None = None  # (n, n_continuous) continuous cells, NaN = missing
@@ -306,9 +306,10 @@ def _slice_clique(structure, plan, k, codes, missing, row_base=()) -> CliqueSlic
         row_factor = structure.row_factor(f)
         if row_factor is None:
             fam, strides, offset = structure.families[f], structure.strides[f], structure.offsets[f]
-        else:  # a component's per-row table: row r's entries start at base + r * size
-            fam, strides, size = row_factor
-            offset = row_base[f - structure.n_vars] + rows[entry_seg] * size
+        else:  # a component's per-row table, (K, n): configuration c of row r is at
+            fam, strides, _ = row_factor   # base + c * n + r
+            strides = [st * codes.shape[0] for st in strides]
+            offset = row_base[f - structure.n_vars] + rows[entry_seg]
         if not fam:
             continue
         active = mis_r[:, [pos_of[v] for v in fam]].any(axis=1)

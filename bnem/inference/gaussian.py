@@ -1,7 +1,9 @@
 """Continuous components of hybrid networks (inference layer).
 
 A *component* is a set of Gaussian nodes connected by continuous edges. Its
-*interface* is the set of discrete parents of its nodes. Given the interface's
+*interface* is the set of discrete parents of its nodes; components with the same
+interface are merged (independent given it, their joint is block diagonal), so a
+diagonal Gaussian mixture is one component, not one per column. Given the interface's
 configuration ``d`` the component is one joint Gaussian ``N(mu_d, Sigma_d)``
 (conditional linear Gaussian CPDs compose linearly), so in every row:
 
@@ -53,6 +55,11 @@ class Component:
     def m(self) -> int:
         return len(self.nodes)
 
+    @property
+    def independent(self) -> bool:
+        """Whether no node has a continuous parent (diagonal covariances)."""
+        return all(p.size == 0 for p in self.parents)
+
 
 def components(network) -> tuple:
     """The continuous components of ``network`` (empty for a discrete network)."""
@@ -72,14 +79,20 @@ def components(network) -> tuple:
         for p in network.parents(c):
             if p in col:
                 root[find(p)] = find(c)
-    groups = {}
+    connected = {}
     for c in network.topological_order:
         if c in col:
-            groups.setdefault(find(c), []).append(c)
+            connected.setdefault(find(c), []).append(c)
+    groups = {}  # connected groups merged by interface
+    for nodes in connected.values():
+        scope = tuple(sorted({network.discrete_index(p) for c in nodes
+                              for p in network.cpd(c).discrete_parents}))
+        groups.setdefault(scope, []).extend(nodes)
     out = []
-    for nodes in groups.values():
-        scope = sorted({network.discrete_index(p) for c in nodes
-                        for p in network.cpd(c).discrete_parents})
+    for scope, nodes in groups.items():
+        order = {c: i for i, c in enumerate(network.topological_order)}
+        nodes = sorted(nodes, key=order.__getitem__)
+        scope = list(scope)
         cards = tuple(int(network.cards[v]) for v in scope)
         configs = np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), int)
         pos = {c: j for j, c in enumerate(nodes)}
@@ -133,6 +146,11 @@ class Pattern:
     rows: np.ndarray   # chunk-local rows
     obs: np.ndarray    # observed positions within the component
     mis: np.ndarray    # missing positions
+    x: np.ndarray | None = None  # (n_p, |obs|) observed values minus the chunk's centre
+
+    def rows_of(self, array):
+        """``array[rows]``, without a copy when the pattern holds every row in order."""
+        return array if self.rows.size == array.shape[0] else array[self.rows]
 
 
 @dataclass
@@ -141,8 +159,10 @@ class ComponentSlice:
 
     values: np.ndarray     # (n, m) the component's columns, NaN = missing
     patterns: list         # Pattern per observed/missing combination
+    centre: np.ndarray     # (m,) mean of the observed cells (0 where none): values are
+                           # handled minus this centre, so squares do not lose precision
     scope_config: np.ndarray  # (n,) interface configuration if all observed, else -1
-    consistent: np.ndarray | None  # (n, K) configurations agreeing with observed members
+    consistent: np.ndarray | None  # (K, n) configurations agreeing with observed members
 
 
 def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> ComponentSlice:
@@ -154,12 +174,18 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
         np.unique(np.packbits(mis, axis=1), axis=0, return_inverse=True)[1].ravel()
     order = np.argsort(keys, kind="stable")
     bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    seen_cells = (~mis).sum(axis=0)
+    centre = np.where(seen_cells > 0, np.nansum(np.where(mis, 0.0, x), axis=0)
+                      / np.maximum(seen_cells, 1), 0.0)
     patterns = []
     for grp in np.split(order, bounds):
         if grp.size == 0:
             continue
         miss = mis[grp[0]]
-        patterns.append(Pattern(np.sort(grp), np.flatnonzero(~miss), np.flatnonzero(miss)))
+        p = Pattern(np.sort(grp), np.flatnonzero(~miss), np.flatnonzero(miss))
+        obs = p.rows_of(x)
+        p.x = (obs if p.obs.size == m else obs[:, p.obs]) - centre[p.obs]
+        patterns.append(p)
     sc = codes[:, list(comp.scope)].astype(np.int64) if comp.scope else np.zeros((n, 0), np.int64)
     seen = (sc >= 0).all(axis=1)
     config = np.full(n, -1, dtype=np.int64)
@@ -170,68 +196,141 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
     consistent = None
     if comp.scope and not seen.all():
         grid = np.indices(comp.scope_cards).reshape(len(comp.scope), -1)  # (|scope|, K)
-        consistent = ((sc[:, :, None] < 0) | (sc[:, :, None] == grid[None])).all(axis=1)
-    return ComponentSlice(x, patterns, config, consistent)
+        consistent = ((sc[:, :, None] < 0) | (sc[:, :, None] == grid[None])).all(axis=1).T
+        if consistent.all():  # e.g. a mixture's hidden node: every configuration allowed
+            consistent = None
+    return ComponentSlice(x, patterns, centre, config, consistent)
 
 
-def log_density_table(cs: ComponentSlice, mean, cov, keep_moments: bool):
+def log_density_table(cs: ComponentSlice, mean, cov, keep_moments: bool, diagonal: bool = False):
     """Per row and interface configuration, log N(x_o; mean[o], cov[o, o]).
 
-    Returns ``(table (n, K), moments)``; with ``keep_moments``, ``moments`` holds per
-    pattern the deviations of the completed rows from ``mean`` (observed values, and
-    conditional means for missing ones), ``(K, n_p, m)``, and the conditional
-    covariance of the missing block ``(K, |mis|, |mis|)``: what the M-step needs.
+    Per pattern and configuration ``k``, with ``L_k`` the Cholesky factor of
+    ``cov[k][o, o]``, the whitened deviations are ``z = L_k^-1 (x_o - mean_o)``; all
+    configurations come from one matrix product of the centred values with the
+    stacked ``L_k^-T``.
+
+    Returns ``(table (K, n), moments)``; with ``keep_moments``, ``moments`` holds per
+    pattern what the M-step needs: the whitened deviations, the means, the gain
+    ``cov[h, o] L^-T`` giving the conditional means of the missing coordinates
+    ``h``, and their conditional covariance (see :func:`accumulate_moments`).
     """
+    if diagonal:
+        return _diagonal_table(cs, mean, np.diagonal(cov, axis1=1, axis2=2), keep_moments)
     n = cs.values.shape[0]
     k = mean.shape[0]
-    table = np.zeros((n, k))
+    table = np.zeros((k, n))
     moments = []
     for p in cs.patterns:
         o, h = p.obs, p.mis
-        dev = np.empty((k, p.rows.size, mean.shape[1])) if keep_moments else None
+        mu_o = mean[:, o] - cs.centre[o]              # (K, |o|) in centred coordinates
+        z = gain = cond = None
         if o.size:
             chol = np.linalg.cholesky(cov[np.ix_(range(k), o, o)])
             eye = np.broadcast_to(np.eye(o.size), chol.shape)
-            inv_chol = np.linalg.solve(chol, eye)       # (K, |o|, |o|), lower triangular
-            diff = cs.values[p.rows][:, o][None] - mean[:, None, o]     # (K, n_p, |o|)
-            z = np.matmul(diff, inv_chol.transpose(0, 2, 1))
+            inv_t = np.linalg.solve(chol, eye).transpose(0, 2, 1)   # (K, |o|, |o|) L^-T
+            stacked = np.concatenate(list(inv_t), axis=1)            # (|o|, K |o|)
+            offset = np.einsum("ko,kol->kl", mu_o, inv_t).reshape(-1)
+            z = (p.x @ stacked - offset).reshape(-1, k, o.size)      # (n_p, K, |o|)
             logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-            table[p.rows] = (-0.5 * (o.size * LOG_2PI + logdet[:, None]
-                                     + np.einsum("knj,knj->kn", z, z))).T
+            table[:, p.rows] = -0.5 * (o.size * LOG_2PI + logdet[:, None]
+                                       + np.einsum("nkj,nkj->kn", z, z))
         if not keep_moments:
             continue
-        cond = None
-        if o.size:
-            dev[:, :, o] = diff
         if h.size:
             s_ho = cov[np.ix_(range(k), h, o)]
+            s_hh = cov[np.ix_(range(k), h, h)]
             if o.size:
-                gain = np.matmul(s_ho, inv_chol.transpose(0, 2, 1))       # (K, |h|, |o|)
-                dev[:, :, h] = np.matmul(z, gain.transpose(0, 2, 1))
-                cond = cov[np.ix_(range(k), h, h)] - np.matmul(gain, gain.transpose(0, 2, 1))
+                gain = np.matmul(s_ho, inv_t)                        # (K, |h|, |o|)
+                cond = s_hh - np.matmul(gain, gain.transpose(0, 2, 1))
             else:
-                dev[:, :, h] = 0.0
-                cond = cov[np.ix_(range(k), h, h)].copy()
-        moments.append((p, dev, cond))
+                cond = s_hh.copy()
+        moments.append(("full", p, z, mu_o, gain, cond))
     return table, moments
 
 
-def accumulate_moments(moments, resp, m: int):
+def _diagonal_table(cs, mean, var, keep_moments):
+    """:func:`log_density_table` for diagonal covariances, by matrix products over the
+    centred values (no per-configuration copies of the data).
+
+    Its moments are ``("diag", pattern, x, x^2, centred means, variances)``.
+    """
+    n, k = cs.values.shape[0], mean.shape[0]
+    table = np.zeros((k, n))
+    moments = []
+    mu = mean - cs.centre                       # (K, m) means in centred coordinates
+    prec = 1.0 / var
+    for p in cs.patterns:
+        o = p.obs
+        sq = p.x * p.x
+        if o.size:
+            const = (mu[:, o] ** 2 * prec[:, o]).sum(axis=1) + np.log(2 * np.pi * var[:, o]).sum(axis=1)
+            quad = prec[:, o] @ sq.T - 2.0 * ((mu[:, o] * prec[:, o]) @ p.x.T)
+            table[:, p.rows] = -0.5 * (quad + const[:, None])
+        if keep_moments:
+            moments.append(("diag", p, sq, mu, var))
+    return table, moments
+
+
+def accumulate_moments(moments, resp, m: int, diagonal: bool = False):
     """Weighted moment sums about the current means from per-pattern deviations.
 
     ``resp`` is ``(n, K)``: each row's weight times its posterior over interface
     configurations. Returns ``N (K,)``, ``M1 (K, m)`` and ``M2 (K, m, m)`` with
     ``M1 = sum r (x - mean)`` and ``M2 = sum r [(x - mean)(x - mean)^T + Cov(x | row)]``.
+    With ``diagonal``, only the diagonal of the first term is computed (all the
+    M-step needs when no node has a continuous parent).
     """
     k = resp.shape[1]
     n_k = resp.sum(axis=0)
     m1 = np.zeros((k, m))
     m2 = np.zeros((k, m, m))
-    for p, dev, cond in moments:
-        r = resp[p.rows].T                       # (K, n_p)
-        weighted = dev * r[:, :, None]
-        m1 += weighted.sum(axis=1)
-        m2 += np.matmul(weighted.transpose(0, 2, 1), dev)
-        if cond is not None:
-            m2[np.ix_(range(k), p.mis, p.mis)] += r.sum(axis=1)[:, None, None] * cond
+    diag = np.zeros((k, m))
+    for kind, p, *data in moments:
+        r = p.rows_of(resp)                      # (n_p, K)
+        if kind == "diag":
+            _diagonal_moments(p, *data, r, m1, diag)
+        else:
+            _full_moments(p, *data, r, m, m1, m2)
+    if diagonal:
+        m2 += np.einsum("kj,ji->kji", diag, np.eye(m))
     return n_k, m1, m2
+
+
+def _diagonal_moments(p, sq, mu, var, r, m1, diag):
+    """Add a pattern's moments about the means for diagonal covariances.
+
+    With ``x`` centred and ``mu`` the means in the same coordinates, per configuration
+    ``sum r (x - mu) = r^T x - N mu`` and ``sum r (x - mu)^2 = r^T x^2 - 2 mu r^T x + N mu^2``
+    on the observed coordinates; a missing coordinate's deviation is 0 in expectation
+    and its conditional variance is the model's.
+    """
+    o, h = p.obs, p.mis
+    n_p = r.sum(axis=0)                          # (K,)
+    if o.size:
+        rx = r.T @ p.x                           # (K, |o|)
+        m1[:, o] += rx - n_p[:, None] * mu[:, o]
+        diag[:, o] += r.T @ sq - 2.0 * mu[:, o] * rx + n_p[:, None] * mu[:, o] ** 2
+    if h.size:
+        diag[:, h] += n_p[:, None] * var[:, h]
+
+
+def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
+    """Add a pattern's moments about the means, one configuration at a time (two-pass:
+    deviations first, then their weighted products, like a centred covariance)."""
+    o, h = p.obs, p.mis
+    n_p, k = r.shape
+    totals = r.sum(axis=0)
+    dev = np.empty((n_p, m)) if h.size else None
+    for c in range(k):
+        if not h.size:
+            dev = p.x - mu_o[c]
+        else:
+            if o.size:
+                dev[:, o] = p.x - mu_o[c]
+            dev[:, h] = z[:, c, :] @ gain[c].T if o.size else 0.0
+        rc = r[:, c]
+        m1[c] += rc @ dev
+        m2[c] += (dev * rc[:, None]).T @ dev
+        if cond is not None:
+            m2[c][np.ix_(h, h)] += totals[c] * cond[c]

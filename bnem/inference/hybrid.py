@@ -31,29 +31,35 @@ def component_tables(ev, joint_params, keep_moments: bool = False):
     """Gathered per-row tables, per-row constants and (optionally) moment data.
 
     Returns ``(extra, const, parts)``: ``extra = (linear, log)`` flat tables laid out
-    like ``ev.row_base``; ``const (n,)`` the per-row log terms taken out of the tree;
-    ``parts`` per component ``(table, moments)``.
+    like ``ev.row_base`` (each ``(K, n)``: configuration-major, so that reductions over
+    configurations run along contiguous rows); ``const (n,)`` the per-row log terms
+    taken out of the tree; ``parts`` per component ``(table, moments)``.
     """
     n = ev.n_rows
     const = np.zeros(n)
     lin_parts, log_parts, parts = [], [], []
     for comp, cs, (mean, cov) in zip(ev.structure.components, ev.continuous, joint_params):
-        table, moments = log_density_table(cs, mean, cov, keep_moments)
+        table, moments = log_density_table(cs, mean, cov, keep_moments, comp.independent)
         seen = cs.scope_config >= 0
-        rows = np.flatnonzero(seen)
-        const[rows] += table[rows, cs.scope_config[rows]]
-        shifted = np.zeros_like(table)
-        if not seen.all():
-            free = np.flatnonzero(~seen)
-            t = table[free]
-            if cs.consistent is not None:
-                t = np.where(cs.consistent[free], t, -np.inf)
-            shift = t.max(axis=1)
-            const[free] += shift
-            shifted[free] = t - shift[:, None]
+        if seen.any():
+            rows = np.flatnonzero(seen)
+            const[rows] += table[cs.scope_config[rows], rows]
+        if not seen.any() and cs.consistent is None:  # e.g. a mixture's hidden node
+            shift = table.max(axis=0)
+            const += shift
+            log = table - shift
+        else:
+            log = np.zeros_like(table)
+            if not seen.all():
+                free = np.flatnonzero(~seen)
+                t = table[:, free]
+                if cs.consistent is not None:
+                    t = np.where(cs.consistent[:, free], t, -np.inf)
+                shift = t.max(axis=0)
+                const[free] += shift
+                log[:, free] = t - shift
         with np.errstate(under="ignore"):
-            lin = np.exp(shifted)
-        log = np.where(np.isfinite(shifted), shifted, -np.inf)
+            lin = np.exp(log)
         lin_parts.append(lin.ravel())
         log_parts.append(log.ravel())
         parts.append((table, moments))
@@ -71,10 +77,10 @@ def hybrid_estep(ev, theta, log_theta, joint_params):
     p0 = ev.structure.n_params + 1
     for comp, cs, base, (_, moments) in zip(ev.structure.components, ev.continuous,
                                              ev.row_base, parts):
-        resp = post[base - p0: base - p0 + ev.n_rows * comp.size].reshape(ev.n_rows, comp.size)
+        resp = post[base - p0: base - p0 + ev.n_rows * comp.size].reshape(comp.size, ev.n_rows).T
         rows = np.flatnonzero(cs.scope_config >= 0)
         resp[rows, cs.scope_config[rows]] += ev.weights[rows]
-        stats.append(accumulate_moments(moments, resp, comp.m))
+        stats.append(accumulate_moments(moments, resp, comp.m, comp.independent))
     return counts, stats, total
 
 
@@ -93,7 +99,7 @@ def hybrid_hard_estep(ev, theta, log_theta, joint_params):
         else:
             config = np.zeros(ev.n_rows, dtype=np.int64)
         resp[np.arange(ev.n_rows), config] = ev.weights
-        stats.append(accumulate_moments(moments, resp, comp.m))
+        stats.append(accumulate_moments(moments, resp, comp.m, comp.independent))
     return counts, stats, total + shift, classification + shift
 
 
