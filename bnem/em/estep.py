@@ -9,6 +9,7 @@ from ..errors import BnemValueError, ImpossibleRowError
 from ..inference.engine import ImpossibleRows, estep
 from ..inference.compact import compact, expand
 from ..inference.evidence import analyse, plan_chunks
+from ..inference.gaussian import max_chunk_rows
 from ..inference.hard import SplitRows, hard_estep
 from ..inference.hybrid import hybrid_estep, hybrid_hard_estep
 from ..inference.structure import Structure
@@ -35,6 +36,7 @@ class CompiledData:
         self.encoded = encode(data, list(network.variables.values()))
         self.plan_cache = {}
         variables = list(network.variables.values())
+        chunk_rows = max_chunk_rows(self.structure, chunk_rows)
         self.slices = plan_chunks(self.structure, self.encoded.codes, chunk_rows, self.plan_cache,
                                   lambda r: self.encoded.describe_row(r, variables))
         self.cache = {}

@@ -178,6 +178,8 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
             "FitResult.floored_variances.", DegenerateWarning, stacklevel=2)
     if empty:
         kept = "the prior's uniform distribution" if prior else "a uniform distribution"
+        if run["gauss_empty"]:
+            kept += " (Gaussian nodes: their previous parameters)"
         remedy = "" if prior else ", or use prior > 0 to smooth all distributions"
         warnings.warn(
             f"{len(empty)} parent configuration(s) had zero expected count and keep {kept} "

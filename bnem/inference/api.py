@@ -9,6 +9,7 @@ from ..data.encode import encode
 from ..errors import ImpossibleRowError
 from .engine import ImpossibleRows, node_marginals, row_log_prob
 from .evidence import analyse, plan_chunks
+from .gaussian import max_chunk_rows
 from .hybrid import hybrid_node_marginals, hybrid_row_log_prob, joints
 from .structure import Structure
 
@@ -25,7 +26,7 @@ def _chunks(network, data):
     gauss = joints(structure, network.gaussian_cpds) if structure.components else None
     cache = {}
     variables = list(network.variables.values())
-    for sl in plan_chunks(structure, enc.codes, CHUNK_ROWS, cache,
+    for sl in plan_chunks(structure, enc.codes, max_chunk_rows(structure, CHUNK_ROWS), cache,
                           lambda r: enc.describe_row(r, variables)):
         yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache,
                                values=enc.values[sl]), log_theta, gauss

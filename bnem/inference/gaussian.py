@@ -26,6 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 
 LOG_2PI = math.log(2 * math.pi)
+MAX_CHUNK_CELLS = 1 << 23  # rows x configurations x coordinates per chunk (64 MB of floats)
+
+
+def max_chunk_rows(structure, rows: int) -> int:
+    """``rows``, reduced so that no component's per-chunk arrays (the whitened
+    deviations, ``rows x configurations x coordinates``) exceed ``MAX_CHUNK_CELLS``."""
+    for comp in structure.components:
+        rows = min(rows, max(1, MAX_CHUNK_CELLS // (comp.size * max(comp.m, 1))))
+    return rows
 
 
 @dataclass(frozen=True)
