@@ -171,10 +171,10 @@ def test_read_network_bif_and_gzip(tmp_path):
         read_network(broken)
 
 
-@pytest.mark.parametrize("name", ["model.json", "model", "model.bif.txt", "model.gz"])
+@pytest.mark.parametrize("name", ["model.yaml", "model", "model.bif.txt", "model.gz"])
 def test_read_network_unknown_extension(tmp_path, name):
     with pytest.raises(BnemValueError, match=r"cannot tell the format .* expected one of "
-                                             r"\.bif, \.net, \.uai, \.xml, \.xmlbif"):
+                                             r"\.bif, \.json, \.net, \.uai, \.xml, \.xmlbif"):
         read_network(tmp_path / name)
 
 

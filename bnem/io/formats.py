@@ -1,7 +1,8 @@
 """Read a network file in any supported format, chosen by its extension (io layer).
 
-BIF goes through bnem's own parser; XMLBIF, UAI and Hugin NET through pgmpy's
-readers (imported only when needed) and :func:`~bnem.io.pgmpy_interop.from_pgmpy`.
+BIF and JSON go through bnem's own parsers; XMLBIF, UAI and Hugin NET through
+pgmpy's readers (imported only when needed) and
+:func:`~bnem.io.pgmpy_interop.from_pgmpy`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import pathlib
 from ..errors import BnemTypeError, BnemValueError
 
 #: Extension (after an optional trailing ``.gz``) -> format name.
-EXTENSIONS = {".bif": "bif", ".xml": "xmlbif", ".xmlbif": "xmlbif", ".uai": "uai", ".net": "net"}
+EXTENSIONS = {".bif": "bif", ".json": "json", ".xml": "xmlbif", ".xmlbif": "xmlbif",
+              ".uai": "uai", ".net": "net"}
 
 
 def read_network(path):
-    """Read a discrete Bayesian network, choosing the reader by file extension.
+    """Read a Bayesian network, choosing the reader by file extension.
 
     ============================  ==========================================
     extension                     reader
     ============================  ==========================================
     ``.bif``                      :func:`~bnem.io.bif_read.read_bif`
+    ``.json``                     :func:`~bnem.io.json_format.read_json`: bnem's
+                                  format (discrete or hybrid), or a bnlearn /
+                                  pgmpy Gaussian network (told apart by content)
     ``.xml``, ``.xmlbif``         pgmpy ``XMLBIFReader``
     ``.uai``                      pgmpy ``UAIReader`` (states named 0, 1, ...)
     ``.net``                      pgmpy ``NETReader`` (Hugin)
@@ -47,14 +52,19 @@ def read_network(path):
         ``path`` is not a path.
     BIFParseError
         A malformed BIF file.
+    JSONFormatError
+        A malformed JSON file.
     FileNotFoundError
         The file does not exist.
     ImportError
-        pgmpy is needed (non-BIF formats) but not installed.
+        pgmpy is needed (XMLBIF, UAI, NET) but not installed.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise BnemTypeError(f"read_network expects a path, got {type(path).__name__}")
     fmt = network_format(path)
+    if fmt == "json":
+        from .json_format import read_json
+        return read_json(path)
     from .bif_read import load_text, parse_bif
 
     # a Path, so that a file name containing '{' is never taken for BIF text
@@ -65,7 +75,7 @@ def read_network(path):
 
 
 def network_format(path) -> str:
-    """The format name (``"bif"``, ``"xmlbif"``, ``"uai"``, ``"net"``) for ``path``.
+    """The format name (``"bif"``, ``"json"``, ``"xmlbif"``, ``"uai"``, ``"net"``) for ``path``.
 
     Raises
     ------
