@@ -105,3 +105,97 @@ def test_console_script_entry_point(tmp_path):
     out = subprocess.run([sys.executable, "-m", "bnem.cli.main", "info", str(NETWORKS / "asia.bif")],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "8 nodes" in out.stdout
+
+
+# -- hybrid networks in JSON -------------------------------------------------------------
+
+def mixture_network() -> bnem.BayesianNetwork:
+    """A 2-component, full-covariance mixture on (x1, x2): z -> x1, z -> x2, x1 -> x2."""
+    return bnem.BayesianNetwork(
+        {"z": ["a", "b"], "x1": "continuous", "x2": "continuous"},
+        {"x1": ["z"], "x2": ["z", "x1"]},
+        {"z": [0.4, 0.6], "x1": {"intercept": [-3.0, 3.0], "variance": [1.0, 0.5]},
+         "x2": {"intercept": [0.0, 2.0], "weights": [[0.5], [-1.0]], "variance": [0.3, 1.0]}},
+        name="mixture")
+
+
+def test_hybrid_sample_fit_loglik_info_through_json(tmp_path, capsys):
+    from bnem.io import write_json
+
+    truth = tmp_path / "mixture.json"
+    write_json(mixture_network(), truth)
+    csv, learned, trace = tmp_path / "mix.csv", tmp_path / "learned.json", tmp_path / "trace.csv"
+    code, _, _ = run(capsys, "sample", truth, "-n", 1500, "--hide", "z", "--missing", 0.1,
+                     "--seed", 2, "-o", csv)
+    assert code == 0
+    data = bnem.read_table(csv)
+    assert list(data.columns) == ["x1", "x2"] and data.isna().to_numpy().mean() == pytest.approx(
+        0.1, abs=0.02)
+    # read_table keeps text; encoding turns numeric text into the same floats pandas reads
+    floats = pd.read_csv(csv)
+    assert mixture_network().log_likelihood(data) == mixture_network().log_likelihood(floats)
+    code, out, err = run(capsys, "fit", truth, csv, "-o", learned, "--history", trace,
+                         "--min-variance", 1e-4, "--seed", 1)
+    assert code == 0 and f"wrote {learned}" in out and "iteration 1: log-likelihood" in err
+    net = bnem.read_network(learned)
+    history = pd.read_csv(trace)
+    assert net.is_hybrid and net.parents("x2") == ("z", "x1")
+    assert history["log_likelihood"].is_monotonic_increasing
+    assert net.log_likelihood(floats) == pytest.approx(history["log_likelihood"].iloc[-1], rel=1e-9)
+    means = sorted(net.cpd("x1").intercept)  # components recovered up to relabelling
+    assert means == pytest.approx([-3.0, 3.0], abs=0.25)
+    code, out, _ = run(capsys, "loglik", learned, csv)
+    assert code == 0
+    assert float(out.split()[1]) == pytest.approx(history["log_likelihood"].iloc[-1], rel=1e-9)
+    code, out, _ = run(capsys, "info", learned)
+    assert code == 0 and "network 'mixture': 3 nodes, 3 edges, 11 free parameters" in out
+    assert "2 Gaussian nodes in 1 component(s)" in out and "  x2 [gaussian] <- z, x1" in out
+
+
+@pytest.mark.parametrize("suffix", [".json", ".json.gz", ".bif"])
+def test_fit_output_format_follows_the_extension(tmp_path, capsys, suffix):
+    csv, out_file = tmp_path / "asia.csv", tmp_path / f"learned{suffix}"
+    run(capsys, "sample", NETWORKS / "asia.bif", "-n", 300, "--missing", 0.2, "--seed", 0, "-o", csv)
+    code, _, _ = run(capsys, "fit", NETWORKS / "asia.bif", csv, "-o", out_file, "--tol", 1e-3)
+    assert code == 0
+    learned = bnem.read_network(out_file)
+    assert learned.nodes == bnem.read_bif(NETWORKS / "asia.bif").nodes
+    code, out, _ = run(capsys, "loglik", out_file, csv)
+    assert code == 0 and learned.log_likelihood(bnem.read_table(csv)) == pytest.approx(
+        float(out.split()[1]), rel=1e-9)
+
+
+def test_info_on_an_all_gaussian_bnlearn_network(capsys):
+    import importlib.resources
+
+    path = importlib.resources.files("pgmpy") / "utils" / "example_models" / "ecoli70.json"
+    code, out, _ = run(capsys, "info", path)
+    assert code == 0 and "network 'ecoli70': 46 nodes, 70 edges, 162 free parameters" in out
+    assert "clique" not in out and "  aceB [gaussian] <- icdA" in out
+
+
+@pytest.mark.parametrize("args, match", [
+    (["fit", "{mix}", "{data}", "-o", "{tmp}/out.bif"],
+     "holds discrete networks only, but the network has 2 continuous node(s) (x1, x2); "
+     "name the output .json"),
+    (["fit", "{mix}", "{words}", "-o", "{tmp}/out.json"], "value 'hot' (in 1 row(s)) is not a number"),
+    (["loglik", "{mix}", "{words}"], "column 'x1': value 'hot'"),
+    (["info", "{broken}"], "broken.json:1:12: not valid JSON"),
+    (["info", "{unknown}"], "unknown JSON network layout"),
+    (["fit", "{mix}", "{data}", "-o", "{tmp}/out.json", "--min-variance", "-1"], "min_variance"),
+])
+def test_hybrid_user_errors_exit_2(tmp_path, capsys, args, match):
+    from bnem.io import write_json
+
+    files = {"mix": tmp_path / "mix.json", "data": tmp_path / "d.csv", "tmp": tmp_path,
+             "words": tmp_path / "w.csv", "broken": tmp_path / "broken.json",
+             "unknown": tmp_path / "unknown.json"}
+    write_json(mixture_network(), files["mix"])
+    files["data"].write_text("x1,x2\n1.5,2.0\n-0.5,\n")
+    files["words"].write_text("x1,x2\nhot,2.0\n1.0,3.0\n")
+    files["broken"].write_text('{"format": }')
+    files["unknown"].write_text('{"graph": {}}')
+    code, _, err = run(capsys, *[a.format(**files) for a in args])
+    assert code == 2 and "Traceback" not in err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("bnem ")]
+    assert len(lines) == 1 and match in lines[0], err

@@ -17,6 +17,10 @@ from ..errors import BnemError, BnemValueError
 
 logger = logging.getLogger("bnem")
 
+NETWORK_FILES = ".bif, .json, .xml, .uai, .net; any of them .gz"
+INITS = ["random", "uniform", "network", "complete-case", "k-means++", "random-rows",
+         "random-resp"]
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -25,18 +29,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    f = sub.add_parser("fit", help="learn CPDs by EM; writes a BIF file")
-    f.add_argument("network", help="network file (.bif, .bif.gz, .xml, .uai, .net)")
+    f = sub.add_parser("fit", help="learn CPDs by EM; writes a BIF or JSON file")
+    f.add_argument("network", help=f"network file ({NETWORK_FILES})")
     f.add_argument("data", help="CSV file; header = node names; missing: see --missing")
-    f.add_argument("-o", "--output", required=True, help="learned network (BIF)")
+    f.add_argument("-o", "--output", required=True,
+                   help="learned network: .json or .json.gz (any network), otherwise BIF "
+                        "(discrete networks only)")
     f.add_argument("--history", help="write the per-iteration trace as CSV")
     f.add_argument("--max-iter", type=int, default=200)
     f.add_argument("--tol", type=float, default=1e-6, help="per-row log-likelihood gain to stop")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--init", default="random",
-                   choices=["random", "uniform", "network", "complete-case"])
+    f.add_argument("--init", default=None, choices=INITS,
+                   help="start (default: random for a discrete network, k-means++ for a "
+                        "hybrid one)")
     f.add_argument("--n-init", type=int, default=1, help="random restarts (keep the best)")
     f.add_argument("--prior", type=float, default=0.0, help="Dirichlet pseudo-count (MAP-EM)")
+    f.add_argument("--min-variance", type=float, default=None,
+                   help="floor of the Gaussian nodes' variances (default 1e-6; 0 disables it)")
     _missing_option(f)
     f.add_argument("--progress", action="store_true", help="one-line progress display")
     f.add_argument("--cache-mb", type=float, default=512.0,
@@ -44,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
                         "it, chunks are re-analysed every iteration (default 512)")
 
     s = sub.add_parser("sample", help="forward-sample a CSV from a network")
-    s.add_argument("network")
+    s.add_argument("network", help=f"network file ({NETWORK_FILES})")
     s.add_argument("-n", "--rows", type=int, required=True)
     s.add_argument("-o", "--output", required=True, help="CSV file")
     s.add_argument("--missing", type=float, default=0.0,
@@ -54,13 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--marker", default="", help="text written for a missing cell (default empty)")
 
     ll = sub.add_parser("loglik", help="observed-data log-likelihood of a CSV")
-    ll.add_argument("network")
+    ll.add_argument("network", help=f"network file ({NETWORK_FILES})")
     ll.add_argument("data")
     ll.add_argument("--per-row", help="write per-row log P(observed) as CSV")
     _missing_option(ll)
 
     i = sub.add_parser("info", help="nodes, edges, parameters and the inference plan")
-    i.add_argument("network")
+    i.add_argument("network", help=f"network file ({NETWORK_FILES})")
     return p
 
 
@@ -116,7 +125,6 @@ def _states(network):
 def _fit(args) -> int:
     from ..data.table import read_table
     from ..em.loop import fit
-    from ..io.bif_write import write_bif
 
     _check_writable(args.output, "-o/--output")
     if args.history:
@@ -125,19 +133,37 @@ def _fit(args) -> int:
             raise BnemValueError("--history and -o name the same file; the trace would "
                                  "overwrite the learned network")
     network = _read(args.network)
+    write = _writer(args.output, network)
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
                 len(network.nodes), args.data, len(data), data.shape[1])
+    extra = {} if args.min_variance is None else {"min_variance": args.min_variance}
     res = fit(network, data, max_iter=args.max_iter, tol=args.tol, seed=args.seed,
               init=args.init, n_init=args.n_init, prior=args.prior, progress=args.progress,
-              cache_mb=args.cache_mb)
-    write_bif(res.network, args.output)
+              cache_mb=args.cache_mb, **extra)
+    write(res.network, args.output)
     if args.history:
         res.history.to_csv(args.history, index=False)
     per_iter = res.history["seconds"].diff().iloc[1:].mean() if res.n_iter else float("nan")
     print(f"{res.summary()}; {per_iter:.4f} s per iteration")
     print(f"wrote {args.output}" + (f" and {args.history}" if args.history else ""))
     return 0
+
+
+def _writer(path, network):
+    """``write_json`` for a ``.json``/``.json.gz`` name, else ``write_bif`` (discrete only)."""
+    name = os.path.basename(path).lower()
+    if name.removesuffix(".gz").endswith(".json"):
+        from ..io.json_format import write_json
+        return write_json
+    if network.is_hybrid:
+        cont = list(network.continuous_nodes)
+        raise BnemValueError(
+            f"-o/--output {path!r} would be BIF, which holds discrete networks only, but the "
+            f"network has {len(cont)} continuous node(s) ({', '.join(cont[:3])}"
+            f"{', ...' if len(cont) > 3 else ''}); name the output .json (or .json.gz)")
+    from ..io.bif_write import write_bif
+    return write_bif
 
 
 def _sample(args) -> int:
@@ -181,17 +207,24 @@ def _info(args) -> int:
     from ..inference.structure import Structure
 
     network = _read(args.network)
-    plan = network_plan(Structure.of(network))
-    d = plan.describe()
+    structure = Structure.of(network)
     print(f"network {network.name!r}: {len(network.nodes)} nodes, {len(network.edges)} edges, "
           f"{network.n_parameters} free parameters")
-    print(f"clique tree (min-fill): {d['cliques']} cliques, total size {d['total_size']}, "
-          f"largest {d['largest']} entries")
-    print(f"clique sizes: {sorted(plan.clique_sizes, reverse=True)}")
+    if network.discrete_nodes:
+        plan = network_plan(structure)
+        d = plan.describe()
+        print(f"clique tree (min-fill): {d['cliques']} cliques, total size {d['total_size']}, "
+              f"largest {d['largest']} entries")
+        print(f"clique sizes: {sorted(plan.clique_sizes, reverse=True)}")
+    components = structure.components
+    if components:
+        print(f"continuous: {len(network.continuous_nodes)} Gaussian nodes in "
+              f"{len(components)} component(s); largest {max(c.m for c in components)} nodes; "
+              f"discrete configurations per component up to {max(c.size for c in components)}")
     for node in network.nodes:
         parents = network.parents(node)
-        print(f"  {node} [{network.variable(node).card}]"
-              + (f" <- {', '.join(parents)}" if parents else ""))
+        kind = "gaussian" if node in network.continuous_nodes else network.variable(node).card
+        print(f"  {node} [{kind}]" + (f" <- {', '.join(parents)}" if parents else ""))
     return 0
 
 
