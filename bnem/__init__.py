@@ -12,7 +12,7 @@ from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
                      DegenerateWarning, ImpossibleRowError, InferenceTooLargeError,
                      MonotonicityError, NetworkError)
-from .io import from_pgmpy, read_bif, read_network, to_pgmpy, write_bif
+from .io import from_pgmpy, read_bif, read_json, read_network, to_pgmpy, write_bif, write_json
 from .network.bayesnet import BayesianNetwork
 from .models.labels import best_permutation, match_states, relabel_states
 from .models.mixture import gaussian_mixture, mixture_parameters
@@ -27,7 +27,8 @@ __all__ = [
     "fit", "FitResult", "Progress",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "best_permutation", "match_states", "relabel_states",
-    "read_bif", "write_bif", "read_network", "read_table", "to_pgmpy", "from_pgmpy",
+    "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table",
+    "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
     "ImpossibleRowError", "InferenceTooLargeError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning",
 ]

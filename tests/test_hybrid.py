@@ -288,3 +288,13 @@ def test_chunks_shrink_for_large_interfaces(monkeypatch):
     small = bnem.fit(net, df, max_iter=5, tol=0, seed=0)
     np.testing.assert_allclose(small.history.log_likelihood, fit_ref.history.log_likelihood,
                                rtol=1e-12)
+
+
+def test_bif_and_pgmpy_refuse_hybrid_networks(tmp_path):
+    net = bnem.gaussian_mixture(["a"], 2)
+    with pytest.raises(NetworkError, match="BIF cannot hold Gaussian nodes .*write_json"):
+        bnem.write_bif(net, tmp_path / "x.bif")
+    with pytest.raises(NetworkError, match="to_pgmpy converts discrete networks"):
+        net.to_pgmpy()
+    bnem.write_json(net, tmp_path / "x.json")
+    assert bnem.read_json(tmp_path / "x.json") == net

@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from ..errors import BnemTypeError
+from .._validation import preview
+from ..errors import BnemTypeError, NetworkError
 from .bif import UNQUOTED
 
 
@@ -33,11 +34,17 @@ def format_bif(network) -> str:
     ------
     BnemTypeError
         ``network`` is not a :class:`~bnem.network.bayesnet.BayesianNetwork`.
+    NetworkError
+        ``network`` has Gaussian nodes.
     """
     from ..network.bayesnet import BayesianNetwork
 
     if not isinstance(network, BayesianNetwork):
         raise BnemTypeError(f"format_bif expects a BayesianNetwork, got {type(network).__name__}")
+    if network.is_hybrid:
+        raise NetworkError(
+            f"BIF cannot hold Gaussian nodes ({preview(network.continuous_nodes)}); save a "
+            "hybrid network with bnem.write_json instead")
     out = [f"network {quote(network.name or 'unknown')} {{\n}}\n"]
     for node in network.nodes:
         states = network.states(node)

@@ -45,6 +45,10 @@ def to_pgmpy(network):
 
     if not isinstance(network, BayesianNetwork):
         raise BnemTypeError(f"to_pgmpy expects a bnem BayesianNetwork, got {type(network).__name__}")
+    if network.is_hybrid:
+        raise NetworkError(
+            f"to_pgmpy converts discrete networks; this one has Gaussian nodes "
+            f"({', '.join(network.continuous_nodes[:5])}). Save it with bnem.write_json.")
     model = DiscreteBayesianNetwork()
     model.add_nodes_from(network.nodes)
     model.add_edges_from(network.edges)
