@@ -240,7 +240,9 @@ def log_density_table(cs: ComponentSlice, mean, cov, keep_moments: bool, diagona
             inv_t = np.linalg.solve(chol, eye).transpose(0, 2, 1)   # (K, |o|, |o|) L^-T
             stacked = np.concatenate(list(inv_t), axis=1)            # (|o|, K |o|)
             offset = np.einsum("ko,kol->kl", mu_o, inv_t).reshape(-1)
-            z = (p.x @ stacked - offset).reshape(-1, k, o.size)      # (n_p, K, |o|)
+            z = p.x @ stacked
+            z -= offset
+            z = z.reshape(-1, k, o.size)                             # (n_p, K, |o|)
             logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
             table[:, p.rows] = -0.5 * (o.size * LOG_2PI + logdet[:, None]
                                        + np.einsum("nkj,nkj->kn", z, z))
@@ -331,6 +333,7 @@ def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
     n_p, k = r.shape
     totals = r.sum(axis=0)
     dev = np.empty((n_p, m)) if h.size else None
+    weighted = np.empty((n_p, m))
     for c in range(k):
         if not h.size:
             dev = p.x - mu_o[c]
@@ -340,6 +343,7 @@ def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
             dev[:, h] = z[:, c, :] @ gain[c].T if o.size else 0.0
         rc = r[:, c]
         m1[c] += rc @ dev
-        m2[c] += (dev * rc[:, None]).T @ dev
+        np.multiply(dev, rc[:, None], out=weighted)
+        m2[c] += weighted.T @ dev
         if cond is not None:
             m2[c][np.ix_(h, h)] += totals[c] * cond[c]
