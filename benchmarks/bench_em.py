@@ -39,7 +39,7 @@ Usage::
 
 from __future__ import annotations
 
-import common  # noqa: I001  (first: pins BLAS/OpenMP threads before numpy loads)
+import common  # noqa: F401,I001  (first: pins BLAS/OpenMP threads before numpy loads)
 
 import argparse
 import json

@@ -252,7 +252,6 @@ def test_hard_em_on_a_mixture_is_a_fixed_point_of_complete_data_mle():
 
 
 def test_hard_em_on_a_discrete_latent_class_model():
-    rng = np.random.default_rng(2)
     net = bnem.BayesianNetwork({"h": ["0", "1"], **{f"x{i}": ["a", "b"] for i in range(4)}},
                                {f"x{i}": ["h"] for i in range(4)},
                                {"h": [0.4, 0.6], **{f"x{i}": [[0.9, 0.1], [0.2, 0.8]]
