@@ -167,7 +167,11 @@ def test_gaussian_cpd_with_wrong_parents():
 @pytest.mark.parametrize("values, match", [
     (["1.5", "abc", "abc"], r"value 'abc' \(in 2 row\(s\)\) is not a number"),
     ([1.0, np.inf, 2.0], r"1 infinite value\(s\)"),
-    ([True, False, True], "holds booleans"),
+    ([True, False, True], "has dtype bool, but 'g' is a continuous node"),
+    ([True, None, False], r"value True \(bool, in row 0\) is not a real number"),
+    (pd.to_datetime(["2020-01-01", "2020-01-02"]), "has dtype datetime64"),
+    ([1 + 2j, 3.0], "has dtype complex128"),
+    ([[1, 2], 3.0], r"value \[1, 2\] \(list, in row 0\)"),
 ])
 def test_bad_continuous_cells(values, match):
     net = bnem.BayesianNetwork({"g": "continuous"})
@@ -297,3 +301,58 @@ def test_bif_and_pgmpy_refuse_hybrid_networks(tmp_path):
         net.to_pgmpy()
     bnem.write_json(net, tmp_path / "x.json")
     assert bnem.read_json(tmp_path / "x.json") == net
+
+
+# -- found in review ---------------------------------------------------------------
+
+def test_large_regression_weights_keep_full_precision():
+    from scipy.stats import norm
+    net = bnem.BayesianNetwork({"a": "continuous", "b": "continuous"}, {"b": ["a"]},
+                               {"b": {"weights": [1e8], "variance": 1.0}})
+    got = net.log_prob(pd.DataFrame({"a": [0.3, np.nan, 0.3], "b": [0.3e8 + 0.5, 1.0, np.nan]}))
+    expected = [norm.logpdf(0.3) + norm.logpdf(0.5), norm.logpdf(1.0, scale=np.sqrt(1e16 + 1)),
+                norm.logpdf(0.3)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_a_column_constant_within_a_cluster_fits_cleanly(seed):
+    """A stuck sensor in one plant: the full-covariance regressions on it are degenerate."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(300, 3))
+    x[:150] += 4
+    x[:150, 0] = 2.0
+    df = pd.DataFrame(x, columns=list("abc"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateWarning)
+        res = bnem.fit(bnem.gaussian_mixture(list("abc"), 2), df, seed=seed)
+    assert_monotone(res)
+    np.testing.assert_allclose(res.log_likelihood, res.network.log_likelihood(df), rtol=1e-10)
+    _, _, covs = bnem.mixture_parameters(res.network)
+    assert np.isfinite(covs).all() and np.abs(covs).max() < 100
+
+
+def test_latent_continuous_factor_is_learned():
+    names = ["x1", "x2", "x3"]
+    truth = bnem.BayesianNetwork({"f": "continuous", **{x: "continuous" for x in names}},
+                                 {x: ["f"] for x in names},
+                                 {"x1": {"weights": [2.0]}, "x2": {"weights": [-1.5]},
+                                  "x3": {"weights": [1.0]}})
+    df = truth.sample(2000, seed=0).drop(columns="f")
+    for init in ("k-means++", "random", "uniform"):
+        res = bnem.fit(truth, df, init=init, seed=1)
+        assert_monotone(res)
+        assert res.log_likelihood > truth.log_likelihood(df)  # at least as good as the truth
+        w = np.array([res.network.cpd(x).weights[0] for x in names])
+        np.testing.assert_allclose(np.abs(w / w[0]), [1.0, 0.75, 0.5], rtol=0.1)
+
+
+def test_empty_configurations_name_the_discrete_node():
+    net = bnem.BayesianNetwork({"x": "continuous", "a": ["0", "1"], "b": ["u", "v", "w"]},
+                               {"b": ["a"], "x": ["b"]})
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": ["0"] * 50, "b": rng.choice(list("uvw"), 50),
+                       "x": rng.normal(size=50)})
+    with pytest.warns(DegenerateWarning, match=r"e.g. b given \{'a': '1'\}"):
+        res = bnem.fit(net, df, max_iter=5)
+    assert res.empty_configurations == [("b", {"a": "1"})]

@@ -240,3 +240,31 @@ def test_mixture_parameters_errors():
         bnem.mixture_parameters(net)
     with pytest.raises(bnem.BnemError, match="must be a bnem.BayesianNetwork"):
         bnem.mixture_parameters("net")
+
+
+def test_anomaly_threshold_ignores_impossible_rows_and_flags_them():
+    net = bnem.BayesianNetwork({"z": ["0", "1"], "x": "continuous"}, {"x": ["z"]},
+                               {"z": [1.0, 0.0], "x": {"intercept": [0.0, 5.0]}})
+    df = pd.DataFrame({"z": ["0"] * 98 + ["1", "1"],
+                       "x": np.random.default_rng(0).normal(size=100)})
+    df.loc[5, "x"] = 8.0
+    flags = bnem.flag_anomalies(net, df, quantile=0.015)
+    assert np.isfinite(flags.attrs["threshold"])
+    assert flags.anomaly[[5, 98, 99]].all()
+    assert flags.anomaly.sum() == 4
+
+
+def test_best_permutation_is_exact_above_eight_states():
+    rng = np.random.default_rng(0)
+    a = rng.random((9, 9))
+    a[np.arange(9), rng.permutation(9)] += 1.5
+    import itertools
+    best = max(itertools.permutations(range(9)), key=lambda p: a[np.arange(9), list(p)].sum())
+    assert bnem.best_permutation(a) == best
+    with pytest.raises(bnem.BnemError, match="matrix of numbers"):
+        bnem.best_permutation([["a", "b"], ["c", "d"]])
+
+
+def test_hidden_name_is_checked():
+    with pytest.raises(bnem.BnemError, match="hidden must be a non-empty string"):
+        bnem.gaussian_mixture(["a"], 2, hidden=3)

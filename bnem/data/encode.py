@@ -178,11 +178,28 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
     """A continuous node's column as floats (NaN = missing)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
-    if pd.api.types.is_bool_dtype(series.dtype):
-        raise DataError(f"column {name!r} holds booleans, but {name!r} is a continuous node; "
-                        "expected numbers")
-    as_float = pd.to_numeric(series, errors="coerce")
-    out = np.asarray(as_float, dtype=float)
+    dtype = series.dtype
+    kind = getattr(dtype, "kind", "O")
+    if pd.api.types.is_bool_dtype(dtype) or kind in "mMc" or \
+            isinstance(dtype, (pd.DatetimeTZDtype, pd.PeriodDtype, pd.IntervalDtype)):
+        raise DataError(f"column {name!r} has dtype {dtype}, but {name!r} is a continuous "
+                        "node; expected real numbers")
+    plain = ("string", "floating", "integer", "mixed-integer-float", "decimal", "empty")
+    if kind == "O" and pd.api.types.infer_dtype(series, skipna=True) not in plain:
+        cells = series.dropna()
+        odd = cells[cells.map(lambda v: isinstance(v, (bool, np.bool_, complex, list, tuple,
+                                                       dict, set, np.ndarray)))]
+        if len(odd):
+            raise DataError(
+                f"column {name!r}: value {odd.iloc[0]!r} ({type(odd.iloc[0]).__name__}, in "
+                f"row {odd.index[0]!r}) is not a real number, but {name!r} is a continuous "
+                f"node; {len(odd)} such cell(s)")
+    try:
+        as_float = pd.to_numeric(series, errors="coerce")
+        out = np.asarray(as_float, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"column {name!r} cannot be read as numbers ({exc}); {name!r} is a "
+                        "continuous node") from None
     bad = np.isnan(out) & series.notna().to_numpy()
     if bad.any():
         vals = series[bad]

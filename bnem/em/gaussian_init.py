@@ -16,7 +16,8 @@ values rule a configuration out never give it weight.
   ``m + 2`` complete rows (interface observed) is fitted to those rows.
 
 Variances start at least at ``1e-3`` times the pooled residual variance, so a
-cluster of one point does not start degenerate.
+cluster of one point does not start degenerate. Latent continuous nodes start as
+standard normals with random weights on them (:func:`_latent`).
 """
 
 from __future__ import annotations
@@ -45,15 +46,36 @@ def initial_gaussians(init: str, compiled, network, rng, min_variance: float) ->
             resp = _responsibilities(init, filled, w, allowed, comp.size, rng)
         else:
             resp = _pooled(init, w, cs_config, allowed, comp.size)
-        stats = _stats(filled, centre, resp * w[:, None])
+        stats = _stats(filled, centre, resp * w[:, None], comp.independent)
         new, _, _ = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
                                        cpds, min_variance)
         if init in ("random", "complete-case"):
             new = _jitter(comp, new, rng)
         if init == "complete-case":
             new = _complete_case(comp, new, filled, centre, x, w, cs_config, min_variance)
-        cpds.update(_floor(comp, new, filled, w))
+        cpds.update(_latent(comp, _floor(comp, new, filled, w), np.isnan(x).all(axis=0), rng))
     return cpds
+
+
+def _latent(comp, cpds, latent, rng):
+    """Latent continuous nodes (no observed cell) start as standard normals, and the
+    weights on them as random multiples of the child's standard deviation: filled with
+    a constant they would get zero weights, a fixed point EM never leaves."""
+    if not latent.any():
+        return cpds
+    out = dict(cpds)
+    for j, node in enumerate(comp.nodes):
+        c = out[node]
+        b0, weights, var = c.intercept, np.array(c.weights), c.variance
+        if latent[j]:
+            b0 = rng.standard_normal(b0.shape)
+            var = np.ones_like(var)
+        for i, p in enumerate(comp.parents[j]):
+            if latent[p]:
+                weights[..., i] = rng.standard_normal(b0.shape) * np.sqrt(var)
+        out[node] = type(c)(node, c.discrete_parents, c.continuous_parents, b0, weights, var,
+                            discrete_cards=c.mean_shape)
+    return out
 
 
 def _mean_filled(x, w):
@@ -94,7 +116,8 @@ def _responsibilities(init, x, w, allowed, k, rng):
             pick = rng.choice(n, p=weight / total) if total > 0 else rng.choice(n, p=p)
             centres[c] = x[pick]
             closest = np.minimum(closest, ((x - centres[c]) ** 2).sum(axis=1))
-    dist = ((x[:, None, :] - centres[None]) ** 2).sum(axis=2)
+    # squared distances without an (n, K, d) array: |x|^2 - 2 x.c + |c|^2
+    dist = (x * x).sum(axis=1)[:, None] - 2.0 * (x @ centres.T) + (centres * centres).sum(axis=1)
     dist = np.where(allowed, dist, np.inf)
     r = np.zeros((n, k))
     r[np.arange(n), dist.argmin(axis=1)] = 1.0
@@ -106,10 +129,13 @@ def _pooled(init, w, config, allowed, k):
     return allowed / allowed.sum(axis=1, keepdims=True)
 
 
-def _stats(x, centre, resp):
+def _stats(x, centre, resp, diagonal=False):
     dev = x - centre
     m1 = resp.T @ dev
-    m2 = np.einsum("nk,ni,nj->kij", resp, dev, dev)
+    if diagonal:  # no node has a continuous parent: only variances are needed
+        m2 = np.einsum("kj,ji->kji", resp.T @ (dev * dev), np.eye(x.shape[1]))
+    else:
+        m2 = np.stack([(dev * resp[:, k:k + 1]).T @ dev for k in range(resp.shape[1])])
     return resp.sum(axis=0), m1, m2
 
 
@@ -133,7 +159,7 @@ def _complete_case(comp, cpds, filled, centre, x, w, config, min_variance):
     rows = np.flatnonzero(complete)
     resp[rows, config[rows]] = w[rows]
     resp[:, ~good] = 0.0
-    stats = _stats(filled, centre, resp)
+    stats = _stats(filled, centre, resp, comp.independent)
     fitted, _, empty = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
                                           cpds, min_variance)
     return fitted

@@ -7,8 +7,9 @@ interface, the weighted moment sums about a centre ``c_d``::
 
 Each node ``j`` with continuous parents ``P`` and discrete-parent configuration ``u``
 is then the weighted least-squares regression of ``x_j`` on ``[1, x_P]`` over the
-interface configurations that agree with ``u``: one linear solve per node and
-configuration (never an explicit inverse), from the scatter matrix about the mean.
+interface configurations that agree with ``u``, from the scatter matrix about the
+mean: one small symmetric eigen-solve per node and configuration (never an explicit
+inverse; see :func:`_regress` for degenerate and collinear parents).
 """
 
 from __future__ import annotations
@@ -41,15 +42,34 @@ def _pool(n_k, mean, scatter, groups, n_groups):
     return n_u, mean_u, scatter_u
 
 
-def _solve(a, b):
-    """Batched ``a x = b``; configurations with a singular ``a`` use least squares."""
-    try:
-        return np.linalg.solve(a, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        out = np.empty(b.shape)
-        for k in range(a.shape[0]):
-            out[k] = np.linalg.lstsq(a[k], b[k], rcond=None)[0]
-        return out
+def _regress(s_pp, s_pj, s_jj, n_u, min_variance):
+    """Weighted least squares from scatter matrices, per configuration.
+
+    Returns the coefficients ``beta (G, p)`` and the residual sums of squares
+    ``S_jj - 2 beta.S_pj + beta' S_pp beta`` (non-negative for any ``beta``, unlike the
+    shortcut ``S_jj - beta.S_pj``).
+
+    A parent whose variance in a configuration is at most ``min_variance`` is constant
+    there for every purpose of the fit (its coefficient would only fit round-off) and
+    gets coefficient 0. The others are solved on their correlation scale by a
+    symmetric eigendecomposition, ignoring directions with eigenvalues below 1e-12 of
+    the largest: exactly collinear parents share their effect (the minimum-norm
+    solution) instead of producing huge opposite coefficients.
+    """
+    p = s_pj.shape[1]
+    diag = np.diagonal(s_pp, axis1=1, axis2=2)
+    keep = diag > np.maximum(min_variance * n_u, 0.0)[:, None]
+    scale = np.where(keep, np.sqrt(np.where(keep, diag, 1.0)), 1.0)
+    corr = s_pp / (scale[:, :, None] * scale[:, None, :])
+    corr = np.where(keep[:, :, None] & keep[:, None, :], corr, np.eye(p))
+    rhs = np.where(keep, s_pj / scale, 0.0)
+    w, v = np.linalg.eigh(corr)
+    big = w > 1e-12 * w.max(axis=1, keepdims=True)
+    inv_w = np.where(big, 1.0 / np.where(big, w, 1.0), 0.0)
+    proj = np.einsum("gij,gi->gj", v, rhs) * inv_w
+    beta = np.einsum("gij,gj->gi", v, proj) / scale
+    rss = s_jj - 2.0 * np.einsum("gp,gp->g", beta, s_pj) + np.einsum("gp,gpq,gq->g", beta, s_pp, beta)
+    return beta, rss
 
 
 def maximize_component(comp, stats, centres, previous: dict, min_variance: float):
@@ -67,8 +87,8 @@ def maximize_component(comp, stats, centres, previous: dict, min_variance: float
         n_u, mean_u, scat = _pool(n_k, mean, scatter, comp.config_of[j], n_groups)
         par = comp.parents[j]
         if par.size:
-            beta = _solve(scat[np.ix_(range(n_groups), par, par)], scat[:, par, j])
-            resid = scat[:, j, j] - np.einsum("kp,kp->k", beta, scat[:, par, j])
+            beta, resid = _regress(scat[np.ix_(range(n_groups), par, par)], scat[:, par, j],
+                                   scat[:, j, j], n_u, min_variance)
             b0 = mean_u[:, j] - np.einsum("kp,kp->k", beta, mean_u[:, par])
         else:
             beta = np.zeros((n_groups, 0))

@@ -256,8 +256,8 @@ def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, r
 
 def _maximize_gaussians(structure, stats, joint_params, gauss, min_variance):
     new, floored, empty = dict(gauss), set(), set()
-    for comp, st, (mean, _) in zip(structure.components, stats, joint_params):
-        cpds, fl, em = maximize_component(comp, st, mean, gauss, min_variance)
+    for comp, st, jg in zip(structure.components, stats, joint_params):
+        cpds, fl, em = maximize_component(comp, st, jg.mean, gauss, min_variance)
         new.update(cpds)
         floored.update(fl)
         empty.update(em)

@@ -55,7 +55,7 @@ class Maximizer:
         out = []
         for b in np.flatnonzero(mask):
             i = int(self.block_node[b])
-            node = net.nodes[i]
+            node = net.discrete_nodes[i]
             first = int(self.block_start[b] - net.offsets[i]) // int(self.block_card[b])
             parents = net.parents(node)
             config = np.unravel_index(first, net.table_shapes[i][:-1]) if parents else ()

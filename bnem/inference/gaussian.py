@@ -136,16 +136,43 @@ def regression_arrays(comp: Component, cpds: dict):
     return b0, weights, var
 
 
-def joint(comp: Component, cpds: dict):
-    """Mean ``(K, m)`` and covariance ``(K, m, m)`` of the component given each
-    interface configuration: ``x = b0 + B x + e`` so ``x = A (b0 + e)``, ``A = (I - B)^-1``."""
+@dataclass
+class JointGaussian:
+    """A component's Gaussian given each interface configuration, kept in factored form.
+
+    ``x = b0 + B x + e`` with ``e ~ N(0, diag(var))``, nodes in topological order so
+    ``B`` is strictly lower triangular: ``x = A (b0 + e)`` with ``A = (I - B)^-1``
+    unit lower triangular, ``mean = A b0`` and ``cov = L L^T`` for the lower
+    triangular ``L = A diag(sqrt(var))``. Densities are computed from these factors,
+    never by factorising ``cov`` itself (which can lose all precision when a
+    regression weight is large).
+    """
+
+    b0: np.ndarray       # (K, m)
+    weights: np.ndarray  # (K, m, m) B
+    var: np.ndarray      # (K, m)
+    mean: np.ndarray     # (K, m)
+    factor: np.ndarray   # (K, m, m) L
+
+    @property
+    def cov(self) -> np.ndarray:
+        return np.matmul(self.factor, self.factor.transpose(0, 2, 1))
+
+
+def joint_factors(comp: Component, cpds: dict) -> JointGaussian:
+    """The component's :class:`JointGaussian` per interface configuration."""
     b0, weights, var = regression_arrays(comp, cpds)
     eye = np.broadcast_to(np.eye(comp.m), weights.shape)
     a = np.linalg.solve(eye - weights, eye)
     mean = np.einsum("kij,kj->ki", a, b0)
-    cov = np.einsum("kij,kj,klj->kil", a, var, a)
-    cov = 0.5 * (cov + cov.transpose(0, 2, 1))
-    return mean, cov
+    return JointGaussian(b0, weights, var, mean, a * np.sqrt(var)[:, None, :])
+
+
+def joint(comp: Component, cpds: dict):
+    """Mean ``(K, m)`` and covariance ``(K, m, m)`` of the component given each
+    interface configuration (see :class:`JointGaussian`)."""
+    jg = joint_factors(comp, cpds)
+    return jg.mean, jg.cov
 
 
 @dataclass
@@ -211,52 +238,60 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
     return ComponentSlice(x, patterns, centre, config, consistent)
 
 
-def log_density_table(cs: ComponentSlice, mean, cov, keep_moments: bool, diagonal: bool = False):
+def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
+                      diagonal: bool = False):
     """Per row and interface configuration, log N(x_o; mean[o], cov[o, o]).
 
-    Per pattern and configuration ``k``, with ``L_k`` the Cholesky factor of
-    ``cov[k][o, o]``, the whitened deviations are ``z = L_k^-1 (x_o - mean_o)``; all
-    configurations come from one matrix product of the centred values with the
-    stacked ``L_k^-T``.
+    Per pattern and configuration: rows with every coordinate observed use the
+    regressions directly, ``z_j = (x_j - b0_j - B_j x) / sqrt(var_j)`` (the density is
+    the product of the nodes' conditionals); otherwise ``cov[o, o] = L_o L_o^T`` is
+    factorised by a QR decomposition of ``L_o^T = Q R``, so ``C = R^T`` is its
+    Cholesky factor and ``z = C^-1 (x_o - mean_o)``. All configurations come from one
+    matrix product of the centred values with the stacked ``C^-T``.
 
     Returns ``(table (K, n), moments)``; with ``keep_moments``, ``moments`` holds per
     pattern what the M-step needs: the whitened deviations, the means, the gain
-    ``cov[h, o] L^-T`` giving the conditional means of the missing coordinates
-    ``h``, and their conditional covariance (see :func:`accumulate_moments`).
+    ``cov[h, o] C^-T = L_h Q_1`` giving the conditional means of the missing
+    coordinates ``h``, and their conditional covariance ``(L_h Q_2)(L_h Q_2)^T``
+    (see :func:`accumulate_moments`).
     """
     if diagonal:
-        return _diagonal_table(cs, mean, np.diagonal(cov, axis1=1, axis2=2), keep_moments)
+        return _diagonal_table(cs, jg.mean, jg.var, keep_moments)
     n = cs.values.shape[0]
-    k = mean.shape[0]
+    k, m = jg.mean.shape
     table = np.zeros((k, n))
     moments = []
     for p in cs.patterns:
         o, h = p.obs, p.mis
-        mu_o = mean[:, o] - cs.centre[o]              # (K, |o|) in centred coordinates
+        mu_o = jg.mean[:, o] - cs.centre[o]           # (K, |o|) in centred coordinates
         z = gain = cond = None
+        if o.size == m:
+            eye = np.broadcast_to(np.eye(m), jg.weights.shape)
+            inv_t = (eye - jg.weights).transpose(0, 2, 1) / np.sqrt(jg.var)[:, None, :]
+            logdet = np.log(jg.var).sum(axis=1)
+        elif o.size:
+            q, r = np.linalg.qr(jg.factor[:, o, :].transpose(0, 2, 1), mode="complete")
+            c_low = r[:, :o.size, :].transpose(0, 2, 1)              # (K, |o|, |o|) = C
+            eye = np.broadcast_to(np.eye(o.size), c_low.shape)
+            inv_t = np.linalg.solve(c_low, eye).transpose(0, 2, 1)   # C^-T
+            logdet = 2.0 * np.log(np.abs(np.diagonal(c_low, axis1=1, axis2=2))).sum(axis=1)
+            l_h = jg.factor[:, h, :]
+            gain = np.matmul(l_h, q[:, :, :o.size])                  # (K, |h|, |o|)
+            g2 = np.matmul(l_h, q[:, :, o.size:])
+            cond = np.matmul(g2, g2.transpose(0, 2, 1))
+        else:
+            l_h = jg.factor[:, h, :]
+            cond = np.matmul(l_h, l_h.transpose(0, 2, 1))
         if o.size:
-            chol = np.linalg.cholesky(cov[np.ix_(range(k), o, o)])
-            eye = np.broadcast_to(np.eye(o.size), chol.shape)
-            inv_t = np.linalg.solve(chol, eye).transpose(0, 2, 1)   # (K, |o|, |o|) L^-T
             stacked = np.concatenate(list(inv_t), axis=1)            # (|o|, K |o|)
             offset = np.einsum("ko,kol->kl", mu_o, inv_t).reshape(-1)
             z = p.x @ stacked
             z -= offset
             z = z.reshape(-1, k, o.size)                             # (n_p, K, |o|)
-            logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
             table[:, p.rows] = -0.5 * (o.size * LOG_2PI + logdet[:, None]
                                        + np.einsum("nkj,nkj->kn", z, z))
-        if not keep_moments:
-            continue
-        if h.size:
-            s_ho = cov[np.ix_(range(k), h, o)]
-            s_hh = cov[np.ix_(range(k), h, h)]
-            if o.size:
-                gain = np.matmul(s_ho, inv_t)                        # (K, |h|, |o|)
-                cond = s_hh - np.matmul(gain, gain.transpose(0, 2, 1))
-            else:
-                cond = s_hh.copy()
-        moments.append(("full", p, z, mu_o, gain, cond))
+        if keep_moments:
+            moments.append(("full", p, z, mu_o, gain, cond))
     return table, moments
 
 

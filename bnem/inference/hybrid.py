@@ -18,13 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import estep, node_marginals, row_log_prob
-from .gaussian import accumulate_moments, joint, log_density_table
+from .gaussian import accumulate_moments, joint_factors, log_density_table
 from .hard import hard_estep
 
 
 def joints(structure, cpds: dict) -> list:
-    """``(mean, cov)`` of every component, per interface configuration."""
-    return [joint(comp, cpds) for comp in structure.components]
+    """The :class:`~bnem.inference.gaussian.JointGaussian` of every component."""
+    return [joint_factors(comp, cpds) for comp in structure.components]
 
 
 def component_tables(ev, joint_params, keep_moments: bool = False):
@@ -38,8 +38,8 @@ def component_tables(ev, joint_params, keep_moments: bool = False):
     n = ev.n_rows
     const = np.zeros(n)
     lin_parts, log_parts, parts = [], [], []
-    for comp, cs, (mean, cov) in zip(ev.structure.components, ev.continuous, joint_params):
-        table, moments = log_density_table(cs, mean, cov, keep_moments, comp.independent)
+    for comp, cs, jg in zip(ev.structure.components, ev.continuous, joint_params):
+        table, moments = log_density_table(cs, jg, keep_moments, comp.independent)
         seen = cs.scope_config >= 0
         if seen.any():
             rows = np.flatnonzero(seen)

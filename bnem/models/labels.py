@@ -16,23 +16,24 @@ MAX_EXACT = 8  # states up to which every permutation is tried
 def best_permutation(agreement) -> tuple:
     """The permutation ``perm`` maximising ``sum_i agreement[i, perm[i]]``.
 
-    Exhaustive up to 8 states; above that, greedy on the largest remaining entry.
+    Exhaustive up to 8 states; above that, the Hungarian algorithm (scipy's
+    ``linear_sum_assignment``), also exact.
     """
-    a = np.asarray(agreement, dtype=float)
+    try:
+        a = np.asarray(agreement, dtype=float)
+    except (TypeError, ValueError):
+        raise BnemValueError("agreement must be a square matrix of numbers") from None
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise BnemValueError(f"agreement must be a square matrix, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise BnemValueError("agreement must be finite")
     k = a.shape[0]
     if k <= MAX_EXACT:
         return max(itertools.permutations(range(k)),
                    key=lambda p: a[np.arange(k), list(p)].sum())
-    perm, rows, cols = [None] * k, set(range(k)), set(range(k))
-    for flat in np.argsort(-a, axis=None):
-        i, j = divmod(int(flat), k)
-        if i in rows and j in cols:
-            perm[i] = j
-            rows.discard(i)
-            cols.discard(j)
-    return tuple(perm)
+    from scipy.optimize import linear_sum_assignment
+    _, cols = linear_sum_assignment(a, maximize=True)
+    return tuple(int(c) for c in cols)
 
 
 def match_states(reference: BayesianNetwork, learned: BayesianNetwork, data, node: str) -> tuple:

@@ -142,6 +142,9 @@ def mixture_parameters(network: BayesianNetwork, hidden: str | None = None):
 
 
 def _columns(columns, hidden):
+    if not isinstance(hidden, str) or not hidden:
+        raise BnemTypeError(f"hidden must be a non-empty string (the hidden node's name), "
+                            f"got {hidden!r}")
     if isinstance(columns, str):
         raise BnemTypeError(f"columns must be a sequence of column names, got the string "
                             f"{columns!r} (write [{columns!r}] for one column)")

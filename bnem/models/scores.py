@@ -39,7 +39,8 @@ def anomaly_threshold(network, data, quantile: float = 0.01) -> float:
     """The ``quantile`` of the per-row log densities ``log p(x)`` of ``data``.
 
     Computed on the training data, rows scoring below it are the rarest
-    ``quantile`` fraction of what the model has seen.
+    ``quantile`` fraction of what the model has seen. Rows impossible under the
+    network (``-inf``) are left out of the quantile (they are always flagged).
     """
     quantile = check_float(quantile, "quantile", minimum=0.0, maximum=1.0)
     scores = _network(network).log_prob(data)
@@ -47,7 +48,7 @@ def anomaly_threshold(network, data, quantile: float = 0.01) -> float:
     if finite.size == 0:
         raise BnemValueError("every row of the reference data has probability zero under the "
                              "network; no threshold can be taken from it")
-    return float(np.quantile(scores, quantile))
+    return float(np.quantile(finite, quantile))
 
 
 def flag_anomalies(network, data, threshold: float | None = None, reference=None,
