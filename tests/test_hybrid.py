@@ -27,7 +27,10 @@ def _blank(rng, df, frac, hide=()):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_log_prob_and_posteriors_match_enumeration(seed):
+def test_log_prob_and_posteriors_match_enumeration(seed, monkeypatch):
+    from bnem.inference import gaussian_ragged
+    if seed % 2:  # every rare missing pattern through the batched path, or none
+        monkeypatch.setattr(gaussian_ragged, "RAGGED_MAX_ROWS", 0)
     rng = np.random.default_rng(seed)
     net = random_hybrid(rng, n_discrete=int(rng.integers(1, 4)), n_continuous=int(rng.integers(1, 5)))
     hide = [net.discrete_nodes[0]] if seed % 3 == 0 else []

@@ -110,7 +110,8 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
         In node order; the codes' columns follow it.
     merge : bool
         Merge identical rows into weights (default). Without merging, every input
-        row is its own distinct row.
+        row is its own distinct row. With continuous columns rows are not merged but
+        ordered by which continuous cells are missing (``inverse`` maps them back).
 
     Raises
     ------
@@ -165,6 +166,14 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
             latent.append(var.name)
     if merge and not continuous:
         unique, inverse, weights = _merge_rows(codes)
+    elif continuous and merge:
+        # rows sorted by which continuous cells are missing: rows sharing a pattern
+        # share one factorisation per E-step, so keep them in the same chunks
+        order = _pattern_order(np.isnan(values))
+        unique, weights = codes[order], np.ones(n)
+        values = values[order]
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
     else:
         unique, inverse, weights = codes, np.arange(n), np.ones(n)
     latent = tuple(v.name for v in variables if v.name in set(latent))
@@ -259,6 +268,16 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
     seen = codes >= 0
     out[seen] = mapping[codes[seen]]
     return out
+
+
+def _pattern_order(mask: np.ndarray) -> np.ndarray:
+    """A stable order of the rows that groups equal rows of the boolean ``mask``."""
+    if mask.shape[1] == 0 or not mask.any():
+        return np.arange(mask.shape[0])
+    packed = np.ascontiguousarray(np.packbits(mask, axis=1))
+    keys = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
+                     return_inverse=True)[1].ravel()
+    return np.argsort(keys, kind="stable")
 
 
 def _merge_rows(codes: np.ndarray):

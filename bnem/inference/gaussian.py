@@ -21,11 +21,15 @@ products, whatever its number of rows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .gaussian_ragged import ragged_groups, ragged_moments, ragged_table
+
 LOG_2PI = math.log(2 * math.pi)
+SMALL_PATTERN_CELLS = 1 << 16  # patterns up to this many rows x configurations x coordinates
+                               # get their moments in one batch
 MAX_CHUNK_CELLS = 1 << 23  # rows x configurations x coordinates per chunk (64 MB of floats)
 
 
@@ -153,6 +157,7 @@ class JointGaussian:
     var: np.ndarray      # (K, m)
     mean: np.ndarray     # (K, m)
     factor: np.ndarray   # (K, m, m) L
+    cache: dict = field(default_factory=dict)  # per observed set: its factorisation
 
     @property
     def cov(self) -> np.ndarray:
@@ -183,6 +188,8 @@ class Pattern:
     obs: np.ndarray    # observed positions within the component
     mis: np.ndarray    # missing positions
     x: np.ndarray | None = None  # (n_p, |obs|) observed values minus the chunk's centre
+    seen: np.ndarray | None = None  # diagonal components: (n_p, m) 1.0 where observed; the
+                                    # pattern then holds every row and ``x`` is zero-filled
 
     def rows_of(self, array):
         """``array[rows]``, without a copy when the pattern holds every row in order."""
@@ -199,6 +206,7 @@ class ComponentSlice:
                            # handled minus this centre, so squares do not lose precision
     scope_config: np.ndarray  # (n,) interface configuration if all observed, else -1
     consistent: np.ndarray | None  # (K, n) configurations agreeing with observed members
+    ragged: list = field(default_factory=list)  # rare patterns, batched (gaussian_ragged)
 
 
 def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> ComponentSlice:
@@ -213,6 +221,11 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
     seen_cells = (~mis).sum(axis=0)
     centre = np.where(seen_cells > 0, np.nansum(np.where(mis, 0.0, x), axis=0)
                       / np.maximum(seen_cells, 1), 0.0)
+    if comp.independent:  # independent coordinates: masks instead of patterns
+        seen_mask = (~mis).astype(float)
+        full = Pattern(np.arange(n), np.arange(m), np.zeros(0, dtype=np.int64),
+                       np.where(mis, 0.0, x - centre), seen_mask)
+        return ComponentSlice(x, [full], centre, *_interface_rows(comp, codes))
     patterns = []
     for grp in np.split(order, bounds):
         if grp.size == 0:
@@ -222,6 +235,14 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
         obs = p.rows_of(x)
         p.x = (obs if p.obs.size == m else obs[:, p.obs]) - centre[p.obs]
         patterns.append(p)
+    patterns, ragged = ragged_groups(patterns, x - centre, comp.size)
+    return ComponentSlice(x, patterns, centre, *_interface_rows(comp, codes), ragged)
+
+
+def _interface_rows(comp, codes):
+    """Per row the interface configuration (-1 unless fully observed), and the
+    ``(K, n)`` mask of configurations consistent with the row (None: all are)."""
+    n = codes.shape[0]
     sc = codes[:, list(comp.scope)].astype(np.int64) if comp.scope else np.zeros((n, 0), np.int64)
     seen = (sc >= 0).all(axis=1)
     config = np.full(n, -1, dtype=np.int64)
@@ -235,7 +256,7 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
         consistent = ((sc[:, :, None] < 0) | (sc[:, :, None] == grid[None])).all(axis=1).T
         if consistent.all():  # e.g. a mixture's hidden node: every configuration allowed
             consistent = None
-    return ComponentSlice(x, patterns, centre, config, consistent)
+    return config, consistent
 
 
 def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
@@ -264,26 +285,12 @@ def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
     for p in cs.patterns:
         o, h = p.obs, p.mis
         mu_o = jg.mean[:, o] - cs.centre[o]           # (K, |o|) in centred coordinates
-        z = gain = cond = None
-        if o.size == m:
-            eye = np.broadcast_to(np.eye(m), jg.weights.shape)
-            inv_t = (eye - jg.weights).transpose(0, 2, 1) / np.sqrt(jg.var)[:, None, :]
-            logdet = np.log(jg.var).sum(axis=1)
-        elif o.size:
-            q, r = np.linalg.qr(jg.factor[:, o, :].transpose(0, 2, 1), mode="complete")
-            c_low = r[:, :o.size, :].transpose(0, 2, 1)              # (K, |o|, |o|) = C
-            eye = np.broadcast_to(np.eye(o.size), c_low.shape)
-            inv_t = np.linalg.solve(c_low, eye).transpose(0, 2, 1)   # C^-T
-            logdet = 2.0 * np.log(np.abs(np.diagonal(c_low, axis1=1, axis2=2))).sum(axis=1)
-            l_h = jg.factor[:, h, :]
-            gain = np.matmul(l_h, q[:, :, :o.size])                  # (K, |h|, |o|)
-            g2 = np.matmul(l_h, q[:, :, o.size:])
-            cond = np.matmul(g2, g2.transpose(0, 2, 1))
-        else:
-            l_h = jg.factor[:, h, :]
-            cond = np.matmul(l_h, l_h.transpose(0, 2, 1))
+        key = o.tobytes()
+        if key not in jg.cache:  # shared by every chunk in this E-step
+            jg.cache[key] = _factorise(jg, o, h)
+        inv_t, stacked, logdet, gain, cond = jg.cache[key]
+        z = None
         if o.size:
-            stacked = np.concatenate(list(inv_t), axis=1)            # (|o|, K |o|)
             offset = np.einsum("ko,kol->kl", mu_o, inv_t).reshape(-1)
             z = p.x @ stacked
             z -= offset
@@ -292,30 +299,53 @@ def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
                                        + np.einsum("nkj,nkj->kn", z, z))
         if keep_moments:
             moments.append(("full", p, z, mu_o, gain, cond))
+    for g in cs.ragged:
+        part = ragged_table(g, jg, cs.centre, table, keep_moments)
+        if keep_moments:
+            moments.append(part)
     return table, moments
+
+
+def _factorise(jg, o, h):
+    """``(C^-T, stacked C^-T, log det, gain, conditional covariance)`` for observed
+    coordinates ``o`` and missing ``h`` (see :func:`log_density_table`)."""
+    k, m = jg.mean.shape
+    inv_t = stacked = logdet = gain = cond = None
+    if o.size == m:
+        eye = np.broadcast_to(np.eye(m), jg.weights.shape)
+        inv_t = (eye - jg.weights).transpose(0, 2, 1) / np.sqrt(jg.var)[:, None, :]
+        logdet = np.log(jg.var).sum(axis=1)
+    elif o.size:
+        q, r = np.linalg.qr(jg.factor[:, o, :].transpose(0, 2, 1), mode="complete")
+        c_low = r[:, :o.size, :].transpose(0, 2, 1)                  # (K, |o|, |o|) = C
+        eye = np.broadcast_to(np.eye(o.size), c_low.shape)
+        inv_t = np.linalg.solve(c_low, eye).transpose(0, 2, 1)       # C^-T
+        logdet = 2.0 * np.log(np.abs(np.diagonal(c_low, axis1=1, axis2=2))).sum(axis=1)
+        l_h = jg.factor[:, h, :]
+        gain = np.matmul(l_h, q[:, :, :o.size])                      # (K, |h|, |o|)
+        g2 = np.matmul(l_h, q[:, :, o.size:])
+        cond = np.matmul(g2, g2.transpose(0, 2, 1))
+    else:
+        l_h = jg.factor[:, h, :]
+        cond = np.matmul(l_h, l_h.transpose(0, 2, 1))
+    if o.size:
+        stacked = np.concatenate(list(inv_t), axis=1)                # (|o|, K |o|)
+    return inv_t, stacked, logdet, gain, cond
 
 
 def _diagonal_table(cs, mean, var, keep_moments):
-    """:func:`log_density_table` for diagonal covariances, by matrix products over the
-    centred values (no per-configuration copies of the data).
+    """:func:`log_density_table` for independent coordinates, with the whole chunk in
+    one masked pattern: three matrix products, whatever the missing cells.
 
-    Its moments are ``("diag", pattern, x, x^2, centred means, variances)``.
+    Its moments are ``("diag", pattern, x^2, centred means, variances)``.
     """
-    n, k = cs.values.shape[0], mean.shape[0]
-    table = np.zeros((k, n))
-    moments = []
+    p = cs.patterns[0]
     mu = mean - cs.centre                       # (K, m) means in centred coordinates
     prec = 1.0 / var
-    for p in cs.patterns:
-        o = p.obs
-        sq = p.x * p.x
-        if o.size:
-            const = (mu[:, o] ** 2 * prec[:, o]).sum(axis=1) + np.log(2 * np.pi * var[:, o]).sum(axis=1)
-            quad = prec[:, o] @ sq.T - 2.0 * ((mu[:, o] * prec[:, o]) @ p.x.T)
-            table[:, p.rows] = -0.5 * (quad + const[:, None])
-        if keep_moments:
-            moments.append(("diag", p, sq, mu, var))
-    return table, moments
+    sq = p.x * p.x                              # zero where missing
+    per_cell = mu * mu * prec + np.log(2 * np.pi * var)          # (K, m)
+    table = -0.5 * (prec @ sq.T - 2.0 * ((mu * prec) @ p.x.T) + per_cell @ p.seen.T)
+    return table, ([("diag", p, sq, mu, var)] if keep_moments else [])
 
 
 def accumulate_moments(moments, resp, m: int, diagonal: bool = False):
@@ -333,52 +363,63 @@ def accumulate_moments(moments, resp, m: int, diagonal: bool = False):
     m2 = np.zeros((k, m, m))
     diag = np.zeros((k, m))
     for kind, p, *data in moments:
-        r = p.rows_of(resp)                      # (n_p, K)
-        if kind == "diag":
-            _diagonal_moments(p, *data, r, m1, diag)
+        if kind == "ragged":
+            ragged_moments(p, *data, resp, m1, m2)
+        elif kind == "diag":
+            _diagonal_moments(p, *data, p.rows_of(resp), m1, diag)
         else:
-            _full_moments(p, *data, r, m, m1, m2)
+            _full_moments(p, *data, p.rows_of(resp), m, m1, m2)
     if diagonal:
         m2 += np.einsum("kj,ji->kji", diag, np.eye(m))
     return n_k, m1, m2
 
 
 def _diagonal_moments(p, sq, mu, var, r, m1, diag):
-    """Add a pattern's moments about the means for diagonal covariances.
+    """Add the moments about the means for independent coordinates (masked).
 
-    With ``x`` centred and ``mu`` the means in the same coordinates, per configuration
-    ``sum r (x - mu) = r^T x - N mu`` and ``sum r (x - mu)^2 = r^T x^2 - 2 mu r^T x + N mu^2``
-    on the observed coordinates; a missing coordinate's deviation is 0 in expectation
-    and its conditional variance is the model's.
+    With ``x`` centred (zero where missing), ``s`` the observed mask and ``mu`` the
+    means in the same coordinates, per configuration: ``sum r (x - mu) = r^T x -
+    (r^T s) mu`` and ``sum r (x - mu)^2 = r^T x^2 - 2 mu r^T x + (r^T s) mu^2`` over
+    observed cells; a missing cell's deviation is 0 in expectation and adds its
+    conditional variance, ``(r^T (1 - s)) var``.
     """
-    o, h = p.obs, p.mis
-    n_p = r.sum(axis=0)                          # (K,)
-    if o.size:
-        rx = r.T @ p.x                           # (K, |o|)
-        m1[:, o] += rx - n_p[:, None] * mu[:, o]
-        diag[:, o] += r.T @ sq - 2.0 * mu[:, o] * rx + n_p[:, None] * mu[:, o] ** 2
-    if h.size:
-        diag[:, h] += n_p[:, None] * var[:, h]
+    rt = r.T                                     # (K, n)
+    rx = rt @ p.x                                # (K, m)
+    rs = rt @ p.seen
+    m1 += rx - rs * mu
+    diag += rt @ sq - 2.0 * mu * rx + rs * mu * mu + (r.sum(axis=0)[:, None] - rs) * var
 
 
 def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
-    """Add a pattern's moments about the means, one configuration at a time (two-pass:
-    deviations first, then their weighted products, like a centred covariance)."""
+    """Add a pattern's moments about the means (two-pass: deviations first, then their
+    weighted products, like a centred covariance). Small patterns are done for all
+    configurations at once; large ones one configuration at a time (less memory)."""
     o, h = p.obs, p.mis
     n_p, k = r.shape
     totals = r.sum(axis=0)
-    dev = np.empty((n_p, m)) if h.size else None
-    weighted = np.empty((n_p, m))
-    for c in range(k):
-        if not h.size:
-            dev = p.x - mu_o[c]
-        else:
-            if o.size:
-                dev[:, o] = p.x - mu_o[c]
-            dev[:, h] = z[:, c, :] @ gain[c].T if o.size else 0.0
-        rc = r[:, c]
-        m1[c] += rc @ dev
-        np.multiply(dev, rc[:, None], out=weighted)
-        m2[c] += weighted.T @ dev
-        if cond is not None:
-            m2[c][np.ix_(h, h)] += totals[c] * cond[c]
+    if n_p * k * m <= SMALL_PATTERN_CELLS:
+        dev = np.empty((k, n_p, m))
+        if o.size:
+            dev[:, :, o] = p.x[None] - mu_o[:, None, :]
+        if h.size:
+            dev[:, :, h] = np.matmul(z.transpose(1, 0, 2), gain.transpose(0, 2, 1)) \
+                if o.size else 0.0
+        weighted = dev * r.T[:, :, None]
+        m1 += weighted.sum(axis=1)
+        m2 += np.matmul(weighted.transpose(0, 2, 1), dev)
+    else:
+        dev = np.empty((n_p, m)) if h.size else None
+        weighted = np.empty((n_p, m))
+        for c in range(k):
+            if not h.size:
+                dev = p.x - mu_o[c]
+            else:
+                if o.size:
+                    dev[:, o] = p.x - mu_o[c]
+                dev[:, h] = z[:, c, :] @ gain[c].T if o.size else 0.0
+            rc = r[:, c]
+            m1[c] += rc @ dev
+            np.multiply(dev, rc[:, None], out=weighted)
+            m2[c] += weighted.T @ dev
+    if cond is not None:
+        m2[np.ix_(range(k), h, h)] += totals[:, None, None] * cond
