@@ -359,3 +359,42 @@ def test_empty_configurations_name_the_discrete_node():
     with pytest.warns(DegenerateWarning, match=r"e.g. b given \{'a': '1'\}"):
         res = bnem.fit(net, df, max_iter=5)
     assert res.empty_configurations == [("b", {"a": "1"})]
+
+
+def test_a_parent_with_small_but_real_variation_keeps_its_slope():
+    rng = np.random.default_rng(0)
+    z = np.repeat(["a", "b"], 200)
+    x = np.where(z == "a", 5 + 1e-4 * rng.standard_normal(400), rng.normal(0, 1, 400))
+    y = np.where(z == "a", 3 + 1e4 * (x - 5), 2 * x) + 0.1 * rng.standard_normal(400)
+    net = bnem.BayesianNetwork({"z": ["a", "b"], "x": "continuous", "y": "continuous"},
+                               {"y": ["z", "x"]})
+    df = pd.DataFrame({"z": z, "x": x, "y": y})
+    res = bnem.fit(net, df, max_iter=5)
+    a = z == "a"
+    slope, intercept = np.polyfit(x[a], y[a], 1)
+    np.testing.assert_allclose(res.network.cpd("y").weights[0, 0], slope, rtol=1e-6)
+    again = bnem.fit(res.network, df, init="network", max_iter=5)  # from the MLE: stays
+    assert_monotone(again)
+
+
+def test_nearly_collinear_parents_warn_and_stay_monotone():
+    rng = np.random.default_rng(1)
+    x1 = rng.normal(0, 1, 500)
+    x2 = x1 + 1e-5 * rng.normal(0, 1, 500)
+    y = (x1 - x2) / 1e-5 + 0.1 * rng.normal(size=500)
+    net = bnem.BayesianNetwork(dict.fromkeys(["x1", "x2", "y"], "continuous"), {"y": ["x1", "x2"]})
+    with pytest.warns(DegenerateWarning, match="continuous parents of y .* nearly collinear"):
+        res = bnem.fit(net, pd.DataFrame({"x1": x1, "x2": x2, "y": y}), max_iter=50)
+    assert_monotone(res)
+    exact = bnem.fit(net, pd.DataFrame({"x1": x1, "x2": x1, "y": x1 + 0.1 * rng.normal(size=500)}))
+    np.testing.assert_allclose(exact.network.cpd("y").weights, [0.5, 0.5], rtol=0.05)
+
+
+def test_kmeans_start_is_not_hurt_by_large_offsets():
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(4, 2))
+    x = np.concatenate([rng.normal(c, 0.01, size=(100, 2)) for c in centres])
+    start = {off: bnem.fit(bnem.gaussian_mixture(["u", "v"], 4), pd.DataFrame(x + off,
+                                                                              columns=["u", "v"]),
+                           max_iter=0, seed=0).log_likelihood for off in (0.0, 1e8)}
+    assert start[1e8] == pytest.approx(start[0.0], rel=0.01)

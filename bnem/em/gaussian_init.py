@@ -42,12 +42,12 @@ def initial_gaussians(init: str, compiled, network, rng, min_variance: float) ->
         w = enc.weights
         filled, centre = _mean_filled(x, w)
         cs_config, allowed = _interface(comp, enc.codes)
-        if init in MIXTURE_INITS:
-            resp = _responsibilities(init, filled, w, allowed, comp.size, rng)
+        if init in MIXTURE_INITS:  # distances in centred coordinates keep their precision
+            resp = _responsibilities(init, filled - centre, w, allowed, comp.size, rng)
         else:
             resp = _pooled(init, w, cs_config, allowed, comp.size)
         stats = _stats(filled, centre, resp * w[:, None], comp.independent)
-        new, _, _ = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
+        new, *_ = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
                                        cpds, min_variance)
         if init in ("random", "complete-case"):
             new = _jitter(comp, new, rng)
@@ -160,7 +160,7 @@ def _complete_case(comp, cpds, filled, centre, x, w, config, min_variance):
     resp[rows, config[rows]] = w[rows]
     resp[:, ~good] = 0.0
     stats = _stats(filled, centre, resp, comp.independent)
-    fitted, _, empty = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
+    fitted, *_ = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
                                           cpds, min_variance)
     return fitted
 

@@ -42,54 +42,78 @@ def _pool(n_k, mean, scatter, groups, n_groups):
     return n_u, mean_u, scatter_u
 
 
-def _regress(s_pp, s_pj, s_jj, n_u, min_variance):
+COLLINEAR = 1e-8  # eigenvalues of the parents' correlation matrix below this (relative
+                  # to the largest) are not estimated: the normal equations would lose
+                  # every digit (they square the condition number)
+
+
+def _regress(s_pp, s_pj, s_jj, n_u, mean_p, previous):
     """Weighted least squares from scatter matrices, per configuration.
 
     Returns the coefficients ``beta (G, p)`` and the residual sums of squares
-    ``S_jj - 2 beta.S_pj + beta' S_pp beta`` (non-negative for any ``beta``, unlike the
-    shortcut ``S_jj - beta.S_pj``).
+    ``S_jj - 2 beta.S_pj + beta' S_pp beta`` (valid for any ``beta`` with the best
+    intercept, and non-negative, unlike the shortcut ``S_jj - beta.S_pj``).
 
-    A parent whose variance in a configuration is at most ``min_variance`` is constant
-    there for every purpose of the fit (its coefficient would only fit round-off) and
-    gets coefficient 0. The others are solved on their correlation scale by a
-    symmetric eigendecomposition, ignoring directions with eigenvalues below 1e-12 of
-    the largest: exactly collinear parents share their effect (the minimum-norm
-    solution) instead of producing huge opposite coefficients.
+    A parent that does not vary in a configuration beyond round-off (variance below
+    1e-12 of its squared mean, or exactly zero) gets coefficient 0: any coefficient
+    would only fit round-off. The others are solved on their correlation scale by a
+    symmetric eigendecomposition, ignoring directions with eigenvalues below
+    ``COLLINEAR`` times the largest (collinear parents share their effect: the
+    minimum-norm solution). Finally, where the ``previous`` coefficients leave a
+    smaller residual, they are kept, so the M-step never lowers the expected
+    log-likelihood.
+
+    Also returns, per configuration, whether an ignored direction carried signal (it
+    would have explained more than 1e-6 of the residual): the caller warns.
     """
     p = s_pj.shape[1]
     diag = np.diagonal(s_pp, axis1=1, axis2=2)
-    keep = diag > np.maximum(min_variance * n_u, 0.0)[:, None]
+    keep = diag > 1e-12 * n_u[:, None] * mean_p * mean_p
+    keep &= diag > 0
     scale = np.where(keep, np.sqrt(np.where(keep, diag, 1.0)), 1.0)
     corr = s_pp / (scale[:, :, None] * scale[:, None, :])
     corr = np.where(keep[:, :, None] & keep[:, None, :], corr, np.eye(p))
     rhs = np.where(keep, s_pj / scale, 0.0)
     w, v = np.linalg.eigh(corr)
-    big = w > 1e-12 * w.max(axis=1, keepdims=True)
+    big = w > COLLINEAR * w.max(axis=1, keepdims=True)
     inv_w = np.where(big, 1.0 / np.where(big, w, 1.0), 0.0)
-    proj = np.einsum("gij,gi->gj", v, rhs) * inv_w
+    along = np.einsum("gij,gi->gj", v, rhs)
+    proj = along * inv_w
     beta = np.einsum("gij,gj->gi", v, proj) / scale
-    rss = s_jj - 2.0 * np.einsum("gp,gp->g", beta, s_pj) + np.einsum("gp,gpq,gq->g", beta, s_pp, beta)
-    return beta, rss
+    rss = _rss(beta, s_pp, s_pj, s_jj)
+    rss_old = _rss(previous, s_pp, s_pj, s_jj)
+    worse = rss_old < rss
+    lost = np.where(big, 0.0, along * along / np.maximum(w, np.finfo(float).tiny)).sum(axis=1)
+    collinear = lost > 1e-6 * np.maximum(rss, np.finfo(float).tiny)
+    return np.where(worse[:, None], previous, beta), np.where(worse, rss_old, rss), collinear
+
+
+def _rss(beta, s_pp, s_pj, s_jj):
+    return s_jj - 2.0 * np.einsum("gp,gp->g", beta, s_pj) + \
+        np.einsum("gp,gpq,gq->g", beta, s_pp, beta)
 
 
 def maximize_component(comp, stats, centres, previous: dict, min_variance: float):
     """New GaussianCPDs of one component.
 
-    Returns ``(cpds, floored, empty)``: ``floored`` and ``empty`` list
-    ``(node, configuration index)`` whose variance hit ``min_variance``, or whose
-    weight was zero (those keep their previous parameters).
+    Returns ``(cpds, floored, empty, collinear)``: lists of ``(node, configuration
+    index)`` whose variance hit ``min_variance``, whose weight was zero (those keep
+    their previous parameters), or whose continuous parents were too collinear for
+    part of their effect to be estimated.
     """
     n_k, mean, scatter = moments_to_scatter(stats, centres)
-    cpds, floored, empty = {}, [], []
+    cpds, floored, empty, collinear = {}, [], [], []
     for j, node in enumerate(comp.nodes):
         old = previous[node]
         n_groups = old.intercept.size
         n_u, mean_u, scat = _pool(n_k, mean, scatter, comp.config_of[j], n_groups)
         par = comp.parents[j]
         if par.size:
-            beta, resid = _regress(scat[np.ix_(range(n_groups), par, par)], scat[:, par, j],
-                                   scat[:, j, j], n_u, min_variance)
+            beta, resid, lost = _regress(scat[np.ix_(range(n_groups), par, par)], scat[:, par, j],
+                                   scat[:, j, j], n_u, mean_u[:, par],
+                                   old.weights.reshape(n_groups, par.size))
             b0 = mean_u[:, j] - np.einsum("kp,kp->k", beta, mean_u[:, par])
+            collinear.extend((node, int(u)) for u in np.flatnonzero(lost & (n_u > 0)))
         else:
             beta = np.zeros((n_groups, 0))
             resid = scat[:, j, j]
@@ -116,4 +140,4 @@ def maximize_component(comp, stats, centres, previous: dict, min_variance: float
         cpds[node] = GaussianCPD(node, old.discrete_parents, old.continuous_parents,
                                  b0.reshape(shape), beta.reshape(shape + (par.size,)),
                                  var.reshape(shape), discrete_cards=shape)
-    return cpds, floored, empty
+    return cpds, floored, empty, collinear

@@ -176,6 +176,13 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
             f"(e.g. {floored[0][0]} given {floored[0][1]}): a component collapsed onto too few "
             "rows. Use fewer components, more data, or another start; see "
             "FitResult.floored_variances.", DegenerateWarning, stacklevel=2)
+    collinear = _describe_gaussian(network, run["collinear"])
+    if collinear:
+        warnings.warn(
+            f"the continuous parents of {collinear[0][0]} (given {collinear[0][1]}) are so "
+            "nearly collinear that part of their joint effect could not be estimated "
+            f"({len(collinear)} node configuration(s) in all); drop or combine one of the "
+            "collinear parents.", DegenerateWarning, stacklevel=2)
     if empty:
         kept = "the prior's uniform distribution" if prior else "a uniform distribution"
         if run["gauss_empty"]:
@@ -203,7 +210,7 @@ def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, r
     prev = -math.inf
     converged = stopped = False
     weight = compiled.total_weight
-    floored, gauss_empty = set(), set()
+    floored, gauss_empty, collinear = set(), set(), set()
     for it in range(max_iter + 1):
         context = "initial" if it == 0 else f"iteration-{it}"
         if it == 0 and init == "network":
@@ -234,8 +241,8 @@ def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, r
             break
         theta, _ = maximizer.maximize(counts, prior)
         if gauss is not None:
-            gauss, floored, gauss_empty = _maximize_gaussians(compiled.structure, stats, jp,
-                                                              gauss, min_variance)
+            gauss, floored, gauss_empty, collinear = _maximize_gaussians(
+                compiled.structure, stats, jp, gauss, min_variance)
         prev = objective
     if progress:
         sys.stderr.write("\n")
@@ -250,18 +257,19 @@ def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, r
         history = history.drop(columns="objective")
     return {"theta": theta, "gauss": gauss, "history": history, "log_likelihood": ll,
             "objective": objective, "n_iter": it, "converged": converged, "stopped": stopped,
-            "last_delta": delta, "empty": empty, "floored": sorted(floored),
+            "last_delta": delta, "empty": empty, "floored": sorted(floored), "collinear": sorted(collinear),
             "gauss_empty": sorted(gauss_empty)}
 
 
 def _maximize_gaussians(structure, stats, joint_params, gauss, min_variance):
-    new, floored, empty = dict(gauss), set(), set()
+    new, floored, empty, collinear = dict(gauss), set(), set(), set()
     for comp, st, jg in zip(structure.components, stats, joint_params):
-        cpds, fl, em = maximize_component(comp, st, jg.mean, gauss, min_variance)
+        cpds, fl, em, co = maximize_component(comp, st, jg.mean, gauss, min_variance)
         new.update(cpds)
         floored.update(fl)
         empty.update(em)
-    return new, floored, empty
+        collinear.update(co)
+    return new, floored, empty, collinear
 
 
 def _describe_gaussian(network, flagged):

@@ -14,8 +14,9 @@ configuration ``d`` the component is one joint Gaussian ``N(mu_d, Sigma_d)``
   which the M-step needs as expected sufficient statistics.
 
 Rows are grouped by which of the component's coordinates are observed; each group
-costs one batched Cholesky over the interface configurations and a few matrix
-products, whatever its number of rows.
+costs one batched factorisation over the interface configurations (from the
+regressions' triangular factor, shared by every chunk of the E-step) and a few
+matrix products, whatever its number of rows.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ class JointGaussian:
     var: np.ndarray      # (K, m)
     mean: np.ndarray     # (K, m)
     factor: np.ndarray   # (K, m, m) L
-    cache: dict = field(default_factory=dict)  # per observed set: its factorisation
+    cache: dict = field(default_factory=dict)  # per observed set: its factorisation (the
+                                               # current chunk's patterns only)
 
     @property
     def cov(self) -> np.ndarray:
@@ -282,10 +284,12 @@ def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
     k, m = jg.mean.shape
     table = np.zeros((k, n))
     moments = []
-    for p in cs.patterns:
+    # rows are ordered by pattern, so a chunk only needs its predecessor's factorisations
+    keys = [p.obs.tobytes() for p in cs.patterns]
+    jg.cache = {key: jg.cache[key] for key in keys if key in jg.cache}
+    for p, key in zip(cs.patterns, keys):
         o, h = p.obs, p.mis
         mu_o = jg.mean[:, o] - cs.centre[o]           # (K, |o|) in centred coordinates
-        key = o.tobytes()
         if key not in jg.cache:  # shared by every chunk in this E-step
             jg.cache[key] = _factorise(jg, o, h)
         inv_t, stacked, logdet, gain, cond = jg.cache[key]
