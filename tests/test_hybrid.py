@@ -75,6 +75,7 @@ def _sample_complete(rng):
 def test_one_step_on_complete_data_is_closed_form_mle(rng):
     net, df = _sample_complete(rng)
     res = bnem.fit(net, df, max_iter=1, init="uniform", tol=0)
+    assert_monotone(res)
     learned = res.network
     for k, state in enumerate(net.states("b")):
         rows = df["b"] == state
@@ -113,6 +114,7 @@ def test_chunked_and_cached_fits_are_identical(rng):
     runs = [bnem.fit(net, df, max_iter=8, seed=1, tol=0, chunk_rows=c, cache_mb=m)
             for c, m in [(25_000, 512), (37, 512), (37, 0.05), (50, 0)]]
     for r in runs[1:]:
+        assert_monotone(r)
         np.testing.assert_allclose(r.history.log_likelihood, runs[0].history.log_likelihood,
                                    rtol=1e-12)
 
@@ -124,6 +126,7 @@ def test_network_of_gaussian_nodes_only():
          "b": {"intercept": 0.5, "weights": [2.0], "variance": 0.5}})
     df = net.sample(2000, seed=0)
     res = bnem.fit(net, df, max_iter=2, init="uniform")
+    assert_monotone(res)
     b = res.network.cpd("b")
     coef = np.polyfit(df["a"], df["b"], 1)
     np.testing.assert_allclose([b.weights[0], b.intercept], coef, rtol=1e-9)
@@ -202,6 +205,7 @@ def test_collapse_is_floored_with_a_warning_or_an_error_without_floor():
     df = pd.DataFrame({"d": ["a", "a", "a", "b", "b", "b"], "g": [1.0, 1.0, 1.0, 0.0, 2.0, 5.0]})
     with pytest.warns(DegenerateWarning, match=r"held at min_variance=1e-06 \(e.g. g given \{'d': 'a'\}"):
         res = bnem.fit(net, df, max_iter=3, init="uniform")
+    assert_monotone(res)
     assert res.floored_variances == [("g", {"d": "a"})]
     assert res.network.cpd("g").variance[0] == 1e-6
     with pytest.raises(bnem.BnemError, match="conditional variance of 'g' .* collapsed"):
@@ -292,6 +296,8 @@ def test_chunks_shrink_for_large_interfaces(monkeypatch):
     assert gaussian.max_chunk_rows(structure, 25_000) < 30
     np.testing.assert_allclose(net.log_prob(df), ref, rtol=1e-13)
     small = bnem.fit(net, df, max_iter=5, tol=0, seed=0)
+    assert_monotone(small)
+    assert_monotone(fit_ref)
     np.testing.assert_allclose(small.history.log_likelihood, fit_ref.history.log_likelihood,
                                rtol=1e-12)
 
@@ -358,6 +364,7 @@ def test_empty_configurations_name_the_discrete_node():
                        "x": rng.normal(size=50)})
     with pytest.warns(DegenerateWarning, match=r"e.g. b given \{'a': '1'\}"):
         res = bnem.fit(net, df, max_iter=5)
+    assert_monotone(res)
     assert res.empty_configurations == [("b", {"a": "1"})]
 
 

@@ -200,6 +200,7 @@ def test_anomaly_flags():
     x = np.concatenate([rng.normal([0, 0], 0.5, size=(500, 2)), rng.normal([5, 5], 0.5, size=(500, 2))])
     train = pd.DataFrame(x, columns=["a", "b"])
     res = bnem.fit(bnem.gaussian_mixture(["a", "b"], 2), train, seed=0)
+    assert_monotone(res)
     threshold = bnem.anomaly_threshold(res.network, train, quantile=0.01)
     assert (res.network.log_prob(train) < threshold).mean() == pytest.approx(0.01, abs=0.002)
     new = pd.DataFrame({"a": [0.1, 5.0, 0.0, 2.5], "b": [0.0, np.nan, 5.0, 2.5]})
@@ -289,6 +290,7 @@ def test_one_em_step_with_missing_cells_matches_a_direct_computation(path, monke
     cols = list("abcd")
     gm = bnem.gaussian_mixture(cols, k, weights=w, means=mu, covariances=cov)
     res = bnem.fit(gm, pd.DataFrame(x, columns=cols), init="network", max_iter=1, tol=0)
+    assert_monotone(res)
     n_k, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
     for row in x:
         o = ~np.isnan(row)
@@ -329,5 +331,7 @@ def test_rare_patterns_in_small_batches_give_the_same_answers(monkeypatch):
     ref = bnem.fit(gm, df, init="network", max_iter=3, tol=0)
     monkeypatch.setattr(gaussian_ragged, "BLOCK_CELLS", 200)  # one pattern a group, 1-row blocks
     small = bnem.fit(gm, df, init="network", max_iter=3, tol=0)
+    assert_monotone(ref)
+    assert_monotone(small)
     np.testing.assert_allclose(small.history.log_likelihood, ref.history.log_likelihood,
                                rtol=1e-12)
