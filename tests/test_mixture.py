@@ -275,10 +275,10 @@ def test_hidden_name_is_checked():
 def test_one_em_step_with_missing_cells_matches_a_direct_computation(path, monkeypatch):
     """Responsibilities, conditional means and covariances of the missing cells, row by
     row with numpy, against one bnem iteration (each code path for patterns)."""
-    from bnem.inference import gaussian, gaussian_ragged
+    from bnem.inference import gaussian_moments, gaussian_ragged
     monkeypatch.setattr(gaussian_ragged, "RAGGED_MAX_ROWS", 10 ** 9 if path == "ragged" else 0)
     if path == "per-configuration":
-        monkeypatch.setattr(gaussian, "SMALL_PATTERN_CELLS", 0)
+        monkeypatch.setattr(gaussian_moments, "SMALL_PATTERN_CELLS", 0)
     rng = np.random.default_rng(21)
     k, d, n = 3, 4, 250
     w = rng.dirichlet(np.ones(k) * 3)

@@ -26,11 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .gaussian_ragged import ragged_groups, ragged_moments, ragged_table
+from .gaussian_ragged import ragged_groups, ragged_table
 
 LOG_2PI = math.log(2 * math.pi)
-SMALL_PATTERN_CELLS = 1 << 16  # patterns up to this many rows x configurations x coordinates
-                               # get their moments in one batch
 MAX_CHUNK_CELLS = 1 << 23  # rows x configurations x coordinates per chunk (64 MB of floats)
 
 
@@ -276,7 +274,7 @@ def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
     pattern what the M-step needs: the whitened deviations, the means, the gain
     ``cov[h, o] C^-T = L_h Q_1`` giving the conditional means of the missing
     coordinates ``h``, and their conditional covariance ``(L_h Q_2)(L_h Q_2)^T``
-    (see :func:`accumulate_moments`).
+    (see :func:`bnem.inference.gaussian_moments.accumulate_moments`).
     """
     if diagonal:
         return _diagonal_table(cs, jg.mean, jg.var, keep_moments)
@@ -350,80 +348,3 @@ def _diagonal_table(cs, mean, var, keep_moments):
     per_cell = mu * mu * prec + np.log(2 * np.pi * var)          # (K, m)
     table = -0.5 * (prec @ sq.T - 2.0 * ((mu * prec) @ p.x.T) + per_cell @ p.seen.T)
     return table, ([("diag", p, sq, mu, var)] if keep_moments else [])
-
-
-def accumulate_moments(moments, resp, m: int, diagonal: bool = False):
-    """Weighted moment sums about the current means from per-pattern deviations.
-
-    ``resp`` is ``(n, K)``: each row's weight times its posterior over interface
-    configurations. Returns ``N (K,)``, ``M1 (K, m)`` and ``M2 (K, m, m)`` with
-    ``M1 = sum r (x - mean)`` and ``M2 = sum r [(x - mean)(x - mean)^T + Cov(x | row)]``.
-    With ``diagonal``, only the diagonal of the first term is computed (all the
-    M-step needs when no node has a continuous parent).
-    """
-    k = resp.shape[1]
-    n_k = resp.sum(axis=0)
-    m1 = np.zeros((k, m))
-    m2 = np.zeros((k, m, m))
-    diag = np.zeros((k, m))
-    for kind, p, *data in moments:
-        if kind == "ragged":
-            ragged_moments(p, *data, resp, m1, m2)
-        elif kind == "diag":
-            _diagonal_moments(p, *data, p.rows_of(resp), m1, diag)
-        else:
-            _full_moments(p, *data, p.rows_of(resp), m, m1, m2)
-    if diagonal:
-        m2 += np.einsum("kj,ji->kji", diag, np.eye(m))
-    return n_k, m1, m2
-
-
-def _diagonal_moments(p, sq, mu, var, r, m1, diag):
-    """Add the moments about the means for independent coordinates (masked).
-
-    With ``x`` centred (zero where missing), ``s`` the observed mask and ``mu`` the
-    means in the same coordinates, per configuration: ``sum r (x - mu) = r^T x -
-    (r^T s) mu`` and ``sum r (x - mu)^2 = r^T x^2 - 2 mu r^T x + (r^T s) mu^2`` over
-    observed cells; a missing cell's deviation is 0 in expectation and adds its
-    conditional variance, ``(r^T (1 - s)) var``.
-    """
-    rt = r.T                                     # (K, n)
-    rx = rt @ p.x                                # (K, m)
-    rs = rt @ p.seen
-    m1 += rx - rs * mu
-    diag += rt @ sq - 2.0 * mu * rx + rs * mu * mu + (r.sum(axis=0)[:, None] - rs) * var
-
-
-def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
-    """Add a pattern's moments about the means (two-pass: deviations first, then their
-    weighted products, like a centred covariance). Small patterns are done for all
-    configurations at once; large ones one configuration at a time (less memory)."""
-    o, h = p.obs, p.mis
-    n_p, k = r.shape
-    totals = r.sum(axis=0)
-    if n_p * k * m <= SMALL_PATTERN_CELLS:
-        dev = np.empty((k, n_p, m))
-        if o.size:
-            dev[:, :, o] = p.x[None] - mu_o[:, None, :]
-        if h.size:
-            dev[:, :, h] = np.matmul(z.transpose(1, 0, 2), gain.transpose(0, 2, 1)) \
-                if o.size else 0.0
-        weighted = dev * r.T[:, :, None]
-        m1 += weighted.sum(axis=1)
-        m2 += np.matmul(weighted.transpose(0, 2, 1), dev)
-    else:
-        dev = np.empty((n_p, m)) if h.size else None
-        weighted = np.empty((n_p, m))
-        for c in range(k):
-            if not h.size:
-                dev = p.x - mu_o[c]
-            else:
-                if o.size:
-                    dev[:, o] = p.x - mu_o[c]
-                dev[:, h] = z[:, c, :] @ gain[c].T if o.size else 0.0
-            rc = r[:, c]
-            m1[c] += rc @ dev
-            np.multiply(dev, rc[:, None], out=weighted)
-            m2[c] += weighted.T @ dev
-    if cond is not None:
-        m2[np.ix_(range(k), h, h)] += totals[:, None, None] * cond

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import estep, node_marginals, row_log_prob
-from .gaussian import accumulate_moments, joint_factors, log_density_table
+from .gaussian import joint_factors, log_density_table
+from .gaussian_moments import accumulate_moments
 from .hard import hard_estep
 
 
@@ -69,7 +70,7 @@ def component_tables(ev, joint_params, keep_moments: bool = False):
 
 def hybrid_estep(ev, theta, log_theta, joint_params):
     """Expected counts, per-component moment sums ``(N, M1, M2)`` and the weighted
-    log-likelihood of one chunk (see :func:`bnem.inference.gaussian.accumulate_moments`)."""
+    log-likelihood of one chunk (see :func:`bnem.inference.gaussian_moments.accumulate_moments`)."""
     extra, const, parts = component_tables(ev, joint_params, keep_moments=True)
     counts, total, post = estep(ev, theta, log_theta, extra)
     total += float(ev.weights @ const)
