@@ -199,3 +199,50 @@ def test_hybrid_user_errors_exit_2(tmp_path, capsys, args, match):
     assert code == 2 and "Traceback" not in err
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("bnem ")]
     assert len(lines) == 1 and match in lines[0], err
+
+
+def test_warnings_are_shown(tmp_path, capsys):
+    net = tmp_path / "m.json"
+    bnem.write_json(mixture_network(), net)
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"x1": [1.0] * 6 + [2.0, 3.0], "x2": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.0, 1.0],
+                  "z": ["a"] * 6 + ["b"] * 2}).to_csv(data, index=False)
+    # a subprocess, as a user runs it (pytest would capture the warnings itself)
+    out = subprocess.run([sys.executable, "-m", "bnem.cli.main", "-q", "fit", str(net), str(data),
+                          "-o", str(tmp_path / "o.json"), "--max-iter", "3"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "DegenerateWarning" in out.stderr and "held at min_variance" in out.stderr
+    code, out, err = run(capsys, "-q", "fit", net, data, "-o", tmp_path / "o.json",
+                         "--max-iter", "0")
+    assert code == 0
+    assert "nan" not in out
+
+
+@pytest.mark.parametrize("which", ["-o", "--history", "sample", "--per-row"])
+def test_outputs_never_overwrite_inputs(tmp_path, capsys, which):
+    net = tmp_path / "m.json"
+    bnem.write_json(mixture_network(), net)
+    data = tmp_path / "d.csv"
+    mixture_network().sample(50, seed=0).to_csv(data, index=False)
+    before = data.read_bytes(), net.read_bytes()
+    if which == "-o":
+        args = ["fit", net, data, "-o", data]
+    elif which == "--history":
+        args = ["fit", net, data, "-o", tmp_path / "o.json", "--history", data]
+    elif which == "sample":
+        args = ["sample", net, "-n", "5", "-o", net]
+    else:
+        args = ["loglik", net, data, "--per-row", data]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert "is an input file" in err
+    assert (data.read_bytes(), net.read_bytes()) == before
+
+
+@pytest.mark.parametrize("name", ["o.xml", "o.csv", "out"])
+def test_fit_refuses_unknown_output_extensions(tmp_path, capsys, name):
+    code, out, err = run(capsys, "fit", NETWORKS / "asia.bif", tmp_path / "d.csv",
+                         "-o", tmp_path / name)
+    assert code == 2
+    assert "written as BIF (.bif, .bif.gz) or JSON (.json, .json.gz)" in err

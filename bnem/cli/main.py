@@ -33,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("network", help=f"network file ({NETWORK_FILES})")
     f.add_argument("data", help="CSV file; header = node names; missing: see --missing")
     f.add_argument("-o", "--output", required=True,
-                   help="learned network: .json or .json.gz (any network), otherwise BIF "
-                        "(discrete networks only)")
+                   help="learned network: .json or .json.gz (any network), or .bif or "
+                        ".bif.gz (discrete networks only)")
     f.add_argument("--history", help="write the per-iteration trace as CSV")
     f.add_argument("--max-iter", type=int, default=200)
     f.add_argument("--tol", type=float, default=1e-6, help="per-row log-likelihood gain to stop")
@@ -88,6 +88,9 @@ def main(argv=None) -> int:
     logger.propagate = False
     warnings.simplefilter("default")
     logging.captureWarnings(True)
+    shown = logging.getLogger("py.warnings")  # warnings (non-convergence, degenerate
+    shown.handlers[:] = [handler]             # statistics) are shown even with -q
+    shown.propagate = False
     try:
         return {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info}[args.command](args)
     except (BnemError, OSError, ValueError, TypeError) as exc:
@@ -102,8 +105,13 @@ def _is_user_error(exc) -> bool:
     return isinstance(exc, (ValueError, TypeError)) and type(exc).__module__.startswith("bnem")
 
 
-def _check_writable(path, option):
-    """Fail before any work if ``path`` cannot be written as a file."""
+def _check_writable(path, option, inputs=()):
+    """Fail before any work if ``path`` cannot be written as a file, or is one of the
+    ``inputs`` (which it would overwrite)."""
+    for given in inputs:
+        if os.path.exists(given) and os.path.exists(path) and os.path.samefile(path, given):
+            raise BnemValueError(f"{option} {path!r} is an input file ({given!r}); writing it "
+                                 "would destroy the input. Choose another name.")
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise BnemValueError(f"{option} {path!r} is a directory; expected a file name")
@@ -126,9 +134,10 @@ def _fit(args) -> int:
     from ..data.table import read_table
     from ..em.loop import fit
 
-    _check_writable(args.output, "-o/--output")
+    inputs = (args.network, args.data)
+    _check_writable(args.output, "-o/--output", inputs)
     if args.history:
-        _check_writable(args.history, "--history")
+        _check_writable(args.history, "--history", inputs)
         if os.path.abspath(args.history) == os.path.abspath(args.output):
             raise BnemValueError("--history and -o name the same file; the trace would "
                                  "overwrite the learned network")
@@ -144,18 +153,23 @@ def _fit(args) -> int:
     write(res.network, args.output)
     if args.history:
         res.history.to_csv(args.history, index=False)
-    per_iter = res.history["seconds"].diff().iloc[1:].mean() if res.n_iter else float("nan")
-    print(f"{res.summary()}; {per_iter:.4f} s per iteration")
+    per_iter = res.history["seconds"].diff().iloc[1:].mean() if res.n_iter else None
+    print(res.summary() + (f"; {per_iter:.4f} s per iteration" if per_iter is not None else ""))
     print(f"wrote {args.output}" + (f" and {args.history}" if args.history else ""))
     return 0
 
 
 def _writer(path, network):
-    """``write_json`` for a ``.json``/``.json.gz`` name, else ``write_bif`` (discrete only)."""
+    """``write_json`` for a ``.json``/``.json.gz`` name, ``write_bif`` for ``.bif``/``.bif.gz``
+    (discrete networks only); any other name is refused."""
     name = os.path.basename(path).lower()
     if name.removesuffix(".gz").endswith(".json"):
         from ..io.json_format import write_json
         return write_json
+    if not name.removesuffix(".gz").endswith(".bif"):
+        raise BnemValueError(
+            f"-o/--output {path!r}: the learned network is written as BIF (.bif, .bif.gz) or "
+            "JSON (.json, .json.gz), chosen by the extension; got neither")
     if network.is_hybrid:
         cont = list(network.continuous_nodes)
         raise BnemValueError(
@@ -169,7 +183,7 @@ def _writer(path, network):
 def _sample(args) -> int:
     from ..network.sampling import sample
 
-    _check_writable(args.output, "-o/--output")
+    _check_writable(args.output, "-o/--output", (args.network,))
     network = _read(args.network)
     clash = [n for n in network.nodes if args.marker in network.states(n)]
     if args.missing > 0 and clash:
@@ -191,7 +205,7 @@ def _loglik(args) -> int:
     from ..inference.api import log_prob
 
     if args.per_row:
-        _check_writable(args.per_row, "--per-row")
+        _check_writable(args.per_row, "--per-row", (args.network, args.data))
     network = _read(args.network)
     data = read_table(args.data, missing=args.missing, states=_states(network))
     lp = log_prob(network, data)
