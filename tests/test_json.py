@@ -313,3 +313,13 @@ def test_corrupt_gzip_and_wrong_argument_types(tmp_path):
 def test_a_string_is_always_a_path():
     with pytest.raises(OSError):  # never parsed as JSON text
         read_json('{"format": "bnem-network"}')
+
+
+def test_names_any_encoding_can_hold_round_trip(tmp_path):
+    net = bnem.BayesianNetwork({"ünï": ["a", "b"], "x\ud800": "continuous"}, {"x\ud800": ["ünï"]})
+    path = tmp_path / "n.json"
+    bnem.write_json(net, path)
+    assert bnem.read_json(path) == net
+    with open(tmp_path / "ascii.json", "w", encoding="ascii") as handle:
+        bnem.write_json(net, handle)
+    assert bnem.read_json(tmp_path / "ascii.json") == net

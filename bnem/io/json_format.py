@@ -153,7 +153,10 @@ def write_json(network, target) -> None:
     """
     text = format_json(network)
     if isinstance(target, (str, os.PathLike)):
-        data = text.encode("utf-8")
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. a lone surrogate in a name: JSON escapes it
+            data = _ascii(text).encode("ascii")
         if os.fspath(target).lower().endswith(".gz"):
             data = gzip.compress(data, mtime=0)
         with open(target, "wb") as handle:
@@ -162,7 +165,12 @@ def write_json(network, target) -> None:
         try:
             target.write(text)
         except TypeError:
-            target.write(text.encode("utf-8"))
+            try:
+                target.write(text.encode("utf-8"))
+            except UnicodeEncodeError:
+                target.write(_ascii(text).encode("ascii"))
+        except UnicodeEncodeError:  # a text handle whose encoding cannot hold a name
+            target.write(_ascii(text))
     else:
         raise BnemTypeError(f"write_json expects a path or a file object, got {type(target).__name__}")
 
@@ -180,6 +188,11 @@ def _node_document(network, node) -> dict:
 
 def _dump(value) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _ascii(text: str) -> str:
+    """The same JSON with every non-ASCII character escaped (reads back identically)."""
+    return json.dumps(json.loads(text), ensure_ascii=True, allow_nan=False, indent=2)
 
 
 # -- reading --------------------------------------------------------------------------
