@@ -405,3 +405,18 @@ def test_kmeans_start_is_not_hurt_by_large_offsets():
                                                                               columns=["u", "v"]),
                            max_iter=0, seed=0).log_likelihood for off in (0.0, 1e8)}
     assert start[1e8] == pytest.approx(start[0.0], rel=0.01)
+
+
+def test_a_symmetric_start_is_warned_about():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": np.r_[rng.normal(0, 1, 100), rng.normal(5, 1, 100)],
+                       "y": rng.normal(size=200)})
+    gm = bnem.gaussian_mixture(["x", "y"], 2)  # default parameters: identical components
+    for init in ("uniform", "network"):
+        with pytest.warns(DegenerateWarning, match="every state of the latent node 'component'"):
+            res = bnem.fit(gm, df, init=init)
+        assert_monotone(res)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateWarning)
+        res = bnem.fit(gm, df, seed=0)  # k-means++: no warning, and a better fit
+    assert_monotone(res)

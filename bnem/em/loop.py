@@ -155,6 +155,9 @@ def fit(network, data, max_iter: int = 200, tol: float = 1e-6, seed=0, init: str
                                compiled, rng, prior)
         gauss0 = initial_gaussians(init, compiled, network, rng, min_variance) \
             if network.is_hybrid else None
+        if restart == 0:
+            _warn_symmetric(BayesianNetwork._from_flat(network, theta0, gauss0),
+                            compiled.encoded.latent, init)
         runs.append(_run(compiled, maximizer, (theta0, gauss0), max_iter, tol, prior, callback,
                          progress, restart, t0, init, min_variance, hard))
         if runs[-1]["stopped"]:
@@ -270,6 +273,35 @@ def _maximize_gaussians(structure, stats, joint_params, gauss, min_variance):
         empty.update(em)
         collinear.update(co)
     return new, floored, empty, collinear
+
+
+def _warn_symmetric(start, latent, init):
+    """Warn when the start gives all states of a latent discrete node the same
+    parameters everywhere: EM can then never tell them apart."""
+    for node in latent:
+        if node not in start.discrete_nodes or len(start.states(node)) < 2:
+            continue
+        children = start.children(node)
+        if not children:
+            continue
+        same = True
+        for child in children:
+            cpd = start.cpd(child)
+            if child in start.continuous_nodes:
+                ax = cpd.discrete_parents.index(node)
+                arrays = (cpd.intercept, cpd.weights, cpd.variance)
+            else:
+                ax = cpd.parents.index(node)
+                arrays = (cpd.values,)
+            if any(np.ptp(a, axis=ax).any() for a in arrays):
+                same = False
+                break
+        if same:
+            warnings.warn(
+                f"init={init!r} gives every state of the latent node {node!r} the same "
+                "parameters in all its children, so EM cannot tell the states apart and will "
+                "treat them as one. Use a random start (init='random' or, with Gaussian "
+                "children, 'k-means++').", DegenerateWarning, stacklevel=3)
 
 
 def _describe_gaussian(network, flagged):
