@@ -152,7 +152,7 @@ def test_discrete_node_with_continuous_parent_is_rejected():
 
 @pytest.mark.parametrize("cpd, match", [
     ({"intercept": [0.0, 1.0, 2.0]}, r"intercept must have shape \(2,\)"),
-    ({"variance": [1.0, -1.0]}, r"variance must be > 0, got -1.0 for \(d=1\)"),
+    ({"variance": [1.0, -1.0]}, r"variance must be > 0, got -1.0 for \(d='1'\)"),
     ({"variance": [1.0, np.nan]}, "variance must be finite"),
     ({"weights": [[1.0, 2.0]]}, r"weights must have shape \(2, 1\)"),
     ({"mean": 1.0}, r"unknown key\(s\) \['mean'\]"),

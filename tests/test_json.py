@@ -241,7 +241,7 @@ ERRORS = [
      r"'weights' must have shape \(2, 1\) \(axes: line \(2 states\), then one coefficient per "
      r"continuous parent \['speed'\]\); weights\[0\] should be an array of 1 entry, got number 0.5"),
     (mutate(lambda d: node(d, "speed").update(variance=[1.0, -2.0])),
-     r"Gaussian CPD of 'speed': variance must be > 0, got -2.0 for \(line=1\)"),
+     r"Gaussian CPD of 'speed': variance must be > 0, got -2.0 for \(line='B'\)"),
     (VALID.replace('"cpd": [0.3, 0.7]', '"cpd": [0.3, 0.7], "cpd": [0.5, 0.5]'),
      r"node 'line' \(discrete\): key\(s\) \['cpd'\] given more than once"),
     (mutate(lambda d: node(d, "speed").update(parents=["line", "heat"], weights=[[0.0], [0.0]])),

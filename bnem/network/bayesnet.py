@@ -153,7 +153,8 @@ class BayesianNetwork:
             raise NetworkError(f"Gaussian CPD of {node!r}: unknown key(s) {sorted(extra)}; "
                                "expected 'intercept', 'weights', 'variance'")
         return GaussianCPD(node, disc, cont, given.get("intercept", 0.0), given.get("weights"),
-                           given.get("variance", 1.0), discrete_cards=shape)
+                           given.get("variance", 1.0), discrete_cards=shape,
+                           state_names={p: self.states(p) for p in disc})
 
     @classmethod
     def _from_flat(cls, template: "BayesianNetwork", theta: np.ndarray,

@@ -30,6 +30,8 @@ class GaussianCPD:
         Must be finite and > 0.
     discrete_cards : sequence of int, optional
         Cards of the discrete parents; inferred from ``intercept`` when omitted.
+    state_names : mapping parent -> state names, optional
+        Used to name configurations in error messages.
 
     Raises
     ------
@@ -48,7 +50,7 @@ class GaussianCPD:
                  "variance")
 
     def __init__(self, node: str, discrete_parents=(), continuous_parents=(), intercept=0.0,
-                 weights=None, variance=1.0, discrete_cards=None):
+                 weights=None, variance=1.0, discrete_cards=None, state_names=None):
         self.node = node
         self.discrete_parents = tuple(discrete_parents)
         self.continuous_parents = tuple(continuous_parents)
@@ -71,7 +73,9 @@ class GaussianCPD:
         bad = ~(self.variance > 0)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            where = ", ".join(f"{p}={i}" for p, i in zip(self.discrete_parents, idx))
+            where = ", ".join(
+                f"{p}={state_names[p][i]!r}" if state_names and p in state_names else f"{p}={i}"
+                for p, i in zip(self.discrete_parents, idx))
             raise NetworkError(
                 f"Gaussian CPD of {node!r}: variance must be > 0, got "
                 f"{float(self.variance[idx])!r}" + (f" for ({where})" if where else ""))
