@@ -246,3 +246,9 @@ def test_fit_refuses_unknown_output_extensions(tmp_path, capsys, name):
                          "-o", tmp_path / name)
     assert code == 2
     assert "written as BIF (.bif, .bif.gz) or JSON (.json, .json.gz)" in err
+
+
+def test_a_closed_pipe_is_not_an_error():
+    out = subprocess.run(f"{sys.executable} -m bnem.cli.main info {NETWORKS / 'alarm.bif'} | head -1",
+                         shell=True, capture_output=True, text=True)
+    assert out.stdout.startswith("network") and "error" not in out.stderr

@@ -420,3 +420,10 @@ def test_a_symmetric_start_is_warned_about():
         warnings.simplefilter("error", DegenerateWarning)
         res = bnem.fit(gm, df, seed=0)  # k-means++: no warning, and a better fit
     assert_monotone(res)
+
+
+def test_blank_continuous_cells_are_missing():
+    net = bnem.BayesianNetwork({"g": "continuous"})
+    a = net.log_prob(pd.DataFrame({"g": ["1.5", "  ", None, " 2 "]}))
+    b = net.log_prob(pd.DataFrame({"g": [1.5, np.nan, np.nan, 2.0]}))
+    np.testing.assert_array_equal(a, b)

@@ -201,6 +201,8 @@ ERRORS = [
     (mutate(lambda d: d.update(extra=1)), r"top level: unknown key\(s\) \['extra'\]"),
     (mutate(lambda d: d.update(nodes={})), r"'nodes' must be a non-empty array .*got object"),
     (mutate(lambda d: d.update(nodes=[])), r"'nodes' must be a non-empty array"),
+    (mutate(lambda d: node(d, "heat")["parents"].append("heat")),
+     r"node 'heat' lists itself as a parent"),
     (mutate(lambda d: d["nodes"].insert(0, "line")), r"nodes\[0\]: expected a node object, got string"),
     (mutate(lambda d: d["nodes"][0].pop("name")), r"nodes\[0\]: 'name' must be a non-empty string, got null$"),
     (mutate(lambda d: d["nodes"].append(copy.deepcopy(d["nodes"][0]))),

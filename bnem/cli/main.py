@@ -93,6 +93,10 @@ def main(argv=None) -> int:
     shown.propagate = False
     try:
         return {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info}[args.command](args)
+    except BrokenPipeError:  # e.g. `bnem info net.bif | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (BnemError, OSError, ValueError, TypeError) as exc:
         # user errors: one line, exit code 2 (library bugs still show a traceback)
         if not isinstance(exc, (BnemError, OSError)) and not _is_user_error(exc):

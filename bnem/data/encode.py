@@ -203,6 +203,9 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
                 f"column {name!r}: value {odd.iloc[0]!r} ({type(odd.iloc[0]).__name__}, in "
                 f"row {odd.index[0]!r}) is not a real number, but {name!r} is a continuous "
                 f"node; {len(odd)} such cell(s)")
+    if kind == "O" and pd.api.types.infer_dtype(series, skipna=True) == "string":
+        # a blank cell (only spaces) is missing, like an empty one
+        series = series.mask((series.str.strip() == "").fillna(False).astype(bool))
     try:
         as_float = pd.to_numeric(series, errors="coerce")
         out = np.asarray(as_float, dtype=float)

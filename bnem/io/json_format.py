@@ -322,6 +322,8 @@ def _node_heads(entries, source: str) -> list:
             head["states"] = strings(entry["states"], where, "states")
         heads.append(head)
     for h in heads:
+        if h["name"] in h["parents"]:
+            raise JSONFormatError(f"{source}: node {h['name']!r} lists itself as a parent")
         unknown = [p for p in h["parents"] if p not in seen]
         if unknown:
             raise JSONFormatError(f"{source}: node {h['name']!r}: parent {unknown[0]!r} is not "
