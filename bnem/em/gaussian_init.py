@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..inference.gaussian import interface_rows
 from .gaussian_mstep import maximize_component
 
 MIXTURE_INITS = ("k-means++", "random-rows", "random-resp")
@@ -41,11 +42,12 @@ def initial_gaussians(init: str, compiled, network, rng, min_variance: float) ->
         x = enc.values[:, comp.columns]
         w = enc.weights
         filled, centre = _mean_filled(x, w)
-        cs_config, allowed = _interface(comp, enc.codes)
+        cs_config, consistent = interface_rows(comp, enc.codes)
+        allowed = np.ones((len(w), comp.size), bool) if consistent is None else consistent.T
         if init in MIXTURE_INITS:  # distances in centred coordinates keep their precision
             resp = _responsibilities(init, filled - centre, w, allowed, comp.size, rng)
-        else:
-            resp = _pooled(init, w, cs_config, allowed, comp.size)
+        else:  # equal weight over allowed configurations: each gets the pooled fit
+            resp = allowed / allowed.sum(axis=1, keepdims=True)
         stats = _stats(filled, centre, resp * w[:, None], comp.independent)
         new, *_ = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
                                        cpds, min_variance)
@@ -86,18 +88,6 @@ def _mean_filled(x, w):
     return np.where(obs, x, centre), centre
 
 
-def _interface(comp, codes):
-    if not comp.scope:
-        return np.zeros(codes.shape[0], dtype=np.int64), np.ones((codes.shape[0], 1), bool)
-    sc = codes[:, list(comp.scope)].astype(np.int64)
-    grid = np.indices(comp.scope_cards).reshape(len(comp.scope), -1)
-    allowed = ((sc[:, :, None] < 0) | (sc[:, :, None] == grid[None])).all(axis=1)
-    seen = (sc >= 0).all(axis=1)
-    config = np.full(codes.shape[0], -1, dtype=np.int64)
-    config[seen] = np.ravel_multi_index(tuple(sc[seen].T), comp.scope_cards)
-    return config, allowed
-
-
 def _responsibilities(init, x, w, allowed, k, rng):
     n = x.shape[0]
     if init == "random-resp":
@@ -122,11 +112,6 @@ def _responsibilities(init, x, w, allowed, k, rng):
     r = np.zeros((n, k))
     r[np.arange(n), dist.argmin(axis=1)] = 1.0
     return r
-
-
-def _pooled(init, w, config, allowed, k):
-    """Equal weight over allowed configurations: every configuration gets the pooled fit."""
-    return allowed / allowed.sum(axis=1, keepdims=True)
 
 
 def _stats(x, centre, resp, diagonal=False):

@@ -250,13 +250,13 @@ def _run(compiled, maximizer, state, max_iter, tol, prior, callback, progress, r
     if progress:
         sys.stderr.write("\n")
     empty = maximizer.empty_blocks(counts)
-    objective_name = ("classification_" if hard else "") + ("log_posterior" if prior
-                                                            else "log_likelihood")
-    columns = ["iteration", "log_likelihood", objective_name, "delta", "seconds"]
-    if objective_name == "log_likelihood":
-        columns[2] = "objective"
+    columns = ["iteration", "log_likelihood", "objective", "delta", "seconds"]
     history = pd.DataFrame(rows, columns=columns)
-    if objective_name == "log_likelihood":
+    if hard or prior:  # the monotone objective differs from the log-likelihood
+        name = ("classification_" if hard else "") + ("log_posterior" if prior
+                                                       else "log_likelihood")
+        history = history.rename(columns={"objective": name})
+    else:
         history = history.drop(columns="objective")
     return {"theta": theta, "gauss": gauss, "history": history, "log_likelihood": ll,
             "objective": objective, "n_iter": it, "converged": converged, "stopped": stopped,

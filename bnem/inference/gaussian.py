@@ -214,10 +214,6 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
     x = values[:, comp.columns]
     mis = np.isnan(x)
     n, m = x.shape
-    keys = mis.astype(np.int64) @ (np.int64(1) << np.arange(m, dtype=np.int64)) if m < 63 else \
-        np.unique(np.packbits(mis, axis=1), axis=0, return_inverse=True)[1].ravel()
-    order = np.argsort(keys, kind="stable")
-    bounds = np.flatnonzero(np.diff(keys[order])) + 1
     seen_cells = (~mis).sum(axis=0)
     centre = np.where(seen_cells > 0, np.nansum(np.where(mis, 0.0, x), axis=0)
                       / np.maximum(seen_cells, 1), 0.0)
@@ -225,7 +221,11 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
         seen_mask = (~mis).astype(float)
         full = Pattern(np.arange(n), np.arange(m), np.zeros(0, dtype=np.int64),
                        np.where(mis, 0.0, x - centre), seen_mask)
-        return ComponentSlice(x, [full], centre, *_interface_rows(comp, codes))
+        return ComponentSlice(x, [full], centre, *interface_rows(comp, codes))
+    keys = mis.astype(np.int64) @ (np.int64(1) << np.arange(m, dtype=np.int64)) if m < 63 else \
+        np.unique(np.packbits(mis, axis=1), axis=0, return_inverse=True)[1].ravel()
+    order = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
     patterns = []
     for grp in np.split(order, bounds):
         if grp.size == 0:
@@ -236,10 +236,10 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
         p.x = (obs if p.obs.size == m else obs[:, p.obs]) - centre[p.obs]
         patterns.append(p)
     patterns, ragged = ragged_groups(patterns, x - centre, comp.size)
-    return ComponentSlice(x, patterns, centre, *_interface_rows(comp, codes), ragged)
+    return ComponentSlice(x, patterns, centre, *interface_rows(comp, codes), ragged)
 
 
-def _interface_rows(comp, codes):
+def interface_rows(comp, codes):
     """Per row the interface configuration (-1 unless fully observed), and the
     ``(K, n)`` mask of configurations consistent with the row (None: all are)."""
     n = codes.shape[0]

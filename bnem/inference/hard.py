@@ -25,14 +25,13 @@ def home_cliques(evidence) -> np.ndarray:
     """Per row, a clique holding all its unobserved discrete variables (-1: none
     needed, -2: none exists)."""
     missing = evidence.codes < 0
-    n = missing.shape[0]
     home = np.where(missing.any(axis=1), -2, -1)
     for k, clique in enumerate(evidence.plan.cliques):
         outside = np.ones(missing.shape[1], dtype=bool)
         outside[list(clique.vars)] = False
         fits = (home == -2) & ~missing[:, outside].any(axis=1)
         home[fits] = k
-    return home if n else home
+    return home
 
 
 def hard_estep(evidence, theta, log_theta, extra=None):

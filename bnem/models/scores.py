@@ -9,10 +9,10 @@ import pandas as pd
 
 from .._validation import check_float
 from ..errors import BnemTypeError, BnemValueError
+from ..network.bayesnet import BayesianNetwork
 
 
 def _network(network):
-    from ..network.bayesnet import BayesianNetwork
     if not isinstance(network, BayesianNetwork):
         raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
     return network
