@@ -8,6 +8,7 @@
 from .data.table import read_table
 from .data.variables import ContinuousVariable, Variable
 from .em.loop import Progress, fit
+from .inference.compiled import CompiledNetwork, compile
 from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
                      DegenerateWarning, ImpossibleRowError, InferenceTooLargeError,
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
-    "fit", "FitResult", "Progress",
+    "fit", "FitResult", "Progress", "compile", "CompiledNetwork",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "best_permutation", "match_states", "relabel_states",
     "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table",

@@ -143,12 +143,15 @@ def test_callback_can_stop_and_sees_every_iteration():
     assert_monotone(res)
 
 
-def test_chunking_does_not_change_the_answer():
+def test_chunking_does_not_change_the_answer(monkeypatch):
+    from bnem.inference import budget
     net = load("asia")
     df = net.sample(700, seed=3, missing=0.4)
     a = bnem.fit(net, df, max_iter=10, seed=1)
-    b = bnem.fit(net, df, max_iter=10, seed=1, chunk_rows=7)
-    c = bnem.fit(net, df, max_iter=10, seed=1, chunk_rows=50, cache_mb=0.01)  # re-analysed
+    with pytest.warns(DeprecationWarning, match="chunk_rows is deprecated"):
+        b = bnem.fit(net, df, max_iter=10, seed=1, chunk_rows=7)
+    monkeypatch.setattr(budget, "MIN_CHUNK_WORDS", 400)  # chunks of a few dozen rows
+    c = bnem.fit(net, df, max_iter=10, seed=1, memory_mb=0.01)  # and all re-analysed
     np.testing.assert_allclose(a.history["log_likelihood"], c.history["log_likelihood"],
                                rtol=1e-12)
     for r in (a, b, c):
@@ -306,21 +309,25 @@ def test_complete_case_start_breaks_the_symmetry_of_latent_nodes():
 
 def test_compact_chunks_give_the_same_fit():
     """Chunks kept in compact form (expanded at every E-step) change nothing."""
-    from bnem.em.estep import CompiledData
+    from bnem.inference import budget
     from bnem.inference.compact import compact
+    from bnem.inference.dataset import AnalysedData
+    from bnem.network.parameters import Parameters
     net = load("alarm")
     df = net.sample(600, seed=3, missing=0.3)
-    full = CompiledData(net, df, chunk_rows=100, cache_mb=1e6)
-    assert not any(ev.is_compact for ev in full.cache.values())
-    small_mb = sum(compact(ev).nbytes for ev in full.cache.values()) / 2 ** 20
-    squeezed = CompiledData(net, df, chunk_rows=100, cache_mb=small_mb * 1.01)
-    assert len(squeezed.cache) == len(full.slices)
-    assert sum(ev.is_compact for ev in squeezed.cache.values()) >= len(full.slices) - 1
-    theta = net.flat_params()
-    e1, e2 = full.expected_counts(theta), squeezed.expected_counts(theta)
+    compiled = bnem.compile(net)
+    full = AnalysedData(compiled, df, budget.MemoryBudget(1e6, chunk_rows=100))
+    assert full.n_compact == 0 and full.n_streamed == 0 and full.n_chunks == 6
+    small_mb = sum(compact(full.chunk(k)).nbytes for k in range(full.n_chunks)) / 2 ** 20
+    squeezed = AnalysedData(compiled, df, budget.MemoryBudget(small_mb * 1.01, chunk_rows=100))
+    assert squeezed.n_chunks == full.n_chunks and squeezed.n_streamed == 0
+    assert squeezed.n_compact >= full.n_chunks - 1
+    theta = Parameters.of(net)
+    e1, e2 = full.stats(theta), squeezed.stats(theta)
     np.testing.assert_allclose(e1.counts, e2.counts, rtol=1e-12, atol=1e-12)
     assert e1.log_likelihood == pytest.approx(e2.log_likelihood, rel=1e-13)
-    a = bnem.fit(net, df, max_iter=4, seed=0, chunk_rows=100, cache_mb=small_mb * 1.01)
+    with pytest.warns(DeprecationWarning, match="cache_mb is deprecated"):
+        a = bnem.fit(net, df, max_iter=4, seed=0, chunk_rows=100, cache_mb=small_mb * 1.01)
     b = bnem.fit(net, df, max_iter=4, seed=0, chunk_rows=100)
     assert_monotone(a)
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],

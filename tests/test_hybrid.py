@@ -285,15 +285,15 @@ def test_hard_em_refuses_rows_whose_missing_values_span_cliques():
 
 
 def test_chunks_shrink_for_large_interfaces(monkeypatch):
-    from bnem.inference import gaussian
+    from bnem.inference import budget
     net = random_hybrid(np.random.default_rng(9), 3, 3)
     df = _blank(np.random.default_rng(1), net.sample(300, seed=2), 0.2,
                 hide=[net.discrete_nodes[0]])
     ref = net.log_prob(df)
     fit_ref = bnem.fit(net, df, max_iter=5, tol=0, seed=0)
-    monkeypatch.setattr(gaussian, "MAX_CHUNK_CELLS", 60)
-    structure = bnem.inference.structure.Structure.of(net)
-    assert gaussian.max_chunk_rows(structure, 25_000) < 30
+    monkeypatch.setattr(budget.MemoryBudget, "gaussian_cells", 60)
+    structure = bnem.compile(net).structure
+    assert budget.MemoryBudget().rows_per_chunk(structure) < 30
     np.testing.assert_allclose(net.log_prob(df), ref, rtol=1e-13)
     small = bnem.fit(net, df, max_iter=5, tol=0, seed=0)
     assert_monotone(small)

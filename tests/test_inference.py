@@ -7,8 +7,7 @@ import pytest
 from bnem.inference import engine
 from bnem.inference.bruteforce import brute_force
 from bnem.inference.engine import estep, family_posteriors, node_marginals, row_log_prob
-from bnem.inference.evidence import analyse, network_plan
-from bnem.inference.structure import Structure
+import bnem
 from bnem.network.sampling import sample_codes
 
 from conftest import SMALL, load, random_network
@@ -31,12 +30,11 @@ def _blank(rng, codes, fraction, latent=()):
 
 
 def _check_against_brute_force(net, codes, weights=None):
-    structure = Structure.of(net)
     theta = net.flat_params()
     with np.errstate(divide="ignore"):
         log_theta = np.log(theta)
     weights = np.ones(len(codes)) if weights is None else weights
-    ev = analyse(structure, codes, weights)
+    ev = bnem.compile(net).analyse(codes, weights)
     log_p, posts = brute_force(net, codes)
     np.testing.assert_allclose(row_log_prob(ev, log_theta), log_p, rtol=0, atol=1e-10)
     for mine, ref in zip(family_posteriors(ev, theta), posts):
@@ -44,7 +42,8 @@ def _check_against_brute_force(net, codes, weights=None):
     for v in range(len(net.nodes)):
         ref = posts[v].reshape(len(codes), -1, posts[v].shape[-1]).sum(axis=1)
         np.testing.assert_allclose(node_marginals(ev, log_theta, v), ref, rtol=0, atol=1e-10)
-    counts, total = estep(ev, theta)
+    tree = estep(ev, theta)
+    counts, total = tree.counts, tree.log_likelihood
     expected = np.concatenate([(p * weights.reshape((-1,) + (1,) * (p.ndim - 1))).sum(0).ravel()
                                for p in posts])
     np.testing.assert_allclose(counts, expected, rtol=0, atol=1e-9)
@@ -72,8 +71,8 @@ def test_bundled_small_networks_match_brute_force(name, mode):
 
 def test_wide_clique_pattern_keys(monkeypatch):
     """Cliques too wide for an integer bit mask key their missing patterns by bytes."""
-    from bnem.inference import evidence
-    monkeypatch.setattr(evidence, "PATTERN_BITS", 0)
+    from bnem import ragged
+    monkeypatch.setattr(ragged, "PATTERN_BITS", 0)
     rng = np.random.default_rng(5)
     net = random_network(rng, 7)
     codes = _blank(rng, sample_codes(net, 60, rng)[0], 0.4, latent=[2])
@@ -91,7 +90,6 @@ def test_deterministic_cpds_and_zero_rows_are_reported(rng):
     net = random_network(rng, 6, zero_prob=0.3)
     codes = _blank(rng, sample_codes(net, 50, rng)[0], 0.4)
     _check_against_brute_force(net, codes)  # sampled rows are possible
-    structure = Structure.of(net)
     theta = net.flat_params()
     # find an impossible complete row by brute force and check it is reported
     impossible = None
@@ -102,7 +100,7 @@ def test_deterministic_cpds_and_zero_rows_are_reported(rng):
             break
     assert impossible is not None
     codes2 = np.vstack([codes, impossible])
-    ev = analyse(structure, codes2, np.ones(len(codes2)))
+    ev = bnem.compile(net).analyse(codes2, np.ones(len(codes2)))
     with pytest.raises(engine.ImpossibleRows) as info:
         estep(ev, theta)
     assert len(codes2) - 1 in info.value.rows
@@ -131,8 +129,8 @@ def test_no_underflow_with_thousands_of_observed_children():
 @pytest.mark.parametrize("name", ["asia", "child", "alarm", "insurance"])
 def test_plan_is_a_valid_junction_tree(name):
     net = load(name)
-    structure = Structure.of(net)
-    plan = network_plan(structure)
+    compiled = bnem.compile(net)
+    structure, plan = compiled.structure, compiled.plan
     sets = [set(c.vars) for c in plan.cliques]
     for f, fam in enumerate(structure.families):
         assert set(fam) <= sets[plan.factor_clique[f]]
@@ -146,7 +144,7 @@ def test_plan_is_a_valid_junction_tree(name):
 
 
 def test_alarm_plan_is_small():
-    plan = network_plan(Structure.of(load("alarm")))
+    plan = bnem.compile(load("alarm")).plan
     assert max(plan.clique_sizes) <= 144
     assert sum(plan.clique_sizes) < 2000
 
@@ -185,14 +183,14 @@ def test_log_prob_and_posteriors_match_pgmpy(name):
 
 def test_chunks_are_bounded_by_sliced_entries(monkeypatch):
     """Chunks split by entry budget give the same answers; a monstrous row is refused."""
-    import bnem
-    from bnem.inference import evidence
+    from bnem.inference import budget, evidence
     net = load("asia")
     df = net.sample(300, seed=4, missing=0.5)
     before = net.log_prob(df)
     fit_before = bnem.fit(net, df, max_iter=3, seed=0)
-    monkeypatch.setattr(evidence, "MAX_CHUNK_WORDS", 500)
-    slices = evidence.plan_chunks(Structure.of(net), np.full((30, 8), -1), 1000)
+    monkeypatch.setattr(budget, "MIN_CHUNK_WORDS", 500)
+    monkeypatch.setattr(budget.MemoryBudget, "chunk_words", 500)
+    slices = bnem.compile(net).chunk_bounds(np.full((30, 8), -1), budget.MemoryBudget())
     assert len(slices) > 1 and slices[-1].stop == 30
     np.testing.assert_allclose(net.log_prob(df), before, rtol=1e-13)
     fit_after = bnem.fit(net, df, max_iter=3, seed=0)
@@ -207,7 +205,7 @@ def test_plan_sizes_do_not_overflow():
     import bnem
     k = 70  # a node with many parents makes a clique of 2**71 states
     variables = {f"p{i}": ["0", "1"] for i in range(k)}
-    plan = network_plan(Structure.of(bnem.BayesianNetwork(variables)))
+    plan = bnem.compile(bnem.BayesianNetwork(variables)).plan
     assert plan.describe()["largest"] == 2
     from bnem.inference.plan import compile_plan
     wide = compile_plan(range(k), [tuple(range(k))], {v: 2 for v in range(k)})

@@ -36,21 +36,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="learned network: .json or .json.gz (any network), or .bif or "
                         ".bif.gz (discrete networks only)")
     f.add_argument("--history", help="write the per-iteration trace as CSV")
-    f.add_argument("--max-iter", type=int, default=200)
-    f.add_argument("--tol", type=float, default=1e-6, help="per-row log-likelihood gain to stop")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--init", default=None, choices=INITS,
-                   help="start (default: random for a discrete network, k-means++ for a "
-                        "hybrid one)")
-    f.add_argument("--n-init", type=int, default=1, help="random restarts (keep the best)")
-    f.add_argument("--prior", type=float, default=0.0, help="Dirichlet pseudo-count (MAP-EM)")
-    f.add_argument("--min-variance", type=float, default=None,
-                   help="floor of the Gaussian nodes' variances (default 1e-6; 0 disables it)")
+    _fit_options(f)
     _missing_option(f)
-    f.add_argument("--progress", action="store_true", help="one-line progress display")
-    f.add_argument("--cache-mb", type=float, default=512.0,
-                   help="memory for the evidence analysis kept between iterations; beyond "
-                        "it, chunks are re-analysed every iteration (default 512)")
+    f.add_argument("--cache-mb", type=float, default=None, dest="cache_mb",
+                   help="deprecated name of --memory-mb")
 
     s = sub.add_parser("sample", help="forward-sample a CSV from a network")
     s.add_argument("network", help=f"network file ({NETWORK_FILES})")
@@ -71,6 +60,33 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="nodes, edges, parameters and the inference plan")
     i.add_argument("network", help=f"network file ({NETWORK_FILES})")
     return p
+
+
+def _fit_options(p: argparse.ArgumentParser) -> None:
+    """The ``fit`` flags, from the one table of fit options (``bnem.em.options``)."""
+    from ..em.options import OPTIONS
+
+    types = {"int": int, "float": float, "seed": int}
+    for o in OPTIONS:
+        if not o.cli:
+            continue
+        if o.kind == "bool":
+            p.add_argument(o.flag, action="store_true", help=o.help)
+        elif o.kind == "choice":
+            p.add_argument(o.flag, default=o.default, choices=list(o.choices), help=o.help)
+        else:
+            shown = "" if o.default is None else f" (default {o.default:g})"
+            p.add_argument(o.flag, type=types[o.kind], default=o.default, help=o.help + shown)
+
+
+def _fit_kwargs(args: argparse.Namespace) -> dict:
+    from ..em.options import OPTIONS
+
+    kwargs = {o.name: getattr(args, o.name) for o in OPTIONS if o.cli}
+    if args.cache_mb is not None:
+        logger.warning("--cache-mb is deprecated; use --memory-mb (one memory budget)")
+        kwargs["memory_mb"] = args.cache_mb
+    return kwargs
 
 
 def _missing_option(p):
@@ -150,10 +166,7 @@ def _fit(args) -> int:
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
                 len(network.nodes), args.data, len(data), data.shape[1])
-    extra = {} if args.min_variance is None else {"min_variance": args.min_variance}
-    res = fit(network, data, max_iter=args.max_iter, tol=args.tol, seed=args.seed,
-              init=args.init, n_init=args.n_init, prior=args.prior, progress=args.progress,
-              cache_mb=args.cache_mb, **extra)
+    res = fit(network, data, **_fit_kwargs(args))
     write(res.network, args.output)
     if args.history:
         res.history.to_csv(args.history, index=False)
@@ -221,24 +234,23 @@ def _loglik(args) -> int:
 
 
 def _info(args) -> int:
-    from ..inference.evidence import network_plan
-    from ..inference.structure import Structure
+    from ..inference.compiled import compile
 
     network = _read(args.network)
-    structure = Structure.of(network)
+    compiled = compile(network)
     print(f"network {network.name!r}: {len(network.nodes)} nodes, {len(network.edges)} edges, "
           f"{network.n_parameters} free parameters")
+    d = compiled.describe()
     if network.discrete_nodes:
-        plan = network_plan(structure)
-        d = plan.describe()
         print(f"clique tree (min-fill): {d['cliques']} cliques, total size {d['total_size']}, "
               f"largest {d['largest']} entries")
-        print(f"clique sizes: {sorted(plan.clique_sizes, reverse=True)}")
-    components = structure.components
+        print(f"clique sizes: {d['clique_sizes']}")
+    components = d["components"]
     if components:
         print(f"continuous: {len(network.continuous_nodes)} Gaussian nodes in "
-              f"{len(components)} component(s); largest {max(c.m for c in components)} nodes; "
-              f"discrete configurations per component up to {max(c.size for c in components)}")
+              f"{len(components)} component(s); largest {max(len(c['nodes']) for c in components)} "
+              "nodes; discrete configurations per component up to "
+              f"{max(c['configurations'] for c in components)}")
     for node in network.nodes:
         parents = network.parents(node)
         kind = "gaussian" if node in network.continuous_nodes else network.variable(node).card

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import preview
+from ..ragged import pattern_order
 from ..errors import BnemTypeError, DataError
 from .variables import value_label
 
@@ -169,7 +170,7 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
     elif continuous and merge:
         # rows sorted by which continuous cells are missing: rows sharing a pattern
         # share one factorisation per E-step, so keep them in the same chunks
-        order = _pattern_order(np.isnan(values))
+        order = pattern_order(np.isnan(values))
         unique, weights = codes[order], np.ones(n)
         values = values[order]
         inverse = np.empty(n, dtype=np.int64)
@@ -271,16 +272,6 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
     seen = codes >= 0
     out[seen] = mapping[codes[seen]]
     return out
-
-
-def _pattern_order(mask: np.ndarray) -> np.ndarray:
-    """A stable order of the rows that groups equal rows of the boolean ``mask``."""
-    if mask.shape[1] == 0 or not mask.any():
-        return np.arange(mask.shape[0])
-    packed = np.ascontiguousarray(np.packbits(mask, axis=1))
-    keys = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
-                     return_inverse=True)[1].ravel()
-    return np.argsort(keys, kind="stable")
 
 
 def _merge_rows(codes: np.ndarray):

@@ -24,25 +24,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..inference.dataset import AnalysedData
 from ..inference.gaussian import interface_rows
+from ..inference.stats import Moments
 from .gaussian_mstep import maximize_component
 
 MIXTURE_INITS = ("k-means++", "random-rows", "random-resp")
 START_VARIANCE_FLOOR = 1e-3
 
 
-def initial_gaussians(init: str, compiled, network, rng, min_variance: float) -> dict:
+def initial_gaussians(init: str, data: AnalysedData, rng: np.random.Generator,
+                      min_variance: float) -> dict:
     """GaussianCPDs to start EM from (the network's own for ``init="network"``)."""
-    cpds = dict(network.gaussian_cpds)
+    cpds = dict(data.compiled.network.gaussian_cpds)
     if init == "network":
         return cpds
-    enc = compiled.encoded
+    values, codes = data.source.stacked("values"), data.source.stacked("codes")
+    w = data.source.stacked("weights")
     min_variance = max(min_variance, np.finfo(float).tiny)
-    for comp in compiled.structure.components:
-        x = enc.values[:, comp.columns]
-        w = enc.weights
+    for comp in data.compiled.structure.components:
+        x = values[:, comp.columns]
         filled, centre = _mean_filled(x, w)
-        cs_config, consistent = interface_rows(comp, enc.codes)
+        cs_config, consistent = interface_rows(comp, codes)
         allowed = np.ones((len(w), comp.size), bool) if consistent is None else consistent.T
         if init in MIXTURE_INITS:  # distances in centred coordinates keep their precision
             resp = _responsibilities(init, filled - centre, w, allowed, comp.size, rng)
@@ -121,7 +124,7 @@ def _stats(x, centre, resp, diagonal=False):
         m2 = np.einsum("kj,ji->kji", resp.T @ (dev * dev), np.eye(x.shape[1]))
     else:
         m2 = np.stack([(dev * resp[:, k:k + 1]).T @ dev for k in range(resp.shape[1])])
-    return resp.sum(axis=0), m1, m2
+    return Moments(resp.sum(axis=0), m1, m2)
 
 
 def _jitter(comp, cpds, rng):

@@ -17,12 +17,33 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BnemValueError
+from ..inference.gaussian import Component, joint_factors
+from ..inference.stats import Moments
 from ..network.gaussian import GaussianCPD
 
 
-def moments_to_scatter(stats, centres):
+def maximize_gaussians(structure, moments: tuple, previous: dict,
+                       min_variance: float) -> tuple[dict, list, list, list]:
+    """New GaussianCPDs of every component from the moments of an E-step at the
+    ``previous`` CPDs (the moments are about the means those CPDs give).
+
+    Returns ``(cpds, floored, empty, collinear)`` as :func:`maximize_component`.
+    """
+    new, floored, empty, collinear = dict(previous), [], [], []
+    for comp, st in zip(structure.components, moments):
+        centres = joint_factors(comp, previous).mean
+        cpds, fl, em, co = maximize_component(comp, st, centres, previous, min_variance)
+        new.update(cpds)
+        floored += fl
+        empty += em
+        collinear += co
+    return new, sorted(set(floored)), sorted(set(empty)), sorted(set(collinear))
+
+
+def moments_to_scatter(stats: Moments,
+                       centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per interface configuration: weight, mean and scatter about the mean."""
-    n_k, m1, m2 = stats
+    n_k, m1, m2 = stats.n, stats.m1, stats.m2
     safe = np.where(n_k > 0, n_k, 1.0)
     mean = centres + m1 / safe[:, None]
     scatter = m2 - np.einsum("ki,kj->kij", m1, m1) / safe[:, None, None]
@@ -93,7 +114,8 @@ def _rss(beta, s_pp, s_pj, s_jj):
         np.einsum("gp,gpq,gq->g", beta, s_pp, beta)
 
 
-def maximize_component(comp, stats, centres, previous: dict, min_variance: float):
+def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, previous: dict,
+                       min_variance: float) -> tuple[dict, list, list, list]:
     """New GaussianCPDs of one component.
 
     Returns ``(cpds, floored, empty, collinear)``: lists of ``(node, configuration

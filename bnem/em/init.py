@@ -8,8 +8,8 @@ INITS = ("random", "uniform", "network", "complete-case")
 COMPLETE_CASE_PSEUDOCOUNT = 1e-3
 
 
-def initial_theta(init: str, network, maximizer, compiled, rng: np.random.Generator,
-                  prior: float) -> np.ndarray:
+def initial_theta(init: str, network, maximizer, obs_counts: np.ndarray,
+                  rng: np.random.Generator, prior: float) -> np.ndarray:
     """Flat starting parameters.
 
     * ``random``: each distribution drawn from a flat Dirichlet (seeded);
@@ -29,9 +29,9 @@ def initial_theta(init: str, network, maximizer, compiled, rng: np.random.Genera
     elif init == "network":
         theta = network.flat_params()
     else:
-        theta, _ = maximizer.maximize(compiled.obs_counts,
+        theta, _ = maximizer.maximize(obs_counts,
                                       prior=max(prior, COMPLETE_CASE_PSEUDOCOUNT))
-        unseen = maximizer.empty_blocks(compiled.obs_counts)
+        unseen = maximizer.empty_blocks(obs_counts)
         if unseen.any():
             drawn, _ = maximizer.maximize(rng.gamma(1.0, size=network.offsets[-1]))
             fill = unseen[maximizer.block_of]

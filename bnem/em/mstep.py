@@ -57,7 +57,5 @@ class Maximizer:
             i = int(self.block_node[b])
             node = net.discrete_nodes[i]
             first = int(self.block_start[b] - net.offsets[i]) // int(self.block_card[b])
-            parents = net.parents(node)
-            config = np.unravel_index(first, net.table_shapes[i][:-1]) if parents else ()
-            out.append((node, {p: net.states(p)[int(k)] for p, k in zip(parents, config)}))
+            out.append((node, net.configuration(net.parents(node), first)))
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -37,9 +38,11 @@ class FitResult:
     floored_variances : list of (node, {discrete parent: state})
         Gaussian nodes and configurations whose variance was held at ``min_variance``
         in the last M-step (a collapsing component).
+    n_estep : int
+        E-steps evaluated over all restarts (each a full pass over the data).
     """
 
-    network: object
+    network: Any
     history: pd.DataFrame
     log_likelihood: float
     n_iter: int
@@ -49,12 +52,14 @@ class FitResult:
     empty_configurations: list = field(default_factory=list)
     restarts: pd.DataFrame | None = None
     floored_variances: list = field(default_factory=list)
+    n_estep: int = 0
 
     def summary(self) -> str:
+        """One line: converged or not, iterations, log-likelihood, time."""
         status = "converged" if self.converged else "did NOT converge"
         return (f"{status} after {self.n_iter} iterations; log-likelihood "
                 f"{self.log_likelihood:.6f} ({self.log_likelihood / self.n_rows:.6f} per row, "
                 f"{self.n_rows} rows); {self.seconds:.3f} s")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FitResult({self.summary()})"

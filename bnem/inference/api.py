@@ -1,61 +1,46 @@
-"""DataFrame-level inference used by ``BayesianNetwork.log_prob`` and friends."""
+"""Inference on whole sources, behind ``BayesianNetwork.log_prob`` and friends
+(inference layer). One pass over the data path of :mod:`bnem.inference.dataset`."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..data.encode import encode
+from ..data.source import encode_source
 from ..errors import ImpossibleRowError
-from .engine import ImpossibleRows, node_marginals, row_log_prob
-from .evidence import analyse, plan_chunks
-from .gaussian import max_chunk_rows
-from .hybrid import hybrid_node_marginals, hybrid_row_log_prob, joints
-from .structure import Structure
+from ..network.parameters import Parameters
+from .budget import MemoryBudget
+from .compiled import CompiledNetwork, ImpossibleRows, Prepared, compile
+from .dataset import describe_row, iter_analysed
+from .evidence import ChunkEvidence
 
-CHUNK_ROWS = 50_000
-
-
-def _chunks(network, data):
-    """Yield ``(encoded table, chunk slice, chunk evidence, log parameters, joints)``;
-    ``joints`` are the components' Gaussians (None for a discrete network)."""
-    structure = Structure.of(network)
-    enc = encode(data, list(network.variables.values()))
-    with np.errstate(divide="ignore"):
-        log_theta = np.log(network.flat_params())
-    gauss = joints(structure, network.gaussian_cpds) if structure.components else None
-    cache = {}
-    variables = list(network.variables.values())
-    for sl in plan_chunks(structure, enc.codes, max_chunk_rows(structure, CHUNK_ROWS), cache,
-                          lambda r: enc.describe_row(r, variables)):
-        yield enc, sl, analyse(structure, enc.codes[sl], enc.weights[sl], cache,
-                               values=enc.values[sl]), log_theta, gauss
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
 
 
-def _row_log_prob(ev, log_theta, gauss):
-    if gauss is None:
-        return row_log_prob(ev, log_theta)
-    return hybrid_row_log_prob(ev, log_theta, gauss)
-
-
-def log_prob(network, data) -> np.ndarray:
-    """Per-row log P(observed part of the row), shape ``(len(data),)``.
+def log_prob(network: "BayesianNetwork", data: object,
+             budget: MemoryBudget = MemoryBudget()) -> np.ndarray:
+    """Per-row log P(observed part of the row), shape ``(n_rows,)``.
 
     Missing cells and latent nodes are summed out exactly. A row that is impossible
     under the network gets ``-inf`` (it is a valid answer here, not an error).
     """
-    parts = []
-    enc = None
-    for enc, _, ev, log_theta, gauss in _chunks(network, data):
+    compiled = compile(network)
+    source = encode_source(data, list(network.variables.values()))
+    prepared = compiled.prepare(Parameters.of(network))
+    distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
+    for ref, ev in iter_analysed(compiled, source, budget):
         try:
-            parts.append(_row_log_prob(ev, log_theta, gauss))
+            distinct[ref.part].append(compiled.log_prob(ev, prepared))
         except ImpossibleRows:
-            parts.append(_log_prob_with_zeros(ev, log_theta, gauss))
-    distinct = np.concatenate(parts)
-    return distinct[enc.inverse]
+            distinct[ref.part].append(_log_prob_with_zeros(compiled, ev, prepared))
+    return source.per_row([np.concatenate(d) for d in distinct])
 
 
-def _log_prob_with_zeros(ev, log_theta, gauss):
+def _log_prob_with_zeros(compiled: CompiledNetwork, ev: ChunkEvidence,
+                         prepared: Prepared) -> np.ndarray:
     """Rows impossible under the network get -inf; the rest are evaluated normally.
 
     Each failed pass names some impossible rows; they are masked out and the pass is
@@ -67,10 +52,10 @@ def _log_prob_with_zeros(ev, log_theta, gauss):
         keep = np.flatnonzero(~bad)
         if keep.size == 0:
             break
-        sub = analyse(ev.structure, ev.codes[keep], ev.weights[keep],
-                      values=None if ev.values is None else ev.values[keep])
+        sub = compiled.analyse(ev.codes[keep], ev.weights[keep],
+                               None if ev.values is None else ev.values[keep], keep_assign=False)
         try:
-            out[keep] = _row_log_prob(sub, log_theta, gauss)
+            out[keep] = compiled.log_prob(sub, prepared)
             break
         except ImpossibleRows as exc:
             bad[keep[exc.rows]] = True
@@ -78,12 +63,13 @@ def _log_prob_with_zeros(ev, log_theta, gauss):
     return out
 
 
-def log_likelihood(network, data) -> float:
+def log_likelihood(network: "BayesianNetwork", data: object) -> float:
     """Total observed-data log-likelihood of ``data`` (``-inf`` if a row is impossible)."""
     return float(np.sum(log_prob(network, data)))
 
 
-def posterior(network, data, node: str) -> pd.DataFrame:
+def posterior(network: "BayesianNetwork", data: object, node: str,
+              budget: MemoryBudget = MemoryBudget()) -> pd.DataFrame:
     """P(node | observed part of each row): one column per state, indexed like ``data``.
 
     Raises
@@ -92,16 +78,17 @@ def posterior(network, data, node: str) -> pd.DataFrame:
         If a row has probability zero under the network (its posterior is undefined).
     """
     i = network.discrete_index(node)
-    parts = []
-    enc = None
-    for enc, sl, ev, log_theta, gauss in _chunks(network, data):
+    compiled = compile(network)
+    source = encode_source(data, list(network.variables.values()))
+    prepared = compiled.prepare(Parameters.of(network))
+    distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
+    for ref, ev in iter_analysed(compiled, source, budget, keep_assign=True):
         try:
-            parts.append(node_marginals(ev, log_theta, i) if gauss is None
-                         else hybrid_node_marginals(ev, log_theta, i, gauss))
+            distinct[ref.part].append(compiled.marginals(ev, prepared, i))
         except ImpossibleRows as exc:
-            desc = enc.describe_row(sl.start + int(exc.rows[0]), list(network.variables.values()))
+            desc = describe_row(compiled, source, ref.part, ref.rows.start + int(exc.rows[0]))
             raise ImpossibleRowError(
                 f"{desc} has probability zero under the network, so P({node} | row) is "
                 "undefined") from None
-    probs = np.concatenate(parts)[enc.inverse]
-    return pd.DataFrame(probs, index=data.index, columns=list(network.states(node)))
+    probs = source.per_row([np.concatenate(d) for d in distinct])
+    return pd.DataFrame(probs, index=source.index, columns=list(network.states(node)))

@@ -4,73 +4,127 @@ Within one missing pattern of a clique, every per-entry index array is affine in
 row: value(row, j) = base(row) + template(j), because the pattern fixes which
 variables vary, which families are active and which separator entries are hit. A
 chunk can therefore be stored with one base per (row, array) and one template per
-(pattern, array) -- about a fifth of the memory -- and expanded before use.
+(pattern, array) -- about a fifth of the memory -- and expanded before use:
+:class:`CompactChunk` is its own type, whose :meth:`~CompactChunk.ready` expands it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import Affine, ChunkEvidence, _starts
+from ..ragged import segment_of_entries, starts
+from .evidence import ChunkEvidence
+from .slices import CliqueSlice
 
 
-def _compress(values, cs) -> Affine:
-    seg = cs.seg
-    lengths = np.diff(np.append(seg, cs.n_entries))
-    first = _starts(np.asarray(cs.group_rows, dtype=np.int64))
-    parts = [values[seg[r]:seg[r] + lengths[r]] - values[seg[r]] for r in first]
-    base = values[seg] if seg.size else np.zeros(0, dtype=np.int64)
-    small = base.size == 0 or base.max() < 2 ** 31
-    templates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return Affine(base.astype(np.int32 if small else np.int64), templates,
-                  _starts(np.array([p.size for p in parts], dtype=np.int64)))
+@dataclass(frozen=True)
+class Affine:
+    """A per-entry index array stored as per-row bases plus per-pattern templates."""
+
+    base: np.ndarray        # (a,) int32 or int64
+    templates: np.ndarray   # the patterns' templates, concatenated
+    t_start: np.ndarray     # (n_patterns,) where each template starts
+
+    @classmethod
+    def compress(cls, values: np.ndarray, cs: CliqueSlice) -> "Affine":
+        """``values`` (one per entry of ``cs``) as bases and templates."""
+        seg = cs.seg
+        lengths = np.diff(np.append(seg, cs.n_entries))
+        first = starts(np.asarray(cs.group_rows, dtype=np.int64))
+        parts = [values[seg[r]:seg[r] + lengths[r]] - values[seg[r]] for r in first]
+        base = values[seg] if seg.size else np.zeros(0, dtype=np.int64)
+        small = base.size == 0 or base.max() < 2 ** 31
+        templates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return cls(base.astype(np.int32 if small else np.int64), templates,
+                   starts(np.array([p.size for p in parts], dtype=np.int64)))
+
+    def expand(self, group_rows: np.ndarray) -> np.ndarray:
+        """The full per-entry array (int64)."""
+        out, row = [], 0
+        for g, n_p in enumerate(group_rows):
+            t0 = self.t_start[g]
+            t1 = self.t_start[g + 1] if g + 1 < self.t_start.size else self.templates.size
+            block = self.base[row:row + n_p].astype(np.int64)[:, None] + \
+                self.templates[t0:t1][None, :]
+            out.append(block.ravel())
+            row += n_p
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        return self.base.nbytes + self.templates.nbytes + self.t_start.nbytes
 
 
-def _expand(a: Affine, cs) -> np.ndarray:
-    out, row = [], 0
-    for g, n_p in enumerate(cs.group_rows):
-        t0 = a.t_start[g]
-        t1 = a.t_start[g + 1] if g + 1 < a.t_start.size else a.templates.size
-        block = a.base[row:row + n_p].astype(np.int64)[:, None] + a.templates[t0:t1][None, :]
-        out.append(block.ravel())
-        row += n_p
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+@dataclass(frozen=True)
+class CompactClique:
+    """A :class:`~bnem.inference.slices.CliqueSlice` with its per-entry arrays affine
+    and its segment arrays in int32."""
+
+    rows: np.ndarray
+    seg: np.ndarray
+    n_entries: int
+    group_rows: np.ndarray
+    factor_ids: tuple
+    factor_index: tuple     # Affine per factor
+    up_local: np.ndarray
+    up_target: Affine
+    msg_seg: np.ndarray
+    msg_size: int
+    root_local: np.ndarray
+    child_links: tuple      # (child k, Affine)
+
+    @classmethod
+    def of(cls, cs: CliqueSlice) -> "CompactClique":
+        small = [a.astype(np.int32) for a in (cs.rows, cs.seg, cs.up_local, cs.root_local,
+                                              cs.msg_seg)]
+        return cls(small[0], small[1], cs.n_entries, cs.group_rows,
+                   tuple(f for f, _ in cs.factors),
+                   tuple(Affine.compress(idx, cs) for _, idx in cs.factors), small[2],
+                   Affine.compress(cs.up_target, cs), small[4], cs.msg_size, small[3],
+                   tuple((k, Affine.compress(t, cs)) for k, t in cs.child_links))
+
+    def expand(self) -> CliqueSlice:
+        """The evaluable slice."""
+        e = self.n_entries
+        parts = [a.expand(self.group_rows) for a in self.factor_index]
+        count_index = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        factors = tuple((f, count_index[j * e:(j + 1) * e]) for j, f in enumerate(self.factor_ids))
+        seg, rows = self.seg.astype(np.int64), self.rows.astype(np.int64)
+        msg_seg = self.msg_seg.astype(np.int64)
+        return CliqueSlice(rows, seg, e, self.group_rows, factors, count_index,
+                           self.up_local.astype(np.int64), self.up_target.expand(self.group_rows),
+                           msg_seg, segment_of_entries(msg_seg, self.msg_size), self.msg_size,
+                           self.root_local.astype(np.int64),
+                           tuple((k, a.expand(self.group_rows)) for k, a in self.child_links))
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.rows, self.seg, self.group_rows, self.up_local, self.msg_seg,
+                  self.root_local)
+        return sum(a.nbytes for a in arrays) + self.up_target.nbytes + \
+            sum(a.nbytes for a in self.factor_index) + sum(a.nbytes for _, a in self.child_links)
 
 
-_SEGMENT_ARRAYS = ("rows", "seg", "up_local", "root_local", "msg_seg")
+@dataclass(frozen=True)
+class CompactChunk:
+    """An analysed chunk kept compact; :meth:`ready` gives the evaluable
+    :class:`~bnem.inference.evidence.ChunkEvidence`."""
+
+    shell: ChunkEvidence    # the chunk without its cliques
+    cliques: tuple          # CompactClique per plan clique
+
+    def ready(self) -> ChunkEvidence:
+        return dataclasses.replace(self.shell, cliques=tuple(c.expand() for c in self.cliques))
+
+    @property
+    def nbytes(self) -> int:
+        return self.shell.nbytes + sum(c.nbytes for c in self.cliques)
 
 
-def compact(ev: ChunkEvidence) -> ChunkEvidence:
-    """A copy of ``ev`` whose per-entry arrays are :class:`Affine` (see :func:`expand`)."""
-    cliques = []
-    for cs in ev.cliques:
-        c = dataclasses.replace(cs)
-        c.factors = [(f, _compress(idx, cs)) for f, idx in cs.factors]
-        c.up_target = _compress(cs.up_target, cs)
-        c.child_links = [(k, _compress(t, cs)) for k, t in cs.child_links]
-        c.count_index, c.msg_entry_seg, c.assign, c.stored_entry_seg = None, None, None, None
-        for name in _SEGMENT_ARRAYS:  # segment-sized index arrays fit in int32 here
-            setattr(c, name, getattr(cs, name).astype(np.int32))
-        cliques.append(c)
-    return dataclasses.replace(ev, cliques=cliques)
-
-
-def expand(ev: ChunkEvidence) -> ChunkEvidence:
-    """The evaluable form of a :func:`compact` chunk."""
-    cliques = []
-    for cs in ev.cliques:
-        c = dataclasses.replace(cs)
-        for name in _SEGMENT_ARRAYS:
-            setattr(c, name, getattr(cs, name).astype(np.int64))
-        if cs.factors:
-            c.count_index = np.concatenate([_expand(a, cs) for _, a in cs.factors])
-            e = cs.n_entries
-            c.factors = [(f, c.count_index[j * e:(j + 1) * e]) for j, (f, _) in enumerate(cs.factors)]
-        c.up_target = _expand(cs.up_target, cs)
-        c.child_links = [(k, _expand(a, cs)) for k, a in cs.child_links]
-        lengths = np.diff(np.append(cs.msg_seg, cs.msg_size))
-        c.msg_entry_seg = np.repeat(np.arange(cs.msg_seg.size), lengths)
-        cliques.append(c)
-    return dataclasses.replace(ev, cliques=cliques)
+def compact(ev: ChunkEvidence) -> CompactChunk:
+    """``ev`` in compact form (see :class:`CompactChunk`)."""
+    return CompactChunk(dataclasses.replace(ev, cliques=()),
+                        tuple(CompactClique.of(cs) for cs in ev.cliques))

@@ -10,15 +10,18 @@ factors only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-from .evidence import observed_families, observed_log_terms
+from .evidence import ChunkEvidence, observed_families, observed_log_terms
 
 
 class ImpossibleRows(Exception):
     """Internal: rows (chunk-local indices) with probability zero."""
 
-    def __init__(self, rows):
+    def __init__(self, rows: np.ndarray) -> None:
         rows = np.unique(np.asarray(rows))
         super().__init__(f"impossible rows {rows[:5]}")
         self.rows = rows
@@ -35,7 +38,8 @@ def _seg_sum(values, seg_of, n_seg):
     return np.bincount(seg_of, weights=values, minlength=n_seg)
 
 
-def calibrate(evidence, log_theta, want_beliefs: bool = True, theta=None, row_weight=None):
+def calibrate(evidence: ChunkEvidence, log_theta, want_beliefs: bool = True,
+              theta: np.ndarray | None = None, row_weight: np.ndarray | None = None):
     """Run the upward (and, if asked, downward) pass over the sliced cliques.
 
     ``log_theta`` may be a function returning the log vector (it is only needed when
@@ -184,12 +188,22 @@ def _check_positive(s, rows, linear=False):
         raise ImpossibleRows(rows[bad])
 
 
-def estep(evidence, theta, log_theta=None, extra=None):
+@dataclass(frozen=True)
+class TreeResult:
+    """What one calibration of a chunk's sliced clique tree gives the E-step."""
+
+    counts: np.ndarray          # expected counts, flat like theta
+    log_likelihood: float       # weighted total over the chunk's rows
+    table_posteriors: np.ndarray  # weighted posteriors of the per-row tables (hybrid), laid
+                                  # out like them; empty for a discrete network
+
+
+def estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray | None = None,
+          extra: tuple | None = None) -> TreeResult:
     """Expected counts (flat, like ``theta``) and the weighted total log-likelihood.
 
     ``extra`` = ``(linear, log)`` per-row tables of a hybrid network's components
-    (see :func:`gathered`); their weighted posteriors are then returned as a third
-    value, laid out like the tables.
+    (see :func:`gathered`); their weighted posteriors are then returned too.
 
     Raises
     ------
@@ -212,13 +226,11 @@ def estep(evidence, theta, log_theta=None, extra=None):
             w = b if len(cs.factors) == 1 else np.tile(b, len(cs.factors))
             acc += np.bincount(cs.count_index, weights=w, minlength=lin.size)
     p = theta.size
-    counts = evidence.obs_counts + acc[:p]
-    if extra is None:
-        return counts, total
-    return counts, total, acc[p + 1:]
+    return TreeResult(evidence.obs_counts + acc[:p], total, acc[p + 1:])
 
 
-def gathered(theta, log_theta, extra=None):
+def gathered(theta: np.ndarray, log_theta: np.ndarray,
+             extra: tuple | None = None) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
     """The vectors the sliced cliques gather from: parameters, the padding entry
     (1, or 0 in log space) that inactive entries point at, then any per-row tables.
 
@@ -229,7 +241,7 @@ def gathered(theta, log_theta, extra=None):
             lambda: np.concatenate([log_theta, [0.0], extra[1]]))
 
 
-def observed_impossible_rows(evidence, theta):
+def observed_impossible_rows(evidence: ChunkEvidence, theta: np.ndarray) -> np.ndarray:
     """Chunk-local rows whose fully observed families hit a zero probability."""
     with np.errstate(divide="ignore"):
         terms = observed_log_terms(evidence, np.log(theta))
@@ -241,7 +253,8 @@ def _pad(values, pad):
     return np.append(values, pad)
 
 
-def row_log_prob(evidence, log_theta, extra=None):
+def row_log_prob(evidence: ChunkEvidence, log_theta: np.ndarray,
+                 extra: tuple | None = None) -> np.ndarray:
     """Per-row log P(observed part), shape ``(n_rows,)`` of the chunk (without the
     per-row constants of hybrid components, which the caller adds)."""
     lin, log = gathered(np.exp(log_theta), log_theta, extra)
@@ -249,7 +262,8 @@ def row_log_prob(evidence, log_theta, extra=None):
     return observed_log_terms(evidence, log_theta) + log_z
 
 
-def node_marginals(evidence, log_theta, node: int, extra=None) -> np.ndarray:
+def node_marginals(evidence: ChunkEvidence, log_theta: np.ndarray, node: int,
+                   extra: tuple | None = None) -> np.ndarray:
     """P(node | row) for every row of the chunk, shape ``(n, card)``."""
     structure, codes = evidence.structure, evidence.codes
     card = int(structure.cards[node])
@@ -277,7 +291,7 @@ def node_marginals(evidence, log_theta, node: int, extra=None) -> np.ndarray:
     return out
 
 
-def family_posteriors(evidence, theta):
+def family_posteriors(evidence: ChunkEvidence, theta: np.ndarray) -> list:
     """Per-row posterior of every family, ``(n, *family cards)`` in parents-then-child order.
 
     Meant for tests and diagnostics: memory grows with rows x table sizes.

@@ -26,18 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ragged import pattern_keys
+from .gaussian_moments import DiagMoments, FullMoments
 from .gaussian_ragged import ragged_groups, ragged_table
 
 LOG_2PI = math.log(2 * math.pi)
-MAX_CHUNK_CELLS = 1 << 23  # rows x configurations x coordinates per chunk (64 MB of floats)
-
-
-def max_chunk_rows(structure, rows: int) -> int:
-    """``rows``, reduced so that no component's per-chunk arrays (the whitened
-    deviations, ``rows x configurations x coordinates``) exceed ``MAX_CHUNK_CELLS``."""
-    for comp in structure.components:
-        rows = min(rows, max(1, MAX_CHUNK_CELLS // (comp.size * max(comp.m, 1))))
-    return rows
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ def components(network) -> tuple:
     return tuple(out)
 
 
-def regression_arrays(comp: Component, cpds: dict):
+def regression_arrays(comp: Component, cpds: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per interface configuration: intercepts ``(K, m)``, weights ``(K, m, m)``
     (``B[d, j, k]`` is node j's coefficient on node k) and variances ``(K, m)``."""
     k, m = comp.size, comp.m
@@ -139,7 +132,7 @@ def regression_arrays(comp: Component, cpds: dict):
     return b0, weights, var
 
 
-@dataclass
+@dataclass(frozen=True)
 class JointGaussian:
     """A component's Gaussian given each interface configuration, kept in factored form.
 
@@ -156,8 +149,6 @@ class JointGaussian:
     var: np.ndarray      # (K, m)
     mean: np.ndarray     # (K, m)
     factor: np.ndarray   # (K, m, m) L
-    cache: dict = field(default_factory=dict)  # per observed set: its factorisation (the
-                                               # current chunk's patterns only)
 
     @property
     def cov(self) -> np.ndarray:
@@ -173,14 +164,14 @@ def joint_factors(comp: Component, cpds: dict) -> JointGaussian:
     return JointGaussian(b0, weights, var, mean, a * np.sqrt(var)[:, None, :])
 
 
-def joint(comp: Component, cpds: dict):
+def joint(comp: Component, cpds: dict) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(K, m)`` and covariance ``(K, m, m)`` of the component given each
     interface configuration (see :class:`JointGaussian`)."""
     jg = joint_factors(comp, cpds)
     return jg.mean, jg.cov
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pattern:
     """Rows of a chunk sharing which coordinates of a component are observed."""
 
@@ -191,12 +182,12 @@ class Pattern:
     seen: np.ndarray | None = None  # diagonal components: (n_p, m) 1.0 where observed; the
                                     # pattern then holds every row and ``x`` is zero-filled
 
-    def rows_of(self, array):
+    def rows_of(self, array: np.ndarray) -> np.ndarray:
         """``array[rows]``, without a copy when the pattern holds every row in order."""
         return array if self.rows.size == array.shape[0] else array[self.rows]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ComponentSlice:
     """A component's data in one chunk (parameter independent)."""
 
@@ -208,8 +199,15 @@ class ComponentSlice:
     consistent: np.ndarray | None  # (K, n) configurations agreeing with observed members
     ragged: list = field(default_factory=list)  # rare patterns, batched (gaussian_ragged)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held beyond the chunk's own values (row lists and masks)."""
+        total = self.scope_config.nbytes + sum(p.rows.nbytes for p in self.patterns)
+        return total + (self.consistent.nbytes if self.consistent is not None else 0)
 
-def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> ComponentSlice:
+
+def slice_component(comp: Component, codes: np.ndarray,
+                    values: np.ndarray | None) -> ComponentSlice:
     """Group a chunk's rows by missing pattern and locate their interface states."""
     x = values[:, comp.columns]
     mis = np.isnan(x)
@@ -222,8 +220,7 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
         full = Pattern(np.arange(n), np.arange(m), np.zeros(0, dtype=np.int64),
                        np.where(mis, 0.0, x - centre), seen_mask)
         return ComponentSlice(x, [full], centre, *interface_rows(comp, codes))
-    keys = mis.astype(np.int64) @ (np.int64(1) << np.arange(m, dtype=np.int64)) if m < 63 else \
-        np.unique(np.packbits(mis, axis=1), axis=0, return_inverse=True)[1].ravel()
+    keys = pattern_keys(mis)
     order = np.argsort(keys, kind="stable")
     bounds = np.flatnonzero(np.diff(keys[order])) + 1
     patterns = []
@@ -231,15 +228,15 @@ def slice_component(comp: Component, codes: np.ndarray, values: np.ndarray) -> C
         if grp.size == 0:
             continue
         miss = mis[grp[0]]
-        p = Pattern(np.sort(grp), np.flatnonzero(~miss), np.flatnonzero(miss))
-        obs = p.rows_of(x)
-        p.x = (obs if p.obs.size == m else obs[:, p.obs]) - centre[p.obs]
-        patterns.append(p)
+        rows, obs_at = np.sort(grp), np.flatnonzero(~miss)
+        obs = x if rows.size == n else x[rows]
+        patterns.append(Pattern(rows, obs_at, np.flatnonzero(miss),
+                                (obs if obs_at.size == m else obs[:, obs_at]) - centre[obs_at]))
     patterns, ragged = ragged_groups(patterns, x - centre, comp.size)
     return ComponentSlice(x, patterns, centre, *interface_rows(comp, codes), ragged)
 
 
-def interface_rows(comp, codes):
+def interface_rows(comp: Component, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Per row the interface configuration (-1 unless fully observed), and the
     ``(K, n)`` mask of configurations consistent with the row (None: all are)."""
     n = codes.shape[0]
@@ -259,8 +256,65 @@ def interface_rows(comp, codes):
     return config, consistent
 
 
-def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
-                      diagonal: bool = False):
+@dataclass(frozen=True)
+class Factorisation:
+    """What the densities and moments of one observed set ``o`` (missing ``h``) need, per
+    interface configuration (see :func:`log_density_table`); None where not applicable."""
+
+    inv_t: np.ndarray | None    # (K, |o|, |o|) C^-T
+    stacked: np.ndarray | None  # (|o|, K |o|) the C^-T side by side
+    logdet: np.ndarray | None   # (K,) log det cov[o, o]
+    gain: np.ndarray | None     # (K, |h|, |o|) cov[h, o] C^-T
+    cond: np.ndarray | None     # (K, |h|, |h|) conditional covariance of h given o
+
+    @classmethod
+    def of(cls, jg: JointGaussian, o: np.ndarray, h: np.ndarray) -> "Factorisation":
+        m = jg.mean.shape[1]
+        inv_t = stacked = logdet = gain = cond = None
+        if o.size == m:
+            eye = np.broadcast_to(np.eye(m), jg.weights.shape)
+            inv_t = (eye - jg.weights).transpose(0, 2, 1) / np.sqrt(jg.var)[:, None, :]
+            logdet = np.log(jg.var).sum(axis=1)
+        elif o.size:
+            q, r = np.linalg.qr(jg.factor[:, o, :].transpose(0, 2, 1), mode="complete")
+            c_low = r[:, :o.size, :].transpose(0, 2, 1)                  # (K, |o|, |o|) = C
+            eye = np.broadcast_to(np.eye(o.size), c_low.shape)
+            inv_t = np.linalg.solve(c_low, eye).transpose(0, 2, 1)       # C^-T
+            logdet = 2.0 * np.log(np.abs(np.diagonal(c_low, axis1=1, axis2=2))).sum(axis=1)
+            l_h = jg.factor[:, h, :]
+            gain = np.matmul(l_h, q[:, :, :o.size])                      # (K, |h|, |o|)
+            g2 = np.matmul(l_h, q[:, :, o.size:])
+            cond = np.matmul(g2, g2.transpose(0, 2, 1))
+        else:
+            l_h = jg.factor[:, h, :]
+            cond = np.matmul(l_h, l_h.transpose(0, 2, 1))
+        if inv_t is not None:
+            stacked = np.concatenate(list(inv_t), axis=1)                # (|o|, K |o|)
+        return cls(inv_t, stacked, logdet, gain, cond)
+
+
+class FactorCache:
+    """The factorisations of one component's Gaussians for one E-step, shared by its
+    chunks. Rows are ordered by pattern, so a chunk only needs its predecessor's: the
+    cache keeps the current chunk's patterns only (memory stays bounded)."""
+
+    def __init__(self, jg: JointGaussian) -> None:
+        self.joint = jg
+        self._held: dict[bytes, Factorisation] = {}
+
+    def for_patterns(self, patterns: list) -> list:
+        """The :class:`Factorisation` of each pattern, computing only new ones."""
+        held = {}
+        for p in patterns:
+            key = p.obs.tobytes()
+            if key not in held:
+                held[key] = self._held.get(key) or Factorisation.of(self.joint, p.obs, p.mis)
+        self._held = held
+        return [held[p.obs.tobytes()] for p in patterns]
+
+
+def log_density_table(cs: ComponentSlice, cache: FactorCache, keep_moments: bool,
+                      diagonal: bool = False) -> tuple[np.ndarray, list]:
     """Per row and interface configuration, log N(x_o; mean[o], cov[o, o]).
 
     Per pattern and configuration: rows with every coordinate observed use the
@@ -271,36 +325,31 @@ def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
     matrix product of the centred values with the stacked ``C^-T``.
 
     Returns ``(table (K, n), moments)``; with ``keep_moments``, ``moments`` holds per
-    pattern what the M-step needs: the whitened deviations, the means, the gain
-    ``cov[h, o] C^-T = L_h Q_1`` giving the conditional means of the missing
-    coordinates ``h``, and their conditional covariance ``(L_h Q_2)(L_h Q_2)^T``
-    (see :func:`bnem.inference.gaussian_moments.accumulate_moments`).
+    pattern a record of what the M-step needs (:mod:`bnem.inference.gaussian_moments`):
+    the whitened deviations, the means, the gain ``cov[h, o] C^-T = L_h Q_1`` giving
+    the conditional means of the missing coordinates ``h``, and their conditional
+    covariance ``(L_h Q_2)(L_h Q_2)^T``.
     """
+    jg = cache.joint
     if diagonal:
         return _diagonal_table(cs, jg.mean, jg.var, keep_moments)
     n = cs.values.shape[0]
     k, m = jg.mean.shape
     table = np.zeros((k, n))
-    moments = []
-    # rows are ordered by pattern, so a chunk only needs its predecessor's factorisations
-    keys = [p.obs.tobytes() for p in cs.patterns]
-    jg.cache = {key: jg.cache[key] for key in keys if key in jg.cache}
-    for p, key in zip(cs.patterns, keys):
-        o, h = p.obs, p.mis
+    moments: list = []
+    for p, fac in zip(cs.patterns, cache.for_patterns(cs.patterns)):
+        o = p.obs
         mu_o = jg.mean[:, o] - cs.centre[o]           # (K, |o|) in centred coordinates
-        if key not in jg.cache:  # shared by every chunk in this E-step
-            jg.cache[key] = _factorise(jg, o, h)
-        inv_t, stacked, logdet, gain, cond = jg.cache[key]
         z = None
         if o.size:
-            offset = np.einsum("ko,kol->kl", mu_o, inv_t).reshape(-1)
-            z = p.x @ stacked
+            offset = np.einsum("ko,kol->kl", mu_o, fac.inv_t).reshape(-1)
+            z = p.x @ fac.stacked
             z -= offset
             z = z.reshape(-1, k, o.size)                             # (n_p, K, |o|)
-            table[:, p.rows] = -0.5 * (o.size * LOG_2PI + logdet[:, None]
+            table[:, p.rows] = -0.5 * (o.size * LOG_2PI + fac.logdet[:, None]
                                        + np.einsum("nkj,nkj->kn", z, z))
         if keep_moments:
-            moments.append(("full", p, z, mu_o, gain, cond))
+            moments.append(FullMoments(p, z, mu_o, fac.gain, fac.cond))
     for g in cs.ragged:
         part = ragged_table(g, jg, cs.centre, table, keep_moments)
         if keep_moments:
@@ -308,43 +357,13 @@ def log_density_table(cs: ComponentSlice, jg: JointGaussian, keep_moments: bool,
     return table, moments
 
 
-def _factorise(jg, o, h):
-    """``(C^-T, stacked C^-T, log det, gain, conditional covariance)`` for observed
-    coordinates ``o`` and missing ``h`` (see :func:`log_density_table`)."""
-    k, m = jg.mean.shape
-    inv_t = stacked = logdet = gain = cond = None
-    if o.size == m:
-        eye = np.broadcast_to(np.eye(m), jg.weights.shape)
-        inv_t = (eye - jg.weights).transpose(0, 2, 1) / np.sqrt(jg.var)[:, None, :]
-        logdet = np.log(jg.var).sum(axis=1)
-    elif o.size:
-        q, r = np.linalg.qr(jg.factor[:, o, :].transpose(0, 2, 1), mode="complete")
-        c_low = r[:, :o.size, :].transpose(0, 2, 1)                  # (K, |o|, |o|) = C
-        eye = np.broadcast_to(np.eye(o.size), c_low.shape)
-        inv_t = np.linalg.solve(c_low, eye).transpose(0, 2, 1)       # C^-T
-        logdet = 2.0 * np.log(np.abs(np.diagonal(c_low, axis1=1, axis2=2))).sum(axis=1)
-        l_h = jg.factor[:, h, :]
-        gain = np.matmul(l_h, q[:, :, :o.size])                      # (K, |h|, |o|)
-        g2 = np.matmul(l_h, q[:, :, o.size:])
-        cond = np.matmul(g2, g2.transpose(0, 2, 1))
-    else:
-        l_h = jg.factor[:, h, :]
-        cond = np.matmul(l_h, l_h.transpose(0, 2, 1))
-    if o.size:
-        stacked = np.concatenate(list(inv_t), axis=1)                # (|o|, K |o|)
-    return inv_t, stacked, logdet, gain, cond
-
-
 def _diagonal_table(cs, mean, var, keep_moments):
     """:func:`log_density_table` for independent coordinates, with the whole chunk in
-    one masked pattern: three matrix products, whatever the missing cells.
-
-    Its moments are ``("diag", pattern, x^2, centred means, variances)``.
-    """
+    one masked pattern: three matrix products, whatever the missing cells."""
     p = cs.patterns[0]
     mu = mean - cs.centre                       # (K, m) means in centred coordinates
     prec = 1.0 / var
     sq = p.x * p.x                              # zero where missing
     per_cell = mu * mu * prec + np.log(2 * np.pi * var)          # (K, m)
     table = -0.5 * (prec @ sq.T - 2.0 * ((mu * prec) @ p.x.T) + per_cell @ p.seen.T)
-    return table, ([("diag", p, sq, mu, var)] if keep_moments else [])
+    return table, ([DiagMoments(p, sq, mu, var)] if keep_moments else [])

@@ -1,22 +1,65 @@
 """Expected sufficient statistics of continuous components: weighted moments about
-the current means, from the per-pattern data of
-:func:`bnem.inference.gaussian.log_density_table` (inference layer)."""
+the current means, from the per-pattern records of
+:func:`bnem.inference.gaussian.log_density_table` (inference layer).
+
+Each record (:class:`FullMoments`, :class:`DiagMoments`, and
+:class:`~bnem.inference.gaussian_ragged.RaggedMoments` for batched rare patterns)
+adds its rows' moments with its own ``accumulate``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
-from .gaussian_ragged import ragged_moments
+from .stats import Moments
 
 SMALL_PATTERN_CELLS = 1 << 16  # patterns up to this many rows x configurations x coordinates
                                # get their moments in one batch
 
 
-def accumulate_moments(moments, resp, m: int, diagonal: bool = False):
+@dataclass(frozen=True)
+class FullMoments:
+    """A pattern's whitened deviations ``z (n_p, K, |o|)``, centred means ``mu_o``, the
+    gain and the conditional covariance of its missing coordinates."""
+
+    pattern: Any
+    z: np.ndarray | None
+    mu_o: np.ndarray
+    gain: np.ndarray | None
+    cond: np.ndarray | None
+
+    def accumulate(self, resp: np.ndarray, m1: np.ndarray, m2: np.ndarray,
+                   diag: np.ndarray) -> None:
+        _full_moments(self.pattern, self.z, self.mu_o, self.gain, self.cond,
+                      self.pattern.rows_of(resp), m1.shape[1], m1, m2)
+
+
+@dataclass(frozen=True)
+class DiagMoments:
+    """Independent coordinates, the whole chunk in one masked pattern: squares of the
+    centred values, centred means and variances."""
+
+    pattern: Any
+    sq: np.ndarray
+    mu: np.ndarray
+    var: np.ndarray
+
+    def accumulate(self, resp: np.ndarray, m1: np.ndarray, m2: np.ndarray,
+                   diag: np.ndarray) -> None:
+        _diagonal_moments(self.pattern, self.sq, self.mu, self.var,
+                          self.pattern.rows_of(resp), m1, diag)
+
+
+def accumulate_moments(moments: list, resp: np.ndarray, m: int,
+                       diagonal: bool = False) -> Moments:
     """Weighted moment sums about the current means from per-pattern deviations.
 
     ``resp`` is ``(n, K)``: each row's weight times its posterior over interface
-    configurations. Returns ``N (K,)``, ``M1 (K, m)`` and ``M2 (K, m, m)`` with
+    configurations. Returns :class:`~bnem.inference.stats.Moments` ``N (K,)``,
+    ``M1 (K, m)`` and ``M2 (K, m, m)`` with
     ``M1 = sum r (x - mean)`` and ``M2 = sum r [(x - mean)(x - mean)^T + Cov(x | row)]``.
     With ``diagonal``, only the diagonal of the first term is computed (all the
     M-step needs when no node has a continuous parent).
@@ -26,16 +69,11 @@ def accumulate_moments(moments, resp, m: int, diagonal: bool = False):
     m1 = np.zeros((k, m))
     m2 = np.zeros((k, m, m))
     diag = np.zeros((k, m))
-    for kind, p, *data in moments:
-        if kind == "ragged":
-            ragged_moments(p, *data, resp, m1, m2)
-        elif kind == "diag":
-            _diagonal_moments(p, *data, p.rows_of(resp), m1, diag)
-        else:
-            _full_moments(p, *data, p.rows_of(resp), m, m1, m2)
+    for part in moments:
+        part.accumulate(resp, m1, m2, diag)
     if diagonal:
         m2 += np.einsum("kj,ji->kji", diag, np.eye(m))
-    return n_k, m1, m2
+    return Moments(n_k, m1, m2)
 
 
 def _diagonal_moments(p, sq, mu, var, r, m1, diag):

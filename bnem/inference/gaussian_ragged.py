@@ -24,7 +24,7 @@ RAGGED_MAX_ROWS = 16       # patterns with fewer rows than this are batched
 BLOCK_CELLS = 1 << 22      # rows x configurations x q x q per block
 
 
-@dataclass
+@dataclass(frozen=True)
 class RaggedGroup:
     """Rare patterns with the same number ``q`` of observed coordinates (0 < q < m)."""
 
@@ -35,7 +35,7 @@ class RaggedGroup:
     x: np.ndarray       # (R, q) observed values minus the chunk's centre
 
 
-def ragged_groups(patterns, x_centred, n_configs: int) -> tuple:
+def ragged_groups(patterns: list, x_centred: np.ndarray, n_configs: int) -> tuple[list, list]:
     """Split patterns into ``(kept, groups)``: frequent ones stay as they are; rare ones
     are grouped by ``q``, at most ``BLOCK_CELLS / (n_configs m^2)`` patterns a group (the
     factorisations of a group take a few arrays of that size)."""
@@ -60,8 +60,23 @@ def ragged_groups(patterns, x_centred, n_configs: int) -> tuple:
     return kept, groups
 
 
-def ragged_table(g: RaggedGroup, jg, centre, table, keep_moments: bool):
-    """Fill ``table[:, g.rows]``; return the moment data ``("ragged", g, dev, cond)``."""
+@dataclass(frozen=True)
+class RaggedMoments:
+    """A group's deviations about the means ``(K, R, m)`` (conditional means for the
+    missing cells) and per pattern the conditional covariances of its missing cells."""
+
+    group: RaggedGroup
+    dev: np.ndarray
+    cond: np.ndarray
+
+    def accumulate(self, resp: np.ndarray, m1: np.ndarray, m2: np.ndarray,
+                   diag: np.ndarray) -> None:
+        ragged_moments(self.group, self.dev, self.cond, resp, m1, m2)
+
+
+def ragged_table(g: RaggedGroup, jg, centre: np.ndarray, table: np.ndarray,
+                 keep_moments: bool) -> RaggedMoments | None:
+    """Fill ``table[:, g.rows]``; return the group's moment record (with ``keep_moments``)."""
     k, m = jg.mean.shape
     q = g.obs.shape[1]
     l_o = jg.factor[:, g.obs, :]                                   # (K, P, q, m)
@@ -82,10 +97,11 @@ def ragged_table(g: RaggedGroup, jg, centre, table, keep_moments: bool):
             b = np.arange(sl.stop - sl.start)[:, None]
             dev[:, sl][:, b, g.obs[pid]] = d_o
             dev[:, sl][:, b, g.mis[pid]] = np.einsum("kbl,kbhl->kbh", z, gain[:, pid])
-    return ("ragged", g, dev, cond) if keep_moments else None
+    return RaggedMoments(g, dev, cond) if keep_moments else None
 
 
-def ragged_moments(g: RaggedGroup, dev, cond, resp, m1, m2):
+def ragged_moments(g: RaggedGroup, dev: np.ndarray, cond: np.ndarray, resp: np.ndarray,
+                   m1: np.ndarray, m2: np.ndarray) -> None:
     """Add a group's moments about the means (see ``accumulate_moments``)."""
     r = resp[g.rows].T                                             # (K, R)
     weighted = dev * r[:, :, None]

@@ -15,13 +15,26 @@ stay integrated out), not the observed-data log-likelihood.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from ..ragged import radix_strides
 from .engine import calibrate, gathered
-from .evidence import _radix_strides, observed_families
+from .evidence import ChunkEvidence, observed_families
 
 
-def home_cliques(evidence) -> np.ndarray:
+@dataclass(frozen=True)
+class HardResult:
+    """A chunk's classification E-step."""
+
+    counts: np.ndarray        # counts of the completed rows, flat like theta
+    log_likelihood: float     # weighted observed-data log-likelihood
+    classification: float    # weighted classification log-likelihood
+    completed: np.ndarray     # (n, V) codes with each row's most probable completion
+
+
+def home_cliques(evidence: ChunkEvidence) -> np.ndarray:
     """Per row, a clique holding all its unobserved discrete variables (-1: none
     needed, -2: none exists)."""
     missing = evidence.codes < 0
@@ -34,13 +47,14 @@ def home_cliques(evidence) -> np.ndarray:
     return home
 
 
-def hard_estep(evidence, theta, log_theta, extra=None):
+def hard_estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
+               extra: tuple | None = None) -> HardResult:
     """Counts of the completed rows, the weighted log-likelihood, the weighted
     classification log-likelihood, and the completed codes.
 
     Raises
     ------
-    ValueError
+    SplitRows
         If a row's unobserved discrete variables span several cliques.
     """
     codes = evidence.codes
@@ -71,19 +85,19 @@ def hard_estep(evidence, theta, log_theta, extra=None):
         gain += float(evidence.weights[rows] @ np.log(top[segs] / evidence.weights[rows]))
         cvars = list(evidence.plan.cliques[k].vars)
         mis = codes[rows][:, cvars] < 0
-        radix, strides, _ = _radix_strides(mis, evidence.structure.cards[cvars])
+        radix, strides, _ = radix_strides(mis, evidence.structure.cards[cvars])
         states = (offset[:, None] // strides) % radix
         block = completed[rows][:, cvars]
         completed[np.ix_(rows, cvars)] = np.where(mis, states, block)
     counts = np.zeros(theta.size)
     for _, full, idx in observed_families(evidence.structure, completed):
         counts += np.bincount(idx, weights=evidence.weights[full], minlength=theta.size)
-    return counts, total, total + gain, completed
+    return HardResult(counts, total, total + gain, completed)
 
 
 class SplitRows(Exception):
     """Internal: rows whose unobserved discrete variables lie in no single clique."""
 
-    def __init__(self, rows):
+    def __init__(self, rows: np.ndarray) -> None:
         super().__init__(f"rows {rows[:5]} span several cliques")
         self.rows = rows

@@ -18,18 +18,23 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import estep, node_marginals, row_log_prob
-from .gaussian import joint_factors, log_density_table
+from .evidence import ChunkEvidence
+from .gaussian import FactorCache, joint_factors, log_density_table
 from .gaussian_moments import accumulate_moments
 from .hard import hard_estep
+from .stats import Stats
+from .structure import Structure
 
 
-def joints(structure, cpds: dict) -> list:
-    """The :class:`~bnem.inference.gaussian.JointGaussian` of every component."""
-    return [joint_factors(comp, cpds) for comp in structure.components]
+def factor_caches(structure: Structure, cpds: dict) -> tuple:
+    """A :class:`~bnem.inference.gaussian.FactorCache` over the Gaussian of every
+    component, for one parameter set."""
+    return tuple(FactorCache(joint_factors(comp, cpds)) for comp in structure.components)
 
 
-def component_tables(ev, joint_params, keep_moments: bool = False):
-    """Gathered per-row tables, per-row constants and (optionally) moment data.
+def component_tables(ev: ChunkEvidence, caches: tuple,
+                     keep_moments: bool = False) -> tuple[tuple, np.ndarray, list]:
+    """Gathered per-row tables, per-row constants and (optionally) moment records.
 
     Returns ``(extra, const, parts)``: ``extra = (linear, log)`` flat tables laid out
     like ``ev.row_base`` (each ``(K, n)``: configuration-major, so that reductions over
@@ -39,8 +44,8 @@ def component_tables(ev, joint_params, keep_moments: bool = False):
     n = ev.n_rows
     const = np.zeros(n)
     lin_parts, log_parts, parts = [], [], []
-    for comp, cs, jg in zip(ev.structure.components, ev.continuous, joint_params):
-        table, moments = log_density_table(cs, jg, keep_moments, comp.independent)
+    for comp, cs, cache in zip(ev.structure.components, ev.continuous, caches):
+        table, moments = log_density_table(cs, cache, keep_moments, comp.independent)
         seen = cs.scope_config >= 0
         if seen.any():
             rows = np.flatnonzero(seen)
@@ -68,49 +73,54 @@ def component_tables(ev, joint_params, keep_moments: bool = False):
     return extra, const, parts
 
 
-def hybrid_estep(ev, theta, log_theta, joint_params):
-    """Expected counts, per-component moment sums ``(N, M1, M2)`` and the weighted
-    log-likelihood of one chunk (see :func:`bnem.inference.gaussian_moments.accumulate_moments`)."""
-    extra, const, parts = component_tables(ev, joint_params, keep_moments=True)
-    counts, total, post = estep(ev, theta, log_theta, extra)
-    total += float(ev.weights @ const)
-    stats = []
+def hybrid_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
+                 caches: tuple) -> Stats:
+    """Expected counts, per-component moment sums and the weighted log-likelihood of
+    one chunk (see :func:`bnem.inference.gaussian_moments.accumulate_moments`)."""
+    extra, const, parts = component_tables(ev, caches, keep_moments=True)
+    tree = estep(ev, theta, log_theta, extra)
+    moments = []
     p0 = ev.structure.n_params + 1
-    for comp, cs, base, (_, moments) in zip(ev.structure.components, ev.continuous,
+    for comp, cs, base, (_, records) in zip(ev.structure.components, ev.continuous,
                                              ev.row_base, parts):
-        resp = post[base - p0: base - p0 + ev.n_rows * comp.size].reshape(comp.size, ev.n_rows).T
+        post = tree.table_posteriors[base - p0: base - p0 + ev.n_rows * comp.size]
+        resp = post.reshape(comp.size, ev.n_rows).T
         rows = np.flatnonzero(cs.scope_config >= 0)
         resp[rows, cs.scope_config[rows]] += ev.weights[rows]
-        stats.append(accumulate_moments(moments, resp, comp.m, comp.independent))
-    return counts, stats, total
+        moments.append(accumulate_moments(records, resp, comp.m, comp.independent))
+    return Stats(tree.counts, tuple(moments), tree.log_likelihood + float(ev.weights @ const),
+                 None, float(ev.weights.sum()))
 
 
-def hybrid_hard_estep(ev, theta, log_theta, joint_params):
+def hybrid_hard_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
+                      caches: tuple) -> Stats:
     """:func:`bnem.inference.hard.hard_estep` for a hybrid chunk: each row's weight goes
-    wholly to its completed interface configuration. Returns ``(counts, moment sums,
-    log-likelihood, classification log-likelihood)``."""
-    extra, const, parts = component_tables(ev, joint_params, keep_moments=True)
-    counts, total, classification, completed = hard_estep(ev, theta, log_theta, extra)
+    wholly to its completed interface configuration."""
+    extra, const, parts = component_tables(ev, caches, keep_moments=True)
+    hard = hard_estep(ev, theta, log_theta, extra)
     shift = float(ev.weights @ const)
-    stats = []
-    for comp, (_, moments) in zip(ev.structure.components, parts):
+    moments = []
+    for comp, (_, records) in zip(ev.structure.components, parts):
         resp = np.zeros((ev.n_rows, comp.size))
         if comp.scope:
-            config = np.ravel_multi_index(tuple(completed[:, list(comp.scope)].T), comp.scope_cards)
+            config = np.ravel_multi_index(tuple(hard.completed[:, list(comp.scope)].T),
+                                          comp.scope_cards)
         else:
             config = np.zeros(ev.n_rows, dtype=np.int64)
         resp[np.arange(ev.n_rows), config] = ev.weights
-        stats.append(accumulate_moments(moments, resp, comp.m, comp.independent))
-    return counts, stats, total + shift, classification + shift
+        moments.append(accumulate_moments(records, resp, comp.m, comp.independent))
+    return Stats(hard.counts, tuple(moments), hard.log_likelihood + shift,
+                 hard.classification + shift, float(ev.weights.sum()))
 
 
-def hybrid_row_log_prob(ev, log_theta, joint_params):
+def hybrid_row_log_prob(ev: ChunkEvidence, log_theta: np.ndarray, caches: tuple) -> np.ndarray:
     """Per-row log p(observed part) of a hybrid chunk."""
-    extra, const, _ = component_tables(ev, joint_params)
+    extra, const, _ = component_tables(ev, caches)
     return row_log_prob(ev, log_theta, extra) + const
 
 
-def hybrid_node_marginals(ev, log_theta, node: int, joint_params):
+def hybrid_node_marginals(ev: ChunkEvidence, log_theta: np.ndarray, node: int,
+                          caches: tuple) -> np.ndarray:
     """P(discrete node | row) for every row of a hybrid chunk."""
-    extra, _, _ = component_tables(ev, joint_params)
+    extra, _, _ = component_tables(ev, caches)
     return node_marginals(ev, log_theta, node, extra)

@@ -157,8 +157,8 @@ class BayesianNetwork:
                            state_names={p: self.states(p) for p in disc})
 
     @classmethod
-    def _from_flat(cls, template: "BayesianNetwork", theta: np.ndarray,
-                   gaussians: Mapping | None = None) -> "BayesianNetwork":
+    def from_flat(cls, template: "BayesianNetwork", theta: np.ndarray,
+                  gaussians: Mapping | None = None) -> "BayesianNetwork":
         """A copy of ``template`` whose tables are read from the flat vector ``theta``
         (and whose Gaussian CPDs are ``gaussians``, or the template's)."""
         cpds = {n: theta[template.offsets[i]:template.offsets[i + 1]].reshape(template.table_shapes[i])
@@ -200,6 +200,21 @@ class BayesianNetwork:
         """The node's :class:`TabularCPD` (discrete) or :class:`GaussianCPD` (continuous)."""
         self.index(node)
         return self._cpds[node]
+
+    def configuration(self, parents, index: int) -> dict:
+        """The states of ``parents`` at their joint configuration number ``index`` (C
+        order, the last parent fastest), as ``{parent: state}``.
+
+        >>> net = BayesianNetwork({"a": ["x", "y"], "b": ["u", "v", "w"]})
+        >>> net.configuration(["a", "b"], 4)
+        {'a': 'y', 'b': 'v'}
+        """
+        parents = tuple(parents)
+        if not parents:
+            return {}
+        cards = tuple(len(self.states(p)) for p in parents)
+        config = np.unravel_index(int(index), cards)
+        return {p: self.states(p)[int(k)] for p, k in zip(parents, config)}
 
     @property
     def cpds(self) -> dict:

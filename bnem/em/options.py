@@ -1,0 +1,159 @@
+"""The options of ``bnem.fit``, declared once (em layer).
+
+:data:`OPTIONS` is the single table of every option: its type, default, bounds,
+choices and help text. :func:`validate` checks a call's keyword arguments against it
+and returns a frozen :class:`FitOptions`; the command line builds its ``fit`` flags
+from the same table (:func:`bnem.cli.main`), so the two never disagree.
+
+>>> opts = validate({"max_iter": 50, "tol": 1e-5}, hybrid=False)
+>>> opts.max_iter, opts.tol, opts.init
+(50, 1e-05, 'random')
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_choice, check_float, check_int, check_seed
+from ..errors import BnemTypeError, BnemValueError
+from ..inference.budget import DEFAULT_MEMORY_MB
+from .gaussian_init import MIXTURE_INITS
+from .init import INITS
+
+DEFAULT_MIN_VARIANCE = 1e-6
+STOCHASTIC_INITS = ("random",) + MIXTURE_INITS
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of ``fit``: how to check it and how the command line offers it."""
+
+    name: str
+    kind: str                 # "int", "float", "choice", "bool", "seed", "callable"
+    default: Any
+    help: str
+    minimum: float | None = None
+    choices: tuple = ()
+    cli: bool = True          # offered as a ``bnem fit`` flag
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("max_iter", "int", 200, "most M-steps to perform", minimum=0),
+    Option("tol", "float", 1e-6, "stop when the objective rises by less than this many nats "
+           "per row", minimum=0.0),
+    Option("seed", "seed", 0, "seed of the random starts (the same seed gives the same result)"),
+    Option("init", "choice", None, "start (default: random for a discrete network, k-means++ "
+           "for a hybrid one)", choices=INITS + MIXTURE_INITS),
+    Option("n_init", "int", 1, "random restarts; the best final objective is kept", minimum=1),
+    Option("prior", "float", 0.0, "Dirichlet pseudo-count added to every expected count "
+           "(MAP-EM)", minimum=0.0),
+    Option("min_variance", "float", DEFAULT_MIN_VARIANCE, "floor of the Gaussian nodes' "
+           "variances (0 disables it)", minimum=0.0),
+    Option("hard", "bool", False, "classification EM: each row counts wholly for its most "
+           "probable completion", cli=False),
+    Option("memory_mb", "float", DEFAULT_MEMORY_MB, "memory for the analysed data kept between "
+           "iterations (and, at most half of it, for one chunk's work); beyond it chunks are "
+           "analysed again every iteration", minimum=0.0),
+    Option("progress", "bool", False, "one-line progress display on standard error"),
+    Option("callback", "callable", None, "called with a Progress after every E-step; "
+           "returning True stops", cli=False),
+)
+DEPRECATED = {"cache_mb": "memory_mb"}
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The validated options of one fit (see :data:`OPTIONS`)."""
+
+    max_iter: int
+    tol: float
+    seed: Any
+    init: str
+    n_init: int
+    prior: float
+    min_variance: float
+    hard: bool
+    memory_mb: float
+    progress: bool
+    callback: Callable[..., Any] | None
+    chunk_rows: int | None = None   # deprecated: distinct rows per chunk
+
+    def rng(self) -> np.random.Generator:
+        """A fresh generator from ``seed``."""
+        return check_seed(self.seed)
+
+
+def _check(option: Option, value: Any) -> Any:
+    name = option.name
+    if option.kind == "int":
+        return check_int(value, name, minimum=option.minimum)
+    if option.kind == "float":
+        return check_float(value, name, minimum=option.minimum)
+    if option.kind == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            raise BnemTypeError(f"{name} must be True or False, got {value!r}")
+        return bool(value)
+    if option.kind == "callable":
+        if value is not None and not callable(value):
+            raise BnemTypeError(f"{name} must be callable, got {type(value).__name__}")
+        return value
+    if option.kind == "seed":
+        check_seed(value)
+        return value
+    return value if value is None else check_choice(value, name, option.choices)
+
+
+def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
+    """Check keyword arguments against :data:`OPTIONS`; fill defaults.
+
+    ``cache_mb`` is accepted as the deprecated name of ``memory_mb`` and ``chunk_rows``
+    as a deprecated bound on the rows per chunk (both with a ``DeprecationWarning``).
+
+    Raises
+    ------
+    BnemTypeError, BnemValueError
+        Naming the option, what was expected and what was received.
+    """
+    given = dict(given)
+    for old, new in DEPRECATED.items():
+        if old in given:
+            warnings.warn(f"{old} is deprecated; use {new} (one memory budget)",
+                          DeprecationWarning, stacklevel=3)
+            given[new] = given.pop(old)
+    chunk_rows = given.pop("chunk_rows", None)
+    if chunk_rows is not None:
+        warnings.warn("chunk_rows is deprecated; memory_mb sizes the chunks",
+                      DeprecationWarning, stacklevel=3)
+        chunk_rows = check_int(chunk_rows, "chunk_rows", minimum=1)
+    known = {o.name: o for o in OPTIONS}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise BnemTypeError(f"fit() got unknown option(s) {unknown}; options are "
+                            f"{sorted(known)}")
+    values = {o.name: _check(o, given.get(o.name, o.default)) for o in OPTIONS}
+    values["init"] = _check_init(values["init"], values["n_init"], hybrid)
+    return FitOptions(**values, chunk_rows=chunk_rows)
+
+
+def _check_init(init: str | None, n_init: int, hybrid: bool) -> str:
+    if init is None:
+        init = "k-means++" if hybrid else "random"
+    if init in MIXTURE_INITS and not hybrid:
+        raise BnemValueError(
+            f"init={init!r} places Gaussian components; this network has no continuous "
+            f"nodes. Use one of {', '.join(map(repr, INITS))}.")
+    if n_init > 1 and init not in STOCHASTIC_INITS:
+        raise BnemValueError(
+            f"n_init={n_init} restarts need a random start ({', '.join(map(repr, STOCHASTIC_INITS))}); "
+            f"init={init!r} gives the same start every time")
+    return init
+

@@ -1,0 +1,84 @@
+"""What a fit tells its user: every warning of ``bnem.fit`` is assembled here (em layer)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import ConvergenceWarning, DegenerateWarning
+from ..network.bayesnet import BayesianNetwork
+from .mstep import Maximizer
+from .options import FitOptions
+from .run import RunOutcome
+
+
+def describe_gaussian(network: BayesianNetwork, flagged) -> list:
+    """``(node, {discrete parent: state})`` for each flagged ``(node, configuration)``."""
+    return [(node, network.configuration(network.cpd(node).discrete_parents, u))
+            for node, u in flagged]
+
+
+def warn_symmetric(start: BayesianNetwork, latent, init: str) -> None:
+    """Warn when the start gives all states of a latent discrete node the same
+    parameters everywhere: EM can then never tell them apart."""
+    for node in latent:
+        if node not in start.discrete_nodes or len(start.states(node)) < 2:
+            continue
+        children = start.children(node)
+        if children and all(_same_for_every_state(start, child, node) for child in children):
+            warnings.warn(
+                f"init={init!r} gives every state of the latent node {node!r} the same "
+                "parameters in all its children, so EM cannot tell the states apart and will "
+                "treat them as one. Use a random start (init='random' or, with Gaussian "
+                "children, 'k-means++').", DegenerateWarning, stacklevel=3)
+
+
+def _same_for_every_state(net: BayesianNetwork, child: str, node: str) -> bool:
+    cpd = net.cpd(child)
+    if child in net.continuous_nodes:
+        ax = cpd.discrete_parents.index(node)
+        arrays = (cpd.intercept, cpd.weights, cpd.variance)
+    else:
+        ax = cpd.parents.index(node)
+        arrays = (cpd.values,)
+    return not any(np.ptp(a, axis=ax).any() for a in arrays)
+
+
+def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer,
+             options: FitOptions, total_weight: float) -> tuple[list, list]:
+    """Issue the warnings a finished fit calls for; return its empty configurations
+    and floored variances (see :class:`~bnem.em.result.FitResult`)."""
+    if not outcome.converged and not outcome.stopped and options.max_iter > 0:
+        warnings.warn(
+            f"EM did not converge in max_iter={options.max_iter} iterations (last increase "
+            f"{outcome.last_delta / total_weight:.3g} nats per row > tol={options.tol:g}). "
+            "Increase max_iter, loosen tol, or try init='complete-case'.",
+            ConvergenceWarning, stacklevel=3)
+    notes = outcome.point.notes
+    empty = maximizer.describe_blocks(maximizer.empty_blocks(outcome.point.stats.counts))
+    empty += describe_gaussian(network, notes.empty)
+    floored = describe_gaussian(network, notes.floored)
+    if floored:
+        warnings.warn(
+            f"{len(floored)} Gaussian variance(s) were held at min_variance="
+            f"{options.min_variance:g} (e.g. {floored[0][0]} given {floored[0][1]}): a component "
+            "collapsed onto too few rows. Use fewer components, more data, or another start; "
+            "see FitResult.floored_variances.", DegenerateWarning, stacklevel=3)
+    collinear = describe_gaussian(network, notes.collinear)
+    if collinear:
+        warnings.warn(
+            f"the continuous parents of {collinear[0][0]} (given {collinear[0][1]}) are so "
+            "nearly collinear that part of their joint effect could not be estimated "
+            f"({len(collinear)} node configuration(s) in all); drop or combine one of the "
+            "collinear parents.", DegenerateWarning, stacklevel=3)
+    if empty:
+        kept = "the prior's uniform distribution" if options.prior else "a uniform distribution"
+        if notes.empty:
+            kept += " (Gaussian nodes: their previous parameters)"
+        remedy = "" if options.prior else ", or use prior > 0 to smooth all distributions"
+        warnings.warn(
+            f"{len(empty)} parent configuration(s) had zero expected count and keep {kept} "
+            f"(e.g. {empty[0][0]} given {empty[0][1]}): the data say nothing about them; see "
+            f"FitResult.empty_configurations{remedy}.", DegenerateWarning, stacklevel=3)
+    return empty, floored

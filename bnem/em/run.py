@@ -1,0 +1,186 @@
+"""One EM run from one start: steps, history, convergence, the monotonicity check
+(em layer).
+
+The run is a loop over *points* (parameters with the statistics and objective of
+their E-step). A :class:`Step` turns the current point into the next one; plain EM
+(:class:`PlainEM`) is one M-step and one E-step, and an accelerated step (SQUAREM)
+plugs in at the same seam, evaluating what it needs through the same
+:class:`Problem`. Whatever the step, the loop records every accepted point and checks
+that the objective never decreases.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+from ..errors import MonotonicityError
+from ..inference.dataset import AnalysedData
+from ..inference.stats import Stats
+from ..network.parameters import Parameters
+from .gaussian_mstep import maximize_gaussians
+from .mstep import Maximizer
+from .options import FitOptions
+
+logger = logging.getLogger("bnem")
+
+MONOTONE_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a ``callback`` receives after every E-step."""
+
+    restart: int
+    iteration: int
+    log_likelihood: float
+    objective: float
+    delta: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MStepNotes:
+    """Gaussian configurations the M-step that made a point had to treat specially,
+    as ``(node, configuration index)``: variance floored, zero weight (previous
+    parameters kept), collinear parents."""
+
+    floored: tuple = ()
+    empty: tuple = ()
+    collinear: tuple = ()
+
+
+@dataclass(frozen=True)
+class Point:
+    """Parameters, the statistics of their E-step, and their objective."""
+
+    params: Parameters
+    stats: Stats
+    objective: float
+    notes: MStepNotes = field(default_factory=MStepNotes)
+
+
+class Problem:
+    """The data, the M-step families and the options of one fit: what a step needs to
+    evaluate (E-step) and maximise (M-step). Counts every E-step it runs."""
+
+    def __init__(self, data: AnalysedData, maximizer: Maximizer, options: FitOptions) -> None:
+        self.data = data
+        self.maximizer = maximizer
+        self.options = options
+        self.n_estep = 0
+
+    def evaluate(self, params: Parameters, context: str = "",
+                 notes: MStepNotes | None = None) -> Point:
+        """The E-step at ``params`` and the objective EM increases there."""
+        stats = self.data.stats(params, self.options.hard, context)
+        self.n_estep += 1
+        fit = stats.classification if self.options.hard else stats.log_likelihood
+        assert fit is not None  # hard E-steps always return the classification objective
+        objective = fit + self.maximizer.log_prior(params.theta, self.options.prior)
+        return Point(params, stats, objective, notes or MStepNotes())
+
+    def maximize(self, point: Point) -> tuple[Parameters, MStepNotes]:
+        """The M-step from ``point``'s statistics, CPD family by family."""
+        theta, _ = self.maximizer.maximize(point.stats.counts, self.options.prior)
+        if not point.stats.moments:
+            return Parameters(theta), MStepNotes()
+        gaussians, floored, empty, collinear = maximize_gaussians(
+            self.data.compiled.structure, point.stats.moments, point.params.gaussians,
+            self.options.min_variance)
+        return Parameters(theta, gaussians), MStepNotes(tuple(floored), tuple(empty),
+                                                       tuple(collinear))
+
+
+class Step(Protocol):
+    """The seam of accelerated EM: from the current point to the next accepted one."""
+
+    def advance(self, point: Point, problem: Problem, context: str) -> Point: ...
+
+
+class PlainEM:
+    """One EM step: the M-step from the point's statistics, then its E-step."""
+
+    def advance(self, point: Point, problem: Problem, context: str) -> Point:
+        params, notes = problem.maximize(point)
+        return problem.evaluate(params, context, notes)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run ended."""
+
+    point: Point              # the last point (the returned parameters)
+    history: pd.DataFrame
+    n_iter: int
+    converged: bool
+    stopped: bool             # the callback asked to stop
+    last_delta: float
+
+
+HISTORY_COLUMNS = ["iteration", "log_likelihood", "objective", "delta", "seconds"]
+
+
+def run(problem: Problem, start: Parameters, restart: int, t0: float,
+        step: Step | None = None) -> RunOutcome:
+    """EM from ``start`` until ``tol``, ``max_iter`` or the callback stops it."""
+    opts, step = problem.options, step or PlainEM()
+    first = "network's own" if opts.init == "network" else "initial"
+    point = problem.evaluate(start, first)
+    rows: list[tuple] = []
+    prev, delta = -math.inf, math.nan
+    converged = stopped = False
+    it = 0
+    for it in range(opts.max_iter + 1):
+        if it:
+            point = step.advance(point, problem, f"iteration-{it}")
+        delta = point.objective - prev if it else math.nan
+        _check_monotone(prev, point.objective, it, restart)
+        seconds = time.perf_counter() - t0
+        ll = point.stats.log_likelihood
+        rows.append((it, ll, point.objective, delta, seconds))
+        _report(opts, Progress(restart, it, ll, point.objective, delta, seconds))
+        if opts.callback is not None and opts.callback(
+                Progress(restart, it, ll, point.objective, delta, seconds)):
+            stopped = True
+            break
+        if it and delta <= opts.tol * point.stats.weight:
+            converged = True
+            break
+        prev = point.objective
+    if opts.progress:
+        sys.stderr.write("\n")
+    return RunOutcome(point, _history(rows, opts), it, converged, stopped, delta)
+
+
+def _check_monotone(prev: float, objective: float, it: int, restart: int) -> None:
+    if it and math.isfinite(prev) and objective < prev - MONOTONE_RTOL * max(1.0, abs(prev)):
+        raise MonotonicityError(
+            f"EM objective decreased at iteration {it} (restart {restart}): "
+            f"{prev:.12g} -> {objective:.12g}. This is a bug in bnem; please report it "
+            "with the network and data.")
+
+
+def _report(opts: FitOptions, p: Progress) -> None:
+    logger.info("restart %d iteration %d: log-likelihood %.6f%s", p.restart, p.iteration,
+                p.log_likelihood, "" if p.iteration == 0 else f" (+{p.delta:.6g})")
+    if opts.progress:
+        sys.stderr.write(f"\r[bnem] restart {p.restart} iteration {p.iteration:4d}  "
+                         f"log-likelihood {p.log_likelihood:.6f}  delta {p.delta:.3g}  "
+                         f"{p.seconds:.1f}s")
+        sys.stderr.flush()
+
+
+def _history(rows: list, opts: FitOptions) -> pd.DataFrame:
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    if opts.hard or opts.prior:  # the monotone objective differs from the log-likelihood
+        name = ("classification_" if opts.hard else "") + ("log_posterior" if opts.prior
+                                                            else "log_likelihood")
+        return history.rename(columns={"objective": name})
+    return history.drop(columns="objective")

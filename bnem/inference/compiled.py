@@ -1,0 +1,167 @@
+"""``bnem.compile(network)``: the inference plan of a network, built once (inference layer).
+
+A :class:`CompiledNetwork` holds everything about a network that does not depend on
+the data or the parameters: the integer structure, the clique tree (min-fill) and the
+continuous components. It is immutable and evaluated many times, like opt_einsum's
+``contract_expression``:
+
+* :meth:`~CompiledNetwork.analyse` slices a chunk of encoded rows once;
+* :meth:`~CompiledNetwork.prepare` turns one parameter set into what the kernels read;
+* :meth:`~CompiledNetwork.estep` is the E-step of one chunk, a pure function returning
+  additive :class:`~bnem.inference.stats.Stats`; :meth:`~CompiledNetwork.log_prob` and
+  :meth:`~CompiledNetwork.marginals` score and query a chunk.
+
+Errors about rows are raised as :class:`ImpossibleRows` / :class:`SplitRows` with
+chunk-local row numbers; :mod:`bnem.inference.dataset` names the rows.
+
+>>> import bnem
+>>> net = bnem.BayesianNetwork({"a": ["0", "1"], "b": ["0", "1"]}, {"b": ["a"]})
+>>> compiled = bnem.compile(net)
+>>> compiled
+CompiledNetwork('unknown': 2 discrete nodes, 1 clique, total size 4, largest 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..network.parameters import Parameters
+from .budget import MemoryBudget
+from .engine import ImpossibleRows, estep as tree_estep, node_marginals, row_log_prob
+from .evidence import ChunkEvidence, analyse, chunk_bounds
+from .hard import SplitRows, hard_estep
+from .hybrid import (factor_caches, hybrid_estep, hybrid_hard_estep, hybrid_node_marginals,
+                     hybrid_row_log_prob)
+from .plan import Plan, compile_plan
+from .stats import Stats
+from .structure import Structure
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+
+__all__ = ["CompiledNetwork", "Prepared", "compile", "ImpossibleRows", "SplitRows"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One parameter set as the kernels read it: the flat tables, their logs and, per
+    continuous component, its Gaussians with a memo of their factorisations (shared by
+    the chunks of one E-step)."""
+
+    theta: np.ndarray
+    log_theta: np.ndarray
+    caches: tuple = ()
+
+
+@dataclass(frozen=True, repr=False)
+class CompiledNetwork:
+    """The inference plan of a network (see the module docstring)."""
+
+    network: "BayesianNetwork"
+    structure: Structure
+    plan: Plan
+
+    # -- description ------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Sizes that say what inference costs: cliques, total and largest clique size,
+        the sorted clique sizes, and the continuous components."""
+        sizes = self.plan.clique_sizes if self.network.discrete_nodes else []
+        comps = [{"nodes": list(c.nodes),
+                  "interface": [self.network.discrete_nodes[v] for v in c.scope],
+                  "configurations": c.size} for c in self.structure.components]
+        return {"cliques": len(sizes), "total_size": int(sum(sizes)),
+                "largest": int(max(sizes) if sizes else 0),
+                "clique_sizes": sorted((int(s) for s in sizes), reverse=True),
+                "parameters": self.structure.n_params, "components": comps}
+
+    def __repr__(self) -> str:
+        d = self.describe()
+        parts = [f"{len(self.network.discrete_nodes)} discrete nodes"]
+        if self.network.continuous_nodes:
+            parts.append(f"{len(self.network.continuous_nodes)} Gaussian nodes in "
+                         f"{len(d['components'])} component(s)")
+        parts.append(f"{d['cliques']} clique{'s' if d['cliques'] != 1 else ''}, total size "
+                     f"{d['total_size']}, largest {d['largest']}")
+        return f"CompiledNetwork({self.network.name!r}: {', '.join(parts)})"
+
+    # -- data: analysed once per chunk --------------------------------------------
+    def chunk_bounds(self, codes: np.ndarray, budget: MemoryBudget,
+                     describe_row: Callable[[int], str] | None = None) -> list:
+        """Consecutive row slices of ``codes`` that each fit the ``budget``."""
+        return chunk_bounds(self.structure, self.plan, codes,
+                            budget.rows_per_chunk(self.structure), budget.chunk_words,
+                            describe_row)
+
+    def analyse(self, codes: np.ndarray, weights: np.ndarray | None = None,
+                values: np.ndarray | None = None, keep_assign: bool = True) -> ChunkEvidence:
+        """Slice the clique tree at the observed values of each row (see
+        :func:`bnem.inference.evidence.analyse`); ``weights`` default to 1."""
+        codes = np.asarray(codes)
+        weights = np.ones(codes.shape[0]) if weights is None else weights
+        return analyse(self.structure, self.plan, codes, weights, values, keep_assign)
+
+    # -- parameters -------------------------------------------------------------------
+    def prepare(self, params: Parameters) -> Prepared:
+        """What the kernels need of ``params`` (log tables, the components' Gaussians)."""
+        with np.errstate(divide="ignore"):
+            log_theta = np.log(params.theta)
+        caches = factor_caches(self.structure, params.gaussians) if self.structure.components \
+            else ()
+        return Prepared(params.theta, log_theta, caches)
+
+    # -- kernels: one chunk ---------------------------------------------------------------
+    def estep(self, ev: ChunkEvidence, prepared: Prepared, hard: bool = False) -> Stats:
+        """The E-step of one chunk: expected statistics and log-likelihood.
+
+        Raises
+        ------
+        ImpossibleRows
+            Rows with probability zero under the parameters (chunk-local numbers).
+        SplitRows
+            With ``hard``: rows whose unobserved discrete variables span several cliques.
+        """
+        if self.structure.components:
+            kernel = hybrid_hard_estep if hard else hybrid_estep
+            return kernel(ev, prepared.theta, prepared.log_theta, prepared.caches)
+        weight = float(ev.weights.sum())
+        if hard:
+            h = hard_estep(ev, prepared.theta, prepared.log_theta)
+            return Stats(h.counts, (), h.log_likelihood, h.classification, weight)
+        tree = tree_estep(ev, prepared.theta, prepared.log_theta)
+        return Stats(tree.counts, (), tree.log_likelihood, None, weight)
+
+    def log_prob(self, ev: ChunkEvidence, prepared: Prepared) -> np.ndarray:
+        """Per-row log P(observed part) of a chunk (raises :class:`ImpossibleRows`)."""
+        if self.structure.components:
+            return hybrid_row_log_prob(ev, prepared.log_theta, prepared.caches)
+        return row_log_prob(ev, prepared.log_theta)
+
+    def marginals(self, ev: ChunkEvidence, prepared: Prepared, node: int) -> np.ndarray:
+        """P(discrete node | row), ``(n, card)``; ``ev`` must keep its assignments."""
+        if self.structure.components:
+            return hybrid_node_marginals(ev, prepared.log_theta, node, prepared.caches)
+        return node_marginals(ev, prepared.log_theta, node)
+
+
+def compile(network: "BayesianNetwork") -> CompiledNetwork:
+    """Compile ``network``'s inference plan once (structure, min-fill clique tree,
+    continuous components); see :class:`CompiledNetwork`.
+
+    Raises
+    ------
+    BnemTypeError
+        If ``network`` is not a :class:`bnem.BayesianNetwork`.
+    """
+    from ..errors import BnemTypeError
+    from ..network.bayesnet import BayesianNetwork
+
+    if not isinstance(network, BayesianNetwork):
+        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    structure = Structure.of(network)
+    plan = compile_plan(range(structure.n_vars), structure.factor_scopes,
+                        {v: int(c) for v, c in enumerate(structure.cards)})
+    return CompiledNetwork(network, structure, plan)

@@ -1,0 +1,191 @@
+"""The one data path: source -> encoded parts -> chunks -> analysis -> statistics
+(inference layer).
+
+Every consumer (EM, ``log_prob``, ``posterior``, scores) goes through here::
+
+    source ──► encode_source ──► chunk_refs ──► CompiledNetwork.analyse ──► kernel
+    (DataFrame or          (parts: codes,    (row slices that fit   (per chunk, once)   (estep, log_prob,
+     iterable of frames)    values, weights)  the memory budget)                         marginals)
+
+:class:`AnalysedData` keeps the analysis between E-steps within the memory budget;
+:func:`iter_analysed` analyses each chunk once for a single pass. Both name the rows
+behind kernel errors (:class:`ImpossibleRows`, :class:`SplitRows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.source import EncodedSource, encode_source
+from ..errors import BnemValueError, ImpossibleRowError
+from ..network.parameters import Parameters
+from .budget import MemoryBudget
+from .compact import CompactChunk, compact
+from .compiled import CompiledNetwork, ImpossibleRows, SplitRows
+from .evidence import ChunkEvidence
+from .stats import Stats
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """Where a chunk's rows are: a part of the source, and its distinct rows there."""
+
+    part: int
+    rows: slice
+
+
+def chunk_refs(compiled: CompiledNetwork, source: EncodedSource,
+               budget: MemoryBudget) -> list[ChunkRef]:
+    """The chunks of every part of ``source`` under ``budget``."""
+    refs = []
+    for k, part in enumerate(source.parts):
+        for sl in compiled.chunk_bounds(part.codes, budget,
+                                        lambda r, k=k: describe_row(compiled, source, k, r)):
+            refs.append(ChunkRef(k, sl))
+    return refs
+
+
+def analyse_ref(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,
+                keep_assign: bool = False) -> ChunkEvidence:
+    """Analyse one chunk of ``source``."""
+    part, sl = source.parts[ref.part], ref.rows
+    values = part.values[sl] if part.values is not None else None
+    return compiled.analyse(part.codes[sl], part.weights[sl], values, keep_assign)
+
+
+def iter_analysed(compiled: CompiledNetwork, source: EncodedSource, budget: MemoryBudget,
+                  keep_assign: bool = False) -> Iterator[tuple[ChunkRef, ChunkEvidence]]:
+    """Each chunk of ``source``, analysed once (a single pass)."""
+    for ref in chunk_refs(compiled, source, budget):
+        yield ref, analyse_ref(compiled, source, ref, keep_assign)
+
+
+def describe_row(compiled: CompiledNetwork, source: EncodedSource, part: int, row: int) -> str:
+    """``"row <label> (a='x', ...)"`` for distinct row ``row`` of part ``part``."""
+    text = source.parts[part].describe_row(row, list(compiled.network.variables.values()))
+    return f"{text} of data part {part}" if len(source.parts) > 1 else text
+
+
+def impossible_error(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,
+                     exc: ImpossibleRows, context: str = "") -> ImpossibleRowError:
+    """The user-facing error for rows with probability zero under some parameters."""
+    desc = describe_row(compiled, source, ref.part, ref.rows.start + int(exc.rows[0]))
+    n = len(exc.rows)
+    more = f" (and {n - 1} other distinct row(s) in the same chunk)" if n > 1 else ""
+    if context == "network's own":
+        remedy = ("init='network' uses the network's CPDs as given: fix their zero "
+                  "entries, or start from init='random' or 'uniform'")
+    else:
+        remedy = ("start from init='random' or 'uniform', or use prior > 0 so that no "
+                  "probability is exactly zero")
+    return ImpossibleRowError(
+        f"{desc} has probability zero under the {context or 'current'} parameters{more}. "
+        f"A CPD gives probability 0 to something this row contains; {remedy}.")
+
+
+def split_error(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,
+                exc: SplitRows) -> BnemValueError:
+    """The user-facing error for hard EM on rows no single clique can complete."""
+    desc = describe_row(compiled, source, ref.part, ref.rows.start + int(exc.rows[0]))
+    return BnemValueError(
+        f"hard=True completes each row from one clique of the junction tree, but the "
+        f"unobserved discrete variables of {desc} lie in several cliques ({len(exc.rows)} "
+        "distinct row(s) of that chunk are like it). Use hard=False (soft EM), or observe "
+        "more of those variables.")
+
+
+class AnalysedData:
+    """A source encoded and analysed once against a compiled network.
+
+    Each chunk's analysis is kept within ``budget.cache_bytes``: every chunk first in
+    compact form (about a fifth of the size, expanded at each E-step for a small extra
+    cost), then upgraded to the ready form while memory allows; chunks beyond even the
+    compact budget are analysed again at every E-step (slower, but memory stays bounded
+    for any number of rows). Statistics are additive over chunks.
+    """
+
+    def __init__(self, compiled: CompiledNetwork, data: object,
+                 budget: MemoryBudget = MemoryBudget()) -> None:
+        self.compiled = compiled
+        self.budget = budget
+        self.source = encode_source(data, list(compiled.network.variables.values()))
+        self.refs = chunk_refs(compiled, self.source, budget)
+        self._kept = self._keep()
+
+    def _keep(self) -> dict[int, ChunkEvidence | CompactChunk]:
+        kept: dict[int, ChunkEvidence | CompactChunk] = {}
+        room, full_size = self.budget.cache_bytes, {}
+        obs_counts = np.zeros(self.compiled.structure.n_params)
+        for k, ref in enumerate(self.refs):  # first every chunk in compact form, ...
+            ev = analyse_ref(self.compiled, self.source, ref)
+            obs_counts += ev.obs_counts
+            small = compact(ev)
+            full_size[k] = ev.nbytes
+            if small.nbytes <= room:
+                kept[k] = small
+                room -= small.nbytes
+        for k, small in list(kept.items()):  # ... then expanded while memory allows
+            if full_size[k] - small.nbytes <= room:
+                kept[k] = small.ready()
+                room -= full_size[k] - small.nbytes
+        self.obs_counts = obs_counts
+        self.kept_bytes = self.budget.cache_bytes - room
+        return kept
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.refs)
+
+    @property
+    def n_streamed(self) -> int:
+        """Chunks analysed again at every E-step (beyond the memory budget)."""
+        return len(self.refs) - len(self._kept)
+
+    @property
+    def n_compact(self) -> int:
+        """Chunks kept in compact form."""
+        return sum(isinstance(c, CompactChunk) for c in self._kept.values())
+
+    @property
+    def n_rows(self) -> int:
+        return self.source.n_rows
+
+    @property
+    def total_weight(self) -> float:
+        return self.source.total_weight
+
+    @property
+    def latent(self) -> tuple[str, ...]:
+        return self.source.latent
+
+    def chunk(self, k: int) -> ChunkEvidence:
+        """Chunk ``k``, ready to evaluate."""
+        kept = self._kept.get(k)
+        return analyse_ref(self.compiled, self.source, self.refs[k]) if kept is None \
+            else kept.ready()
+
+    def stats(self, params: Parameters, hard: bool = False, context: str = "") -> Stats:
+        """The E-step over all chunks: the sum of their statistics under ``params``.
+
+        Raises
+        ------
+        ImpossibleRowError
+            Naming the first row that has probability zero under ``params``.
+        BnemValueError
+            With ``hard``, naming a row no single clique can complete.
+        """
+        prepared = self.compiled.prepare(params)
+        total = None
+        for k, ref in enumerate(self.refs):
+            try:
+                part = self.compiled.estep(self.chunk(k), prepared, hard)
+            except ImpossibleRows as exc:
+                raise impossible_error(self.compiled, self.source, ref, exc, context) from None
+            except SplitRows as exc:
+                raise split_error(self.compiled, self.source, ref, exc) from None
+            total = part if total is None else total + part
+        assert total is not None  # a source has at least one row, so one chunk
+        return total
