@@ -71,17 +71,27 @@ def pattern_keys(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if mask.shape[1] <= PATTERN_BITS:
         return mask.astype(np.int64) @ (np.int64(1) << np.arange(mask.shape[1], dtype=np.int64))
+    return _packed_ranks(mask)
+
+
+def _packed_ranks(mask: np.ndarray) -> np.ndarray:
+    """Dense ranks of the rows' packed bytes (lexicographic, first column most significant)."""
     packed = np.ascontiguousarray(np.packbits(mask, axis=1))
     return np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
                      return_inverse=True)[1].ravel().astype(np.int64)
 
 
 def pattern_order(mask: np.ndarray) -> np.ndarray:
-    """A stable order of the rows that puts equal rows of ``mask`` next to each other."""
+    """A stable order of the rows that puts equal rows of ``mask`` next to each other
+    (patterns in lexicographic order, the first column most significant).
+
+    >>> pattern_order(np.array([[False, True], [True, False], [False, True]])).tolist()
+    [0, 2, 1]
+    """
     mask = np.asarray(mask, dtype=bool)
     if mask.shape[1] == 0 or not mask.any():
         return np.arange(mask.shape[0])
-    return np.argsort(pattern_keys(mask), kind="stable")
+    return np.argsort(_packed_ranks(mask), kind="stable")
 
 
 def group_bounds(sorted_keys: np.ndarray) -> np.ndarray:
