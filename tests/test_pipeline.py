@@ -1,0 +1,182 @@
+"""The compiled network, the one data path, additive statistics and the option table."""
+
+import inspect
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+from bnem.em.options import OPTIONS
+from bnem.inference.budget import MemoryBudget
+from bnem.inference.dataset import AnalysedData
+from bnem.network.parameters import Parameters
+from conftest import assert_monotone, load
+
+
+def _quiet_fit(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bnem.ConvergenceWarning)
+        return bnem.fit(*args, **kwargs)
+
+
+def test_compile_describes_its_plan():
+    net = load("alarm")
+    compiled = bnem.compile(net)
+    d = compiled.describe()
+    assert d["cliques"] == len(compiled.plan.cliques)
+    assert d["total_size"] == sum(compiled.plan.clique_sizes) == sum(d["clique_sizes"])
+    assert d["largest"] == max(compiled.plan.clique_sizes) == d["clique_sizes"][0]
+    assert d["parameters"] == net.offsets[-1] and d["components"] == []
+    assert repr(compiled) == (f"CompiledNetwork('unknown': 37 discrete nodes, {d['cliques']} "
+                              f"cliques, total size {d['total_size']}, largest {d['largest']})")
+
+
+def test_compile_describes_continuous_components():
+    gm = bnem.gaussian_mixture(["a", "b", "c"], 3, covariance="diag")
+    d = bnem.compile(gm).describe()
+    assert d["components"] == [{"nodes": ["a", "b", "c"], "interface": ["component"],
+                                "configurations": 3}]
+    assert "3 Gaussian nodes in 1 component(s)" in repr(bnem.compile(gm))
+
+
+def test_compile_refuses_other_objects():
+    with pytest.raises(bnem.BnemError, match="network must be a bnem.BayesianNetwork, got dict"):
+        bnem.compile({"a": ["0", "1"]})
+
+
+def test_compiled_network_is_immutable():
+    compiled = bnem.compile(load("asia"))
+    with pytest.raises(AttributeError):
+        compiled.plan = None
+
+
+def test_chunk_statistics_add_up_to_the_whole():
+    """Stats of many small chunks, summed, equal those of one chunk."""
+    net = load("child")
+    df = net.sample(900, seed=2, missing=0.3, hide=["Disease"])
+    compiled = bnem.compile(net)
+    params = Parameters.of(net)
+    one = AnalysedData(compiled, df).stats(params)
+    many = AnalysedData(compiled, df, MemoryBudget(chunk_rows=37))
+    assert many.n_chunks > 10
+    parts = [compiled.estep(many.chunk(k), compiled.prepare(params)) for k in range(many.n_chunks)]
+    total = bnem.inference.stats.Stats.total(parts)
+    np.testing.assert_allclose(total.counts, one.counts, rtol=1e-12, atol=1e-9)
+    assert total.log_likelihood == pytest.approx(one.log_likelihood, rel=1e-13)
+    assert total.weight == one.weight == 900
+    assert one.log_likelihood == pytest.approx(net.log_likelihood(df), rel=1e-12)
+
+
+def test_moments_add_up_over_chunks():
+    gm = bnem.gaussian_mixture(["x", "y"], 2, covariance="full",
+                               weights=[0.3, 0.7], means=[[0, 0], [3, 1]],
+                               covariances=[np.eye(2), [[2.0, 0.5], [0.5, 1.0]]])
+    df = gm.sample(500, seed=1, hide=["component"])
+    df.iloc[::7, 0] = np.nan
+    compiled = bnem.compile(gm)
+    params = Parameters.of(gm)
+    one = AnalysedData(compiled, df).stats(params)
+    many = AnalysedData(compiled, df, MemoryBudget(chunk_rows=50)).stats(params)
+    for a, b in zip(one.moments, many.moments):
+        np.testing.assert_allclose(a.n, b.n, rtol=1e-12)
+        np.testing.assert_allclose(a.m1, b.m1, rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(a.m2, b.m2, rtol=1e-10, atol=1e-9)
+    assert one.log_likelihood == pytest.approx(many.log_likelihood, rel=1e-12)
+
+
+def test_adding_soft_and_hard_statistics_is_refused():
+    from bnem.inference.stats import Stats
+    with pytest.raises(ValueError, match="hard-EM and soft-EM"):
+        Stats(np.zeros(2), classification=1.0) + Stats(np.zeros(2))
+
+
+def test_an_iterable_of_frames_gives_the_same_fit_as_one_frame():
+    net = load("asia")
+    df = net.sample(1200, seed=5, missing=0.3)
+    parts = [df.iloc[:500], df.iloc[500:900], df.iloc[900:]]
+    a = _quiet_fit(net, df, max_iter=15, seed=3)
+    b = _quiet_fit(net, iter(parts), max_iter=15, seed=3)  # a one-shot generator is fine
+    assert_monotone(b)
+    np.testing.assert_allclose(b.history["log_likelihood"], a.history["log_likelihood"],
+                               rtol=1e-10)
+    np.testing.assert_allclose(b.network.flat_params(), a.network.flat_params(), atol=1e-10)
+    np.testing.assert_allclose(net.log_prob(parts), net.log_prob(df), rtol=1e-12)
+    post = net.posterior(parts, "lung")
+    assert post.index.equals(df.index)
+    np.testing.assert_allclose(post.to_numpy(), net.posterior(df, "lung").to_numpy(), atol=1e-12)
+
+
+def test_an_iterable_of_frames_for_a_hybrid_network():
+    gm = bnem.gaussian_mixture(["x", "y"], 2, covariance="full",
+                               weights=[0.4, 0.6], means=[[0, 0], [2, 2]],
+                               covariances=[np.eye(2), np.eye(2)])
+    df = gm.sample(600, seed=2, hide=["component"])
+    df.iloc[::5, 1] = np.nan
+    a = _quiet_fit(gm, df, init="network", max_iter=8, tol=0)
+    b = _quiet_fit(gm, [df.iloc[:250], df.iloc[250:]], init="network", max_iter=8, tol=0)
+    np.testing.assert_allclose(b.history["log_likelihood"], a.history["log_likelihood"],
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("data, error, match", [
+    ([], bnem.DataError, "yielded no DataFrame"),
+    ("data.csv", bnem.BnemError, "DataFrame or an iterable of DataFrames, got str"),
+    (42, bnem.BnemError, "got int"),
+    ([pd.DataFrame({"asia": ["yes"]}), {"asia": ["no"]}], bnem.BnemError,
+     "data part 1 is a dict"),
+    ([pd.DataFrame({"asia": ["yes"]}), pd.DataFrame({"smoke": ["no"]})], bnem.DataError,
+     r"data part 1 has other columns than part 0 \(extra: \['smoke'\], missing: \['asia'\]\)"),
+    ([pd.DataFrame({"asia": ["yes"]}), pd.DataFrame({"asia": ["maybe"]})], bnem.DataError,
+     "data part 1: column 'asia': value 'maybe'"),
+])
+def test_bad_sources_are_clear_errors(data, error, match):
+    with pytest.raises(error, match=match):
+        bnem.fit(load("asia"), data, max_iter=1)
+
+
+def test_fit_signature_follows_the_option_table():
+    params = inspect.signature(bnem.fit).parameters
+    table = {o.name: o.default for o in OPTIONS}
+    assert {n: params[n].default for n in table} == table
+
+
+def test_deprecated_keywords_still_work_and_say_so():
+    net = load("asia")
+    df = net.sample(200, seed=1, missing=0.2)
+    with pytest.warns(DeprecationWarning, match="cache_mb is deprecated; use memory_mb"):
+        a = _quiet_fit(net, df, max_iter=3, cache_mb=1.0)
+    b = _quiet_fit(net, df, max_iter=3, memory_mb=1.0)
+    np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"])
+    with pytest.raises(bnem.BnemError, match=r"unknown option\(s\) \['max_iters'\]"):
+        bnem.fit(net, df, max_iters=3)
+
+
+def test_cli_offers_every_fit_option_of_the_table(tmp_path, capsys):
+    from bnem.cli.main import _parser
+    fit_parser = _parser()._subparsers._group_actions[0].choices["fit"]
+    flags = {a for action in fit_parser._actions for a in action.option_strings}
+    assert {o.flag for o in OPTIONS if o.cli} <= flags
+    assert "--memory-mb" in flags
+
+
+def test_n_estep_counts_every_e_step():
+    net = load("asia")
+    df = net.sample(300, seed=1, missing=0.2)
+    res = _quiet_fit(net, df, max_iter=4, tol=0, n_init=2)
+    assert res.n_estep == 2 * (4 + 1)
+
+
+def test_tabular_cpd_maximize_matches_the_vectorised_m_step():
+    from bnem.em.mstep import Maximizer
+    net = load("asia")
+    rng = np.random.default_rng(0)
+    counts = rng.gamma(1.0, size=net.offsets[-1])
+    counts[net.offsets[1]:net.offsets[1] + 2] = 0.0  # an empty parent configuration
+    theta, _ = Maximizer(net).maximize(counts, prior=0.5)
+    for i, node in enumerate(net.discrete_nodes):
+        block = counts[net.offsets[i]:net.offsets[i + 1]].reshape(net.table_shapes[i])
+        got = net.cpd(node).maximize(block, prior=0.5).values
+        np.testing.assert_allclose(got.ravel(), theta[net.offsets[i]:net.offsets[i + 1]],
+                                   rtol=1e-14)
