@@ -53,7 +53,7 @@ def radix_strides(mis: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.nd
     return radix, strides, tail[:, 0]
 
 
-def row_dot(assign: np.ndarray, entries: np.ndarray, cols, weights: np.ndarray,
+def row_dot(assign: np.ndarray, entries: np.ndarray, cols: list[int], weights: np.ndarray,
             rows: np.ndarray) -> np.ndarray:
     """``sum_j assign[entries, cols[j]] * weights[rows, j]``, column by column (few columns)."""
     out = np.zeros(entries.size, dtype=np.int64)

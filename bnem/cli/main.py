@@ -94,7 +94,7 @@ def _missing_option(p):
                    help="cell texts that mean missing (default: ? '' NA)")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)

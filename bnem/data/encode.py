@@ -24,7 +24,9 @@ columns (equal real-valued rows are rare).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -68,7 +70,7 @@ class EncodedData:
     index: pd.Index
     names: tuple
     columns: tuple = ()
-    values: np.ndarray | None = None
+    values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     continuous: tuple = ()
 
     @property
@@ -79,7 +81,7 @@ class EncodedData:
         """Position of the first input row equal to distinct row ``unique_row``."""
         return int(np.flatnonzero(self.inverse == unique_row)[0])
 
-    def describe_row(self, unique_row: int, variables) -> str:
+    def describe_row(self, unique_row: int, variables: Sequence) -> str:
         """``"row <label> (a='x', b=missing, ...)"`` for error messages."""
         pos = self.first_row_of(unique_row)
         cells = []
@@ -100,7 +102,7 @@ class EncodedData:
         return f"row {self.index[pos]!r} ({', '.join(cells)})"
 
 
-def encode(data, variables, merge: bool = True) -> EncodedData:
+def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData:
     """Encode ``data`` (a pandas DataFrame) against ``variables``.
 
     Parameters
@@ -128,10 +130,11 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
     if data.shape[1] == 0:
         raise DataError("the data table has no columns; expected columns named after nodes")
     cols = [str(c) for c in data.columns]
-    seen, dup = set(), set()
+    seen: set[str] = set()
+    repeated: set[str] = set()
     for c in cols:
-        (dup if c in seen else seen).add(c)
-    dup = sorted(dup)
+        (repeated if c in seen else seen).add(c)
+    dup = sorted(repeated)
     if dup:
         raise DataError(f"column(s) {dup} appear more than once in the data table")
     names = [v.name for v in variables]
@@ -177,8 +180,8 @@ def encode(data, variables, merge: bool = True) -> EncodedData:
         inverse[order] = np.arange(n)
     else:
         unique, inverse, weights = codes, np.arange(n), np.ones(n)
-    latent = tuple(v.name for v in variables if v.name in set(latent))
-    return EncodedData(unique, weights, inverse, latent, data.index,
+    found = set(latent)
+    return EncodedData(unique, weights, inverse, tuple(v.name for v in variables if v.name in found), data.index,
                        tuple(v.name for v in discrete),
                        tuple(n for n in names if n in position), values,
                        tuple(v.name for v in continuous))
@@ -239,7 +242,7 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         codes, uniques = pd.factorize(series.map(value_label, na_action="ignore"))
     states = var.states
     lookup = {s: i for i, s in enumerate(states)}
-    lower = {}
+    lower: dict[str, list[int]] = {}
     for i, s in enumerate(states):
         lower.setdefault(s.lower(), []).append(i)
     mapping = np.empty(len(uniques), dtype=np.int64)

@@ -14,22 +14,28 @@ inverse; see :func:`_regress` for degenerate and collinear parents).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..errors import BnemValueError
 from ..inference.gaussian import Component, joint_factors
 from ..inference.stats import Moments
+from ..inference.structure import Structure
 from ..network.gaussian import GaussianCPD
 
 
-def maximize_gaussians(structure, moments: tuple, previous: dict,
+def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
                        min_variance: float) -> tuple[dict, list, list, list]:
     """New GaussianCPDs of every component from the moments of an E-step at the
     ``previous`` CPDs (the moments are about the means those CPDs give).
 
     Returns ``(cpds, floored, empty, collinear)`` as :func:`maximize_component`.
     """
-    new, floored, empty, collinear = dict(previous), [], [], []
+    new = dict(previous)
+    floored: list = []
+    empty: list = []
+    collinear: list = []
     for comp, st in zip(structure.components, moments):
         centres = joint_factors(comp, previous).mean
         cpds, fl, em, co = maximize_component(comp, st, centres, previous, min_variance)
@@ -114,7 +120,7 @@ def _rss(beta, s_pp, s_pj, s_jj):
         np.einsum("gp,gpq,gq->g", beta, s_pp, beta)
 
 
-def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, previous: dict,
+def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, previous: Mapping,
                        min_variance: float) -> tuple[dict, list, list, list]:
     """New GaussianCPDs of one component.
 
@@ -124,7 +130,10 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     part of their effect to be estimated.
     """
     n_k, mean, scatter = moments_to_scatter(stats, centres)
-    cpds, floored, empty, collinear = {}, [], [], []
+    cpds: dict[str, GaussianCPD] = {}
+    floored: list = []
+    empty: list = []
+    collinear: list = []
     for j, node in enumerate(comp.nodes):
         old = previous[node]
         n_groups = old.intercept.size

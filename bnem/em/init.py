@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+    from .mstep import Maximizer
+
 import numpy as np
 
 INITS = ("random", "uniform", "network", "complete-case")
 COMPLETE_CASE_PSEUDOCOUNT = 1e-3
 
 
-def initial_theta(init: str, network, maximizer, obs_counts: np.ndarray,
+def initial_theta(init: str, network: "BayesianNetwork", maximizer: "Maximizer", obs_counts: np.ndarray,
                   rng: np.random.Generator, prior: float) -> np.ndarray:
     """Flat starting parameters.
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+
 import numpy as np
 
 
@@ -12,7 +17,7 @@ class Maximizer:
     configuration), each ``card`` entries long; normalising is one ``bincount``.
     """
 
-    def __init__(self, network):
+    def __init__(self, network: "BayesianNetwork") -> None:
         sizes = [int(np.prod(s)) for s in network.table_shapes]
         cards = [s[-1] for s in network.table_shapes]
         none = [np.zeros(0, dtype=np.int64)]  # a network of Gaussian nodes only has no tables
@@ -23,7 +28,7 @@ class Maximizer:
         self.block_start = np.concatenate([[0], np.cumsum(self.block_card)[:-1]])
         self.network = network
 
-    def maximize(self, counts: np.ndarray, prior: float = 0.0):
+    def maximize(self, counts: np.ndarray, prior: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """New flat parameters and a boolean mask of blocks whose total was zero.
 
         A block with zero total keeps a uniform distribution (never NaN).

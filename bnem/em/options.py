@@ -95,7 +95,8 @@ class FitOptions:
 def _check(option: Option, value: Any) -> Any:
     name = option.name
     if option.kind == "int":
-        return check_int(value, name, minimum=option.minimum)
+        return check_int(value, name, minimum=None if option.minimum is None
+                         else int(option.minimum))
     if option.kind == "float":
         return check_float(value, name, minimum=option.minimum)
     if option.kind == "bool":

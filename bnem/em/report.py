@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import warnings
 
 import numpy as np
@@ -13,13 +15,13 @@ from .options import FitOptions
 from .run import RunOutcome
 
 
-def describe_gaussian(network: BayesianNetwork, flagged) -> list:
+def describe_gaussian(network: BayesianNetwork, flagged: Iterable[tuple[str, int]]) -> list:
     """``(node, {discrete parent: state})`` for each flagged ``(node, configuration)``."""
     return [(node, network.configuration(network.cpd(node).discrete_parents, u))
             for node, u in flagged]
 
 
-def warn_symmetric(start: BayesianNetwork, latent, init: str) -> None:
+def warn_symmetric(start: BayesianNetwork, latent: Iterable[str], init: str) -> None:
     """Warn when the start gives all states of a latent discrete node the same
     parameters everywhere: EM can then never tell them apart."""
     for node in latent:
@@ -36,6 +38,7 @@ def warn_symmetric(start: BayesianNetwork, latent, init: str) -> None:
 
 def _same_for_every_state(net: BayesianNetwork, child: str, node: str) -> bool:
     cpd = net.cpd(child)
+    arrays: tuple
     if child in net.continuous_nodes:
         ax = cpd.discrete_parents.index(node)
         arrays = (cpd.intercept, cpd.weights, cpd.variance)

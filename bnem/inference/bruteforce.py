@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+
 import numpy as np
 
 from .structure import Structure
@@ -9,7 +14,7 @@ from .structure import Structure
 MAX_JOINT = 1 << 20
 
 
-def joint_table(network) -> np.ndarray:
+def joint_table(network: "BayesianNetwork") -> np.ndarray:
     """The full joint P(x_1, ..., x_V) as an array with one axis per node (node order)."""
     cards = tuple(int(c) for c in network.cards)
     if int(np.prod(cards, dtype=np.int64)) > MAX_JOINT:
@@ -29,7 +34,7 @@ def joint_table(network) -> np.ndarray:
     return joint
 
 
-def brute_force(network, codes: np.ndarray):
+def brute_force(network: "BayesianNetwork", codes: np.ndarray) -> tuple[np.ndarray, list]:
     """Per-row log P(observed) and per-family posteriors by enumeration.
 
     Returns

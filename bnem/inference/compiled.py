@@ -18,7 +18,7 @@ chunk-local row numbers; :mod:`bnem.inference.dataset` names the rows.
 >>> net = bnem.BayesianNetwork({"a": ["0", "1"], "b": ["0", "1"]}, {"b": ["a"]})
 >>> compiled = bnem.compile(net)
 >>> compiled
-CompiledNetwork('unknown': 2 discrete nodes, 1 clique, total size 4, largest 4)
+CompiledNetwork('unknown': 2 discrete nodes, 2 cliques, total size 6, largest 4)
 """
 
 from __future__ import annotations

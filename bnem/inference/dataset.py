@@ -40,11 +40,11 @@ class ChunkRef:
 def chunk_refs(compiled: CompiledNetwork, source: EncodedSource,
                budget: MemoryBudget) -> list[ChunkRef]:
     """The chunks of every part of ``source`` under ``budget``."""
-    refs = []
+    refs: list[ChunkRef] = []
     for k, part in enumerate(source.parts):
-        for sl in compiled.chunk_bounds(part.codes, budget,
-                                        lambda r, k=k: describe_row(compiled, source, k, r)):
-            refs.append(ChunkRef(k, sl))
+        def name(r: int, k: int = k) -> str:
+            return describe_row(compiled, source, k, r)
+        refs.extend(ChunkRef(k, sl) for sl in compiled.chunk_bounds(part.codes, budget, name))
     return refs
 
 
@@ -127,10 +127,10 @@ class AnalysedData:
             if small.nbytes <= room:
                 kept[k] = small
                 room -= small.nbytes
-        for k, small in list(kept.items()):  # ... then expanded while memory allows
-            if full_size[k] - small.nbytes <= room:
-                kept[k] = small.ready()
-                room -= full_size[k] - small.nbytes
+        for k, chunk in list(kept.items()):  # ... then expanded while memory allows
+            if full_size[k] - chunk.nbytes <= room:
+                room -= full_size[k] - chunk.nbytes
+                kept[k] = chunk.ready()
         self.obs_counts = obs_counts
         self.kept_bytes = self.budget.cache_bytes - room
         return kept

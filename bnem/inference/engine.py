@@ -38,8 +38,9 @@ def _seg_sum(values, seg_of, n_seg):
     return np.bincount(seg_of, weights=values, minlength=n_seg)
 
 
-def calibrate(evidence: ChunkEvidence, log_theta, want_beliefs: bool = True,
-              theta: np.ndarray | None = None, row_weight: np.ndarray | None = None):
+def calibrate(evidence: ChunkEvidence, log_theta: np.ndarray | Callable[[], np.ndarray],
+              want_beliefs: bool = True, theta: np.ndarray | None = None,
+              row_weight: np.ndarray | None = None) -> tuple[np.ndarray, list]:
     """Run the upward (and, if asked, downward) pass over the sliced cliques.
 
     ``log_theta`` may be a function returning the log vector (it is only needed when
@@ -56,7 +57,7 @@ def calibrate(evidence: ChunkEvidence, log_theta, want_beliefs: bool = True,
     log_z : ndarray (n,)
         Per row, log of the sum over its missing values of the product of the
         factors with a missing member (observed-only families excluded).
-    beliefs : list of ndarray or None
+    beliefs : list of ndarray (empty without want_beliefs)
         Per clique, the posterior of each entry times the row's weight (ragged, like
         the slice): each row's segment sums to ``row_weight`` (default 1).
     """
@@ -105,7 +106,7 @@ def _potential(cs, theta, log_theta, log_z, up):
 def _calibrate(evidence, theta, log_theta, want_beliefs, row_weight=None):
     log_z, partial, up, root_sum = _upward(evidence, theta, log_theta)
     if not want_beliefs:
-        return log_z, None
+        return log_z, []
     weight = np.ones(evidence.n_rows) if row_weight is None else row_weight
     return log_z, _downward(evidence, partial, up, root_sum, weight, linear=theta is not None)
 

@@ -21,7 +21,13 @@ matrix products, whatever its number of rows.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,7 +72,7 @@ class Component:
         return all(p.size == 0 for p in self.parents)
 
 
-def components(network) -> tuple:
+def components(network: "BayesianNetwork") -> tuple:
     """The continuous components of ``network`` (empty for a discrete network)."""
     cont = network.continuous_nodes
     if not cont:
@@ -84,11 +90,11 @@ def components(network) -> tuple:
         for p in network.parents(c):
             if p in col:
                 root[find(p)] = find(c)
-    connected = {}
+    connected: dict[str, list[str]] = {}
     for c in network.topological_order:
         if c in col:
             connected.setdefault(find(c), []).append(c)
-    groups = {}  # connected groups merged by interface
+    groups: dict[tuple, list[str]] = {}  # connected groups merged by interface
     for nodes in connected.values():
         scope = tuple(sorted({network.discrete_index(p) for c in nodes
                               for p in network.cpd(c).discrete_parents}))
@@ -97,25 +103,25 @@ def components(network) -> tuple:
     for scope, nodes in groups.items():
         order = {c: i for i, c in enumerate(network.topological_order)}
         nodes = sorted(nodes, key=order.__getitem__)
-        scope = list(scope)
-        cards = tuple(int(network.cards[v]) for v in scope)
+        scope_ids = list(scope)
+        cards = tuple(int(network.cards[v]) for v in scope_ids)
         configs = np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), int)
         pos = {c: j for j, c in enumerate(nodes)}
         parents, config_of = [], []
         for c in nodes:
             cpd = network.cpd(c)
             parents.append(np.array([pos[p] for p in cpd.continuous_parents], dtype=np.int64))
-            dp = [scope.index(network.discrete_index(p)) for p in cpd.discrete_parents]
+            dp = [scope_ids.index(network.discrete_index(p)) for p in cpd.discrete_parents]
             if dp:
                 config_of.append(np.ravel_multi_index(tuple(configs[dp]), cpd.mean_shape))
             else:
                 config_of.append(np.zeros(configs.shape[1], dtype=np.int64))
         out.append(Component(tuple(nodes), np.array([col[c] for c in nodes], dtype=np.int64),
-                             tuple(scope), cards, tuple(parents), tuple(config_of)))
+                             tuple(scope_ids), cards, tuple(parents), tuple(config_of)))
     return tuple(out)
 
 
-def regression_arrays(comp: Component, cpds: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def regression_arrays(comp: Component, cpds: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per interface configuration: intercepts ``(K, m)``, weights ``(K, m, m)``
     (``B[d, j, k]`` is node j's coefficient on node k) and variances ``(K, m)``."""
     k, m = comp.size, comp.m
@@ -155,7 +161,7 @@ class JointGaussian:
         return np.matmul(self.factor, self.factor.transpose(0, 2, 1))
 
 
-def joint_factors(comp: Component, cpds: dict) -> JointGaussian:
+def joint_factors(comp: Component, cpds: Mapping) -> JointGaussian:
     """The component's :class:`JointGaussian` per interface configuration."""
     b0, weights, var = regression_arrays(comp, cpds)
     eye = np.broadcast_to(np.eye(comp.m), weights.shape)
@@ -164,7 +170,7 @@ def joint_factors(comp: Component, cpds: dict) -> JointGaussian:
     return JointGaussian(b0, weights, var, mean, a * np.sqrt(var)[:, None, :])
 
 
-def joint(comp: Component, cpds: dict) -> tuple[np.ndarray, np.ndarray]:
+def joint(comp: Component, cpds: Mapping) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(K, m)`` and covariance ``(K, m, m)`` of the component given each
     interface configuration (see :class:`JointGaussian`)."""
     jg = joint_factors(comp, cpds)
@@ -209,6 +215,8 @@ class ComponentSlice:
 def slice_component(comp: Component, codes: np.ndarray,
                     values: np.ndarray | None) -> ComponentSlice:
     """Group a chunk's rows by missing pattern and locate their interface states."""
+    if values is None:
+        raise ValueError("bnem bug: a continuous component needs the chunk's values")
     x = values[:, comp.columns]
     mis = np.isnan(x)
     n, m = x.shape

@@ -17,6 +17,7 @@ factors, in row blocks that bound memory. The mathematics is that of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,8 @@ def ragged_groups(patterns: list, x_centred: np.ndarray, n_configs: int) -> tupl
     """Split patterns into ``(kept, groups)``: frequent ones stay as they are; rare ones
     are grouped by ``q``, at most ``BLOCK_CELLS / (n_configs m^2)`` patterns a group (the
     factorisations of a group take a few arrays of that size)."""
-    kept, rare = [], {}
+    kept: list = []
+    rare: dict[int, list] = {}
     m = x_centred.shape[1]
     most = max(1, BLOCK_CELLS // (n_configs * m * m))
     for p in patterns:
@@ -74,7 +76,7 @@ class RaggedMoments:
         ragged_moments(self.group, self.dev, self.cond, resp, m1, m2)
 
 
-def ragged_table(g: RaggedGroup, jg, centre: np.ndarray, table: np.ndarray,
+def ragged_table(g: RaggedGroup, jg: Any, centre: np.ndarray, table: np.ndarray,
                  keep_moments: bool) -> RaggedMoments | None:
     """Fill ``table[:, g.rows]``; return the group's moment record (with ``keep_moments``)."""
     k, m = jg.mean.shape
@@ -84,7 +86,7 @@ def ragged_table(g: RaggedGroup, jg, centre: np.ndarray, table: np.ndarray,
     inv_t, logdet, gain, cond = _qr_factors(l_o, l_h)
     mu = jg.mean - centre                                          # (K, m) centred means
     n_rows = g.rows.size
-    dev = np.empty((k, n_rows, m)) if keep_moments else None
+    dev = np.empty((k, n_rows, m) if keep_moments else (0, 0, 0))
     block = max(1, BLOCK_CELLS // (k * max(q, m - q) * q))
     for start in range(0, n_rows, block):
         sl = slice(start, min(n_rows, start + block))

@@ -15,6 +15,8 @@ interface configurations (:func:`bnem.inference.gaussian.log_density_table`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .engine import estep, node_marginals, row_log_prob
@@ -26,7 +28,7 @@ from .stats import Stats
 from .structure import Structure
 
 
-def factor_caches(structure: Structure, cpds: dict) -> tuple:
+def factor_caches(structure: Structure, cpds: Mapping) -> tuple:
     """A :class:`~bnem.inference.gaussian.FactorCache` over the Gaussian of every
     component, for one parameter set."""
     return tuple(FactorCache(joint_factors(comp, cpds)) for comp in structure.components)

@@ -8,6 +8,8 @@ It holds no numbers: evaluation happens in :mod:`bnem.inference.engine`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+
 from dataclasses import dataclass, field
 
 import math
@@ -49,7 +51,7 @@ class Plan:
                 "largest": int(max(sizes) if sizes else 0)}
 
 
-def min_fill_order(variables, scopes, cards) -> list:
+def min_fill_order(variables: Iterable[int], scopes: Sequence[tuple], cards: Mapping[int, int]) -> list:
     """Elimination order by min-fill, ties broken by min-weight (log of clique size) then id.
 
     Returns ``[(variable, elimination clique), ...]``. Scores are cached and only
@@ -57,7 +59,7 @@ def min_fill_order(variables, scopes, cards) -> list:
     a fill count is ``C(d, 2)`` minus the edges among the neighbours, counted by set
     intersections, so a hub with thousands of neighbours stays cheap.
     """
-    nbrs = {v: set() for v in variables}
+    nbrs: dict[int, set[int]] = {v: set() for v in variables}
     for scope in scopes:
         for a in scope:
             nbrs[a].update(b for b in scope if b != a)
@@ -89,7 +91,7 @@ def min_fill_order(variables, scopes, cards) -> list:
     return order
 
 
-def compile_plan(variables, scopes, cards) -> Plan:
+def compile_plan(variables: Iterable[int], scopes: Sequence[tuple], cards: Mapping[int, int]) -> Plan:
     """Compile a clique tree for ``variables`` and factor ``scopes`` (each a subset).
 
     Parameters

@@ -81,7 +81,8 @@ class SliceDraft:
     sep_weights: np.ndarray | None  # (len(up_local), |sep|) ravel weights of the message
 
 
-def enumerate_slices(codes: np.ndarray, mis: np.ndarray, cvars: list, cards: np.ndarray):
+def enumerate_slices(codes: np.ndarray, mis: np.ndarray, cvars: list,
+                     cards: np.ndarray) -> tuple[np.ndarray, ...]:
     """Active rows grouped by missing pattern, and every entry's clique assignment.
 
     Rows sharing a pattern (which clique variables are missing) share one template
@@ -160,9 +161,10 @@ def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
                     for j, (f, _) in enumerate(found))
     # separator to the parent
     pos_of = {v: j for j, v in enumerate(cvars)}
+    up_mask: np.ndarray
     if clique.parent is not None:
         sp = [pos_of[v] for v in clique.sep]
-        up_mask = mis_r[:, sp].any(axis=1)
+        up_mask = np.asarray(mis_r[:, sp].any(axis=1))
     else:
         sp, up_mask = [], np.zeros(rows.size, dtype=bool)
     up_local = np.flatnonzero(up_mask)
@@ -181,6 +183,7 @@ def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
         rpos[up_local] = np.arange(up_local.size)
         e = np.flatnonzero(up_mask[entry_seg])
         r = rpos[entry_seg[e]]
+        assert sep_weights is not None  # set whenever some separator entry is missing
         up_target[e] = msg_seg[r] + row_dot(assign, e, sp, sep_weights, r)
     cs = CliqueSlice(rows, seg, n_entries, group_rows, factors, count_index, up_local,
                      up_target, msg_seg, np.repeat(np.arange(msg_len.size), msg_len), msg_size,
@@ -201,7 +204,9 @@ def link(plan: Plan, k: int, child: SliceDraft, parent: SliceDraft, n_rows: int)
     e = np.flatnonzero(rp >= 0)
     r = rp[e]
     target = np.full(rp.size, c.msg_size, dtype=np.int64)
-    target[e] = c.msg_seg[r] + row_dot(parent.assign, e, sp, child.sep_weights, r)
+    if e.size:
+        assert child.sep_weights is not None  # the child sends a message in some row
+        target[e] = c.msg_seg[r] + row_dot(parent.assign, e, sp, child.sep_weights, r)
     return (k, target)
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +33,7 @@ class Structure:
     components: tuple = ()
 
     @classmethod
-    def of(cls, network) -> "Structure":
+    def of(cls, network: "BayesianNetwork") -> "Structure":
         families, strides = [], []
         for i, pids in enumerate(network.parent_ids):
             fam = tuple(pids) + (i,)
@@ -55,7 +60,7 @@ class Structure:
         """Scopes of the plan's factors: the families, then the component interfaces."""
         return [tuple(sorted(f)) for f in self.families] + [c.scope for c in self.components]
 
-    def row_factor(self, f: int):
+    def row_factor(self, f: int) -> tuple[tuple, tuple, int] | None:
         """``(scope, strides, size)`` of plan factor ``f`` if it is a component's, else None."""
         if f < self.n_vars:
             return None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, NetworkError
@@ -49,7 +51,8 @@ class BayesianNetwork:
     ('rain', 'wet')
     """
 
-    def __init__(self, variables, parents: Mapping | None = None, cpds: Mapping | None = None,
+    def __init__(self, variables: Sequence | Mapping, parents: Mapping | None = None,
+                 cpds: Mapping | None = None,
                  name: str = "unknown"):
         self.name = name
         self._variables = _as_variables(variables)
@@ -59,7 +62,7 @@ class BayesianNetwork:
         graph = build_dag(self.nodes, parents)
         self._parents = {n: tuple(parents.get(n, ())) for n in self.nodes}
         self.topological_order = tuple(topological_order(graph, self.nodes))
-        children = {n: [] for n in self.nodes}
+        children: dict[str, list[str]] = {n: [] for n in self.nodes}
         for c in self.nodes:
             for p in self._parents[c]:
                 children[p].append(c)
@@ -107,7 +110,7 @@ class BayesianNetwork:
         if unknown:
             raise NetworkError(f"CPDs given for unknown node(s) {unknown}; nodes are {list(self.nodes)}")
         states = {v.name: v.states for v in self._variables}
-        out = {}
+        out: dict[str, TabularCPD | GaussianCPD] = {}
         for i, node in enumerate(self.discrete_nodes):
             shape = self.table_shapes[i]
             given = cpds.get(node)
@@ -196,12 +199,12 @@ class BayesianNetwork:
         self.index(node)
         return self._children[node]
 
-    def cpd(self, node: str):
+    def cpd(self, node: str) -> Any:  # TabularCPD or GaussianCPD, by the node's kind
         """The node's :class:`TabularCPD` (discrete) or :class:`GaussianCPD` (continuous)."""
         self.index(node)
         return self._cpds[node]
 
-    def configuration(self, parents, index: int) -> dict:
+    def configuration(self, parents: Sequence[str], index: int) -> dict:
         """The states of ``parents`` at their joint configuration number ``index`` (C
         order, the last parent fastest), as ``{parent: state}``.
 
@@ -257,38 +260,39 @@ class BayesianNetwork:
         return (isinstance(other, BayesianNetwork) and self._variables == other._variables
                 and self._parents == other._parents and self._cpds == other._cpds)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable value: not hashable
 
     # -- sampling ----------------------------------------------------------------
-    def sample(self, n: int, seed=None, missing: float = 0.0, hide=()):
+    def sample(self, n: int, seed: Any = None, missing: float = 0.0,
+               hide: Sequence[str] = ()) -> pd.DataFrame:
         """Forward-sample ``n`` rows; see :func:`bnem.network.sampling.sample`."""
         from .sampling import sample
         return sample(self, n, seed=seed, missing=missing, hide=hide)
 
     # -- facades over the inference layer (imported lazily: network sits below it) --
-    def log_prob(self, data):
+    def log_prob(self, data: Any) -> np.ndarray:
         """Per-row log P(observed part of the row); missing cells and latent nodes marginalised."""
         from ..inference.api import log_prob
         return log_prob(self, data)
 
-    def log_likelihood(self, data) -> float:
+    def log_likelihood(self, data: Any) -> float:
         """Total observed-data log-likelihood of ``data`` (a DataFrame)."""
         from ..inference.api import log_likelihood
         return log_likelihood(self, data)
 
-    def posterior(self, data, node: str):
+    def posterior(self, data: Any, node: str) -> pd.DataFrame:
         """DataFrame of P(node | row), one column per state, indexed like ``data``."""
         from ..inference.api import posterior
         return posterior(self, data, node)
 
     # -- interop (imported lazily) -----------------------------------------------
-    def to_pgmpy(self):
+    def to_pgmpy(self) -> Any:
         """Convert to a ``pgmpy`` discrete Bayesian network."""
         from ..io.pgmpy_interop import to_pgmpy
         return to_pgmpy(self)
 
     @classmethod
-    def from_pgmpy(cls, model) -> "BayesianNetwork":
+    def from_pgmpy(cls, model: Any) -> "BayesianNetwork":
         """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
         from ..io.pgmpy_interop import from_pgmpy
         return from_pgmpy(model)
