@@ -125,26 +125,7 @@ def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData
     """
     if not isinstance(data, pd.DataFrame):
         raise BnemTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    if data.shape[0] == 0:
-        raise DataError("the data table is empty (0 rows); expected at least one row")
-    if data.shape[1] == 0:
-        raise DataError("the data table has no columns; expected columns named after nodes")
-    cols = [str(c) for c in data.columns]
-    seen: set[str] = set()
-    repeated: set[str] = set()
-    for c in cols:
-        (repeated if c in seen else seen).add(c)
-    dup = sorted(repeated)
-    if dup:
-        raise DataError(f"column(s) {dup} appear more than once in the data table")
-    names = [v.name for v in variables]
-    known = set(names)
-    unknown = [c for c in cols if c not in known]
-    if unknown:
-        raise DataError(
-            f"column(s) {preview(unknown)} name no node of the network; nodes are "
-            f"{preview(names, 40)}. Drop or rename those columns."
-        )
+    _check_columns(data, [v.name for v in variables])
     n = data.shape[0]
     discrete = [v for v in variables if not v.is_continuous]
     continuous = [v for v in variables if v.is_continuous]
@@ -152,22 +133,17 @@ def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData
     codes = np.full((n, len(discrete)), -1, dtype=np.int32 if big else np.int16)
     values = np.full((n, len(continuous)), np.nan)
     position = {str(c): j for j, c in enumerate(data.columns)}
-    latent = []
+    latent: set[str] = set()
     for j, var in enumerate(discrete):
-        if var.name not in position:
-            latent.append(var.name)
-            continue
-        col = _encode_column(data.iloc[:, position[var.name]], var)
-        if (col < 0).all():
-            latent.append(var.name)
-        codes[:, j] = col
+        if var.name in position:
+            codes[:, j] = _encode_column(data.iloc[:, position[var.name]], var)
+        if (codes[:, j] < 0).all():
+            latent.add(var.name)
     for j, var in enumerate(continuous):
-        if var.name not in position:
-            latent.append(var.name)
-            continue
-        values[:, j] = _float_column(data.iloc[:, position[var.name]], var.name)
+        if var.name in position:
+            values[:, j] = _float_column(data.iloc[:, position[var.name]], var.name)
         if np.isnan(values[:, j]).all():
-            latent.append(var.name)
+            latent.add(var.name)
     if merge and not continuous:
         unique, inverse, weights = _merge_rows(codes)
     elif continuous and merge:
@@ -180,11 +156,33 @@ def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData
         inverse[order] = np.arange(n)
     else:
         unique, inverse, weights = codes, np.arange(n), np.ones(n)
-    found = set(latent)
-    return EncodedData(unique, weights, inverse, tuple(v.name for v in variables if v.name in found), data.index,
+    return EncodedData(unique, weights, inverse,
+                       tuple(v.name for v in variables if v.name in latent), data.index,
                        tuple(v.name for v in discrete),
-                       tuple(n for n in names if n in position), values,
+                       tuple(v.name for v in variables if v.name in position), values,
                        tuple(v.name for v in continuous))
+
+
+def _check_columns(data: pd.DataFrame, names: list) -> None:
+    """Refuse an empty table, repeated column names and columns that name no node."""
+    if data.shape[0] == 0:
+        raise DataError("the data table is empty (0 rows); expected at least one row")
+    if data.shape[1] == 0:
+        raise DataError("the data table has no columns; expected columns named after nodes")
+    cols = [str(c) for c in data.columns]
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for c in cols:
+        (repeated if c in seen else seen).add(c)
+    if repeated:
+        raise DataError(f"column(s) {sorted(repeated)} appear more than once in the data table")
+    known = set(names)
+    unknown = [c for c in cols if c not in known]
+    if unknown:
+        raise DataError(
+            f"column(s) {preview(unknown)} name no node of the network; nodes are "
+            f"{preview(names, 40)}. Drop or rename those columns."
+        )
 
 
 def _float_column(series: pd.Series, name: str) -> np.ndarray:

@@ -8,7 +8,7 @@ It holds no numbers: evaluation happens in :mod:`bnem.inference.engine`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from dataclasses import dataclass, field
 
@@ -109,34 +109,7 @@ def compile_plan(variables: Iterable[int], scopes: Sequence[tuple], cards: Mappi
         return Plan(variables, cards, [clique], scopes, [0] * len(scopes))
     order = min_fill_order(variables, scopes, cards)
     position = {v: i for i, (v, _) in enumerate(order)}
-    # elimination cliques and the elimination tree
-    elim = [set(c) for _, c in order]
-    parent = []
-    for v, c in order:
-        rest = [u for u in c if u != v]
-        parent.append(min(position[u] for u in rest) if rest else None)
-    # merge non-maximal cliques into their parent (a clique contained in its
-    # parent is the only kind produced by elimination)
-    alias = list(range(len(order)))
-
-    def find(i):
-        while alias[i] != i:
-            i = alias[i]
-        return i
-
-    for i in range(len(order)):
-        p = parent[i]
-        if p is not None and elim[i] <= elim[p]:
-            alias[i] = p
-    kept = [i for i in range(len(order)) if find(i) == i]
-    new_index = {old: k for k, old in enumerate(kept)}
-    cliques = []
-    for old in kept:
-        p = parent[old]
-        # the parent of a kept clique: follow the elimination tree past merged ones
-        new_parent = new_index[find(p)] if p is not None else None
-        vars_ = tuple(sorted(elim[old]))
-        cliques.append(Clique(vars_, new_parent, (), [], []))
+    cliques, find, new_index = _merge(order, position)
     # a merged clique may have children that now point at its representative;
     # recompute separators and children
     for k, c in enumerate(cliques):
@@ -154,6 +127,39 @@ def compile_plan(variables: Iterable[int], scopes: Sequence[tuple], cards: Mappi
         factor_clique.append(k)
     _check_schedule(cliques)
     return Plan(variables, cards, cliques, scopes, factor_clique)
+
+
+def _merge(order: list, position: dict) -> tuple[list, Callable[[int], int], dict]:
+    """The elimination tree of ``order`` with non-maximal cliques merged into their
+    parent (a clique contained in its parent is the only kind elimination produces).
+
+    Returns the kept cliques (separators not yet set), the representative of every
+    elimination step, and the kept cliques' new indices."""
+    elim = [set(c) for _, c in order]
+    parent = []
+    for v, c in order:
+        rest = [u for u in c if u != v]
+        parent.append(min(position[u] for u in rest) if rest else None)
+    alias = list(range(len(order)))
+
+    def find(i: int) -> int:
+        while alias[i] != i:
+            i = alias[i]
+        return i
+
+    for i in range(len(order)):
+        p = parent[i]
+        if p is not None and elim[i] <= elim[p]:
+            alias[i] = p
+    kept = [i for i in range(len(order)) if find(i) == i]
+    new_index = {old: k for k, old in enumerate(kept)}
+    cliques = []
+    for old in kept:
+        p = parent[old]
+        # the parent of a kept clique: follow the elimination tree past merged ones
+        new_parent = new_index[find(p)] if p is not None else None
+        cliques.append(Clique(tuple(sorted(elim[old])), new_parent, (), [], []))
+    return cliques, find, new_index
 
 
 def _check_schedule(cliques):
