@@ -143,6 +143,7 @@ def test_callback_can_stop_and_sees_every_iteration():
     assert_monotone(res)
 
 
+@pytest.mark.slow
 def test_chunking_does_not_change_the_answer(monkeypatch):
     from bnem.inference import budget
     net = load("asia")
@@ -250,6 +251,7 @@ def _mean_kl(true, learned, weights_df):
     return float(np.mean(kls))
 
 
+@pytest.mark.slow
 def test_recovery_of_alarm_from_20_percent_missing():
     true = load("alarm")
     complete = true.sample(20_000, seed=21)
@@ -307,6 +309,7 @@ def test_complete_case_start_breaks_the_symmetry_of_latent_nodes():
     assert abs(tables[0, 0] - tables[1, 0]) > 0.5  # the two classes differ
 
 
+@pytest.mark.slow
 def test_compact_chunks_give_the_same_fit():
     """Chunks kept in compact form (expanded at every E-step) change nothing."""
     from bnem.inference import budget

@@ -106,6 +106,7 @@ def test_deterministic_cpds_and_zero_rows_are_reported(rng):
     assert len(codes2) - 1 in info.value.rows
 
 
+@pytest.mark.slow
 def test_no_underflow_with_thousands_of_observed_children():
     """A hidden root with 2,000 observed children: P(row) ~ 1e-900, still exact in log space."""
     import bnem
@@ -162,6 +163,7 @@ def _pgmpy_log_prob(model, row: dict) -> float:
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["alarm", "child"])
 def test_log_prob_and_posteriors_match_pgmpy(name):
     net = load(name)
@@ -181,6 +183,7 @@ def test_log_prob_and_posteriors_match_pgmpy(name):
                 assert post[state] == pytest.approx(q.get_value(**{node: state}), abs=1e-9)
 
 
+@pytest.mark.slow
 def test_chunks_are_bounded_by_sliced_entries(monkeypatch):
     """Chunks split by entry budget give the same answers; a monstrous row is refused."""
     from bnem.inference import budget, evidence

@@ -125,6 +125,7 @@ def test_missing_cells_score_the_marginal_mixture_density():
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_mixed_latent_class_model_recovers_parameters_up_to_permutation():
     rng = np.random.default_rng(11)
     classes = ["c0", "c1", "c2"]
@@ -181,6 +182,7 @@ def test_bic_picks_the_true_number_of_components():
     assert min(scores, key=scores.get) == 3, scores
 
 
+@pytest.mark.slow
 def test_kmeans_init_gets_close_to_the_truth_and_restarts_keep_the_best():
     x = _data(3, n=2000, spread=4.0)
     cols = [f"x{j}" for j in range(D)]
@@ -255,6 +257,7 @@ def test_anomaly_threshold_ignores_impossible_rows_and_flags_them():
     assert flags.anomaly.sum() == 4
 
 
+@pytest.mark.slow
 def test_best_permutation_is_exact_above_eight_states():
     rng = np.random.default_rng(0)
     a = rng.random((9, 9))
