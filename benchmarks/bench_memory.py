@@ -16,7 +16,7 @@ The issue's target: peak under 1 GB for alarm at 1M rows.
 Usage::
 
     python benchmarks/bench_memory.py [--rows 1000000] [--iters 3] [--network alarm]
-                                      [--cache-mb 512]
+                                      [--memory-mb 512]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
 
 
-def child(path: str, iters: int, trace: bool, cache_mb: float | None) -> None:
+def child(path: str, iters: int, trace: bool, memory_mb: float | None) -> None:
     """Runs in the subprocess: measure, print one JSON line."""
     import tracemalloc
 
@@ -63,7 +63,7 @@ def child(path: str, iters: int, trace: bool, cache_mb: float | None) -> None:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        extra = {} if cache_mb is None else {"cache_mb": cache_mb}
+        extra = {} if memory_mb is None else {"memory_mb": memory_mb}
         res = bnem.fit(network, df, max_iter=iters, tol=0.0, init="random", seed=1, **extra)
     out["fit_seconds"] = time.perf_counter() - t0
     if trace:
@@ -78,11 +78,11 @@ def child(path: str, iters: int, trace: bool, cache_mb: float | None) -> None:
     print(json.dumps(out))
 
 
-def run_child(path: Path, iters: int, trace: bool, cache_mb: float | None) -> dict:
+def run_child(path: Path, iters: int, trace: bool, memory_mb: float | None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path),
            "--iters", str(iters)] + (["--trace"] if trace else [])
-    if cache_mb is not None:
-        cmd += ["--cache-mb", str(cache_mb)]
+    if memory_mb is not None:
+        cmd += ["--memory-mb", str(memory_mb)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     if proc.returncode:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -96,15 +96,15 @@ def main(argv=None) -> None:
     parser.add_argument("--missing", type=float, default=0.2)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-mb", type=float,
-                        help="bnem.fit's cache_mb (analysis kept between iterations); "
+    parser.add_argument("--memory-mb", type=float,
+                        help="bnem.fit's memory_mb (analysis kept between iterations); "
                              "default: bnem's own default")
     parser.add_argument("--no-tracemalloc", dest="tracemalloc", action="store_false")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.iters, args.trace, args.cache_mb)
+        child(args.child, args.iters, args.trace, args.memory_mb)
         return
 
     net = common.load_network(args.network)
@@ -117,8 +117,8 @@ def main(argv=None) -> None:
         with open(path, "wb") as f:
             pickle.dump((net, df), f, protocol=pickle.HIGHEST_PROTOCOL)
         del df
-        r = run_child(path, args.iters, False, args.cache_mb)
-        t = run_child(path, args.iters, True, args.cache_mb) if args.tracemalloc else None
+        r = run_child(path, args.iters, False, args.memory_mb)
+        t = run_child(path, args.iters, True, args.memory_mb) if args.tracemalloc else None
 
     fit_share = r["peak_after_fit"] - r["rss_data"]
     rows = [
@@ -133,8 +133,8 @@ def main(argv=None) -> None:
         rows.append(("peak of the fit's allocations (tracemalloc, separate run)",
                      t["traced_peak"]))
     print(f"\nbnem.fit on {args.network}, {args.rows:,} rows, {args.missing:.0%} MCAR, "
-          f"{args.iters} iterations, one thread, cache_mb="
-          f"{'default' if args.cache_mb is None else f'{args.cache_mb:g}'}")
+          f"{args.iters} iterations, one thread, memory_mb="
+          f"{'default' if args.memory_mb is None else f'{args.memory_mb:g}'}")
     print(common.format_table([{"what": k, "MB": f"{v / MB:,.0f}"} for k, v in rows],
                               [("what", "measure"), ("MB", "MB")]))
     print(f"\ncompile + first E-step {r['compile_seconds']:.2f} s, "
