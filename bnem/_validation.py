@@ -3,56 +3,116 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import BnemTypeError, BnemValueError
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def check_int(value, name: str, minimum: int | None = None) -> int:
-    """Return ``value`` as an int, or raise naming ``name`` and what was received."""
+T = TypeVar("T")
+
+
+def check_int(value: object, name: str, minimum: int | None = None) -> int:
+    """Return ``value`` as an int, or raise naming ``name`` and what was received.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_int(np.int64(3), "n", minimum=1)
+    3
+    >>> check_int(2.5, "n")
+    Traceback (most recent call last):
+    ...
+    bnem.errors.BnemTypeError: n must be an integer, got 2.5 (float)
+    >>> check_int(0, "n", minimum=1)
+    Traceback (most recent call last):
+    ...
+    bnem.errors.BnemValueError: n must be >= 1, got 0
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise BnemTypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise BnemValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise BnemValueError(f"{name} must be >= {minimum}, got {number}")
+    return number
 
 
-def check_float(value, name: str, minimum: float | None = None,
+def check_float(value: object, name: str, minimum: float | None = None,
                 maximum: float | None = None, strict_min: bool = False) -> float:
-    """Return ``value`` as a finite float within bounds, or raise naming ``name``."""
+    """Return ``value`` as a finite float within bounds, or raise naming ``name``.
+
+    Examples
+    --------
+    >>> check_float(1, "tol", minimum=0.0)
+    1.0
+    >>> check_float(0.0, "tol", minimum=0.0, strict_min=True)
+    Traceback (most recent call last):
+    ...
+    bnem.errors.BnemValueError: tol must be > 0.0, got 0.0
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise BnemTypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise BnemValueError(f"{name} must be finite, got {value}")
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise BnemValueError(f"{name} must be finite, got {number}")
     if minimum is not None:
-        if strict_min and value <= minimum:
-            raise BnemValueError(f"{name} must be > {minimum}, got {value}")
-        if not strict_min and value < minimum:
-            raise BnemValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise BnemValueError(f"{name} must be <= {maximum}, got {value}")
-    return value
+        if strict_min and number <= minimum:
+            raise BnemValueError(f"{name} must be > {minimum}, got {number}")
+        if not strict_min and number < minimum:
+            raise BnemValueError(f"{name} must be >= {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise BnemValueError(f"{name} must be <= {maximum}, got {number}")
+    return number
 
 
-def check_choice(value, name: str, choices) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise listing them."""
+def check_choice(value: T, name: str, choices: Collection[T]) -> T:
+    """Return ``value`` if it is one of ``choices``, else raise listing them.
+
+    Examples
+    --------
+    >>> check_choice("diag", "covariance", ("full", "diag"))
+    'diag'
+    >>> check_choice("tied", "covariance", ("full", "diag"))
+    Traceback (most recent call last):
+    ...
+    bnem.errors.BnemValueError: covariance must be one of 'full', 'diag'; got 'tied'
+    """
     if value not in choices:
         raise BnemValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
 
 
-def preview(values, limit: int = 5) -> str:
-    """Format the first ``limit`` items of ``values`` for an error message."""
-    values = list(values)
-    text = ", ".join(repr(v) for v in values[:limit])
-    if len(values) > limit:
-        text += f", ... ({len(values)} in all)"
+def preview(values: Iterable[object], limit: int = 5) -> str:
+    """Format the first ``limit`` items of ``values`` for an error message.
+
+    Examples
+    --------
+    >>> preview(["a", "b"])
+    "'a', 'b'"
+    >>> preview(range(10), limit=3)
+    '0, 1, 2, ... (10 in all)'
+    """
+    items = list(values)
+    text = ", ".join(repr(v) for v in items[:limit])
+    if len(items) > limit:
+        text += f", ... ({len(items)} in all)"
     return text
 
 
-def check_seed(seed, name: str = "seed"):
-    """Return a numpy Generator for ``seed`` (None, an int >= 0, or a Generator)."""
+def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np.random.Generator:
+    """Return a numpy Generator for ``seed`` (None, an int >= 0, or a Generator).
+
+    Examples
+    --------
+    >>> bool(check_seed(7).integers(100) == check_seed(7).integers(100))
+    True
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    bnem.errors.BnemValueError: seed must be >= 0, got -1
+    """
     import numpy as np
 
     if seed is None or isinstance(seed, np.random.Generator):

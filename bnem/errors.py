@@ -32,10 +32,19 @@ class DataError(BnemValueError):
 
 
 class BIFParseError(BnemValueError):
-    """A BIF file is malformed; the message carries line and column."""
+    """A BIF file is malformed; the message carries line and column.
+
+    Examples
+    --------
+    >>> err = BIFParseError("expected ';'", line=3, column=7, source="net.bif")
+    >>> str(err)
+    "net.bif:3:7: expected ';'"
+    >>> isinstance(err, ValueError), err.line
+    (True, 3)
+    """
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None,
-                 source: str | None = None):
+                 source: str | None = None) -> None:
         where = ""
         if source:
             where = f"{source}:"

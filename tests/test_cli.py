@@ -100,6 +100,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, match):
     assert len(lines) == 1 and match in lines[0], err
 
 
+@pytest.mark.slow  # a subprocess that imports bnem
 def test_console_script_entry_point(tmp_path):
     """The installed `bnem` command runs (same code as main())."""
     out = subprocess.run([sys.executable, "-m", "bnem.cli.main", "info", str(NETWORKS / "asia.bif")],
@@ -201,6 +202,7 @@ def test_hybrid_user_errors_exit_2(tmp_path, capsys, args, match):
     assert len(lines) == 1 and match in lines[0], err
 
 
+@pytest.mark.slow  # a subprocess that imports bnem
 def test_warnings_are_shown(tmp_path, capsys):
     net = tmp_path / "m.json"
     bnem.write_json(mixture_network(), net)
@@ -248,6 +250,7 @@ def test_fit_refuses_unknown_output_extensions(tmp_path, capsys, name):
     assert "written as BIF (.bif, .bif.gz) or JSON (.json, .json.gz)" in err
 
 
+@pytest.mark.slow  # a subprocess that imports bnem
 def test_a_closed_pipe_is_not_an_error():
     out = subprocess.run(f"{sys.executable} -m bnem.cli.main info {NETWORKS / 'alarm.bif'} | head -1",
                          shell=True, capture_output=True, text=True)

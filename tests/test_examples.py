@@ -20,6 +20,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.slow
 def test_alarm_missing_example():
     r = _load("alarm_missing").main(rows=3000, seed=1)
     assert r["missing_cells"] == pytest.approx(0.2, abs=0.01)
@@ -67,6 +68,7 @@ def test_aircraft_engines_example_flags_the_unusual_combination(tmp_path):
     assert r["plot"] is None
 
 
+@pytest.mark.slow
 def test_aircraft_engines_example_plot(tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "engines.png"

@@ -121,6 +121,7 @@ def test_from_pgmpy_renormalises_small_deviations_only():
         from_pgmpy(model)
 
 
+@pytest.mark.slow  # a subprocess that imports bnem
 def test_import_bnem_does_not_import_pgmpy():
     code = "import sys, bnem, bnem.io; print('pgmpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

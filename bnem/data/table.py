@@ -6,7 +6,8 @@ import csv
 import io
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import IO
 
 import pandas as pd
 
@@ -15,7 +16,9 @@ from ..errors import BnemTypeError, DataError
 DEFAULT_MISSING = ("?", "", "NA")
 
 
-def read_table(path, missing=DEFAULT_MISSING, sep: str = ",", states=None) -> pd.DataFrame:
+def read_table(path: str | os.PathLike[str] | IO[str] | IO[bytes],
+               missing: str | Iterable[str] | None = DEFAULT_MISSING, sep: str = ",",
+               states: Mapping[str, Iterable[object]] | None = None) -> pd.DataFrame:
     """Read a CSV file of discrete observations; every cell is read as text.
 
     Parameters
@@ -44,6 +47,14 @@ def read_table(path, missing=DEFAULT_MISSING, sep: str = ",", states=None) -> pd
         name, has a line with more fields than the header, or cannot be parsed.
     BnemTypeError
         For arguments of the wrong type.
+
+    Examples
+    --------
+    >>> import io
+    >>> read_table(io.StringIO("rain,wet\\nyes,?\\nno,yes\\n"))
+      rain  wet
+    0  yes  NaN
+    1   no  yes
     """
     missing = _check_arguments(path, missing, sep, states)
     text = _read_text(path)

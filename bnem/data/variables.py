@@ -9,13 +9,20 @@ import numpy as np
 from ..errors import BnemTypeError, NetworkError
 
 
-def value_label(value) -> str:
+def value_label(value: object) -> str:
     """The text a state name or a data cell is matched by.
 
     Strings are kept; booleans give ``"True"``/``"False"``; integers and floats with
     an integral value give their decimal text (``3`` and ``3.0`` both give ``"3"``);
     other floats give their shortest text at their own precision (``0.1`` for a
     float32 0.1); anything else ``str(value)``.
+
+    Examples
+    --------
+    >>> [value_label(v) for v in ("yes", True, 3, 3.0, 2.5)]
+    ['yes', 'True', '3', '3', '2.5']
+    >>> value_label(np.float32(0.1))
+    '0.1'
     """
     if isinstance(value, str):
         return value
@@ -51,14 +58,16 @@ class Variable:
     --------
     >>> Variable("rain", ("yes", "no")).card
     2
+    >>> Variable("size", [1, 2.0, "big"]).states
+    ('1', '2', 'big')
     """
 
     name: str
-    states: tuple
+    states: tuple[str, ...]
 
     is_continuous = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise BnemTypeError(f"variable name must be a non-empty string, got {self.name!r}")
         if isinstance(self.states, str):
@@ -86,8 +95,12 @@ class Variable:
         """Number of states."""
         return len(self.states)
 
-    def index(self, state) -> int:
-        """Position of ``state`` in :attr:`states`."""
+    def index(self, state: object) -> int:
+        """Position of ``state`` in :attr:`states`.
+
+        >>> Variable("rain", ("yes", "no")).index("no")
+        1
+        """
         try:
             return self.states.index(value_label(state))
         except ValueError:
@@ -111,6 +124,6 @@ class ContinuousVariable:
     is_continuous = True
     states = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise BnemTypeError(f"variable name must be a non-empty string, got {self.name!r}")

@@ -10,6 +10,7 @@ the token-by-token path, which is the authority on what is valid.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -28,38 +29,62 @@ _PUNCT = frozenset("{}()[],;|")
 _INF = float("inf")
 
 
-def show(tok) -> str:
-    """A token as quoted in error messages."""
+def show(tok: str | None) -> str:
+    """A token as quoted in error messages.
+
+    >>> show("{"), show(None)
+    ("'{'", 'end of file')
+    """
     return "end of file" if tok is None else repr(tok)
 
 
 def unquote(tok: str) -> str:
-    """The name a word or a double-quoted token stands for."""
+    """The name a word or a double-quoted token stands for.
+
+    >>> unquote("rain"), unquote(r'"say \\"hi\\""')
+    ('rain', 'say "hi"')
+    """
     return _UNESCAPE.sub(r"\1", tok[1:-1]) if tok[0] == '"' else tok
 
 
 class Scanner:
-    """A cursor over BIF text: tokens, names, numbers, and errors with line/column."""
+    """A cursor over BIF text: tokens, names, numbers, and errors with line/column.
+
+    Examples
+    --------
+    >>> sc = Scanner('variable "a b" {\\n  type', "<string>")
+    >>> sc.next(), sc.name("a variable name")
+    (('variable', 0), ('a b', 9))
+    >>> sc.expect("{", "to open the block")
+    15
+    >>> sc.expect(";", "after the type")
+    Traceback (most recent call last):
+    ...
+    bnem.errors.BIFParseError: <string>:2:3: expected ';' after the type, found 'type'
+    """
 
     __slots__ = ("text", "source", "pos", "last")
 
-    def __init__(self, text: str, source: str):
+    def __init__(self, text: str, source: str) -> None:
         self.text, self.source, self.pos, self.last = text, source, 0, 0
 
-    def where(self, pos: int) -> tuple:
+    def where(self, pos: int) -> tuple[int, int]:
         """1-based (line, column) of offset ``pos``."""
         return self.text.count("\n", 0, pos) + 1, pos - self.text.rfind("\n", 0, pos)
 
     def error(self, message: str, pos: int) -> BIFParseError:
+        """A :class:`~bnem.errors.BIFParseError` placed at offset ``pos`` (to be raised)."""
         line, col = self.where(pos)
         return BIFParseError(message, line, col, self.source)
 
     def skip(self) -> int:
         """Move past white space and comments; return the new position."""
-        self.pos = _SKIP.match(self.text, self.pos).end()
+        m = _SKIP.match(self.text, self.pos)
+        assert m is not None  # the pattern also matches the empty string
+        self.pos = m.end()
         return self.pos
 
-    def next(self) -> tuple:
+    def next(self) -> tuple[str | None, int]:
         """Return ``(token, start)`` and advance; the token is None at end of input."""
         start = self.last = self.skip()
         if start >= len(self.text):
@@ -72,7 +97,8 @@ class Scanner:
         self.pos = m.end()
         return m.group(), start
 
-    def peek(self) -> tuple:
+    def peek(self) -> tuple[str | None, int]:
+        """Like :meth:`next`, without advancing."""
         pos = self.pos
         try:
             return self.next()
@@ -80,20 +106,24 @@ class Scanner:
             self.pos = pos
 
     def expect(self, punct: str, context: str) -> int:
+        """Read the punctuation ``punct`` and return its offset, or raise naming ``context``."""
         tok, start = self.next()
         if tok != punct:
             raise self.error(f"expected '{punct}' {context}, found {show(tok)}", start)
         return start
 
-    def name(self, what: str) -> tuple:
+    def name(self, what: str) -> tuple[str, int]:
+        """Read a word or quoted name: ``(name, start)``; raise naming ``what`` otherwise."""
         tok, start = self.next()
         if tok is None or tok in _PUNCT:
             raise self.error(f"expected {what}, found {show(tok)}", start)
         return unquote(tok), start
 
-    def name_list(self, close: str, what: str) -> tuple:
+    def name_list(self, close: str, what: str) -> tuple[list[str], list[int]]:
         """Names separated by optional commas up to ``close``: ``(names, positions)``."""
-        names, positions, comma = [], [], False
+        names: list[str] = []
+        positions: list[int] = []
+        comma = False
         while True:
             tok, start = self.next()
             if tok == close and not comma:
@@ -109,9 +139,11 @@ class Scanner:
             positions.append(start)
             comma = False
 
-    def values(self) -> tuple:
+    def values(self) -> tuple[list[float], list[int], int]:
         """Numbers separated by optional commas up to ``;``: ``(values, positions, end)``."""
-        vals, positions, comma = [], [], False
+        vals: list[float] = []
+        positions: list[int] = []
+        comma = False
         while True:
             tok, start = self.next()
             if tok == ";" and vals and not comma:
@@ -138,12 +170,21 @@ class Scanner:
 
 
 # -- probability-block bodies --------------------------------------------------------
-def parse_body(sc: Scanner, child: str, parents: list, states: dict) -> tuple:
+def parse_body(sc: Scanner, child: str, parents: Sequence[str],
+               states: Mapping[str, Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Parse the entries of a probability block up to its closing brace.
 
     Returns the rows, shape ``(n_configs, card)`` with parent configurations in C
     order (last parent fastest), and for each row the offset of the entry that gave
     it (used to place later error messages).
+
+    Examples
+    --------
+    >>> sc = Scanner("(no) 0.2, 0.8; default 0.9 0.1; }", "<string>")
+    >>> rows, offsets = parse_body(sc, "wet", ["rain"], {"rain": ("yes", "no"),
+    ...                                                  "wet": ("yes", "no")})
+    >>> rows.tolist(), offsets.tolist()
+    ([[0.9, 0.1], [0.2, 0.8]], [15, 0])
     """
     return _Body(sc, child, parents, states).run()
 

@@ -11,6 +11,7 @@ import gzip
 import os
 import zlib
 import warnings
+from typing import IO, Any
 
 import numpy as np
 
@@ -29,7 +30,8 @@ class BIFNormalizationWarning(UserWarning):
     """Some distributions in a file were renormalised (they summed to 1 only roughly)."""
 
 
-def read_bif(source) -> BayesianNetwork:
+def read_bif(source: str | os.PathLike[str] | bytes | bytearray | IO[str] | IO[bytes]
+             ) -> BayesianNetwork:
     """Read a discrete Bayesian network in BIF format.
 
     Parameters
@@ -96,10 +98,20 @@ def read_bif(source) -> BayesianNetwork:
     return parse_bif(text, name)
 
 
-def load_text(source) -> tuple:
-    """Return ``(text, source_name)`` for a path, file object, text or bytes."""
+def load_text(source: str | os.PathLike[str] | bytes | bytearray | IO[str] | IO[bytes]
+              ) -> tuple[str, str]:
+    """Return ``(text, source_name)`` for a path, file object, text or bytes.
+
+    Newlines are normalised to ``"\\n"`` and a byte-order mark is dropped.
+
+    >>> load_text("network x {\\r\\n}")
+    ('network x {\\n}', '<string>')
+    >>> load_text(b"\\xef\\xbb\\xbfnetwork x { }")
+    ('network x { }', '<bytes>')
+    """
     if isinstance(source, str) and ("{" in source or "\n" in source):
         return _normalize_newlines(source), "<string>"
+    data: str | bytes
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         with open(path, "rb") as fh:
@@ -109,8 +121,8 @@ def load_text(source) -> tuple:
         data, name = bytes(source), "<bytes>"
     elif hasattr(source, "read"):
         data = source.read()
-        name = getattr(source, "name", None)
-        name = name if isinstance(name, str) else "<stream>"
+        given = getattr(source, "name", None)
+        name = given if isinstance(given, str) else "<stream>"
     else:
         raise BnemTypeError(
             "read_bif expects a path, a file object, BIF text or bytes; "
@@ -144,7 +156,9 @@ def _normalize_newlines(text: str) -> str:
 def parse_bif(text: str, source: str = "<string>") -> BayesianNetwork:
     """Parse BIF ``text``; ``source`` names it in error messages. See :func:`read_bif`."""
     sc = Scanner(text, source)
-    variables, blocks, deferred = {}, {}, []
+    variables: dict[str, tuple[tuple[str, ...], int]] = {}
+    blocks: dict[str, tuple[list[str], np.ndarray, int, np.ndarray]] = {}
+    deferred: list[dict[str, Any]] = []
     net_name, net_pos = "unknown", None
     while True:
         tok, start = sc.next()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,8 +12,11 @@ from .._validation import preview
 from ..errors import BnemTypeError, NetworkError
 from .bif import UNQUOTED
 
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
 
-def format_bif(network) -> str:
+
+def format_bif(network: BayesianNetwork) -> str:
     """Return ``network`` as BIF text.
 
     Names that are not plain words (white space, ``{}()[],;|"``, ``//`` or ``/*``,
@@ -36,6 +40,31 @@ def format_bif(network) -> str:
         ``network`` is not a :class:`~bnem.network.bayesnet.BayesianNetwork`.
     NetworkError
         ``network`` has Gaussian nodes.
+
+    Examples
+    --------
+    >>> from bnem import BayesianNetwork, read_bif
+    >>> net = BayesianNetwork({"rain": ["yes", "no"], "wet": ["yes", "no"]}, {"wet": ["rain"]},
+    ...                       {"rain": [0.2, 0.8], "wet": [[0.9, 0.1], [0.1, 0.9]]},
+    ...                       name="garden")
+    >>> print(format_bif(net), end="")
+    network garden {
+    }
+    variable rain {
+      type discrete [ 2 ] { yes, no };
+    }
+    variable wet {
+      type discrete [ 2 ] { yes, no };
+    }
+    probability ( rain ) {
+      table 0.2, 0.8;
+    }
+    probability ( wet | rain ) {
+      (yes) 0.9, 0.1;
+      (no) 0.1, 0.9;
+    }
+    >>> read_bif(format_bif(net)) == net
+    True
     """
     from ..network.bayesnet import BayesianNetwork
 
@@ -55,7 +84,7 @@ def format_bif(network) -> str:
     return "".join(out)
 
 
-def write_bif(network, target) -> None:
+def write_bif(network: BayesianNetwork, target: str | os.PathLike[str] | IO[Any]) -> None:
     """Write ``network`` in BIF format to ``target``.
 
     Parameters
@@ -96,7 +125,11 @@ def write_bif(network, target) -> None:
 
 
 def quote(name: str) -> str:
-    """``name`` as written in BIF: bare if it is a plain word, else double-quoted."""
+    """``name`` as written in BIF: bare if it is a plain word, else double-quoted.
+
+    >>> quote("rain"), quote("<5"), quote("a b")
+    ('rain', '<5', '"a b"')
+    """
     if UNQUOTED.match(name):
         return name
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 import pathlib
+from typing import TYPE_CHECKING
 
 from ..errors import BnemTypeError, BnemValueError
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
 
 #: Extension (after an optional trailing ``.gz``) -> format name.
 EXTENSIONS = {".bif": "bif", ".json": "json", ".xml": "xmlbif", ".xmlbif": "xmlbif",
               ".uai": "uai", ".net": "net"}
 
 
-def read_network(path):
+def read_network(path: str | os.PathLike[str]) -> BayesianNetwork:
     """Read a Bayesian network, choosing the reader by file extension.
 
     ============================  ==========================================
@@ -74,13 +78,22 @@ def read_network(path):
     return _read_with_pgmpy(fmt, text, name)
 
 
-def network_format(path) -> str:
+def network_format(path: str | os.PathLike[str]) -> str:
     """The format name (``"bif"``, ``"json"``, ``"xmlbif"``, ``"uai"``, ``"net"``) for ``path``.
 
     Raises
     ------
     BnemValueError
         The extension is not recognised.
+
+    Examples
+    --------
+    >>> network_format("networks/alarm.bif.gz"), network_format("Model.XMLBIF")
+    ('bif', 'xmlbif')
+    >>> network_format("model.yaml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bnem.errors.BnemValueError: cannot tell the format of 'model.yaml' from its extension ...
     """
     name = os.path.basename(os.fspath(path)).lower()
     if name.endswith(".gz"):

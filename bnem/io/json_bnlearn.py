@@ -22,14 +22,19 @@ CPD, in that order; ``arcs`` must list the same edges.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..data.variables import ContinuousVariable
 from .json_checks import JSONFormatError, build, check_object, describe, number, strings
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
 
 _CPD_KEYS = ("coefficients", "variance", "parents")
 INTERCEPT = "(Intercept)"
 
 
-def from_bnlearn(doc: dict, source: str, name: str = "unknown"):
+def from_bnlearn(doc: dict[str, Any], source: str, name: str = "unknown") -> BayesianNetwork:
     """Build a network of Gaussian nodes from a parsed bnlearn/pgmpy JSON document.
 
     Parameters
@@ -53,6 +58,17 @@ def from_bnlearn(doc: dict, source: str, name: str = "unknown"):
         parents, a value that is not a finite number, a variance <= 0.
     CycleError
         The arcs form a directed cycle.
+
+    Examples
+    --------
+    >>> doc = {"nodes": ["a", "b"], "arcs": [["a", "b"]],
+    ...        "cpds": {"a": {"coefficients": {"(Intercept)": [1.5]}, "variance": [0.25],
+    ...                       "parents": []},
+    ...                 "b": {"coefficients": {"(Intercept)": [0.1], "a": [2.0]},
+    ...                       "variance": [1.0], "parents": ["a"]}}}
+    >>> net = from_bnlearn(doc, "<doc>", "tiny")
+    >>> net.parents("b"), net.cpd("b").weights.tolist(), float(net.cpd("a").variance)
+    (('a',), [2.0], 0.25)
     """
     check_object(doc, f"{source}: top level", ("nodes", "arcs", "cpds"), ("nodes", "arcs", "cpds"))
     nodes = strings(doc["nodes"], f"{source}: top level", "nodes")
@@ -114,7 +130,7 @@ def _check_arcs(arcs, parents: dict, source: str) -> None:
     if not isinstance(arcs, list):
         raise JSONFormatError(f"{where}: expected an array of [parent, child] pairs, "
                               f"got {describe(arcs)}")
-    into = {n: set() for n in parents}
+    into: dict[str, set[str]] = {n: set() for n in parents}
     for i, arc in enumerate(arcs):
         if (not isinstance(arc, list) or len(arc) != 2
                 or not all(isinstance(a, str) and a in parents for a in arc)):

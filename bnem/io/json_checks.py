@@ -9,24 +9,33 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import BnemError, NetworkError
+
+T = TypeVar("T")
 
 
 class JSONFormatError(NetworkError):
     """A JSON network file is malformed; the message names the file, node and field."""
 
 
-class JSONObject(dict):
+class JSONObject(dict[str, Any]):
     """A JSON object that remembers keys given more than once."""
 
-    duplicates = ()
+    duplicates: tuple[str, ...] = ()
 
 
-def object_pairs(pairs) -> JSONObject:
-    """``object_pairs_hook`` for :func:`json.loads`: a :class:`JSONObject`."""
+def object_pairs(pairs: list[tuple[str, Any]]) -> JSONObject:
+    """``object_pairs_hook`` for :func:`json.loads`: a :class:`JSONObject`.
+
+    >>> doc = json.loads('{"a": 1, "b": 2, "a": 3}', object_pairs_hook=object_pairs)
+    >>> doc, doc.duplicates
+    ({'a': 3, 'b': 2}, ('a',))
+    """
     obj = JSONObject(pairs)
     if len(obj) != len(pairs):
         keys = [k for k, _ in pairs]
@@ -34,8 +43,12 @@ def object_pairs(pairs) -> JSONObject:
     return obj
 
 
-def describe(value, limit: int = 60) -> str:
-    """A parsed JSON value for an error message: its JSON type and (short) text."""
+def describe(value: object, limit: int = 60) -> str:
+    """A parsed JSON value for an error message: its JSON type and (short) text.
+
+    >>> describe([1, 2]), describe(None), describe("x" * 100, limit=10)
+    ('array [1, 2]', 'null', 'string "xxxxxx...')
+    """
     if value is None:
         return "null"
     kinds = {bool: "boolean", int: "number", float: "number",
@@ -46,12 +59,20 @@ def describe(value, limit: int = 60) -> str:
     return f"{kinds.get(type(value), type(value).__name__)} {text}"
 
 
-def check_object(value, where: str, required, allowed) -> None:
-    """Raise unless ``value`` is an object with the ``required`` keys and no others."""
+def check_object(value: object, where: str, required: Collection[str],
+                 allowed: Collection[str]) -> None:
+    """Raise unless ``value`` is an object with the ``required`` keys and no others.
+
+    >>> check_object({"name": "rain", "size": 3}, "x", ["name"], ["name", "type"])
+    Traceback (most recent call last):
+    ...
+    bnem.io.json_checks.JSONFormatError: x: unknown key(s) ['size']; expected keys ['name', 'type']
+    """
     if not isinstance(value, dict):
         raise JSONFormatError(f"{where}: expected an object, got {describe(value)}")
-    if getattr(value, "duplicates", ()):
-        raise JSONFormatError(f"{where}: key(s) {list(value.duplicates)} given more than once")
+    duplicates = getattr(value, "duplicates", ())
+    if duplicates:
+        raise JSONFormatError(f"{where}: key(s) {list(duplicates)} given more than once")
     missing = [k for k in required if k not in value]
     unknown = sorted(k for k in value if k not in allowed)
     if missing or unknown:
@@ -61,15 +82,23 @@ def check_object(value, where: str, required, allowed) -> None:
                                  if missing and list(required) != list(allowed) else ""))
 
 
-def strings(value, where: str, field: str) -> list:
+def strings(value: object, where: str, field: str) -> list[str]:
     """``value`` as a list of strings, or raise naming ``field``."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise JSONFormatError(f"{where}: '{field}' must be an array of strings, got {describe(value)}")
     return list(value)
 
 
-def number(value, where: str, field: str) -> float:
-    """``value`` as a finite float (a JSON number, never a boolean or a string)."""
+def number(value: object, where: str, field: str) -> float:
+    """``value`` as a finite float (a JSON number, never a boolean or a string).
+
+    >>> number(2, "x", "variance")
+    2.0
+    >>> number(True, "x", "variance")
+    Traceback (most recent call last):
+    ...
+    bnem.io.json_checks.JSONFormatError: x: variance: expected a number, got boolean true
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise JSONFormatError(f"{where}: {field}: expected a number, got {describe(value)}")
     try:
@@ -81,9 +110,15 @@ def number(value, where: str, field: str) -> float:
     return out
 
 
-def numbers(value, shape: tuple, where: str, field: str, axes: str) -> np.ndarray:
-    """Nested arrays of numbers of exactly ``shape`` as a float array."""
-    flat = []
+def numbers(value: object, shape: tuple[int, ...], where: str, field: str,
+            axes: str) -> np.ndarray:
+    """Nested arrays of numbers of exactly ``shape`` as a float array.
+
+    >>> numbers([[0.5, 0.5], [1, 0]], (2, 2), "node 'wet'", "cpd", "axes: rain, then wet")
+    array([[0.5, 0.5],
+           [1. , 0. ]])
+    """
+    flat: list[float] = []
 
     def walk(v, depth, path):
         if depth == len(shape):
@@ -101,7 +136,7 @@ def numbers(value, shape: tuple, where: str, field: str, axes: str) -> np.ndarra
     return np.array(flat, dtype=float).reshape(shape)
 
 
-def build(where: str, factory, *args, **kwargs):
+def build(where: str, factory: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``factory(*args, **kwargs)``, with ``where`` prefixed to any bnem error."""
     try:
         return factory(*args, **kwargs)

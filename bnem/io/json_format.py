@@ -77,11 +77,15 @@ import gzip
 import json
 import os
 import pathlib
+from typing import IO, TYPE_CHECKING, Any
 
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BIFParseError, BnemTypeError
 from .json_checks import (JSONFormatError, build, check_object, describe, numbers,
                           object_pairs, strings)
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
 
 __all__ = ["read_json", "write_json", "format_json", "parse_json", "JSONFormatError"]
 
@@ -94,7 +98,7 @@ _NODE_KEYS = {"discrete": ("name", "type", "parents", "states", "cpd"),
 
 # -- writing --------------------------------------------------------------------------
 
-def format_json(network) -> str:
+def format_json(network: BayesianNetwork) -> str:
     """Return ``network`` as JSON text in the format described in this module.
 
     Parameters
@@ -110,6 +114,26 @@ def format_json(network) -> str:
     ------
     BnemTypeError
         ``network`` is not a :class:`~bnem.network.bayesnet.BayesianNetwork`.
+
+    Examples
+    --------
+    >>> from bnem import BayesianNetwork
+    >>> net = BayesianNetwork({"rain": ["yes", "no"]}, cpds={"rain": [0.2, 0.8]}, name="tiny")
+    >>> print(format_json(net), end="")
+    {
+      "format": "bnem-network",
+      "version": 1,
+      "name": "tiny",
+      "nodes": [
+        {
+          "name": "rain",
+          "type": "discrete",
+          "states": ["yes", "no"],
+          "parents": [],
+          "cpd": [0.2, 0.8]
+        }
+      ]
+    }
     """
     from ..network.bayesnet import BayesianNetwork
 
@@ -125,7 +149,7 @@ def format_json(network) -> str:
     return "{\n" + "\n".join(lines) + '\n  "nodes": [\n' + ",\n".join(nodes) + "\n  ]\n}\n"
 
 
-def write_json(network, target) -> None:
+def write_json(network: BayesianNetwork, target: str | os.PathLike[str] | IO[Any]) -> None:
     """Write ``network`` as JSON (see the module documentation for the format).
 
     Parameters
@@ -197,7 +221,7 @@ def _ascii(text: str) -> str:
 
 # -- reading --------------------------------------------------------------------------
 
-def read_json(source):
+def read_json(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> BayesianNetwork:
     """Read a network from JSON: bnem's format, or a bnlearn/pgmpy Gaussian network.
 
     Parameters
@@ -235,12 +259,24 @@ def read_json(source):
     return parse_json(text, name)
 
 
-def parse_json(text: str, source: str = "<string>"):
+def parse_json(text: str, source: str = "<string>") -> BayesianNetwork:
     """Parse JSON ``text`` into a network; ``source`` names it in error messages.
 
     The layout is recognised by content: an object with ``"format"`` is bnem's
     format; one with ``"nodes"``, ``"arcs"`` and ``"cpds"`` is bnlearn's Gaussian
     layout. See :func:`read_json`.
+
+    Examples
+    --------
+    >>> net = parse_json('{"format": "bnem-network", "version": 1, "nodes": ['
+    ...                  '{"name": "rain", "type": "discrete", "states": ["yes", "no"]}]}')
+    >>> net.cpd("rain").values.tolist()
+    [0.5, 0.5]
+    >>> parse_json('{"format": "bnem-network", "version": 2, "nodes": []}', "net.json")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bnem.io.json_checks.JSONFormatError: net.json: ... version number 2 is not supported; ...
     """
     try:
         doc = json.loads(text, object_pairs_hook=object_pairs)
@@ -277,7 +313,8 @@ def _from_document(doc, source: str):
     heads = _node_heads(doc["nodes"], source)
     kinds = {h["name"]: h["type"] for h in heads}
     cards = {h["name"]: len(h["states"]) for h in heads if h["type"] == "discrete"}
-    variables, parents, cpds = [], {}, {}
+    variables: list[Variable | ContinuousVariable] = []
+    parents, cpds = {}, {}
     for h in heads:
         where = f"{source}: node {h['name']!r}"
         parents[h["name"]] = h["parents"]

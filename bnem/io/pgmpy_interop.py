@@ -8,16 +8,22 @@ imported inside the functions, so ``import bnem`` does not import it.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ..data.variables import Variable
 from ..errors import BnemTypeError, NetworkError
-from ..network.cpd import SUM_TOLERANCE
+from ..network.cpd import SUM_TOLERANCE, TabularCPD
 from .bif_read import RENORMALIZE_LIMIT, BIFNormalizationWarning
 
+if TYPE_CHECKING:
+    from pgmpy.models import DiscreteBayesianNetwork
 
-def to_pgmpy(network):
+    from ..network.bayesnet import BayesianNetwork
+
+
+def to_pgmpy(network: BayesianNetwork) -> DiscreteBayesianNetwork:
     """Convert a bnem network to a pgmpy ``DiscreteBayesianNetwork``.
 
     Each node gets a pgmpy ``TabularCPD`` whose evidence is the node's parents in
@@ -55,7 +61,7 @@ def to_pgmpy(network):
     model.name = network.name
     cpds = []
     for node in network.nodes:
-        cpd = network.cpd(node)
+        cpd = cast(TabularCPD, network.cpd(node))  # the network is discrete (checked above)
         parents = list(cpd.parents)
         values = cpd.values.reshape(-1, cpd.card).T
         state_names = {v: list(network.states(v)) for v in [node] + parents}
@@ -69,7 +75,7 @@ def to_pgmpy(network):
     return model
 
 
-def from_pgmpy(model):
+def from_pgmpy(model: DiscreteBayesianNetwork) -> BayesianNetwork:
     """Convert a pgmpy discrete Bayesian network (with a CPD per node) to bnem.
 
     Nodes keep pgmpy's node order; a node's parents follow the evidence order of its

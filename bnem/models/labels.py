@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
 
 from ..errors import BnemValueError
 from ..network.bayesnet import BayesianNetwork
@@ -13,11 +17,14 @@ from ..network.gaussian import GaussianCPD
 MAX_EXACT = 8  # states up to which every permutation is tried
 
 
-def best_permutation(agreement) -> tuple:
+def best_permutation(agreement: ArrayLike) -> tuple[int, ...]:
     """The permutation ``perm`` maximising ``sum_i agreement[i, perm[i]]``.
 
     Exhaustive up to 8 states; above that, the Hungarian algorithm (scipy's
     ``linear_sum_assignment``), also exact.
+
+    >>> best_permutation([[1, 9, 0], [8, 2, 0], [0, 0, 5]])
+    (1, 0, 2)
     """
     try:
         a = np.asarray(agreement, dtype=float)
@@ -36,7 +43,8 @@ def best_permutation(agreement) -> tuple:
     return tuple(int(c) for c in cols)
 
 
-def match_states(reference: BayesianNetwork, learned: BayesianNetwork, data, node: str) -> tuple:
+def match_states(reference: BayesianNetwork, learned: BayesianNetwork, data: pd.DataFrame,
+                 node: str) -> tuple[int, ...]:
     """Which state of ``node`` in ``learned`` is each state of ``node`` in ``reference``.
 
     Both networks score ``data``; ``perm[i]`` is the learned state whose posterior
@@ -51,18 +59,26 @@ def match_states(reference: BayesianNetwork, learned: BayesianNetwork, data, nod
     return best_permutation(p_ref.T @ p_new)
 
 
-def relabel_states(network: BayesianNetwork, node: str, perm) -> BayesianNetwork:
+def relabel_states(network: BayesianNetwork, node: str, perm: Iterable[int]) -> BayesianNetwork:
     """The same network with ``node``'s states reordered: new state ``i`` is old ``perm[i]``.
 
     State names follow their positions (the names stay in place; the parameters move),
     and the CPD axes of ``node`` in its children are permuted to match.
+
+    >>> net = BayesianNetwork({"z": ["0", "1"], "x": ["a", "b"]}, {"x": ["z"]},
+    ...                       {"z": [0.3, 0.7], "x": [[0.9, 0.1], [0.2, 0.8]]})
+    >>> swapped = relabel_states(net, "z", [1, 0])
+    >>> swapped.states("z"), swapped.cpd("z").values.tolist()
+    (('0', '1'), [0.7, 0.3])
+    >>> swapped.cpd("x").values.tolist()
+    [[0.2, 0.8], [0.9, 0.1]]
     """
     network.discrete_index(node)
     perm = list(perm)
     card = len(network.states(node))
     if sorted(perm) != list(range(card)):
         raise BnemValueError(f"perm must be a permutation of 0..{card - 1}, got {perm}")
-    cpds = {}
+    cpds: dict[str, GaussianCPD | dict[str, Any] | np.ndarray] = {}
     for n in network.nodes:
         cpd = network.cpd(n)
         if isinstance(cpd, GaussianCPD):

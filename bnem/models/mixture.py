@@ -9,18 +9,24 @@ among the columns.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validation import check_choice, check_int
 from ..errors import BnemTypeError, NetworkError
 from ..inference.gaussian import components, joint
 from ..network.bayesnet import BayesianNetwork
+from ..network.cpd import TabularCPD
 
 COVARIANCES = ("full", "diag")
 
 
-def gaussian_mixture(columns, n_components: int, covariance: str = "full", weights=None,
-                     means=None, covariances=None, hidden: str = "component",
+def gaussian_mixture(columns: Iterable[str], n_components: int, covariance: str = "full",
+                     weights: ArrayLike | None = None, means: ArrayLike | None = None,
+                     covariances: ArrayLike | None = None, hidden: str = "component",
                      name: str = "gaussian-mixture") -> BayesianNetwork:
     """A Gaussian mixture model over ``columns`` as a hybrid network.
 
@@ -98,7 +104,8 @@ def _regression(mu, cov, j, earlier):
             "weights": beta, "variance": cov[:, j, j] - np.einsum("kp,kp->k", beta, s_pj)}
 
 
-def mixture_parameters(network: BayesianNetwork, hidden: str | None = None):
+def mixture_parameters(network: BayesianNetwork, hidden: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(weights (K,), means (K, d), covariances (K, d, d))`` of a mixture network.
 
     Works for any network whose continuous nodes all depend on one parentless
@@ -110,6 +117,16 @@ def mixture_parameters(network: BayesianNetwork, hidden: str | None = None):
     ------
     NetworkError
         If the network is not such a mixture (the message says why).
+
+    Examples
+    --------
+    >>> gm = gaussian_mixture(["x", "y"], 2, weights=[0.3, 0.7], means=[[0, 0], [1, 2]],
+    ...                       covariances=[[[1, 0.5], [0.5, 2]], [[1, 0], [0, 1]]])
+    >>> weights, means, covariances = mixture_parameters(gm)
+    >>> weights.tolist(), means.tolist()
+    ([0.3, 0.7], [[0.0, 0.0], [1.0, 2.0]])
+    >>> covariances[0].tolist()
+    [[1.0, 0.5], [0.5, 2.0]]
     """
     if not isinstance(network, BayesianNetwork):
         raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
@@ -129,7 +146,7 @@ def mixture_parameters(network: BayesianNetwork, hidden: str | None = None):
     if network.parents(hidden):
         raise NetworkError(f"the hidden node {hidden!r} has parents {list(network.parents(hidden))};"
                            " a mixture's hidden node has none")
-    weights = np.array(network.cpd(hidden).values)
+    weights = np.array(cast(TabularCPD, network.cpd(hidden)).values)  # hidden is discrete
     k, d = weights.size, len(network.continuous_nodes)
     means, covs = np.zeros((k, d)), np.zeros((k, d, d))
     cpds = network.gaussian_cpds

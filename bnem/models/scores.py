@@ -18,24 +18,36 @@ def _network(network):
     return network
 
 
-def bic(network, data) -> float:
+def bic(network: BayesianNetwork, data: pd.DataFrame) -> float:
     """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
 
     ``p`` is :attr:`BayesianNetwork.n_parameters` (for a Gaussian mixture the same
     count as scikit-learn's: ``K - 1`` weights, ``K d`` means and the covariance
     entries) and ``n`` the number of rows of ``data``.
+
+    >>> net = BayesianNetwork({"rain": ["yes", "no"]}, cpds={"rain": [0.5, 0.5]})
+    >>> data = pd.DataFrame({"rain": ["yes", "no", "no", "no"]})
+    >>> bool(np.isclose(bic(net, data), 8 * math.log(2) + 1 * math.log(4)))
+    True
     """
     ll = _network(network).log_likelihood(data)
     return -2.0 * ll + network.n_parameters * math.log(len(data))
 
 
-def aic(network, data) -> float:
-    """Akaike information criterion ``-2 log L + 2 p`` (lower is better)."""
+def aic(network: BayesianNetwork, data: pd.DataFrame) -> float:
+    """Akaike information criterion ``-2 log L + 2 p`` (lower is better).
+
+    >>> net = BayesianNetwork({"rain": ["yes", "no"]}, cpds={"rain": [0.5, 0.5]})
+    >>> data = pd.DataFrame({"rain": ["yes", "no", "no", "no"]})
+    >>> bool(np.isclose(aic(net, data), 8 * math.log(2) + 2 * 1))
+    True
+    """
     ll = _network(network).log_likelihood(data)
     return -2.0 * ll + 2.0 * network.n_parameters
 
 
-def anomaly_threshold(network, data, quantile: float = 0.01) -> float:
+def anomaly_threshold(network: BayesianNetwork, data: pd.DataFrame,
+                      quantile: float = 0.01) -> float:
     """The ``quantile`` of the per-row log densities ``log p(x)`` of ``data``.
 
     Computed on the training data, rows scoring below it are the rarest
@@ -51,8 +63,8 @@ def anomaly_threshold(network, data, quantile: float = 0.01) -> float:
     return float(np.quantile(finite, quantile))
 
 
-def flag_anomalies(network, data, threshold: float | None = None, reference=None,
-                   quantile: float = 0.01) -> pd.DataFrame:
+def flag_anomalies(network: BayesianNetwork, data: pd.DataFrame, threshold: float | None = None,
+                   reference: pd.DataFrame | None = None, quantile: float = 0.01) -> pd.DataFrame:
     """Score every row by ``log p(x)`` (missing cells marginalised) and flag the rare ones.
 
     Parameters
@@ -72,6 +84,15 @@ def flag_anomalies(network, data, threshold: float | None = None, reference=None
     pandas.DataFrame
         Indexed like ``data``: ``log_prob`` and ``anomaly`` (bool); the threshold
         used is in ``.attrs["threshold"]``.
+
+    Examples
+    --------
+    >>> net = BayesianNetwork({"rain": ["yes", "no"]}, cpds={"rain": [0.2, 0.8]})
+    >>> flag_anomalies(net, pd.DataFrame({"rain": ["no", "yes", None]}), threshold=-1.0)
+       log_prob  anomaly
+    0 -0.223144    False
+    1 -1.609438     True
+    2  0.000000    False
     """
     if threshold is not None and reference is not None:
         raise BnemValueError("give either threshold or reference data, not both")

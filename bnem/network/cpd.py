@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import NetworkError
 
@@ -39,11 +42,24 @@ class TabularCPD:
     1, and log-likelihoods do not depend on which variables inference happened to
     sum over. Deviations below 1e-12 are left as they are, so tables round-trip
     through files bit for bit.
+
+    Examples
+    --------
+    >>> cpd = TabularCPD("wet", ["rain"], [[0.9, 0.1], [0.2, 0.8]])
+    >>> cpd.family, cpd.card
+    (('rain', 'wet'), 2)
+    >>> TabularCPD("wet", ["rain"], [[0.9, 0.2], [0.2, 0.8]],
+    ...            state_names={"rain": ["yes", "no"]})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bnem.errors.NetworkError: CPD of 'wet' is not normalised: ... (rain=yes) sums to 1.1, ...
     """
 
     __slots__ = ("node", "parents", "values")
 
-    def __init__(self, node: str, parents, values, cards=None, state_names=None):
+    def __init__(self, node: str, parents: Iterable[str], values: ArrayLike,
+                 cards: Iterable[int] | None = None,
+                 state_names: Mapping[str, Sequence[str]] | None = None) -> None:
         self.node = node
         self.parents = tuple(parents)
         try:
@@ -74,39 +90,50 @@ class TabularCPD:
 
     @property
     def card(self) -> int:
+        """Number of states of the node (the last axis of :attr:`values`)."""
         return self.values.shape[-1]
 
     @property
-    def family(self) -> tuple:
+    def family(self) -> tuple[str, ...]:
         """Parents then the node."""
         return self.parents + (self.node,)
 
-    def maximize(self, counts, prior: float = 0.0) -> "TabularCPD":
+    def maximize(self, counts: ArrayLike, prior: float = 0.0) -> TabularCPD:
         """Return the MLE (``prior`` = 0) or Dirichlet-MAP CPD for expected ``counts``.
 
         A parent configuration with zero total (counts plus prior) keeps a uniform
         distribution.
+
+        >>> cpd = TabularCPD("wet", ["rain"], [[0.5, 0.5], [0.5, 0.5]])
+        >>> cpd.maximize([[3.0, 1.0], [0.0, 0.0]]).values.tolist()
+        [[0.75, 0.25], [0.5, 0.5]]
         """
         table, _ = normalize_counts(np.asarray(counts, dtype=float) + prior)
         return TabularCPD(self.node, self.parents, table)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"TabularCPD({self.node!r} | {list(self.parents)}, shape={self.values.shape})"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, TabularCPD) and self.node == other.node
                 and self.parents == other.parents
                 and self.values.shape == other.values.shape
                 and bool(np.array_equal(self.values, other.values)))
 
-    __hash__ = None
+    # unhashable (equality compares the tables); typeshed declares object.__hash__ as
+    # a method, so setting it to None needs the ignore (typeshed's own idiom)
+    __hash__ = None  # type: ignore[assignment]
 
 
-def normalize_counts(counts: np.ndarray):
+def normalize_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normalise ``counts`` over the last axis.
 
     Returns the table and a boolean array over parent configurations marking those
     whose total was zero (they get a uniform distribution, never NaN).
+
+    >>> table, empty = normalize_counts(np.array([[1.0, 3.0], [0.0, 0.0]]))
+    >>> table.tolist(), empty.tolist()
+    ([[0.25, 0.75], [0.5, 0.5]], [False, True])
     """
     totals = counts.sum(axis=-1, keepdims=True)
     empty = totals[..., 0] <= 0

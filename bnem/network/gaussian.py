@@ -10,7 +10,10 @@ This is the convention of R's bnlearn and of Lauritzen's CG networks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import NetworkError
 
@@ -44,13 +47,18 @@ class GaussianCPD:
     >>> cpd = GaussianCPD("heat", ["plant"], [], intercept=[1.0, 5.0], variance=[0.5, 2.0])
     >>> cpd.mean_shape
     (2,)
+    >>> cpd.parents, cpd.n_parameters
+    (('plant',), 4)
     """
 
     __slots__ = ("node", "discrete_parents", "continuous_parents", "intercept", "weights",
                  "variance")
 
-    def __init__(self, node: str, discrete_parents=(), continuous_parents=(), intercept=0.0,
-                 weights=None, variance=1.0, discrete_cards=None, state_names=None):
+    def __init__(self, node: str, discrete_parents: Iterable[str] = (),
+                 continuous_parents: Iterable[str] = (), intercept: ArrayLike = 0.0,
+                 weights: ArrayLike | None = None, variance: ArrayLike = 1.0,
+                 discrete_cards: Iterable[int] | None = None,
+                 state_names: Mapping[str, Sequence[str]] | None = None) -> None:
         self.node = node
         self.discrete_parents = tuple(discrete_parents)
         self.continuous_parents = tuple(continuous_parents)
@@ -81,12 +89,12 @@ class GaussianCPD:
                 f"{float(self.variance[idx])!r}" + (f" for ({where})" if where else ""))
 
     @property
-    def mean_shape(self) -> tuple:
+    def mean_shape(self) -> tuple[int, ...]:
         """Cards of the discrete parents (the shape of ``intercept`` and ``variance``)."""
         return self.intercept.shape
 
     @property
-    def parents(self) -> tuple:
+    def parents(self) -> tuple[str, ...]:
         """Discrete parents then continuous parents."""
         return self.discrete_parents + self.continuous_parents
 
@@ -95,18 +103,20 @@ class GaussianCPD:
         """Free parameters: per discrete configuration an intercept, the weights, a variance."""
         return int(self.intercept.size * (len(self.continuous_parents) + 2))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"GaussianCPD({self.node!r} | discrete {list(self.discrete_parents)}, "
                 f"continuous {list(self.continuous_parents)})")
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, GaussianCPD) and self.node == other.node
                 and self.discrete_parents == other.discrete_parents
                 and self.continuous_parents == other.continuous_parents
                 and all(np.array_equal(getattr(self, a), getattr(other, a))
                         for a in ("intercept", "weights", "variance")))
 
-    __hash__ = None
+    # unhashable, like TabularCPD; typeshed declares object.__hash__ as a method, so
+    # setting it to None needs the ignore (typeshed's own idiom)
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _array(node, what, value) -> np.ndarray:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 import pandas as pd
 
 from .._validation import check_float, check_int, check_seed
 from ..errors import NetworkError
+from .cpd import TabularCPD
+
+if TYPE_CHECKING:
+    from .bayesnet import BayesianNetwork
 
 _CHUNK = 200_000
 
 
-def sample_codes(network, n: int, rng: np.random.Generator):
+def sample_codes(network: BayesianNetwork, n: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Forward samples: integer codes of the discrete nodes, shape ``(n, n_discrete)``,
     and values of the continuous nodes, shape ``(n, n_continuous)``."""
     big = network.cards.size and int(network.cards.max()) >= 2 ** 15
@@ -27,7 +35,7 @@ def sample_codes(network, n: int, rng: np.random.Generator):
                                                                values[start:stop], cid, rng)
                 continue
             i = network.discrete_index(node)
-            table = network.cpd(node).values
+            table = cast(TabularCPD, network.cpd(node)).values  # a discrete node
             card = table.shape[-1]
             pids = list(network.parent_ids[i])
             config = (np.ravel_multi_index(tuple(block[:, pids].T), table.shape[:-1])
@@ -52,7 +60,8 @@ def _gaussian_draw(network, node, codes, values, cid, rng):
     return mean + sd * rng.standard_normal(codes.shape[0])
 
 
-def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.DataFrame:
+def sample(network: BayesianNetwork, n: int, seed: int | np.random.Generator | None = None,
+           missing: float = 0.0, hide: str | Iterable[str] = ()) -> pd.DataFrame:
     """Forward-sample ``n`` complete rows, then optionally blank cells and hide columns.
 
     Parameters
@@ -77,6 +86,17 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
     ------
     NetworkError
         If ``hide`` names an unknown node.
+
+    Examples
+    --------
+    >>> from bnem import BayesianNetwork
+    >>> net = BayesianNetwork({"rain": ["yes", "no"], "wet": ["yes", "no"]}, {"wet": ["rain"]},
+    ...                       {"rain": [0.2, 0.8], "wet": [[0.9, 0.1], [0.1, 0.9]]})
+    >>> data = sample(net, 5, seed=0, hide=["rain"])
+    >>> list(data.columns), len(data), list(data["wet"].cat.categories)
+    (['wet'], 5, ['yes', 'no'])
+    >>> data.equals(sample(net, 5, seed=0, hide=["rain"]))
+    True
     """
     n = check_int(n, "n", minimum=1)
     missing = check_float(missing, "missing", minimum=0.0, maximum=1.0)
@@ -88,7 +108,7 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
         raise NetworkError("cannot hide every node: the table would have no columns")
     rng = check_seed(seed)
     codes, values = sample_codes(network, n, rng)
-    columns = {}
+    columns: dict[str, np.ndarray | pd.Categorical] = {}
     for node in network.nodes:
         if node in hide:
             continue
@@ -101,5 +121,6 @@ def sample(network, n: int, seed=None, missing: float = 0.0, hide=()) -> pd.Data
         col = codes[:, network.discrete_index(node)].copy()
         if missing > 0:
             col[rng.random(n) < missing] = -1
-        columns[node] = pd.Categorical.from_codes(col, categories=list(network.states(node)))
+        categories = pd.Index(list(network.states(node)))  # pandas-stubs wants an Index
+        columns[node] = pd.Categorical.from_codes(col, categories=categories)
     return pd.DataFrame(columns)
