@@ -329,9 +329,11 @@ def test_compact_chunks_give_the_same_fit():
     e1, e2 = full.stats(theta), squeezed.stats(theta)
     np.testing.assert_allclose(e1.counts, e2.counts, rtol=1e-12, atol=1e-12)
     assert e1.log_likelihood == pytest.approx(e2.log_likelihood, rel=1e-13)
-    with pytest.warns(DeprecationWarning, match="cache_mb is deprecated"):
+    with pytest.warns(DeprecationWarning, match="cache_mb is deprecated"), \
+            pytest.warns(DeprecationWarning, match="chunk_rows is deprecated"):
         a = bnem.fit(net, df, max_iter=4, seed=0, chunk_rows=100, cache_mb=small_mb * 1.01)
-    b = bnem.fit(net, df, max_iter=4, seed=0, chunk_rows=100)
+    with pytest.warns(DeprecationWarning, match="chunk_rows is deprecated"):
+        b = bnem.fit(net, df, max_iter=4, seed=0, chunk_rows=100)
     assert_monotone(a)
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
                                rtol=1e-12)

@@ -111,8 +111,9 @@ def test_em_is_monotone_on_random_hybrid_networks(seed):
 def test_chunked_and_cached_fits_are_identical(rng):
     net = random_hybrid(np.random.default_rng(7), 2, 3)
     df = _blank(rng, net.sample(600, seed=3), 0.3, hide=[net.discrete_nodes[0]])
-    runs = [bnem.fit(net, df, max_iter=8, seed=1, tol=0, chunk_rows=c, cache_mb=m)
-            for c, m in [(25_000, 512), (37, 512), (37, 0.05), (50, 0)]]
+    with pytest.warns(DeprecationWarning, match="chunk_rows is deprecated"):
+        runs = [bnem.fit(net, df, max_iter=8, seed=1, tol=0, chunk_rows=c, memory_mb=m)
+                for c, m in [(25_000, 512), (37, 512), (37, 0.05), (50, 0)]]
     for r in runs[1:]:
         assert_monotone(r)
         np.testing.assert_allclose(r.history.log_likelihood, runs[0].history.log_likelihood,
