@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
-    "fit", "FitResult", "Progress", "compile", "CompiledNetwork",
+    "fit", "FitResult", "Progress", "CompiledNetwork",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "best_permutation", "match_states", "relabel_states",
     "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table",

@@ -122,8 +122,13 @@ def test_an_iterable_of_frames_for_a_hybrid_network():
 
 @pytest.mark.parametrize("data, error, match", [
     ([], bnem.DataError, "yielded no DataFrame"),
-    ("data.csv", bnem.BnemError, "DataFrame or an iterable of DataFrames, got str"),
+    ("data.csv", bnem.BnemError, "DataFrame, or a list, tuple or iterator of DataFrames; got str"),
     (42, bnem.BnemError, "got int"),
+    ({"asia": ["yes"]}, bnem.BnemError, "got dict"),
+    (pd.Series(["yes"], name="asia"), bnem.BnemError, "got Series"),
+    (np.array([["yes"]]), bnem.BnemError, "got ndarray"),
+    ([pd.DataFrame({"asia": []}), pd.DataFrame({"asia": []})], bnem.DataError,
+     r"every DataFrame of the data source is empty \(0 rows\)"),
     ([pd.DataFrame({"asia": ["yes"]}), {"asia": ["no"]}], bnem.BnemError,
      "data part 1 is a dict"),
     ([pd.DataFrame({"asia": ["yes"]}), pd.DataFrame({"smoke": ["no"]})], bnem.DataError,
@@ -134,6 +139,75 @@ def test_an_iterable_of_frames_for_a_hybrid_network():
 def test_bad_sources_are_clear_errors(data, error, match):
     with pytest.raises(error, match=match):
         bnem.fit(load("asia"), data, max_iter=1)
+
+
+def test_many_small_parts_are_encoded_together_and_errors_name_the_part():
+    net = load("asia")
+    df = net.sample(3000, seed=2, missing=0.2)
+    parts = [df.iloc[k:k + 10] for k in range(0, 3000, 10)]
+    data = AnalysedData(bnem.compile(net), parts)
+    assert len(data.source.parts) == 1 and data.n_rows == 3000
+    np.testing.assert_allclose(data.stats(Parameters.of(net)).log_likelihood,
+                               net.log_likelihood(df), rtol=1e-12)
+    bad = [p.copy() for p in parts]
+    bad[123] = bad[123].astype(object)
+    bad[123].iloc[4, 0] = "maybe"
+    with pytest.raises(bnem.DataError, match="data part 123: column 'asia': value 'maybe'"):
+        bnem.fit(net, bad, max_iter=1)
+
+
+def test_empty_parts_are_skipped():
+    net = load("asia")
+    df = net.sample(100, seed=2, missing=0.2)
+    parts = [df.iloc[:0], df.iloc[:60], df.iloc[60:60], df.iloc[60:]]
+    np.testing.assert_allclose(net.log_prob(parts), net.log_prob(df), rtol=1e-12)
+
+
+def test_an_impossible_row_is_named_with_its_part():
+    net = load("asia")
+    df = net.sample(50, seed=0).astype(object)
+    df.loc[20, ["tub", "lung", "either"]] = ["no", "no", "yes"]  # either = tub or lung
+    parts = [df.iloc[:10], df.iloc[10:30], df.iloc[30:]]
+    with pytest.raises(bnem.ImpossibleRowError, match=r"row 20 \(.*\) of data part 1 has "
+                                                      "probability zero"):
+        bnem.fit(net, parts, init="network", max_iter=1)
+
+
+def test_hybrid_starts_do_not_depend_on_the_split():
+    gm = bnem.gaussian_mixture(["x", "y"], 3, covariance="full")
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame(rng.normal(size=(900, 2)) + rng.integers(0, 3, 900)[:, None] * 3,
+                      columns=["x", "y"])
+    df.iloc[::4, 0] = np.nan
+    for init in ("k-means++", "random-rows", "random-resp"):
+        a = _quiet_fit(gm, df, init=init, max_iter=5, tol=0, seed=7)
+        b = _quiet_fit(gm, [df.iloc[:100], df.iloc[100:450], df.iloc[450:]], init=init,
+                       max_iter=5, tol=0, seed=7)
+        np.testing.assert_allclose(b.history["log_likelihood"], a.history["log_likelihood"],
+                                   rtol=1e-10)
+
+
+def test_scores_take_the_same_sources():
+    net = load("asia")
+    df = net.sample(400, seed=1, missing=0.2)
+    parts = [df.iloc[:150], df.iloc[150:]]
+    assert bnem.bic(net, parts) == pytest.approx(bnem.bic(net, df), rel=1e-12)
+    assert bnem.bic(net, iter(parts)) == pytest.approx(bnem.bic(net, df), rel=1e-12)
+    assert bnem.aic(net, iter(parts)) == pytest.approx(bnem.aic(net, df), rel=1e-12)
+    flags = bnem.flag_anomalies(net, iter(parts), quantile=0.05)
+    pd.testing.assert_frame_equal(flags, bnem.flag_anomalies(net, df, quantile=0.05))
+
+
+@pytest.mark.parametrize("codes, weights, match", [
+    (np.zeros((3, 7), int), None, r"codes must have shape \(rows, 8\)"),
+    (np.zeros(8, int), None, r"codes must have shape \(rows, 8\)"),
+    (np.full((2, 8), 0.5), None, "codes must be integer states"),
+    (np.full((2, 8), 2), None, r"codes\[0, 0\] = 2 is not a state of 'asia' \(expected -1 .. 1\)"),
+    (np.zeros((2, 8), int), np.array([1.0, -1.0]), "weights must be 2 finite numbers >= 0"),
+])
+def test_analyse_checks_its_arrays(codes, weights, match):
+    with pytest.raises(bnem.BnemError, match=match):
+        bnem.compile(load("asia")).analyse(codes, weights)
 
 
 def test_fit_signature_follows_the_option_table():
@@ -151,6 +225,8 @@ def test_deprecated_keywords_still_work_and_say_so():
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"])
     with pytest.raises(bnem.BnemError, match=r"unknown option\(s\) \['max_iters'\]"):
         bnem.fit(net, df, max_iters=3)
+    with pytest.raises(bnem.BnemError, match="cache_mb is the deprecated name of memory_mb"):
+        bnem.fit(net, df, max_iter=3, memory_mb=100, cache_mb=1.0)
 
 
 def test_cli_offers_every_fit_option_of_the_table(tmp_path, capsys):
@@ -180,3 +256,20 @@ def test_tabular_cpd_maximize_matches_the_vectorised_m_step():
         got = net.cpd(node).maximize(block, prior=0.5).values
         np.testing.assert_allclose(got.ravel(), theta[net.offsets[i]:net.offsets[i + 1]],
                                    rtol=1e-14)
+
+
+def test_cli_memory_flags(tmp_path, capsys):
+    from bnem.cli.main import main
+    net = load("asia")
+    net.sample(200, seed=1, missing=0.2).to_csv(tmp_path / "d.csv", index=False)
+    bif = str(tmp_path / "asia.bif")
+    bnem.write_bif(net, bif)
+    out = str(tmp_path / "o.bif")
+    assert main(["-q", "fit", bif, str(tmp_path / "d.csv"), "-o", out, "--memory-mb", "1",
+                 "--max-iter", "2"]) == 0
+    assert main(["-q", "fit", bif, str(tmp_path / "d.csv"), "-o", out, "--memory-mb", "1",
+                 "--cache-mb", "2"]) == 2
+    assert "--cache-mb is the deprecated name of --memory-mb" in capsys.readouterr().err
+    assert main(["fit", bif, str(tmp_path / "d.csv"), "-o", out, "--cache-mb", "2",
+                 "--max-iter", "2"]) == 0
+    assert "--cache-mb is deprecated; use --memory-mb" in capsys.readouterr().err

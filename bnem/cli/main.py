@@ -18,8 +18,7 @@ from ..errors import BnemError, BnemValueError
 logger = logging.getLogger("bnem")
 
 NETWORK_FILES = ".bif, .json, .xml, .uai, .net; any of them .gz"
-INITS = ["random", "uniform", "network", "complete-case", "k-means++", "random-rows",
-         "random-resp"]
+
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,9 +80,13 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
 
 def _fit_kwargs(args: argparse.Namespace) -> dict:
     from ..em.options import OPTIONS
+    from ..inference.budget import DEFAULT_MEMORY_MB
 
     kwargs = {o.name: getattr(args, o.name) for o in OPTIONS if o.cli}
     if args.cache_mb is not None:
+        if args.memory_mb != DEFAULT_MEMORY_MB:
+            raise BnemValueError("--cache-mb is the deprecated name of --memory-mb; give "
+                                 "--memory-mb only")
         logger.warning("--cache-mb is deprecated; use --memory-mb (one memory budget)")
         kwargs["memory_mb"] = args.cache_mb
     return kwargs

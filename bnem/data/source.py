@@ -1,30 +1,46 @@
-"""Data sources: what a user passes as data, encoded part by part (data layer).
+"""Data sources: what a user passes as data, encoded in parts (data layer).
 
-A source is a pandas DataFrame, or an iterable of DataFrames with the same columns
-(the parts of a table too large to build at once, files, partitions). Each part is
-encoded on its own (:func:`bnem.data.encode.encode`; identical rows are merged within
-a part) and the parts are kept in order, so per-row results map back to the
-concatenation of the parts.
+A source is a pandas DataFrame, or a list, tuple or iterator of DataFrames with the
+same columns (the parts of a table too large to build at once, files, partitions).
+Consecutive small parts are encoded together (up to ``GROUP_ROWS`` rows, so that a
+thousand tiny parts cost what one table does); identical rows are merged within such
+a group. Groups are kept in order, so per-row results map back to the concatenation
+of the parts, and errors name the part (and the row label) they come from.
+
+>>> import pandas as pd
+>>> from bnem.data.variables import Variable
+>>> v = [Variable("a", ["x", "y"])]
+>>> src = encode_source([pd.DataFrame({"a": ["x", "y"]}), pd.DataFrame({"a": ["x"]})], v)
+>>> src.n_rows, len(src.parts), src.total_weight
+(3, 1, 3.0)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import BnemTypeError, DataError
+from ..ragged import pattern_order
 from .encode import EncodedData, encode
+
+GROUP_ROWS = 25_000  # consecutive parts are encoded together up to this many rows
+
+DataSource = pd.DataFrame | Sequence[pd.DataFrame] | Iterator[pd.DataFrame]
+"""What every entry point takes as data: a DataFrame, or a list, tuple or iterator of them."""
 
 
 @dataclass(frozen=True)
 class EncodedSource:
-    """The encoded parts of a source, and what holds across them."""
+    """The encoded groups of parts of a source, and what holds across them."""
 
-    parts: tuple[EncodedData, ...]
-    latent: tuple[str, ...]   # nodes observed in no part
+    parts: tuple[EncodedData, ...]     # one per group of consecutive parts
+    latent: tuple[str, ...]            # nodes observed in no part
+    origins: tuple[tuple[int, ...], ...] = ()  # per group: the numbers of its parts
+    sizes: tuple[tuple[int, ...], ...] = ()    # per group: the rows of each of its parts
 
     @property
     def n_rows(self) -> int:
@@ -43,51 +59,132 @@ class EncodedSource:
         return self.parts[0].index.append([p.index for p in self.parts[1:]])
 
     def stacked(self, attribute: str) -> np.ndarray:
-        """``codes``, ``values`` or ``weights`` of the distinct rows of all parts, stacked
-        (no copy for one part)."""
+        """``codes``, ``values`` or ``weights`` of the distinct rows of all groups,
+        stacked (no copy for one group)."""
         arrays = [getattr(p, attribute) for p in self.parts]
         return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
+    def canonical_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(codes, values, weights)`` of every input row, ordered as encoding the
+        concatenated table would order them (rows grouped by missing continuous
+        cells), whatever the partition: seeded starts drawn from them do not depend on
+        how the data were split. For unmerged (hybrid) data only."""
+        if len(self.parts) == 1:
+            p = self.parts[0]
+            return p.codes, p.values, p.weights
+        codes = np.concatenate([p.codes[p.inverse] for p in self.parts])
+        values = np.concatenate([p.values[p.inverse] for p in self.parts])
+        weights = np.concatenate([p.weights[p.inverse] for p in self.parts])
+        order = pattern_order(np.isnan(values))
+        return codes[order], values[order], weights[order]
+
     def per_row(self, distinct: Sequence[np.ndarray]) -> np.ndarray:
-        """Results per distinct row of each part -> results per input row, in order."""
+        """Results per distinct row of each group -> results per input row, in order."""
         return np.concatenate([d[p.inverse] for d, p in zip(distinct, self.parts)])
 
+    def part_of(self, group: int, unique_row: int) -> int | None:
+        """The number of the input part holding distinct row ``unique_row`` of group
+        ``group`` (None for a single DataFrame)."""
+        if not self.origins:
+            return None
+        pos = self.parts[group].first_row_of(unique_row)
+        ends = np.cumsum(self.sizes[group])
+        return self.origins[group][int(np.searchsorted(ends, pos, side="right"))]
 
-def encode_source(data: object, variables: Sequence) -> EncodedSource:
-    """Encode a DataFrame, or an iterable of DataFrames with the same columns.
 
-    Raises
-    ------
-    BnemTypeError
-        If ``data`` is neither a DataFrame nor an iterable of DataFrames.
-    DataError
-        An empty iterable, parts whose columns differ, or any error of :func:`encode`
-        (naming the part for an iterable).
-    """
-    if isinstance(data, pd.DataFrame):
-        enc = encode(data, variables)
-        return EncodedSource((enc,), enc.latent)
-    if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
-        raise BnemTypeError(f"data must be a pandas DataFrame or an iterable of DataFrames, "
-                            f"got {type(data).__name__}")
-    parts, columns = [], None
+def _frames(data: object) -> Iterator[pd.DataFrame]:
+    """The DataFrames of a list, tuple or iterator source, checked one by one."""
+    if not isinstance(data, (list, tuple, Iterator)):
+        raise BnemTypeError(f"data must be a pandas DataFrame, or a list, tuple or iterator "
+                            f"of DataFrames; got {type(data).__name__}")
     for k, part in enumerate(data):
         if not isinstance(part, pd.DataFrame):
-            raise BnemTypeError(f"data part {k} is a {type(part).__name__}; every part of an "
-                                "iterable source must be a pandas DataFrame")
+            raise BnemTypeError(f"data part {k} is a {type(part).__name__}; every part of a "
+                                "data source must be a pandas DataFrame")
+        yield part
+
+
+def _groups(data: object) -> Iterator[list[tuple[int, pd.DataFrame]]]:
+    """Consecutive non-empty parts, numbered, in groups of about ``GROUP_ROWS`` rows;
+    every part's columns are checked against the first part's."""
+    columns: list[str] | None = None
+    group: list[tuple[int, pd.DataFrame]] = []
+    rows = 0
+    for k, part in enumerate(_frames(data)):
         cols = [str(c) for c in part.columns]
         if columns is None:
             columns = cols
         elif sorted(cols) != sorted(columns):
-            extra = sorted(set(cols) - set(columns))
-            lost = sorted(set(columns) - set(cols))
+            extra, lost = sorted(set(cols) - set(columns)), sorted(set(columns) - set(cols))
             raise DataError(f"data part {k} has other columns than part 0 (extra: {extra}, "
                             f"missing: {lost}); every part must have the same columns")
-        try:
-            parts.append(encode(part, variables))
-        except DataError as exc:
-            raise DataError(f"data part {k}: {exc}") from None
-    if not parts:
+        if len(part) == 0:
+            continue
+        if group and rows + len(part) > GROUP_ROWS:
+            yield group
+            group, rows = [], 0
+        group.append((k, part))
+        rows += len(part)
+    if columns is None:
         raise DataError("the data source yielded no DataFrame; expected at least one")
+    if group:
+        yield group
+
+
+def _encode_group(group: list[tuple[int, pd.DataFrame]], variables: Sequence) -> EncodedData:
+    frames = [part for _, part in group]
+    try:
+        return encode(frames[0] if len(frames) == 1 else pd.concat(frames), variables)
+    except DataError as exc:
+        for k, part in group:  # find the part at fault
+            try:
+                encode(part, variables)
+            except DataError as inner:
+                raise DataError(f"data part {k}: {inner}") from None
+        raise DataError(f"data parts {group[0][0]}-{group[-1][0]}: {exc}") from None
+
+
+def encode_source(data: object, variables: Sequence) -> EncodedSource:
+    """Encode a DataFrame, or a list, tuple or iterator of DataFrames with the same
+    columns (empty parts are skipped).
+
+    Raises
+    ------
+    BnemTypeError
+        If ``data`` is neither a DataFrame nor a list, tuple or iterator of them.
+    DataError
+        No rows at all, parts whose columns differ, or any error of :func:`encode`
+        (naming the part).
+    """
+    if isinstance(data, pd.DataFrame):
+        enc = encode(data, variables)
+        return EncodedSource((enc,), enc.latent)
+    parts, origins, sizes = [], [], []
+    for group in _groups(data):
+        parts.append(_encode_group(group, variables))
+        origins.append(tuple(k for k, _ in group))
+        sizes.append(tuple(len(p) for _, p in group))
+    if not parts:
+        raise DataError("every DataFrame of the data source is empty (0 rows); expected at "
+                        "least one row")
     latent = tuple(v.name for v in variables if all(v.name in p.latent for p in parts))
-    return EncodedSource(tuple(parts), latent)
+    return EncodedSource(tuple(parts), latent, tuple(origins), tuple(sizes))
+
+
+def as_frames(data: object) -> pd.DataFrame | list[pd.DataFrame]:
+    """``data`` as a DataFrame or a list of DataFrames (an iterator is read once), for
+    callers that pass over the data more than once.
+
+    Raises
+    ------
+    BnemTypeError
+        If ``data`` is neither a DataFrame nor a list, tuple or iterator of them.
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    return list(_frames(data))
+
+
+def n_rows_of(data: pd.DataFrame | list[pd.DataFrame]) -> int:
+    """Rows of a DataFrame or of a list of DataFrames."""
+    return len(data) if isinstance(data, pd.DataFrame) else sum(len(p) for p in data)

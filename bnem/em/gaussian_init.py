@@ -39,8 +39,7 @@ def initial_gaussians(init: str, data: AnalysedData, rng: np.random.Generator,
     cpds = dict(data.compiled.network.gaussian_cpds)
     if init == "network":
         return cpds
-    values, codes = data.source.stacked("values"), data.source.stacked("codes")
-    w = data.source.stacked("weights")
+    codes, values, w = data.source.canonical_rows()
     min_variance = max(min_variance, np.finfo(float).tiny)
     for comp in data.compiled.structure.components:
         x = values[:, comp.columns]

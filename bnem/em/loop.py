@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BnemTypeError
-from ..inference.budget import MemoryBudget
+from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
 from ..network.bayesnet import BayesianNetwork
@@ -109,6 +109,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     given = dict(max_iter=max_iter, tol=tol, seed=seed, init=init, n_init=n_init, prior=prior,
                  callback=callback, progress=progress, memory_mb=memory_mb,
                  min_variance=min_variance, hard=hard)
+    if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
+        del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
     rng = opts.rng()
     t0 = time.perf_counter()

@@ -126,6 +126,9 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
     """
     given = dict(given)
     for old, new in DEPRECATED.items():
+        if old in given and new in given:
+            raise BnemTypeError(f"{old} is the deprecated name of {new}; give {new} only "
+                                f"(got {old}={given[old]!r} and {new}={given[new]!r})")
         if old in given:
             warnings.warn(f"{old} is deprecated; use {new} (one memory budget)",
                           DeprecationWarning, stacklevel=3)

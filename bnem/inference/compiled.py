@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import BnemTypeError, BnemValueError
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
 from .engine import ImpossibleRows, estep as tree_estep, node_marginals, row_log_prob
@@ -99,9 +100,18 @@ class CompiledNetwork:
     def analyse(self, codes: np.ndarray, weights: np.ndarray | None = None,
                 values: np.ndarray | None = None, keep_assign: bool = True) -> ChunkEvidence:
         """Slice the clique tree at the observed values of each row (see
-        :func:`bnem.inference.evidence.analyse`); ``weights`` default to 1."""
-        codes = np.asarray(codes)
-        weights = np.ones(codes.shape[0]) if weights is None else weights
+        :func:`bnem.inference.evidence.analyse`).
+
+        ``codes`` is ``(n, discrete nodes)`` integer states (-1 = missing), ``weights``
+        ``(n,)`` (default 1), ``values`` ``(n, continuous nodes)`` floats (NaN =
+        missing) for a hybrid network.
+
+        Raises
+        ------
+        BnemTypeError, BnemValueError
+            Arrays of the wrong kind, shape or range (saying what was expected).
+        """
+        codes, weights, values = _checked_chunk(self.network, codes, weights, values)
         return analyse(self.structure, self.plan, codes, weights, values, keep_assign)
 
     # -- parameters -------------------------------------------------------------------
@@ -147,6 +157,33 @@ class CompiledNetwork:
         return node_marginals(ev, prepared.log_theta, node)
 
 
+def _checked_chunk(network: "BayesianNetwork", codes: np.ndarray, weights: np.ndarray | None,
+                   values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    codes = np.asarray(codes)
+    n_disc, n_cont = len(network.discrete_nodes), len(network.continuous_nodes)
+    if codes.ndim != 2 or codes.shape[1] != n_disc:
+        raise BnemValueError(f"codes must have shape (rows, {n_disc}) (one column per discrete "
+                             f"node), got shape {codes.shape}")
+    if codes.dtype.kind not in "iu":
+        raise BnemTypeError(f"codes must be integer states (-1 = missing), got dtype {codes.dtype}")
+    bad = (codes < -1) | (codes >= network.cards)
+    if bad.any():
+        r, j = (int(x) for x in np.argwhere(bad)[0])
+        raise BnemValueError(f"codes[{r}, {j}] = {codes[r, j]} is not a state of "
+                             f"{network.discrete_nodes[j]!r} (expected -1 .. {network.cards[j] - 1})")
+    n = codes.shape[0]
+    weights = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    if weights.shape != (n,) or not (np.isfinite(weights) & (weights >= 0)).all():
+        raise BnemValueError(f"weights must be {n} finite numbers >= 0, got shape "
+                             f"{weights.shape}")
+    if n_cont:
+        if values is None or np.shape(values) != (n, n_cont):
+            raise BnemValueError(f"values must have shape ({n}, {n_cont}) (one column per "
+                                 f"continuous node), got {None if values is None else np.shape(values)}")
+        values = np.asarray(values, dtype=float)
+    return codes, weights, values
+
+
 def compile(network: "BayesianNetwork") -> CompiledNetwork:
     """Compile ``network``'s inference plan once (structure, min-fill clique tree,
     continuous components); see :class:`CompiledNetwork`.
@@ -156,7 +193,6 @@ def compile(network: "BayesianNetwork") -> CompiledNetwork:
     BnemTypeError
         If ``network`` is not a :class:`bnem.BayesianNetwork`.
     """
-    from ..errors import BnemTypeError
     from ..network.bayesnet import BayesianNetwork
 
     if not isinstance(network, BayesianNetwork):

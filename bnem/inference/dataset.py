@@ -64,9 +64,11 @@ def iter_analysed(compiled: CompiledNetwork, source: EncodedSource, budget: Memo
 
 
 def describe_row(compiled: CompiledNetwork, source: EncodedSource, part: int, row: int) -> str:
-    """``"row <label> (a='x', ...)"`` for distinct row ``row`` of part ``part``."""
+    """``"row <label> (a='x', ...)"`` for distinct row ``row`` of encoded group ``part``,
+    naming the input part it came from when the source had several."""
     text = source.parts[part].describe_row(row, list(compiled.network.variables.values()))
-    return f"{text} of data part {part}" if len(source.parts) > 1 else text
+    origin = source.part_of(part, row)
+    return text if origin is None else f"{text} of data part {origin}"
 
 
 def impossible_error(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,

@@ -15,11 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BnemValueError
+
 from .evidence import ChunkEvidence, observed_families, observed_log_terms
 
 
-class ImpossibleRows(Exception):
-    """Internal: rows (chunk-local indices) with probability zero."""
+class ImpossibleRows(BnemValueError):
+    """Rows of a chunk (chunk-local indices in ``rows``) with probability zero; the data
+    path (:mod:`bnem.inference.dataset`) turns it into an :class:`ImpossibleRowError`
+    naming the row."""
 
     def __init__(self, rows: np.ndarray) -> None:
         rows = np.unique(np.asarray(rows))

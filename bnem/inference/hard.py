@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BnemValueError
+
 from ..ragged import radix_strides
 from .engine import calibrate, gathered
 from .evidence import ChunkEvidence, observed_families
@@ -95,8 +97,9 @@ def hard_estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray
     return HardResult(counts, total, total + gain, completed)
 
 
-class SplitRows(Exception):
-    """Internal: rows whose unobserved discrete variables lie in no single clique."""
+class SplitRows(BnemValueError):
+    """Rows of a chunk (chunk-local ``rows``) whose unobserved discrete variables lie in
+    no single clique (hard EM cannot complete them from one clique)."""
 
     def __init__(self, rows: np.ndarray) -> None:
         super().__init__(f"rows {rows[:5]} span several cliques")

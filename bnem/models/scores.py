@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_float
+from ..data.source import DataSource, as_frames, n_rows_of
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 
@@ -18,7 +19,7 @@ def _network(network):
     return network
 
 
-def bic(network: BayesianNetwork, data: pd.DataFrame) -> float:
+def bic(network: BayesianNetwork, data: DataSource) -> float:
     """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
 
     ``p`` is :attr:`BayesianNetwork.n_parameters` (for a Gaussian mixture the same
@@ -30,11 +31,12 @@ def bic(network: BayesianNetwork, data: pd.DataFrame) -> float:
     >>> bool(np.isclose(bic(net, data), 8 * math.log(2) + 1 * math.log(4)))
     True
     """
-    ll = _network(network).log_likelihood(data)
-    return -2.0 * ll + network.n_parameters * math.log(len(data))
+    frames = as_frames(data)  # an iterator of parts is read once, then used twice
+    ll = _network(network).log_likelihood(frames)
+    return -2.0 * ll + network.n_parameters * math.log(n_rows_of(frames))
 
 
-def aic(network: BayesianNetwork, data: pd.DataFrame) -> float:
+def aic(network: BayesianNetwork, data: DataSource) -> float:
     """Akaike information criterion ``-2 log L + 2 p`` (lower is better).
 
     >>> net = BayesianNetwork({"rain": ["yes", "no"]}, cpds={"rain": [0.5, 0.5]})
@@ -46,7 +48,7 @@ def aic(network: BayesianNetwork, data: pd.DataFrame) -> float:
     return -2.0 * ll + 2.0 * network.n_parameters
 
 
-def anomaly_threshold(network: BayesianNetwork, data: pd.DataFrame,
+def anomaly_threshold(network: BayesianNetwork, data: DataSource,
                       quantile: float = 0.01) -> float:
     """The ``quantile`` of the per-row log densities ``log p(x)`` of ``data``.
 
@@ -63,8 +65,8 @@ def anomaly_threshold(network: BayesianNetwork, data: pd.DataFrame,
     return float(np.quantile(finite, quantile))
 
 
-def flag_anomalies(network: BayesianNetwork, data: pd.DataFrame, threshold: float | None = None,
-                   reference: pd.DataFrame | None = None, quantile: float = 0.01) -> pd.DataFrame:
+def flag_anomalies(network: BayesianNetwork, data: DataSource, threshold: float | None = None,
+                   reference: DataSource | None = None, quantile: float = 0.01) -> pd.DataFrame:
     """Score every row by ``log p(x)`` (missing cells marginalised) and flag the rare ones.
 
     Parameters
@@ -96,11 +98,15 @@ def flag_anomalies(network: BayesianNetwork, data: pd.DataFrame, threshold: floa
     """
     if threshold is not None and reference is not None:
         raise BnemValueError("give either threshold or reference data, not both")
+    frames = as_frames(data)  # an iterator of parts is read once, then used twice
     if threshold is None:
-        threshold = anomaly_threshold(network, data if reference is None else reference, quantile)
+        threshold = anomaly_threshold(network, frames if reference is None else reference,
+                                      quantile)
     else:
         threshold = check_float(threshold, "threshold")
-    scores = _network(network).log_prob(data)
-    out = pd.DataFrame({"log_prob": scores, "anomaly": scores < threshold}, index=data.index)
+    scores = _network(network).log_prob(frames)
+    index = frames.index if isinstance(frames, pd.DataFrame) else \
+        frames[0].index.append([f.index for f in frames[1:]])
+    out = pd.DataFrame({"log_prob": scores, "anomaly": scores < threshold}, index=index)
     out.attrs["threshold"] = threshold
     return out
