@@ -50,6 +50,12 @@ def test_compiled_network_is_immutable():
     compiled = bnem.compile(load("asia"))
     with pytest.raises(AttributeError):
         compiled.plan = None
+    with pytest.raises(AttributeError):
+        compiled.plan.cliques[0].factors = ()
+    with pytest.raises(AttributeError):
+        compiled.plan.cliques.clear()  # a tuple
+    with pytest.raises(ValueError, match="read-only"):
+        compiled.structure.cards[0] = 7
 
 
 def test_chunk_statistics_add_up_to_the_whole():

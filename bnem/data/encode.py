@@ -37,7 +37,7 @@ from ..errors import BnemTypeError, DataError
 from .variables import value_label
 
 
-@dataclass
+@dataclass(frozen=True)
 class EncodedData:
     """A table encoded against a list of variables.
 

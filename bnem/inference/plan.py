@@ -8,24 +8,21 @@ It holds no numbers: evaluation happens in :mod:`bnem.inference.engine`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-
-from dataclasses import dataclass, field
-
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 
-
-@dataclass
+@dataclass(frozen=True)
 class Clique:
     vars: tuple          # sorted variable ids
     parent: int | None   # index of the parent clique (None for a root)
-    sep: tuple           # sorted ids shared with the parent
-    children: list = field(default_factory=list)
-    factors: list = field(default_factory=list)  # indices of the factors assigned here
+    sep: tuple = ()      # sorted ids shared with the parent
+    children: tuple = ()
+    factors: tuple = ()  # indices of the factors assigned here
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """A compiled clique tree.
 
@@ -36,9 +33,9 @@ class Plan:
 
     vars: tuple
     cards: dict
-    cliques: list
-    factor_scopes: list
-    factor_clique: list
+    cliques: tuple
+    factor_scopes: tuple
+    factor_clique: tuple
 
     @property
     def clique_sizes(self) -> list:
@@ -103,30 +100,35 @@ def compile_plan(variables: Iterable[int], scopes: Sequence[tuple], cards: Mappi
     """
     variables = tuple(sorted(variables))
     cards = {v: int(cards[v]) for v in variables}
-    scopes = [tuple(sorted(s)) for s in scopes]
+    scopes = tuple(tuple(sorted(s)) for s in scopes)
     if len(variables) <= 1:
-        clique = Clique(variables, None, (), [], list(range(len(scopes))))
-        return Plan(variables, cards, [clique], scopes, [0] * len(scopes))
+        clique = Clique(variables, None, factors=tuple(range(len(scopes))))
+        return Plan(variables, cards, (clique,), scopes, (0,) * len(scopes))
     order = min_fill_order(variables, scopes, cards)
     position = {v: i for i, (v, _) in enumerate(order)}
     cliques, find, new_index = _merge(order, position)
     # a merged clique may have children that now point at its representative;
     # recompute separators and children
+    children: list[list[int]] = [[] for _ in cliques]
     for k, c in enumerate(cliques):
         if c.parent is not None:
-            c.sep = tuple(sorted(set(c.vars) & set(cliques[c.parent].vars)))
-            cliques[c.parent].children.append(k)
+            children[c.parent].append(k)
     factor_clique = []
+    factors: list[list[int]] = [[] for _ in cliques]
     for f, scope in enumerate(scopes):
         if scope:
             first = min(scope, key=lambda u: position[u])
             k = new_index[find(position[first])]
         else:
             k = len(cliques) - 1
-        cliques[k].factors.append(f)
+        factors[k].append(f)
         factor_clique.append(k)
-    _check_schedule(cliques)
-    return Plan(variables, cards, cliques, scopes, factor_clique)
+    done = tuple(replace(c, children=tuple(children[k]), factors=tuple(factors[k]),
+                         sep=() if c.parent is None else
+                         tuple(sorted(set(c.vars) & set(cliques[c.parent].vars))))
+                 for k, c in enumerate(cliques))
+    _check_schedule(done)
+    return Plan(variables, cards, done, scopes, tuple(factor_clique))
 
 
 def _merge(order: list, position: dict) -> tuple[list, Callable[[int], int], dict]:
@@ -158,7 +160,7 @@ def _merge(order: list, position: dict) -> tuple[list, Callable[[int], int], dic
         p = parent[old]
         # the parent of a kept clique: follow the elimination tree past merged ones
         new_parent = new_index[find(p)] if p is not None else None
-        cliques.append(Clique(tuple(sorted(elim[old])), new_parent, (), [], []))
+        cliques.append(Clique(tuple(sorted(elim[old])), new_parent))
     return cliques, find, new_index
 
 

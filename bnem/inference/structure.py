@@ -44,8 +44,11 @@ class Structure:
             families.append(fam)
             strides.append(tuple(int(s) for s in st))
         from .gaussian import components
-        return cls(np.asarray(network.cards, dtype=np.int64), tuple(families), tuple(strides),
-                   np.asarray(network.offsets, dtype=np.int64), components(network))
+        cards = np.array(network.cards, dtype=np.int64)
+        offsets = np.array(network.offsets, dtype=np.int64)
+        cards.setflags(write=False)  # a compiled structure never changes
+        offsets.setflags(write=False)
+        return cls(cards, tuple(families), tuple(strides), offsets, components(network))
 
     @property
     def n_vars(self) -> int:
