@@ -120,9 +120,9 @@ def _upward(evidence, theta, log_theta):
     its message to the parent (``up``, padded with 1.0) and its root-segment sums."""
     slices = evidence.cliques
     log_z = np.zeros(evidence.n_rows)
-    partial = [None] * len(slices)
-    up = [None] * len(slices)
-    root_sum = [None] * len(slices)
+    partial: list = [None] * len(slices)
+    up: list = [None] * len(slices)
+    root_sum: list = [None] * len(slices)
     linear = theta is not None
     for k, cs in enumerate(slices):
         if cs.rows.size == 0:
@@ -130,7 +130,8 @@ def _upward(evidence, theta, log_theta):
         pot = _potential(cs, theta, log_theta, log_z, up)
         partial[k] = pot
         n_root = cs.root_local.size
-        out = np.bincount(cs.up_target, weights=pot, minlength=cs.msg_size + max(n_root, 1))
+        out: np.ndarray = np.bincount(cs.up_target, weights=pot,
+                                      minlength=cs.msg_size + max(n_root, 1)).astype(float, copy=False)
         if n_root:
             s = out[cs.msg_size:].copy()
             _check_positive(s, cs.rows[cs.root_local], linear)
@@ -150,15 +151,16 @@ def _upward(evidence, theta, log_theta):
 def _downward(evidence, partial, up, root_sum, weight, linear):
     """Distribute pass: per clique, the row-weighted posterior of every entry."""
     slices = evidence.cliques
-    beliefs = [None] * len(slices)
-    down = [None] * len(slices)
+    beliefs: list = [None] * len(slices)
+    down: list = [None] * len(slices)
     for k in range(len(slices) - 1, -1, -1):
         cs = slices[k]
         if cs.rows.size == 0:
             continue
         # the "in" factor of every entry: the down message for up segments (already
         # written by the parent), and weight / sum for root segments
-        factor = down[k] if down[k] is not None else np.empty(cs.msg_size + cs.root_local.size)
+        factor: np.ndarray = down[k] if down[k] is not None else \
+            np.empty(cs.msg_size + cs.root_local.size)
         if cs.root_local.size:
             factor[cs.msg_size:] = weight[cs.rows[cs.root_local]] / root_sum[k]
         b = partial[k] * factor[cs.up_target]

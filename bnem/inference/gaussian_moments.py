@@ -110,7 +110,7 @@ def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
         m1 += weighted.sum(axis=1)
         m2 += np.matmul(weighted.transpose(0, 2, 1), dev)
     else:
-        dev = np.empty((n_p, m)) if h.size else None
+        dev = np.empty((n_p if h.size else 0, m))  # filled per configuration if h
         weighted = np.empty((n_p, m))
         for c in range(k):
             if not h.size:

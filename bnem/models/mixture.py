@@ -98,7 +98,7 @@ def _regression(mu, cov, j, earlier):
         return {"intercept": mu[:, j], "weights": np.zeros((mu.shape[0], 0)),
                 "variance": cov[:, j, j]}
     p = np.array(earlier)
-    s_pp = cov[np.ix_(range(cov.shape[0]), p, p)]
+    s_pp = cov[np.ix_(np.arange(cov.shape[0]), p, p)]
     s_pj = cov[:, p, j]
     beta = np.linalg.solve(s_pp, s_pj[..., None])[..., 0]
     return {"intercept": mu[:, j] - np.einsum("kp,kp->k", beta, mu[:, p]),
