@@ -22,6 +22,7 @@ from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
+from .accelerate import Squarem
 from .gaussian_init import MIXTURE_INITS, initial_gaussians
 from .init import initial_theta
 from .mstep import Maximizer
@@ -39,7 +40,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
-        **deprecated: Any) -> FitResult:
+        accelerate: str = "none", **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
     Parameters
@@ -87,6 +88,12 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         in ``history.classification_log_likelihood``. Each row's unobserved discrete
         variables must lie in one clique of the junction tree (true of mixtures and
         latent-class models).
+    accelerate : {"none", "squarem"}, default "none"
+        ``"squarem"``: each iteration takes two EM steps, extrapolates along them (SQUAREM,
+        :mod:`bnem.em.accelerate`) and keeps the extrapolation only if the objective does
+        not drop, then takes one stabilising EM step; otherwise the second EM point. An
+        iteration then costs three E-steps; ``history`` gains ``n_estep`` (E-steps so far)
+        and ``step`` (``"squarem"`` or ``"em"``), and the objective still never decreases.
 
     Returns
     -------
@@ -108,7 +115,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
     given = dict(max_iter=max_iter, tol=tol, seed=seed, init=init, n_init=n_init, prior=prior,
                  callback=callback, progress=progress, memory_mb=memory_mb,
-                 min_variance=min_variance, hard=hard)
+                 min_variance=min_variance, hard=hard, accelerate=accelerate)
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
@@ -121,7 +128,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         start = _start(problem, rng)
         if restart == 0:
             warn_symmetric(start.to_network(network), data_.latent, opts.init)
-        runs.append(run(problem, start, restart, t0))
+        step = Squarem(problem) if opts.accelerate == "squarem" else None
+        runs.append(run(problem, start, restart, t0, step))
         if runs[-1].stopped:
             break
     best = max(runs, key=lambda r: r.point.objective)

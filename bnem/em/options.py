@@ -60,6 +60,9 @@ OPTIONS: tuple[Option, ...] = (
            "variances (0 disables it)", minimum=0.0),
     Option("hard", "bool", False, "classification EM: each row counts wholly for its most "
            "probable completion", cli=False),
+    Option("accelerate", "choice", "none", "accelerate EM: 'squarem' extrapolates along two "
+           "EM steps and keeps the result only if the objective does not drop",
+           choices=("none", "squarem")),
     Option("memory_mb", "float", DEFAULT_MEMORY_MB, "memory for the analysed data kept between "
            "iterations (and, at most half of it, for one chunk's work); beyond it chunks are "
            "analysed again every iteration", minimum=0.0),
@@ -82,6 +85,7 @@ class FitOptions:
     prior: float
     min_variance: float
     hard: bool
+    accelerate: str
     memory_mb: float
     progress: bool
     callback: Callable[..., Any] | None
@@ -145,6 +149,10 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
                             f"{sorted(known)}")
     values = {o.name: _check(o, given.get(o.name, o.default)) for o in OPTIONS}
     values["init"] = _check_init(values["init"], values["n_init"], hybrid)
+    if values["hard"] and values["accelerate"] != "none":
+        raise BnemValueError(f"accelerate={values['accelerate']!r} needs soft EM: hard=True "
+                             "moves by whole completions, which cannot be extrapolated; use "
+                             "accelerate='none' with hard=True")
     return FitOptions(**values, chunk_rows=chunk_rows)
 
 

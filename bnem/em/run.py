@@ -64,6 +64,7 @@ class Point:
     stats: Stats
     objective: float
     notes: MStepNotes = field(default_factory=MStepNotes)
+    step: str = "em"          # what produced it: "start", "em", "squarem"
 
 
 class Problem:
@@ -77,14 +78,14 @@ class Problem:
         self.n_estep = 0
 
     def evaluate(self, params: Parameters, context: str = "",
-                 notes: MStepNotes | None = None) -> Point:
+                 notes: MStepNotes | None = None, step: str = "em") -> Point:
         """The E-step at ``params`` and the objective EM increases there."""
         stats = self.data.stats(params, self.options.hard, context)
         self.n_estep += 1
         fit = stats.classification if self.options.hard else stats.log_likelihood
         assert fit is not None  # hard E-steps always return the classification objective
         objective = fit + self.maximizer.log_prior(params.theta, self.options.prior)
-        return Point(params, stats, objective, notes or MStepNotes())
+        return Point(params, stats, objective, notes or MStepNotes(), step)
 
     def maximize(self, point: Point) -> tuple[Parameters, MStepNotes]:
         """The M-step from ``point``'s statistics, CPD family by family."""
@@ -124,7 +125,8 @@ class RunOutcome:
     last_delta: float
 
 
-HISTORY_COLUMNS = ["iteration", "log_likelihood", "objective", "delta", "seconds"]
+HISTORY_COLUMNS = ["iteration", "log_likelihood", "objective", "delta", "seconds", "n_estep",
+                   "step"]
 
 
 def run(problem: Problem, start: Parameters, restart: int, t0: float,
@@ -132,7 +134,7 @@ def run(problem: Problem, start: Parameters, restart: int, t0: float,
     """EM from ``start`` until ``tol``, ``max_iter`` or the callback stops it."""
     opts, step = problem.options, step or PlainEM()
     first = "network's own" if opts.init == "network" else "initial"
-    point = problem.evaluate(start, first)
+    point = problem.evaluate(start, first, step="start")
     rows: list[tuple] = []
     prev, delta = -math.inf, math.nan
     converged = stopped = False
@@ -144,7 +146,7 @@ def run(problem: Problem, start: Parameters, restart: int, t0: float,
         _check_monotone(prev, point.objective, it, restart)
         seconds = time.perf_counter() - t0
         ll = point.stats.log_likelihood
-        rows.append((it, ll, point.objective, delta, seconds))
+        rows.append((it, ll, point.objective, delta, seconds, problem.n_estep, point.step))
         _report(opts, Progress(restart, it, ll, point.objective, delta, seconds))
         if opts.callback is not None and opts.callback(
                 Progress(restart, it, ll, point.objective, delta, seconds)):
@@ -179,6 +181,8 @@ def _report(opts: FitOptions, p: Progress) -> None:
 
 def _history(rows: list, opts: FitOptions) -> pd.DataFrame:
     history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    if opts.accelerate == "none":  # every row is one EM step: the extra columns say nothing
+        history = history.drop(columns=["n_estep", "step"])
     if opts.hard or opts.prior:  # the monotone objective differs from the log-likelihood
         name = ("classification_" if opts.hard else "") + ("log_posterior" if opts.prior
                                                             else "log_likelihood")

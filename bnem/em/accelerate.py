@@ -1,0 +1,116 @@
+"""SQUAREM: accelerated EM that stays monotone (em layer).
+
+Plain EM is a fixed-point map ``F`` (an E-step, then an M-step) whose rate is the
+fraction of missing information: slow when much is latent. SQUAREM (Varadhan &
+Roland 2008, step-length scheme 3) takes two EM steps from ``θ0``, ``θ1 = F(θ0)`` and
+``θ2 = F(θ1)``, and extrapolates along them::
+
+    r = θ1 - θ0,  v = θ2 - θ1 - r,  α = sqrt(r'r / v'v) clipped to [1, step_max]
+    θ' = θ0 + 2 α r + α² v
+
+in coordinates where every point is a valid network: each table's log probabilities
+(mapped back by a softmax per distribution; entries that are 0 stay 0), Gaussian
+intercepts and weights as they are, log variances. The E-step at ``θ'`` gives its
+objective; the proposal is accepted if that objective is not below ``θ0``'s, and then
+one stabilising EM step from ``θ'`` gives the next point (so the objective still never
+decreases and the driver's monotonicity check holds). Otherwise the plain EM point
+``θ2`` is taken. Either way a cycle costs three E-steps (at ``θ1``, ``θ'``, and the
+next point) and advances at least two EM steps. ``step_max`` grows fourfold after an
+accepted step that hit it and shrinks after a rejected one (as in R's ``SQUAREM``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ImpossibleRowError
+from ..network.gaussian import GaussianCPD
+from ..network.parameters import Parameters
+from .mstep import Maximizer
+from .run import Point, Problem
+
+STEP_FACTOR = 4.0  # ``mstep`` of R's SQUAREM
+
+
+class _Coordinates:
+    """Parameters <-> one unconstrained vector (log tables, Gaussian coefficients and
+    log variances)."""
+
+    def __init__(self, maximizer: Maximizer) -> None:
+        self.maximizer = maximizer
+
+    def to_vector(self, params: Parameters) -> tuple[np.ndarray, np.ndarray]:
+        """The vector, and the mask of table entries that are exactly 0 (kept fixed)."""
+        with np.errstate(divide="ignore"):
+            logs = np.log(params.theta)
+        parts = [np.where(np.isfinite(logs), logs, 0.0)]
+        for cpd in params.gaussians.values():
+            parts += [np.ravel(cpd.intercept), np.ravel(cpd.weights), np.log(np.ravel(cpd.variance))]
+        return np.concatenate(parts), params.theta <= 0
+
+    def to_params(self, x: np.ndarray, zero: np.ndarray, like: Parameters) -> Parameters:
+        m = self.maximizer
+        n = like.theta.size
+        logs = np.where(zero, -np.inf, x[:n])
+        top = np.maximum.reduceat(logs, m.block_start) if n else logs
+        with np.errstate(under="ignore"):
+            e = np.exp(logs - top[m.block_of])
+        theta = e / np.bincount(m.block_of, weights=e, minlength=top.size)[m.block_of]
+        gaussians, at = {}, n
+        for node, cpd in like.gaussians.items():
+            sizes = (np.size(cpd.intercept), np.size(cpd.weights), np.size(cpd.variance))
+            b0, w, logvar = np.split(x[at:at + sum(sizes)], np.cumsum(sizes)[:-1])
+            at += sum(sizes)
+            gaussians[node] = GaussianCPD(
+                node, cpd.discrete_parents, cpd.continuous_parents,
+                b0.reshape(np.shape(cpd.intercept)), w.reshape(np.shape(cpd.weights)),
+                np.exp(logvar).reshape(np.shape(cpd.variance)), discrete_cards=cpd.mean_shape)
+        return Parameters(theta, gaussians)
+
+
+class Squarem:
+    """The SQUAREM step (see the module docstring); plugs into :func:`bnem.em.run.run`."""
+
+    name = "squarem"
+
+    def __init__(self, problem: Problem) -> None:
+        self.coords = _Coordinates(problem.maximizer)
+        self.step_max = 1.0
+
+    def advance(self, point: Point, problem: Problem, context: str) -> Point:
+        p1_params, _ = problem.maximize(point)
+        p1 = problem.evaluate(p1_params, context)
+        p2_params, notes2 = problem.maximize(p1)
+        proposal = self._extrapolate(point.params, p1_params, p2_params)
+        if proposal is not None:
+            params, alpha = proposal
+            try:
+                trial = problem.evaluate(params, context)
+            except ImpossibleRowError:  # the proposal left a row no probability
+                trial = None
+            if trial is not None and math.isfinite(trial.objective) and \
+                    trial.objective >= point.objective:
+                if alpha >= self.step_max:
+                    self.step_max *= STEP_FACTOR
+                stable, notes = problem.maximize(trial)
+                return problem.evaluate(stable, context, notes, step="squarem")
+            if alpha >= self.step_max:
+                self.step_max = max(1.0, self.step_max / STEP_FACTOR)
+        return problem.evaluate(p2_params, context, notes2, step="em")
+
+    def _extrapolate(self, p0: Parameters, p1: Parameters,
+                     p2: Parameters) -> tuple[Parameters, float] | None:
+        x0, z0 = self.coords.to_vector(p0)
+        x1, z1 = self.coords.to_vector(p1)
+        x2, z2 = self.coords.to_vector(p2)
+        free = ~np.concatenate([z0 | z1 | z2, np.zeros(x0.size - z0.size, dtype=bool)])
+        r = np.where(free, x1 - x0, 0.0)
+        v = np.where(free, x2 - x1, 0.0) - r
+        sv2 = float(v @ v)
+        if not sv2 > 0 or not math.isfinite(sv2):
+            return None  # at a fixed point (or a straight path): nothing to extrapolate
+        alpha = min(self.step_max, max(1.0, math.sqrt(float(r @ r) / sv2)))
+        x = np.where(free, x0 + 2.0 * alpha * r + alpha * alpha * v, x2)
+        return self.coords.to_params(x, z2, p2), alpha
