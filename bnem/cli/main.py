@@ -172,11 +172,19 @@ def _fit(args) -> int:
     res = fit(network, data, **_fit_kwargs(args))
     write(res.network, args.output)
     if args.history:
-        res.history.to_csv(args.history, index=False)
+        _write_csv(res.history, args.history)
     per_iter = res.history["seconds"].diff().iloc[1:].mean() if res.n_iter else None
     print(res.summary() + (f"; {per_iter:.4f} s per iteration" if per_iter is not None else ""))
     print(f"wrote {args.output}" + (f" and {args.history}" if args.history else ""))
     return 0
+
+
+def _write_csv(df, path: str, **kwargs) -> None:
+    """``df`` as CSV, written atomically (a reader never sees half a file)."""
+    from ..io.atomic import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        df.to_csv(handle, index=False, **kwargs)
 
 
 def _writer(path, network):
@@ -211,7 +219,7 @@ def _sample(args) -> int:
                              "would read back as that state; choose another marker")
     t0 = time.perf_counter()
     df = sample(network, args.rows, seed=args.seed, missing=args.missing, hide=args.hide)
-    df.to_csv(args.output, index=False, na_rep=args.marker)
+    _write_csv(df, args.output, na_rep=args.marker)
     logger.info("wrote %d rows x %d columns to %s in %.2f s", len(df), df.shape[1], args.output,
                 time.perf_counter() - t0)
     return 0
@@ -232,7 +240,7 @@ def _loglik(args) -> int:
     total = float(np.sum(lp))
     print(f"log-likelihood {total:.10g} ({total / len(lp):.10g} per row, {len(lp)} rows)")
     if args.per_row:
-        pd.DataFrame({"log_prob": lp}).to_csv(args.per_row, index=False)
+        _write_csv(pd.DataFrame({"log_prob": lp}), args.per_row)
     return 0
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._validation import preview
 from ..errors import BnemTypeError, NetworkError
+from .atomic import write_bytes
 from .bif import UNQUOTED
 
 if TYPE_CHECKING:
@@ -108,12 +109,8 @@ def write_bif(network: BayesianNetwork, target: str | os.PathLike[str] | IO[Any]
     text = format_bif(network)
     if isinstance(target, (str, os.PathLike)):
         path = os.fspath(target)
-        if str(path).endswith(".gz"):
-            with gzip.open(path, "wt", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-        else:
-            with open(path, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
+        data = text.encode("utf-8")
+        write_bytes(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
     elif hasattr(target, "write"):
         try:
             target.write(text)

@@ -81,6 +81,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BIFParseError, BnemTypeError
+from .atomic import write_bytes
 from .json_checks import (JSONFormatError, build, check_object, describe, numbers,
                           object_pairs, strings)
 
@@ -183,8 +184,7 @@ def write_json(network: BayesianNetwork, target: str | os.PathLike[str] | IO[Any
             data = _ascii(text).encode("ascii")
         if os.fspath(target).lower().endswith(".gz"):
             data = gzip.compress(data, mtime=0)
-        with open(target, "wb") as handle:
-            handle.write(data)
+        write_bytes(target, data)
     elif hasattr(target, "write"):
         try:
             target.write(text)
