@@ -74,5 +74,9 @@ class ConvergenceWarning(UserWarning):
     """EM stopped at ``max_iter`` before reaching ``tol``."""
 
 
+class InterruptedWarning(UserWarning):
+    """A fit was stopped by Ctrl-C; its result is the best found so far."""
+
+
 class DegenerateWarning(UserWarning):
     """Expected statistics are degenerate (e.g. a parent configuration never seen)."""

@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     shown.propagate = False
     try:
         return {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info}[args.command](args)
+    except KeyboardInterrupt:  # before or after EM (EM itself stops cleanly, see _fit)
+        print(f"bnem {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `bnem info net.bif | head`: the reader left, not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -171,11 +174,19 @@ def _fit(args) -> int:
                 len(network.nodes), args.data, len(data), data.shape[1])
     res = fit(network, data, **_fit_kwargs(args))
     write(res.network, args.output)
+    history = res.history
+    if res.interrupted:  # the trace says where it was stopped
+        history = history.assign(status=[""] * (len(history) - 1) + ["interrupted"])
     if args.history:
-        _write_csv(res.history, args.history)
-    per_iter = res.history["seconds"].diff().iloc[1:].mean() if res.n_iter else None
+        _write_csv(history, args.history)
+    wrote = f"wrote {args.output}" + (f" and {args.history}" if args.history else "")
+    if res.interrupted:
+        print(f"interrupted (Ctrl-C) after iteration {res.n_iter}: {wrote} (the best "
+              "parameters so far)", file=sys.stderr)
+        return 130
+    per_iter = history["seconds"].diff().iloc[1:].mean() if res.n_iter else None
     print(res.summary() + (f"; {per_iter:.4f} s per iteration" if per_iter is not None else ""))
-    print(f"wrote {args.output}" + (f" and {args.history}" if args.history else ""))
+    print(wrote)
     return 0
 
 

@@ -25,6 +25,7 @@ from ..network.parameters import Parameters
 from .accelerate import Squarem
 from .gaussian_init import MIXTURE_INITS, initial_gaussians
 from .init import initial_theta
+from .interrupt import graceful_interrupt
 from .mstep import Maximizer
 from .options import DEFAULT_MIN_VARIANCE, STOCHASTIC_INITS, FitOptions, validate
 from .report import conclude, warn_symmetric
@@ -122,22 +123,24 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     rng = opts.rng()
     t0 = time.perf_counter()
     data_ = _analyse(network, data, opts, t0)
-    problem = Problem(data_, Maximizer(network), opts)
     runs: list[RunOutcome] = []
-    for restart in range(opts.n_init):
-        start = _start(problem, rng)
-        if restart == 0:
-            warn_symmetric(start.to_network(network), data_.latent, opts.init)
-        step = Squarem(problem) if opts.accelerate == "squarem" else None
-        runs.append(run(problem, start, restart, t0, step))
-        if runs[-1].stopped:
-            break
+    with graceful_interrupt() as interrupt:
+        problem = Problem(data_, Maximizer(network), opts, interrupt)
+        for restart in range(opts.n_init):
+            start = _start(problem, rng)
+            if restart == 0:
+                warn_symmetric(start.to_network(network), data_.latent, opts.init)
+            step = Squarem(problem) if opts.accelerate == "squarem" else None
+            runs.append(run(problem, start, restart, t0, step))
+            if runs[-1].stopped:
+                break
     best = max(runs, key=lambda r: r.point.objective)
-    empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight)
+    empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
+                              runs[-1].interrupted)
     result = FitResult(best.point.params.to_network(network), best.history,
                        best.point.stats.log_likelihood, best.n_iter, best.converged,
                        data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,
-                       n_estep=problem.n_estep)
+                       n_estep=problem.n_estep, interrupted=runs[-1].interrupted)
     logger.debug("%s", result.summary())
     return result
 

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import ConvergenceWarning, DegenerateWarning
+from ..errors import ConvergenceWarning, DegenerateWarning, InterruptedWarning
 from ..network.bayesnet import BayesianNetwork
 from .mstep import Maximizer
 from .options import FitOptions
@@ -49,9 +49,15 @@ def _same_for_every_state(net: BayesianNetwork, child: str, node: str) -> bool:
 
 
 def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer,
-             options: FitOptions, total_weight: float) -> tuple[list, list]:
+             options: FitOptions, total_weight: float,
+             interrupted: bool = False) -> tuple[list, list]:
     """Issue the warnings a finished fit calls for; return its empty configurations
     and floored variances (see :class:`~bnem.em.result.FitResult`)."""
+    if interrupted:
+        warnings.warn(
+            "fit interrupted (Ctrl-C) after finishing its iteration: returning the best "
+            "parameters found so far (FitResult.interrupted is True)",
+            InterruptedWarning, stacklevel=3)
     if not outcome.converged and not outcome.stopped and options.max_iter > 0:
         warnings.warn(
             f"EM did not converge in max_iter={options.max_iter} iterations (last increase "

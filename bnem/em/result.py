@@ -40,6 +40,9 @@ class FitResult:
         in the last M-step (a collapsing component).
     n_estep : int
         E-steps evaluated over all restarts (each a full pass over the data).
+    interrupted : bool
+        Whether Ctrl-C stopped the fit (after finishing its iteration); the result is
+        then the best found so far.
     """
 
     network: Any
@@ -53,10 +56,12 @@ class FitResult:
     restarts: pd.DataFrame | None = None
     floored_variances: list = field(default_factory=list)
     n_estep: int = 0
+    interrupted: bool = False
 
     def summary(self) -> str:
         """One line: converged or not, iterations, log-likelihood, time."""
-        status = "converged" if self.converged else "did NOT converge"
+        status = "converged" if self.converged else \
+            "interrupted (Ctrl-C)" if self.interrupted else "did NOT converge"
         return (f"{status} after {self.n_iter} iterations; log-likelihood "
                 f"{self.log_likelihood:.6f} ({self.log_likelihood / self.n_rows:.6f} per row, "
                 f"{self.n_rows} rows); {self.seconds:.3f} s")

@@ -25,6 +25,7 @@ from ..inference.dataset import AnalysedData
 from ..inference.stats import Stats
 from ..network.parameters import Parameters
 from .gaussian_mstep import maximize_gaussians
+from .interrupt import InterruptFlag
 from .mstep import Maximizer
 from .options import FitOptions
 
@@ -71,10 +72,12 @@ class Problem:
     """The data, the M-step families and the options of one fit: what a step needs to
     evaluate (E-step) and maximise (M-step). Counts every E-step it runs."""
 
-    def __init__(self, data: AnalysedData, maximizer: Maximizer, options: FitOptions) -> None:
+    def __init__(self, data: AnalysedData, maximizer: Maximizer, options: FitOptions,
+                 interrupt: InterruptFlag | None = None) -> None:
         self.data = data
         self.maximizer = maximizer
         self.options = options
+        self.interrupt = interrupt or InterruptFlag()
         self.n_estep = 0
 
     def evaluate(self, params: Parameters, context: str = "",
@@ -121,8 +124,9 @@ class RunOutcome:
     history: pd.DataFrame
     n_iter: int
     converged: bool
-    stopped: bool             # the callback asked to stop
+    stopped: bool             # the callback asked to stop (or Ctrl-C)
     last_delta: float
+    interrupted: bool = False  # Ctrl-C
 
 
 HISTORY_COLUMNS = ["iteration", "log_likelihood", "objective", "delta", "seconds", "n_estep",
@@ -152,13 +156,17 @@ def run(problem: Problem, start: Parameters, restart: int, t0: float,
                 Progress(restart, it, ll, point.objective, delta, seconds)):
             stopped = True
             break
+        if problem.interrupt.requested:
+            stopped = True
+            break
         if it and delta <= opts.tol * point.stats.weight:
             converged = True
             break
         prev = point.objective
     if opts.progress:
         sys.stderr.write("\n")
-    return RunOutcome(point, _history(rows, opts), it, converged, stopped, delta)
+    return RunOutcome(point, _history(rows, opts), it, converged, stopped, delta,
+                      problem.interrupt.requested)
 
 
 def _check_monotone(prev: float, objective: float, it: int, restart: int) -> None:
