@@ -119,3 +119,55 @@ def test_ctrl_c_in_the_cli_writes_what_it_has_and_exits_130(tmp_path, capsys, mo
     h = pd.read_csv(tmp_path / "h.csv", keep_default_na=False)
     assert list(h.status) == ["", "", "interrupted"]
     assert bnem.read_bif(tmp_path / "o.bif").nodes == load("child").nodes
+
+
+@pytest.mark.slow
+def test_sigint_to_a_running_cli_fit(tmp_path):
+    """A real Ctrl-C to a `bnem fit` process: exit 130, no traceback, outputs complete."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    bif = tmp_path / "child.bif"
+    bnem.write_bif(load("child"), bif)
+    load("child").sample(3000, seed=1, hide=["Disease"]).to_csv(tmp_path / "d.csv", index=False)
+    cmd = [sys.executable, "-m", "bnem.cli.main", "fit", str(bif), str(tmp_path / "d.csv"),
+           "-o", str(tmp_path / "o.bif"), "--history", str(tmp_path / "h.csv"),
+           "--max-iter", "100000", "--tol", "0"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:  # wait until EM is under way
+        if "iteration 5:" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted (Ctrl-C) after iteration" in err
+    h = pd.read_csv(tmp_path / "h.csv", keep_default_na=False)
+    assert h.status.iloc[-1] == "interrupted" and len(h) >= 6
+    assert bnem.read_bif(tmp_path / "o.bif").nodes == load("child").nodes
+
+
+@pytest.mark.slow
+def test_a_write_cut_short_by_a_file_size_limit_keeps_the_old_file(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import NETWORKS
+    path = tmp_path / "net.bif"
+    bnem.write_bif(load("asia"), path)
+    before = path.read_bytes()
+    code = (
+        "import resource, signal, bnem\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG\n"
+        "net = bnem.read_bif(%r)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
+        "try:\n"
+        "    bnem.write_bif(net, %r)\n"
+        "except OSError as exc:\n"
+        "    print('OSError', exc)\n" % (str(NETWORKS / "alarm.bif"), str(path)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert "OSError" in out.stdout and "could not write" in out.stdout, out
+    assert path.read_bytes() == before
+    assert _debris(tmp_path) == []
