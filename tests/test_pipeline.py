@@ -279,3 +279,21 @@ def test_cli_memory_flags(tmp_path, capsys):
     assert main(["fit", bif, str(tmp_path / "d.csv"), "-o", out, "--cache-mb", "2",
                  "--max-iter", "2"]) == 0
     assert "--cache-mb is deprecated; use --memory-mb" in capsys.readouterr().err
+
+
+def test_a_table_with_no_observed_cell_is_refused():
+    net = load("asia")
+    df = pd.DataFrame({n: [np.nan] * 5 for n in net.nodes})
+    with pytest.raises(bnem.BnemError, match="the data have no observed cell"):
+        bnem.fit(net, df)
+
+
+def test_latent_nodes_nothing_depends_on_are_named():
+    net = load("asia")
+    df = net.sample(200, seed=1).drop(columns=["dysp", "xray"])  # two latent leaves
+    with pytest.warns(bnem.DegenerateWarning,
+                      match=r"2 latent node\(s\) \('xray', 'dysp'\) have no observed descendant"):
+        bnem.fit(net, df, max_iter=2)
+    gm = bnem.gaussian_mixture(["a", "b"], 2)
+    with pytest.warns(bnem.DegenerateWarning, match=r"\('b'\) have no observed descendant"):
+        bnem.fit(gm, pd.DataFrame({"a": np.arange(20.0), "b": np.nan}), max_iter=2)

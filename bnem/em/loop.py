@@ -28,7 +28,7 @@ from .init import initial_theta
 from .interrupt import graceful_interrupt
 from .mstep import Maximizer
 from .options import DEFAULT_MIN_VARIANCE, STOCHASTIC_INITS, FitOptions, validate
-from .report import conclude, warn_symmetric
+from .report import check_observed, conclude, warn_symmetric
 from .result import FitResult
 from .run import MONOTONE_RTOL, Problem, Progress, RunOutcome, run
 
@@ -123,6 +123,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     rng = opts.rng()
     t0 = time.perf_counter()
     data_ = _analyse(network, data, opts, t0)
+    check_observed(network, data_.latent)
     runs: list[RunOutcome] = []
     with graceful_interrupt() as interrupt:
         problem = Problem(data_, Maximizer(network), opts, interrupt)

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import ConvergenceWarning, DegenerateWarning, InterruptedWarning
+from ..errors import BnemValueError, ConvergenceWarning, DegenerateWarning, InterruptedWarning
 from ..network.bayesnet import BayesianNetwork
 from .mstep import Maximizer
 from .options import FitOptions
@@ -34,6 +34,36 @@ def warn_symmetric(start: BayesianNetwork, latent: Iterable[str], init: str) -> 
                 "parameters in all its children, so EM cannot tell the states apart and will "
                 "treat them as one. Use a random start (init='random' or, with Gaussian "
                 "children, 'k-means++').", DegenerateWarning, stacklevel=3)
+
+
+def check_observed(network: BayesianNetwork, latent: Iterable[str]) -> None:
+    """Refuse data with no observed cell; warn for latent nodes that no observed node
+    depends on (EM can only return their starting parameters)."""
+    latent = set(latent)
+    if latent >= set(network.nodes):
+        raise BnemValueError(
+            "the data have no observed cell (every column is missing or absent), so EM has "
+            "nothing to learn from; expected at least one observed value of some node")
+    blind = [n for n in network.nodes if n in latent and not _observed_below(network, n, latent)]
+    if blind:
+        warnings.warn(
+            f"{len(blind)} latent node(s) ({', '.join(map(repr, blind[:5]))}"
+            f"{', ...' if len(blind) > 5 else ''}) have no observed descendant: no data "
+            "depend on them, so their parameters stay at the start and are not learned. "
+            "Observe them or their children, or drop them.", DegenerateWarning, stacklevel=3)
+
+
+def _observed_below(net: BayesianNetwork, node: str, latent: set) -> bool:
+    stack, seen = list(net.children(node)), set()
+    while stack:
+        child = stack.pop()
+        if child in seen:
+            continue
+        if child not in latent:
+            return True
+        seen.add(child)
+        stack.extend(net.children(child))
+    return False
 
 
 def _same_for_every_state(net: BayesianNetwork, child: str, node: str) -> bool:
