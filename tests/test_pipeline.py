@@ -297,3 +297,26 @@ def test_latent_nodes_nothing_depends_on_are_named():
     gm = bnem.gaussian_mixture(["a", "b"], 2)
     with pytest.warns(bnem.DegenerateWarning, match=r"\('b'\) have no observed descendant"):
         bnem.fit(gm, pd.DataFrame({"a": np.arange(20.0), "b": np.nan}), max_iter=2)
+
+
+def test_cli_checks_options_before_reading_the_data(tmp_path, capsys):
+    from bnem.cli.main import main
+    bif = tmp_path / "asia.bif"
+    bnem.write_bif(load("asia"), bif)
+    missing_data = str(tmp_path / "does-not-exist.csv")
+    assert main(["fit", str(bif), missing_data, "-o", str(tmp_path / "o.bif"),
+                 "--max-iter", "-1"]) == 2
+    assert "max_iter must be >= 0, got -1" in capsys.readouterr().err  # not "does not exist"
+
+
+def test_cli_loglik_names_an_impossible_row(tmp_path, capsys):
+    from bnem.cli.main import main
+    net = load("asia")
+    df = net.sample(20, seed=0).astype(object)
+    df.loc[7, ["tub", "lung", "either"]] = ["no", "no", "yes"]  # either = tub or lung
+    df.to_csv(tmp_path / "d.csv", index=False)
+    bnem.write_bif(net, tmp_path / "asia.bif")
+    assert main(["loglik", str(tmp_path / "asia.bif"), str(tmp_path / "d.csv")]) == 0
+    out = capsys.readouterr()
+    assert "log-likelihood -inf" in out.out
+    assert "row 7 (line 9 of" in out.err and "probability zero" in out.err

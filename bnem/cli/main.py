@@ -159,6 +159,7 @@ def _states(network):
 def _fit(args) -> int:
     from ..data.table import read_table
     from ..em.loop import fit
+    from ..em.options import validate
 
     inputs = (args.network, args.data)
     _check_writable(args.output, "-o/--output", inputs)
@@ -169,6 +170,7 @@ def _fit(args) -> int:
                                  "overwrite the learned network")
     network = _read(args.network)
     write = _writer(args.output, network)
+    validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data are read
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
                 len(network.nodes), args.data, len(data), data.shape[1])
@@ -250,6 +252,11 @@ def _loglik(args) -> int:
     lp = log_prob(network, data)
     total = float(np.sum(lp))
     print(f"log-likelihood {total:.10g} ({total / len(lp):.10g} per row, {len(lp)} rows)")
+    zero = np.flatnonzero(np.isneginf(lp))
+    if zero.size:
+        print(f"bnem loglik: row {data.index[zero[0]]} (line {zero[0] + 2} of {args.data}) has "
+              f"probability zero under the network ({zero.size} row(s) in all); see --per-row",
+              file=sys.stderr)
     if args.per_row:
         _write_csv(pd.DataFrame({"log_prob": lp}), args.per_row)
     return 0
