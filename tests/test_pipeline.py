@@ -320,3 +320,14 @@ def test_cli_loglik_names_an_impossible_row(tmp_path, capsys):
     out = capsys.readouterr()
     assert "log-likelihood -inf" in out.out
     assert "row 7 (line 9 of" in out.err and "probability zero" in out.err
+
+
+def test_sizes_are_checked_before_allocating():
+    variables = {f"p{i}": ["0", "1"] for i in range(50)}
+    variables["child"] = ["0", "1"]
+    with pytest.raises(bnem.NetworkError, match=r"the table of 'child' \(50 parent\(s\)\) would "
+                                                r"have 2.25e\+15 entries"):
+        bnem.BayesianNetwork(variables, {"child": [f"p{i}" for i in range(50)]})
+    with pytest.raises(bnem.BnemError, match=r"sampling 1000000000000 rows of 8 nodes needs "
+                                             r"about .* GiB, more than this machine's"):
+        load("asia").sample(10 ** 12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,7 +86,8 @@ class BayesianNetwork:
                                 for n in self.discrete_nodes)
         shapes = [tuple(self.cards[list(pids)]) + (self.cards[i],)
                   for i, pids in enumerate(self.parent_ids)]
-        sizes = np.array([int(np.prod(s)) for s in shapes], dtype=np.int64)
+        sizes = np.array([_table_size(n, s) for n, s in zip(self.discrete_nodes, shapes)],
+                         dtype=np.int64)
         self.table_shapes = tuple(shapes)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._cpds = self._build_cpds(dict(cpds or {}))
@@ -296,6 +298,20 @@ class BayesianNetwork:
         """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
         from ..io.pgmpy_interop import from_pgmpy
         return from_pgmpy(model)
+
+
+MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table
+
+
+def _table_size(node: str, shape: tuple) -> int:
+    """Entries of a node's table, refused before anything is allocated if too large."""
+    size = math.prod(int(c) for c in shape)
+    if size > MAX_TABLE_ENTRIES:
+        raise NetworkError(
+            f"the table of {node!r} ({len(shape) - 1} parent(s)) would have {size:.3g} entries "
+            f"({size * 8 / 2 ** 30:.3g} GiB); bnem holds tables of at most {MAX_TABLE_ENTRIES} "
+            "entries. Give the node fewer parents (or parents with fewer states).")
+    return size
 
 
 def _as_parents(parents) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_float, check_int, check_seed
-from ..errors import NetworkError
+from ..errors import BnemValueError, NetworkError
 from .cpd import TabularCPD
 
 if TYPE_CHECKING:
@@ -45,6 +46,20 @@ def sample_codes(network: BayesianNetwork, n: int,
             u = rng.random(stop - start)
             block[:, i] = (u[:, None] >= cum[config]).sum(axis=1)
     return codes, values
+
+
+def _check_memory(network: BayesianNetwork, n: int) -> None:
+    """Refuse a sample larger than this machine's memory, saying what it would need."""
+    need = n * (len(network.nodes) * 8 + 16)  # codes, values, the table's columns
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this platform
+        return
+    if need > have:
+        raise BnemValueError(
+            f"sampling {n} rows of {len(network.nodes)} nodes needs about {need / 2 ** 30:.3g} "
+            f"GiB, more than this machine's {have / 2 ** 30:.3g} GiB of memory; sample fewer "
+            "rows (several calls with different seeds give more)")
 
 
 def _gaussian_draw(network, node, codes, values, cid, rng):
@@ -106,6 +121,7 @@ def sample(network: BayesianNetwork, n: int, seed: int | np.random.Generator | N
             raise NetworkError(f"cannot hide {h!r}: not a node; nodes are {list(network.nodes)}")
     if len(set(hide)) == len(network.nodes):
         raise NetworkError("cannot hide every node: the table would have no columns")
+    _check_memory(network, n)
     rng = check_seed(seed)
     codes, values = sample_codes(network, n, rng)
     columns: dict[str, np.ndarray | pd.Categorical] = {}
