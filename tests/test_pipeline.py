@@ -331,3 +331,21 @@ def test_sizes_are_checked_before_allocating():
     with pytest.raises(bnem.BnemError, match=r"sampling 1000000000000 rows of 8 nodes needs "
                                              r"about .* GiB, more than this machine's"):
         load("asia").sample(10 ** 12)
+
+
+@pytest.mark.slow
+def test_cli_warnings_are_one_line(tmp_path):
+    import subprocess
+    import sys
+    net = load("asia")
+    net.sample(50, seed=1).drop(columns=["xray"]).to_csv(tmp_path / "d.csv", index=False)
+    bnem.write_bif(net, tmp_path / "asia.bif")
+    out = subprocess.run([sys.executable, "-m", "bnem.cli.main", "-q", "fit",
+                          str(tmp_path / "asia.bif"), str(tmp_path / "d.csv"), "-o",
+                          str(tmp_path / "o.bif"), "--max-iter", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    lines = out.stderr.strip().splitlines()
+    assert lines and all(line.startswith("bnem fit: ") for line in lines), out.stderr
+    assert any("ConvergenceWarning: EM did not converge" in line for line in lines)
+    assert ".py:" not in out.stderr

@@ -105,13 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
-    warnings.simplefilter("default")
-    logging.captureWarnings(True)
-    shown = logging.getLogger("py.warnings")  # warnings (non-convergence, degenerate
-    shown.handlers[:] = [handler]             # statistics) are shown even with -q
-    shown.propagate = False
     try:
-        return {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info}[args.command](args)
+        with warnings.catch_warnings():
+            # warnings (non-convergence, degenerate statistics) are shown even with -q,
+            # as one line each: no Python file, line number or source line
+            warnings.simplefilter("default")
+            warnings.showwarning = _one_line(args.command)
+            command = {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info}
+            return command[args.command](args)
     except KeyboardInterrupt:  # before or after EM (EM itself stops cleanly, see _fit)
         print(f"bnem {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -125,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"bnem {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _one_line(command: str):
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"bnem {command}: {category.__name__}: {message}", file=sys.stderr)
+    return show
 
 
 def _is_user_error(exc) -> bool:
