@@ -338,7 +338,8 @@ def test_cli_warnings_are_one_line(tmp_path):
     import subprocess
     import sys
     net = load("asia")
-    net.sample(50, seed=1).drop(columns=["xray"]).to_csv(tmp_path / "d.csv", index=False)
+    net.sample(300, seed=1, missing=0.3).drop(columns=["xray"]).to_csv(tmp_path / "d.csv",
+                                                                      index=False)
     bnem.write_bif(net, tmp_path / "asia.bif")
     out = subprocess.run([sys.executable, "-m", "bnem.cli.main", "-q", "fit",
                           str(tmp_path / "asia.bif"), str(tmp_path / "d.csv"), "-o",
