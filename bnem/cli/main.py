@@ -65,7 +65,7 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
     """The ``fit`` flags, from the one table of fit options (``bnem.em.options``)."""
     from ..em.options import OPTIONS
 
-    types = {"int": int, "float": float, "seed": int}
+    types = {"int": int, "float": float, "seed": int, "path": str}
     for o in OPTIONS:
         if not o.cli:
             continue

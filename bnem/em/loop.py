@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BnemTypeError
+from ..errors import BnemTypeError, BnemValueError
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from .accelerate import Squarem
+from .checkpoint import Checkpointer, RunState, fingerprint, restored_rng
+from .checkpoint import load as load_checkpoint
 from .gaussian_init import MIXTURE_INITS, initial_gaussians
 from .init import initial_theta
 from .interrupt import graceful_interrupt
@@ -30,7 +32,7 @@ from .mstep import Maximizer
 from .options import DEFAULT_MIN_VARIANCE, STOCHASTIC_INITS, FitOptions, validate
 from .report import check_observed, conclude, warn_symmetric
 from .result import FitResult
-from .run import MONOTONE_RTOL, Problem, Progress, RunOutcome, run
+from .run import MONOTONE_RTOL, Problem, Progress, Resume, RunOutcome, run
 
 logger = logging.getLogger("bnem")
 
@@ -41,7 +43,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
-        accelerate: str = "none", **deprecated: Any) -> FitResult:
+        accelerate: str = "none", checkpoint: Any = None, checkpoint_every: float = 0.0,
+        resume: Any = None, **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
     Parameters
@@ -116,7 +119,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
     given = dict(max_iter=max_iter, tol=tol, seed=seed, init=init, n_init=n_init, prior=prior,
                  callback=callback, progress=progress, memory_mb=memory_mb,
-                 min_variance=min_variance, hard=hard, accelerate=accelerate)
+                 min_variance=min_variance, hard=hard, accelerate=accelerate,
+                 checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
@@ -124,17 +128,9 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     t0 = time.perf_counter()
     data_ = _analyse(network, data, opts, t0)
     check_observed(network, data_.latent)
-    runs: list[RunOutcome] = []
     with graceful_interrupt() as interrupt:
         problem = Problem(data_, Maximizer(network), opts, interrupt)
-        for restart in range(opts.n_init):
-            start = _start(problem, rng)
-            if restart == 0:
-                warn_symmetric(start.to_network(network), data_.latent, opts.init)
-            step = Squarem(problem) if opts.accelerate == "squarem" else None
-            runs.append(run(problem, start, restart, t0, step))
-            if runs[-1].stopped:
-                break
+        runs, rng, t0 = _restarts_with_checkpoints(problem, rng, t0)
     best = max(runs, key=lambda r: r.point.objective)
     empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
                               runs[-1].interrupted)
@@ -144,6 +140,62 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
                        n_estep=problem.n_estep, interrupted=runs[-1].interrupted)
     logger.debug("%s", result.summary())
     return result
+
+
+def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator,
+                               t0: float) -> tuple[list[RunOutcome], np.random.Generator, float]:
+    """Every restart (the finished ones of a checkpoint taken as they are), saving
+    checkpoints on the way if asked."""
+    opts, data = problem.options, problem.data
+    network = data.compiled.network
+    prints = fingerprint(network, data) if opts.checkpoint or opts.resume else {}
+    runs: list[RunOutcome] = []
+    current = None
+    if opts.resume:
+        saved = load_checkpoint(opts.resume, network, opts, prints)
+        runs, current, rng = saved.runs, saved.current, restored_rng(saved.rng_state)
+        problem.n_estep, t0 = saved.n_estep, time.perf_counter() - saved.seconds
+    saver = Checkpointer(opts.checkpoint, opts.checkpoint_every, opts, prints) \
+        if opts.checkpoint else None
+    for restart in range(len(runs), opts.n_init):
+        if runs and runs[-1].stopped:
+            break
+        step = Squarem(problem) if opts.accelerate == "squarem" else None
+        start: Parameters | Resume
+        if current is not None and current.restart == restart:
+            start = _resumed_point(problem, current)
+            if isinstance(step, Squarem):
+                step.step_max = current.step_max
+        else:
+            start = _start(problem, rng)
+            if restart == 0:
+                warn_symmetric(start.to_network(network), data.latent, opts.init)
+        if saver is not None:
+            problem.on_iteration = _saving(saver, runs, restart, rng, problem, t0)
+        runs.append(run(problem, start, restart, t0, step))
+        if saver is not None:
+            saver.save(runs, None, rng, problem.n_estep, time.perf_counter() - t0, force=True)
+    return runs, rng, t0
+
+
+def _saving(saver: Checkpointer, runs: list[RunOutcome], restart: int,
+            rng: np.random.Generator, problem: Problem, t0: float) -> Any:
+    def save(state: Resume, step: Any) -> None:
+        saver.save(runs, RunState(restart, state, getattr(step, "step_max", 1.0)), rng,
+                   problem.n_estep, time.perf_counter() - t0)
+    return save
+
+
+def _resumed_point(problem: Problem, current: RunState) -> Resume:
+    """The saved point with its full statistics again (an E-step not counted)."""
+    saved = current.resume.point
+    point = problem.evaluate(saved.params, "resumed", saved.notes, saved.step, count=False)
+    if point.objective != saved.objective:
+        raise BnemValueError(
+            f"the checkpoint's objective {saved.objective!r} is not reproduced here "
+            f"({point.objective!r}): it was written by another version of bnem or on other "
+            "data; start the fit afresh")
+    return Resume(point, current.resume.rows, current.resume.prev, current.resume.iteration)
 
 
 def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -> AnalysedData:

@@ -12,6 +12,7 @@ from the same table (:func:`bnem.cli.main`), so the two never disagree.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class Option:
     """One option of ``fit``: how to check it and how the command line offers it."""
 
     name: str
-    kind: str                 # "int", "float", "choice", "bool", "seed", "callable"
+    kind: str                 # "int", "float", "choice", "bool", "seed", "callable", "path"
     default: Any
     help: str
     minimum: float | None = None
@@ -63,6 +64,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("accelerate", "choice", "none", "accelerate EM: 'squarem' extrapolates along two "
            "EM steps and keeps the result only if the objective does not drop",
            choices=("none", "squarem")),
+    Option("checkpoint", "path", None, "save the fit's state to this file after iterations "
+           "(see checkpoint_every), to resume it after a crash"),
+    Option("checkpoint_every", "float", 0.0, "seconds between checkpoints (0: after every "
+           "iteration)", minimum=0.0),
+    Option("resume", "path", None, "continue the fit saved in this checkpoint file (same "
+           "network, data and options; max_iter may grow)"),
     Option("memory_mb", "float", DEFAULT_MEMORY_MB, "memory for the analysed data kept between "
            "iterations (and, at most half of it, for one chunk's work); beyond it chunks are "
            "analysed again every iteration", minimum=0.0),
@@ -86,6 +93,9 @@ class FitOptions:
     min_variance: float
     hard: bool
     accelerate: str
+    checkpoint: str | None
+    checkpoint_every: float
+    resume: str | None
     memory_mb: float
     progress: bool
     callback: Callable[..., Any] | None
@@ -111,6 +121,10 @@ def _check(option: Option, value: Any) -> Any:
         if value is not None and not callable(value):
             raise BnemTypeError(f"{name} must be callable, got {type(value).__name__}")
         return value
+    if option.kind == "path":
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise BnemTypeError(f"{name} must be a file path, got {type(value).__name__}")
+        return None if value is None else os.fspath(value)
     if option.kind == "seed":
         check_seed(value)
         return value

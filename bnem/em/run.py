@@ -16,6 +16,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
 import pandas as pd
@@ -79,12 +80,14 @@ class Problem:
         self.options = options
         self.interrupt = interrupt or InterruptFlag()
         self.n_estep = 0
+        self.on_iteration: Callable[[Resume, Step], None] | None = None  # checkpoints
 
     def evaluate(self, params: Parameters, context: str = "",
-                 notes: MStepNotes | None = None, step: str = "em") -> Point:
+                 notes: MStepNotes | None = None, step: str = "em",
+                 count: bool = True) -> Point:
         """The E-step at ``params`` and the objective EM increases there."""
         stats = self.data.stats(params, self.options.hard, context)
-        self.n_estep += 1
+        self.n_estep += count
         fit = stats.classification if self.options.hard else stats.log_likelihood
         assert fit is not None  # hard E-steps always return the classification objective
         objective = fit + self.maximizer.log_prior(params.theta, self.options.prior)
@@ -100,6 +103,16 @@ class Problem:
             self.options.min_variance)
         return Parameters(theta, gaussians), MStepNotes(tuple(floored), tuple(empty),
                                                        tuple(collinear))
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A run's state after iteration ``iteration``: where a checkpoint resumes it."""
+
+    point: Point
+    rows: list
+    prev: float
+    iteration: int
 
 
 class Step(Protocol):
@@ -133,17 +146,22 @@ HISTORY_COLUMNS = ["iteration", "log_likelihood", "objective", "delta", "seconds
                    "step"]
 
 
-def run(problem: Problem, start: Parameters, restart: int, t0: float,
+def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         step: Step | None = None) -> RunOutcome:
-    """EM from ``start`` until ``tol``, ``max_iter`` or the callback stops it."""
+    """EM from ``start`` (or from where a checkpoint left it) until ``tol``, ``max_iter``
+    or the callback stops it."""
     opts, step = problem.options, step or PlainEM()
-    first = "network's own" if opts.init == "network" else "initial"
-    point = problem.evaluate(start, first, step="start")
     rows: list[tuple] = []
     prev, delta = -math.inf, math.nan
+    first_it = 0
+    if isinstance(start, Resume):
+        point, rows, prev, first_it = start.point, list(start.rows), start.prev, start.iteration + 1
+    else:
+        first = "network's own" if opts.init == "network" else "initial"
+        point = problem.evaluate(start, first, step="start")
     converged = stopped = False
-    it = 0
-    for it in range(opts.max_iter + 1):
+    it = first_it
+    for it in range(first_it, opts.max_iter + 1):
         if it:
             point = step.advance(point, problem, f"iteration-{it}")
         delta = point.objective - prev if it else math.nan
@@ -163,6 +181,8 @@ def run(problem: Problem, start: Parameters, restart: int, t0: float,
             converged = True
             break
         prev = point.objective
+        if problem.on_iteration is not None and it < opts.max_iter:
+            problem.on_iteration(Resume(point, rows, prev, it), step)
     if opts.progress:
         sys.stderr.write("\n")
     return RunOutcome(point, _history(rows, opts), it, converged, stopped, delta,

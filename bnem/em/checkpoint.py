@@ -1,0 +1,227 @@
+"""Checkpoints: save a fit after its iterations, resume it after a crash (em layer).
+
+A checkpoint holds everything the rest of the fit depends on: the finished restarts
+(their final parameters, statistics summary and history), the point the current
+restart has reached (parameters, history, the previous objective, SQUAREM's step
+bound), the random state from which later starts are drawn, the E-step count, the
+options, and fingerprints of the network and of the encoded data. Resuming re-runs
+the E-step at the saved point (not counted) and continues, so the result equals that
+of an uninterrupted fit: the same CPDs and the same history but for ``seconds``.
+
+The file is one ``.npz`` archive (arrays, plus the metadata as a JSON string; no
+pickles, so loading one runs no code), written atomically by renaming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BnemValueError
+from ..inference.dataset import AnalysedData
+from ..inference.stats import Stats
+from ..network.bayesnet import BayesianNetwork
+from ..network.gaussian import GaussianCPD
+from ..network.parameters import Parameters
+from .options import FitOptions
+from .run import MStepNotes, Point, Resume, RunOutcome
+
+FORMAT = "bnem-checkpoint"
+VERSION = 1
+IGNORED = ("max_iter", "callback", "progress", "memory_mb", "checkpoint", "resume",
+           "checkpoint_every")  # options that may change between a run and its resumption
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a restart stands after an iteration: enough to carry on from it."""
+
+    restart: int
+    resume: Resume
+    step_max: float = 1.0   # SQUAREM's step bound (1 for plain EM)
+
+
+@dataclass
+class Resumed:
+    """What a checkpoint gives back to ``fit``."""
+
+    runs: list[RunOutcome]
+    current: RunState | None
+    rng_state: dict
+    n_estep: int
+    seconds: float
+
+
+def fingerprint(network: BayesianNetwork, data: AnalysedData) -> dict[str, str]:
+    """Hashes of the network (structure, states, parameters) and of the encoded data."""
+    h = hashlib.sha256()
+    for node in network.nodes:
+        h.update(repr((node, network.parents(node), network.variable(node))).encode())
+    h.update(np.ascontiguousarray(network.flat_params()).tobytes())
+    for cpd in network.gaussian_cpds.values():
+        for a in (cpd.intercept, cpd.weights, cpd.variance):
+            h.update(np.ascontiguousarray(a, dtype=float).tobytes())
+    d = hashlib.sha256()
+    for part in data.source.parts:
+        for a in (part.codes, part.values, part.weights, part.inverse):
+            d.update(np.ascontiguousarray(a).tobytes())
+    return {"network": h.hexdigest(), "data": d.hexdigest()}
+
+
+def _options(opts: FitOptions) -> dict:
+    out = {}
+    for name in opts.__dataclass_fields__:
+        value = getattr(opts, name)
+        if name not in IGNORED and (value is None or isinstance(value, (int, float, str, bool))):
+            out[name] = value
+    return out
+
+
+class Checkpointer:
+    """Writes a fit's state to ``path`` (at most every ``every`` seconds)."""
+
+    def __init__(self, path: str | os.PathLike[str], every: float, opts: FitOptions,
+                 prints: dict[str, str]) -> None:
+        self.path = os.fspath(path)
+        self.every = every
+        self.meta = {"format": FORMAT, "version": VERSION, "options": _options(opts),
+                     "fingerprint": prints}
+        self.last = -np.inf
+
+    def save(self, runs: list[RunOutcome], current: RunState | None, rng: np.random.Generator,
+             n_estep: int, seconds: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every:
+            return
+        self.last = now
+        arrays: dict[str, np.ndarray] = {}
+        meta = dict(self.meta, rng=rng.bit_generator.state, n_estep=n_estep, seconds=seconds,
+                    runs=[_run_meta(r, f"run{k}", arrays) for k, r in enumerate(runs)],
+                    current=None if current is None else _state_meta(current, arrays))
+        arrays["meta"] = np.array(json.dumps(meta, default=_plain))
+        folder = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bnem-checkpoint.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars in JSON as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save {type(value).__name__} in a checkpoint")
+
+
+def _params_arrays(params: Parameters, key: str, arrays: dict) -> None:
+    arrays[f"{key}.theta"] = params.theta
+    for j, (node, cpd) in enumerate(params.gaussians.items()):
+        arrays[f"{key}.g{j}.b0"] = np.asarray(cpd.intercept)
+        arrays[f"{key}.g{j}.w"] = np.asarray(cpd.weights)
+        arrays[f"{key}.g{j}.var"] = np.asarray(cpd.variance)
+
+
+def _point_meta(point: Point, key: str, arrays: dict) -> dict:
+    _params_arrays(point.params, key, arrays)
+    arrays[f"{key}.counts"] = point.stats.counts
+    n = point.notes
+    return {"key": key, "objective": point.objective, "ll": point.stats.log_likelihood,
+            "classification": point.stats.classification, "weight": point.stats.weight,
+            "step": point.step, "notes": [list(map(list, x)) for x in (n.floored, n.empty,
+                                                                     n.collinear)]}
+
+
+def _run_meta(r: RunOutcome, key: str, arrays: dict) -> dict:
+    return {"point": _point_meta(r.point, key, arrays), "n_iter": r.n_iter,
+            "converged": r.converged, "stopped": r.stopped, "last_delta": r.last_delta,
+            "history": r.history.to_dict(orient="list")}
+
+
+def _state_meta(s: RunState, arrays: dict) -> dict:
+    r = s.resume
+    return {"restart": s.restart, "iteration": r.iteration, "prev": r.prev,
+            "rows": [list(row) for row in r.rows], "step_max": s.step_max,
+            "point": _point_meta(r.point, "current", arrays)}
+
+
+def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOptions,
+         prints: dict[str, str]) -> Resumed:
+    """Read a checkpoint written for this network, data and options.
+
+    Raises
+    ------
+    BnemValueError
+        If the file is not a bnem checkpoint, or was written for another network, other
+        data or other options (naming which).
+    """
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise BnemValueError(f"cannot resume from {os.fspath(path)!r}: not a bnem checkpoint "
+                             f"({exc})") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise BnemValueError(f"{os.fspath(path)!r} is not a bnem checkpoint of version {VERSION}")
+    for what in ("network", "data"):
+        if meta["fingerprint"][what] != prints[what]:
+            raise BnemValueError(f"cannot resume from {os.fspath(path)!r}: it was written for "
+                                 f"another {what} (the {what} differ from the checkpoint's)")
+    differ = {k: (v, meta["options"].get(k)) for k, v in _options(opts).items()
+              if meta["options"].get(k) != v}
+    if differ:
+        raise BnemValueError(f"cannot resume from {os.fspath(path)!r} with other options: "
+                             + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
+                                         for k, (new, old) in differ.items()))
+    runs = [_outcome(m, network, arrays) for m in meta["runs"]]
+    current = None
+    if meta["current"] is not None:
+        c = meta["current"]
+        resume = Resume(_point(c["point"], network, arrays), [tuple(r) for r in c["rows"]],
+                        c["prev"], c["iteration"])
+        current = RunState(c["restart"], resume, c["step_max"])
+    return Resumed(runs, current, meta["rng"], meta["n_estep"], meta["seconds"])
+
+
+def _params(key: str, network: BayesianNetwork, arrays: dict) -> Parameters:
+    gaussians = {}
+    for j, (node, cpd) in enumerate(network.gaussian_cpds.items()):
+        gaussians[node] = GaussianCPD(node, cpd.discrete_parents, cpd.continuous_parents,
+                                      arrays[f"{key}.g{j}.b0"], arrays[f"{key}.g{j}.w"],
+                                      arrays[f"{key}.g{j}.var"], discrete_cards=cpd.mean_shape)
+    return Parameters(arrays[f"{key}.theta"], gaussians)
+
+
+def _point(m: dict, network: BayesianNetwork, arrays: dict) -> Point:
+    key = m["key"]
+    stats = Stats(arrays[f"{key}.counts"], (), m["ll"], m["classification"], m["weight"])
+    notes = MStepNotes(*(tuple(tuple(x) for x in n) for n in m["notes"]))
+    return Point(_params(key, network, arrays), stats, m["objective"], notes, m["step"])
+
+
+def _outcome(m: dict, network: BayesianNetwork, arrays: dict) -> RunOutcome:
+    history = pd.DataFrame(m["history"])
+    return RunOutcome(_point(m["point"], network, arrays), history, m["n_iter"], m["converged"],
+                      m["stopped"], m["last_delta"])
+
+
+def restored_rng(state: dict[str, Any]) -> np.random.Generator:
+    """A generator in the saved state (the bit generator named in it)."""
+    bits = getattr(np.random, state["bit_generator"])()
+    bits.state = state
+    return np.random.Generator(bits)

@@ -1,0 +1,141 @@
+"""Checkpoints: a fit that crashes and is resumed ends exactly as an uninterrupted one."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+from conftest import assert_monotone, load
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_at(restart, iteration):
+    def callback(progress):
+        if (progress.restart, progress.iteration) == (restart, iteration):
+            raise Crash()
+        return False
+    return callback
+
+
+def _quiet(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bnem.fit(*args, **kwargs)
+
+
+def _same(a, b):
+    np.testing.assert_allclose(b.network.flat_params(), a.network.flat_params(), rtol=0,
+                               atol=1e-12)
+    for node, cpd in a.network.gaussian_cpds.items():
+        other = b.network.cpd(node)
+        for x, y in [(cpd.intercept, other.intercept), (cpd.weights, other.weights),
+                     (cpd.variance, other.variance)]:
+            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12)
+    cols = [c for c in a.history.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(b.history[cols], a.history[cols], check_exact=True)
+    pd.testing.assert_frame_equal(b.restarts, a.restarts, check_exact=True)
+    assert (b.n_iter, b.converged, b.n_estep) == (a.n_iter, a.converged, a.n_estep)
+    assert b.log_likelihood == a.log_likelihood
+
+
+CASES = {
+    "discrete": (lambda: load("child"),
+                 lambda net: net.sample(800, seed=1, missing=0.1, hide=["Disease"]),
+                 dict(max_iter=12, tol=0, seed=3)),
+    "restarts": (lambda: load("asia"), lambda net: net.sample(500, seed=2, missing=0.3),
+                 dict(max_iter=8, tol=0, seed=5, n_init=3, prior=0.1)),
+    "hybrid": (lambda: bnem.gaussian_mixture(["a", "b"], 2, covariance="full"),
+               lambda net: pd.DataFrame(np.random.default_rng(0).normal(size=(400, 2))
+                                        * [1, 3]).set_axis(["a", "b"], axis=1)
+               .mask(np.random.default_rng(1).random((400, 2)) < 0.2),
+               dict(max_iter=10, tol=0, seed=1, n_init=2)),
+    "squarem": (lambda: load("child"), lambda net: net.sample(800, seed=1, hide=["Disease"]),
+                dict(max_iter=8, tol=0, seed=4, accelerate="squarem")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("every", [0.0, 1e-9])
+def test_resume_after_a_crash_equals_an_uninterrupted_fit(case, every, tmp_path):
+    make_net, make_data, options = CASES[case]
+    net = make_net()
+    df = make_data(net)
+    whole = _quiet(net, df, **options)
+    ckpt = tmp_path / "run.ckpt"
+    crash_restart = options.get("n_init", 1) - 1
+    with pytest.raises(Crash):
+        _quiet(net, df, checkpoint=ckpt, checkpoint_every=every,
+               callback=_crash_at(crash_restart, 5), **options)
+    resumed = _quiet(net, df, resume=ckpt, checkpoint=ckpt, **options)
+    _same(whole, resumed)
+    assert_monotone(resumed)
+
+
+def test_resume_with_other_data_network_or_options_is_refused(tmp_path):
+    net = load("asia")
+    df = net.sample(300, seed=1, missing=0.2)
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Crash):
+        _quiet(net, df, checkpoint=ckpt, max_iter=20, tol=0, callback=_crash_at(0, 3))
+    with pytest.raises(bnem.BnemError, match="written for another data"):
+        bnem.fit(net, df.iloc[1:], resume=ckpt, max_iter=20, tol=0)
+    with pytest.raises(bnem.BnemError, match="written for another network"):
+        bnem.fit(load("asia").with_cpds({"asia": [0.5, 0.5]}), df, resume=ckpt,
+                 init="random", max_iter=20, tol=0)
+    with pytest.raises(bnem.BnemError, match=r"with other options: prior=0.5 \(checkpoint: 0.0\)"):
+        bnem.fit(net, df, resume=ckpt, max_iter=20, tol=0, prior=0.5)
+    (tmp_path / "junk.ckpt").write_text("not a checkpoint")
+    with pytest.raises(bnem.BnemError, match="not a bnem checkpoint"):
+        bnem.fit(net, df, resume=tmp_path / "junk.ckpt")
+    with pytest.raises(bnem.BnemError, match="resume must be a file path, got int"):
+        bnem.fit(net, df, resume=3)
+
+
+def test_resume_may_extend_max_iter(tmp_path):
+    net = load("asia")
+    df = net.sample(300, seed=1, missing=0.3)
+    whole = _quiet(net, df, max_iter=15, tol=0, seed=2)
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Crash):
+        _quiet(net, df, checkpoint=ckpt, max_iter=10, tol=0, seed=2, callback=_crash_at(0, 6))
+    longer = _quiet(net, df, resume=ckpt, max_iter=15, tol=0, seed=2)
+    _same(whole, longer)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_from_the_command_line(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    net = load("child")
+    bnem.write_bif(net, tmp_path / "child.bif")
+    net.sample(3000, seed=1, missing=0.1, hide=["Disease"]).to_csv(tmp_path / "d.csv",
+                                                                     index=False)
+    base = [sys.executable, "-m", "bnem.cli.main", "fit", str(tmp_path / "child.bif"),
+            str(tmp_path / "d.csv"), "--max-iter", "60", "--tol", "0", "--seed", "7"]
+    subprocess.run(base + ["-o", str(tmp_path / "whole.bif"), "--history",
+                           str(tmp_path / "whole.csv")], check=True, capture_output=True)
+    proc = subprocess.Popen(base + ["-o", str(tmp_path / "o.bif"), "--checkpoint",
+                                    str(tmp_path / "run.ckpt")], stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:
+        if "iteration 20:" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert (tmp_path / "run.ckpt").exists() and not (tmp_path / "o.bif").exists()
+    subprocess.run(base + ["-o", str(tmp_path / "o.bif"), "--resume", str(tmp_path / "run.ckpt"),
+                           "--history", str(tmp_path / "resumed.csv")], check=True,
+                   capture_output=True)
+    a, b = bnem.read_bif(tmp_path / "whole.bif"), bnem.read_bif(tmp_path / "o.bif")
+    np.testing.assert_allclose(b.flat_params(), a.flat_params(), rtol=0, atol=1e-12)
+    ha = pd.read_csv(tmp_path / "whole.csv").drop(columns="seconds")
+    hb = pd.read_csv(tmp_path / "resumed.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(hb, ha)
