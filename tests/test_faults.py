@@ -171,3 +171,16 @@ def test_a_write_cut_short_by_a_file_size_limit_keeps_the_old_file(tmp_path):
     assert "OSError" in out.stdout and "could not write" in out.stdout, out
     assert path.read_bytes() == before
     assert _debris(tmp_path) == []
+
+
+def test_max_time_stops_cleanly_with_a_warning():
+    net = load("child")
+    df = net.sample(500, seed=1, hide=["Disease"])
+    with pytest.warns(bnem.ConvergenceWarning, match="stopped at max_time=0 s before converging"):
+        res = bnem.fit(net, df, max_iter=50, tol=0, n_init=3, max_time=0.0)
+    assert res.n_iter == 0 and not res.converged and len(res.restarts) == 1
+    assert res.log_likelihood == pytest.approx(res.network.log_likelihood(df), rel=1e-12)
+    full = bnem.fit(net, df, max_iter=5, tol=0, max_time=1e9)
+    assert full.n_iter == 5
+    with pytest.raises(bnem.BnemError, match="max_time must be >= 0.0, got -1.0"):
+        bnem.fit(net, df, max_time=-1.0)

@@ -36,7 +36,7 @@ from .run import MStepNotes, Point, Resume, RunOutcome
 
 FORMAT = "bnem-checkpoint"
 VERSION = 1
-IGNORED = ("max_iter", "callback", "progress", "memory_mb", "checkpoint", "resume",
+IGNORED = ("max_iter", "max_time", "callback", "progress", "memory_mb", "checkpoint", "resume",
            "checkpoint_every")  # options that may change between a run and its resumption
 
 

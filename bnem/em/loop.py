@@ -43,7 +43,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
-        accelerate: str = "none", checkpoint: Any = None, checkpoint_every: float = 0.0,
+        accelerate: str = "none", max_time: float | None = None, checkpoint: Any = None,
+        checkpoint_every: float = 0.0,
         resume: Any = None, **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
@@ -120,7 +121,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     given = dict(max_iter=max_iter, tol=tol, seed=seed, init=init, n_init=n_init, prior=prior,
                  callback=callback, progress=progress, memory_mb=memory_mb,
                  min_variance=min_variance, hard=hard, accelerate=accelerate,
-                 checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
+                 max_time=max_time, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                 resume=resume)
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
@@ -133,7 +135,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         runs, rng, t0 = _restarts_with_checkpoints(problem, rng, t0)
     best = max(runs, key=lambda r: r.point.objective)
     empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
-                              runs[-1].interrupted)
+                              runs[-1].interrupted, runs[-1].timed_out)
     result = FitResult(best.point.params.to_network(network), best.history,
                        best.point.stats.log_likelihood, best.n_iter, best.converged,
                        data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,

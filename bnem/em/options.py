@@ -64,6 +64,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("accelerate", "choice", "none", "accelerate EM: 'squarem' extrapolates along two "
            "EM steps and keeps the result only if the objective does not drop",
            choices=("none", "squarem")),
+    Option("max_time", "float", None, "seconds after which the fit stops cleanly (checked "
+           "after every iteration; restarts not begun are skipped)", minimum=0.0),
     Option("checkpoint", "path", None, "save the fit's state to this file after iterations "
            "(see checkpoint_every), to resume it after a crash"),
     Option("checkpoint_every", "float", 0.0, "seconds between checkpoints (0: after every "
@@ -93,6 +95,7 @@ class FitOptions:
     min_variance: float
     hard: bool
     accelerate: str
+    max_time: float | None
     checkpoint: str | None
     checkpoint_every: float
     resume: str | None
@@ -112,6 +115,8 @@ def _check(option: Option, value: Any) -> Any:
         return check_int(value, name, minimum=None if option.minimum is None
                          else int(option.minimum))
     if option.kind == "float":
+        if value is None and option.default is None:
+            return None
         return check_float(value, name, minimum=option.minimum)
     if option.kind == "bool":
         if not isinstance(value, (bool, np.bool_)):

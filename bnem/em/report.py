@@ -80,7 +80,7 @@ def _same_for_every_state(net: BayesianNetwork, child: str, node: str) -> bool:
 
 def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer,
              options: FitOptions, total_weight: float,
-             interrupted: bool = False) -> tuple[list, list]:
+             interrupted: bool = False, timed_out: bool = False) -> tuple[list, list]:
     """Issue the warnings a finished fit calls for; return its empty configurations
     and floored variances (see :class:`~bnem.em.result.FitResult`)."""
     if interrupted:
@@ -88,6 +88,12 @@ def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer
             "fit interrupted (Ctrl-C) after finishing its iteration: returning the best "
             "parameters found so far (FitResult.interrupted is True)",
             InterruptedWarning, stacklevel=3)
+    if timed_out:
+        warnings.warn(
+            f"EM stopped at max_time={options.max_time:g} s before converging (last increase "
+            f"{outcome.last_delta / total_weight:.3g} nats per row); the best parameters so far "
+            "are returned. Allow more time, or resume from a checkpoint.",
+            ConvergenceWarning, stacklevel=3)
     if not outcome.converged and not outcome.stopped and options.max_iter > 0:
         warnings.warn(
             f"EM did not converge in max_iter={options.max_iter} iterations (last increase "

@@ -140,6 +140,7 @@ class RunOutcome:
     stopped: bool             # the callback asked to stop (or Ctrl-C)
     last_delta: float
     interrupted: bool = False  # Ctrl-C
+    timed_out: bool = False    # max_time reached
 
 
 HISTORY_COLUMNS = ["iteration", "log_likelihood", "objective", "delta", "seconds", "n_estep",
@@ -159,7 +160,7 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
     else:
         first = "network's own" if opts.init == "network" else "initial"
         point = problem.evaluate(start, first, step="start")
-    converged = stopped = False
+    converged = stopped = timed_out = False
     it = first_it
     for it in range(first_it, opts.max_iter + 1):
         if it:
@@ -177,6 +178,9 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         if problem.interrupt.requested:
             stopped = True
             break
+        if opts.max_time is not None and seconds >= opts.max_time and it < opts.max_iter:
+            stopped = timed_out = True
+            break
         if it and delta <= opts.tol * point.stats.weight:
             converged = True
             break
@@ -186,7 +190,7 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
     if opts.progress:
         sys.stderr.write("\n")
     return RunOutcome(point, _history(rows, opts), it, converged, stopped, delta,
-                      problem.interrupt.requested)
+                      problem.interrupt.requested, timed_out)
 
 
 def _check_monotone(prev: float, objective: float, it: int, restart: int) -> None:
