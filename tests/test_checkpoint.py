@@ -139,3 +139,43 @@ def test_kill_9_then_resume_from_the_command_line(tmp_path):
     ha = pd.read_csv(tmp_path / "whole.csv").drop(columns="seconds")
     hb = pd.read_csv(tmp_path / "resumed.csv").drop(columns="seconds")
     pd.testing.assert_frame_equal(hb, ha)
+
+
+def test_the_live_history_grows_one_line_per_iteration(tmp_path):
+    net = load("asia")
+    df = net.sample(300, seed=1, missing=0.3)
+    path = tmp_path / "trace.csv"
+    seen = []
+
+    def callback(progress):
+        seen.append(len(pd.read_csv(path)))  # readable while the fit runs
+        if progress.iteration == 4:
+            raise Crash()
+        return False
+
+    with pytest.raises(Crash):
+        bnem.fit(net, df, max_iter=50, tol=0, history_path=path, callback=callback)
+    assert seen == [1, 2, 3, 4, 5]
+    assert list(pd.read_csv(path).iteration) == [0, 1, 2, 3, 4]  # every finished iteration
+
+
+def test_live_history_with_restarts_and_resume_matches_the_result(tmp_path):
+    net = load("asia")
+    df = net.sample(300, seed=1, missing=0.3)
+    whole = _quiet(net, df, max_iter=6, tol=0, n_init=2, prior=0.2,
+                   history_path=tmp_path / "a.csv")
+    live = pd.read_csv(tmp_path / "a.csv")
+    assert list(live.columns) == ["restart", "iteration", "log_likelihood", "log_posterior",
+                                  "delta", "seconds"]
+    best = int(whole.restarts.objective.idxmax())
+    mine = live[live.restart == best].drop(columns="restart").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine.drop(columns="seconds"),
+                                  whole.history.drop(columns="seconds"))
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Crash):
+        _quiet(net, df, max_iter=6, tol=0, n_init=2, prior=0.2, checkpoint=ckpt,
+               history_path=tmp_path / "b.csv", callback=_crash_at(1, 3))
+    _quiet(net, df, max_iter=6, tol=0, n_init=2, prior=0.2, resume=ckpt,
+           history_path=tmp_path / "b.csv")
+    resumed = pd.read_csv(tmp_path / "b.csv")
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), live.drop(columns="seconds"))

@@ -184,3 +184,20 @@ def test_max_time_stops_cleanly_with_a_warning():
     assert full.n_iter == 5
     with pytest.raises(bnem.BnemError, match="max_time must be >= 0.0, got -1.0"):
         bnem.fit(net, df, max_time=-1.0)
+
+
+def test_cli_json_log_lines(tmp_path, capsys):
+    import json
+
+    from bnem.cli.main import main
+    bif = tmp_path / "asia.bif"
+    bnem.write_bif(load("asia"), bif)
+    load("asia").sample(200, seed=1, missing=0.3).to_csv(tmp_path / "d.csv", index=False)
+    assert main(["fit", str(bif), str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.bif"),
+                 "--max-iter", "3", "--tol", "0", "--log-format", "json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    assert [r["iteration"] for r in lines] == [0, 1, 2, 3]
+    assert set(lines[0]) == {"restart", "iteration", "log_likelihood", "objective", "delta",
+                             "seconds", "n_estep", "step"}
+    assert lines[0]["delta"] is None and lines[-1]["n_estep"] == 4

@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--history", help="write the per-iteration trace as CSV")
     _fit_options(f)
     _missing_option(f)
+    f.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="per-iteration log lines on standard error: text, or one JSON object "
+                        "per iteration (restart, iteration, log_likelihood, objective, delta, "
+                        "seconds, n_estep, step) for log collectors")
     f.add_argument("--cache-mb", type=float, default=None, dest="cache_mb",
                    help="deprecated name of --memory-mb")
 
@@ -181,7 +185,11 @@ def _fit(args) -> int:
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
                 len(network.nodes), args.data, len(data), data.shape[1])
-    res = fit(network, data, **_fit_kwargs(args))
+    json_log = args.log_format == "json"
+    if json_log:  # the JSON lines replace the text lines of every iteration
+        logger.setLevel(max(logger.level, logging.WARNING))
+    res = fit(network, data, history_path=args.history,
+              callback=_json_line if json_log else None, **_fit_kwargs(args))
     write(res.network, args.output)
     history = res.history
     if res.interrupted:  # the trace says where it was stopped
@@ -205,6 +213,18 @@ def _write_csv(df, path: str, **kwargs) -> None:
 
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         df.to_csv(handle, index=False, **kwargs)
+
+
+def _json_line(progress) -> bool:
+    """One JSON object per iteration on standard error (NaN and infinities as null)."""
+    import dataclasses
+    import json
+    import math
+
+    record = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+              for k, v in dataclasses.asdict(progress).items()}
+    print(json.dumps(record), file=sys.stderr, flush=True)
+    return False
 
 
 def _writer(path, network):

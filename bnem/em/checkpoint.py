@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..errors import BnemValueError
 from ..inference.dataset import AnalysedData
@@ -32,11 +31,11 @@ from ..network.bayesnet import BayesianNetwork
 from ..network.gaussian import GaussianCPD
 from ..network.parameters import Parameters
 from .options import FitOptions
-from .run import MStepNotes, Point, Resume, RunOutcome
+from .run import MStepNotes, Point, Resume, RunOutcome, history_frame
 
 FORMAT = "bnem-checkpoint"
 VERSION = 1
-IGNORED = ("max_iter", "max_time", "callback", "progress", "memory_mb", "checkpoint", "resume",
+IGNORED = ("max_iter", "max_time", "history_path", "callback", "progress", "memory_mb", "checkpoint", "resume",
            "checkpoint_every")  # options that may change between a run and its resumption
 
 
@@ -149,7 +148,7 @@ def _point_meta(point: Point, key: str, arrays: dict) -> dict:
 def _run_meta(r: RunOutcome, key: str, arrays: dict) -> dict:
     return {"point": _point_meta(r.point, key, arrays), "n_iter": r.n_iter,
             "converged": r.converged, "stopped": r.stopped, "last_delta": r.last_delta,
-            "history": r.history.to_dict(orient="list")}
+            "rows": [list(row) for row in r.rows]}
 
 
 def _state_meta(s: RunState, arrays: dict) -> dict:
@@ -188,7 +187,7 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
         raise BnemValueError(f"cannot resume from {os.fspath(path)!r} with other options: "
                              + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
                                          for k, (new, old) in differ.items()))
-    runs = [_outcome(m, network, arrays) for m in meta["runs"]]
+    runs = [_outcome(m, network, arrays, opts) for m in meta["runs"]]
     current = None
     if meta["current"] is not None:
         c = meta["current"]
@@ -214,10 +213,10 @@ def _point(m: dict, network: BayesianNetwork, arrays: dict) -> Point:
     return Point(_params(key, network, arrays), stats, m["objective"], notes, m["step"])
 
 
-def _outcome(m: dict, network: BayesianNetwork, arrays: dict) -> RunOutcome:
-    history = pd.DataFrame(m["history"])
-    return RunOutcome(_point(m["point"], network, arrays), history, m["n_iter"], m["converged"],
-                      m["stopped"], m["last_delta"])
+def _outcome(m: dict, network: BayesianNetwork, arrays: dict, opts: FitOptions) -> RunOutcome:
+    rows = tuple(tuple(r) for r in m["rows"])
+    return RunOutcome(_point(m["point"], network, arrays), history_frame(list(rows), opts),
+                      m["n_iter"], m["converged"], m["stopped"], m["last_delta"], rows=rows)
 
 
 def restored_rng(state: dict[str, Any]) -> np.random.Generator:

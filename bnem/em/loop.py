@@ -31,6 +31,7 @@ from .interrupt import graceful_interrupt
 from .mstep import Maximizer
 from .options import DEFAULT_MIN_VARIANCE, STOCHASTIC_INITS, FitOptions, validate
 from .report import check_observed, conclude, warn_symmetric
+from .trace import LiveHistory
 from .result import FitResult
 from .run import MONOTONE_RTOL, Problem, Progress, Resume, RunOutcome, run
 
@@ -43,8 +44,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
-        accelerate: str = "none", max_time: float | None = None, checkpoint: Any = None,
-        checkpoint_every: float = 0.0,
+        accelerate: str = "none", max_time: float | None = None, history_path: Any = None,
+        checkpoint: Any = None, checkpoint_every: float = 0.0,
         resume: Any = None, **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
@@ -121,7 +122,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     given = dict(max_iter=max_iter, tol=tol, seed=seed, init=init, n_init=n_init, prior=prior,
                  callback=callback, progress=progress, memory_mb=memory_mb,
                  min_variance=min_variance, hard=hard, accelerate=accelerate,
-                 max_time=max_time, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                 max_time=max_time, history_path=history_path, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                  resume=resume)
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
@@ -157,6 +158,30 @@ def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator,
         saved = load_checkpoint(opts.resume, network, opts, prints)
         runs, current, rng = saved.runs, saved.current, restored_rng(saved.rng_state)
         problem.n_estep, t0 = saved.n_estep, time.perf_counter() - saved.seconds
+    live = LiveHistory(opts.history_path, opts, _restored_rows(runs, current)) \
+        if opts.history_path else None
+    problem.on_row = None if live is None else live.write
+    try:
+        runs = _each_restart(problem, rng, t0, prints, runs, current)
+    finally:
+        if live is not None:
+            live.close()
+    return runs, rng, t0
+
+
+def _restored_rows(runs: list[RunOutcome], current: RunState | None) -> list:
+    """The rows of a resumed fit so far, as ``(restart, HISTORY_COLUMNS tuple)``."""
+    out = [(k, row) for k, r in enumerate(runs) for row in r.rows]
+    if current is not None:
+        out += [(current.restart, tuple(row)) for row in current.resume.rows]
+    return out
+
+
+def _each_restart(problem: Problem, rng: np.random.Generator, t0: float, prints: dict,
+                  runs: list[RunOutcome], current: RunState | None) -> list[RunOutcome]:
+    """Run the restarts not finished yet, checkpointing if asked."""
+    opts, data = problem.options, problem.data
+    network = data.compiled.network
     saver = Checkpointer(opts.checkpoint, opts.checkpoint_every, opts, prints) \
         if opts.checkpoint else None
     for restart in range(len(runs), opts.n_init):
@@ -177,7 +202,7 @@ def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator,
         runs.append(run(problem, start, restart, t0, step))
         if saver is not None:
             saver.save(runs, None, rng, problem.n_estep, time.perf_counter() - t0, force=True)
-    return runs, rng, t0
+    return runs
 
 
 def _saving(saver: Checkpointer, runs: list[RunOutcome], restart: int,

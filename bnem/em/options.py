@@ -66,6 +66,8 @@ OPTIONS: tuple[Option, ...] = (
            choices=("none", "squarem")),
     Option("max_time", "float", None, "seconds after which the fit stops cleanly (checked "
            "after every iteration; restarts not begun are skipped)", minimum=0.0),
+    Option("history_path", "path", None, "write the history here as it grows, one flushed "
+           "CSV line per iteration", cli=False),
     Option("checkpoint", "path", None, "save the fit's state to this file after iterations "
            "(see checkpoint_every), to resume it after a crash"),
     Option("checkpoint_every", "float", 0.0, "seconds between checkpoints (0: after every "
@@ -96,6 +98,7 @@ class FitOptions:
     hard: bool
     accelerate: str
     max_time: float | None
+    history_path: str | None
     checkpoint: str | None
     checkpoint_every: float
     resume: str | None

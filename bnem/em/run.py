@@ -45,6 +45,8 @@ class Progress:
     objective: float
     delta: float
     seconds: float
+    n_estep: int = 0
+    step: str = "em"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Problem:
         self.interrupt = interrupt or InterruptFlag()
         self.n_estep = 0
         self.on_iteration: Callable[[Resume, Step], None] | None = None  # checkpoints
+        self.on_row: Callable[[Progress], None] | None = None  # the live history
 
     def evaluate(self, params: Parameters, context: str = "",
                  notes: MStepNotes | None = None, step: str = "em",
@@ -141,6 +144,7 @@ class RunOutcome:
     last_delta: float
     interrupted: bool = False  # Ctrl-C
     timed_out: bool = False    # max_time reached
+    rows: tuple = ()           # the history as HISTORY_COLUMNS tuples (for checkpoints)
 
 
 HISTORY_COLUMNS = ["iteration", "log_likelihood", "objective", "delta", "seconds", "n_estep",
@@ -170,9 +174,12 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         seconds = time.perf_counter() - t0
         ll = point.stats.log_likelihood
         rows.append((it, ll, point.objective, delta, seconds, problem.n_estep, point.step))
-        _report(opts, Progress(restart, it, ll, point.objective, delta, seconds))
-        if opts.callback is not None and opts.callback(
-                Progress(restart, it, ll, point.objective, delta, seconds)):
+        progress = Progress(restart, it, ll, point.objective, delta, seconds, problem.n_estep,
+                            point.step)
+        _report(opts, progress)
+        if problem.on_row is not None:
+            problem.on_row(progress)
+        if opts.callback is not None and opts.callback(progress):
             stopped = True
             break
         if problem.interrupt.requested:
@@ -189,8 +196,8 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
             problem.on_iteration(Resume(point, rows, prev, it), step)
     if opts.progress:
         sys.stderr.write("\n")
-    return RunOutcome(point, _history(rows, opts), it, converged, stopped, delta,
-                      problem.interrupt.requested, timed_out)
+    return RunOutcome(point, history_frame(rows, opts), it, converged, stopped, delta,
+                      problem.interrupt.requested, timed_out, tuple(rows))
 
 
 def _check_monotone(prev: float, objective: float, it: int, restart: int) -> None:
@@ -211,12 +218,28 @@ def _report(opts: FitOptions, p: Progress) -> None:
         sys.stderr.flush()
 
 
-def _history(rows: list, opts: FitOptions) -> pd.DataFrame:
+def history_columns(opts: FitOptions) -> list[str]:
+    """The history's columns for these options, in the order of ``HISTORY_COLUMNS``
+    (``objective`` under the monotone objective's name, or left out when that is the
+    log-likelihood; ``n_estep`` and ``step`` only for accelerated EM)."""
+    out = []
+    for c in HISTORY_COLUMNS:
+        if c in ("n_estep", "step") and opts.accelerate == "none":
+            continue  # every row is one EM step: the extra columns say nothing
+        if c == "objective":
+            if not (opts.hard or opts.prior):
+                continue
+            c = ("classification_" if opts.hard else "") + ("log_posterior" if opts.prior
+                                                             else "log_likelihood")
+        out.append(c)
+    return out
+
+
+def history_frame(rows: list, opts: FitOptions) -> pd.DataFrame:
+    """The history DataFrame of ``HISTORY_COLUMNS`` rows (see :func:`history_columns`)."""
     history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-    if opts.accelerate == "none":  # every row is one EM step: the extra columns say nothing
+    if opts.accelerate == "none":
         history = history.drop(columns=["n_estep", "step"])
-    if opts.hard or opts.prior:  # the monotone objective differs from the log-likelihood
-        name = ("classification_" if opts.hard else "") + ("log_posterior" if opts.prior
-                                                            else "log_likelihood")
-        return history.rename(columns={"objective": name})
-    return history.drop(columns="objective")
+    if not (opts.hard or opts.prior):
+        history = history.drop(columns="objective")
+    return history.set_axis(history_columns(opts), axis=1)

@@ -1,0 +1,59 @@
+"""The live history: one line per iteration, flushed as it happens (em layer).
+
+``fit(..., history_path="trace.csv")`` (and the CLI's ``--history``) writes the header,
+then one CSV line per evaluated point, flushed at once, so the file can be followed
+with ``tail -f`` or plotted while the fit runs, and after a crash or ``kill -9`` it
+holds every finished iteration. The columns are those of ``FitResult.history``, with a
+leading ``restart`` column when there are several restarts. This file grows in place
+(that is its purpose); the CLI replaces it atomically with the final history at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from typing import IO
+
+from .options import FitOptions
+from .run import HISTORY_COLUMNS, Progress, history_columns
+
+
+class LiveHistory:
+    """Appends one flushed CSV line per point to ``path``."""
+
+    def __init__(self, path: str | os.PathLike[str], opts: FitOptions,
+                 restored: Iterable[tuple[int, tuple]] = ()) -> None:
+        self.opts = opts
+        self.several = opts.n_init > 1
+        self.names = history_columns(opts)
+        try:
+            self.handle: IO[str] = open(path, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the history to {os.fspath(path)!r}: "
+                          f"{exc.strerror or exc}") from exc
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow((["restart"] if self.several else []) + self.names)
+        for restart, row in restored:  # rows of a resumed fit, as HISTORY_COLUMNS tuples
+            self._line(restart, dict(zip(HISTORY_COLUMNS, row)))
+        self.handle.flush()
+
+    def write(self, p: Progress) -> None:
+        self._line(p.restart, {"iteration": p.iteration, "log_likelihood": p.log_likelihood,
+                               "objective": p.objective, "delta": p.delta,
+                               "seconds": p.seconds, "n_estep": p.n_estep, "step": p.step})
+        self.handle.flush()
+
+    def _line(self, restart: int, values: dict) -> None:
+        out = [restart] if self.several else []
+        for name, column in zip(self.names, _sources(self.names)):
+            out.append(values[column])
+        self.writer.writerow(out)
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _sources(names: list[str]) -> list[str]:
+    """The ``HISTORY_COLUMNS`` entry behind each history column name."""
+    return [n if n in HISTORY_COLUMNS else "objective" for n in names]
