@@ -90,7 +90,7 @@ def test_resume_with_other_data_network_or_options_is_refused(tmp_path):
     with pytest.raises(bnem.BnemError, match=r"with other options: prior=0.5 \(checkpoint: 0.0\)"):
         bnem.fit(net, df, resume=ckpt, max_iter=20, tol=0, prior=0.5)
     (tmp_path / "junk.ckpt").write_text("not a checkpoint")
-    with pytest.raises(bnem.BnemError, match="not a bnem checkpoint"):
+    with pytest.raises(bnem.BnemError, match="not a readable bnem checkpoint"):
         bnem.fit(net, df, resume=tmp_path / "junk.ckpt")
     with pytest.raises(bnem.BnemError, match="resume must be a file path, got int"):
         bnem.fit(net, df, resume=3)
@@ -179,3 +179,84 @@ def test_live_history_with_restarts_and_resume_matches_the_result(tmp_path):
            history_path=tmp_path / "b.csv")
     resumed = pd.read_csv(tmp_path / "b.csv")
     pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), live.drop(columns="seconds"))
+
+
+def test_later_restarts_draw_from_the_saved_random_state(tmp_path):
+    net = load("asia")
+    df = net.sample(400, seed=1, missing=0.3)
+    whole = _quiet(net, df, max_iter=6, tol=0, n_init=3, seed=11)
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Crash):
+        _quiet(net, df, max_iter=6, tol=0, n_init=3, seed=11, checkpoint=ckpt,
+               callback=_crash_at(0, 3))
+    _same(whole, _quiet(net, df, max_iter=6, tol=0, n_init=3, seed=11, resume=ckpt))
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "max_time", "callback"])
+def test_a_fit_stopped_early_resumes_where_it_stopped(stop, tmp_path):
+    import os
+    import signal
+    net = load("child")
+    df = net.sample(600, seed=1, hide=["Disease"])
+    whole = _quiet(net, df, max_iter=15, tol=0, n_init=2, seed=3)
+    ckpt = tmp_path / "run.ckpt"
+
+    def stopper(progress):
+        if (progress.restart, progress.iteration) == (0, 5):
+            if stop == "ctrl-c":
+                os.kill(os.getpid(), signal.SIGINT)
+            return stop == "callback"
+        return False
+
+    first = _quiet(net, df, max_iter=15, tol=0, n_init=2, seed=3, checkpoint=ckpt,
+                   callback=stopper, max_time=0.0 if stop == "max_time" else None)
+    assert first.n_iter < 15
+    _same(whole, _quiet(net, df, max_iter=15, tol=0, n_init=2, seed=3, resume=ckpt))
+
+
+def test_timed_checkpoints_are_throttled(tmp_path):
+    import json
+    net = load("asia")
+    df = net.sample(300, seed=1, missing=0.3)
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Crash):
+        _quiet(net, df, max_iter=20, tol=0, checkpoint=ckpt, checkpoint_every=3600,
+               callback=_crash_at(0, 6))
+    with np.load(ckpt) as archive:
+        meta = json.loads(str(archive["meta"]))
+    assert meta["current"]["iteration"] == 0  # the first save only, within the hour
+    whole = _quiet(net, df, max_iter=20, tol=0)
+    _same(whole, _quiet(net, df, max_iter=20, tol=0, resume=ckpt))
+
+
+def test_bad_checkpoint_paths_are_clear_errors(tmp_path, capsys):
+    from bnem.cli.main import main
+    net = load("asia")
+    df = net.sample(100, seed=1, missing=0.2)
+    ckpt = tmp_path / "run.ckpt"
+    _quiet(net, df, max_iter=3, tol=0, checkpoint=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:200])  # truncated
+    with pytest.raises(bnem.BnemError, match="not a readable bnem checkpoint"):
+        bnem.fit(net, df, resume=ckpt)
+    with pytest.raises(bnem.BnemError, match="checkpoint file does not exist"):
+        bnem.fit(net, df, resume=tmp_path / "nope.ckpt")
+    with pytest.raises(bnem.BnemError, match="folder .* does not exist"):
+        bnem.fit(net, df, checkpoint=tmp_path / "no" / "run.ckpt")
+    with pytest.raises(bnem.BnemError, match="history_path names the checkpoint file"):
+        bnem.fit(net, df, checkpoint=ckpt, history_path=ckpt)
+    bnem.write_bif(net, tmp_path / "asia.bif")
+    df.to_csv(tmp_path / "d.csv", index=False)
+    code = main(["fit", str(tmp_path / "asia.bif"), str(tmp_path / "d.csv"), "-o",
+                 str(tmp_path / "o.bif"), "--checkpoint", str(tmp_path / "d.csv")])
+    assert code == 2 and "is an input file" in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "d.csv")) == 100  # the data are intact
+
+
+def test_resume_with_max_iter_below_the_checkpoint_is_refused(tmp_path):
+    net = load("asia")
+    df = net.sample(300, seed=1, missing=0.3)
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Crash):
+        _quiet(net, df, max_iter=20, tol=0, checkpoint=ckpt, callback=_crash_at(0, 8))
+    with pytest.raises(bnem.BnemError, match="max_iter=5 but the checkpoint is at iteration 7"):
+        bnem.fit(net, df, max_iter=5, tol=0, resume=ckpt)

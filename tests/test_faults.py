@@ -196,8 +196,35 @@ def test_cli_json_log_lines(tmp_path, capsys):
     assert main(["fit", str(bif), str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.bif"),
                  "--max-iter", "3", "--tol", "0", "--log-format", "json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
-             if line.startswith("{")]
+             if line.startswith('{"restart"')]
     assert [r["iteration"] for r in lines] == [0, 1, 2, 3]
     assert set(lines[0]) == {"restart", "iteration", "log_likelihood", "objective", "delta",
                              "seconds", "n_estep", "step"}
     assert lines[0]["delta"] is None and lines[-1]["n_estep"] == 4
+    assert main(["fit", str(bif), str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.bif"),
+                 "--max-iter", "1", "--tol", "0", "--log-format", "json"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    warned = [json.loads(line) for line in err if line.startswith('{"warning"')]
+    assert warned and warned[0]["warning"] == "ConvergenceWarning"
+    assert all(line.startswith("{") for line in err if line.strip())
+
+
+def test_atomic_writes_follow_links_and_write_pipes_directly(tmp_path):
+    import threading
+    net = load("asia")
+    real = tmp_path / "real.bif"
+    link = tmp_path / "link.bif"
+    bnem.write_bif(load("cancer"), real)
+    link.symlink_to(real)
+    bnem.write_bif(net, link)
+    assert link.is_symlink() and bnem.read_bif(real) == net  # the target was replaced
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    bnem.write_bif(net, fifo)
+    reader.join(timeout=30)
+    assert got and got[0].startswith(b"network")
+    assert os.path.exists(fifo) and not os.path.isfile(fifo)  # still a pipe
+    assert _debris(tmp_path) == []

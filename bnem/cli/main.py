@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             # warnings (non-convergence, degenerate statistics) are shown even with -q,
             # as one line each: no Python file, line number or source line
             warnings.simplefilter("default")
-            warnings.showwarning = _one_line(args.command)
+            warnings.showwarning = _one_line(args.command,
+                                             getattr(args, "log_format", "text") == "json")
             command = {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info}
             return command[args.command](args)
     except KeyboardInterrupt:  # before or after EM (EM itself stops cleanly, see _fit)
@@ -132,9 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _one_line(command: str):
+def _one_line(command: str, as_json: bool = False):
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"bnem {command}: {category.__name__}: {message}", file=sys.stderr)
+        if as_json:
+            import json
+            text = json.dumps({"warning": category.__name__, "message": str(message)})
+        else:
+            text = f"bnem {command}: {category.__name__}: {message}"
+        print(text, file=sys.stderr)
     return show
 
 
@@ -179,27 +185,41 @@ def _fit(args) -> int:
         if os.path.abspath(args.history) == os.path.abspath(args.output):
             raise BnemValueError("--history and -o name the same file; the trace would "
                                  "overwrite the learned network")
+    outputs = {os.path.abspath(p) for p in (args.output, args.history) if p}
+    for flag, path in (("--checkpoint", args.checkpoint), ("--resume", args.resume)):
+        if path is None:
+            continue
+        if flag == "--checkpoint" or os.path.exists(path):
+            _check_writable(path, flag, inputs)
+        if os.path.abspath(path) in outputs:
+            raise BnemValueError(f"{flag} {path!r} is also an output (-o or --history); "
+                                 "choose another name")
+    json_log = args.log_format == "json"
+    if json_log:  # JSON lines (iterations, warnings) replace the text log on stderr
+        logger.setLevel(max(logger.level, logging.WARNING))
     network = _read(args.network)
     write = _writer(args.output, network)
     validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data are read
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
                 len(network.nodes), args.data, len(data), data.shape[1])
-    json_log = args.log_format == "json"
-    if json_log:  # the JSON lines replace the text lines of every iteration
-        logger.setLevel(max(logger.level, logging.WARNING))
     res = fit(network, data, history_path=args.history,
               callback=_json_line if json_log else None, **_fit_kwargs(args))
     write(res.network, args.output)
     history = res.history
-    if res.interrupted:  # the trace says where it was stopped
+    last = len(res.restarts) - 1  # the restart Ctrl-C stopped
+    best = int(res.restarts["objective"].to_numpy().argmax())
+    if res.interrupted and best == last:  # the trace says where it was stopped
         history = history.assign(status=[""] * (len(history) - 1) + ["interrupted"])
     if args.history:
         _write_csv(history, args.history)
     wrote = f"wrote {args.output}" + (f" and {args.history}" if args.history else "")
     if res.interrupted:
-        print(f"interrupted (Ctrl-C) after iteration {res.n_iter}: {wrote} (the best "
-              "parameters so far)", file=sys.stderr)
+        where = f"after iteration {res.restarts['n_iter'].iloc[-1]}" + \
+            (f" of restart {last}" if last else "")
+        kept = f"restart {best}'s, the best so far" if best != last else "the best so far"
+        print(f"interrupted (Ctrl-C) {where}: {wrote} (parameters and history of {kept})",
+              file=sys.stderr)
         return 130
     per_iter = history["seconds"].diff().iloc[1:].mean() if res.n_iter else None
     print(res.summary() + (f"; {per_iter:.4f} s per iteration" if per_iter is not None else ""))
@@ -281,9 +301,9 @@ def _loglik(args) -> int:
     print(f"log-likelihood {total:.10g} ({total / len(lp):.10g} per row, {len(lp)} rows)")
     zero = np.flatnonzero(np.isneginf(lp))
     if zero.size:
-        print(f"bnem loglik: row {data.index[zero[0]]} (line {zero[0] + 2} of {args.data}) has "
-              f"probability zero under the network ({zero.size} row(s) in all); see --per-row",
-              file=sys.stderr)
+        print(f"bnem loglik: data row {data.index[zero[0]]} (counting from 0 after the header) "
+              f"has probability zero under the network ({zero.size} row(s) in all); see "
+              "--per-row", file=sys.stderr)
     if args.per_row:
         _write_csv(pd.DataFrame({"log_prob": lp}), args.per_row)
     return 0

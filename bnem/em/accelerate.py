@@ -15,7 +15,10 @@ objective; the proposal is accepted if that objective is not below ``θ0``'s, an
 one stabilising EM step from ``θ'`` gives the next point (so the objective still never
 decreases and the driver's monotonicity check holds). Otherwise the plain EM point
 ``θ2`` is taken. Either way a cycle costs three E-steps (at ``θ1``, ``θ'``, and the
-next point) and advances at least two EM steps. ``step_max`` grows fourfold after an
+next point; four in the rare case where the stabilised point still falls below the
+current one, e.g. through the variance floor, and ``θ2`` is taken instead) and advances
+at least two EM steps. Extrapolated variances are held at ``min_variance`` like the
+M-step's. ``step_max`` grows fourfold after an
 accepted step that hit it and shrinks after a rejected one (as in R's ``SQUAREM``).
 """
 
@@ -38,8 +41,9 @@ class _Coordinates:
     """Parameters <-> one unconstrained vector (log tables, Gaussian coefficients and
     log variances)."""
 
-    def __init__(self, maximizer: Maximizer) -> None:
+    def __init__(self, maximizer: Maximizer, min_variance: float) -> None:
         self.maximizer = maximizer
+        self.min_variance = min_variance
 
     def to_vector(self, params: Parameters) -> tuple[np.ndarray, np.ndarray]:
         """The vector, and the mask of table entries that are exactly 0 (kept fixed)."""
@@ -66,7 +70,9 @@ class _Coordinates:
             gaussians[node] = GaussianCPD(
                 node, cpd.discrete_parents, cpd.continuous_parents,
                 b0.reshape(np.shape(cpd.intercept)), w.reshape(np.shape(cpd.weights)),
-                np.exp(logvar).reshape(np.shape(cpd.variance)), discrete_cards=cpd.mean_shape)
+                # within the M-step's floor, so that its step from here cannot drop
+                np.maximum(np.exp(logvar), self.min_variance).reshape(np.shape(cpd.variance)),
+                discrete_cards=cpd.mean_shape)
         return Parameters(theta, gaussians)
 
 
@@ -76,7 +82,7 @@ class Squarem:
     name = "squarem"
 
     def __init__(self, problem: Problem) -> None:
-        self.coords = _Coordinates(problem.maximizer)
+        self.coords = _Coordinates(problem.maximizer, problem.options.min_variance)
         self.step_max = 1.0
 
     def advance(self, point: Point, problem: Problem, context: str) -> Point:
@@ -92,10 +98,12 @@ class Squarem:
                 trial = None
             if trial is not None and math.isfinite(trial.objective) and \
                     trial.objective >= point.objective:
-                if alpha >= self.step_max:
-                    self.step_max *= STEP_FACTOR
                 stable, notes = problem.maximize(trial)
-                return problem.evaluate(stable, context, notes, step="squarem")
+                nxt = problem.evaluate(stable, context, notes, step="squarem")
+                if nxt.objective >= point.objective:  # (a floored variance could drop it)
+                    if alpha >= self.step_max:
+                        self.step_max *= STEP_FACTOR
+                    return nxt
             if alpha >= self.step_max:
                 self.step_max = max(1.0, self.step_max / STEP_FACTOR)
         return problem.evaluate(p2_params, context, notes2, step="em")

@@ -168,13 +168,17 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
         If the file is not a bnem checkpoint, or was written for another network, other
         data or other options (naming which).
     """
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise BnemValueError(f"cannot resume: checkpoint file {name!r} does not exist"
+                             + (" (it is a directory)" if os.path.isdir(name) else ""))
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
+        with np.load(name, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise BnemValueError(f"cannot resume from {os.fspath(path)!r}: not a bnem checkpoint "
-                             f"({exc})") from None
+    except Exception as exc:  # a truncated or foreign file fails in many ways  # noqa: BLE001
+        raise BnemValueError(f"cannot resume from {name!r}: not a readable bnem checkpoint "
+                             f"({type(exc).__name__}: {str(exc)[:80]})") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise BnemValueError(f"{os.fspath(path)!r} is not a bnem checkpoint of version {VERSION}")
     for what in ("network", "data"):

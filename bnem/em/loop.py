@@ -190,6 +190,11 @@ def _each_restart(problem: Problem, rng: np.random.Generator, t0: float, prints:
         step = Squarem(problem) if opts.accelerate == "squarem" else None
         start: Parameters | Resume
         if current is not None and current.restart == restart:
+            if current.resume.iteration >= opts.max_iter:
+                raise BnemValueError(
+                    f"max_iter={opts.max_iter} but the checkpoint is at iteration "
+                    f"{current.resume.iteration} of restart {restart}; resume with a larger "
+                    "max_iter")
             start = _resumed_point(problem, current)
             if isinstance(step, Squarem):
                 step.step_max = current.step_max
@@ -201,8 +206,21 @@ def _each_restart(problem: Problem, rng: np.random.Generator, t0: float, prints:
             problem.on_iteration = _saving(saver, runs, restart, rng, problem, t0)
         runs.append(run(problem, start, restart, t0, step))
         if saver is not None:
-            saver.save(runs, None, rng, problem.n_estep, time.perf_counter() - t0, force=True)
+            saver.save(*_checkpoint_state(runs, restart, step), rng, problem.n_estep,
+                       time.perf_counter() - t0, force=True)
     return runs
+
+
+def _checkpoint_state(runs: list[RunOutcome], restart: int,
+                      step: Any) -> tuple[list[RunOutcome], RunState | None]:
+    """What to save once a restart has returned: a finished restart as finished; one
+    stopped early (Ctrl-C, max_time, a callback) as the restart in progress, so that
+    resuming carries on with it."""
+    last = runs[-1]
+    if not last.stopped or last.converged:
+        return runs, None
+    state = Resume(last.point, list(last.rows), last.point.objective, last.n_iter)
+    return runs[:-1], RunState(restart, state, getattr(step, "step_max", 1.0))
 
 
 def _saving(saver: Checkpointer, runs: list[RunOutcome], restart: int,
@@ -217,11 +235,11 @@ def _resumed_point(problem: Problem, current: RunState) -> Resume:
     """The saved point with its full statistics again (an E-step not counted)."""
     saved = current.resume.point
     point = problem.evaluate(saved.params, "resumed", saved.notes, saved.step, count=False)
-    if point.objective != saved.objective:
+    if abs(point.objective - saved.objective) > 1e-9 * max(1.0, abs(saved.objective)):
         raise BnemValueError(
             f"the checkpoint's objective {saved.objective!r} is not reproduced here "
-            f"({point.objective!r}): it was written by another version of bnem or on other "
-            "data; start the fit afresh")
+            f"({point.objective!r}): it was written by another version of bnem; start the "
+            "fit afresh")
     return Resume(point, current.resume.rows, current.resume.prev, current.resume.iteration)
 
 

@@ -171,11 +171,31 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
                             f"{sorted(known)}")
     values = {o.name: _check(o, given.get(o.name, o.default)) for o in OPTIONS}
     values["init"] = _check_init(values["init"], values["n_init"], hybrid)
+    _check_paths(values)
     if values["hard"] and values["accelerate"] != "none":
         raise BnemValueError(f"accelerate={values['accelerate']!r} needs soft EM: hard=True "
                              "moves by whole completions, which cannot be extrapolated; use "
                              "accelerate='none' with hard=True")
     return FitOptions(**values, chunk_rows=chunk_rows)
+
+
+def _check_paths(values: dict) -> None:
+    """Files the fit writes must be writable and distinct; a resume file must exist."""
+    real = {k: os.path.realpath(values[k]) for k in ("checkpoint", "resume", "history_path")
+            if values[k] is not None}
+    for key in ("checkpoint", "history_path"):
+        if key in real:
+            folder = os.path.dirname(real[key])
+            if os.path.isdir(real[key]) or not os.path.isdir(folder):
+                raise BnemValueError(f"{key}={values[key]!r}: expected a file in an existing "
+                                     "folder" + (", got a directory" if os.path.isdir(real[key])
+                                                 else f"; folder {folder!r} does not exist"))
+    if "resume" in real and not os.path.isfile(real["resume"]):
+        raise BnemValueError(f"resume={values['resume']!r}: checkpoint file does not exist")
+    if "history_path" in real and real["history_path"] in (real.get("checkpoint"),
+                                                            real.get("resume")):
+        raise BnemValueError("history_path names the checkpoint file; the trace would "
+                             "overwrite it")
 
 
 def _check_init(init: str | None, n_init: int, hybrid: bool) -> str:

@@ -53,7 +53,7 @@ class FitResult:
     n_rows: int
     seconds: float
     empty_configurations: list = field(default_factory=list)
-    restarts: pd.DataFrame | None = None
+    restarts: pd.DataFrame = field(default_factory=pd.DataFrame)
     floored_variances: list = field(default_factory=list)
     n_estep: int = 0
     interrupted: bool = False

@@ -26,11 +26,19 @@ from typing import IO, Any
 def atomic_open(path: str | os.PathLike[str], mode: str = "w",
                 **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` for writing; on a clean exit it replaces
-    ``path`` atomically, on any error it is removed and ``path`` is untouched."""
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.",
-                               suffix=".tmp")
+    ``path`` atomically, on any error it is removed and ``path`` is untouched.
+
+    A symbolic link is followed (its target is replaced, the link kept). A path that
+    exists but is not a regular file (a pipe, ``/dev/stdout``, a device) cannot be
+    replaced and is written directly."""
+    target = os.path.realpath(os.fspath(path))
+    if os.path.exists(target) and not os.path.isfile(target):
+        with _named(target), open(target, mode, **kwargs) as handle:
+            yield handle
+        return
+    with _named(target):
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target),
+                                   prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -38,13 +46,23 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w",
             os.fsync(handle.fileno())
         os.chmod(tmp, _permissions(target))
         os.replace(tmp, target)
-    except BaseException as exc:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
-            raise OSError(exc.errno, f"could not write {target!r}: {exc.strerror or exc}; "
-                          "the previous file (if any) is unchanged") from exc
+        with _named(target):
+            raise
+
+
+@contextlib.contextmanager
+def _named(target: str) -> Iterator[None]:
+    """Re-raise an ``OSError`` with a message naming ``target`` (not a temporary file)."""
+    try:
+        yield
+    except BrokenPipeError:
         raise
+    except OSError as exc:
+        raise OSError(exc.errno, f"could not write {target!r}: {exc.strerror or exc}; "
+                      "the previous file (if any) is unchanged") from exc
 
 
 def _permissions(target: str) -> int:
