@@ -108,3 +108,27 @@ def test_variance_floor_keeps_squarem_monotone():
         assert_monotone(res)
         variances = np.asarray(res.network.cpd("c0").variance)
         assert (variances >= 0.3).all()
+
+
+@pytest.mark.slow
+def test_barren_cells_summed_out_keep_the_fixed_points():
+    """sum_out_barren changes EM's path, not its fixed points: started at plain EM's
+    converged parameters it stays there, and the likelihood of every E-step is exact."""
+    net = load("alarm")
+    df = net.sample(2000, seed=4, missing=0.4)
+    plain = _fit(net, df, max_iter=3000, tol=1e-11, seed=1)
+    assert plain.converged
+    again = _fit(plain.network, df, init="network", max_iter=20, tol=0, sum_out_barren=True)
+    assert_monotone(again)
+    assert again.history.log_likelihood.iloc[0] == pytest.approx(plain.log_likelihood,
+                                                                 rel=1e-13)
+    assert again.log_likelihood == pytest.approx(plain.log_likelihood, rel=1e-8)
+    fitted = _fit(net, df, max_iter=3000, tol=1e-11, seed=1, sum_out_barren=True)
+    assert_monotone(fitted)
+    back = _fit(fitted.network, df, init="network", max_iter=20, tol=0)
+    assert back.log_likelihood == pytest.approx(fitted.log_likelihood, rel=1e-8)
+
+
+def test_barren_option_is_checked():
+    with pytest.raises(bnem.BnemError, match="sum_out_barren must be True or False"):
+        bnem.fit(load("asia"), load("asia").sample(10, seed=0), sum_out_barren="yes")

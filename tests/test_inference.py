@@ -48,6 +48,18 @@ def _check_against_brute_force(net, codes, weights=None):
                                for p in posts])
     np.testing.assert_allclose(counts, expected, rtol=0, atol=1e-9)
     assert total == pytest.approx(float(weights @ log_p), abs=1e-9)
+    # barren cells summed out: the same likelihoods; barren families get no counts
+    from bnem.inference.barren import BARREN, mark_barren
+    compiled = bnem.compile(net)
+    marked = mark_barren(compiled.structure, np.asarray(codes))
+    ev_b = compiled.analyse(codes, weights, barren=True, keep_assign=False)
+    np.testing.assert_allclose(row_log_prob(ev_b, log_theta), log_p, rtol=0, atol=1e-10)
+    tree_b = estep(ev_b, theta)
+    kept = [(w * (marked[:, i] != BARREN)).reshape((-1,) + (1,) * (p.ndim - 1))
+            for i, (p, w) in enumerate(zip(posts, [weights] * len(posts)))]
+    expected_b = np.concatenate([(p * k).sum(0).ravel() for p, k in zip(posts, kept)])
+    np.testing.assert_allclose(tree_b.counts, expected_b, rtol=0, atol=1e-9)
+    assert tree_b.log_likelihood == pytest.approx(float(weights @ log_p), abs=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(60))

@@ -64,6 +64,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("accelerate", "choice", "none", "accelerate EM: 'squarem' extrapolates along two "
            "EM steps and keeps the result only if the objective does not drop",
            choices=("none", "squarem")),
+    Option("sum_out_barren", "bool", False, "sum out, row by row, the missing variables all of "
+           "whose descendants are missing too (exact: the same likelihood and fixed points, "
+           "fewer iterations); discrete networks, soft EM", cli=False),
     Option("max_time", "float", None, "seconds after which the fit stops cleanly (checked "
            "after every iteration; restarts not begun are skipped)", minimum=0.0),
     Option("history_path", "path", None, "write the history here as it grows, one flushed "
@@ -97,6 +100,7 @@ class FitOptions:
     min_variance: float
     hard: bool
     accelerate: str
+    sum_out_barren: bool
     max_time: float | None
     history_path: str | None
     checkpoint: str | None

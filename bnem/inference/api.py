@@ -31,7 +31,8 @@ def log_prob(network: "BayesianNetwork", data: object,
     source = encode_source(data, list(network.variables.values()))
     prepared = compiled.prepare(Parameters.of(network))
     distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
-    for ref, ev in iter_analysed(compiled, source, budget):
+    barren = not compiled.structure.components  # exact, and fewer entries to sum
+    for ref, ev in iter_analysed(compiled, source, budget, barren=barren):
         try:
             distinct[ref.part].append(compiled.log_prob(ev, prepared))
         except ImpossibleRows:
@@ -52,7 +53,7 @@ def _log_prob_with_zeros(compiled: CompiledNetwork, ev: ChunkEvidence,
         keep = np.flatnonzero(~bad)
         if keep.size == 0:
             break
-        sub = compiled.analyse(ev.codes[keep], ev.weights[keep],
+        sub = compiled.analyse(ev.codes[keep], ev.weights[keep],  # (barren cells stay marked)
                                None if ev.values is None else ev.values[keep], keep_assign=False)
         try:
             out[keep] = compiled.log_prob(sub, prepared)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import BnemTypeError, BnemValueError
 from ..network.parameters import Parameters
+from .barren import BARREN
 from .budget import MemoryBudget
 from .engine import ImpossibleRows, estep as tree_estep, node_marginals, row_log_prob
 from .evidence import ChunkEvidence, analyse, chunk_bounds
@@ -98,11 +99,13 @@ class CompiledNetwork:
                             describe_row)
 
     def analyse(self, codes: np.ndarray, weights: np.ndarray | None = None,
-                values: np.ndarray | None = None, keep_assign: bool = True) -> ChunkEvidence:
+                values: np.ndarray | None = None, keep_assign: bool = True,
+                barren: bool = False) -> ChunkEvidence:
         """Slice the clique tree at the observed values of each row (see
         :func:`bnem.inference.evidence.analyse`).
 
-        ``codes`` is ``(n, discrete nodes)`` integer states (-1 = missing), ``weights``
+        ``codes`` is ``(n, discrete nodes)`` integer states (-1 = missing, -2 = barren:
+        summed out with its family, see :mod:`bnem.inference.barren`), ``weights``
         ``(n,)`` (default 1), ``values`` ``(n, continuous nodes)`` floats (NaN =
         missing) for a hybrid network.
 
@@ -110,9 +113,11 @@ class CompiledNetwork:
         ------
         BnemTypeError, BnemValueError
             Arrays of the wrong kind, shape or range (saying what was expected).
+
+        With ``barren``, the barren cells of every row are found and summed out first.
         """
         codes, weights, values = _checked_chunk(self.network, codes, weights, values)
-        return analyse(self.structure, self.plan, codes, weights, values, keep_assign)
+        return analyse(self.structure, self.plan, codes, weights, values, keep_assign, barren)
 
     # -- parameters -------------------------------------------------------------------
     def prepare(self, params: Parameters) -> Prepared:
@@ -166,7 +171,7 @@ def _checked_chunk(network: "BayesianNetwork", codes: np.ndarray, weights: np.nd
                              f"node), got shape {codes.shape}")
     if codes.dtype.kind not in "iu":
         raise BnemTypeError(f"codes must be integer states (-1 = missing), got dtype {codes.dtype}")
-    bad = (codes < -1) | (codes >= network.cards)
+    bad = ((codes < -1) & (codes != BARREN)) | (codes >= network.cards)
     if bad.any():
         r, j = (int(x) for x in np.argwhere(bad)[0])
         raise BnemValueError(f"codes[{r}, {j}] = {codes[r, j]} is not a state of "

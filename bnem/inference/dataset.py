@@ -49,18 +49,19 @@ def chunk_refs(compiled: CompiledNetwork, source: EncodedSource,
 
 
 def analyse_ref(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,
-                keep_assign: bool = False) -> ChunkEvidence:
-    """Analyse one chunk of ``source``."""
+                keep_assign: bool = False, barren: bool = False) -> ChunkEvidence:
+    """Analyse one chunk of ``source`` (``barren``: sum barren cells out first)."""
     part, sl = source.parts[ref.part], ref.rows
     values = part.values[sl] if part.values is not None else None
-    return compiled.analyse(part.codes[sl], part.weights[sl], values, keep_assign)
+    return compiled.analyse(part.codes[sl], part.weights[sl], values, keep_assign, barren)
 
 
 def iter_analysed(compiled: CompiledNetwork, source: EncodedSource, budget: MemoryBudget,
-                  keep_assign: bool = False) -> Iterator[tuple[ChunkRef, ChunkEvidence]]:
+                  keep_assign: bool = False,
+                  barren: bool = False) -> Iterator[tuple[ChunkRef, ChunkEvidence]]:
     """Each chunk of ``source``, analysed once (a single pass)."""
     for ref in chunk_refs(compiled, source, budget):
-        yield ref, analyse_ref(compiled, source, ref, keep_assign)
+        yield ref, analyse_ref(compiled, source, ref, keep_assign, barren)
 
 
 def describe_row(compiled: CompiledNetwork, source: EncodedSource, part: int, row: int) -> str:
@@ -110,9 +111,10 @@ class AnalysedData:
     """
 
     def __init__(self, compiled: CompiledNetwork, data: object,
-                 budget: MemoryBudget = MemoryBudget()) -> None:
+                 budget: MemoryBudget = MemoryBudget(), barren: bool = False) -> None:
         self.compiled = compiled
         self.budget = budget
+        self.barren = barren  # barren cells summed out (see bnem.inference.barren)
         self.source = encode_source(data, list(compiled.network.variables.values()))
         self.refs = chunk_refs(compiled, self.source, budget)
         self._kept = self._keep()
@@ -122,7 +124,7 @@ class AnalysedData:
         room, full_size = self.budget.cache_bytes, {}
         obs_counts = np.zeros(self.compiled.structure.n_params)
         for k, ref in enumerate(self.refs):  # first every chunk in compact form, ...
-            ev = analyse_ref(self.compiled, self.source, ref)
+            ev = analyse_ref(self.compiled, self.source, ref, barren=self.barren)
             obs_counts += ev.obs_counts
             small = compact(ev)
             full_size[k] = ev.nbytes
@@ -166,8 +168,8 @@ class AnalysedData:
     def chunk(self, k: int) -> ChunkEvidence:
         """Chunk ``k``, ready to evaluate."""
         kept = self._kept.get(k)
-        return analyse_ref(self.compiled, self.source, self.refs[k]) if kept is None \
-            else kept.ready()
+        return analyse_ref(self.compiled, self.source, self.refs[k], barren=self.barren) \
+            if kept is None else kept.ready()
 
     def stats(self, params: Parameters, hard: bool = False, context: str = "") -> Stats:
         """The E-step over all chunks: the sum of their statistics under ``params``.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InferenceTooLargeError
+from .barren import mark_barren
 from .plan import Plan
 from .slices import slice_all
 from .structure import Structure
@@ -78,7 +79,7 @@ def row_entries(structure: Structure, plan: Plan,
     variables holds ``m`` states during analysis plus a few index words.
     """
     log_cards = np.log(structure.cards.astype(float))
-    missing = codes < 0
+    missing = codes == -1  # barren cells (-2) are summed out, not enumerated
     entries = np.zeros(codes.shape[0])
     words = np.zeros(codes.shape[0])
     for c in plan.cliques:
@@ -123,16 +124,22 @@ def chunk_bounds(structure: Structure, plan: Plan, codes: np.ndarray, max_rows: 
 
 
 def analyse(structure: Structure, plan: Plan, codes: np.ndarray, weights: np.ndarray,
-            values: np.ndarray | None = None, keep_assign: bool = True) -> ChunkEvidence:
+            values: np.ndarray | None = None, keep_assign: bool = True,
+            barren: bool = False) -> ChunkEvidence:
     """Slice every clique of ``plan`` at the observed values of each row.
 
     ``keep_assign=False`` drops the per-entry states once the index arrays are built
     (EM does not need them; node marginals do), saving a third of the memory.
-    ``values`` are the rows' continuous cells (hybrid networks).
+    ``values`` are the rows' continuous cells (hybrid networks). With ``barren``, the
+    barren cells of each row are summed out first (:mod:`bnem.inference.barren`;
+    discrete networks only): exact for likelihoods and for EM's fixed points, but
+    those families then get no expected counts from that row.
     """
     from .gaussian import slice_component
 
     codes = np.asarray(codes)
+    if barren and not structure.components:
+        codes = mark_barren(structure, codes)
     weights = np.asarray(weights, dtype=float)
     obs_counts = np.zeros(structure.n_params)
     for _, full, idx in observed_families(structure, codes):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ragged import pattern_keys, radix_strides, row_dot, segment_of_entries, starts
+from .barren import BARREN
 from .plan import Plan
 from .structure import Structure
 
@@ -81,24 +82,25 @@ class SliceDraft:
     sep_weights: np.ndarray | None  # (len(up_local), |sep|) ravel weights of the message
 
 
-def enumerate_slices(codes: np.ndarray, mis: np.ndarray, cvars: list,
-                     cards: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Active rows grouped by missing pattern, and every entry's clique assignment.
+def enumerate_slices(codes: np.ndarray, mis: np.ndarray, cvars: list, cards: np.ndarray,
+                     bar: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Active rows grouped by pattern, and every entry's clique assignment.
 
-    Rows sharing a pattern (which clique variables are missing) share one template
-    of the missing variables' joint states (last variable fastest), so each pattern
-    costs one broadcast addition whatever its number of rows. Returns ``(rows,
-    missing mask of those rows, assignments, per-row lengths, rows per pattern)``.
+    Rows sharing a pattern (which clique variables are missing, and which are barren:
+    summed out, see :mod:`bnem.inference.barren`) share one template of the missing
+    variables' joint states (last variable fastest), so each pattern costs one
+    broadcast addition whatever its number of rows. Returns ``(rows, missing mask and
+    barren mask of those rows, assignments, per-row lengths, rows per pattern)``.
     """
     rows = np.flatnonzero(mis.any(axis=1))
-    mis_r = mis[rows]
+    mis_r, bar_r = mis[rows], bar[rows]
     if rows.size == 0:
         empty = np.zeros(0, np.int64)
-        return rows, mis_r, np.zeros((0, len(cvars)), dtype=np.int64), empty, empty
-    keys = pattern_keys(mis_r)
+        return rows, mis_r, bar_r, np.zeros((0, len(cvars)), dtype=np.int64), empty, empty
+    keys = pattern_keys(np.hstack([mis_r, bar_r]) if bar_r.any() else mis_r)
     order = np.argsort(keys, kind="stable")
-    rows, mis_r, keys = rows[order], mis_r[order], keys[order]
-    observed = np.where(mis_r, 0, codes[rows][:, cvars]).astype(np.int64)
+    rows, mis_r, bar_r, keys = rows[order], mis_r[order], bar_r[order], keys[order]
+    observed = np.where(mis_r | bar_r, 0, codes[rows][:, cvars]).astype(np.int64)
     bounds = np.flatnonzero(np.diff(keys)) + 1
     counts = np.diff(np.concatenate([[0], bounds, [keys.size]]))
     lengths = np.empty(rows.size, dtype=np.int64)
@@ -112,10 +114,10 @@ def enumerate_slices(codes: np.ndarray, mis: np.ndarray, cvars: list,
         parts.append((block[:, None, :] + template[None]).reshape(-1, len(cvars)))
         lengths[start:start + n_p] = states.shape[0]
         start += n_p
-    return rows, mis_r, np.concatenate(parts), lengths, counts
+    return rows, mis_r, bar_r, np.concatenate(parts), lengths, counts
 
 
-def _factor_indices(structure, clique, cvars, rows, mis_r, assign, entry_seg, n_rows,
+def _factor_indices(structure, clique, cvars, rows, mis_r, bar_r, assign, entry_seg, n_rows,
                     row_base) -> list:
     """``(factor id, flat index per entry)`` of every factor active in some row."""
     pos_of = {v: j for j, v in enumerate(cvars)}
@@ -130,7 +132,8 @@ def _factor_indices(structure, clique, cvars, rows, mis_r, assign, entry_seg, n_
             offset = row_base[f - structure.n_vars] + rows[entry_seg]
         if not fam:
             continue
-        active = mis_r[:, [pos_of[v] for v in fam]].any(axis=1)
+        at = [pos_of[v] for v in fam]
+        active = mis_r[:, at].any(axis=1) & ~bar_r[:, at].any(axis=1)  # barren: summed out
         if not active.any():
             continue
         weights = np.zeros(len(cvars), dtype=np.int64)
@@ -144,17 +147,21 @@ def _factor_indices(structure, clique, cvars, rows, mis_r, assign, entry_seg, n_
 
 
 def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
-                 missing: np.ndarray, row_base: tuple = ()) -> SliceDraft:
-    """Slice clique ``k`` of ``plan`` at the observed values of every row."""
+                 missing: np.ndarray, row_base: tuple = (),
+                 barren: np.ndarray | None = None) -> SliceDraft:
+    """Slice clique ``k`` of ``plan`` at the observed values of every row (``missing``:
+    cells to sum over; ``barren``: cells summed out beforehand, with their families)."""
     clique = plan.cliques[k]
     cvars = list(clique.vars)
     cards = structure.cards[cvars]
     mis = missing[:, cvars]
-    rows, mis_r, assign, lengths, group_rows = enumerate_slices(codes, mis, cvars, cards)
+    bar = np.zeros_like(mis) if barren is None else barren[:, cvars]
+    rows, mis_r, bar_r, assign, lengths, group_rows = enumerate_slices(codes, mis, cvars,
+                                                                       cards, bar)
     seg = starts(lengths)
     entry_seg = np.repeat(np.arange(rows.size), lengths)
     n_entries = int(entry_seg.size)
-    found = _factor_indices(structure, clique, cvars, rows, mis_r, assign, entry_seg,
+    found = _factor_indices(structure, clique, cvars, rows, mis_r, bar_r, assign, entry_seg,
                             codes.shape[0], row_base)
     count_index = np.concatenate([idx for _, idx in found]) if found else np.zeros(0, np.int64)
     factors = tuple((f, count_index[j * n_entries:(j + 1) * n_entries])
@@ -213,8 +220,10 @@ def link(plan: Plan, k: int, child: SliceDraft, parent: SliceDraft, n_rows: int)
 def slice_all(structure: Structure, plan: Plan, codes: np.ndarray, row_base: tuple,
               keep_assign: bool) -> tuple:
     """Every clique of ``plan`` sliced and linked to its children (schedule order)."""
-    missing = codes < 0
-    drafts = [slice_clique(structure, plan, k, codes, missing, row_base)
+    missing = codes == -1
+    barren = codes == BARREN
+    drafts = [slice_clique(structure, plan, k, codes, missing, row_base,
+                           barren if barren.any() else None)
               for k in range(len(plan.cliques))]
     links: list[list] = [[] for _ in drafts]
     for k, c in enumerate(plan.cliques):
