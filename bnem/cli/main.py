@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--history", help="write the per-iteration trace as CSV")
     _fit_options(f)
     _missing_option(f)
+    f.add_argument("--weights", metavar="COLUMN", default=None,
+                   help="a data column of row weights (e.g. the frequency of each response "
+                        "pattern); it is not a node")
     f.add_argument("--log-format", choices=["text", "json"], default="text",
                    help="per-iteration log lines on standard error: text, or one JSON object "
                         "per iteration (restart, iteration, log_likelihood, objective, delta, "
@@ -203,7 +206,7 @@ def _fit(args) -> int:
     data = read_table(args.data, missing=args.missing, states=_states(network))
     logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
                 len(network.nodes), args.data, len(data), data.shape[1])
-    res = fit(network, data, history_path=args.history,
+    res = fit(network, data, history_path=args.history, sample_weight=args.weights,
               callback=_json_line if json_log else None, **_fit_kwargs(args))
     write(res.network, args.output)
     history = res.history

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,8 @@ class EncodedData:
         return f"row {self.index[pos]!r} ({', '.join(cells)})"
 
 
-def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData:
+def encode(data: object, variables: Sequence, merge: bool = True,
+           sample_weight: object = None) -> EncodedData:
     """Encode ``data`` (a pandas DataFrame) against ``variables``.
 
     Parameters
@@ -115,6 +117,10 @@ def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData
         Merge identical rows into weights (default). Without merging, every input
         row is its own distinct row. With continuous columns rows are not merged but
         ordered by which continuous cells are missing (``inverse`` maps them back).
+    sample_weight : array-like or str, optional
+        A weight per row (a frequency, for a table of response patterns), or the name of
+        a column of ``data`` holding them (the column is then not a node). Weights are
+        finite and >= 0; merged rows add theirs.
 
     Raises
     ------
@@ -125,6 +131,10 @@ def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData
     """
     if not isinstance(data, pd.DataFrame):
         raise BnemTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if isinstance(sample_weight, str) and sample_weight in {v.name for v in variables}:
+        raise DataError(f"sample_weight={sample_weight!r} is a node of the network; the "
+                        "weight column must be another column")
+    data, row_weight = _row_weights(data, sample_weight)
     _check_columns(data, [v.name for v in variables])
     n = data.shape[0]
     discrete = [v for v in variables if not v.is_continuous]
@@ -146,16 +156,19 @@ def encode(data: object, variables: Sequence, merge: bool = True) -> EncodedData
             latent.add(var.name)
     if merge and not continuous:
         unique, inverse, weights = _merge_rows(codes)
+        if row_weight is not None:
+            weights = np.bincount(inverse, weights=row_weight, minlength=weights.size)
     elif continuous and merge:
         # rows sorted by which continuous cells are missing: rows sharing a pattern
         # share one factorisation per E-step, so keep them in the same chunks
         order = pattern_order(np.isnan(values))
-        unique, weights = codes[order], np.ones(n)
+        unique, weights = codes[order], np.ones(n) if row_weight is None else row_weight[order]
         values = values[order]
         inverse = np.empty(n, dtype=np.int64)
         inverse[order] = np.arange(n)
     else:
-        unique, inverse, weights = codes, np.arange(n), np.ones(n)
+        unique, inverse, weights = codes, np.arange(n), \
+            np.ones(n) if row_weight is None else row_weight
     return EncodedData(unique, weights, inverse,
                        tuple(v.name for v in variables if v.name in latent), data.index,
                        tuple(v.name for v in discrete),
@@ -273,6 +286,45 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
     seen = codes >= 0
     out[seen] = mapping[codes[seen]]
     return out
+
+
+def _row_weights(data: pd.DataFrame, sample_weight: object) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The table without its weight column (if one is named), and the row weights."""
+    if sample_weight is None:
+        return data, None
+    raw: Any
+    if isinstance(sample_weight, str):
+        if sample_weight not in [str(c) for c in data.columns]:
+            raise DataError(f"sample_weight={sample_weight!r} names no column of the data; "
+                            f"columns are {preview([str(c) for c in data.columns], 10)}")
+        column = [c for c in data.columns if str(c) == sample_weight][0]
+        raw, data = data[column], data.drop(columns=[column])
+        if not pd.api.types.is_numeric_dtype(raw):  # e.g. text read from a CSV file
+            numbers = pd.to_numeric(raw, errors="coerce")
+            odd = numbers.isna() & raw.notna()
+            if odd.any():
+                r = int(np.flatnonzero(odd.to_numpy())[0])
+                raise DataError(f"column {sample_weight!r}: the weight of row "
+                                f"{data.index[r]!r} is {raw.iloc[r]!r}, not a number; weights "
+                                f"must be finite numbers >= 0 ({int(odd.sum())} such row(s))")
+            raw = numbers
+        where = f"column {sample_weight!r}"
+    else:
+        raw, where = sample_weight, "sample_weight"
+    try:
+        w = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{where} must hold numbers (row weights), got "
+                        f"{type(sample_weight).__name__}") from None
+    if w.shape != (len(data),):
+        raise DataError(f"{where} must have one weight per row ({len(data)}), got shape "
+                        f"{w.shape}")
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{where}: the weight of row {data.index[r]!r} is {float(w[r])!r}; weights "
+                        f"must be finite numbers >= 0 ({int(bad.sum())} bad row(s))")
+    return data, w
 
 
 def _merge_rows(codes: np.ndarray):

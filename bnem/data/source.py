@@ -131,22 +131,26 @@ def _groups(data: object) -> Iterator[list[tuple[int, pd.DataFrame]]]:
         yield group
 
 
-def _encode_group(group: list[tuple[int, pd.DataFrame]], variables: Sequence) -> EncodedData:
+def _encode_group(group: list[tuple[int, pd.DataFrame]], variables: Sequence,
+                  weight_column: str | None) -> EncodedData:
     frames = [part for _, part in group]
     try:
-        return encode(frames[0] if len(frames) == 1 else pd.concat(frames), variables)
+        return encode(frames[0] if len(frames) == 1 else pd.concat(frames), variables,
+                      sample_weight=weight_column)
     except DataError as exc:
         for k, part in group:  # find the part at fault
             try:
-                encode(part, variables)
+                encode(part, variables, sample_weight=weight_column)
             except DataError as inner:
                 raise DataError(f"data part {k}: {inner}") from None
         raise DataError(f"data parts {group[0][0]}-{group[-1][0]}: {exc}") from None
 
 
-def encode_source(data: object, variables: Sequence) -> EncodedSource:
+def encode_source(data: object, variables: Sequence,
+                  sample_weight: object = None) -> EncodedSource:
     """Encode a DataFrame, or a list, tuple or iterator of DataFrames with the same
-    columns (empty parts are skipped).
+    columns (empty parts are skipped). ``sample_weight``: row weights, an array for a
+    DataFrame or the name of a column (every part's, for several parts).
 
     Raises
     ------
@@ -157,11 +161,14 @@ def encode_source(data: object, variables: Sequence) -> EncodedSource:
         (naming the part).
     """
     if isinstance(data, pd.DataFrame):
-        enc = encode(data, variables)
+        enc = encode(data, variables, sample_weight=sample_weight)
         return EncodedSource((enc,), enc.latent)
+    if sample_weight is not None and not isinstance(sample_weight, str):
+        raise BnemTypeError("with several data parts, sample_weight must name a column of "
+                            f"the parts, got {type(sample_weight).__name__}")
     parts, origins, sizes = [], [], []
     for group in _groups(data):
-        parts.append(_encode_group(group, variables))
+        parts.append(_encode_group(group, variables, sample_weight))
         origins.append(tuple(k for k, _ in group))
         sizes.append(tuple(len(p) for _, p in group))
     if not parts:

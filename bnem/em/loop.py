@@ -44,7 +44,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
-        accelerate: str = "none", sum_out_barren: bool = False, max_time: float | None = None,
+        accelerate: str = "none", sample_weight: Any = None, sum_out_barren: bool = False,
+        max_time: float | None = None,
         history_path: Any = None,
         checkpoint: Any = None, checkpoint_every: float = 0.0,
         resume: Any = None, **deprecated: Any) -> FitResult:
@@ -123,7 +124,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     given = dict(max_iter=max_iter, tol=tol, seed=seed, init=init, n_init=n_init, prior=prior,
                  callback=callback, progress=progress, memory_mb=memory_mb,
                  min_variance=min_variance, hard=hard, accelerate=accelerate,
-                 sum_out_barren=sum_out_barren,
+                 sample_weight=sample_weight, sum_out_barren=sum_out_barren,
                  max_time=max_time, history_path=history_path, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                  resume=resume)
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
@@ -249,7 +250,7 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
     budget = MemoryBudget(opts.memory_mb) if opts.chunk_rows is None else \
         MemoryBudget(opts.memory_mb, opts.chunk_rows)
     barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
-    analysed = AnalysedData(compile(network), data, budget, barren)
+    analysed = AnalysedData(compile(network), data, budget, barren, opts.sample_weight)
     n = analysed.n_chunks
     logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "
                 "kept%s%s", analysed.n_rows, len(analysed.source.stacked("weights")),

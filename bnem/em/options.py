@@ -35,7 +35,7 @@ class Option:
     """One option of ``fit``: how to check it and how the command line offers it."""
 
     name: str
-    kind: str                 # "int", "float", "choice", "bool", "seed", "callable", "path"
+    kind: str  # "int", "float", "choice", "bool", "seed", "callable", "path", "weights"
     default: Any
     help: str
     minimum: float | None = None
@@ -64,6 +64,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("accelerate", "choice", "none", "accelerate EM: 'squarem' extrapolates along two "
            "EM steps and keeps the result only if the objective does not drop",
            choices=("none", "squarem")),
+    Option("sample_weight", "weights", None, "a weight per row (e.g. the frequency of a "
+           "response pattern), or the name of a data column holding them", cli=False),
     Option("sum_out_barren", "bool", False, "sum out, row by row, the missing variables all of "
            "whose descendants are missing too (exact: the same likelihood and fixed points, "
            "fewer iterations); discrete networks, soft EM", cli=False),
@@ -100,6 +102,7 @@ class FitOptions:
     min_variance: float
     hard: bool
     accelerate: str
+    sample_weight: Any
     sum_out_barren: bool
     max_time: float | None
     history_path: str | None
@@ -137,6 +140,8 @@ def _check(option: Option, value: Any) -> Any:
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise BnemTypeError(f"{name} must be a file path, got {type(value).__name__}")
         return None if value is None else os.fspath(value)
+    if option.kind == "weights":
+        return value  # checked row by row when the data are encoded
     if option.kind == "seed":
         check_seed(value)
         return value

@@ -111,11 +111,13 @@ class AnalysedData:
     """
 
     def __init__(self, compiled: CompiledNetwork, data: object,
-                 budget: MemoryBudget = MemoryBudget(), barren: bool = False) -> None:
+                 budget: MemoryBudget = MemoryBudget(), barren: bool = False,
+                 sample_weight: object = None) -> None:
         self.compiled = compiled
         self.budget = budget
         self.barren = barren  # barren cells summed out (see bnem.inference.barren)
-        self.source = encode_source(data, list(compiled.network.variables.values()))
+        self.source = encode_source(data, list(compiled.network.variables.values()),
+                                    sample_weight)
         self.refs = chunk_refs(compiled, self.source, budget)
         self._kept = self._keep()
 
