@@ -4,6 +4,7 @@ and Ctrl-C stops a fit after its iteration with what it found."""
 import errno
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -228,3 +229,31 @@ def test_atomic_writes_follow_links_and_write_pipes_directly(tmp_path):
     assert got and got[0].startswith(b"network")
     assert os.path.exists(fifo) and not os.path.isfile(fifo)  # still a pipe
     assert _debris(tmp_path) == []
+
+
+@pytest.mark.parametrize("text, match", [
+    ("network x {}\nvariable a { type discrete [ ² ] { y, n }; }\n",
+     r"expected the number of states of 'a', found '²'"),
+    ("network x {}\nvariable a { type discrete [ 2 ] { y, n }; }\nprobability ( a ) { table "
+     + "9" * 100_000 + ", 0.5; }\n", r"found '9{60}\.\.\. \(100000 characters\)'$"),
+])
+def test_bif_errors_are_short_and_clear(text, match):
+    with pytest.raises(bnem.BIFParseError, match=match) as info:
+        bnem.read_bif(text)
+    assert len(str(info.value)) < 200
+
+
+def test_a_bif_path_with_a_brace_is_read_as_a_file(tmp_path):
+    path = tmp_path / "net{1}.bif"
+    bnem.write_bif(load("asia"), path)
+    assert bnem.read_bif(str(path)) == bnem.read_bif(path) == load("asia")
+
+
+def test_numbers_out_of_range_are_clear_errors():
+    net = load("asia")
+    with pytest.raises(bnem.BnemError, match=r"prior must be <= 1000000000000.0, got 1e\+308"):
+        bnem.fit(net, net.sample(10, seed=0), prior=1e308)
+    gm = bnem.gaussian_mixture(["x"], 2)
+    df = pd.DataFrame({"x": np.arange(10.0) * 1e300})
+    with pytest.raises(bnem.DataError, match=r"column 'x': value 1e\+300 .* beyond 1e\+150"):
+        bnem.fit(gm, df)

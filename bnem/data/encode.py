@@ -198,6 +198,9 @@ def _check_columns(data: pd.DataFrame, names: list) -> None:
         )
 
 
+MAX_MAGNITUDE = 1e150  # continuous cells beyond this would overflow when squared
+
+
 def _float_column(series: pd.Series, name: str) -> np.ndarray:
     """A continuous node's column as floats (NaN = missing)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -235,6 +238,12 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
             f"column {name!r}: value {first!r} (in {int((vals == first).sum())} row(s)) is not a "
             f"number, but {name!r} is a continuous node; {int(bad.sum())} non-numeric cell(s) "
             "in all. Missing cells must be NaN (read_table turns missing markers into NaN).")
+    huge = np.abs(out) > MAX_MAGNITUDE
+    if huge.any() and not np.isinf(out).any():
+        r = int(np.flatnonzero(huge)[0])
+        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {series.index[r]!r}; "
+                        f"{int(huge.sum())} such cell(s)) is beyond {MAX_MAGNITUDE:.0e}, where "
+                        "squares overflow; rescale the column (e.g. to other units)")
     inf = np.isinf(out)
     if inf.any():
         raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in row "

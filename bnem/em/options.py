@@ -39,6 +39,7 @@ class Option:
     default: Any
     help: str
     minimum: float | None = None
+    maximum: float | None = None
     choices: tuple = ()
     cli: bool = True          # offered as a ``bnem fit`` flag
 
@@ -56,7 +57,7 @@ OPTIONS: tuple[Option, ...] = (
            "for a hybrid one)", choices=INITS + MIXTURE_INITS),
     Option("n_init", "int", 1, "random restarts; the best final objective is kept", minimum=1),
     Option("prior", "float", 0.0, "Dirichlet pseudo-count added to every expected count "
-           "(MAP-EM)", minimum=0.0),
+           "(MAP-EM)", minimum=0.0, maximum=1e12),
     Option("min_variance", "float", DEFAULT_MIN_VARIANCE, "floor of the Gaussian nodes' "
            "variances (0 disables it)", minimum=0.0),
     Option("hard", "bool", False, "classification EM: each row counts wholly for its most "
@@ -127,7 +128,7 @@ def _check(option: Option, value: Any) -> Any:
     if option.kind == "float":
         if value is None and option.default is None:
             return None
-        return check_float(value, name, minimum=option.minimum)
+        return check_float(value, name, minimum=option.minimum, maximum=option.maximum)
     if option.kind == "bool":
         if not isinstance(value, (bool, np.bool_)):
             raise BnemTypeError(f"{name} must be True or False, got {value!r}")

@@ -29,13 +29,20 @@ _PUNCT = frozenset("{}()[],;|")
 _INF = float("inf")
 
 
-def show(tok: str | None) -> str:
-    """A token as quoted in error messages.
+SHOWN = 60  # characters of a token quoted in an error message
 
-    >>> show("{"), show(None)
-    ("'{'", 'end of file')
+
+def show(tok: str | None) -> str:
+    """A token as quoted in error messages (a long one cut, with its length).
+
+    >>> show("{"), show(None), show("9" * 1000)[-24:]
+    ("'{'", 'end of file', "99... (1000 characters)'")
     """
-    return "end of file" if tok is None else repr(tok)
+    if tok is None:
+        return "end of file"
+    if len(tok) > SHOWN:
+        return repr(tok[:SHOWN] + f"... ({len(tok)} characters)")
+    return repr(tok)
 
 
 def unquote(tok: str) -> str:
@@ -156,7 +163,7 @@ class Scanner:
                 raise self.error(f"expected {expected}, found {show(tok)}", start)
             value = float(tok)
             if not 0.0 <= value < _INF:
-                raise self.error(f"expected a finite probability >= 0, found {tok!r}", start)
+                raise self.error(f"expected a finite probability >= 0, found {show(tok)}", start)
             vals.append(value)
             positions.append(start)
             comma = False

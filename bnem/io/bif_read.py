@@ -39,7 +39,8 @@ def read_bif(source: str | os.PathLike[str] | bytes | bytearray | IO[str] | IO[b
     source : str, os.PathLike, bytes or file object
         A path (gzip-compressed files, e.g. ``*.bif.gz``, are recognised by their
         magic bytes and decompressed), an open file (text or binary), the BIF text
-        itself (a ``str`` containing ``{`` or a newline), or its bytes.
+        itself (a ``str`` with a newline, or with ``{`` that names no existing file),
+        or its bytes. A ``pathlib.Path`` is always a path.
 
     Returns
     -------
@@ -109,8 +110,9 @@ def load_text(source: str | os.PathLike[str] | bytes | bytearray | IO[str] | IO[
     >>> load_text(b"\\xef\\xbb\\xbfnetwork x { }")
     ('network x { }', '<bytes>')
     """
-    if isinstance(source, str) and ("{" in source or "\n" in source):
-        return _normalize_newlines(source), "<string>"
+    if isinstance(source, str) and ("\n" in source or
+                                    ("{" in source and not os.path.isfile(source))):
+        return _normalize_newlines(source), "<string>"  # text (an existing file is a path)
     data: str | bytes
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
@@ -244,7 +246,7 @@ def _type_declaration(sc: Scanner, name: str) -> tuple:
                        f"variables only)", kind_pos)
     sc.expect("[", "before the number of states")
     tok, count_pos = sc.next()
-    if tok is None or not tok.isdigit():
+    if tok is None or not (tok.isascii() and tok.isdigit()):  # not '²' or '٣'
         raise sc.error(f"expected the number of states of {name!r}, found {show(tok)}", count_pos)
     count = int(tok)
     sc.expect("]", "after the number of states")
