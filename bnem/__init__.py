@@ -23,6 +23,14 @@ from .network.gaussian import GaussianCPD
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``bnem.GaussianMixture``: imported on first use (it needs scikit-learn)."""
+    if name == "GaussianMixture":
+        from .models.sklearn_mixture import GaussianMixture
+        return GaussianMixture
+    raise AttributeError(f"module 'bnem' has no attribute {name!r}")
+
 __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
     "fit", "FitResult", "Progress", "CompiledNetwork",

@@ -1,0 +1,198 @@
+"""``bnem.GaussianMixture``: a scikit-learn estimator that accepts missing cells (models layer).
+
+It has the parameters, fitted attributes and methods of
+``sklearn.mixture.GaussianMixture`` that apply, on arrays or DataFrames with NaN
+allowed everywhere: missing cells are integrated out exactly, in fitting and in
+scoring. Underneath it is :func:`bnem.gaussian_mixture` fitted by :func:`bnem.fit`
+(``network_`` holds the fitted network). scikit-learn is imported only by this module,
+which ``import bnem`` loads on first use of ``bnem.GaussianMixture``.
+
+Differences from scikit-learn: ``init_params="kmeans"`` uses k-means++ seeding (no
+k-means iterations), ``"random"`` random responsibilities and ``"random_from_data"``
+random rows as centres; covariances are floored at ``min_variance`` (per conditional
+variance) rather than regularised by adding ``reg_covar``; ``covariance_type`` is
+``"full"`` or ``"diag"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_choice
+from ..em.loop import fit as em_fit
+from ..errors import BnemValueError
+from ..network.bayesnet import BayesianNetwork
+from .mixture import gaussian_mixture, mixture_parameters
+
+INIT_PARAMS = {"kmeans": "k-means++", "k-means++": "k-means++", "random": "random-resp",
+               "random_from_data": "random-rows"}
+HIDDEN = "component"
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by exact EM, missing cells allowed (see the module
+    docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.r_[np.random.default_rng(0).normal(0, 1, (100, 2)),
+    ...           np.random.default_rng(1).normal(6, 1, (100, 2))]
+    >>> X[::7, 1] = np.nan
+    >>> gm = GaussianMixture(2, random_state=0).fit(X)
+    >>> sorted(np.round(gm.means_[:, 0]).tolist())
+    [0.0, 6.0]
+    >>> gm.predict(np.array([[6.0, np.nan]])).shape
+    (1,)
+    """
+
+    feature_names_in_: np.ndarray   # fitted attributes (set by fit)
+    n_features_in_: int
+    network_: BayesianNetwork
+
+    def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
+                 tol: float = 1e-3, max_iter: int = 100, n_init: int = 1,
+                 init_params: str = "kmeans", weights_init: Any = None, means_init: Any = None,
+                 precisions_init: Any = None, random_state: Any = None,
+                 warm_start: bool = False, verbose: int = 0,
+                 min_variance: float = 1e-6) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.min_variance = min_variance
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
+        """Fit by EM; ``X`` is ``(n, d)``, NaN for missing cells."""
+        df = self._frame(X, fitting=True)
+        check_choice(self.covariance_type, "covariance_type", ("full", "diag"))
+        check_choice(self.init_params, "init_params", tuple(INIT_PARAMS))
+        start, init = self._start()
+        res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=_seed(self.random_state),
+                     init=init, n_init=self.n_init if init != "network" else 1,
+                     min_variance=self.min_variance, progress=bool(self.verbose),
+                     sample_weight=sample_weight)
+        self.network_ = res.network
+        self.converged_ = res.converged
+        self.n_iter_ = res.n_iter
+        self.lower_bound_ = res.log_likelihood / res.n_rows
+        self._set_parameters()
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then the most probable component of every row."""
+        return self.fit(X, y, sample_weight).predict(X)
+
+    def _start(self) -> tuple[BayesianNetwork, str]:
+        cols = list(self.feature_names_in_)
+        if self.warm_start and hasattr(self, "network_"):
+            return self.network_, "network"
+        given = [a is not None for a in (self.weights_init, self.means_init,
+                                         self.precisions_init)]
+        if not any(given):
+            return gaussian_mixture(cols, self.n_components, self.covariance_type,
+                                    hidden=HIDDEN), INIT_PARAMS[self.init_params]
+        if not all(given):
+            raise BnemValueError("give weights_init, means_init and precisions_init together "
+                                 "(bnem starts from all three), or none of them")
+        prec = np.asarray(self.precisions_init, dtype=float)
+        cov = np.linalg.inv(prec) if self.covariance_type == "full" else 1.0 / prec
+        return gaussian_mixture(cols, self.n_components, self.covariance_type,
+                                weights=self.weights_init, means=self.means_init,
+                                covariances=cov, hidden=HIDDEN), "network"
+
+    def _set_parameters(self) -> None:
+        w, means, covs = mixture_parameters(self.network_, HIDDEN)
+        self.weights_, self.means_ = w, means
+        if self.covariance_type == "full":
+            self.covariances_ = covs
+            self.precisions_ = np.linalg.inv(covs)
+            chol = np.linalg.cholesky(covs)
+            eye = np.broadcast_to(np.eye(covs.shape[1]), covs.shape)
+            self.precisions_cholesky_ = np.linalg.solve(chol, eye).transpose(0, 2, 1)
+        else:
+            self.covariances_ = np.diagonal(covs, axis1=1, axis2=2).copy()
+            self.precisions_ = 1.0 / self.covariances_
+            self.precisions_cholesky_ = np.sqrt(self.precisions_)
+
+    # -- using the fitted model ---------------------------------------------------------
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Per row ``log p(x)``, missing cells integrated out."""
+        frame = self._frame(X)
+        return self.network_.log_prob(frame)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean of :meth:`score_samples` (higher is better)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``(n, n_components)`` posterior of the component given each row."""
+        frame = self._frame(X)
+        return self.network_.posterior(frame, HIDDEN).to_numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable component of every row."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)``: ``n_samples`` draws and their components."""
+        check_is_fitted(self, "network_")
+        draws = self.network_.sample(n_samples, seed=_seed(self.random_state))
+        X = draws[list(self.feature_names_in_)].to_numpy(dtype=float)
+        return X, draws[HIDDEN].cat.codes.to_numpy().astype(int)
+
+    def bic(self, X: Any) -> float:
+        """``-2 log L + p log n`` on ``X`` (scikit-learn's parameter count)."""
+        n = len(X)
+        return -2.0 * self.score(X) * n + self.network_.n_parameters * np.log(n)
+
+    def aic(self, X: Any) -> float:
+        """``-2 log L + 2 p`` on ``X``."""
+        return -2.0 * self.score(X) * len(X) + 2.0 * self.network_.n_parameters
+
+    # -- input ---------------------------------------------------------------------------
+    def _frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
+        if not fitting:
+            check_is_fitted(self, "network_")
+        if isinstance(X, pd.DataFrame):
+            names = [str(c) for c in X.columns]
+            values = X.to_numpy(dtype=float)
+            if not fitting and names != list(self.feature_names_in_):
+                raise BnemValueError(f"X has columns {names}, but the model was fitted on "
+                                     f"{list(self.feature_names_in_)}")
+        else:
+            values = np.asarray(X, dtype=float)
+            if values.ndim != 2:
+                raise BnemValueError(f"X must be 2-D (rows, features), got shape {values.shape}")
+            names = [f"x{j}" for j in range(values.shape[1])]
+        if fitting:
+            self.n_features_in_ = values.shape[1]
+            self.feature_names_in_ = np.array(names, dtype=object)
+        elif values.shape[1] != self.n_features_in_:
+            raise BnemValueError(f"X has {values.shape[1]} features, but the model was fitted "
+                                 f"with {self.n_features_in_}")
+        if np.isinf(values).any():
+            raise BnemValueError("X holds infinite values; use NaN for missing cells")
+        return pd.DataFrame(values, columns=list(self.feature_names_in_))
+
+
+def _seed(random_state: Any) -> Any:
+    """bnem's seed from scikit-learn's ``random_state`` (None, int or RandomState)."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2 ** 31))
+    return random_state
+
