@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bnem
-from bnem.io import atomic
+from bnem import atomic
 from conftest import load
 
 

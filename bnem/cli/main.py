@@ -232,7 +232,7 @@ def _fit(args) -> int:
 
 def _write_csv(df, path: str, **kwargs) -> None:
     """``df`` as CSV, written atomically (a reader never sees half a file)."""
-    from ..io.atomic import atomic_open
+    from ..atomic import atomic_open
 
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         df.to_csv(handle, index=False, **kwargs)

@@ -58,11 +58,10 @@ class EncodedSource:
             return self.parts[0].index
         return self.parts[0].index.append([p.index for p in self.parts[1:]])
 
-    def stacked(self, attribute: str) -> np.ndarray:
-        """``codes``, ``values`` or ``weights`` of the distinct rows of all groups,
-        stacked (no copy for one group)."""
-        arrays = [getattr(p, attribute) for p in self.parts]
-        return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    @property
+    def n_distinct(self) -> int:
+        """Distinct rows over all groups (identical rows are merged within a group)."""
+        return sum(int(p.weights.size) for p in self.parts)
 
     def canonical_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(codes, values, weights)`` of every input row, ordered as encoding the

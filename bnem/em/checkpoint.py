@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..errors import BnemValueError
 from ..inference.dataset import AnalysedData
 from ..inference.stats import Stats
@@ -106,18 +106,8 @@ class Checkpointer:
                     runs=[_run_meta(r, f"run{k}", arrays) for k, r in enumerate(runs)],
                     current=None if current is None else _state_meta(current, arrays))
         arrays["meta"] = np.array(json.dumps(meta, default=_plain))
-        folder = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bnem-checkpoint.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(self.path, "wb") as handle:
+            np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub
 
 
 def _plain(value: Any) -> Any:

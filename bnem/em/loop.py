@@ -125,8 +125,8 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
                  callback=callback, progress=progress, memory_mb=memory_mb,
                  min_variance=min_variance, hard=hard, accelerate=accelerate,
                  sample_weight=sample_weight, sum_out_barren=sum_out_barren,
-                 max_time=max_time, history_path=history_path, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                 resume=resume)
+                 max_time=max_time, history_path=history_path, checkpoint=checkpoint,
+                 checkpoint_every=checkpoint_every, resume=resume)
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
@@ -136,7 +136,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     check_observed(network, data_.latent)
     with graceful_interrupt() as interrupt:
         problem = Problem(data_, Maximizer(network), opts, interrupt)
-        runs, rng, t0 = _restarts_with_checkpoints(problem, rng, t0)
+        runs, t0 = _restarts_with_checkpoints(problem, rng, t0)
     best = max(runs, key=lambda r: r.point.objective)
     empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
                               runs[-1].interrupted, runs[-1].timed_out)
@@ -149,9 +149,10 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
 
 
 def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator,
-                               t0: float) -> tuple[list[RunOutcome], np.random.Generator, float]:
+                               t0: float) -> tuple[list[RunOutcome], float]:
     """Every restart (the finished ones of a checkpoint taken as they are), saving
-    checkpoints on the way if asked."""
+    checkpoints on the way if asked; also the start time, moved back on a resume by the
+    seconds the checkpoint had already run."""
     opts, data = problem.options, problem.data
     network = data.compiled.network
     prints = fingerprint(network, data) if opts.checkpoint or opts.resume else {}
@@ -169,7 +170,7 @@ def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator,
     finally:
         if live is not None:
             live.close()
-    return runs, rng, t0
+    return runs, t0
 
 
 def _restored_rows(runs: list[RunOutcome], current: RunState | None) -> list:
@@ -253,7 +254,7 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
     analysed = AnalysedData(compile(network), data, budget, barren, opts.sample_weight)
     n = analysed.n_chunks
     logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "
-                "kept%s%s", analysed.n_rows, len(analysed.source.stacked("weights")),
+                "kept%s%s", analysed.n_rows, analysed.source.n_distinct,
                 time.perf_counter() - t0, ", ".join(analysed.latent) or "none",
                 analysed.kept_bytes / 2 ** 20,
                 f", {analysed.n_compact} of {n} chunks compact" if analysed.n_compact else "",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..data.source import encode_source
+from ..data.source import EncodedSource, encode_source
 from ..errors import ImpossibleRowError
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
@@ -27,9 +27,7 @@ def log_prob(network: "BayesianNetwork", data: object,
     Missing cells and latent nodes are summed out exactly. A row that is impossible
     under the network gets ``-inf`` (it is a valid answer here, not an error).
     """
-    compiled = compile(network)
-    source = encode_source(data, list(network.variables.values()))
-    prepared = compiled.prepare(Parameters.of(network))
+    compiled, source, prepared = _prepared(network, data)
     distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
     barren = not compiled.structure.components  # exact, and fewer entries to sum
     for ref, ev in iter_analysed(compiled, source, budget, barren=barren):
@@ -38,6 +36,14 @@ def log_prob(network: "BayesianNetwork", data: object,
         except ImpossibleRows:
             distinct[ref.part].append(_log_prob_with_zeros(compiled, ev, prepared))
     return source.per_row([np.concatenate(d) for d in distinct])
+
+
+def _prepared(network: "BayesianNetwork",
+              data: object) -> tuple[CompiledNetwork, EncodedSource, Prepared]:
+    """The network compiled, the data encoded and the network's parameters prepared."""
+    compiled = compile(network)
+    source = encode_source(data, list(network.variables.values()))
+    return compiled, source, compiled.prepare(Parameters.of(network))
 
 
 def _log_prob_with_zeros(compiled: CompiledNetwork, ev: ChunkEvidence,
@@ -79,9 +85,7 @@ def posterior(network: "BayesianNetwork", data: object, node: str,
         If a row has probability zero under the network (its posterior is undefined).
     """
     i = network.discrete_index(node)
-    compiled = compile(network)
-    source = encode_source(data, list(network.variables.values()))
-    prepared = compiled.prepare(Parameters.of(network))
+    compiled, source, prepared = _prepared(network, data)
     distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
     for ref, ev in iter_analysed(compiled, source, budget, keep_assign=True):
         try:

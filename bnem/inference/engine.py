@@ -130,8 +130,8 @@ def _upward(evidence, theta, log_theta):
         pot = _potential(cs, theta, log_theta, log_z, up)
         partial[k] = pot
         n_root = cs.root_local.size
-        out: np.ndarray = np.bincount(cs.up_target, weights=pot,
-                                      minlength=cs.msg_size + max(n_root, 1)).astype(float, copy=False)
+        out: np.ndarray = np.bincount(cs.up_target, weights=pot,  # float: weights given
+                                      minlength=cs.msg_size + max(n_root, 1))
         if n_root:
             s = out[cs.msg_size:].copy()
             _check_positive(s, cs.rows[cs.root_local], linear)

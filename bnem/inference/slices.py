@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class SliceDraft:
 
 
 def enumerate_slices(codes: np.ndarray, mis: np.ndarray, cvars: list, cards: np.ndarray,
-                     bar: np.ndarray) -> tuple[np.ndarray, ...]:
+                     bar: np.ndarray | None = None) -> tuple[Any, ...]:
     """Active rows grouped by pattern, and every entry's clique assignment.
 
     Rows sharing a pattern (which clique variables are missing, and which are barren:
@@ -93,14 +94,19 @@ def enumerate_slices(codes: np.ndarray, mis: np.ndarray, cvars: list, cards: np.
     barren mask of those rows, assignments, per-row lengths, rows per pattern)``.
     """
     rows = np.flatnonzero(mis.any(axis=1))
-    mis_r, bar_r = mis[rows], bar[rows]
+    mis_r = mis[rows]
+    bar_r = None if bar is None or not bar[rows].any() else bar[rows]  # None: no barren cell
     if rows.size == 0:
         empty = np.zeros(0, np.int64)
         return rows, mis_r, bar_r, np.zeros((0, len(cvars)), dtype=np.int64), empty, empty
-    keys = pattern_keys(np.hstack([mis_r, bar_r]) if bar_r.any() else mis_r)
+    keys = pattern_keys(mis_r if bar_r is None else np.hstack([mis_r, bar_r]))
     order = np.argsort(keys, kind="stable")
-    rows, mis_r, bar_r, keys = rows[order], mis_r[order], bar_r[order], keys[order]
-    observed = np.where(mis_r | bar_r, 0, codes[rows][:, cvars]).astype(np.int64)
+    rows, mis_r, keys = rows[order], mis_r[order], keys[order]
+    free = mis_r
+    if bar_r is not None:
+        bar_r = bar_r[order]
+        free = mis_r | bar_r
+    observed = np.where(free, 0, codes[rows][:, cvars]).astype(np.int64)
     bounds = np.flatnonzero(np.diff(keys)) + 1
     counts = np.diff(np.concatenate([[0], bounds, [keys.size]]))
     lengths = np.empty(rows.size, dtype=np.int64)
@@ -133,7 +139,9 @@ def _factor_indices(structure, clique, cvars, rows, mis_r, bar_r, assign, entry_
         if not fam:
             continue
         at = [pos_of[v] for v in fam]
-        active = mis_r[:, at].any(axis=1) & ~bar_r[:, at].any(axis=1)  # barren: summed out
+        active = mis_r[:, at].any(axis=1)
+        if bar_r is not None:  # barren families are summed out
+            active &= ~bar_r[:, at].any(axis=1)
         if not active.any():
             continue
         weights = np.zeros(len(cvars), dtype=np.int64)
@@ -155,7 +163,7 @@ def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
     cvars = list(clique.vars)
     cards = structure.cards[cvars]
     mis = missing[:, cvars]
-    bar = np.zeros_like(mis) if barren is None else barren[:, cvars]
+    bar = None if barren is None else barren[:, cvars]
     rows, mis_r, bar_r, assign, lengths, group_rows = enumerate_slices(codes, mis, cvars,
                                                                        cards, bar)
     seg = starts(lengths)

@@ -8,9 +8,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..atomic import write_bytes
 from .._validation import preview
 from ..errors import BnemTypeError, NetworkError
-from .atomic import write_bytes
 from .bif import UNQUOTED
 
 if TYPE_CHECKING:

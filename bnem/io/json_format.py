@@ -79,9 +79,9 @@ import os
 import pathlib
 from typing import IO, TYPE_CHECKING, Any
 
+from ..atomic import write_bytes
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BIFParseError, BnemTypeError
-from .atomic import write_bytes
 from .json_checks import (JSONFormatError, build, check_object, describe, numbers,
                           object_pairs, strings)
 

@@ -1,4 +1,4 @@
-"""Atomic file writes (io layer).
+"""Atomic file writes (foundation layer).
 
 Every file bnem writes goes to a temporary file in the same folder, is flushed to
 disk and then renamed over the target in one step. A reader sees the old file or the
