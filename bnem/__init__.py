@@ -5,6 +5,7 @@
 >>> res = bnem.fit(net, net.sample(1000, seed=0, missing=0.2))    # doctest: +SKIP
 """
 
+from .data.files import files
 from .data.table import read_table
 from .data.variables import ContinuousVariable, Variable
 from .em.loop import Progress, fit
@@ -36,7 +37,7 @@ __all__ = [
     "fit", "FitResult", "Progress", "CompiledNetwork",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "best_permutation", "match_states", "relabel_states",
-    "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table",
+    "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
     "ImpossibleRowError", "InferenceTooLargeError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning", "InterruptedWarning",

@@ -44,7 +44,7 @@ def test_identical_rows_are_merged_with_weights():
 def test_unknown_state_names_column_value_count_and_states():
     df = pd.DataFrame({"a": ["yes", "maybe", "maybe", "no"]})
     with pytest.raises(bnem.DataError,
-                       match=r"column 'a': value 'maybe' \(in 2 row\(s\)\) is not a state of node "
+                       match=r"column 'a': value 'maybe' \(in 2 row\(s\), first row 1\) is not a state of node "
                              r"'a'; valid states: \['yes', 'no'\]"):
         encode(df, VARS)
 

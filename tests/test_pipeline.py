@@ -128,17 +128,19 @@ def test_an_iterable_of_frames_for_a_hybrid_network():
 
 @pytest.mark.parametrize("data, error, match", [
     ([], bnem.DataError, "yielded no DataFrame"),
-    ("data.csv", bnem.BnemError, "DataFrame, or a list, tuple or iterator of DataFrames; got str"),
+    ("data.csv", bnem.DataError, "data file 'data.csv' does not exist"),
+    (42, bnem.BnemError, "list, tuple or iterator of DataFrames, or data files .* got int"),
     (42, bnem.BnemError, "got int"),
     ({"asia": ["yes"]}, bnem.BnemError, "got dict"),
     (pd.Series(["yes"], name="asia"), bnem.BnemError, "got Series"),
     (np.array([["yes"]]), bnem.BnemError, "got ndarray"),
     ([pd.DataFrame({"asia": []}), pd.DataFrame({"asia": []})], bnem.DataError,
-     r"every DataFrame of the data source is empty \(0 rows\)"),
+     r"every part of the data source is empty \(0 rows\)"),
     ([pd.DataFrame({"asia": ["yes"]}), {"asia": ["no"]}], bnem.BnemError,
      "data part 1 is a dict"),
     ([pd.DataFrame({"asia": ["yes"]}), pd.DataFrame({"smoke": ["no"]})], bnem.DataError,
-     r"data part 1 has other columns than part 0 \(extra: \['smoke'\], missing: \['asia'\]\)"),
+     r"data part 1 has other columns than data part 0 \(extra: \['smoke'\], missing: "
+     r"\['asia'\]\)"),
     ([pd.DataFrame({"asia": ["yes"]}), pd.DataFrame({"asia": ["maybe"]})], bnem.DataError,
      "data part 1: column 'asia': value 'maybe'"),
 ])

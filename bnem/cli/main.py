@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fit", help="learn CPDs by EM; writes a BIF or JSON file")
     f.add_argument("network", help=f"network file ({NETWORK_FILES})")
-    f.add_argument("data", help="CSV file; header = node names; missing: see --missing")
+    f.add_argument("data", help="data: a CSV or Parquet file, a folder of them, or a quoted "
+                   "glob pattern ('parts/*.parquet'); read in batches, so any size fits in "
+                   "--memory-mb; CSV header = node names; missing: see --missing")
     f.add_argument("-o", "--output", required=True,
                    help="learned network: .json or .json.gz (any network), or .bif or "
                         ".bif.gz (discrete networks only)")
@@ -72,7 +74,7 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
     """The ``fit`` flags, from the one table of fit options (``bnem.em.options``)."""
     from ..em.options import OPTIONS
 
-    types = {"int": int, "float": float, "seed": int, "path": str}
+    types = {"int": int, "float": float, "seed": int, "path": str, "folder": str}
     for o in OPTIONS:
         if not o.cli:
             continue
@@ -177,7 +179,7 @@ def _states(network):
 
 
 def _fit(args) -> int:
-    from ..data.table import read_table
+    from ..data.files import files
     from ..em.loop import fit
     from ..em.options import validate
 
@@ -203,9 +205,9 @@ def _fit(args) -> int:
     network = _read(args.network)
     write = _writer(args.output, network)
     validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data are read
-    data = read_table(args.data, missing=args.missing, states=_states(network))
-    logger.info("fitting %s (%d nodes) to %s (%d rows, %d columns)", args.network,
-                len(network.nodes), args.data, len(data), data.shape[1])
+    data = files(args.data, missing=args.missing)  # read in batches, kept encoded on disk
+    logger.info("fitting %s (%d nodes) to %s (%d file(s))", args.network,
+                len(network.nodes), args.data, len(data.paths))
     res = fit(network, data, history_path=args.history, sample_weight=args.weights,
               callback=_json_line if json_log else None, **_fit_kwargs(args))
     write(res.network, args.output)

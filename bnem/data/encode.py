@@ -78,6 +78,14 @@ class EncodedData:
     def n_rows(self) -> int:
         return int(self.inverse.size)
 
+    @property
+    def n_distinct(self) -> int:
+        return int(self.weights.size)
+
+    @property
+    def weight_sum(self) -> float:
+        return float(self.weights.sum())
+
     def first_row_of(self, unique_row: int) -> int:
         """Position of the first input row equal to distinct row ``unique_row``."""
         return int(np.flatnonzero(self.inverse == unique_row)[0])
@@ -286,9 +294,11 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         k = bad[0]
         others = f" ({len(bad)} unknown values in all: {preview([uniques[b] for b in bad])})" \
             if len(bad) > 1 else ""
+        first = series.index[int(np.flatnonzero(codes == k)[0])]
         raise DataError(
-            f"column {var.name!r}: value {uniques[k]!r} (in {int(counts[k])} row(s)) is not a "
-            f"state of node {var.name!r}; valid states: {list(states)}{others}. "
+            f"column {var.name!r}: value {uniques[k]!r} (in {int(counts[k])} row(s), first "
+            f"row {first!r}) is not a state of node {var.name!r}; valid states: "
+            f"{list(states)}{others}. "
             "Missing cells must be NaN (read_table turns missing markers such as '?' into NaN)."
         )
     out = np.full(codes.shape, -1, dtype=np.int64)

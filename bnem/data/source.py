@@ -1,7 +1,10 @@
 """Data sources: what a user passes as data, encoded in parts (data layer).
 
-A source is a pandas DataFrame, or a list, tuple or iterator of DataFrames with the
-same columns (the parts of a table too large to build at once, files, partitions).
+A source is a pandas DataFrame, a list, tuple or iterator of DataFrames with the same
+columns (the parts of a table too large to build at once, partitions), or data files
+(:mod:`bnem.data.files`: a path, a glob, a folder or a list of paths), read in batches
+whose encoding is kept on disk (:mod:`bnem.data.store`), so memory does not grow with
+the number of rows.
 Consecutive small parts are encoded together (up to ``GROUP_ROWS`` rows, so that a
 thousand tiny parts cost what one table does); identical rows are merged within such
 a group. Groups are kept in order, so per-row results map back to the concatenation
@@ -17,6 +20,7 @@ of the parts, and errors name the part (and the row label) they come from.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -26,21 +30,34 @@ import pandas as pd
 from ..errors import BnemTypeError, DataError
 from ..ragged import pattern_order
 from .encode import EncodedData, encode
+from .files import FileSource, as_file_source, iter_parts
+from .store import Spill, StoredPart
 
 GROUP_ROWS = 25_000  # consecutive parts are encoded together up to this many rows
 
-DataSource = pd.DataFrame | Sequence[pd.DataFrame] | Iterator[pd.DataFrame]
-"""What every entry point takes as data: a DataFrame, or a list, tuple or iterator of them."""
+DataSource = pd.DataFrame | Sequence[pd.DataFrame] | Iterator[pd.DataFrame] | str | \
+    os.PathLike[str] | Sequence[str] | FileSource
+"""What every entry point takes as data: a DataFrame, a list, tuple or iterator of them,
+or data files (a path, a glob, a folder, a list of paths, or :func:`bnem.files`)."""
+
+Part = EncodedData | StoredPart
 
 
 @dataclass(frozen=True)
 class EncodedSource:
     """The encoded groups of parts of a source, and what holds across them."""
 
-    parts: tuple[EncodedData, ...]     # one per group of consecutive parts
+    parts: tuple[Part, ...]            # one per group of consecutive parts
     latent: tuple[str, ...]            # nodes observed in no part
     origins: tuple[tuple[int, ...], ...] = ()  # per group: the numbers of its parts
     sizes: tuple[tuple[int, ...], ...] = ()    # per group: the rows of each of its parts
+    labels: tuple[str, ...] = ()       # per input part: how errors name it
+    spill: Spill | None = None         # where the parts are kept on disk, if they are
+
+    def close(self) -> None:
+        """Remove the parts kept on disk (if any); the source is unusable afterwards."""
+        if self.spill is not None:
+            self.spill.close()
 
     @property
     def n_rows(self) -> int:
@@ -49,7 +66,7 @@ class EncodedSource:
 
     @property
     def total_weight(self) -> float:
-        return float(sum(p.weights.sum() for p in self.parts))
+        return float(sum(p.weight_sum for p in self.parts))
 
     @property
     def index(self) -> pd.Index:
@@ -61,19 +78,19 @@ class EncodedSource:
     @property
     def n_distinct(self) -> int:
         """Distinct rows over all groups (identical rows are merged within a group)."""
-        return sum(int(p.weights.size) for p in self.parts)
+        return sum(p.n_distinct for p in self.parts)
 
     def canonical_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(codes, values, weights)`` of every input row, ordered as encoding the
         concatenated table would order them (rows grouped by missing continuous
         cells), whatever the partition: seeded starts drawn from them do not depend on
         how the data were split. For unmerged (hybrid) data only."""
-        if len(self.parts) == 1:
-            p = self.parts[0]
-            return p.codes, p.values, p.weights
-        codes = np.concatenate([p.codes[p.inverse] for p in self.parts])
-        values = np.concatenate([p.values[p.inverse] for p in self.parts])
-        weights = np.concatenate([p.weights[p.inverse] for p in self.parts])
+        parts = [p.load() if isinstance(p, StoredPart) else p for p in self.parts]
+        if len(parts) == 1:
+            return parts[0].codes, parts[0].values, parts[0].weights
+        codes = np.concatenate([p.codes[p.inverse] for p in parts])
+        values = np.concatenate([p.values[p.inverse] for p in parts])
+        weights = np.concatenate([p.weights[p.inverse] for p in parts])
         order = pattern_order(np.isnan(values))
         return codes[order], values[order], weights[order]
 
@@ -81,21 +98,22 @@ class EncodedSource:
         """Results per distinct row of each group -> results per input row, in order."""
         return np.concatenate([d[p.inverse] for d, p in zip(distinct, self.parts)])
 
-    def part_of(self, group: int, unique_row: int) -> int | None:
-        """The number of the input part holding distinct row ``unique_row`` of group
-        ``group`` (None for a single DataFrame)."""
+    def part_of(self, group: int, unique_row: int) -> str | None:
+        """How errors name the input part holding distinct row ``unique_row`` of group
+        ``group`` (``"data part 3"``, ``"data file 'a.csv'"``; None for a DataFrame)."""
         if not self.origins:
             return None
         pos = self.parts[group].first_row_of(unique_row)
         ends = np.cumsum(self.sizes[group])
-        return self.origins[group][int(np.searchsorted(ends, pos, side="right"))]
+        return self.labels[self.origins[group][int(np.searchsorted(ends, pos, side="right"))]]
 
 
 def _frames(data: object) -> Iterator[pd.DataFrame]:
     """The DataFrames of a list, tuple or iterator source, checked one by one."""
     if not isinstance(data, (list, tuple, Iterator)):
-        raise BnemTypeError(f"data must be a pandas DataFrame, or a list, tuple or iterator "
-                            f"of DataFrames; got {type(data).__name__}")
+        raise BnemTypeError(f"data must be a pandas DataFrame, a list, tuple or iterator of "
+                            "DataFrames, or data files (a path, a glob pattern or a list of "
+                            f"paths); got {type(data).__name__}")
     for k, part in enumerate(data):
         if not isinstance(part, pd.DataFrame):
             raise BnemTypeError(f"data part {k} is a {type(part).__name__}; every part of a "
@@ -103,19 +121,21 @@ def _frames(data: object) -> Iterator[pd.DataFrame]:
         yield part
 
 
-def _groups(data: object) -> Iterator[list[tuple[int, pd.DataFrame]]]:
+def _groups(frames: Iterator[pd.DataFrame],
+            labels: list[str]) -> Iterator[list[tuple[int, pd.DataFrame]]]:
     """Consecutive non-empty parts, numbered, in groups of about ``GROUP_ROWS`` rows;
-    every part's columns are checked against the first part's."""
+    every part's columns are checked against the first part's (``labels[k]`` names
+    part ``k``)."""
     columns: list[str] | None = None
     group: list[tuple[int, pd.DataFrame]] = []
     rows = 0
-    for k, part in enumerate(_frames(data)):
+    for k, part in enumerate(frames):
         cols = [str(c) for c in part.columns]
         if columns is None:
             columns = cols
         elif sorted(cols) != sorted(columns):
             extra, lost = sorted(set(cols) - set(columns)), sorted(set(columns) - set(cols))
-            raise DataError(f"data part {k} has other columns than part 0 (extra: {extra}, "
+            raise DataError(f"{labels[k]} has other columns than {labels[0]} (extra: {extra}, "
                             f"missing: {lost}); every part must have the same columns")
         if len(part) == 0:
             continue
@@ -131,7 +151,7 @@ def _groups(data: object) -> Iterator[list[tuple[int, pd.DataFrame]]]:
 
 
 def _encode_group(group: list[tuple[int, pd.DataFrame]], variables: Sequence,
-                  weight_column: str | None) -> EncodedData:
+                  weight_column: str | None, labels: list[str]) -> EncodedData:
     frames = [part for _, part in group]
     try:
         return encode(frames[0] if len(frames) == 1 else pd.concat(frames), variables,
@@ -141,15 +161,32 @@ def _encode_group(group: list[tuple[int, pd.DataFrame]], variables: Sequence,
             try:
                 encode(part, variables, sample_weight=weight_column)
             except DataError as inner:
-                raise DataError(f"data part {k}: {inner}") from None
-        raise DataError(f"data parts {group[0][0]}-{group[-1][0]}: {exc}") from None
+                raise DataError(f"{labels[k]}: {inner}") from None
+        raise DataError(f"{labels[group[0][0]]} to {labels[group[-1][0]]}: {exc}") from None
 
 
-def encode_source(data: object, variables: Sequence,
-                  sample_weight: object = None) -> EncodedSource:
-    """Encode a DataFrame, or a list, tuple or iterator of DataFrames with the same
-    columns (empty parts are skipped). ``sample_weight``: row weights, an array for a
-    DataFrame or the name of a column (every part's, for several parts).
+def _labelled(data: object, spec: FileSource | None, variables: Sequence,
+              labels: list[str]) -> Iterator[pd.DataFrame]:
+    """The DataFrames of a source of several parts or of files (``spec``); ``labels``
+    grows with the name of each part yielded."""
+    if spec is None:
+        for k, frame in enumerate(_frames(data)):
+            labels.append(f"data part {k}")
+            yield frame
+        return
+    states = {v.name: v.states for v in variables if not v.is_continuous}
+    for part in iter_parts(spec, states, GROUP_ROWS):
+        labels.append(f"data file {part.path!r}")
+        yield part.frame
+
+
+def encode_source(data: object, variables: Sequence, sample_weight: object = None,
+                  spill_dir: str | os.PathLike[str] | None = None) -> EncodedSource:
+    """Encode a DataFrame, a list, tuple or iterator of DataFrames with the same
+    columns (empty parts are skipped), or data files (their encoded parts are kept on
+    disk, in a temporary folder inside ``spill_dir`` if given, until the source is
+    closed). ``sample_weight``: row weights, an array for a DataFrame or the name of a
+    column (every part's, for several parts or files).
 
     Raises
     ------
@@ -165,16 +202,28 @@ def encode_source(data: object, variables: Sequence,
     if sample_weight is not None and not isinstance(sample_weight, str):
         raise BnemTypeError("with several data parts, sample_weight must name a column of "
                             f"the parts, got {type(sample_weight).__name__}")
-    parts, origins, sizes = [], [], []
-    for group in _groups(data):
-        parts.append(_encode_group(group, variables, sample_weight))
-        origins.append(tuple(k for k, _ in group))
-        sizes.append(tuple(len(p) for _, p in group))
-    if not parts:
-        raise DataError("every DataFrame of the data source is empty (0 rows); expected at "
-                        "least one row")
+    labels: list[str] = []
+    spec = as_file_source(data)
+    frames = _labelled(data, spec, variables, labels)
+    spill = Spill(spill_dir) if spec is not None else None
+    try:
+        parts: list[Part] = []
+        origins, sizes = [], []
+        for group in _groups(frames, labels):
+            enc = _encode_group(group, variables, sample_weight, labels)
+            parts.append(enc if spill is None else spill.put(enc))
+            origins.append(tuple(k for k, _ in group))
+            sizes.append(tuple(len(p) for _, p in group))
+        if not parts:
+            raise DataError("every part of the data source is empty (0 rows); expected at "
+                            "least one row")
+    except BaseException:
+        if spill is not None:
+            spill.close()
+        raise
     latent = tuple(v.name for v in variables if all(v.name in p.latent for p in parts))
-    return EncodedSource(tuple(parts), latent, tuple(origins), tuple(sizes))
+    return EncodedSource(tuple(parts), latent, tuple(origins), tuple(sizes), tuple(labels),
+                         spill)
 
 
 def as_frames(data: object) -> pd.DataFrame | list[pd.DataFrame]:
@@ -186,11 +235,6 @@ def as_frames(data: object) -> pd.DataFrame | list[pd.DataFrame]:
     BnemTypeError
         If ``data`` is neither a DataFrame nor a list, tuple or iterator of them.
     """
-    if isinstance(data, pd.DataFrame):
-        return data
+    if isinstance(data, pd.DataFrame) or as_file_source(data) is not None:
+        return data  # type: ignore[return-value]  # files can be read twice
     return list(_frames(data))
-
-
-def n_rows_of(data: pd.DataFrame | list[pd.DataFrame]) -> int:
-    """Rows of a DataFrame or of a list of DataFrames."""
-    return len(data) if isinstance(data, pd.DataFrame) else sum(len(p) for p in data)

@@ -48,15 +48,20 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         max_time: float | None = None,
         history_path: Any = None,
         checkpoint: Any = None, checkpoint_every: float = 0.0,
-        resume: Any = None, **deprecated: Any) -> FitResult:
+        resume: Any = None, spill_dir: Any = None, client: Any = None,
+        **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
     Parameters
     ----------
     network : BayesianNetwork
         Structure (and, for ``init="network"``, starting CPDs).
-    data : pandas.DataFrame, or an iterable of DataFrames with the same columns
-        Columns named after nodes; NaN is missing; absent nodes are latent.
+    data : pandas.DataFrame, a list, tuple or iterator of DataFrames, or data files
+        Columns named after nodes; NaN is missing; absent nodes are latent. Data files
+        (CSV or Parquet: a path, a glob pattern such as ``"parts/*.parquet"``, a folder,
+        a list of paths, or :func:`bnem.files` for reading options) are read in batches
+        and their encoding kept on disk (see ``spill_dir``), so memory follows
+        ``memory_mb``, not the number of rows.
     max_iter : int, default 200
         Most M-steps to perform (>= 0).
     tol : float, default 1e-6
@@ -102,6 +107,16 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         not drop, then takes one stabilising EM step; otherwise the second EM point. An
         iteration then costs three E-steps; ``history`` gains ``n_estep`` (E-steps so far)
         and ``step`` (``"squarem"`` or ``"em"``), and the objective still never decreases.
+    spill_dir : path, optional
+        For data files: the folder in which a temporary folder holds their encoded rows
+        during the fit (removed afterwards); default the system's temporary folder.
+    client : dask.distributed.Client, optional
+        For a Dask DataFrame: the client whose workers run the E-steps (default: the
+        active client).
+
+    The other options (``max_time``, ``history_path``, ``checkpoint``,
+    ``checkpoint_every``, ``resume``, ``sample_weight``, ``sum_out_barren``) are
+    described in :data:`bnem.em.options.OPTIONS`.
 
     Returns
     -------
@@ -126,17 +141,21 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
                  min_variance=min_variance, hard=hard, accelerate=accelerate,
                  sample_weight=sample_weight, sum_out_barren=sum_out_barren,
                  max_time=max_time, history_path=history_path, checkpoint=checkpoint,
-                 checkpoint_every=checkpoint_every, resume=resume)
+                 checkpoint_every=checkpoint_every, resume=resume, spill_dir=spill_dir,
+                 client=client)
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
     rng = opts.rng()
     t0 = time.perf_counter()
     data_ = _analyse(network, data, opts, t0)
-    check_observed(network, data_.latent)
-    with graceful_interrupt() as interrupt:
-        problem = Problem(data_, Maximizer(network), opts, interrupt)
-        runs, t0 = _restarts_with_checkpoints(problem, rng, t0)
+    try:
+        check_observed(network, data_.latent)
+        with graceful_interrupt() as interrupt:
+            problem = Problem(data_, Maximizer(network), opts, interrupt)
+            runs, t0 = _restarts_with_checkpoints(problem, rng, t0)
+    finally:
+        data_.close()
     best = max(runs, key=lambda r: r.point.objective)
     empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
                               runs[-1].interrupted, runs[-1].timed_out)
@@ -251,7 +270,8 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
     budget = MemoryBudget(opts.memory_mb) if opts.chunk_rows is None else \
         MemoryBudget(opts.memory_mb, opts.chunk_rows)
     barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
-    analysed = AnalysedData(compile(network), data, budget, barren, opts.sample_weight)
+    analysed = AnalysedData(compile(network), data, budget, barren, opts.sample_weight,
+                            opts.spill_dir)
     n = analysed.n_chunks
     logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "
                 "kept%s%s", analysed.n_rows, analysed.source.n_distinct,

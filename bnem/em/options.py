@@ -35,7 +35,8 @@ class Option:
     """One option of ``fit``: how to check it and how the command line offers it."""
 
     name: str
-    kind: str  # "int", "float", "choice", "bool", "seed", "callable", "path", "weights"
+    kind: str  # "int", "float", "choice", "bool", "seed", "callable", "path", "folder",
+    #            "weights", "object"
     default: Any
     help: str
     minimum: float | None = None
@@ -83,6 +84,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("memory_mb", "float", DEFAULT_MEMORY_MB, "memory for the analysed data kept between "
            "iterations (and, at most half of it, for one chunk's work); beyond it chunks are "
            "analysed again every iteration", minimum=0.0),
+    Option("spill_dir", "folder", None, "folder for the encoded rows of data files (a "
+           "temporary folder is made inside it and removed after the fit; default: the "
+           "system's temporary folder)"),
+    Option("client", "object", None, "a dask.distributed Client to run the E-steps on "
+           "(default for a Dask DataFrame: the active client)", cli=False),
     Option("progress", "bool", False, "one-line progress display on standard error"),
     Option("callback", "callable", None, "called with a Progress after every E-step; "
            "returning True stops", cli=False),
@@ -111,6 +117,8 @@ class FitOptions:
     checkpoint_every: float
     resume: str | None
     memory_mb: float
+    spill_dir: str | None
+    client: Any
     progress: bool
     callback: Callable[..., Any] | None
     chunk_rows: int | None = None   # deprecated: distinct rows per chunk
@@ -141,8 +149,16 @@ def _check(option: Option, value: Any) -> Any:
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise BnemTypeError(f"{name} must be a file path, got {type(value).__name__}")
         return None if value is None else os.fspath(value)
-    if option.kind == "weights":
-        return value  # checked row by row when the data are encoded
+    if option.kind == "folder":
+        if value is None:
+            return None
+        if not isinstance(value, (str, os.PathLike)):
+            raise BnemTypeError(f"{name} must be a folder path, got {type(value).__name__}")
+        if not os.path.isdir(value):
+            raise BnemValueError(f"{name}={os.fspath(value)!r} is not an existing folder")
+        return os.fspath(value)
+    if option.kind in ("weights", "object"):
+        return value  # weights: checked row by row when the data are encoded
     if option.kind == "seed":
         check_seed(value)
         return value

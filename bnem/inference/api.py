@@ -30,12 +30,15 @@ def log_prob(network: "BayesianNetwork", data: object,
     compiled, source, prepared = _prepared(network, data)
     distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
     barren = not compiled.structure.components  # exact, and fewer entries to sum
-    for ref, ev in iter_analysed(compiled, source, budget, barren=barren):
-        try:
-            distinct[ref.part].append(compiled.log_prob(ev, prepared))
-        except ImpossibleRows:
-            distinct[ref.part].append(_log_prob_with_zeros(compiled, ev, prepared))
-    return source.per_row([np.concatenate(d) for d in distinct])
+    try:
+        for ref, ev in iter_analysed(compiled, source, budget, barren=barren):
+            try:
+                distinct[ref.part].append(compiled.log_prob(ev, prepared))
+            except ImpossibleRows:
+                distinct[ref.part].append(_log_prob_with_zeros(compiled, ev, prepared))
+        return source.per_row([np.concatenate(d) for d in distinct])
+    finally:
+        source.close()
 
 
 def _prepared(network: "BayesianNetwork",
@@ -87,13 +90,17 @@ def posterior(network: "BayesianNetwork", data: object, node: str,
     i = network.discrete_index(node)
     compiled, source, prepared = _prepared(network, data)
     distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
-    for ref, ev in iter_analysed(compiled, source, budget, keep_assign=True):
-        try:
-            distinct[ref.part].append(compiled.marginals(ev, prepared, i))
-        except ImpossibleRows as exc:
-            desc = describe_row(compiled, source, ref.part, ref.rows.start + int(exc.rows[0]))
-            raise ImpossibleRowError(
-                f"{desc} has probability zero under the network, so P({node} | row) is "
-                "undefined") from None
-    probs = source.per_row([np.concatenate(d) for d in distinct])
-    return pd.DataFrame(probs, index=source.index, columns=list(network.states(node)))
+    try:
+        for ref, ev in iter_analysed(compiled, source, budget, keep_assign=True):
+            try:
+                distinct[ref.part].append(compiled.marginals(ev, prepared, i))
+            except ImpossibleRows as exc:
+                desc = describe_row(compiled, source, ref.part,
+                                    ref.rows.start + int(exc.rows[0]))
+                raise ImpossibleRowError(
+                    f"{desc} has probability zero under the network, so P({node} | row) is "
+                    "undefined") from None
+        probs = source.per_row([np.concatenate(d) for d in distinct])
+        return pd.DataFrame(probs, index=source.index, columns=list(network.states(node)))
+    finally:
+        source.close()

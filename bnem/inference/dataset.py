@@ -69,7 +69,7 @@ def describe_row(compiled: CompiledNetwork, source: EncodedSource, part: int, ro
     naming the input part it came from when the source had several."""
     text = source.parts[part].describe_row(row, list(compiled.network.variables.values()))
     origin = source.part_of(part, row)
-    return text if origin is None else f"{text} of data part {origin}"
+    return text if origin is None else f"{text} of {origin}"
 
 
 def impossible_error(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,
@@ -112,14 +112,22 @@ class AnalysedData:
 
     def __init__(self, compiled: CompiledNetwork, data: object,
                  budget: MemoryBudget = MemoryBudget(), barren: bool = False,
-                 sample_weight: object = None) -> None:
+                 sample_weight: object = None, spill_dir: str | None = None) -> None:
         self.compiled = compiled
         self.budget = budget
         self.barren = barren  # barren cells summed out (see bnem.inference.barren)
         self.source = encode_source(data, list(compiled.network.variables.values()),
-                                    sample_weight)
-        self.refs = chunk_refs(compiled, self.source, budget)
-        self._kept = self._keep()
+                                    sample_weight, spill_dir)
+        try:
+            self.refs = chunk_refs(compiled, self.source, budget)
+            self._kept = self._keep()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Remove what the source keeps on disk (data files' encoded rows)."""
+        self.source.close()
 
     def _keep(self) -> dict[int, ChunkEvidence | CompactChunk]:
         kept: dict[int, ChunkEvidence | CompactChunk] = {}

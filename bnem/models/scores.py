@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_float
-from ..data.source import DataSource, as_frames, n_rows_of
+from ..data.source import DataSource, as_frames
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 
@@ -31,9 +31,8 @@ def bic(network: BayesianNetwork, data: DataSource) -> float:
     >>> bool(np.isclose(bic(net, data), 8 * math.log(2) + 1 * math.log(4)))
     True
     """
-    frames = as_frames(data)  # an iterator of parts is read once, then used twice
-    ll = _network(network).log_likelihood(frames)
-    return -2.0 * ll + network.n_parameters * math.log(n_rows_of(frames))
+    scores = _network(network).log_prob(data)  # one pass, for any source
+    return -2.0 * float(np.sum(scores)) + network.n_parameters * math.log(len(scores))
 
 
 def aic(network: BayesianNetwork, data: DataSource) -> float:
@@ -106,7 +105,9 @@ def flag_anomalies(network: BayesianNetwork, data: DataSource, threshold: float 
         threshold = check_float(threshold, "threshold")
     scores = _network(network).log_prob(frames)
     index = frames.index if isinstance(frames, pd.DataFrame) else \
-        frames[0].index.append([f.index for f in frames[1:]])
+        frames[0].index.append([f.index for f in frames[1:]]) \
+        if isinstance(frames, list) and isinstance(frames[0], pd.DataFrame) else \
+        pd.RangeIndex(len(scores))
     out = pd.DataFrame({"log_prob": scores, "anomaly": scores < threshold}, index=index)
     out.attrs["threshold"] = threshold
     return out
