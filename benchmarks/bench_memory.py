@@ -6,7 +6,7 @@ few iterations; it reports
 
 * its resident set size after the imports and after loading the table (current RSS,
   ``/proc/self/statm``), the DataFrame's own size (``memory_usage(deep=True)``),
-* the process's peak RSS (``resource.getrusage(...).ru_maxrss``) after the fit, and the
+* the process's peak RSS (``VmHWM`` of /proc/self/status) after the fit, and the
   fit's share of it: peak minus the RSS just before the fit.
 
 A second subprocess repeats the fit under ``tracemalloc`` (numpy reports its buffers to
@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,10 @@ def current_rss() -> int:
 
 
 def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    """This process's peak RSS (``VmHWM``). Not ``ru_maxrss``: Linux carries the parent's
+    peak over fork and exec into the child's ``ru_maxrss``."""
+    with open("/proc/self/status") as f:
+        return [int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:")][0]
 
 
 def child(path: str, iters: int, trace: bool, memory_mb: float | None) -> None:

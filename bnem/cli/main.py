@@ -7,6 +7,7 @@ with code 2 and a one-line message, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -46,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="per-iteration log lines on standard error: text, or one JSON object "
                         "per iteration (restart, iteration, log_likelihood, objective, delta, "
                         "seconds, n_estep, step) for log collectors")
+    cluster = f.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, default=None, metavar="N",
+                         help="run the E-steps on a local Dask cluster of N worker processes "
+                              "(needs bnem[dask]); its dashboard address is printed")
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="run the E-steps on the Dask cluster at ADDRESS (e.g. "
+                              "tcp://host:8786; needs bnem[dask])")
     f.add_argument("--cache-mb", type=float, default=None, dest="cache_mb",
                    help="deprecated name of --memory-mb")
 
@@ -208,8 +216,11 @@ def _fit(args) -> int:
     data = files(args.data, missing=args.missing)  # read in batches, kept encoded on disk
     logger.info("fitting %s (%d nodes) to %s (%d file(s))", args.network,
                 len(network.nodes), args.data, len(data.paths))
-    res = fit(network, data, history_path=args.history, sample_weight=args.weights,
-              callback=_json_line if json_log else None, **_fit_kwargs(args))
+    with _cluster(args) as client:
+        source = data if client is None else _on_dask(data, network)
+        res = fit(network, source, history_path=args.history, sample_weight=args.weights,
+                  callback=_json_line if json_log else None, client=client,
+                  **_fit_kwargs(args))
     write(res.network, args.output)
     history = res.history
     last = len(res.restarts) - 1  # the restart Ctrl-C stopped
@@ -230,6 +241,42 @@ def _fit(args) -> int:
     print(res.summary() + (f"; {per_iter:.4f} s per iteration" if per_iter is not None else ""))
     print(wrote)
     return 0
+
+
+@contextlib.contextmanager
+def _cluster(args):
+    """The Dask client of --workers (a LocalCluster, closed afterwards) or --scheduler;
+    None without either."""
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    if args.workers is not None and args.workers < 1:
+        raise BnemValueError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise BnemValueError("--workers and --scheduler need Dask: pip install "
+                             "'bnem[dask]'") from None
+    if args.scheduler is not None:
+        try:
+            client = Client(args.scheduler, timeout=30)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise BnemValueError(f"cannot reach the Dask scheduler at {args.scheduler!r}: "
+                                 f"{exc}") from None
+        with client:
+            logger.info("Dask scheduler %s: %d worker(s)", args.scheduler,
+                        len(client.scheduler_info(n_workers=-1)["workers"]))
+            yield client
+        return
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        yield client
+
+
+def _on_dask(data, network):
+    from ..em.distributed import files_to_dask
+    return files_to_dask(data, _states(network))
 
 
 def _write_csv(df, path: str, **kwargs) -> None:

@@ -50,7 +50,7 @@ CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 OPENERS: dict[str, Callable[[str, str], IO[bytes]]] = {
     ".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # type: ignore[dict-item]
-BLOCK_BYTES = 1 << 24  # the width check reads 16 MB at a time
+BLOCK_BYTES = 1 << 22  # the width check reads 4 MB at a time
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _open_bytes(path: str) -> IO[bytes]:
         raise DataError(f"cannot read data file {path!r}: {exc.strerror or exc}") from None
 
 
-def _header(path: str, sep: str) -> list[str]:
+def csv_header(path: str, sep: str) -> list[str]:
     """The header fields of a CSV file (checked: present, no repeated names)."""
     with _open_bytes(path) as raw:
         try:
@@ -258,7 +258,7 @@ def _check_block(path: str, block: bytes, sep: str, width: int, line: int) -> in
     if not block.endswith(b"\n"):
         ends = np.append(ends, len(buf))
     starts = np.concatenate(([0], ends[:-1] + 1))
-    seps = np.concatenate(([0], np.cumsum(buf == ord(sep))))
+    seps = np.concatenate(([0], np.cumsum(buf == ord(sep), dtype=np.int32)))
     fields = seps[ends] - seps[starts] + 1
     length = ends - starts - (buf[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
     bad = (fields != width) & (length > 0)
@@ -292,7 +292,7 @@ def _check_quoted(path: str, sep: str, width: int) -> None:
 def _csv_parts(path: str, spec: FileSource, states: Mapping[str, Iterable[str]],
                rows: int) -> Iterator[FilePart]:
     sep = spec.separator(path)
-    header = _header(path, sep)
+    header = csv_header(path, sep)
     check_widths(path, sep, len(header))
     markers = {}
     kept = {}

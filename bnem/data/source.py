@@ -108,6 +108,11 @@ class EncodedSource:
         return self.labels[self.origins[group][int(np.searchsorted(ends, pos, side="right"))]]
 
 
+def is_dask_collection(data: object) -> bool:
+    """True for a Dask DataFrame (checked without importing Dask)."""
+    return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "to_delayed")
+
+
 def _frames(data: object) -> Iterator[pd.DataFrame]:
     """The DataFrames of a list, tuple or iterator source, checked one by one."""
     if not isinstance(data, (list, tuple, Iterator)):
@@ -199,6 +204,10 @@ def encode_source(data: object, variables: Sequence, sample_weight: object = Non
     if isinstance(data, pd.DataFrame):
         enc = encode(data, variables, sample_weight=sample_weight)
         return EncodedSource((enc,), enc.latent)
+    if is_dask_collection(data):
+        raise BnemTypeError("a Dask DataFrame is read partition by partition on its cluster: "
+                            "bnem.fit, log_prob, log_likelihood and posterior take it; here "
+                            "pass a pandas DataFrame (e.g. ddf.compute()) or data files")
     if sample_weight is not None and not isinstance(sample_weight, str):
         raise BnemTypeError("with several data parts, sample_weight must name a column of "
                             f"the parts, got {type(sample_weight).__name__}")

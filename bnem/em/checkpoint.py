@@ -25,7 +25,7 @@ import numpy as np
 
 from ..atomic import atomic_open
 from ..errors import BnemValueError
-from ..inference.dataset import AnalysedData
+from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.bayesnet import BayesianNetwork
 from ..network.gaussian import GaussianCPD
@@ -59,7 +59,7 @@ class Resumed:
     seconds: float
 
 
-def fingerprint(network: BayesianNetwork, data: AnalysedData) -> dict[str, str]:
+def fingerprint(network: BayesianNetwork, data: FitData) -> dict[str, str]:
     """Hashes of the network (structure, states, parameters) and of the encoded data."""
     h = hashlib.sha256()
     for node in network.nodes:
@@ -68,11 +68,7 @@ def fingerprint(network: BayesianNetwork, data: AnalysedData) -> dict[str, str]:
     for cpd in network.gaussian_cpds.values():
         for a in (cpd.intercept, cpd.weights, cpd.variance):
             h.update(np.ascontiguousarray(a, dtype=float).tobytes())
-    d = hashlib.sha256()
-    for part in data.source.parts:
-        for a in (part.codes, part.values, part.weights, part.inverse):
-            d.update(np.ascontiguousarray(a).tobytes())
-    return {"network": h.hexdigest(), "data": d.hexdigest()}
+    return {"network": h.hexdigest(), "data": data.digest()}
 
 
 def _options(opts: FitOptions) -> dict:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..inference.dataset import AnalysedData
+from ..inference.dataset import FitData
 from ..inference.gaussian import interface_rows
 from ..inference.stats import Moments
 from .gaussian_mstep import maximize_component
@@ -33,13 +33,13 @@ MIXTURE_INITS = ("k-means++", "random-rows", "random-resp")
 START_VARIANCE_FLOOR = 1e-3
 
 
-def initial_gaussians(init: str, data: AnalysedData, rng: np.random.Generator,
+def initial_gaussians(init: str, data: FitData, rng: np.random.Generator,
                       min_variance: float) -> dict:
     """GaussianCPDs to start EM from (the network's own for ``init="network"``)."""
     cpds = dict(data.compiled.network.gaussian_cpds)
     if init == "network":
         return cpds
-    codes, values, w = data.source.canonical_rows()
+    codes, values, w = data.canonical_rows()
     min_variance = max(min_variance, np.finfo(float).tiny)
     for comp in data.compiled.structure.components:
         x = values[:, comp.columns]

@@ -19,7 +19,8 @@ import pandas as pd
 from ..errors import BnemTypeError, BnemValueError
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
-from ..inference.dataset import AnalysedData
+from ..data.source import is_dask_collection
+from ..inference.dataset import AnalysedData, FitData
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from .accelerate import Squarem
@@ -266,18 +267,32 @@ def _resumed_point(problem: Problem, current: RunState) -> Resume:
     return Resume(point, current.resume.rows, current.resume.prev, current.resume.iteration)
 
 
-def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -> AnalysedData:
+def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -> FitData:
     budget = MemoryBudget(opts.memory_mb) if opts.chunk_rows is None else \
         MemoryBudget(opts.memory_mb, opts.chunk_rows)
     barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
+    if is_dask_collection(data):
+        from .distributed import DaskData
+        on_dask = DaskData(compile(network), data, budget, barren, opts.sample_weight,
+                           opts.client)
+        logger.info("analysed %d rows (%d distinct) in %d Dask partitions in %.3f s; "
+                    "latent: %s", on_dask.n_rows, on_dask.n_distinct, on_dask.n_partitions,
+                    time.perf_counter() - t0, ", ".join(on_dask.latent) or "none")
+        return on_dask
+    if opts.client is not None:
+        raise BnemValueError("client= runs the E-steps of a Dask DataFrame on its cluster; "
+                             f"the data here are a {type(data).__name__}. Pass a Dask "
+                             "DataFrame (e.g. dask.dataframe.read_parquet(...)), or drop client=")
     analysed = AnalysedData(compile(network), data, budget, barren, opts.sample_weight,
                             opts.spill_dir)
     n = analysed.n_chunks
     logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "
-                "kept%s%s", analysed.n_rows, analysed.source.n_distinct,
+                "kept%s%s%s", analysed.n_rows, analysed.n_distinct,
                 time.perf_counter() - t0, ", ".join(analysed.latent) or "none",
                 analysed.kept_bytes / 2 ** 20,
                 f", {analysed.n_compact} of {n} chunks compact" if analysed.n_compact else "",
+                f", {analysed.n_spilled} of {n} chunks kept on disk" if analysed.n_spilled
+                else "",
                 f", {analysed.n_streamed} of {n} chunks re-analysed every iteration (raise "
                 "memory_mb to keep them)" if analysed.n_streamed else "")
     return analysed

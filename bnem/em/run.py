@@ -22,7 +22,7 @@ from typing import Protocol
 import pandas as pd
 
 from ..errors import MonotonicityError
-from ..inference.dataset import AnalysedData
+from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.parameters import Parameters
 from .gaussian_mstep import maximize_gaussians
@@ -75,7 +75,7 @@ class Problem:
     """The data, the M-step families and the options of one fit: what a step needs to
     evaluate (E-step) and maximise (M-step). Counts every E-step it runs."""
 
-    def __init__(self, data: AnalysedData, maximizer: Maximizer, options: FitOptions,
+    def __init__(self, data: FitData, maximizer: Maximizer, options: FitOptions,
                  interrupt: InterruptFlag | None = None) -> None:
         self.data = data
         self.maximizer = maximizer

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..data.source import EncodedSource, encode_source
+from ..data.source import EncodedSource, encode_source, is_dask_collection
 from ..errors import ImpossibleRowError
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
@@ -25,8 +25,14 @@ def log_prob(network: "BayesianNetwork", data: object,
     """Per-row log P(observed part of the row), shape ``(n_rows,)``.
 
     Missing cells and latent nodes are summed out exactly. A row that is impossible
-    under the network gets ``-inf`` (it is a valid answer here, not an error).
+    under the network gets ``-inf`` (it is a valid answer here, not an error). For a
+    Dask DataFrame: a lazy Dask Series in the input's partitioning.
     """
+    if is_dask_collection(data):
+        def part(frame: pd.DataFrame) -> pd.Series:
+            values = log_prob(network, frame, budget) if len(frame) else np.zeros(0)
+            return pd.Series(values, index=frame.index, name="log_prob")
+        return data.map_partitions(part, meta=pd.Series(dtype=float, name="log_prob"))  # type: ignore[attr-defined]
     compiled, source, prepared = _prepared(network, data)
     distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
     barren = not compiled.structure.components  # exact, and fewer entries to sum
@@ -75,7 +81,10 @@ def _log_prob_with_zeros(compiled: CompiledNetwork, ev: ChunkEvidence,
 
 def log_likelihood(network: "BayesianNetwork", data: object) -> float:
     """Total observed-data log-likelihood of ``data`` (``-inf`` if a row is impossible)."""
-    return float(np.sum(log_prob(network, data)))
+    scores = log_prob(network, data)
+    if is_dask_collection(data):
+        return float(scores.sum().compute())
+    return float(np.sum(scores))
 
 
 def posterior(network: "BayesianNetwork", data: object, node: str,
@@ -88,6 +97,15 @@ def posterior(network: "BayesianNetwork", data: object, node: str,
         If a row has probability zero under the network (its posterior is undefined).
     """
     i = network.discrete_index(node)
+    if is_dask_collection(data):
+        states = list(network.states(node))
+
+        def part(frame: pd.DataFrame) -> pd.DataFrame:
+            if len(frame) == 0:
+                return pd.DataFrame(np.zeros((0, len(states))), index=frame.index, columns=states)
+            return posterior(network, frame, node, budget)
+        meta = pd.DataFrame({s: pd.Series(dtype=float) for s in states})
+        return data.map_partitions(part, meta=meta)  # type: ignore[attr-defined]
     compiled, source, prepared = _prepared(network, data)
     distinct: list[list[np.ndarray]] = [[] for _ in source.parts]
     try:

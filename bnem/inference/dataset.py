@@ -14,13 +14,17 @@ behind kernel errors (:class:`ImpossibleRows`, :class:`SplitRows`).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from ..data.source import EncodedSource, encode_source
-from ..errors import BnemValueError, ImpossibleRowError
+from ..errors import BnemValueError, DataError, ImpossibleRowError
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
 from .compact import CompactChunk, compact
@@ -100,14 +104,73 @@ def split_error(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,
         "more of those variables.")
 
 
+class FitData(Protocol):
+    """What the EM driver needs of its data: :class:`AnalysedData` in this process, or
+    data held by Dask workers (:class:`bnem.em.distributed.DaskData`)."""
+
+    compiled: CompiledNetwork
+    obs_counts: np.ndarray
+
+    @property
+    def n_rows(self) -> int: ...
+
+    @property
+    def total_weight(self) -> float: ...
+
+    @property
+    def latent(self) -> tuple[str, ...]: ...
+
+    @property
+    def n_distinct(self) -> int: ...
+
+    def stats(self, params: Parameters, hard: bool = False, context: str = "") -> Stats: ...
+
+    def canonical_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def digest(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class SpilledChunk:
+    """A chunk's compact analysis in a file, read back at each E-step: for data files
+    beyond the memory budget, cheaper than analysing the chunk again."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def write(cls, folder: str, k: int, chunk: CompactChunk) -> "SpilledChunk":
+        path = os.path.join(folder, f"analysis{k:07d}.pickle")
+        try:
+            with open(path, "wb") as handle:
+                pickle.dump(chunk, handle, protocol=5)
+        except OSError as exc:
+            raise DataError(f"cannot keep the analysed data on disk at {path!r}: "
+                            f"{exc.strerror or exc}; give spill_dir= a folder with room, or "
+                            "raise memory_mb") from None
+        return cls(path)
+
+    def ready(self) -> ChunkEvidence:
+        try:
+            with open(self.path, "rb") as handle:
+                chunk = pickle.load(handle)
+        except OSError as exc:
+            raise DataError(f"the analysed data kept on disk at {self.path!r} cannot be read "
+                            f"back ({exc}); was its folder removed during the fit?") from None
+        return chunk.ready()
+
+
 class AnalysedData:
     """A source encoded and analysed once against a compiled network.
 
     Each chunk's analysis is kept within ``budget.cache_bytes``: every chunk first in
     compact form (about a fifth of the size, expanded at each E-step for a small extra
     cost), then upgraded to the ready form while memory allows; chunks beyond even the
-    compact budget are analysed again at every E-step (slower, but memory stays bounded
-    for any number of rows). Statistics are additive over chunks.
+    compact budget are, for data files, kept compact on disk beside the encoded rows
+    and read back at each E-step, and otherwise analysed again at every E-step (slower,
+    but memory stays bounded for any number of rows). Statistics are additive over
+    chunks.
     """
 
     def __init__(self, compiled: CompiledNetwork, data: object,
@@ -129,10 +192,11 @@ class AnalysedData:
         """Remove what the source keeps on disk (data files' encoded rows)."""
         self.source.close()
 
-    def _keep(self) -> dict[int, ChunkEvidence | CompactChunk]:
-        kept: dict[int, ChunkEvidence | CompactChunk] = {}
+    def _keep(self) -> dict[int, ChunkEvidence | CompactChunk | SpilledChunk]:
+        kept: dict[int, ChunkEvidence | CompactChunk | SpilledChunk] = {}
         room, full_size = self.budget.cache_bytes, {}
         obs_counts = np.zeros(self.compiled.structure.n_params)
+        spill = self.source.spill
         for k, ref in enumerate(self.refs):  # first every chunk in compact form, ...
             ev = analyse_ref(self.compiled, self.source, ref, barren=self.barren)
             obs_counts += ev.obs_counts
@@ -141,8 +205,10 @@ class AnalysedData:
             if small.nbytes <= room:
                 kept[k] = small
                 room -= small.nbytes
+            elif spill is not None:  # data files: the analysis goes to disk beside them
+                kept[k] = SpilledChunk.write(spill.path, k, small)
         for k, chunk in list(kept.items()):  # ... then expanded while memory allows
-            if full_size[k] - chunk.nbytes <= room:
+            if isinstance(chunk, CompactChunk) and full_size[k] - chunk.nbytes <= room:
                 room -= full_size[k] - chunk.nbytes
                 kept[k] = chunk.ready()
         self.obs_counts = obs_counts
@@ -160,8 +226,13 @@ class AnalysedData:
 
     @property
     def n_compact(self) -> int:
-        """Chunks kept in compact form."""
+        """Chunks kept in compact form in memory."""
         return sum(isinstance(c, CompactChunk) for c in self._kept.values())
+
+    @property
+    def n_spilled(self) -> int:
+        """Chunks whose compact analysis is kept on disk (data files beyond the budget)."""
+        return sum(isinstance(c, SpilledChunk) for c in self._kept.values())
 
     @property
     def n_rows(self) -> int:
@@ -174,6 +245,23 @@ class AnalysedData:
     @property
     def latent(self) -> tuple[str, ...]:
         return self.source.latent
+
+    @property
+    def n_distinct(self) -> int:
+        return self.source.n_distinct
+
+    def canonical_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row as ``(codes, values, weights)`` in the order encoding the whole
+        table would give them (see :meth:`EncodedSource.canonical_rows`)."""
+        return self.source.canonical_rows()
+
+    def digest(self) -> str:
+        """A hash of the encoded data (for checkpoints)."""
+        d = hashlib.sha256()
+        for part in self.source.parts:
+            for a in (part.codes, part.values, part.weights, part.inverse):
+                d.update(np.ascontiguousarray(a).tobytes())
+        return d.hexdigest()
 
     def chunk(self, k: int) -> ChunkEvidence:
         """Chunk ``k``, ready to evaluate."""

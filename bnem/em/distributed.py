@@ -1,0 +1,216 @@
+"""E-steps on a Dask cluster (em layer; dask is imported only here, and only when a
+Dask DataFrame is fitted).
+
+Dask is the engine; bnem adds no scheduler or protocol of its own:
+
+* the compiled network is scattered once to every worker;
+* each partition is encoded and analysed once, on a worker, by a task that depends on
+  the partition and the compiled network; the resulting :class:`AnalysedData` stays in
+  that worker's memory (a future the client holds) across iterations and restarts;
+* each E-step scatters the parameters (small) to every worker, runs one task per
+  partition returning its :class:`~bnem.inference.stats.Stats`, and adds them up by a
+  tree reduction (``FAN_IN`` at a time, so no task gathers everything); only the total
+  reaches the client, which runs the M-step;
+* a worker lost mid-fit loses its partitions' analyses and statistics; Dask recomputes
+  them from their lineage (read the partition again, analyse it again) and the
+  E-step returns the same total.
+
+Per-row results (``log_prob``, ``posterior``) on a Dask DataFrame are computed by
+``map_partitions`` in :mod:`bnem.inference.api`, in the input's partitioning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.files import FileSource, check_widths, csv_header
+from ..errors import BnemError, BnemTypeError, BnemValueError
+from ..inference.budget import MemoryBudget
+from ..inference.compiled import CompiledNetwork
+from ..inference.dataset import AnalysedData
+from ..inference.stats import Stats
+from ..network.parameters import Parameters
+from ..ragged import pattern_order
+
+FAN_IN = 8  # statistics added per reduction task
+
+
+def _client(client: Any) -> Any:
+    try:
+        from dask.distributed import get_client
+    except ImportError:
+        raise BnemValueError("fitting a Dask DataFrame needs dask.distributed: pip install "
+                             "'bnem[dask]'") from None
+    if client is not None:
+        if type(client).__name__ != "Client":
+            raise BnemTypeError(f"client must be a dask.distributed Client, got "
+                                f"{type(client).__name__}")
+        return client
+    try:
+        return get_client()
+    except ValueError:
+        raise BnemValueError("a Dask DataFrame is fitted on a dask.distributed cluster, but "
+                             "there is no active Client; create one (e.g. "
+                             "dask.distributed.Client(n_workers=2)) or pass client=") from None
+
+
+def _analyse(compiled: CompiledNetwork, frame: pd.DataFrame, budget: MemoryBudget,
+             barren: bool, sample_weight: Any, k: int) -> AnalysedData | None:
+    """Runs on a worker: one partition encoded and analysed (None if it is empty)."""
+    if len(frame) == 0:
+        return None
+    try:
+        return AnalysedData(compiled, frame, budget, barren, sample_weight)
+    except BnemError as exc:
+        raise type(exc)(f"Dask partition {k}: {exc}") from None
+
+
+def _stats(data: AnalysedData | None, params: Parameters, hard: bool, context: str,
+           k: int) -> Stats | None:
+    """Runs on a worker: the E-step of one partition."""
+    if data is None:
+        return None
+    try:
+        return data.stats(params, hard, context)
+    except BnemError as exc:
+        raise type(exc)(f"Dask partition {k}: {exc}") from None
+
+
+def _add(*parts: Stats | None) -> Stats | None:
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    total = present[0]
+    for p in present[1:]:
+        total = total + p
+    return total
+
+
+def _summary(data: AnalysedData | None) -> dict | None:
+    """Runs on a worker: what the client needs to know of a partition."""
+    if data is None:
+        return None
+    return {"n_rows": data.n_rows, "weight": data.total_weight, "latent": data.latent,
+            "obs_counts": data.obs_counts, "n_distinct": data.n_distinct,
+            "digest": data.digest()}
+
+
+def _rows(data: AnalysedData | None) -> tuple[np.ndarray, ...] | None:
+    """Runs on a worker: a partition's rows in input order (codes, values, weights)."""
+    if data is None:
+        return None
+    (p,) = data.source.parts
+    return p.codes[p.inverse], p.values[p.inverse], p.weights[p.inverse]
+
+
+class DaskData:
+    """A Dask DataFrame analysed on the workers, with the interface of
+    :class:`~bnem.inference.dataset.AnalysedData` that the EM driver uses."""
+
+    def __init__(self, compiled: CompiledNetwork, frame: Any, budget: MemoryBudget,
+                 barren: bool = False, sample_weight: Any = None, client: Any = None) -> None:
+        if sample_weight is not None and not isinstance(sample_weight, str):
+            raise BnemTypeError("with a Dask DataFrame, sample_weight must name a column, got "
+                                f"{type(sample_weight).__name__}")
+        self.client = _client(client)
+        self.compiled = compiled
+        n_workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+        n_parts = frame.npartitions
+        per_part = MemoryBudget(budget.memory_mb / math.ceil(n_parts / n_workers),
+                                budget.chunk_rows)
+        self._network = self.client.scatter(compiled, broadcast=True, hash=False)
+        self.parts = [self.client.submit(_analyse, self._network, part, per_part, barren,
+                                         sample_weight, k, pure=False)
+                      for k, part in enumerate(self.client.compute(frame.to_delayed()))]
+        self._describe([s.result() for s in self.client.map(_summary, self.parts)])
+
+    def _describe(self, summaries: list[dict | None]) -> None:
+        present = [s for s in summaries if s is not None]
+        if not present:
+            raise BnemValueError("every partition of the Dask DataFrame is empty (0 rows); "
+                                 "expected at least one row")
+        self._n_rows = sum(s["n_rows"] for s in present)
+        self._weight = float(sum(s["weight"] for s in present))
+        self._n_distinct = sum(s["n_distinct"] for s in present)
+        self._latent = tuple(n for n in present[0]["latent"]
+                             if all(n in s["latent"] for s in present))
+        self.obs_counts = np.sum([s["obs_counts"] for s in present], axis=0)
+        self._digest = hashlib.sha256("".join(s["digest"] for s in present).encode()).hexdigest()
+
+    @property
+    def n_rows(self) -> int:
+        return self._n_rows
+
+    @property
+    def total_weight(self) -> float:
+        return self._weight
+
+    @property
+    def latent(self) -> tuple[str, ...]:
+        return self._latent
+
+    @property
+    def n_distinct(self) -> int:
+        return self._n_distinct
+
+    @property
+    def n_partitions(self) -> int:
+        return len(self.parts)
+
+    def stats(self, params: Parameters, hard: bool = False, context: str = "") -> Stats:
+        """The E-step on the workers, tree-reduced; only the total reaches the client."""
+        shared = self.client.scatter(params, broadcast=True, hash=False)
+        level = [self.client.submit(_stats, part, shared, hard, context, k, pure=False)
+                 for k, part in enumerate(self.parts)]
+        while len(level) > 1:
+            level = [self.client.submit(_add, *level[i:i + FAN_IN], pure=False)
+                     for i in range(0, len(level), FAN_IN)]
+        total = level[0].result()
+        assert total is not None  # at least one partition has rows (checked at start)
+        return total
+
+    def canonical_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row, gathered to the client (hybrid starts only), in the order encoding
+        the concatenated partitions would give them."""
+        rows = [r for r in self.client.gather(self.client.map(_rows, self.parts))
+                if r is not None]
+        codes, values, weights = (np.concatenate([r[j] for r in rows]) for j in range(3))
+        order = pattern_order(np.isnan(values))
+        return codes[order], values[order], weights[order]
+
+    def digest(self) -> str:
+        return self._digest
+
+    def close(self) -> None:
+        """Release the partitions' analyses on the workers."""
+        for f in self.parts:
+            f.release()
+        self._network.release()
+
+
+def files_to_dask(spec: FileSource, states: dict[str, list[str]]) -> Any:
+    """Data files as a Dask DataFrame read as :func:`bnem.files` reads them: Parquet
+    by ``read_parquet``; CSV as text with the same missing markers (a marker that is a
+    state of its column's node stays a state) and the same check of every line's
+    number of fields, run here before any worker reads."""
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise BnemValueError("reading data files on Dask needs dask: pip install "
+                             "'bnem[dask]'") from None
+    paths = list(spec.paths)
+    if spec.kind == "parquet":
+        return dd.read_parquet(paths)
+    sep = spec.separator(paths[0])
+    header = csv_header(paths[0], sep)
+    for path in paths:
+        check_widths(path, spec.separator(path), len(header))
+    na_values = {col: [m for m in spec.missing if m not in set(states.get(col, ()))]
+                 for col in header}
+    return dd.read_csv(paths, sep=sep, dtype=str, keep_default_na=False, na_values=na_values,
+                       blocksize="64MB", encoding="utf-8-sig")

@@ -1,0 +1,153 @@
+"""Fits on a Dask cluster (LocalCluster, 2 worker processes): the same history and CPDs
+as in memory, whatever the partitioning; a worker killed mid-fit changes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+from bnem.errors import BnemTypeError, BnemValueError
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=50)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def asia():
+    return bnem.read_bif("networks/asia.bif")
+
+
+@pytest.fixture(scope="module")
+def table(asia):
+    return asia.sample(4000, seed=1, missing=0.2).drop(columns=["either"])
+
+
+def fit(net, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bnem.ConvergenceWarning)
+        return bnem.fit(net, data, **{"max_iter": 12, "seed": 4, **kw})
+
+
+def same_fit(a, b):
+    np.testing.assert_allclose(a.history.log_likelihood, b.history.log_likelihood,
+                               rtol=1e-10, atol=0)
+    np.testing.assert_allclose(a.network.flat_params(), b.network.flat_params(),
+                               rtol=1e-9, atol=1e-12)
+    assert a.n_rows == b.n_rows and a.n_iter == b.n_iter
+
+
+@pytest.mark.parametrize("npartitions", [1, 3, 8])
+def test_dask_fit_equals_in_memory(client, asia, table, npartitions):
+    ddf = dd.from_pandas(table, npartitions=npartitions)
+    same_fit(fit(asia, table), fit(asia, ddf))
+    same_fit(fit(asia, table), fit(asia, ddf, client=client, memory_mb=0.01))
+
+
+def test_restarts_and_squarem_on_dask(client, asia, table):
+    ddf = dd.from_pandas(table, npartitions=4)
+    kw = dict(n_init=3, accelerate="squarem")
+    a, b = fit(asia, table, **kw), fit(asia, ddf, **kw)
+    same_fit(a, b)
+    assert a.n_estep == b.n_estep
+    np.testing.assert_allclose(a.restarts.objective, b.restarts.objective, rtol=1e-10)
+
+
+def test_gaussian_mixture_on_dask(client):
+    net = bnem.gaussian_mixture(["x", "y"], 3)
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(rng.normal(size=(1500, 2)) + np.repeat([[0, 0], [4, 0], [0, 4]], 500,
+                                                             axis=0), columns=["x", "y"])
+    df = df.mask(rng.random(df.shape) < 0.1)
+    same_fit(fit(net, df), fit(net, dd.from_pandas(df, npartitions=5)))
+
+
+def test_weights_column_on_dask(client, asia):
+    freq = asia.sample(500, seed=3, missing=0.3).value_counts(dropna=False).rename("n")
+    freq = freq.reset_index()
+    same_fit(fit(asia, freq, sample_weight="n"),
+             fit(asia, dd.from_pandas(freq, npartitions=3), sample_weight="n"))
+
+
+def test_a_worker_killed_mid_fit_changes_nothing(client, asia, table):
+    ddf = dd.from_pandas(table, npartitions=6)
+    pids = list(client.run(os.getpid).values())
+    killed = []
+
+    def kill_during_next_estep(progress):
+        if progress.iteration == 3 and not killed:
+            killed.append(pids[0])
+            threading.Timer(0.01, os.kill, (pids[0], signal.SIGKILL)).start()
+
+    base = fit(asia, table, max_iter=25)
+    again = fit(asia, ddf, max_iter=25, callback=kill_during_next_estep)
+    assert killed
+    same_fit(base, again)
+    client.wait_for_workers(2, timeout=60)
+    assert pids[0] not in client.run(os.getpid).values()  # the worker was really replaced
+
+
+def test_per_row_results_keep_the_partitioning(client, asia, table):
+    ddf = dd.from_pandas(table, npartitions=4)
+    lp = asia.log_prob(ddf)
+    assert lp.npartitions == 4
+    np.testing.assert_allclose(lp.compute().to_numpy(), asia.log_prob(table), rtol=1e-12)
+    post = asia.posterior(ddf, "either")
+    np.testing.assert_allclose(post.compute().to_numpy(),
+                               asia.posterior(table, "either").to_numpy(), rtol=1e-12)
+    assert asia.log_likelihood(ddf) == pytest.approx(asia.log_likelihood(table), rel=1e-12)
+
+
+def test_errors_name_the_partition(client, asia, table):
+    bad = table.astype(object)
+    bad.loc[3500, "smoke"] = "often"
+    with pytest.raises(bnem.DataError, match=r"Dask partition 3: .*'often'.*row 3500"):
+        bnem.fit(asia, dd.from_pandas(bad, npartitions=4))
+    with pytest.raises(BnemValueError, match="client= runs the E-steps of a Dask DataFrame"):
+        bnem.fit(asia, table, client=client)
+    with pytest.raises(BnemTypeError, match="client must be a dask.distributed Client"):
+        bnem.fit(asia, dd.from_pandas(table, npartitions=2), client="tcp://nowhere:1")
+
+
+def test_cli_workers_and_scheduler(client, asia, table, tmp_path, capsys):
+    from bnem.cli.main import main
+
+    for k in range(3):
+        table.iloc[k::3].to_parquet(tmp_path / f"p{k}.parquet")
+    pattern = str(tmp_path / "*.parquet")
+    args = ["fit", "networks/asia.bif", pattern, "--max-iter", "6", "--seed", "2"]
+    assert main(args + ["-o", str(tmp_path / "here.json")]) == 0
+    assert main(args + ["-o", str(tmp_path / "sched.json"),
+                        "--scheduler", client.scheduler.address]) == 0
+    assert main(args + ["-o", str(tmp_path / "local.json"), "--workers", "1"]) == 0
+    assert "Dask dashboard: http" in capsys.readouterr().err
+    here = bnem.read_network(tmp_path / "here.json").flat_params()
+    for name in ("sched.json", "local.json"):
+        np.testing.assert_allclose(bnem.read_network(tmp_path / name).flat_params(), here,
+                                   rtol=1e-9, atol=1e-12)
+    table.to_csv(tmp_path / "d.csv", index=False, na_rep="?")
+    assert main(["fit", "networks/asia.bif", str(tmp_path / "d.csv"), "--max-iter", "6",
+                 "--seed", "2", "-o", str(tmp_path / "csv.json"),
+                 "--scheduler", client.scheduler.address]) == 0
+    np.testing.assert_allclose(bnem.read_network(tmp_path / "csv.json").flat_params(), here,
+                               rtol=1e-9, atol=1e-12)
+    assert main(args + ["-o", str(tmp_path / "x.json"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
