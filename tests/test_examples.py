@@ -85,3 +85,14 @@ def test_aircraft_engines_example_runs_without_matplotlib(tmp_path, monkeypatch,
     assert r["plot"] is None and not png.exists()
     assert r["unusual"]["anomaly"]
     assert "matplotlib is not installed" in capsys.readouterr().out
+
+
+def test_parquet_and_dask_example_gives_the_same_fit_three_ways():
+    pytest.importorskip("pyarrow")
+    r = _load("parquet_and_dask").main(["--rows", "6000", "--parts", "3", "--iters", "4",
+                                        "--memory-mb", "1"])
+    names = ["in memory", "files"] + (["dask, 2 workers"] if "dask, 2 workers" in r else [])
+    for name in names[1:]:
+        assert r[name]["ll_rel_diff"] < 1e-10 and r[name]["cpd_diff"] < 1e-9
+    for res in r["results"].values():
+        assert res.history["log_likelihood"].is_monotonic_increasing

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ll = sub.add_parser("loglik", help="observed-data log-likelihood of a CSV")
     ll.add_argument("network", help=f"network file ({NETWORK_FILES})")
-    ll.add_argument("data")
+    ll.add_argument("data", help="CSV or Parquet file(s): a file, a folder or a quoted glob")
     ll.add_argument("--per-row", help="write per-row log P(observed) as CSV")
     _missing_option(ll)
 
@@ -341,19 +341,20 @@ def _loglik(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from ..data.table import read_table
+    from ..data.files import files
     from ..inference.api import log_prob
 
     if args.per_row:
         _check_writable(args.per_row, "--per-row", (args.network, args.data))
     network = _read(args.network)
-    data = read_table(args.data, missing=args.missing, states=_states(network))
+    data = files(args.data, missing=args.missing)
     lp = log_prob(network, data)
     total = float(np.sum(lp))
     print(f"log-likelihood {total:.10g} ({total / len(lp):.10g} per row, {len(lp)} rows)")
     zero = np.flatnonzero(np.isneginf(lp))
     if zero.size:
-        print(f"bnem loglik: data row {data.index[zero[0]]} (counting from 0 after the header) "
+        print(f"bnem loglik: data row {zero[0]} (counting from 0 after the header"
+              f"{', over the files in name order' if len(data.paths) > 1 else ''}) "
               f"has probability zero under the network ({zero.size} row(s) in all); see "
               "--per-row", file=sys.stderr)
     if args.per_row:
