@@ -291,3 +291,35 @@ def test_peak_memory_of_a_streamed_fit_follows_the_budget(tmp_path):
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     share_mb = (figures["peak"] - figures["base"]) / 2 ** 20
     assert share_mb < 16 + 250, figures
+
+
+def test_rows_identical_across_files_are_merged(asia, tmp_path, small_groups):
+    from bnem.inference.budget import MemoryBudget
+    from bnem.inference.dataset import AnalysedData
+
+    df = asia.sample(6000, seed=4, missing=0.1)[["asia", "smoke", "xray", "dysp"]]
+    for k in range(3):
+        df.iloc[k * 2000:(k + 1) * 2000].to_csv(tmp_path / f"s{k}.csv", index=False)
+    distinct = len(df.astype(object).fillna("?").drop_duplicates())
+    compiled = bnem.compile(asia)
+    merged = AnalysedData(compiled, tmp_path)
+    apart = AnalysedData(compiled, tmp_path, MemoryBudget(0.01))  # no room to merge
+    try:
+        assert merged.n_distinct == distinct < apart.n_distinct
+        assert merged.n_rows == apart.n_rows == 6000
+        assert merged.total_weight == apart.total_weight == 6000
+    finally:
+        merged.close()
+        apart.close()
+    same_fit(fit(asia, df), fit(asia, tmp_path))
+
+
+def test_impossible_row_in_merged_files_names_file_and_row(tmp_path):
+    net = bnem.BayesianNetwork({"a": ["x", "y"], "b": ["p", "q"]}, {"b": ["a"]},
+                               cpds={"a": [1.0, 0.0], "b": [[0.5, 0.5], [0.5, 0.5]]})
+    pd.DataFrame({"a": ["x", "x", None], "b": ["p", "q", "q"]}).to_csv(tmp_path / "f1.csv",
+                                                                      index=False)
+    pd.DataFrame({"a": ["x", "y"], "b": ["p", "q"]}).to_csv(tmp_path / "f2.csv", index=False)
+    with pytest.raises(bnem.ImpossibleRowError, match=r"row 1 \(a='y', b='q'\) of data file "
+                                                      r"'.*f2\.csv'"):
+        bnem.fit(net, tmp_path, init="network")

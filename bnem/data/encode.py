@@ -108,7 +108,7 @@ class EncodedData:
             cells.append(f"{var.name}={var.states[c]!r}" if c >= 0 else f"{var.name}=missing")
         if len(cells) > 12:
             cells = cells[:12] + [f"... ({len(cells)} columns)"]
-        return f"row {self.index[pos]!r} ({', '.join(cells)})"
+        return f"row {row_label(self.index[pos])!r} ({', '.join(cells)})"
 
 
 def encode(data: object, variables: Sequence, merge: bool = True,
@@ -163,7 +163,7 @@ def encode(data: object, variables: Sequence, merge: bool = True,
         if np.isnan(values[:, j]).all():
             latent.add(var.name)
     if merge and not continuous:
-        unique, inverse, weights = _merge_rows(codes)
+        unique, _, inverse, weights = merge_rows(codes)
         if row_weight is not None:
             weights = np.bincount(inverse, weights=row_weight, minlength=weights.size)
     elif continuous and merge:
@@ -206,6 +206,11 @@ def _check_columns(data: pd.DataFrame, names: list) -> None:
         )
 
 
+def row_label(label: object) -> object:
+    """An index label as a plain Python value (``1``, not ``np.int64(1)``) for messages."""
+    return label.item() if isinstance(label, np.generic) else label
+
+
 MAX_MAGNITUDE = 1e150  # continuous cells beyond this would overflow when squared
 
 
@@ -227,7 +232,7 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
         if len(odd):
             raise DataError(
                 f"column {name!r}: value {odd.iloc[0]!r} ({type(odd.iloc[0]).__name__}, in "
-                f"row {odd.index[0]!r}) is not a real number, but {name!r} is a continuous "
+                f"row {row_label(odd.index[0])!r}) is not a real number, but {name!r} is a continuous "
                 f"node; {len(odd)} such cell(s)")
     if kind == "O" and pd.api.types.infer_dtype(series, skipna=True) == "string":
         # a blank cell (only spaces) is missing, like an empty one
@@ -249,13 +254,13 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
     huge = np.abs(out) > MAX_MAGNITUDE
     if huge.any() and not np.isinf(out).any():
         r = int(np.flatnonzero(huge)[0])
-        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {series.index[r]!r}; "
+        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {row_label(series.index[r])!r}; "
                         f"{int(huge.sum())} such cell(s)) is beyond {MAX_MAGNITUDE:.0e}, where "
                         "squares overflow; rescale the column (e.g. to other units)")
     inf = np.isinf(out)
     if inf.any():
         raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in row "
-                        f"{series.index[np.flatnonzero(inf)[0]]!r}); continuous cells must be "
+                        f"{row_label(series.index[np.flatnonzero(inf)[0]])!r}); continuous cells must be "
                         "finite or missing (NaN)")
     return out
 
@@ -297,7 +302,7 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         first = series.index[int(np.flatnonzero(codes == k)[0])]
         raise DataError(
             f"column {var.name!r}: value {uniques[k]!r} (in {int(counts[k])} row(s), first "
-            f"row {first!r}) is not a state of node {var.name!r}; valid states: "
+            f"row {row_label(first)!r}) is not a state of node {var.name!r}; valid states: "
             f"{list(states)}{others}. "
             "Missing cells must be NaN (read_table turns missing markers such as '?' into NaN)."
         )
@@ -324,7 +329,7 @@ def _row_weights(data: pd.DataFrame, sample_weight: object) -> tuple[pd.DataFram
             if odd.any():
                 r = int(np.flatnonzero(odd.to_numpy())[0])
                 raise DataError(f"column {sample_weight!r}: the weight of row "
-                                f"{data.index[r]!r} is {raw.iloc[r]!r}, not a number; weights "
+                                f"{row_label(data.index[r])!r} is {raw.iloc[r]!r}, not a number; weights "
                                 f"must be finite numbers >= 0 ({int(odd.sum())} such row(s))")
             raw = numbers
         where = f"column {sample_weight!r}"
@@ -341,14 +346,15 @@ def _row_weights(data: pd.DataFrame, sample_weight: object) -> tuple[pd.DataFram
     bad = ~(np.isfinite(w) & (w >= 0))
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{where}: the weight of row {data.index[r]!r} is {float(w[r])!r}; weights "
+        raise DataError(f"{where}: the weight of row {row_label(data.index[r])!r} is {float(w[r])!r}; weights "
                         f"must be finite numbers >= 0 ({int(bad.sum())} bad row(s))")
     return data, w
 
 
-def _merge_rows(codes: np.ndarray):
+def merge_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of ``codes``: ``(unique, first, inverse, counts)``."""
     contiguous = np.ascontiguousarray(codes)
     void = contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * codes.shape[1]))).ravel()
     _, first, inverse, counts = np.unique(void, return_index=True, return_inverse=True,
                                           return_counts=True)
-    return codes[first], inverse.ravel(), counts.astype(float)
+    return codes[first], first, inverse.ravel(), counts.astype(float)

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..errors import BnemTypeError, DataError
 from ..ragged import pattern_order
-from .encode import EncodedData, encode
+from .encode import EncodedData, encode, merge_rows
 from .files import FileSource, as_file_source, iter_parts
 from .store import Spill, StoredPart
 
@@ -40,7 +40,6 @@ DataSource = pd.DataFrame | Sequence[pd.DataFrame] | Iterator[pd.DataFrame] | st
 """What every entry point takes as data: a DataFrame, a list, tuple or iterator of them,
 or data files (a path, a glob, a folder, a list of paths, or :func:`bnem.files`)."""
 
-Part = EncodedData | StoredPart
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,58 @@ class EncodedSource:
         pos = self.parts[group].first_row_of(unique_row)
         ends = np.cumsum(self.sizes[group])
         return self.labels[self.origins[group][int(np.searchsorted(ends, pos, side="right"))]]
+
+
+    def merged(self, max_bytes: float) -> EncodedSource:
+        """The distinct rows of all parts merged into one part (rows identical across
+        parts counted once, with their weights added), if the source is discrete, has
+        several parts and its distinct rows take at most ``max_bytes``; else itself.
+        For EM, which needs no per-row results: the merged source has no row map."""
+        if len(self.parts) < 2 or any(p.continuous for p in self.parts) or \
+                self.n_distinct * (len(self.parts[0].names) * 2 + 24) > max_bytes:
+            return self
+        sizes = [p.n_distinct for p in self.parts]
+        codes = np.concatenate([p.codes for p in self.parts])
+        weights = np.concatenate([p.weights for p in self.parts])
+        unique, first, inverse, _ = merge_rows(codes)
+        part = np.repeat(np.arange(len(sizes)), sizes)
+        local = np.arange(codes.shape[0]) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        merged = MergedPart(unique, np.bincount(inverse, weights=weights, minlength=len(unique)),
+                            np.stack([part[first], local[first]], axis=1), self)
+        return EncodedSource((merged,), self.latent, spill=self.spill)
+
+
+class MergedPart:
+    """The distinct rows of a source's parts merged across parts (see
+    :meth:`EncodedSource.merged`), with the attributes of :class:`EncodedData` that EM
+    uses; rows are described through the part where they first occur."""
+
+    def __init__(self, codes: np.ndarray, weights: np.ndarray, first: np.ndarray,
+                 source: EncodedSource) -> None:
+        head = source.parts[0]
+        self.codes, self.weights, self._first, self._source = codes, weights, first, source
+        self.latent: tuple = source.latent
+        self.names: tuple = head.names
+        self.columns: tuple = head.columns
+        self.continuous: tuple = head.continuous
+        self.index = pd.RangeIndex(codes.shape[0])  # distinct rows, not input rows
+        self.values = np.zeros((codes.shape[0], 0))
+        self.inverse = np.arange(codes.shape[0])  # no per-row map: each distinct row once
+        self.n_rows = source.n_rows
+        self.n_distinct = int(weights.size)
+        self.weight_sum = float(weights.sum())
+
+    def first_row_of(self, unique_row: int) -> int:
+        return unique_row
+
+    def describe_row(self, unique_row: int, variables: Sequence) -> str:
+        part, local = (int(v) for v in self._first[unique_row])
+        text = self._source.parts[part].describe_row(local, variables)
+        origin = self._source.part_of(part, local)
+        return text if origin is None else f"{text} of {origin}"
+
+
+Part = EncodedData | StoredPart | MergedPart
 
 
 def is_dask_collection(data: object) -> bool:

@@ -179,8 +179,13 @@ class AnalysedData:
         self.compiled = compiled
         self.budget = budget
         self.barren = barren  # barren cells summed out (see bnem.inference.barren)
-        self.source = encode_source(data, list(compiled.network.variables.values()),
-                                    sample_weight, spill_dir)
+        source = encode_source(data, list(compiled.network.variables.values()),
+                               sample_weight, spill_dir)
+        try:  # rows identical across parts (files, batches) counted once where memory allows
+            self.source = source.merged(budget.cache_bytes / 4)
+        except BaseException:
+            source.close()
+            raise
         try:
             self.refs = chunk_refs(compiled, self.source, budget)
             self._kept = self._keep()
