@@ -70,3 +70,13 @@ def test_import_bnem_does_not_import_pgmpy():
     code = "import sys, bnem; print('pgmpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_import_bnem_does_not_import_dask():
+    """(pyarrow is not checked: pandas 3 imports it itself when it is installed.)"""
+    import subprocess
+    import sys
+    code = ("import sys, bnem; print(sorted(m for m in ('dask', 'distributed') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
