@@ -151,3 +151,54 @@ def test_cli_workers_and_scheduler(client, asia, table, tmp_path, capsys):
                                rtol=1e-9, atol=1e-12)
     assert main(args + ["-o", str(tmp_path / "x.json"), "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def _scheduler_tasks(client):
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+def test_a_failed_fit_leaves_nothing_on_the_cluster(client, asia, table):
+    import gc
+    import time
+
+    bad = table.astype(object)
+    bad.loc[10, "smoke"] = "often"
+    with pytest.raises(bnem.DataError):
+        bnem.fit(asia, dd.from_pandas(bad, npartitions=4))
+    net = bnem.BayesianNetwork({"a": ["x", "y"]}, cpds={"a": [1.0, 0.0]})
+    with pytest.raises(bnem.ImpossibleRowError, match="Dask partition"):
+        bnem.fit(net, dd.from_pandas(pd.DataFrame({"a": ["x", "y"] * 20}), npartitions=3),
+                 init="network")
+    gc.collect()
+    for _ in range(50):  # the scheduler forgets cancelled tasks asynchronously
+        if _scheduler_tasks(client) == 0:
+            break
+        time.sleep(0.1)
+    assert _scheduler_tasks(client) == 0
+
+
+def test_scores_on_dask(client, asia, table):
+    ddf = dd.from_pandas(table, npartitions=3)
+    assert bnem.bic(asia, ddf) == pytest.approx(bnem.bic(asia, table), rel=1e-12)
+    assert bnem.anomaly_threshold(asia, ddf) == pytest.approx(
+        bnem.anomaly_threshold(asia, table), rel=1e-12)
+    with pytest.raises(BnemTypeError, match="flag_anomalies returns one row per input row"):
+        bnem.flag_anomalies(asia, ddf)
+
+
+def test_files_on_dask_read_like_files_in_process(client, asia, tmp_path):
+    from bnem.em.distributed import files_to_dask
+
+    states = {n: list(asia.states(n)) for n in asia.nodes}
+    df = asia.sample(600, seed=5, missing=0.2)
+    df.iloc[:300].to_csv(tmp_path / "a.csv", index=False, na_rep="?")
+    df.iloc[300:].to_csv(tmp_path / "b.tsv", index=False, sep="\t", na_rep="?")
+    spec = bnem.files([tmp_path / "a.csv", tmp_path / "b.tsv"])
+    same_fit(fit(asia, spec), fit(asia, files_to_dask(spec, states)))
+    df.iloc[300:].drop(columns="xray").to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(bnem.DataError, match=r"c\.csv' has other columns than data file"):
+        files_to_dask(bnem.files([tmp_path / "a.csv", tmp_path / "c.csv"]), states)
+    df.iloc[:300].to_parquet(tmp_path / "p.parquet")
+    df.iloc[300:].drop(columns="xray").to_parquet(tmp_path / "q.parquet")
+    with pytest.raises(bnem.DataError, match=r"q\.parquet' has other columns"):
+        files_to_dask(bnem.files(str(tmp_path / "*.parquet")), states)

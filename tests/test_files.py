@@ -323,3 +323,79 @@ def test_impossible_row_in_merged_files_names_file_and_row(tmp_path):
     with pytest.raises(bnem.ImpossibleRowError, match=r"row 1 \(a='y', b='q'\) of data file "
                                                       r"'.*f2\.csv'"):
         bnem.fit(net, tmp_path, init="network")
+
+
+def test_cells_holding_lists_are_clear_errors(asia, tmp_path):
+    frame = pd.DataFrame({"asia": [["yes"], ["no"]], "smoke": ["yes", "no"]})
+    with pytest.raises(DataError, match=r"column 'asia': the cell in row 0 holds a list"):
+        asia.log_prob(frame)
+    pd.DataFrame({"asia": [["yes"], ["no"]]}).to_parquet(tmp_path / "l.parquet")
+    with pytest.raises(DataError, match=r"l\.parquet.*'asia'.* hold lists"):
+        asia.log_prob(tmp_path / "l.parquet")
+
+
+def test_damaged_and_odd_csv_files(asia, tmp_path):
+    import gzip
+
+    text = asia.sample(3000, seed=1).to_csv(index=False).encode()
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text)[:-200])
+    with pytest.raises(DataError, match="cut.csv.gz.*corrupt or truncated"):
+        asia.log_prob(tmp_path / "cut.csv.gz")
+    (tmp_path / "cr.csv").write_bytes(b"asia,smoke\ryes\rno,yes\r")  # lone CR line ends
+    with pytest.raises(DataError, match=r"line 2 has 1 field\(s\) but the header has 2"):
+        asia.log_prob(tmp_path / "cr.csv")
+    (tmp_path / "quote.csv").write_text("asia,smoke\nyes,no\nno,yes\n\"yes,no\n" +
+                                        "no,no\n" * 20)
+    with pytest.raises(DataError, match=r"lines 4-24 \(a quote opened on line 4 may not be"):
+        asia.log_prob(tmp_path / "quote.csv")
+    late = text + b"yes,\xe9t\xe9\n"
+    (tmp_path / "latin.csv").write_bytes(late)
+    with pytest.raises(DataError, match=r"not UTF-8 text: line 3002 holds the byte"):
+        asia.log_prob(tmp_path / "latin.csv")
+    huge = tmp_path / "huge.csv"
+    huge.write_text("asia\n" + "x" * 200_000 + "\n")
+    with pytest.raises(DataError) as err:
+        asia.log_prob(huge)
+    assert len(str(err.value)) < 1000 and "200002 characters" in str(err.value)
+
+
+def test_file_lists_folders_and_globs(asia, tmp_path):
+    df = asia.sample(300, seed=2)
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    df.iloc[:100].to_csv(tmp_path / "sub" / "a.csv", index=False)
+    df.iloc[100:].to_csv(tmp_path / "sub" / "deeper" / "b.csv", index=False)
+    (tmp_path / "sub" / "README.txt").write_text("notes about these files\n")
+    np.testing.assert_allclose(asia.log_prob(str(tmp_path / "sub" / "**" / "*.csv")),
+                               asia.log_prob(df))
+    assert len(asia.log_prob(tmp_path / "sub")) == 100  # the folder's data files only
+    with pytest.raises(DataError, match="named more than once"):
+        asia.log_prob([tmp_path / "sub" / "a.csv", str(tmp_path / "sub" / "a.csv")])
+    with pytest.raises(BnemTypeError, match="is a path .* in an iterator"):
+        asia.log_prob(iter([tmp_path / "sub" / "a.csv"]))
+    df.iloc[:0].to_parquet(tmp_path / "empty.parquet")
+    with pytest.raises(DataError, match=r"every data file is empty \(0 rows; .*empty\.parquet"):
+        asia.log_prob(tmp_path / "empty.parquet")
+    post = asia.posterior([tmp_path / "sub" / "a.csv", tmp_path / "sub" / "deeper" / "b.csv"],
+                          "either")
+    assert list(post.index) == list(range(300))  # positions over the files in order
+
+
+def test_spill_folder_problems(asia, tmp_path):
+    asia.sample(50, seed=1).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DataError, match="cannot make a temporary folder .* give spill_dir= a "
+                                        "writable folder"):
+        bnem.fit(asia, tmp_path / "d.csv", spill_dir="/proc")
+    stale = tmp_path / "bnem-spill-old"
+    stale.mkdir()
+    import socket
+    import subprocess
+    import sys
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (stale / "owner").write_text(f"{socket.gethostname()} {dead}\n")
+    (stale / "part0000001.codes.npy").write_bytes(b"left by a killed fit")
+    mine = tmp_path / "bnem-spill-alive"
+    mine.mkdir()
+    (mine / "owner").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    fit(asia, tmp_path / "d.csv", spill_dir=tmp_path, max_iter=1)
+    assert not stale.exists() and mine.exists()

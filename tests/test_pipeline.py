@@ -135,7 +135,7 @@ def test_an_iterable_of_frames_for_a_hybrid_network():
     (pd.Series(["yes"], name="asia"), bnem.BnemError, "got Series"),
     (np.array([["yes"]]), bnem.BnemError, "got ndarray"),
     ([pd.DataFrame({"asia": []}), pd.DataFrame({"asia": []})], bnem.DataError,
-     r"every part of the data source is empty \(0 rows\)"),
+     r"every part of the data source is empty \(0 rows; 'data part 0', 'data part 1'\)"),
     ([pd.DataFrame({"asia": ["yes"]}), {"asia": ["no"]}], bnem.BnemError,
      "data part 1 is a dict"),
     ([pd.DataFrame({"asia": ["yes"]}), pd.DataFrame({"smoke": ["no"]})], bnem.DataError,

@@ -216,7 +216,10 @@ def _fit(args) -> int:
     data = files(args.data, missing=args.missing)  # read in batches, kept encoded on disk
     logger.info("fitting %s (%d nodes) to %s (%d file(s))", args.network,
                 len(network.nodes), args.data, len(data.paths))
-    with _cluster(args) as client:
+    with _cluster(args) as client, warnings.catch_warnings():
+        if client is not None:  # Dask's and pandas' own deprecation notices: not the user's
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
         source = data if client is None else _on_dask(data, network)
         res = fit(network, source, history_path=args.history, sample_weight=args.weights,
                   callback=_json_line if json_log else None, client=client,

@@ -24,7 +24,7 @@ columns (equal real-valued rows are rare).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,6 +206,11 @@ def _check_columns(data: pd.DataFrame, names: list) -> None:
         )
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to about ``limit`` characters for a message."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def row_label(label: object) -> object:
     """An index label as a plain Python value (``1``, not ``np.int64(1)``) for messages."""
     return label.item() if isinstance(label, np.generic) else label
@@ -248,7 +253,8 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
         vals = series[bad]
         first = vals.iloc[0]
         raise DataError(
-            f"column {name!r}: value {first!r} (in {int((vals == first).sum())} row(s)) is not a "
+            f"column {name!r}: value {shorten(repr(row_label(first)))} (in "
+            f"{int((vals == first).sum())} row(s)) is not a "
             f"number, but {name!r} is a continuous node; {int(bad.sum())} non-numeric cell(s) "
             "in all. Missing cells must be NaN (read_table turns missing markers into NaN).")
     huge = np.abs(out) > MAX_MAGNITUDE
@@ -266,7 +272,15 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
 
 
 def _encode_column(series: pd.Series, var) -> np.ndarray:
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable cells: lists, dicts, arrays
+        odd = series.dropna().map(lambda v: not isinstance(v, Hashable))
+        first = odd[odd].index[0]
+        raise DataError(
+            f"column {var.name!r}: the cell in row {row_label(first)!r} holds a "
+            f"{type(series[first]).__name__} ({shorten(repr(series[first]))}), not a value; "
+            f"expected one state name per cell ({int(odd.sum())} such cell(s))") from None
     if len(uniques) == 0:
         return codes
     if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True).startswith("mixed"):
@@ -297,11 +311,13 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
     if bad:
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
         k = bad[0]
-        others = f" ({len(bad)} unknown values in all: {preview([uniques[b] for b in bad])})" \
+        shown = [shorten(repr(row_label(uniques[b]))) for b in bad[:5]]
+        others = f" ({len(bad)} unknown values in all: {', '.join(shown)})" \
             if len(bad) > 1 else ""
         first = series.index[int(np.flatnonzero(codes == k)[0])]
         raise DataError(
-            f"column {var.name!r}: value {uniques[k]!r} (in {int(counts[k])} row(s), first "
+            f"column {var.name!r}: value {shorten(repr(row_label(uniques[k])))} (in "
+            f"{int(counts[k])} row(s), first "
             f"row {row_label(first)!r}) is not a state of node {var.name!r}; valid states: "
             f"{list(states)}{others}. "
             "Missing cells must be NaN (read_table turns missing markers such as '?' into NaN)."

@@ -35,6 +35,7 @@ import io
 import lzma
 import os
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO
@@ -164,24 +165,34 @@ def _expand(paths: object) -> list[str]:
         path = os.fspath(item)
         if os.path.isdir(path):
             inside = sorted(os.path.join(path, f) for f in os.listdir(path)
-                            if not f.startswith((".", "_")) and _known(f))
+                            if not f.startswith((".", "_")) and _known(f, folder=True))
             if not inside:
                 raise DataError(f"data folder {path!r} holds no CSV or Parquet file")
             found.extend(inside)
         elif os.path.exists(path):
             found.append(path)
         elif glob.has_magic(path):
-            matches = sorted(m for m in glob.glob(path) if os.path.isfile(m))
+            matches = sorted(m for m in glob.glob(path, recursive=True) if os.path.isfile(m))
             if not matches:
                 raise DataError(f"no data file matches the pattern {path!r}")
             found.extend(matches)
         else:
             raise DataError(f"data file {path!r} does not exist")
+    seen: set[str] = set()
+    for path in found:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise DataError(f"data file {path!r} is named more than once; its rows would be "
+                            "counted twice")
+        seen.add(real)
     return found
 
 
-def _known(name: str) -> bool:
+def _known(name: str, folder: bool = False) -> bool:
+    """A data file's name (in a folder, ``.txt`` files are notes, not data)."""
     suffix, _ = _suffixes(name)
+    if folder and suffix == ".txt":
+        return False
     return suffix in CSV_SUFFIXES or suffix in PARQUET_SUFFIXES
 
 
@@ -224,8 +235,13 @@ def csv_header(path: str, sep: str) -> list[str]:
     return first
 
 
-def check_widths(path: str, sep: str, width: int) -> None:
-    """Raise if a line of a CSV file has another number of fields than the header.
+def is_compressed(path: str) -> bool:
+    return _suffixes(path)[1] != ""
+
+
+def check_widths(path: str, sep: str, width: int) -> bool:
+    """Raise if a line of a CSV file has another number of fields than the header;
+    return whether the file is plain (no quote, no line ended by a lone CR).
 
     Blocks without a quote character are checked with numpy (fields = separators + 1
     per line); from the first quote on, the file is checked by the ``csv`` module
@@ -234,19 +250,39 @@ def check_widths(path: str, sep: str, width: int) -> None:
     with _open_bytes(path) as raw:
         line, carry = 0, b""
         while True:
-            block = raw.read(BLOCK_BYTES)
+            block = _read(raw, path)
             data = carry + block
             if not block:
                 cut = len(data)
             else:
                 cut = data.rfind(b"\n") + 1
             head, carry = data[:cut], data[cut:]
-            if b'"' in head:
-                _check_quoted(path, sep, width)
-                return
+            if b'"' in head or head.count(b"\r") != head.count(b"\r\n"):
+                _check_quoted(path, sep, width)  # quotes, or lines ended by a lone CR
+                return False
+            _check_utf8(path, head, line)
             line = _check_block(path, head, sep, width, line)
             if not block:
-                return
+                return True
+
+
+def _read(raw: IO[bytes], path: str) -> bytes:
+    """The next block of ``raw``; a corrupt or truncated compressed file is an error."""
+    try:
+        return raw.read(BLOCK_BYTES)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise DataError(f"cannot read data file {path!r}: the compressed data are corrupt "
+                        f"or truncated ({exc})") from None
+
+
+def _check_utf8(path: str, block: bytes, line: int) -> None:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = line + block.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"data file {path!r} is not UTF-8 text: line {where} holds the byte "
+                        f"{block[exc.start:exc.start + 1]!r}, which UTF-8 does not allow there; "
+                        "save the file as UTF-8") from None
 
 
 def _check_block(path: str, block: bytes, sep: str, width: int, line: int) -> int:
@@ -272,21 +308,37 @@ def _check_block(path: str, block: bytes, sep: str, width: int, line: int) -> in
 
 
 def _check_quoted(path: str, sep: str, width: int) -> None:
-    """The width check of a file with quoted fields, by the ``csv`` module, streamed."""
+    """The width check of a file with quoted fields (or lone CR line ends), by the
+    ``csv`` module, streamed."""
     with _open_bytes(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.reader(text, delimiter=sep)
+        start = 1
         try:
             for row in reader:
                 if row and len(row) != width and reader.line_num > 1:
-                    raise DataError(f"data file {path!r}: line {reader.line_num} has "
+                    raise DataError(f"data file {path!r}: {_lines(start, reader.line_num)} "
                                     f"{len(row)} field(s) but the header has {width}; "
                                     "expected one field per column")
+                start = reader.line_num + 1
         except UnicodeDecodeError as exc:
-            raise DataError(f"data file {path!r} is not UTF-8 text: {exc}") from None
+            raise DataError(f"data file {path!r} is not UTF-8 text (after line "
+                            f"{reader.line_num}): {exc.reason}; save the file as UTF-8") from None
         except csv.Error as exc:
-            raise DataError(f"cannot parse data file {path!r} near line "
-                            f"{reader.line_num}: {exc}") from None
+            raise DataError(f"cannot parse data file {path!r} at "
+                            f"{_lines(start, reader.line_num)[:-4]}: {exc}") from None
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            raise DataError(f"cannot read data file {path!r}: the compressed data are "
+                            f"corrupt or truncated ({exc})") from None
+
+
+def _lines(start: int, end: int) -> str:
+    """``"line 5 has"``, or for a record over several lines ``"the record on lines 5-9
+    (a quote opened on line 5 may not be closed) has"``."""
+    if end <= start:
+        return f"line {end} has"
+    return (f"the record on lines {start}-{end} (a quote opened on line {start} may not be "
+            "closed) has")
 
 
 def _csv_parts(path: str, spec: FileSource, states: Mapping[str, Iterable[str]],
@@ -315,7 +367,8 @@ def _csv_parts(path: str, spec: FileSource, states: Mapping[str, Iterable[str]],
                 yield FilePart(path, frame)
     except UnicodeDecodeError as exc:
         raise DataError(f"data file {path!r} is not UTF-8 text: {exc}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError,
+            lzma.LZMAError, zlib.error) as exc:
         detail = " ".join(str(exc).split())[:200]
         raise DataError(f"cannot parse data file {path!r}: {detail}") from None
 
@@ -332,7 +385,24 @@ def _parquet_parts(path: str, rows: int) -> Iterator[FilePart]:
         raise DataError(f"cannot read Parquet file {path!r}: {str(exc)[:200]}") from None
     start = 0
     with handle:
-        for batch in handle.iter_batches(batch_size=rows):
+        nested = [f.name for f in handle.schema_arrow if f.type.num_fields > 0 or
+                  str(f.type).startswith(("list", "large_list", "map", "struct"))]
+        if nested:
+            raise DataError(f"Parquet file {path!r}: column(s) {nested} hold lists, maps or "
+                            "structs; expected one value per cell (strings, numbers, "
+                            "categories)")
+        if handle.metadata.num_rows == 0:
+            yield FilePart(path, handle.schema_arrow.empty_table().to_pandas())
+            return
+        batches = handle.iter_batches(batch_size=rows)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as exc:  # pyarrow's own errors for a damaged file
+                raise DataError(f"cannot read Parquet file {path!r} after row {start}: "
+                                f"{str(exc)[:200]}") from None
+            if batch is None:
+                return
             frame = batch.to_pandas()
             frame.index = pd.RangeIndex(start, start + len(frame))
             start += len(frame)

@@ -21,12 +21,13 @@ of the parts, and errors name the part (and the row label) they come from.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .._validation import preview
 from ..errors import BnemTypeError, DataError
 from ..ragged import pattern_order
 from .encode import EncodedData, encode, merge_rows
@@ -69,7 +70,10 @@ class EncodedSource:
 
     @property
     def index(self) -> pd.Index:
-        """The parts' indexes, concatenated (the index of per-row results)."""
+        """The index of per-row results: the parts' indexes concatenated, or for data
+        files the rows' positions over the files in order (0, 1, ...)."""
+        if self.spill is not None:
+            return pd.RangeIndex(self.n_rows)
         if len(self.parts) == 1:
             return self.parts[0].index
         return self.parts[0].index.append([p.index for p in self.parts[1:]])
@@ -171,6 +175,10 @@ def _frames(data: object) -> Iterator[pd.DataFrame]:
                             "DataFrames, or data files (a path, a glob pattern or a list of "
                             f"paths); got {type(data).__name__}")
     for k, part in enumerate(data):
+        if isinstance(part, (str, os.PathLike)):
+            raise BnemTypeError(f"data part {k} is a path ({os.fspath(part)!r}) in an "
+                                "iterator; to read data files pass a path, a glob pattern "
+                                "or a list of paths")
         if not isinstance(part, pd.DataFrame):
             raise BnemTypeError(f"data part {k} is a {type(part).__name__}; every part of a "
                                 "data source must be a pandas DataFrame")
@@ -222,7 +230,7 @@ def _encode_group(group: list[tuple[int, pd.DataFrame]], variables: Sequence,
 
 
 def _labelled(data: object, spec: FileSource | None, variables: Sequence,
-              labels: list[str]) -> Iterator[pd.DataFrame]:
+              labels: list[str]) -> Generator[pd.DataFrame, None, None]:
     """The DataFrames of a source of several parts or of files (``spec``); ``labels``
     grows with the name of each part yielded."""
     if spec is None:
@@ -275,9 +283,11 @@ def encode_source(data: object, variables: Sequence, sample_weight: object = Non
             origins.append(tuple(k for k, _ in group))
             sizes.append(tuple(len(p) for _, p in group))
         if not parts:
-            raise DataError("every part of the data source is empty (0 rows); expected at "
-                            "least one row")
+            what = "data file" if spec is not None else "part of the data source"
+            raise DataError(f"every {what} is empty (0 rows; {preview(labels, 3)}); expected "
+                            "at least one row")
     except BaseException:
+        frames.close()  # the file being read is closed now, not when the error is freed
         if spill is not None:
             spill.close()
         raise

@@ -19,6 +19,8 @@ removed when the source is closed or garbage-collected.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import tempfile
 import weakref
 from collections.abc import Sequence
@@ -29,6 +31,37 @@ from ..errors import DataError
 from .encode import EncodedData
 
 ARRAYS = ("codes", "weights", "inverse", "values")
+PREFIX = "bnem-spill-"
+OWNER = "owner"  # "<host> <pid>" of the process using a spill folder
+
+
+def remove_stale(parent: str) -> None:
+    """Remove spill folders in ``parent`` left by processes of this host that no longer
+    run (killed before they could clean up)."""
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(PREFIX)]
+    except OSError:
+        return
+    host = socket.gethostname()
+    for name in names:
+        folder = os.path.join(parent, name)
+        try:
+            with open(os.path.join(folder, OWNER)) as handle:
+                owner_host, pid = handle.read().split()
+        except (OSError, ValueError):
+            continue  # not ours to judge (being created, or another layout)
+        if owner_host == host and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 class StoredPart:
@@ -98,7 +131,16 @@ class Spill:
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         if directory is not None and not os.path.isdir(directory):
             raise DataError(f"spill_dir {os.fspath(directory)!r} is not an existing folder")
-        self._tmp = tempfile.TemporaryDirectory(prefix="bnem-spill-", dir=directory)
+        parent = os.fspath(directory) if directory is not None else tempfile.gettempdir()
+        remove_stale(parent)
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix=PREFIX, dir=parent)
+            with open(os.path.join(self._tmp.name, OWNER), "w") as handle:
+                handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+        except OSError as exc:
+            raise DataError(f"cannot make a temporary folder for the encoded data in "
+                            f"{parent!r} ({exc.strerror or exc}); give spill_dir= a writable "
+                            "folder") from None
         self.path = self._tmp.name
         self._count = 0
         self._finalizer = weakref.finalize(self, self._tmp.cleanup)

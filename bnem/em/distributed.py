@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.files import FileSource, check_widths, csv_header
-from ..errors import BnemError, BnemTypeError, BnemValueError
+from ..data.files import FileSource, check_widths, csv_header, is_compressed
+from ..errors import BnemError, BnemTypeError, BnemValueError, DataError
 from ..inference.budget import MemoryBudget
 from ..inference.compiled import CompiledNetwork
 from ..inference.dataset import AnalysedData
@@ -81,6 +81,16 @@ def _stats(data: AnalysedData | None, params: Parameters, hard: bool, context: s
         raise type(exc)(f"Dask partition {k}: {exc}") from None
 
 
+def _results(client: Any, futures: list, every: list | None = None) -> list:
+    """The results of ``futures``; on an error they and ``every`` other future of the
+    computation are cancelled, so no result or error stays held on the cluster."""
+    try:
+        return client.gather(futures)
+    except BaseException:
+        client.cancel(futures + (every or []))
+        raise
+
+
 def _add(*parts: Stats | None) -> Stats | None:
     present = [p for p in parts if p is not None]
     if not present:
@@ -123,11 +133,17 @@ class DaskData:
         n_parts = frame.npartitions
         per_part = MemoryBudget(budget.memory_mb / math.ceil(n_parts / n_workers),
                                 budget.chunk_rows)
+        self.parts: list = []
         self._network = self.client.scatter(compiled, broadcast=True, hash=False)
-        self.parts = [self.client.submit(_analyse, self._network, part, per_part, barren,
-                                         sample_weight, k, pure=False)
-                      for k, part in enumerate(self.client.compute(frame.to_delayed()))]
-        self._describe([s.result() for s in self.client.map(_summary, self.parts)])
+        try:
+            self.parts = [self.client.submit(_analyse, self._network, part, per_part, barren,
+                                             sample_weight, k, pure=False)
+                          for k, part in enumerate(self.client.compute(frame.to_delayed()))]
+            summaries = self.client.map(_summary, self.parts, pure=False)
+            self._describe(_results(self.client, summaries))
+        except BaseException:
+            self.close()  # nothing stays pinned on the workers after a failure
+            raise
 
     def _describe(self, summaries: list[dict | None]) -> None:
         present = [s for s in summaries if s is not None]
@@ -167,10 +183,12 @@ class DaskData:
         shared = self.client.scatter(params, broadcast=True, hash=False)
         level = [self.client.submit(_stats, part, shared, hard, context, k, pure=False)
                  for k, part in enumerate(self.parts)]
+        futures = list(level)
         while len(level) > 1:
             level = [self.client.submit(_add, *level[i:i + FAN_IN], pure=False)
                      for i in range(0, len(level), FAN_IN)]
-        total = level[0].result()
+            futures += level
+        (total,) = _results(self.client, level, futures + [shared])
         assert total is not None  # at least one partition has rows (checked at start)
         return total
 
@@ -188,16 +206,17 @@ class DaskData:
 
     def close(self) -> None:
         """Release the partitions' analyses on the workers."""
-        for f in self.parts:
-            f.release()
-        self._network.release()
+        self.client.cancel(self.parts + [self._network])
+        self.parts = []
 
 
 def files_to_dask(spec: FileSource, states: dict[str, list[str]]) -> Any:
     """Data files as a Dask DataFrame read as :func:`bnem.files` reads them: Parquet
-    by ``read_parquet``; CSV as text with the same missing markers (a marker that is a
-    state of its column's node stays a state) and the same check of every line's
-    number of fields, run here before any worker reads."""
+    by ``read_parquet`` (every file with the same columns); CSV file by file as text,
+    with each file's own separator and header, the same missing markers (a marker that
+    is a state of its column's node stays a state) and the same check of every line's
+    number of fields, run here before any worker reads. A CSV file is split into blocks
+    of 64 MB unless it is compressed or quotes fields (a quoted line break could be cut)."""
     try:
         import dask.dataframe as dd
     except ImportError:
@@ -205,12 +224,28 @@ def files_to_dask(spec: FileSource, states: dict[str, list[str]]) -> Any:
                              "'bnem[dask]'") from None
     paths = list(spec.paths)
     if spec.kind == "parquet":
+        import pyarrow.parquet as pq
+        _same_columns([(p, pq.read_schema(p).names) for p in paths])
         return dd.read_parquet(paths)
-    sep = spec.separator(paths[0])
-    header = csv_header(paths[0], sep)
-    for path in paths:
-        check_widths(path, spec.separator(path), len(header))
-    na_values = {col: [m for m in spec.missing if m not in set(states.get(col, ()))]
-                 for col in header}
-    return dd.read_csv(paths, sep=sep, dtype=str, keep_default_na=False, na_values=na_values,
-                       blocksize="64MB", encoding="utf-8-sig")
+    headers = [(p, csv_header(p, spec.separator(p))) for p in paths]
+    _same_columns(headers)
+    frames = []
+    for path, header in headers:
+        sep = spec.separator(path)
+        plain = check_widths(path, sep, len(header)) and not is_compressed(path)
+        na_values = {col: [m for m in spec.missing if m not in set(states.get(col, ()))]
+                     for col in header}
+        frames.append(dd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
+                                  na_values=na_values, encoding="utf-8-sig",
+                                  blocksize="64MB" if plain else None))
+    return frames[0] if len(frames) == 1 else dd.concat(frames)
+
+
+def _same_columns(headers: list[tuple[str, list[str]]]) -> None:
+    first, columns = headers[0]
+    for path, cols in headers[1:]:
+        if sorted(cols) != sorted(columns):
+            extra, lost = sorted(set(cols) - set(columns)), sorted(set(columns) - set(cols))
+            raise DataError(f"data file {path!r} has other columns than data file {first!r} "
+                            f"(extra: {extra}, missing: {lost}); every file must have the "
+                            "same columns")

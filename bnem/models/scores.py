@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_float
-from ..data.source import DataSource, as_frames
+from ..data.source import DataSource, as_frames, is_dask_collection
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 
@@ -31,8 +31,8 @@ def bic(network: BayesianNetwork, data: DataSource) -> float:
     >>> bool(np.isclose(bic(net, data), 8 * math.log(2) + 1 * math.log(4)))
     True
     """
-    scores = _network(network).log_prob(data)  # one pass, for any source
-    return -2.0 * float(np.sum(scores)) + network.n_parameters * math.log(len(scores))
+    total, n = _sum_and_count(_network(network).log_prob(data))  # one pass, any source
+    return -2.0 * total + network.n_parameters * math.log(n)
 
 
 def aic(network: BayesianNetwork, data: DataSource) -> float:
@@ -56,7 +56,28 @@ def anomaly_threshold(network: BayesianNetwork, data: DataSource,
     network (``-inf``) are left out of the quantile (they are always flagged).
     """
     quantile = check_float(quantile, "quantile", minimum=0.0, maximum=1.0)
+    return _quantile(_scores(network, data), quantile)
+
+
+def _scores(network: BayesianNetwork, data: DataSource) -> np.ndarray:
+    """Per-row log densities as an array (a Dask DataFrame's are gathered: the quantile
+    is exact)."""
     scores = _network(network).log_prob(data)
+    if is_dask_collection(data):
+        return scores.compute().to_numpy()
+    return np.asarray(scores)
+
+
+def _sum_and_count(scores: object) -> tuple[float, int]:
+    if is_dask_collection(scores):
+        import dask
+        total, n = dask.compute(scores.sum(), scores.count())  # type: ignore[attr-defined]
+        return float(total), int(n)
+    values = np.asarray(scores)
+    return float(values.sum()), int(values.size)
+
+
+def _quantile(scores: np.ndarray, quantile: float) -> float:
     finite = scores[np.isfinite(scores)]
     if finite.size == 0:
         raise BnemValueError("every row of the reference data has probability zero under the "
@@ -97,13 +118,18 @@ def flag_anomalies(network: BayesianNetwork, data: DataSource, threshold: float 
     """
     if threshold is not None and reference is not None:
         raise BnemValueError("give either threshold or reference data, not both")
-    frames = as_frames(data)  # an iterator of parts is read once, then used twice
+    quantile = check_float(quantile, "quantile", minimum=0.0, maximum=1.0)
+    if is_dask_collection(data):
+        raise BnemTypeError("flag_anomalies returns one row per input row; for a Dask "
+                            "DataFrame use network.log_prob(ddf) (a Dask Series) and compare "
+                            "it with anomaly_threshold(network, reference)")
+    frames = as_frames(data)  # an iterator of parts is read once
+    scores = _scores(network, frames)
     if threshold is None:
-        threshold = anomaly_threshold(network, frames if reference is None else reference,
-                                      quantile)
+        threshold = _quantile(scores if reference is None else _scores(network, reference),
+                              quantile)
     else:
         threshold = check_float(threshold, "threshold")
-    scores = _network(network).log_prob(frames)
     index = frames.index if isinstance(frames, pd.DataFrame) else \
         frames[0].index.append([f.index for f in frames[1:]]) \
         if isinstance(frames, list) and isinstance(frames[0], pd.DataFrame) else \
