@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,14 @@ def _summary(data: AnalysedData | None) -> dict | None:
     return {"n_rows": data.n_rows, "weight": data.total_weight, "latent": data.latent,
             "obs_counts": data.obs_counts, "n_distinct": data.n_distinct,
             "digest": data.digest()}
+
+
+def _distinct(data: AnalysedData | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Runs on a worker: a partition's distinct rows and their weights."""
+    if data is None:
+        return None
+    (p,) = data.source.parts
+    return p.codes, p.weights
 
 
 def _rows(data: AnalysedData | None) -> tuple[np.ndarray, ...] | None:
@@ -203,6 +212,14 @@ class DaskData:
 
     def digest(self) -> str:
         return self._digest
+
+    def distinct_rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(codes, weights)`` of each partition's distinct rows, fetched one partition
+        at a time."""
+        for part in self.parts:
+            rows = self.client.submit(_distinct, part, pure=False).result()
+            if rows is not None:
+                yield rows
 
     def close(self) -> None:
         """Release the partitions' analyses on the workers."""

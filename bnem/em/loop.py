@@ -30,6 +30,7 @@ from .gaussian_init import MIXTURE_INITS, initial_gaussians
 from .init import initial_theta
 from .interrupt import graceful_interrupt
 from .mstep import Maximizer
+from .resp_init import random_resp_theta
 from .options import DEFAULT_MIN_VARIANCE, STOCHASTIC_INITS, FitOptions, validate
 from .report import check_observed, conclude, warn_symmetric
 from .trace import LiveHistory
@@ -75,6 +76,9 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         continuous component's interface configurations at k-means++ centres, at
         random rows, or give rows random responsibilities (see
         :mod:`bnem.em.gaussian_init`); discrete tables then start as for ``"random"``.
+        ``"random-resp"`` also applies to discrete networks with latent nodes (latent-
+        class models): each row gets random responsibilities over the latent nodes'
+        states and the tables start at the M-step of them (:mod:`bnem.em.resp_init`).
     n_init : int, default 1
         Number of random restarts; the one with the best final objective is kept.
     prior : float, default 0
@@ -302,12 +306,26 @@ def _start(problem: Problem, rng: np.random.Generator) -> Parameters:
     """Starting parameters for one restart."""
     opts, data = problem.options, problem.data
     network = data.compiled.network
+    if opts.init == "random-resp" and not network.is_hybrid:
+        return Parameters(_random_resp(problem, rng))
     table_init = "random" if opts.init in MIXTURE_INITS else opts.init
     theta = initial_theta(table_init, network, problem.maximizer, data.obs_counts, rng,
                           opts.prior)
     if not network.is_hybrid:
         return Parameters(theta)
     return Parameters(theta, initial_gaussians(opts.init, data, rng, opts.min_variance))
+
+
+def _random_resp(problem: Problem, rng: np.random.Generator) -> np.ndarray:
+    """A discrete network's ``random-resp`` start (:mod:`bnem.em.resp_init`)."""
+    data, network = problem.data, problem.data.compiled.network
+    latent = [network.discrete_index(n) for n in data.latent if n in network.discrete_nodes]
+    if not latent:
+        raise BnemValueError("init='random-resp' draws random responsibilities for the "
+                             "latent nodes (nodes absent from the data or entirely missing); "
+                             "these data have none. Use init='random' or 'complete-case'.")
+    return random_resp_theta(network, problem.maximizer, data.distinct_rows(), latent, rng,
+                             problem.options.prior)
 
 
 def _restarts(runs: list[RunOutcome]) -> pd.DataFrame:

@@ -227,10 +227,10 @@ def _check_paths(values: dict) -> None:
 def _check_init(init: str | None, n_init: int, hybrid: bool) -> str:
     if init is None:
         init = "k-means++" if hybrid else "random"
-    if init in MIXTURE_INITS and not hybrid:
+    if init in MIXTURE_INITS and init != "random-resp" and not hybrid:
         raise BnemValueError(
             f"init={init!r} places Gaussian components; this network has no continuous "
-            f"nodes. Use one of {', '.join(map(repr, INITS))}.")
+            f"nodes. Use one of {', '.join(map(repr, INITS + ('random-resp',)))}.")
     if n_init > 1 and init not in STOCHASTIC_INITS:
         raise BnemValueError(
             f"n_init={n_init} restarts need a random start ({', '.join(map(repr, STOCHASTIC_INITS))}); "

@@ -129,6 +129,8 @@ class FitData(Protocol):
 
     def digest(self) -> str: ...
 
+    def distinct_rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
     def close(self) -> None: ...
 
 
@@ -259,6 +261,12 @@ class AnalysedData:
         """Every row as ``(codes, values, weights)`` in the order encoding the whole
         table would give them (see :meth:`EncodedSource.canonical_rows`)."""
         return self.source.canonical_rows()
+
+    def distinct_rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(codes, weights)`` of the distinct rows, part by part (one in memory at a
+        time for data files)."""
+        for part in self.source.parts:
+            yield part.codes, part.weights
 
     def digest(self) -> str:
         """A hash of the encoded data (for checkpoints)."""
