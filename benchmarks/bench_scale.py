@@ -78,6 +78,9 @@ elif mode == "memory":
 else:
     import dask.dataframe as dd
     from dask.distributed import Client, LocalCluster
+    if os.environ.get("BENCH_MALLOC_TRIM") != "dask":
+        from bnem.em.distributed import without_malloc_trim
+        without_malloc_trim()
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=50,
                            memory_limit=0, env={"OMP_NUM_THREADS": "1",

@@ -257,3 +257,31 @@ def test_numbers_out_of_range_are_clear_errors():
     df = pd.DataFrame({"x": np.arange(10.0) * 1e300})
     with pytest.raises(bnem.DataError, match=r"column 'x': value 1e\+300 .* beyond 1e\+150"):
         bnem.fit(gm, df)
+
+
+def test_sweep_followups(tmp_path):
+    """Items of the adversarial sweep: Unicode normalisation, huge CSV cells, a state
+    named NA with read_table(network=), the CLI's default sampling seed."""
+    import io
+    import unicodedata
+
+    import pandas as pd
+
+    import bnem
+    from bnem.cli.main import main
+
+    nfc, nfd = (unicodedata.normalize(f, "café") for f in ("NFC", "NFD"))
+    net = bnem.BayesianNetwork({"a": [nfc, "x"]}, cpds={"a": [0.25, 0.75]})
+    assert net.log_prob(pd.DataFrame({"a": [nfd]}))[0] == pytest.approx(np.log(0.25))
+    big = "x" * 200_000
+    table = bnem.read_table(io.StringIO(f'a\n"{big}"\n{big}\n'))
+    assert list(table["a"]) == [big, big]
+    net_na = bnem.BayesianNetwork({"a": ["NA", "b"]})
+    read = bnem.read_table(io.StringIO("a\nNA\nb\n?\n"), network=net_na)
+    assert read["a"].tolist()[:2] == ["NA", "b"] and pd.isna(read["a"].iloc[2])
+    with pytest.raises(bnem.BnemError, match="either states= or network="):
+        bnem.read_table(io.StringIO("a\nb\n"), network=net_na, states={"a": ["b"]})
+    for k in range(2):
+        assert main(["sample", "networks/asia.bif", "-n", "20", "-o",
+                     str(tmp_path / f"s{k}.csv")]) == 0
+    assert (tmp_path / "s0.csv").read_text() == (tmp_path / "s1.csv").read_text()

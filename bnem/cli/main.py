@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--missing", type=float, default=0.0,
                    help="fraction of cells blanked completely at random")
     s.add_argument("--hide", nargs="*", default=[], help="nodes whose column is dropped")
-    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0,
+                   help="random seed (default 0, as for fit: the same command gives the same rows)")
     s.add_argument("--marker", default="", help="text written for a missing cell (default empty)")
 
     ll = sub.add_parser("loglik", help="observed-data log-likelihood of a CSV")
@@ -271,6 +272,8 @@ def _cluster(args):
                         len(client.scheduler_info(n_workers=-1)["workers"]))
             yield client
         return
+    from ..em.distributed import without_malloc_trim
+    without_malloc_trim()
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)

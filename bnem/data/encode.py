@@ -10,7 +10,9 @@ Every cell is turned into a label and compared with the node's state names:
   is read as floats), become their decimal text: ``3`` and ``3.0`` both give ``"3"``;
 * other floats use ``str(value)``.
 
-A label that equals a state name is that state. Otherwise, if exactly one state
+A label that equals a state name is that state, also when the two differ only in
+Unicode normalisation (``"café"`` typed as ``e`` + combining accent, NFD, matches a
+state written with ``é``, NFC). Otherwise, if exactly one state
 name equals the label ignoring case, that state is used (``True`` matches a state
 ``true``). Anything else is an error naming the column, the value, how many rows
 hold it and the valid states. ``NaN``, ``None`` and ``pd.NA`` are missing; a node
@@ -24,6 +26,7 @@ columns (equal real-valued rows are rare).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Hashable, Sequence
 
 from dataclasses import dataclass, field
@@ -289,6 +292,8 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         codes, uniques = pd.factorize(series.map(value_label, na_action="ignore"))
     states = var.states
     lookup = {s: i for i, s in enumerate(states)}
+    for i, s in enumerate(states):  # text equal up to Unicode normalisation is the state
+        lookup.setdefault(unicodedata.normalize("NFC", s), i)
     lower: dict[str, list[int]] = {}
     for i, s in enumerate(states):
         lower.setdefault(s.lower(), []).append(i)
@@ -302,6 +307,8 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         label = value_label(value)
         if label in lookup:
             mapping[k] = lookup[label]
+        elif unicodedata.normalize("NFC", label) in lookup:
+            mapping[k] = lookup[unicodedata.normalize("NFC", label)]
         elif str(value) in lookup:  # e.g. a state named "1.0" and a float cell 1.0
             mapping[k] = lookup[str(value)]
         elif len(lower.get(label.lower(), ())) == 1:

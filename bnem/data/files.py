@@ -28,6 +28,7 @@ pyarrow (the ``bnem[parquet]`` extra); their nulls are missing cells.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import csv
 import glob
 import gzip
@@ -216,12 +217,25 @@ def _open_bytes(path: str) -> IO[bytes]:
         raise DataError(f"cannot read data file {path!r}: {exc.strerror or exc}") from None
 
 
+@contextlib.contextmanager
+def large_fields() -> Iterator[None]:
+    """Let the ``csv`` module read cells of any size (its default limit is 128 KiB)
+    while the block runs."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(2 ** 31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def csv_header(path: str, sep: str) -> list[str]:
     """The header fields of a CSV file (checked: present, no repeated names)."""
     with _open_bytes(path) as raw:
         try:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            first = next(csv.reader(text, delimiter=sep), None)
+            with large_fields():
+                first = next(csv.reader(text, delimiter=sep), None)
         except UnicodeDecodeError as exc:
             raise DataError(f"data file {path!r} is not UTF-8 text: {exc}") from None
         except (csv.Error, OSError, EOFError) as exc:
@@ -315,12 +329,14 @@ def _check_quoted(path: str, sep: str, width: int) -> None:
         reader = csv.reader(text, delimiter=sep)
         start = 1
         try:
-            for row in reader:
-                if row and len(row) != width and reader.line_num > 1:
-                    raise DataError(f"data file {path!r}: {_lines(start, reader.line_num)} "
-                                    f"{len(row)} field(s) but the header has {width}; "
-                                    "expected one field per column")
-                start = reader.line_num + 1
+            with large_fields():
+                for row in reader:
+                    if row and len(row) != width and reader.line_num > 1:
+                        raise DataError(f"data file {path!r}: "
+                                        f"{_lines(start, reader.line_num)} {len(row)} "
+                                        f"field(s) but the header has {width}; expected one "
+                                        "field per column")
+                    start = reader.line_num + 1
         except UnicodeDecodeError as exc:
             raise DataError(f"data file {path!r} is not UTF-8 text (after line "
                             f"{reader.line_num}): {exc.reason}; save the file as UTF-8") from None

@@ -7,18 +7,20 @@ import io
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
 from ..errors import BnemTypeError, DataError
+from .files import large_fields
 
 DEFAULT_MISSING = ("?", "", "NA")
 
 
 def read_table(path: str | os.PathLike[str] | IO[str] | IO[bytes],
                missing: str | Iterable[str] | None = DEFAULT_MISSING, sep: str = ",",
-               states: Mapping[str, Iterable[object]] | None = None) -> pd.DataFrame:
+               states: Mapping[str, Iterable[object]] | None = None,
+               network: Any = None) -> pd.DataFrame:
     """Read a CSV file of discrete observations; every cell is read as text.
 
     Parameters
@@ -33,6 +35,10 @@ def read_table(path: str | os.PathLike[str] | IO[str] | IO[bytes],
         For example ``{node: network.states(node) ...}``. A missing marker that is
         also a valid state of that column's node is *not* treated as missing in that
         column (a warning says so), so no data is lost.
+    network : BayesianNetwork, optional
+        Shorthand for ``states={node: network.states(node) ...}`` (give one or the other).
+        Without either, every marker means missing in every column: a state literally
+        named ``NA`` would be read as missing.
 
     Returns
     -------
@@ -56,16 +62,25 @@ def read_table(path: str | os.PathLike[str] | IO[str] | IO[bytes],
     0  yes  NaN
     1   no  yes
     """
+    if network is not None:
+        if states is not None:
+            raise BnemTypeError("give read_table either states= or network=, not both")
+        if not hasattr(network, "states") or not hasattr(network, "discrete_nodes"):
+            raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got "
+                                f"{type(network).__name__}")
+        states = {n: network.states(n) for n in network.discrete_nodes}
     missing = _check_arguments(path, missing, sep, states)
     text = _read_text(path)
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file>"
-    first = next(csv.reader(io.StringIO(text), delimiter=sep), None)
+    with large_fields():
+        first = next(csv.reader(io.StringIO(text), delimiter=sep), None)
     if first is None or not text.strip():
         raise DataError(f"data file {name!r} is empty; expected a header line of node names")
     if not first:
         raise DataError(f"data file {name!r}: line 1 is empty; expected a header line of "
                         "node names")
-    bad = _bad_width(text, sep, len(first))
+    with large_fields():
+        bad = _bad_width(text, sep, len(first))
     if bad:
         raise DataError(f"data file {name!r}: {bad}")
     dup = sorted({c for c in first if first.count(c) > 1})

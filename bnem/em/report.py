@@ -108,8 +108,11 @@ def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer
         warnings.warn(
             f"{len(floored)} Gaussian variance(s) were held at min_variance="
             f"{options.min_variance:g} (e.g. {floored[0][0]} given {floored[0][1]}): a component "
-            "collapsed onto too few rows. Use fewer components, more data, or another start; "
-            "see FitResult.floored_variances.", DegenerateWarning, stacklevel=3)
+            "collapsed onto too few rows, or the column's own spread is on the scale of "
+            f"min_variance (a standard deviation of {options.min_variance ** 0.5:.3g} in the "
+            "column's units; min_variance is absolute, like scikit-learn's reg_covar). Use "
+            "fewer components, more data or another start; or rescale the column or lower "
+            "min_variance. See FitResult.floored_variances.", DegenerateWarning, stacklevel=3)
     collinear = describe_gaussian(network, notes.collinear)
     if collinear:
         warnings.warn(
