@@ -26,10 +26,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``bnem.GaussianMixture``: imported on first use (it needs scikit-learn)."""
+    """``bnem.GaussianMixture`` and ``bnem.LatentClassModel``: imported on first use
+    (they need scikit-learn)."""
     if name == "GaussianMixture":
         from .models.sklearn_mixture import GaussianMixture
         return GaussianMixture
+    if name == "LatentClassModel":
+        from .models.latent_class import LatentClassModel
+        return LatentClassModel
     raise AttributeError(f"module 'bnem' has no attribute {name!r}")
 
 __all__ = [

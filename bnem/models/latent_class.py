@@ -1,0 +1,200 @@
+"""``bnem.LatentClassModel``: latent class analysis as a scikit-learn estimator (models
+layer; scikit-learn is imported only here, on first use of ``bnem.LatentClassModel``).
+
+A hidden class node is the parent of every column: categorical columns get a table of
+item-response probabilities per class, numeric columns a Gaussian per class
+(``continuous="diag"``: independent within a class; ``"full"``: a full covariance
+within a class, as in :func:`bnem.gaussian_mixture`). Missing cells are allowed
+anywhere and integrated out exactly; ``sample_weight`` takes pattern frequencies.
+Underneath it is a :class:`~bnem.network.bayesnet.BayesianNetwork` fitted by
+:func:`bnem.fit` (``network_``), started by default from random responsibilities with
+10 restarts and SQUAREM (see ``benchmarks/README.md``, "Starts for latent models").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_choice, check_int
+from ..data.variables import value_label
+from ..em.loop import fit as em_fit
+from ..errors import BnemValueError
+from ..network.bayesnet import BayesianNetwork
+from .sklearn_mixture import _seed
+
+CLASS = "class"
+
+
+class LatentClassModel(DensityMixin, BaseEstimator):
+    """Latent class model fitted by exact EM, missing cells allowed (see the module
+    docstring).
+
+    Parameters
+    ----------
+    n_classes : int
+    categorical : "auto", "all" or list of column names
+        Which columns are categorical items: ``"auto"`` takes the non-numeric ones
+        (strings, categories, booleans) and models numeric columns as Gaussian;
+        ``"all"`` treats every column as categorical (items coded 1, 2, 3 ...).
+    continuous : {"diag", "full"}
+        Covariance of the numeric columns within a class.
+    tol, max_iter, n_init, init, prior, accelerate, min_variance
+        As for :func:`bnem.fit` (defaults here: ``tol=1e-8``, ``n_init=10``,
+        ``init="random-resp"``, ``accelerate="squarem"``).
+    random_state : int, RandomState or None
+
+    Attributes
+    ----------
+    network_ : BayesianNetwork
+    weights_ : ndarray (n_classes,)
+        Class sizes.
+    item_probabilities_ : dict column -> DataFrame (classes x states)
+    log_likelihood_, lower_bound_ (per row), n_iter_, converged_, n_features_in_,
+    feature_names_in_
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.integers(0, 2, 400)
+    >>> X = pd.DataFrame({f"q{j}": np.where(rng.random(400) < np.where(z, .9, .1), "yes", "no")
+    ...                   for j in range(4)})
+    >>> lca = LatentClassModel(2, random_state=0).fit(X)
+    >>> sorted(np.round(lca.weights_, 1).tolist())
+    [0.5, 0.5]
+    """
+
+    feature_names_in_: np.ndarray
+    n_features_in_: int
+    network_: BayesianNetwork
+
+    def __init__(self, n_classes: int = 2, *, categorical: Any = "auto",
+                 continuous: str = "diag", tol: float = 1e-8, max_iter: int = 5000,
+                 n_init: int = 10, init: str = "random-resp", prior: float = 0.0,
+                 accelerate: str = "squarem", min_variance: float = 1e-6,
+                 random_state: Any = None, verbose: int = 0) -> None:
+        self.n_classes = n_classes
+        self.categorical = categorical
+        self.continuous = continuous
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init = init
+        self.prior = prior
+        self.accelerate = accelerate
+        self.min_variance = min_variance
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "LatentClassModel":
+        """Fit by EM; ``X`` is a DataFrame (or a 2-D array), NaN for missing cells."""
+        frame = self._frame(X, fitting=True)
+        k = check_int(self.n_classes, "n_classes", minimum=1)
+        check_choice(self.continuous, "continuous", ("diag", "full"))
+        self.network_ = self._network(frame, k)
+        res = em_fit(self.network_, frame, max_iter=self.max_iter, tol=self.tol,
+                     seed=_seed(self.random_state), init=self.init, n_init=self.n_init,
+                     prior=self.prior, accelerate=self.accelerate,
+                     min_variance=self.min_variance, progress=bool(self.verbose),
+                     sample_weight=sample_weight)
+        self.network_ = res.network
+        self.result_ = res
+        self.converged_, self.n_iter_ = res.converged, res.n_iter
+        self.log_likelihood_ = res.log_likelihood
+        self.lower_bound_ = res.log_likelihood / res.n_rows
+        self.weights_ = np.asarray(self.network_.cpd(CLASS).values, dtype=float)
+        self.item_probabilities_ = {
+            c: pd.DataFrame(self.network_.cpd(c).values, columns=list(self.network_.states(c)),
+                            index=pd.Index(range(k), name=CLASS))
+            for c in self._items}
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        return self.fit(X, y, sample_weight).predict(X)
+
+    def _network(self, frame: pd.DataFrame, k: int) -> BayesianNetwork:
+        items = self._items
+        numeric = [c for c in frame.columns if c not in items]
+        variables: dict[str, Any] = {CLASS: [str(i) for i in range(k)]}
+        parents: dict[str, list[str]] = {}
+        for c in frame.columns:
+            if c in items:
+                labels = sorted({value_label(v) for v in frame[c].dropna()})
+                if not labels:
+                    raise BnemValueError(f"column {c!r} has no observed value; drop it")
+                variables[c] = labels
+                parents[c] = [CLASS]
+            else:
+                variables[c] = "continuous"
+                earlier = numeric[:numeric.index(c)] if self.continuous == "full" else []
+                parents[c] = [CLASS] + earlier
+        return BayesianNetwork(variables, parents, name="latent-class")
+
+    # -- using the fitted model ---------------------------------------------------------
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``(n, n_classes)``: P(class | observed cells of each row)."""
+        return self.network_.posterior(self._frame(X), CLASS).to_numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of every row (modal assignment)."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Per row ``log p(observed cells)``."""
+        return np.asarray(self.network_.log_prob(self._frame(X)))
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean of :meth:`score_samples` (higher is better)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def bic(self, X: Any) -> float:
+        """``-2 log L + p log n`` on ``X`` (``p`` = free parameters of the network)."""
+        n = len(X)
+        return -2.0 * self.score(X) * n + self.network_.n_parameters * np.log(n)
+
+    def aic(self, X: Any) -> float:
+        return -2.0 * self.score(X) * len(X) + 2.0 * self.network_.n_parameters
+
+    # -- input ---------------------------------------------------------------------------
+    def _frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
+        if not fitting:
+            check_is_fitted(self, "network_")
+        if isinstance(X, pd.DataFrame):
+            frame = X.copy()
+            frame.columns = [str(c) for c in X.columns]
+        else:
+            values = np.asarray(X, dtype=object)
+            if values.ndim != 2:
+                raise BnemValueError(f"X must be 2-D (rows, columns), got shape {values.shape}")
+            frame = pd.DataFrame(values, columns=[f"x{j}" for j in range(values.shape[1])])
+            frame = frame.infer_objects()
+        if CLASS in frame.columns:
+            raise BnemValueError(f"X has a column named {CLASS!r}, the name of the hidden "
+                                 "class node; rename it")
+        if fitting:
+            self.n_features_in_ = frame.shape[1]
+            self.feature_names_in_ = np.array(list(frame.columns), dtype=object)
+            self._items = self._categorical(frame)
+        elif list(frame.columns) != list(self.feature_names_in_):
+            raise BnemValueError(f"X has columns {list(frame.columns)}, but the model was "
+                                 f"fitted on {list(self.feature_names_in_)}")
+        return frame
+
+    def _categorical(self, frame: pd.DataFrame) -> list[str]:
+        cols = list(frame.columns)
+        if isinstance(self.categorical, str):
+            check_choice(self.categorical, "categorical", ("auto", "all"))
+            if self.categorical == "all":
+                return cols
+            return [c for c in cols if not pd.api.types.is_numeric_dtype(frame[c]) or
+                    pd.api.types.is_bool_dtype(frame[c])]
+        named = [str(c) for c in self.categorical]
+        unknown = sorted(set(named) - set(cols))
+        if unknown:
+            raise BnemValueError(f"categorical names column(s) {unknown} that X does not have; "
+                                 f"columns are {cols}")
+        return [c for c in cols if c in named]

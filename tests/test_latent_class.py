@@ -1,0 +1,104 @@
+"""bnem.LatentClassModel: latent class analysis as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+
+pytest.importorskip("sklearn")
+
+
+def survey(n=1500, seed=0, missing=0.1):
+    rng = np.random.default_rng(seed)
+    z = rng.choice(3, n, p=[0.5, 0.3, 0.2])
+    probs = np.array([[0.9, 0.8, 0.85, 0.1, 0.2], [0.2, 0.9, 0.1, 0.8, 0.7],
+                      [0.1, 0.1, 0.2, 0.15, 0.9]])
+    X = pd.DataFrame({f"q{j}": np.where(rng.random(n) < probs[z, j], "yes", "no")
+                      for j in range(5)}).astype(object)
+    X = X.mask(rng.random(X.shape) < missing)
+    return X, z
+
+
+def quiet(f, *a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return f(*a, **k)
+
+
+def test_equals_bnem_fit_on_the_same_network():
+    X, _ = survey()
+    lca = quiet(bnem.LatentClassModel(3, random_state=4, n_init=3).fit, X)
+    net = bnem.BayesianNetwork({"class": ["0", "1", "2"], **{c: ["no", "yes"] for c in X}},
+                               {c: ["class"] for c in X})
+    res = quiet(bnem.fit, net, X, seed=4, n_init=3, init="random-resp", tol=1e-8,
+                max_iter=5000, accelerate="squarem")
+    np.testing.assert_allclose(lca.network_.flat_params(), res.network.flat_params(),
+                               rtol=1e-12, atol=1e-14)
+    assert lca.log_likelihood_ == res.log_likelihood
+    assert lca.weights_.shape == (3,) and lca.weights_.sum() == pytest.approx(1.0)
+    assert list(lca.item_probabilities_["q0"].columns) == ["no", "yes"]
+
+
+def test_recovers_classes_and_predicts_with_missing_cells():
+    X, z = survey(n=3000, missing=0.2)
+    lca = quiet(bnem.LatentClassModel(3, random_state=0).fit, X)
+    proba = lca.predict_proba(X)
+    assert proba.shape == (3000, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    labels = lca.predict(X)
+    # classes match the truth up to relabelling for most rows
+    agree = max(np.mean(np.array(p)[labels] == z) for p in
+                __import__("itertools").permutations(range(3)))
+    assert agree > 0.8
+    np.testing.assert_allclose(np.sort(lca.weights_), np.sort([0.5, 0.3, 0.2]), atol=0.06)
+    assert lca.score(X) == pytest.approx(lca.log_likelihood_ / len(X), rel=1e-9)
+    assert lca.bic(X) == pytest.approx(-2 * lca.log_likelihood_ +
+                                       lca.network_.n_parameters * np.log(len(X)), rel=1e-9)
+
+
+def test_frequency_table_equals_expanded_rows():
+    X, _ = survey(n=800, missing=0.0)
+    freq = X.value_counts().rename("n").reset_index()
+    a = quiet(bnem.LatentClassModel(2, random_state=1, n_init=2).fit, X)
+    b = quiet(bnem.LatentClassModel(2, random_state=1, n_init=2).fit,
+              freq.drop(columns="n"), sample_weight=freq["n"].to_numpy())
+    assert a.log_likelihood_ == pytest.approx(b.log_likelihood_, rel=1e-8)
+
+
+def test_mixed_categorical_and_numeric_columns():
+    rng = np.random.default_rng(2)
+    z = rng.integers(0, 2, 1000)
+    X = pd.DataFrame({"smoker": np.where(rng.random(1000) < np.where(z, .8, .2), "y", "n"),
+                      "bmi": rng.normal(np.where(z, 30, 22), 2),
+                      "age": rng.normal(np.where(z, 60, 35), 5)})
+    X.loc[::9, "bmi"] = np.nan
+    for cov in ("diag", "full"):
+        lca = quiet(bnem.LatentClassModel(2, continuous=cov, random_state=0, n_init=3).fit, X)
+        assert lca.network_.is_hybrid
+        assert np.mean(lca.predict(X) == z) in (pytest.approx(1, abs=0.05),
+                                                pytest.approx(0, abs=0.05))
+    items = quiet(bnem.LatentClassModel(2, categorical="all", random_state=0, n_init=1,
+                                        max_iter=5).fit, X[["smoker"]].assign(code=z + 1))
+    assert list(items.item_probabilities_["code"].columns) == ["1", "2"]
+
+
+def test_clone_and_bad_input():
+    from sklearn.base import clone
+
+    X, _ = survey(n=200)
+    lca = bnem.LatentClassModel(2, n_init=1)
+    assert clone(lca).get_params() == lca.get_params()
+    with pytest.raises(bnem.BnemError, match="column named 'class'"):
+        lca.fit(X.rename(columns={"q0": "class"}))
+    with pytest.raises(bnem.BnemError, match="categorical names column"):
+        bnem.LatentClassModel(2, categorical=["nope"]).fit(X)
+    with pytest.raises(bnem.BnemError, match="has no observed value"):
+        bnem.LatentClassModel(2).fit(X.assign(q9=np.nan).astype(object))
+    fitted = quiet(bnem.LatentClassModel(2, n_init=1, random_state=0).fit, X)
+    with pytest.raises(bnem.BnemError, match="was fitted on"):
+        fitted.predict(X[["q1", "q0", "q2", "q3", "q4"]])
