@@ -1,0 +1,104 @@
+"""Choosing the number of states of a latent node: fit indices over k (models layer).
+
+:func:`select_cardinality` refits a network with a latent node given k = 1, 2, ...
+states and tabulates what latent-class software reports for each k: log-likelihood,
+free parameters, AIC, BIC, sample-size-adjusted BIC (SABIC), consistent AIC (CAIC) and
+the entropy R² of the classification, with the best k by each criterion.
+
+With ``n`` rows (total weight), ``p`` free parameters and ``L`` the log-likelihood:
+``AIC = -2L + 2p``, ``BIC = -2L + p log n``, ``SABIC = -2L + p log((n + 2) / 24)``,
+``CAIC = -2L + p (log n + 1)``, and entropy R² ``= 1 - sum_rows H(class | row) /
+(n log k)`` (1: every row classified with certainty; undefined for k = 1).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_int
+from ..data.variables import Variable
+from ..em.loop import fit
+from ..errors import BnemTypeError, BnemValueError
+from ..network.bayesnet import BayesianNetwork
+
+CRITERIA = ("aic", "bic", "sabic", "caic")
+
+
+def with_cardinality(network: BayesianNetwork, node: str, k: int) -> BayesianNetwork:
+    """``network`` with ``node`` given states ``"0"`` .. ``"k-1"`` (default CPDs)."""
+    variables = [Variable(node, tuple(str(i) for i in range(k))) if v.name == node else v
+                 for v in network.variables.values()]
+    parents = {n: list(network.parents(n)) for n in network.nodes}
+    return BayesianNetwork(variables, parents, name=network.name)
+
+
+def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Iterable[int],
+                       n_init: int = 10, seed: Any = 0, init: str | None = None,
+                       **fit_options: Any) -> pd.DataFrame:
+    """Fit ``network`` with ``node`` given each number of states in ``ks``.
+
+    ``node`` must be latent in ``data`` (no column, or an entirely missing one). Every
+    fit uses ``n_init`` restarts from ``seed`` (``init``: ``"random-resp"`` for a
+    discrete network, the :func:`bnem.fit` default for a hybrid one) and the other
+    ``fit_options``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per k: ``k``, ``log_likelihood``, ``n_parameters``, ``aic``, ``bic``,
+        ``sabic``, ``caic``, ``entropy_r2``, ``converged``; ``.attrs["best"]`` maps each
+        criterion to the k that minimises it, and ``.attrs["fits"]`` holds the
+        :class:`~bnem.em.result.FitResult` of each k.
+
+    Raises
+    ------
+    BnemValueError
+        ``node`` not discrete, observed in the data, or ``ks`` empty or not >= 1.
+    """
+    if not isinstance(network, BayesianNetwork):
+        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    if node not in network.discrete_nodes:
+        raise BnemValueError(f"node {node!r} is not a discrete node of the network; expected "
+                             f"one of {list(network.discrete_nodes)[:10]}")
+    ks = sorted({check_int(k, "ks", minimum=1) for k in ks})
+    if not ks:
+        raise BnemValueError("ks is empty; expected numbers of states such as range(1, 6)")
+    if isinstance(data, pd.DataFrame) and node in data.columns and data[node].notna().any():
+        raise BnemValueError(f"node {node!r} is observed in the data; select_cardinality "
+                             "chooses the states of a latent node (drop its column)")
+    if fit_options.get("sample_weight") is not None:
+        raise BnemValueError("select_cardinality does not take sample_weight yet (the "
+                             "entropy R² would need the weights); expand the rows instead")
+    init = init or ("random-resp" if not network.is_hybrid else None)
+    rows, fits = [], {}
+    for k in ks:
+        net = with_cardinality(network, node, k)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            res = fit(net, data, n_init=n_init, seed=seed, init=init, **fit_options)
+        fits[k] = res
+        rows.append(_indices(k, res, data, node))
+    table = pd.DataFrame(rows)
+    table.attrs["best"] = {c: ks[int(np.argmin(table[c].to_numpy()))] for c in CRITERIA}
+    table.attrs["fits"] = fits
+    return table
+
+
+def _indices(k: int, res: Any, data: Any, node: str) -> dict:
+    ll, p = res.log_likelihood, res.network.n_parameters
+    n = float(res.n_rows)
+    row = {"k": k, "log_likelihood": ll, "n_parameters": p, "aic": -2 * ll + 2 * p,
+           "bic": -2 * ll + p * math.log(n), "sabic": -2 * ll + p * math.log((n + 2) / 24),
+           "caic": -2 * ll + p * (math.log(n) + 1), "entropy_r2": np.nan,
+           "converged": res.converged}
+    if k > 1:
+        post = res.network.posterior(data, node).to_numpy()
+        h = -np.sum(np.where(post > 0, post * np.log(np.where(post > 0, post, 1.0)), 0.0))
+        row["entropy_r2"] = 1.0 - h / (post.shape[0] * math.log(k))
+    return row
