@@ -287,6 +287,13 @@ class BayesianNetwork:
         from ..inference.api import posterior
         return posterior(self, data, node)
 
+    def impute(self, data: pd.DataFrame, method: str = "map", seed: Any = 0) -> pd.DataFrame:
+        """``data`` with missing cells filled from their posterior given the row
+        (``"map"``: most probable state; ``"sample"``: a joint draw per row); see
+        :func:`bnem.inference.impute.impute`."""
+        from ..inference.impute import impute
+        return impute(self, data, method, seed)
+
     # -- interop (imported lazily) -----------------------------------------------
     def to_pgmpy(self) -> Any:
         """Convert to a ``pgmpy`` discrete Bayesian network."""

@@ -1,0 +1,77 @@
+"""Filling missing cells from their posterior given the row (inference layer).
+
+``method="map"``: each missing cell gets its most probable state given the observed
+cells of its row (the mode of its marginal posterior). ``method="sample"``: the missing
+cells of a row are drawn jointly from their posterior, one node after another, each
+draw conditioned on the observed cells and on the draws before it (the chain rule, so
+the completed row is an exact draw from P(missing | observed)). Observed cells are never
+changed; nodes without a column are not added. Discrete networks only, for now.
+
+>>> import pandas as pd
+>>> from bnem.network.bayesnet import BayesianNetwork
+>>> net = BayesianNetwork({"rain": ["yes", "no"], "wet": ["yes", "no"]}, {"wet": ["rain"]},
+...                       {"rain": [0.2, 0.8], "wet": [[0.9, 0.1], [0.1, 0.9]]})
+>>> impute(net, pd.DataFrame({"rain": [None, "no"], "wet": ["yes", None]}))
+  rain wet
+0  yes yes
+1   no  no
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_choice, check_seed
+from ..errors import BnemTypeError, BnemValueError
+from .api import posterior
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+
+METHODS = ("map", "sample")
+
+
+def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
+           seed: Any = 0) -> pd.DataFrame:
+    """A copy of ``data`` with every missing cell of a node's column filled (see the
+    module docstring).
+
+    Raises
+    ------
+    BnemTypeError
+        ``data`` is not a DataFrame.
+    BnemValueError
+        An unknown method, a hybrid network with missing continuous cells.
+    ImpossibleRowError
+        A row with probability zero under the network (its posterior is undefined).
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise BnemTypeError(f"impute takes a pandas DataFrame, got {type(data).__name__}")
+    check_choice(method, "method", METHODS)
+    rng = check_seed(seed)
+    gaps = [c for c in network.continuous_nodes if c in data.columns and data[c].isna().any()]
+    if gaps:
+        raise BnemValueError(f"impute fills discrete cells only for now; continuous column(s) "
+                             f"{gaps} have missing cells")
+    out = data.copy()
+    for node in network.discrete_nodes:
+        if node not in out.columns:
+            continue
+        missing = out[node].isna().to_numpy()
+        if not missing.any():
+            continue
+        probs = posterior(network, out if method == "sample" else data, node).to_numpy()
+        if method == "map":
+            pick = probs[missing].argmax(axis=1)
+        else:
+            u = rng.random(int(missing.sum()))
+            pick = np.minimum((probs[missing].cumsum(axis=1) < u[:, None]).sum(axis=1),
+                              probs.shape[1] - 1)
+        states = np.asarray(network.states(node), dtype=object)
+        column = out[node].astype(object).to_numpy().copy()
+        column[missing] = states[pick]
+        out[node] = column
+    return out
