@@ -19,7 +19,7 @@ from .network.bayesnet import BayesianNetwork
 from .models.labels import best_permutation, match_states, relabel_states
 from .models.mixture import gaussian_mixture, mixture_parameters
 from .models.scores import aic, anomaly_threshold, bic, flag_anomalies
-from .models.selection import select_cardinality
+from .models.selection import plot_cardinality, select_cardinality
 from .network.cpd import TabularCPD
 from .network.gaussian import GaussianCPD
 
@@ -41,7 +41,7 @@ __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
     "fit", "FitResult", "Progress", "CompiledNetwork",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
-    "flag_anomalies", "select_cardinality", "best_permutation", "match_states", "relabel_states",
+    "flag_anomalies", "select_cardinality", "plot_cardinality", "best_permutation", "match_states", "relabel_states",
     "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",

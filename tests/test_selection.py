@@ -59,3 +59,22 @@ def test_bad_arguments():
         bnem.select_cardinality(net, df, "c", [])
     with pytest.raises(bnem.BnemError, match="ks must be"):
         bnem.select_cardinality(net, df, "c", [0, 2])
+
+
+def test_plots_show_the_numbers():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    df = three_class_survey(n=300)
+    net = bnem.BayesianNetwork({"c": ["a"], **{q: ["no", "yes"] for q in df}},
+                               {q: ["c"] for q in df})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = bnem.select_cardinality(net, df, "c", [1, 2], n_init=1, max_iter=20)
+    ax = bnem.plot_cardinality(table)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["BIC"].get_ydata(), table["bic"])
+    res = table.attrs["fits"][2]
+    trace = res.plot().get_lines()[0]
+    np.testing.assert_allclose(trace.get_ydata(), res.history["log_likelihood"])
+    with pytest.raises(bnem.BnemError, match="no column 'nope'"):
+        res.plot(column="nope")

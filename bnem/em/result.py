@@ -68,3 +68,34 @@ class FitResult:
 
     def __repr__(self) -> str:
         return f"FitResult({self.summary()})"
+
+    def plot(self, ax: Any = None, column: str = "log_likelihood") -> Any:
+        """The trace of ``column`` (default the log-likelihood) against the iteration,
+        on ``ax`` or a new matplotlib Axes, which is returned. Needs matplotlib
+        (``pip install bnem[plot]``)."""
+        return plot_trace(self.history, ax, column)
+
+
+def plot_trace(history: pd.DataFrame, ax: Any = None, column: str = "log_likelihood") -> Any:
+    """``history[column]`` against ``history.iteration`` (see :meth:`FitResult.plot`)."""
+    from ..errors import BnemValueError
+
+    if column not in history.columns:
+        raise BnemValueError(f"the history has no column {column!r}; columns are "
+                             f"{list(history.columns)}")
+    axes = new_axes(ax)
+    axes.plot(history["iteration"], history[column], marker=".", label=column)
+    axes.set_xlabel("iteration")
+    axes.set_ylabel(column.replace("_", " "))
+    return axes
+
+
+def new_axes(ax: Any) -> Any:
+    if ax is not None:
+        return ax
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from ..errors import BnemValueError
+        raise BnemValueError("plotting needs matplotlib: pip install 'bnem[plot]'") from None
+    return plt.figure().add_subplot()

@@ -25,7 +25,7 @@ from ..data.variables import value_label
 from ..em.loop import fit as em_fit
 from ..errors import BnemValueError
 from ..network.bayesnet import BayesianNetwork
-from .sklearn_mixture import _seed
+from .sklearn_mixture import seed_of
 
 CLASS = "class"
 
@@ -97,7 +97,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         check_choice(self.continuous, "continuous", ("diag", "full"))
         self.network_ = self._network(frame, k)
         res = em_fit(self.network_, frame, max_iter=self.max_iter, tol=self.tol,
-                     seed=_seed(self.random_state), init=self.init, n_init=self.n_init,
+                     seed=seed_of(self.random_state), init=self.init, n_init=self.n_init,
                      prior=self.prior, accelerate=self.accelerate,
                      min_variance=self.min_variance, progress=bool(self.verbose),
                      sample_weight=sample_weight)

@@ -90,6 +90,25 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
     return table
 
 
+def plot_cardinality(table: pd.DataFrame, ax: Any = None,
+                     criteria: Iterable[str] = ("aic", "bic", "sabic", "caic")) -> Any:
+    """The information criteria of a :func:`select_cardinality` table against k, on
+    ``ax`` or a new matplotlib Axes (returned). Needs matplotlib."""
+    from ..em.result import new_axes
+
+    missing = [c for c in criteria if c not in table.columns]
+    if missing or "k" not in table.columns:
+        raise BnemValueError(f"expected a select_cardinality table with columns k and "
+                             f"{list(criteria)}; missing {missing or ['k']}")
+    axes = new_axes(ax)
+    for c in criteria:
+        axes.plot(table["k"], table[c], marker="o", label=c.upper())
+    axes.set_xlabel("number of states (k)")
+    axes.set_ylabel("criterion (lower is better)")
+    axes.legend()
+    return axes
+
+
 def _indices(k: int, res: Any, data: Any, node: str) -> dict:
     ll, p = res.log_likelihood, res.network.n_parameters
     n = float(res.n_rows)

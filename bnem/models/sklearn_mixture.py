@@ -82,7 +82,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_choice(self.covariance_type, "covariance_type", ("full", "diag"))
         check_choice(self.init_params, "init_params", tuple(INIT_PARAMS))
         start, init = self._start()
-        res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=_seed(self.random_state),
+        res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=seed_of(self.random_state),
                      init=init, n_init=self.n_init if init != "network" else 1,
                      min_variance=self.min_variance, progress=bool(self.verbose),
                      sample_weight=sample_weight)
@@ -151,7 +151,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """``(X, y)``: ``n_samples`` draws and their components."""
         check_is_fitted(self, "network_")
-        draws = self.network_.sample(n_samples, seed=_seed(self.random_state))
+        draws = self.network_.sample(n_samples, seed=seed_of(self.random_state))
         X = draws[list(self.feature_names_in_)].to_numpy(dtype=float)
         return X, draws[HIDDEN].cat.codes.to_numpy().astype(int)
 
@@ -190,7 +190,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return pd.DataFrame(values, columns=list(self.feature_names_in_))
 
 
-def _seed(random_state: Any) -> Any:
+def seed_of(random_state: Any) -> Any:
     """bnem's seed from scikit-learn's ``random_state`` (None, int or RandomState)."""
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2 ** 31))
