@@ -88,7 +88,7 @@ def test_information_criteria_and_diag_attributes():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda gm, X: gm.predict(X[:, :2]), "X has 2 features, but the model was fitted with 3"),
+    (lambda gm, X: gm.predict(X[:, :2]), "X has 2 features, but GaussianMixture is expecting 3 features as input"),
     (lambda gm, X: gm.score(np.where(X > 5, np.inf, X)), "infinite values"),
     (lambda gm, X: bnem.GaussianMixture(2, covariance_type="tied").fit(X),
      "covariance_type must be one of 'full', 'diag'"),

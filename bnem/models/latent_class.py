@@ -25,7 +25,7 @@ from ..data.variables import value_label
 from ..em.loop import fit as em_fit
 from ..errors import BnemValueError
 from ..network.bayesnet import BayesianNetwork
-from .sklearn_mixture import seed_of
+from .sklearn_mixture import check_input, check_weights, seed_of
 
 CLASS = "class"
 
@@ -90,9 +90,17 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing cells are integrated out
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "LatentClassModel":
         """Fit by EM; ``X`` is a DataFrame (or a 2-D array), NaN for missing cells."""
         frame = self._frame(X, fitting=True)
+        check_weights(sample_weight)
         k = check_int(self.n_classes, "n_classes", minimum=1)
         check_choice(self.continuous, "continuous", ("diag", "full"))
         self.network_ = self._network(frame, k)
@@ -137,7 +145,8 @@ class LatentClassModel(DensityMixin, BaseEstimator):
     # -- using the fitted model ---------------------------------------------------------
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(n, n_classes)``: P(class | observed cells of each row)."""
-        return self.network_.posterior(self._frame(X), CLASS).to_numpy()
+        frame = self._frame(X)
+        return self.network_.posterior(frame, CLASS).to_numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of every row (modal assignment)."""
@@ -145,7 +154,8 @@ class LatentClassModel(DensityMixin, BaseEstimator):
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Per row ``log p(observed cells)``."""
-        return np.asarray(self.network_.log_prob(self._frame(X)))
+        frame = self._frame(X)
+        return np.asarray(self.network_.log_prob(frame))
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean of :meth:`score_samples` (higher is better)."""
@@ -163,13 +173,12 @@ class LatentClassModel(DensityMixin, BaseEstimator):
     def _frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
         if not fitting:
             check_is_fitted(self, "network_")
+        check_input(self, X)
         if isinstance(X, pd.DataFrame):
             frame = X.copy()
             frame.columns = [str(c) for c in X.columns]
         else:
             values = np.asarray(X, dtype=object)
-            if values.ndim != 2:
-                raise BnemValueError(f"X must be 2-D (rows, columns), got shape {values.shape}")
             frame = pd.DataFrame(values, columns=[f"x{j}" for j in range(values.shape[1])])
             frame = frame.infer_objects()
         if CLASS in frame.columns:
@@ -179,6 +188,9 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             self.n_features_in_ = frame.shape[1]
             self.feature_names_in_ = np.array(list(frame.columns), dtype=object)
             self._items = self._categorical(frame)
+        elif frame.shape[1] != self.n_features_in_:
+            raise BnemValueError(f"X has {frame.shape[1]} features, but {type(self).__name__} "
+                                 f"is expecting {self.n_features_in_} features as input")
         elif list(frame.columns) != list(self.feature_names_in_):
             raise BnemValueError(f"X has columns {list(frame.columns)}, but the model was "
                                  f"fitted on {list(self.feature_names_in_)}")

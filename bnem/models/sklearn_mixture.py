@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice
 from ..em.loop import fit as em_fit
-from ..errors import BnemValueError
+from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from .mixture import gaussian_mixture, mixture_parameters
 
@@ -79,6 +79,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Fit by EM; ``X`` is ``(n, d)``, NaN for missing cells."""
         df = self._frame(X, fitting=True)
+        check_weights(sample_weight)
         check_choice(self.covariance_type, "covariance_type", ("full", "diag"))
         check_choice(self.init_params, "init_params", tuple(INIT_PARAMS))
         start, init = self._start()
@@ -164,10 +165,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """``-2 log L + 2 p`` on ``X``."""
         return -2.0 * self.score(X) * len(X) + 2.0 * self.network_.n_parameters
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing cells are integrated out
+        return tags
+
     # -- input ---------------------------------------------------------------------------
     def _frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
         if not fitting:
             check_is_fitted(self, "network_")
+        check_input(self, X)
         if isinstance(X, pd.DataFrame):
             names = [str(c) for c in X.columns]
             values = X.to_numpy(dtype=float)
@@ -176,18 +183,53 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                                      f"{list(self.feature_names_in_)}")
         else:
             values = np.asarray(X, dtype=float)
-            if values.ndim != 2:
-                raise BnemValueError(f"X must be 2-D (rows, features), got shape {values.shape}")
             names = [f"x{j}" for j in range(values.shape[1])]
         if fitting:
             self.n_features_in_ = values.shape[1]
             self.feature_names_in_ = np.array(names, dtype=object)
         elif values.shape[1] != self.n_features_in_:
-            raise BnemValueError(f"X has {values.shape[1]} features, but the model was fitted "
-                                 f"with {self.n_features_in_}")
+            raise BnemValueError(f"X has {values.shape[1]} features, but "
+                                 f"{type(self).__name__} is expecting {self.n_features_in_} "
+                                 "features as input")
         if np.isinf(values).any():
             raise BnemValueError("X holds infinite values; use NaN for missing cells")
         return pd.DataFrame(values, columns=list(self.feature_names_in_))
+
+
+def check_input(estimator: Any, X: Any) -> None:
+    """Refuse what no bnem estimator takes, in scikit-learn's words: sparse or complex
+    data, anything but a 2-D table, no rows or no columns."""
+    name = type(estimator).__name__
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise BnemTypeError(f"{name} got sparse data: sparse input is not supported, dense "
+                            "data is required (missing cells are NaN, not absent entries); "
+                            "use X.toarray()")
+    shape = X.shape if isinstance(X, pd.DataFrame) else np.asarray(X).shape
+    if len(shape) != 2:
+        raise BnemValueError(f"{name} expects 2-D data (rows, columns), got an array of shape "
+                             f"{shape}. Reshape your data either using array.reshape(-1, 1) if "
+                             "your data has a single feature or array.reshape(1, -1) if it "
+                             "contains a single sample.")
+    if shape[1] == 0:
+        raise BnemValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum "
+                             f"of 1 is required by {name}.")
+    if shape[0] == 0:
+        raise BnemValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum "
+                             f"of 1 is required by {name}.")
+    kinds = X.dtypes if isinstance(X, pd.DataFrame) else [np.asarray(X).dtype]
+    if any(getattr(k, "kind", "") == "c" for k in kinds):
+        raise BnemValueError(f"Complex data not supported by {name}; expected real numbers "
+                             "or categories")
+
+
+def check_weights(sample_weight: Any) -> None:
+    """All-zero weights leave nothing to fit: say so in scikit-learn's words."""
+    if sample_weight is None or isinstance(sample_weight, str):
+        return
+    w = np.asarray(sample_weight, dtype=float)
+    if w.size and np.all(w == 0):
+        raise BnemValueError("every sample weight is zero; the fit needs some weight (all "
+                             "sample weights are zero)")
 
 
 def seed_of(random_state: Any) -> Any:
