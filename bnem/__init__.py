@@ -8,6 +8,7 @@
 from .data.files import files
 from .data.table import read_table
 from .data.variables import ContinuousVariable, Variable
+from .em.information import standard_errors
 from .em.loop import Progress, fit
 from .inference.compiled import CompiledNetwork, compile
 from .em.result import FitResult
@@ -41,7 +42,7 @@ __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
     "fit", "FitResult", "Progress", "CompiledNetwork",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
-    "flag_anomalies", "select_cardinality", "plot_cardinality", "best_permutation", "match_states", "relabel_states",
+    "flag_anomalies", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
     "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",

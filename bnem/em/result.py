@@ -69,6 +69,14 @@ class FitResult:
     def __repr__(self) -> str:
         return f"FitResult({self.summary()})"
 
+    def standard_errors(self, data: Any, method: str = "hessian",
+                        sample_weight: Any = None) -> pd.DataFrame:
+        """Standard errors of the learned tables from the observed information on
+        ``data`` (the data of the fit): a DataFrame with ``node``, ``parents``,
+        ``state``, ``estimate``, ``se``; see :mod:`bnem.em.information`."""
+        from .information import standard_errors
+        return standard_errors(self.network, data, method, sample_weight)
+
     def plot(self, ax: Any = None, column: str = "log_likelihood") -> Any:
         """The trace of ``column`` (default the log-likelihood) against the iteration,
         on ``ax`` or a new matplotlib Axes, which is returned. Needs matplotlib

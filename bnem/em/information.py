@@ -1,0 +1,153 @@
+"""Standard errors of the CPD tables from the observed information (em layer).
+
+Each distribution (a node's table row for one parent configuration) of ``c`` states is
+parametrised by its first ``c - 1`` probabilities, the last being one minus their sum
+(the simplex constraint). The gradient of the observed-data log-likelihood in these
+free parameters is exact, from one E-step (Fisher's identity):
+``dL/dθ_k = n_k / θ_k - n_c / θ_c`` with ``n`` the expected counts. The observed
+information is minus the Hessian, obtained by central differences of that exact
+gradient (two E-steps per free parameter); its inverse is the covariance of the free
+parameters, and the last state's variance follows by the delta method
+(``Var(1 - Σθ_k) = 1ᵀ Σ 1``). A singular information (unidentified parameters, such as
+label-switching directions of an over-parametrised latent model) and estimates on the
+boundary (a probability below 1e-8, where the likelihood is not differentiable) give
+NaN standard errors and a ``DegenerateWarning`` naming them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BnemValueError, DegenerateWarning
+from ..inference.compiled import compile
+from ..inference.dataset import AnalysedData
+from ..network.bayesnet import BayesianNetwork
+from ..network.parameters import Parameters
+from .mstep import Maximizer
+
+BOUNDARY = 1e-8
+MAX_FREE = 5000  # the Hessian has MAX_FREE^2 entries and costs 2 MAX_FREE E-steps
+
+
+def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian",
+                    sample_weight: Any = None) -> pd.DataFrame:
+    """Standard errors of every table entry of ``network`` (at its CPDs, normally a
+    fitted network) on ``data``; see the module docstring.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``node``, ``parents`` (the configuration, as text), ``state``,
+        ``estimate``, ``se``.
+    """
+    if method != "hessian":
+        raise BnemValueError(f"method={method!r}: only 'hessian' (the observed information "
+                             "from the exact gradient) is available")
+    if network.is_hybrid:
+        raise BnemValueError("standard errors cover discrete networks only, for now")
+    maximizer = Maximizer(network)
+    theta = network.flat_params()
+    free, last = _free_layout(maximizer)
+    if free.size > MAX_FREE:
+        raise BnemValueError(f"{free.size} free parameters: the information matrix would need "
+                             f"{2 * free.size} E-steps and {free.size ** 2 * 8 / 2 ** 30:.1f} "
+                             f"GiB; at most {MAX_FREE} are supported")
+    data_ = AnalysedData(compile(network), data, sample_weight=sample_weight)
+    try:
+        hessian = _hessian(data_, theta, free, last)
+    finally:
+        data_.close()
+    cov, bad = _covariance(-hessian, theta, free, last)
+    se = _all_states(cov, theta, free, last, maximizer)
+    se[np.isin(maximizer.block_of, maximizer.block_of[free[bad]])] = np.nan
+    return _table(network, maximizer, theta, se)
+
+
+def _free_layout(maximizer: Maximizer) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the free entries, and for each the position of its block's last."""
+    ends = maximizer.block_start + maximizer.block_card - 1
+    is_last = np.zeros(maximizer.block_of.size, dtype=bool)
+    is_last[ends] = True
+    free = np.flatnonzero(~is_last)
+    return free, ends[maximizer.block_of[free]]
+
+
+def _gradient(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
+              last: np.ndarray) -> np.ndarray:
+    counts = data.stats(Parameters(theta)).counts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return counts[free] / theta[free] - counts[last] / theta[last]
+
+
+def _hessian(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
+             last: np.ndarray) -> np.ndarray:
+    p = free.size
+    hess = np.zeros((p, p))
+    for j in range(p):  # one column per free parameter: two E-steps each
+        a, b = free[j], last[j]
+        h = 1e-4 * min(theta[a], theta[b])
+        if h <= 0:
+            hess[:, j] = np.nan
+            continue
+        up, down = theta.copy(), theta.copy()
+        up[a] += h
+        up[b] -= h
+        down[a] -= h
+        down[b] += h
+        hess[:, j] = (_gradient(data, up, free, last) - _gradient(data, down, free, last)) / (2 * h)
+    return (hess + hess.T) / 2
+
+
+def _covariance(info: np.ndarray, theta: np.ndarray, free: np.ndarray,
+                last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse information over the parameters off the boundary; the rest flagged."""
+    bad = (theta[free] < BOUNDARY) | (theta[last] < BOUNDARY)
+    keep = np.flatnonzero(~bad)
+    cov = np.full(info.shape, np.nan)
+    sub = info[np.ix_(keep, keep)]
+    eig = np.linalg.eigvalsh(sub) if keep.size and np.isfinite(sub).all() else np.zeros(1)
+    if eig.min() <= 1e-10 * max(eig.max(), 1.0):
+        warnings.warn("the observed information is singular or not positive definite: some "
+                      "parameters are not identified by these data (e.g. classes that can be "
+                      "swapped, or too many states for the data); their standard errors are "
+                      "NaN", DegenerateWarning, stacklevel=3)
+        bad[:] = True
+        return cov, bad
+    cov[np.ix_(keep, keep)] = np.linalg.inv(sub)
+    if bad.any():
+        warnings.warn(f"{int(bad.sum())} free parameter(s) are on the boundary (a probability "
+                      f"below {BOUNDARY:g}); their distributions get NaN standard errors",
+                      DegenerateWarning, stacklevel=3)
+    return cov, bad
+
+
+def _all_states(cov: np.ndarray, theta: np.ndarray, free: np.ndarray, last: np.ndarray,
+                maximizer: Maximizer) -> np.ndarray:
+    se = np.where(maximizer.block_card[maximizer.block_of] == 1, 0.0, np.nan)  # fixed at 1
+    se[free] = np.sqrt(np.clip(np.diagonal(cov), 0.0, None))
+    block = maximizer.block_of[free]
+    for b in np.unique(block):  # the last state: Var(1 - sum) = 1' Sigma_block 1
+        idx = np.flatnonzero(block == b)
+        se[last[idx[0]]] = np.sqrt(max(float(cov[np.ix_(idx, idx)].sum()), 0.0))
+    return se
+
+
+def _table(network: BayesianNetwork, maximizer: Maximizer, theta: np.ndarray,
+           se: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for b in range(maximizer.block_card.size):
+        i = int(maximizer.block_node[b])
+        node = network.discrete_nodes[i]
+        card = int(maximizer.block_card[b])
+        config = int(maximizer.block_start[b] - network.offsets[i]) // card
+        parents = ", ".join(f"{k}={v}" for k, v in
+                            network.configuration(network.parents(node), config).items())
+        for k, state in enumerate(network.states(node)):
+            pos = int(maximizer.block_start[b]) + k
+            rows.append({"node": node, "parents": parents, "state": state,
+                         "estimate": float(theta[pos]), "se": float(se[pos])})
+    return pd.DataFrame(rows)

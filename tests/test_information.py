@@ -1,0 +1,84 @@
+"""Standard errors from the observed information, against closed forms and finite
+differences of the log-likelihood itself."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+
+
+def test_complete_data_gives_the_multinomial_closed_form():
+    net = bnem.BayesianNetwork({"a": ["x", "y", "z"], "b": ["p", "q"]}, {"b": ["a"]})
+    df = net.with_cpds({"a": [0.5, 0.3, 0.2], "b": [[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]]}
+                       ).sample(5000, seed=2)
+    res = bnem.fit(net, df, seed=0)
+    table = res.standard_errors(df)
+    n_a = df["a"].value_counts()
+    for _, row in table.iterrows():
+        n = len(df) if row["node"] == "a" else n_a[row["parents"].split("=")[1]]
+        p = row["estimate"]
+        assert row["se"] == pytest.approx(np.sqrt(p * (1 - p) / n), rel=1e-4)
+
+
+def test_hessian_matches_second_differences_of_the_log_likelihood():
+    """Missing cells and a latent node: the information from the exact gradient equals
+    minus the second differences of bnem's observed-data log-likelihood."""
+    truth = bnem.BayesianNetwork({"c": ["0", "1"], "u": ["a", "b"], "v": ["a", "b"],
+                                  "w": ["a", "b"]}, {"u": ["c"], "v": ["c"], "w": ["c"]},
+                                 {"c": [0.4, 0.6], "u": [[0.9, 0.1], [0.2, 0.8]],
+                                  "v": [[0.7, 0.3], [0.1, 0.9]], "w": [[0.85, 0.15], [0.1, 0.9]]})
+    df = truth.sample(3000, seed=1, missing=0.2).drop(columns=["c"])
+    net = bnem.BayesianNetwork({"c": ["0", "1"], "u": ["a", "b"], "v": ["a", "b"],
+                                "w": ["a", "b"]}, {"u": ["c"], "v": ["c"], "w": ["c"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(net, df, seed=0, tol=1e-12, max_iter=5000,
+                          accelerate="squarem").network
+    table = bnem.standard_errors(fitted, df)
+    theta = fitted.flat_params()
+    free = [0, 2, 4, 6, 8, 10, 12]  # the first state of every two-state distribution
+
+    def loglik(t):
+        return fitted.with_cpds({n: t[fitted.offsets[i]:fitted.offsets[i + 1]].reshape(
+            fitted.table_shapes[i]) for i, n in enumerate(fitted.discrete_nodes)}
+        ).log_likelihood(df)
+
+    h = 1e-4
+    info = np.zeros((7, 7))
+    for a, i in enumerate(free):
+        for b, j in enumerate(free):
+            def shifted(di, dj):
+                t = theta.copy()
+                t[i] += di
+                t[i + 1] -= di
+                t[j] += dj
+                t[j + 1] -= dj
+                return loglik(t)
+            info[a, b] = -(shifted(h, h) - shifted(h, -h) - shifted(-h, h) + shifted(-h, -h)) \
+                / (4 * h * h)
+    expected = np.sqrt(np.diagonal(np.linalg.inv(info)))
+    np.testing.assert_allclose(table["se"].to_numpy()[free], expected, rtol=2e-3)
+    np.testing.assert_allclose(table["se"].to_numpy()[1::2], table["se"].to_numpy()[0::2],
+                               rtol=1e-9)  # two states: the same standard error
+
+
+def test_boundary_and_unidentified_parameters_get_nan_and_a_warning():
+    net = bnem.BayesianNetwork({"a": ["x", "y"], "b": ["p", "q"]}, {"b": ["a"]})
+    df = pd.DataFrame({"a": ["x"] * 30 + ["y"] * 30, "b": ["p"] * 30 + ["p"] * 10 + ["q"] * 20})
+    res = bnem.fit(net, df)
+    with pytest.warns(bnem.DegenerateWarning, match="boundary"):
+        table = res.standard_errors(df)
+    assert table.loc[(table.node == "b") & (table.parents == "a=x"), "se"].isna().all()
+    assert table.loc[table.node == "a", "se"].notna().all()
+    lca = bnem.BayesianNetwork({"c": ["0", "1"], "u": ["x", "y"]}, {"u": ["c"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(lca, df.rename(columns={"a": "u"})[["u"]], seed=1).network
+    with pytest.warns(bnem.DegenerateWarning, match="not identified"):
+        assert bnem.standard_errors(fitted, df.rename(columns={"a": "u"})[["u"]])["se"] \
+            .isna().all()
