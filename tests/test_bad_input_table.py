@@ -94,3 +94,13 @@ def test_cli_bad_inputs_exit_2_with_one_line(argv, match, tmp_path, monkeypatch,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and match in err
+
+
+def test_hugin_net_potential_with_the_wrong_number_of_values(tmp_path):
+    path = tmp_path / "bad.net"
+    path.write_text('net {}\nnode a { states = ("y" "n"); }\nnode b { states = ("u" "v" "w"); }\n'
+                    'potential (a) { data = (0.5 0.5); }\n'
+                    'potential (b | a) { data = ((0.2 0.3 0.5) (0.1 0.9)); }\n')
+    with pytest.raises(bnem.BnemError, match=r"the potential of node 'b' given a has 5 "
+                                             r"value\(s\); expected 6 \(3 state\(s\) x 2 of 'a'\)"):
+        bnem.read_network(path)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..errors import BnemTypeError, BnemValueError
 
@@ -117,9 +120,36 @@ def _read_with_pgmpy(fmt: str, text: str, name: str):
     try:
         model = reader(string=text).get_model()
     except Exception as exc:  # pgmpy's readers raise parser-specific exceptions
+        problem = _net_potential_problem(text) if fmt == "net" else None
+        if problem:
+            raise BnemValueError(f"cannot read {name} as NET: {problem}") from None
         raise BnemValueError(f"cannot read {name} as {fmt.upper()}: "
-                             f"{type(exc).__name__}: {exc}") from None
+                             f"{type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(model, DiscreteBayesianNetwork):
         raise BnemValueError(f"{name} describes a {type(model).__name__}, "
                              "but bnem reads Bayesian networks only")
     return from_pgmpy(model)
+
+
+_NET_NODE = re.compile(r"node\s+(\w+)\s*\{[^}]*?states\s*=\s*\(([^)]*)\)", re.S)
+_NET_POTENTIAL = re.compile(r"potential\s*\(\s*(\w+)\s*(?:\|\s*([^)]*))?\)\s*\{[^}]*?"
+                            r"data\s*=\s*(.*?);", re.S)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _net_potential_problem(text: str) -> str | None:
+    """The first Hugin NET potential whose number of values is not the product of its
+    node's and parents' state counts, described for the user (None if all agree)."""
+    cards = {m.group(1): len(re.findall(r'"[^"]*"', m.group(2))) for m in _NET_NODE.finditer(text)}
+    for m in _NET_POTENTIAL.finditer(text):
+        node, parents = m.group(1), (m.group(2) or "").split()
+        if node not in cards or any(p not in cards for p in parents):
+            continue
+        expected = cards[node] * int(np.prod([cards[p] for p in parents] or [1]))
+        found = len(_NUMBER.findall(m.group(3)))
+        if found != expected:
+            given = f" given {', '.join(parents)}" if parents else ""
+            return (f"the potential of node {node!r}{given} has {found} value(s); expected "
+                    f"{expected} ({cards[node]} state(s)"
+                    + "".join(f" x {cards[p]} of {p!r}" for p in parents) + ")")
+    return None
