@@ -3,11 +3,13 @@ Dask DataFrame is fitted).
 
 Dask is the engine; bnem adds no scheduler or protocol of its own:
 
-* the compiled network is scattered once to every worker;
+* the compiled network is sent once, as the result of a task that holds it (not
+  scattered: data scattered to a worker that then dies is lost for good, and a
+  broadcast to a dying worker can hang, while a task's result is recomputed);
 * each partition is encoded and analysed once, on a worker, by a task that depends on
   the partition and the compiled network; the resulting :class:`AnalysedData` stays in
   that worker's memory (a future the client holds) across iterations and restarts;
-* each E-step scatters the parameters (small) to every worker, runs one task per
+* each E-step sends the parameters (small) once the same way, runs one task per
   partition returning its :class:`~bnem.inference.stats.Stats`, and adds them up by a
   tree reduction (``FAN_IN`` at a time, so no task gathers everything); only the total
   reaches the client, which runs the M-step;
@@ -111,6 +113,12 @@ def _stats(data: AnalysedData | None, params: Parameters, hard: bool, context: s
         raise type(exc)(f"Dask partition {k}: {exc}") from None
 
 
+def _held(value: Any) -> Any:
+    """A task whose result is ``value``: data every task may need, recomputable from
+    the task itself if the worker holding it dies."""
+    return value
+
+
 def _results(client: Any, futures: list, every: list | None = None) -> list:
     """The results of ``futures``; on an error they and ``every`` other future of the
     computation are cancelled, so no result or error stays held on the cluster."""
@@ -173,7 +181,7 @@ class DaskData:
         per_part = MemoryBudget(budget.memory_mb / math.ceil(n_parts / n_workers),
                                 budget.chunk_rows)
         self.parts: list = []
-        self._network = self.client.scatter(compiled, broadcast=True, hash=False)
+        self._network = self.client.submit(_held, compiled, pure=False)
         try:
             self.parts = [self.client.submit(_analyse, self._network, part, per_part, barren,
                                              sample_weight, k, pure=False)
@@ -219,7 +227,7 @@ class DaskData:
 
     def stats(self, params: Parameters, hard: bool = False, context: str = "") -> Stats:
         """The E-step on the workers, tree-reduced; only the total reaches the client."""
-        shared = self.client.scatter(params, broadcast=True, hash=False)
+        shared = self.client.submit(_held, params, pure=False)
         level = [self.client.submit(_stats, part, shared, hard, context, k, pure=False)
                  for k, part in enumerate(self.parts)]
         futures = list(level)
