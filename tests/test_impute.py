@@ -80,3 +80,12 @@ def test_impute_errors():
                                 {"a": [1.0, 0.0], "b": [[0.5, 0.5], [0.5, 0.5]]})
     with pytest.raises(bnem.ImpossibleRowError):
         zero.impute(pd.DataFrame({"a": ["y"], "b": [None]}))
+
+
+def test_filled_cells_keep_the_column_types():
+    net = bnem.BayesianNetwork({"a": ["0", "1"], "b": ["1", "2"]}, {"b": ["a"]})
+    df = pd.DataFrame({"a": pd.array([0, None, 1], dtype="Int64"),
+                       "b": pd.Categorical(["1", None, "2"])})
+    out = net.impute(df)
+    assert str(out["a"].dtype) == "Int64" and isinstance(out["b"].dtype, pd.CategoricalDtype)
+    assert out["a"].tolist() == [0, out["a"].iloc[1], 1] and out["a"].iloc[1] in (0, 1)

@@ -82,3 +82,30 @@ def test_boundary_and_unidentified_parameters_get_nan_and_a_warning():
     with pytest.warns(bnem.DegenerateWarning, match="not identified"):
         assert bnem.standard_errors(fitted, df.rename(columns={"a": "u"})[["u"]])["se"] \
             .isna().all()
+
+
+def test_identified_parameters_keep_their_errors_next_to_unidentified_ones():
+    net = bnem.BayesianNetwork({"a": ["x", "y", "z"], "b": ["p", "q"]}, {"b": ["a"]})
+    df = pd.DataFrame({"a": ["x"] * 20 + ["y"] * 20,
+                       "b": ["p", "q"] * 10 + ["p"] * 5 + ["q"] * 15})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = bnem.fit(net, df).standard_errors(df)
+    b_x = table[(table.node == "b") & (table.parents == "a=x")]
+    np.testing.assert_allclose(b_x["se"], np.sqrt(0.25 / 20), rtol=1e-4)
+    assert table[(table.node == "b") & (table.parents == "a=z")]["se"].isna().all()
+
+
+def test_two_items_two_classes_is_flagged_unidentified():
+    truth = bnem.BayesianNetwork({"c": ["0", "1"], "u": ["a", "b"], "v": ["a", "b"]},
+                                 {"u": ["c"], "v": ["c"]},
+                                 {"c": [0.4, 0.6], "u": [[0.9, 0.1], [0.2, 0.8]],
+                                  "v": [[0.7, 0.3], [0.1, 0.9]]})
+    df = truth.sample(2000, seed=0).drop(columns=["c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(truth, df, init="random-resp", seed=0, tol=1e-10,
+                          max_iter=3000).network
+    with pytest.warns(bnem.DegenerateWarning, match="not identified"):
+        table = bnem.standard_errors(fitted, df)
+    assert table["se"].isna().all()

@@ -126,3 +126,38 @@ def test_scikit_learn_estimator_checks(make):
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
     assert len(results) > 40
+
+
+def test_review_followups():
+    rng = np.random.default_rng(0)
+    z = rng.integers(0, 2, 500)
+    coded = pd.DataFrame({f"q{j}": (rng.random(500) < np.where(z, 0.85, 0.15)).astype(int)
+                          for j in range(5)})
+    lca = quiet(bnem.LatentClassModel(2, random_state=0, n_init=3).fit, coded)
+    assert not lca.network_.is_hybrid  # 0/1 items are categorical under "auto"
+    assert lca.log_likelihood_ < 0
+    X, _ = survey(n=400, missing=0.0)
+    freq = X.value_counts().rename("n").reset_index()
+    w = freq["n"].to_numpy()
+    fitted = quiet(bnem.LatentClassModel(2, random_state=1, n_init=2).fit,
+                   freq.drop(columns="n"), sample_weight=w)
+    assert fitted.bic(freq.drop(columns="n"), sample_weight=w) == pytest.approx(
+        fitted.bic(X), rel=1e-9)
+    assert fitted.lower_bound_ == pytest.approx(fitted.score(X), rel=1e-9)
+    cats = pd.DataFrame({"q": pd.Categorical(["p", "q"] * 50, categories=["p", "q", "r"])})
+    unseen = pd.DataFrame({"q": pd.Categorical(["r"], categories=["p", "q", "r"])})
+    model = quiet(bnem.LatentClassModel(2, n_init=1, random_state=0, prior=1.0).fit, cats)
+    assert model.predict(unseen).shape == (1,)  # a declared category is a state
+    mle = quiet(bnem.LatentClassModel(2, n_init=1, random_state=0).fit, cats)
+    with pytest.raises(bnem.ImpossibleRowError):  # never seen: probability 0 without a prior
+        mle.predict(unseen)
+    for bad, match in [(dict(categorical=None), "categorical must be"),
+                       (dict(categorical=True), "categorical must be")]:
+        with pytest.raises(bnem.BnemError, match=match):
+            bnem.LatentClassModel(2, **bad).fit(X)
+    with pytest.raises(bnem.BnemError, match="sample_weight must be numbers"):
+        bnem.LatentClassModel(2).fit(X, sample_weight=["a"] * len(X))
+    with pytest.raises(bnem.BnemError, match="rows of equal length"):
+        bnem.GaussianMixture(2).fit([[1.0, 2.0], [3.0]])
+    with pytest.raises(bnem.BnemError, match="takes numbers"):
+        bnem.GaussianMixture(2).fit(pd.DataFrame({"a": ["x"] * 10, "b": [1.0] * 10}))

@@ -78,3 +78,17 @@ def test_plots_show_the_numbers():
     np.testing.assert_allclose(trace.get_ydata(), res.history["log_likelihood"])
     with pytest.raises(bnem.BnemError, match="no column 'nope'"):
         res.plot(column="nope")
+
+
+def test_selection_argument_errors():
+    df = three_class_survey(n=50)
+    net = bnem.BayesianNetwork({"c": ["a", "b"], **{q: ["no", "yes"] for q in df}},
+                               {q: ["c"] for q in df})
+    with pytest.raises(bnem.BnemError, match="ks must be a list"):
+        bnem.select_cardinality(net, df, "c", 2)
+    with pytest.raises(bnem.BnemError, match="needs random starts"):
+        bnem.select_cardinality(net, df, "c", [2], init="network")
+    with pytest.raises(bnem.BnemError, match="takes the table"):
+        bnem.plot_cardinality([1, 2])
+    with pytest.raises(bnem.BnemError, match="must be a bnem.BayesianNetwork"):
+        bnem.standard_errors("net", df)

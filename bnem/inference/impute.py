@@ -1,7 +1,9 @@
 """Filling missing cells from their posterior given the row (inference layer).
 
 ``method="map"``: each missing cell gets its most probable state given the observed
-cells of its row (the mode of its marginal posterior). ``method="sample"``: the missing
+cells of its row (the mode of its marginal posterior). These per-cell modes are not
+the most probable joint completion and may even combine into a row the network gives
+probability zero; use ``"sample"`` for rows that are jointly consistent. ``method="sample"``: the missing
 cells of a row are drawn jointly from their posterior, one node after another, each
 draw conditioned on the observed cells and on the draws before it (the chain rule, so
 the completed row is an exact draw from P(missing | observed)). Observed cells are never
@@ -26,6 +28,7 @@ import pandas as pd
 
 from .._validation import check_choice, check_seed
 from ..errors import BnemTypeError, BnemValueError
+from ..data.variables import value_label
 from .api import posterior
 
 if TYPE_CHECKING:
@@ -70,8 +73,27 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
             u = rng.random(int(missing.sum()))
             pick = np.minimum((probs[missing].cumsum(axis=1) < u[:, None]).sum(axis=1),
                               probs.shape[1] - 1)
-        states = np.asarray(network.states(node), dtype=object)
-        column = out[node].astype(object).to_numpy().copy()
-        column[missing] = states[pick]
-        out[node] = column
+        out[node] = _filled(out[node], missing, [network.states(node)[k] for k in pick])
+    return out
+
+
+def _filled(column: pd.Series, missing: np.ndarray, states: list[str]) -> pd.Series:
+    """``column`` with its missing cells set to ``states``, in the column's own terms:
+    the raw value an observed cell used for that state (``0`` for state ``"0"`` in an
+    integer column), a category of a categorical column, else the state name."""
+    seen = column.dropna().unique()
+    raw = {value_label(v): v for v in seen}
+    values = np.array([raw.get(s, s) for s in states], dtype=object)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        extra = [v for v in dict.fromkeys(values.tolist()) if v not in column.cat.categories]
+        column = column.cat.add_categories(extra) if extra else column.copy()
+        column[missing] = values
+        return column
+    if pd.api.types.is_numeric_dtype(column) and all(isinstance(v, (int, float, np.number))
+                                                     for v in values):
+        out = column.copy()
+        out[missing] = values.astype(float) if out.dtype.kind == "f" else values
+        return out
+    out = column.astype(object)
+    out[missing] = values
     return out

@@ -23,11 +23,12 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_choice, check_int
 from ..data.variables import value_label
 from ..em.loop import fit as em_fit
-from ..errors import BnemValueError
+from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from .sklearn_mixture import check_input, check_weights, seed_of
 
 CLASS = "class"
+ITEM_CODES = 10  # categorical="auto": whole-number columns with at most this many values
 
 
 class LatentClassModel(DensityMixin, BaseEstimator):
@@ -38,9 +39,11 @@ class LatentClassModel(DensityMixin, BaseEstimator):
     ----------
     n_classes : int
     categorical : "auto", "all" or list of column names
-        Which columns are categorical items: ``"auto"`` takes the non-numeric ones
-        (strings, categories, booleans) and models numeric columns as Gaussian;
-        ``"all"`` treats every column as categorical (items coded 1, 2, 3 ...).
+        Which columns are categorical items: ``"auto"`` takes text, categories,
+        booleans and whole-number columns with at most 10 distinct values (items coded
+        0/1 or 1..5), and models the other numeric columns as Gaussian; ``"all"`` treats
+        every column as categorical. A categorical column's declared categories are its
+        states, seen in the data or not.
     continuous : {"diag", "full"}
         Covariance of the numeric columns within a class.
     tol, max_iter, n_init, init, prior, accelerate, min_variance
@@ -113,7 +116,9 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         self.result_ = res
         self.converged_, self.n_iter_ = res.converged, res.n_iter
         self.log_likelihood_ = res.log_likelihood
-        self.lower_bound_ = res.log_likelihood / res.n_rows
+        total = len(frame) if sample_weight is None else \
+            float(np.asarray(sample_weight, dtype=float).sum())
+        self.lower_bound_ = res.log_likelihood / total
         self.weights_ = np.asarray(self.network_.cpd(CLASS).values, dtype=float)
         self.item_probabilities_ = {
             c: pd.DataFrame(self.network_.cpd(c).values, columns=list(self.network_.states(c)),
@@ -132,6 +137,8 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         for c in frame.columns:
             if c in items:
                 labels = sorted({value_label(v) for v in frame[c].dropna()})
+                if isinstance(frame[c].dtype, pd.CategoricalDtype):  # declared, even unseen
+                    labels = [value_label(v) for v in frame[c].cat.categories]
                 if not labels:
                     raise BnemValueError(f"column {c!r} has no observed value; drop it")
                 variables[c] = labels
@@ -157,17 +164,24 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         frame = self._frame(X)
         return np.asarray(self.network_.log_prob(frame))
 
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean of :meth:`score_samples` (higher is better)."""
-        return float(np.mean(self.score_samples(X)))
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean of :meth:`score_samples` (weighted by ``sample_weight``; higher is better)."""
+        scores = self.score_samples(X)
+        w = _weights(sample_weight, len(scores))
+        return float(np.sum(w * scores) / np.sum(w))
 
-    def bic(self, X: Any) -> float:
-        """``-2 log L + p log n`` on ``X`` (``p`` = free parameters of the network)."""
-        n = len(X)
-        return -2.0 * self.score(X) * n + self.network_.n_parameters * np.log(n)
+    def bic(self, X: Any, sample_weight: Any = None) -> float:
+        """``-2 log L + p log n`` on ``X`` (``p`` = free parameters of the network;
+        with ``sample_weight``, ``L`` and ``n`` are weighted: a table of response
+        patterns gives the BIC of its expanded rows)."""
+        n = float(np.sum(_weights(sample_weight, len(X))))
+        return -2.0 * self.score(X, sample_weight=sample_weight) * n + \
+            self.network_.n_parameters * np.log(n)
 
-    def aic(self, X: Any) -> float:
-        return -2.0 * self.score(X) * len(X) + 2.0 * self.network_.n_parameters
+    def aic(self, X: Any, sample_weight: Any = None) -> float:
+        n = float(np.sum(_weights(sample_weight, len(X))))
+        return -2.0 * self.score(X, sample_weight=sample_weight) * n + \
+            2.0 * self.network_.n_parameters
 
     # -- input ---------------------------------------------------------------------------
     def _frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
@@ -202,11 +216,35 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             check_choice(self.categorical, "categorical", ("auto", "all"))
             if self.categorical == "all":
                 return cols
-            return [c for c in cols if not pd.api.types.is_numeric_dtype(frame[c]) or
-                    pd.api.types.is_bool_dtype(frame[c])]
+            return [c for c in cols if _looks_categorical(frame[c])]
+        if not isinstance(self.categorical, (list, tuple, set, np.ndarray, pd.Index)):
+            raise BnemTypeError(f"categorical must be 'auto', 'all' or a list of column names, "
+                                f"got {self.categorical!r}")
         named = [str(c) for c in self.categorical]
         unknown = sorted(set(named) - set(cols))
         if unknown:
             raise BnemValueError(f"categorical names column(s) {unknown} that X does not have; "
                                  f"columns are {cols}")
         return [c for c in cols if c in named]
+
+
+def _weights(sample_weight: Any, n: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n)
+    check_weights(sample_weight)
+    w = np.asarray(sample_weight, dtype=float)
+    if w.shape != (n,) or not (np.isfinite(w) & (w >= 0)).all():
+        raise BnemValueError(f"sample_weight must hold {n} finite weights >= 0, got shape "
+                             f"{w.shape}")
+    return w
+
+
+def _looks_categorical(column: pd.Series) -> bool:
+    """``categorical="auto"``: text, categories and booleans are items; so are numeric
+    columns whose observed values are all whole numbers with at most ``ITEM_CODES``
+    distinct values (items coded 0/1 or 1..5); other numbers are Gaussian."""
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return True
+    values = pd.to_numeric(column, errors="coerce").dropna().to_numpy(dtype=float)
+    return bool(values.size) and bool(np.all(values == np.round(values))) and \
+        np.unique(values).size <= ITEM_CODES

@@ -8,7 +8,9 @@ the entropy R² of the classification, with the best k by each criterion.
 With ``n`` rows (total weight), ``p`` free parameters and ``L`` the log-likelihood:
 ``AIC = -2L + 2p``, ``BIC = -2L + p log n``, ``SABIC = -2L + p log((n + 2) / 24)``,
 ``CAIC = -2L + p (log n + 1)``, and entropy R² ``= 1 - sum_rows H(class | row) /
-(n log k)`` (1: every row classified with certainty; undefined for k = 1).
+(n log k)`` (1: every row classified with certainty; undefined for k = 1). SABIC's
+penalty is negative below 22 rows, where it favours the largest k: read it only on
+larger samples.
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
     if node not in network.discrete_nodes:
         raise BnemValueError(f"node {node!r} is not a discrete node of the network; expected "
                              f"one of {list(network.discrete_nodes)[:10]}")
+    if not isinstance(ks, Iterable) or isinstance(ks, str):
+        raise BnemTypeError(f"ks must be a list or range of numbers of states, got {ks!r}")
+    if init == "network":
+        raise BnemValueError("init='network' would start every k from the same default "
+                             "(symmetric) tables; select_cardinality needs random starts")
     ks = sorted({check_int(k, "ks", minimum=1) for k in ks})
     if not ks:
         raise BnemValueError("ks is empty; expected numbers of states such as range(1, 6)")
@@ -96,6 +103,9 @@ def plot_cardinality(table: pd.DataFrame, ax: Any = None,
     ``ax`` or a new matplotlib Axes (returned). Needs matplotlib."""
     from ..em.result import new_axes
 
+    if not isinstance(table, pd.DataFrame):
+        raise BnemTypeError(f"plot_cardinality takes the table select_cardinality returns, "
+                            f"got {type(table).__name__}")
     missing = [c for c in criteria if c not in table.columns]
     if missing or "k" not in table.columns:
         raise BnemValueError(f"expected a select_cardinality table with columns k and "

@@ -177,12 +177,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_input(self, X)
         if isinstance(X, pd.DataFrame):
             names = [str(c) for c in X.columns]
-            values = X.to_numpy(dtype=float)
+            values = _numbers(X)
             if not fitting and names != list(self.feature_names_in_):
                 raise BnemValueError(f"X has columns {names}, but the model was fitted on "
                                      f"{list(self.feature_names_in_)}")
         else:
-            values = np.asarray(X, dtype=float)
+            values = _numbers(X)
             names = [f"x{j}" for j in range(values.shape[1])]
         if fitting:
             self.n_features_in_ = values.shape[1]
@@ -196,6 +196,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return pd.DataFrame(values, columns=list(self.feature_names_in_))
 
 
+def _numbers(X: Any) -> np.ndarray:
+    try:
+        return np.asarray(X.to_numpy() if isinstance(X, pd.DataFrame) else X, dtype=float)
+    except (TypeError, ValueError) as exc:
+        kind = BnemTypeError if isinstance(exc, TypeError) else BnemValueError
+        raise kind(f"GaussianMixture takes numbers (NaN for missing cells); "
+                   f"{str(exc)[:80]}. For categorical columns use bnem.LatentClassModel") \
+            from None
+
+
 def check_input(estimator: Any, X: Any) -> None:
     """Refuse what no bnem estimator takes, in scikit-learn's words: sparse or complex
     data, anything but a 2-D table, no rows or no columns."""
@@ -204,7 +214,11 @@ def check_input(estimator: Any, X: Any) -> None:
         raise BnemTypeError(f"{name} got sparse data: sparse input is not supported, dense "
                             "data is required (missing cells are NaN, not absent entries); "
                             "use X.toarray()")
-    shape = X.shape if isinstance(X, pd.DataFrame) else np.asarray(X).shape
+    try:
+        shape = X.shape if isinstance(X, pd.DataFrame) else np.asarray(X).shape
+    except ValueError as exc:  # ragged nested lists
+        raise BnemValueError(f"{name} expects a 2-D table of rows of equal length: "
+                             f"{str(exc)[:120]}") from None
     if len(shape) != 2:
         raise BnemValueError(f"{name} expects 2-D data (rows, columns), got an array of shape "
                              f"{shape}. Reshape your data either using array.reshape(-1, 1) if "
@@ -226,7 +240,11 @@ def check_weights(sample_weight: Any) -> None:
     """All-zero weights leave nothing to fit: say so in scikit-learn's words."""
     if sample_weight is None or isinstance(sample_weight, str):
         return
-    w = np.asarray(sample_weight, dtype=float)
+    try:
+        w = np.asarray(sample_weight, dtype=float)
+    except (TypeError, ValueError):
+        raise BnemValueError(f"sample_weight must be numbers (one weight per row), got "
+                             f"{type(sample_weight).__name__}") from None
     if w.size and np.all(w == 0):
         raise BnemValueError("every sample weight is zero; the fit needs some weight (all "
                              "sample weights are zero)")
