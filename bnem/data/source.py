@@ -185,6 +185,14 @@ def _frames(data: object) -> Iterator[pd.DataFrame]:
         yield part
 
 
+def other_columns(label: str, first: str, cols: Sequence[str],
+                  columns: Sequence[str]) -> DataError:
+    """The error for a part (``label``) whose columns differ from the first part's."""
+    extra, lost = sorted(set(cols) - set(columns)), sorted(set(columns) - set(cols))
+    return DataError(f"{label} has other columns than {first} (extra: {extra}, missing: "
+                     f"{lost}); every part must have the same columns")
+
+
 def _groups(frames: Iterator[pd.DataFrame],
             labels: list[str]) -> Iterator[list[tuple[int, pd.DataFrame]]]:
     """Consecutive non-empty parts, numbered, in groups of about ``GROUP_ROWS`` rows;
@@ -198,9 +206,7 @@ def _groups(frames: Iterator[pd.DataFrame],
         if columns is None:
             columns = cols
         elif sorted(cols) != sorted(columns):
-            extra, lost = sorted(set(cols) - set(columns)), sorted(set(columns) - set(cols))
-            raise DataError(f"{labels[k]} has other columns than {labels[0]} (extra: {extra}, "
-                            f"missing: {lost}); every part must have the same columns")
+            raise other_columns(labels[k], labels[0], cols, columns)
         if len(part) == 0:
             continue
         if group and rows + len(part) > GROUP_ROWS:

@@ -64,9 +64,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _OnDisk:
+    """An array attribute of :class:`StoredPart`, read from its file at each access."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, part: "StoredPart", owner: type | None = None) -> np.ndarray:
+        return part._load(self.name)
+
+
 class StoredPart:
     """An encoded part on disk, with the attributes of :class:`EncodedData`; its arrays
     are read from disk at each access (nothing of them stays in memory)."""
+
+    codes = _OnDisk()
+    weights = _OnDisk()
+    inverse = _OnDisk()
+    values = _OnDisk()
 
     def __init__(self, folder: str, number: int, enc: EncodedData) -> None:
         self._stem = os.path.join(folder, f"part{number:07d}")
@@ -85,22 +100,6 @@ class StoredPart:
         except OSError as exc:
             raise DataError(f"the encoded data kept on disk at {self._stem!r} cannot be read "
                             f"back ({exc}); was its folder removed during the fit?") from None
-
-    @property
-    def codes(self) -> np.ndarray:
-        return self._load("codes")
-
-    @property
-    def weights(self) -> np.ndarray:
-        return self._load("weights")
-
-    @property
-    def inverse(self) -> np.ndarray:
-        return self._load("inverse")
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._load("values")
 
     def load(self) -> EncodedData:
         """The part in memory."""

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.files import FileSource, check_widths, csv_header, is_compressed
-from ..errors import BnemError, BnemTypeError, BnemValueError, DataError
+from ..data.source import other_columns
+from ..errors import BnemError, BnemTypeError, BnemValueError
 from ..inference.budget import MemoryBudget
 from ..inference.compiled import CompiledNetwork
 from ..inference.dataset import AnalysedData
@@ -300,7 +301,4 @@ def _same_columns(headers: list[tuple[str, list[str]]]) -> None:
     first, columns = headers[0]
     for path, cols in headers[1:]:
         if sorted(cols) != sorted(columns):
-            extra, lost = sorted(set(cols) - set(columns)), sorted(set(columns) - set(cols))
-            raise DataError(f"data file {path!r} has other columns than data file {first!r} "
-                            f"(extra: {extra}, missing: {lost}); every file must have the "
-                            "same columns")
+            raise other_columns(f"data file {path!r}", f"data file {first!r}", cols, columns)
