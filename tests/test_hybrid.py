@@ -428,3 +428,37 @@ def test_blank_continuous_cells_are_missing():
     a = net.log_prob(pd.DataFrame({"g": ["1.5", "  ", None, " 2 "]}))
     b = net.log_prob(pd.DataFrame({"g": [1.5, np.nan, np.nan, 2.0]}))
     np.testing.assert_array_equal(a, b)
+
+
+def _hidden_gaussian_parent():
+    return bnem.BayesianNetwork(
+        {"x": "continuous", "y": "continuous", "z": "continuous"}, {"y": ["x"], "z": ["x"]},
+        {"y": {"intercept": 1.0, "weights": [2.0], "variance": 0.5},
+         "z": {"intercept": -1.0, "weights": [1.0], "variance": 0.3}})
+
+
+@pytest.mark.parametrize("how", ["no column", "all missing"])
+def test_never_observed_gaussian_node_is_flagged_unidentified(how):
+    net = _hidden_gaussian_parent()
+    df = net.sample(400, seed=1)
+    df = df.drop(columns="x") if how == "no column" else df.assign(x=np.nan)
+    fits = []
+    for seed in (0, 1):
+        with pytest.warns(DegenerateWarning, match=r"Gaussian node\(s\) 'x' are never observed"):
+            fits.append(bnem.fit(net, df, seed=seed, max_iter=500, tol=1e-10))
+    # the warning is true: two starts reach the same likelihood with different parameters of x
+    assert fits[0].log_likelihood == pytest.approx(fits[1].log_likelihood, rel=1e-7)
+    a, b = (f.network.cpd("x") for f in fits)
+    assert abs(float(a.intercept - b.intercept)) > 0.1 or abs(float(a.variance - b.variance)) > 0.1
+
+
+def test_observed_gaussian_and_mixture_latents_are_not_flagged():
+    net = _hidden_gaussian_parent()
+    df = net.sample(200, seed=2)
+    df.loc[::3, "x"] = np.nan  # observed in some rows: identified
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateWarning)
+        bnem.fit(net, df, seed=0, max_iter=50)
+        mix = bnem.gaussian_mixture(["a", "b"], 2)
+        bnem.fit(mix, mix.sample(200, seed=0).drop(columns=mix.discrete_nodes[0]),
+                 seed=0, max_iter=20)

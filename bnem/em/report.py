@@ -51,6 +51,16 @@ def check_observed(network: BayesianNetwork, latent: Iterable[str]) -> None:
             f"{', ...' if len(blind) > 5 else ''}) have no observed descendant: no data "
             "depend on them, so their parameters stay at the start and are not learned. "
             "Observe them or their children, or drop them.", DegenerateWarning, stacklevel=3)
+    hidden = [n for n in network.continuous_nodes if n in latent and n not in blind]
+    if hidden:
+        warnings.warn(
+            f"the Gaussian node(s) {', '.join(map(repr, hidden[:5]))}"
+            f"{', ...' if len(hidden) > 5 else ''} are never observed (no column, or every "
+            "cell missing): a shift or rescaling of such a node is absorbed by its children's "
+            "intercepts and weights, so its mean and variance are not identified and the "
+            "learned values depend on the start; only the distribution of the observed nodes "
+            "is. Observe the node in some rows, or compare only the observed nodes.",
+            DegenerateWarning, stacklevel=3)
 
 
 def _observed_below(net: BayesianNetwork, node: str, latent: set) -> bool:
