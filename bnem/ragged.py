@@ -14,6 +14,8 @@ array([1, 0, 1])
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 PATTERN_BITS = 62  # patterns over up to this many columns are keyed by an integer bit mask
@@ -98,3 +100,31 @@ def group_bounds(sorted_keys: np.ndarray) -> np.ndarray:
     """Sizes of the runs of equal values in ``sorted_keys``."""
     bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
     return np.diff(np.concatenate([[0], bounds, [sorted_keys.size]]))
+
+
+def add_at(size: int, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """``out[idx] += w`` summed over all ``(idx, w)`` pairs, into a new ``(size,)`` array.
+
+    The pairs are batched into one ``np.bincount`` per ``size`` entries or so, so that
+    many short pairs into a long vector (hundreds of cliques into a table of a million
+    parameters) do not each pay for a pass over the whole vector.
+
+    >>> add_at(4, [(np.array([0, 3]), np.array([1.0, 2.0])), (np.array([3]), np.array([0.5]))])
+    array([1. , 0. , 0. , 2.5])
+    """
+    out = np.zeros(size)
+    idx_buf: list[np.ndarray] = []
+    w_buf: list[np.ndarray] = []
+    held = 0
+    for idx, w in pairs:
+        idx_buf.append(idx)
+        w_buf.append(w)
+        held += idx.size
+        if held >= size:
+            out += np.bincount(np.concatenate(idx_buf), weights=np.concatenate(w_buf),
+                               minlength=size)
+            idx_buf, w_buf, held = [], [], 0
+    if idx_buf:
+        out += np.bincount(np.concatenate(idx_buf), weights=np.concatenate(w_buf),
+                           minlength=size)
+    return out

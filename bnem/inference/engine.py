@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BnemValueError
-
+from ..ragged import add_at
 from .evidence import ChunkEvidence, observed_families, observed_log_terms
 
 
@@ -227,11 +227,10 @@ def estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray | No
     lin, log = gathered(theta, log_theta, extra)
     log_z, beliefs = calibrate(evidence, log, theta=lin, row_weight=evidence.weights)
     total += float(evidence.weights @ log_z)
-    acc = np.zeros(lin.size)
-    for cs, b in zip(evidence.cliques, beliefs):
-        if b is not None and cs.factors:
-            w = b if len(cs.factors) == 1 else np.tile(b, len(cs.factors))
-            acc += np.bincount(cs.count_index, weights=w, minlength=lin.size)
+    acc = add_at(lin.size, ((cs.count_index, b if len(cs.factors) == 1 else
+                             np.tile(b, len(cs.factors)))
+                            for cs, b in zip(evidence.cliques, beliefs)
+                            if b is not None and cs.factors))
     p = theta.size
     return TreeResult(evidence.obs_counts + acc[:p], total, acc[p + 1:])
 

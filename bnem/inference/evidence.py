@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InferenceTooLargeError
+from ..ragged import add_at
 from .barren import mark_barren
 from .plan import Plan
 from .slices import slice_all
@@ -141,9 +142,8 @@ def analyse(structure: Structure, plan: Plan, codes: np.ndarray, weights: np.nda
     if barren and not structure.components:
         codes = mark_barren(structure, codes)
     weights = np.asarray(weights, dtype=float)
-    obs_counts = np.zeros(structure.n_params)
-    for _, full, idx in observed_families(structure, codes):
-        obs_counts += np.bincount(idx, weights=weights[full], minlength=structure.n_params)
+    obs_counts = add_at(structure.n_params, ((idx, weights[full]) for _, full, idx in
+                                             observed_families(structure, codes)))
     row_base, start = [], structure.n_params + 1
     for comp in structure.components:
         row_base.append(start)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import BnemValueError
 
-from ..ragged import radix_strides
+from ..ragged import add_at, radix_strides
 from .engine import calibrate, gathered
 from .evidence import ChunkEvidence, observed_families
 
@@ -91,9 +91,8 @@ def hard_estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray
         states = (offset[:, None] // strides) % radix
         block = completed[rows][:, cvars]
         completed[np.ix_(rows, cvars)] = np.where(mis, states, block)
-    counts = np.zeros(theta.size)
-    for _, full, idx in observed_families(evidence.structure, completed):
-        counts += np.bincount(idx, weights=evidence.weights[full], minlength=theta.size)
+    counts = add_at(theta.size, ((idx, evidence.weights[full]) for _, full, idx in
+                                 observed_families(evidence.structure, completed)))
     return HardResult(counts, total, total + gain, completed)
 
 
