@@ -23,6 +23,7 @@ CompiledNetwork('unknown': 2 discrete nodes, 2 cliques, total size 6, largest 4)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,20 @@ class CompiledNetwork:
         return f"CompiledNetwork({self.network.name!r}: {', '.join(parts)})"
 
     # -- data: analysed once per chunk --------------------------------------------
+    def for_rows(self, codes: np.ndarray) -> "CompiledNetwork":
+        """This network with the clique tree that costs least on rows like ``codes``
+        (a sample of encoded rows; -1 = missing): see :mod:`bnem.inference.triangulate`.
+        Plain min-fill is one of the candidates, so the plan is never costlier than it
+        on those rows."""
+        from .triangulate import search
+
+        if len(self.plan.cliques) <= 1 or len(codes) == 0:
+            return self
+        plan = search(range(self.structure.n_vars), self.structure.factor_scopes,
+                      {v: int(c) for v, c in enumerate(self.structure.cards)},
+                      np.asarray(codes) == -1)
+        return dataclasses.replace(self, plan=plan)
+
     def chunk_bounds(self, codes: np.ndarray, budget: MemoryBudget,
                      describe_row: Callable[[int], str] | None = None) -> list:
         """Consecutive row slices of ``codes`` that each fit the ``budget``."""

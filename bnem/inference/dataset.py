@@ -30,8 +30,11 @@ from ..network.parameters import Parameters
 from .budget import MemoryBudget
 from .compact import CompactChunk, compact
 from .compiled import CompiledNetwork, ImpossibleRows, SplitRows
+from .barren import mark_barren
 from .evidence import ChunkEvidence
 from .stats import Stats
+from .structure import Structure
+from .triangulate import SAMPLE_ROWS
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,27 @@ def chunk_refs(compiled: CompiledNetwork, source: EncodedSource,
             return describe_row(compiled, source, k, r)
         refs.extend(ChunkRef(k, sl) for sl in compiled.chunk_bounds(part.codes, budget, name))
     return refs
+
+
+def sample_codes(source: EncodedSource, barren_of: Structure | None = None,
+                 size: int = SAMPLE_ROWS) -> np.ndarray:
+    """About ``size`` encoded rows spread over ``source``'s parts (the first parts if
+    there are many), with the barren cells of ``barren_of``'s structure marked if it is
+    given: what the clique tree is chosen on (:meth:`CompiledNetwork.for_rows`)."""
+    parts, held = [], 0
+    per_part = max(size // max(len(source.parts), 1), 64)
+    for part in source.parts:
+        codes = part.codes
+        if len(codes) > per_part:
+            codes = codes[np.linspace(0, len(codes) - 1, per_part).astype(np.int64)]
+        parts.append(codes)
+        held += len(codes)
+        if held >= size:
+            break
+    if not parts:
+        return np.zeros((0, 0), dtype=np.int64)
+    codes = np.concatenate(parts)
+    return mark_barren(barren_of, codes) if barren_of is not None else codes
 
 
 def analyse_ref(compiled: CompiledNetwork, source: EncodedSource, ref: ChunkRef,
@@ -190,7 +214,9 @@ class AnalysedData:
             source.close()
             raise
         try:
-            self.refs = chunk_refs(compiled, self.source, budget)
+            self.compiled = compiled.for_rows(
+                sample_codes(self.source, compiled.structure if barren else None))
+            self.refs = chunk_refs(self.compiled, self.source, budget)
             self._kept = self._keep()
         except BaseException:
             self.close()

@@ -100,11 +100,19 @@ def compile_plan(variables: Iterable[int], scopes: Sequence[tuple], cards: Mappi
     """
     variables = tuple(sorted(variables))
     cards = {v: int(cards[v]) for v in variables}
+    return build_plan(variables, scopes, cards, min_fill_order(variables, scopes, cards))
+
+
+def build_plan(variables: Iterable[int], scopes: Sequence[tuple], cards: Mapping[int, int],
+               order: list) -> Plan:
+    """The clique tree of an elimination ``order`` (``[(variable, elimination clique)]``
+    over all ``variables``, as :func:`min_fill_order` returns)."""
+    variables = tuple(sorted(variables))
+    cards = {v: int(cards[v]) for v in variables}
     scopes = tuple(tuple(sorted(s)) for s in scopes)
     if len(variables) <= 1:
         clique = Clique(variables, None, factors=tuple(range(len(scopes))))
         return Plan(variables, cards, (clique,), scopes, (0,) * len(scopes))
-    order = min_fill_order(variables, scopes, cards)
     position = {v: i for i, (v, _) in enumerate(order)}
     cliques, find, new_index = _merge(order, position)
     # a merged clique may have children that now point at its representative;
