@@ -102,6 +102,20 @@ def group_bounds(sorted_keys: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate([[0], bounds, [sorted_keys.size]]))
 
 
+def narrow(index: np.ndarray) -> np.ndarray:
+    """``index`` as int32 when its values fit (half the memory, and gathers through it
+    are faster), else unchanged.
+
+    >>> narrow(np.array([0, 5])).dtype, narrow(np.array([0, 2 ** 40])).dtype
+    (dtype('int32'), dtype('int64'))
+    """
+    if index.dtype == np.int32:
+        return index
+    if index.size == 0 or (int(index.max()) < 2 ** 31 and int(index.min()) >= -2 ** 31):
+        return index.astype(np.int32)
+    return index
+
+
 def add_at(size: int, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """``out[idx] += w`` summed over all ``(idx, w)`` pairs, into a new ``(size,)`` array.
 

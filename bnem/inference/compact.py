@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ragged import segment_of_entries, starts
+from ..ragged import narrow, segment_of_entries, starts
 from .evidence import ChunkEvidence
 from .slices import CliqueSlice
 
@@ -90,15 +90,17 @@ class CompactClique:
         """The evaluable slice."""
         e = self.n_entries
         parts = [a.expand(self.group_rows) for a in self.factor_index]
-        count_index = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        count_index = narrow(np.concatenate(parts) if parts else np.zeros(0, np.int64))
         factors = tuple((f, count_index[j * e:(j + 1) * e]) for j, f in enumerate(self.factor_ids))
         seg, rows = self.seg.astype(np.int64), self.rows.astype(np.int64)
         msg_seg = self.msg_seg.astype(np.int64)
         return CliqueSlice(rows, seg, e, self.group_rows, factors, count_index,
-                           self.up_local.astype(np.int64), self.up_target.expand(self.group_rows),
-                           msg_seg, segment_of_entries(msg_seg, self.msg_size), self.msg_size,
+                           self.up_local.astype(np.int64),
+                           narrow(self.up_target.expand(self.group_rows)), msg_seg,
+                           narrow(segment_of_entries(msg_seg, self.msg_size)), self.msg_size,
                            self.root_local.astype(np.int64),
-                           tuple((k, a.expand(self.group_rows)) for k, a in self.child_links))
+                           tuple((k, narrow(a.expand(self.group_rows)))
+                                 for k, a in self.child_links))
 
     @property
     def nbytes(self) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ragged import pattern_keys, radix_strides, row_dot, segment_of_entries, starts
+from ..ragged import narrow, pattern_keys, radix_strides, row_dot, segment_of_entries, starts
 from .barren import BARREN
 from .plan import Plan
 from .structure import Structure
@@ -171,7 +171,8 @@ def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
     n_entries = int(entry_seg.size)
     found = _factor_indices(structure, clique, cvars, rows, mis_r, bar_r, assign, entry_seg,
                             codes.shape[0], row_base)
-    count_index = np.concatenate([idx for _, idx in found]) if found else np.zeros(0, np.int64)
+    count_index = narrow(np.concatenate([idx for _, idx in found]) if found else
+                         np.zeros(0, np.int64))
     factors = tuple((f, count_index[j * n_entries:(j + 1) * n_entries])
                     for j, (f, _) in enumerate(found))
     # separator to the parent
@@ -201,7 +202,8 @@ def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
         assert sep_weights is not None  # set whenever some separator entry is missing
         up_target[e] = msg_seg[r] + row_dot(assign, e, sp, sep_weights, r)
     cs = CliqueSlice(rows, seg, n_entries, group_rows, factors, count_index, up_local,
-                     up_target, msg_seg, np.repeat(np.arange(msg_len.size), msg_len), msg_size,
+                     narrow(up_target), msg_seg,
+                     narrow(np.repeat(np.arange(msg_len.size), msg_len)), msg_size,
                      np.flatnonzero(~up_mask))
     return SliceDraft(cs, assign, sep_weights)
 
@@ -222,7 +224,7 @@ def link(plan: Plan, k: int, child: SliceDraft, parent: SliceDraft, n_rows: int)
     if e.size:
         assert child.sep_weights is not None  # the child sends a message in some row
         target[e] = c.msg_seg[r] + row_dot(parent.assign, e, sp, child.sep_weights, r)
-    return (k, target)
+    return (k, narrow(target))
 
 
 def slice_all(structure: Structure, plan: Plan, codes: np.ndarray, row_base: tuple,
