@@ -55,15 +55,6 @@ def radix_strides(mis: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.nd
     return radix, strides, tail[:, 0]
 
 
-def row_dot(assign: np.ndarray, entries: np.ndarray, cols: list[int], weights: np.ndarray,
-            rows: np.ndarray) -> np.ndarray:
-    """``sum_j assign[entries, cols[j]] * weights[rows, j]``, column by column (few columns)."""
-    out = np.zeros(entries.size, dtype=np.int64)
-    for j, c in enumerate(cols):
-        out += assign[entries, c] * weights[rows, j]
-    return out
-
-
 def pattern_keys(mask: np.ndarray) -> np.ndarray:
     """An integer key per row of the boolean ``mask``: equal rows, equal keys.
 

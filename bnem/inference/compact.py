@@ -33,29 +33,34 @@ class Affine:
         """``values`` (one per entry of ``cs``) as bases and templates."""
         seg = cs.seg
         lengths = np.diff(np.append(seg, cs.n_entries))
-        first = starts(np.asarray(cs.group_rows, dtype=np.int64))
-        parts = [values[seg[r]:seg[r] + lengths[r]] - values[seg[r]] for r in first]
+        first = starts(np.asarray(cs.group_rows, dtype=np.int64))  # a row of each pattern
+        plen = lengths[first]
+        t_start = starts(plen)
+        at = np.repeat(seg[first] - t_start, plen) + np.arange(int(plen.sum()))
+        templates = values[at] - np.repeat(values[seg[first]], plen)
         base = values[seg] if seg.size else np.zeros(0, dtype=np.int64)
-        small = base.size == 0 or base.max() < 2 ** 31
-        templates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        return cls(base.astype(np.int32 if small else np.int64), templates,
-                   starts(np.array([p.size for p in parts], dtype=np.int64)))
+        return cls(narrow(base), narrow(templates), t_start)
 
-    def expand(self, group_rows: np.ndarray) -> np.ndarray:
-        """The full per-entry array (int64)."""
-        out, row = [], 0
-        for g, n_p in enumerate(group_rows):
-            t0 = self.t_start[g]
-            t1 = self.t_start[g + 1] if g + 1 < self.t_start.size else self.templates.size
-            block = self.base[row:row + n_p].astype(np.int64)[:, None] + \
-                self.templates[t0:t1][None, :]
-            out.append(block.ravel())
-            row += n_p
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+    def expand(self, lengths: np.ndarray, tpos: np.ndarray) -> np.ndarray:
+        """The full per-entry array, from each row's number of entries and each entry's
+        position among the concatenated templates (see :func:`entry_positions`)."""
+        return narrow(np.repeat(self.base.astype(np.int64), lengths) + self.templates[tpos])
 
     @property
     def nbytes(self) -> int:
         return self.base.nbytes + self.templates.nbytes + self.t_start.nbytes
+
+
+def entry_positions(t_start: np.ndarray, n_templates: int,
+                    group_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(entries of each row, template position of each entry)`` of a clique whose
+    patterns' templates start at ``t_start`` (``n_templates`` entries in all) and
+    cover ``group_rows`` rows each, in order."""
+    plen = np.diff(np.append(t_start, n_templates))
+    row_pat = np.repeat(np.arange(plen.size), group_rows)
+    lengths = plen[row_pat]
+    seg = starts(lengths)
+    return lengths, np.arange(int(lengths.sum())) + np.repeat(t_start[row_pat] - seg, lengths)
 
 
 @dataclass(frozen=True)
@@ -89,18 +94,19 @@ class CompactClique:
     def expand(self) -> CliqueSlice:
         """The evaluable slice."""
         e = self.n_entries
-        parts = [a.expand(self.group_rows) for a in self.factor_index]
+        sample = self.up_target  # every array of the clique has the same templates' lengths
+        lengths, tpos = entry_positions(sample.t_start, sample.templates.size, self.group_rows)
+        parts = [a.expand(lengths, tpos) for a in self.factor_index]
         count_index = narrow(np.concatenate(parts) if parts else np.zeros(0, np.int64))
         factors = tuple((f, count_index[j * e:(j + 1) * e]) for j, f in enumerate(self.factor_ids))
         seg, rows = self.seg.astype(np.int64), self.rows.astype(np.int64)
         msg_seg = self.msg_seg.astype(np.int64)
         return CliqueSlice(rows, seg, e, self.group_rows, factors, count_index,
                            self.up_local.astype(np.int64),
-                           narrow(self.up_target.expand(self.group_rows)), msg_seg,
+                           self.up_target.expand(lengths, tpos), msg_seg,
                            narrow(segment_of_entries(msg_seg, self.msg_size)), self.msg_size,
                            self.root_local.astype(np.int64),
-                           tuple((k, narrow(a.expand(self.group_rows)))
-                                 for k, a in self.child_links))
+                           tuple((k, a.expand(lengths, tpos)) for k, a in self.child_links))
 
     @property
     def nbytes(self) -> int:
