@@ -29,7 +29,8 @@ def main() -> None:
         for barren in (False, True):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                r = bnem.fit(net, df, max_iter=3000, tol=1e-7, seed=0, sum_out_barren=barren)
+                r = bnem.fit(net, df, max_iter=3000, tol=1e-7, seed=0, sum_out_barren=barren,
+                             accelerate="none")
             s = r.history.seconds.to_numpy()
             out.append((r.n_iter, 1000 * (s[-1] - s[0]) / max(r.n_iter, 1), r.log_likelihood))
         print(f"| {name} | {out[0][0]} / {out[1][0]} | {out[0][1]:.2f} / {out[1][1]:.2f} | "

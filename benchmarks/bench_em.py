@@ -103,7 +103,8 @@ def run_case(name: str, spec: dict, args, tmp: Path) -> dict:
     def bnem_ll_after(n: int) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = bnem.fit(start, df, max_iter=n, tol=0.0, init="network", prior=args.prior)
+            r = bnem.fit(start, df, max_iter=n, tol=0.0, init="network", prior=args.prior,
+                             accelerate="none")
         return ll_per_row(r.network, df)
 
     if args.pyagrum:

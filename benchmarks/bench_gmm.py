@@ -102,7 +102,8 @@ def run_bnem(start: dict, covariance: str, df: pd.DataFrame, iters: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bnem.ConvergenceWarning)
         t0 = time.perf_counter()
-        res = bnem.fit(gm, df, init="network", max_iter=iters, tol=0, min_variance=0)
+        res = bnem.fit(gm, df, init="network", max_iter=iters, tol=0, min_variance=0,
+                       accelerate="none")
         seconds = time.perf_counter() - t0
     if res.n_iter != iters:
         raise RuntimeError(f"bnem stopped after {res.n_iter} of {iters} iterations")

@@ -88,7 +88,8 @@ else:
     client = Client(cluster)
     data = dd.read_parquet(paths)
 t = time.perf_counter()
-res = bnem.fit(net, data, max_iter=iters, tol=0, seed=0, memory_mb=memory_mb)
+res = bnem.fit(net, data, max_iter=iters, tol=0, seed=0, memory_mb=memory_mb,
+               accelerate="none")
 out["fit_seconds"] = time.perf_counter() - t
 h = res.history["seconds"].to_numpy()
 out["first_pass"] = float(h[0])

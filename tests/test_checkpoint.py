@@ -166,7 +166,7 @@ def test_live_history_with_restarts_and_resume_matches_the_result(tmp_path):
                    history_path=tmp_path / "a.csv")
     live = pd.read_csv(tmp_path / "a.csv")
     assert list(live.columns) == ["restart", "iteration", "log_likelihood", "log_posterior",
-                                  "delta", "seconds"]
+                                  "delta", "seconds", "n_estep", "step"]
     best = int(whole.restarts.objective.idxmax())
     mine = live[live.restart == best].drop(columns="restart").reset_index(drop=True)
     pd.testing.assert_frame_equal(mine.drop(columns="seconds"),

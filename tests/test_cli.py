@@ -34,7 +34,8 @@ def test_sample_fit_loglik_info(tmp_path, capsys):
     assert "log-likelihood" in out and f"wrote {out_bif}" in out
     learned = bnem.read_bif(out_bif)
     history = pd.read_csv(trace)
-    assert list(history.columns) == ["iteration", "log_likelihood", "delta", "seconds"]
+    assert list(history.columns) == ["iteration", "log_likelihood", "delta", "seconds",
+                                     "n_estep", "step"]  # SQUAREM, the default
     assert history["log_likelihood"].is_monotonic_increasing
     data = bnem.read_table(csv)
     assert learned.log_likelihood(data) == pytest.approx(history["log_likelihood"].iloc[-1],

@@ -24,7 +24,8 @@ def _load(name):
 def test_alarm_missing_example():
     r = _load("alarm_missing").main(rows=3000, seed=1)
     assert r["missing_cells"] == pytest.approx(0.2, abs=0.01)
-    assert r["history"]["log_likelihood"].is_monotonic_increasing
+    # prior=1e-3: EM increases the log-posterior; the log-likelihood itself may dip
+    assert r["history"]["log_posterior"].is_monotonic_increasing
     assert 0 < r["kl_mle_complete"] < r["kl_em_missing"] < 3 * r["kl_mle_complete"]
 
 

@@ -248,8 +248,10 @@ def test_cli_offers_every_fit_option_of_the_table(tmp_path, capsys):
 def test_n_estep_counts_every_e_step():
     net = load("asia")
     df = net.sample(300, seed=1, missing=0.2)
-    res = _quiet_fit(net, df, max_iter=4, tol=0, n_init=2)
+    res = _quiet_fit(net, df, max_iter=4, tol=0, n_init=2, accelerate="none")
     assert res.n_estep == 2 * (4 + 1)
+    fast = _quiet_fit(net, df, max_iter=4, tol=0, n_init=2)  # SQUAREM: 3 per iteration
+    assert fast.n_estep == 2 * (3 * 4 + 1)
 
 
 def test_tabular_cpd_maximize_matches_the_vectorised_m_step():

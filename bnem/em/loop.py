@@ -46,7 +46,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
-        accelerate: str = "none", sample_weight: Any = None, sum_out_barren: bool = False,
+        accelerate: str = "auto", sample_weight: Any = None, sum_out_barren: bool = False,
         max_time: float | None = None,
         history_path: Any = None,
         checkpoint: Any = None, checkpoint_every: float = 0.0,
@@ -106,8 +106,11 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         in ``history.classification_log_likelihood``. Each row's unobserved discrete
         variables must lie in one clique of the junction tree (true of mixtures and
         latent-class models).
-    accelerate : {"none", "squarem"}, default "none"
-        ``"squarem"``: each iteration takes two EM steps, extrapolates along them (SQUAREM,
+    accelerate : {"auto", "none", "squarem"}, default "auto"
+        ``"auto"`` is ``"squarem"`` for soft EM and ``"none"`` for hard EM (on every
+        paired start of ``benchmarks/bench_accelerate.py`` SQUAREM needed no more
+        E-steps nor seconds than plain EM and ended no lower). ``"none"``: plain EM, one
+        E-step per iteration. ``"squarem"``: each iteration takes two EM steps, extrapolates along them (SQUAREM,
         :mod:`bnem.em.accelerate`) and keeps the extrapolation only if the objective does
         not drop, then takes one stabilising EM step; otherwise the second EM point. An
         iteration then costs three E-steps; ``history`` gains ``n_estep`` (E-steps so far)

@@ -63,9 +63,10 @@ OPTIONS: tuple[Option, ...] = (
            "variances (0 disables it)", minimum=0.0),
     Option("hard", "bool", False, "classification EM: each row counts wholly for its most "
            "probable completion", cli=False),
-    Option("accelerate", "choice", "none", "accelerate EM: 'squarem' extrapolates along two "
-           "EM steps and keeps the result only if the objective does not drop",
-           choices=("none", "squarem")),
+    Option("accelerate", "choice", "auto", "accelerate EM: 'squarem' extrapolates along two "
+           "EM steps and keeps the result only if the objective does not drop; 'auto' "
+           "(default) is 'squarem' for soft EM and 'none' for hard EM",
+           choices=("auto", "none", "squarem")),
     Option("sample_weight", "weights", None, "a weight per row (e.g. the frequency of a "
            "response pattern), or the name of a data column holding them", cli=False),
     Option("sum_out_barren", "bool", False, "sum out, row by row, the missing variables all of "
@@ -198,6 +199,8 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
     values = {o.name: _check(o, given.get(o.name, o.default)) for o in OPTIONS}
     values["init"] = _check_init(values["init"], values["n_init"], hybrid)
     _check_paths(values)
+    if values["accelerate"] == "auto":  # never slower in bench_accelerate.py: the default
+        values["accelerate"] = "none" if values["hard"] else "squarem"
     if values["hard"] and values["accelerate"] != "none":
         raise BnemValueError(f"accelerate={values['accelerate']!r} needs soft EM: hard=True "
                              "moves by whole completions, which cannot be extrapolated; use "

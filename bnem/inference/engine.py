@@ -85,20 +85,20 @@ def _potential(cs, theta, log_theta, log_z, up):
     if theta is not None:
         pot = None
         for _, idx in cs.factors:
-            pot = theta[idx] if pot is None else pot * theta[idx]
+            pot = theta.take(idx) if pot is None else pot * theta.take(idx)
         if pot is None:
             pot = np.ones(cs.n_entries)
         for child, target in cs.child_links:
             if up[child] is not None:
-                pot *= up[child][target]
+                pot *= up[child].take(target)
         return pot
     logpot = np.zeros(cs.n_entries)
     for _, idx in cs.factors:
-        logpot += log_theta[idx]
+        logpot += log_theta.take(idx)
     with np.errstate(divide="ignore"):
         for child, target in cs.child_links:
             if up[child] is not None:
-                logpot += np.log(up[child][target])
+                logpot += np.log(up[child].take(target))
     shift = np.maximum.reduceat(logpot, cs.seg)
     bad = ~np.isfinite(shift)
     if bad.any():
@@ -163,7 +163,7 @@ def _downward(evidence, partial, up, root_sum, weight, linear):
             np.empty(cs.msg_size + cs.root_local.size)
         if cs.root_local.size:
             factor[cs.msg_size:] = weight[cs.rows[cs.root_local]] / root_sum[k]
-        b = partial[k] * factor[cs.up_target]
+        b = partial[k] * factor.take(cs.up_target)
         if not linear:  # messages were renormalised: rescale each row's beliefs
             b = _rescale(b, cs, weight)
         beliefs[k] = b

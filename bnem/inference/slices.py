@@ -185,7 +185,7 @@ def _factor_indices(structure: Structure, clique: Any, cvars: list, lay: Layout,
         if not fam:
             continue
         at = [pos_of[v] for v in fam]
-        active = lay.pmis[:, at].any(axis=1)  # per pattern
+        active: np.ndarray = np.asarray(lay.pmis[:, at].any(axis=1))  # per pattern
         if lay.pbar is not None:  # barren families are summed out
             active &= ~lay.pbar[:, at].any(axis=1)
         if not active.any():
@@ -221,7 +221,8 @@ def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
     # separator to the parent: per pattern, does it have a missing member?
     pos_of = {v: j for j, v in enumerate(cvars)}
     sp = [pos_of[v] for v in clique.sep] if clique.parent is not None else []
-    up_pat = lay.pmis[:, sp].any(axis=1) if sp else np.zeros(lay.pmis.shape[0], dtype=bool)
+    up_pat: np.ndarray = np.asarray(lay.pmis[:, sp].any(axis=1)) if sp else \
+        np.zeros(lay.pmis.shape[0], dtype=bool)
     up_mask = up_pat[lay.row_pat]
     up_local = np.flatnonzero(up_mask)
     template = np.zeros(lay.t_pat.size, dtype=np.int64)
@@ -260,7 +261,7 @@ def link(plan: Plan, k: int, child: SliceDraft, parent: SliceDraft, n_rows: int,
     has = rp >= 0
     base = np.full(lay.rows.size, c.msg_size, dtype=np.int64)
     base[has] = c.msg_seg[rp[has]]
-    has_pat = lay.pmis[:, sp].any(axis=1)
+    has_pat: np.ndarray = np.asarray(lay.pmis[:, sp].any(axis=1))
     template = np.zeros(lay.t_pat.size, dtype=np.int64)
     if has_pat.any():
         _, sep_strides, _ = radix_strides(lay.pmis[:, sp], cards[[pvars[j] for j in sp]])

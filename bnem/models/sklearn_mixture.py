@@ -86,7 +86,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=seed_of(self.random_state),
                      init=init, n_init=self.n_init if init != "network" else 1,
                      min_variance=self.min_variance, progress=bool(self.verbose),
-                     sample_weight=sample_weight)
+                     sample_weight=sample_weight, accelerate="none")  # scikit-learn's steps
         self.network_ = res.network
         self.converged_ = res.converged
         self.n_iter_ = res.n_iter
