@@ -73,9 +73,10 @@ def test_impute_errors():
         net.impute([1, 2])
     with pytest.raises(bnem.BnemError, match="method"):
         net.impute(net.sample(5, seed=1), method="mode")
-    gm = bnem.gaussian_mixture(["x"], 2)
-    with pytest.raises(bnem.BnemError, match="discrete cells only"):
-        gm.impute(pd.DataFrame({"x": [1.0, np.nan]}))
+    two = bnem.BayesianNetwork({"a": ["0", "1"], "b": ["0", "1"], "x": "continuous"},
+                               {"x": ["a", "b"]})
+    with pytest.raises(bnem.BnemError, match=r"at most one discrete parent.*\['a', 'b'\]"):
+        two.impute(pd.DataFrame({"a": ["0", None], "b": ["1", "1"], "x": [1.0, np.nan]}))
     zero = bnem.BayesianNetwork({"a": ["x", "y"], "b": ["p", "q"]}, {"b": ["a"]},
                                 {"a": [1.0, 0.0], "b": [[0.5, 0.5], [0.5, 0.5]]})
     with pytest.raises(bnem.ImpossibleRowError):
@@ -89,3 +90,91 @@ def test_filled_cells_keep_the_column_types():
     out = net.impute(df)
     assert str(out["a"].dtype) == "Int64" and isinstance(out["b"].dtype, pd.CategoricalDtype)
     assert out["a"].tolist() == [0, out["a"].iloc[1], 1] and out["a"].iloc[1] in (0, 1)
+
+
+def _mixture(rng, k=3, d=3):
+    means = rng.normal(0.0, 2.0, (k, d))
+    covs = []
+    for _ in range(k):
+        a = rng.normal(size=(d, d))
+        covs.append(a @ a.T / d + 0.3 * np.eye(d))
+    weights = rng.dirichlet(np.full(k, 3.0))
+    net = bnem.gaussian_mixture([f"x{i}" for i in range(d)], k, weights=weights, means=means,
+                                covariances=np.array(covs))
+    return net, weights, means, np.array(covs)
+
+
+def _oracle(x, weights, means, covs):
+    """Per row: the posterior over components and each component's conditional mean and
+    covariance of the missing coordinates (scipy's densities, numpy's solves)."""
+    from scipy.stats import multivariate_normal
+    o, h = np.flatnonzero(~np.isnan(x)), np.flatnonzero(np.isnan(x))
+    post, cmeans, ccovs = [], [], []
+    for w, mu, cov in zip(weights, means, covs):
+        dens = multivariate_normal(mu[o], cov[np.ix_(o, o)]).pdf(x[o]) if o.size else 1.0
+        post.append(w * dens)
+        gain = cov[np.ix_(h, o)] @ np.linalg.inv(cov[np.ix_(o, o)]) if o.size else \
+            np.zeros((h.size, 0))
+        cmeans.append(mu[h] + gain @ (x[o] - mu[o]))
+        ccovs.append(cov[np.ix_(h, h)] - gain @ cov[np.ix_(o, h)])
+    post = np.array(post) / sum(post)
+    return h, post, np.array(cmeans), np.array(ccovs)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_continuous_mean_and_map_match_closed_form(seed):
+    rng = np.random.default_rng(seed)
+    net, weights, means, covs = _mixture(rng)
+    df = net.sample(40, seed=seed).drop(columns="component")
+    df = df.mask(rng.random(df.shape) < 0.4)
+    df.iloc[0] = np.nan  # a row with nothing observed: the prior mean
+    mean = net.impute(df, method="mean")
+    mode = net.impute(df, method="map")
+    for r in range(len(df)):
+        x = df.iloc[r].to_numpy(dtype=float)
+        if not np.isnan(x).any():
+            continue
+        h, post, cm, cc = _oracle(x, weights, means, covs)
+        np.testing.assert_allclose(mean.iloc[r].to_numpy()[h], post @ cm, rtol=1e-9, atol=1e-9)
+        best = np.argmax(np.log(post) - 0.5 * np.linalg.slogdet(cc)[1])
+        np.testing.assert_allclose(mode.iloc[r].to_numpy()[h], cm[best], rtol=1e-9, atol=1e-9)
+        obs = ~np.isnan(x)  # observed cells untouched
+        np.testing.assert_array_equal(mean.iloc[r].to_numpy()[obs], x[obs])
+
+
+def test_continuous_sample_reproduces_the_posterior():
+    rng = np.random.default_rng(7)
+    net, weights, means, covs = _mixture(rng, k=2, d=3)
+    x = np.array([means[0, 0] + 0.5, np.nan, np.nan])
+    h, post, cm, cc = _oracle(x, weights, means, covs)
+    n = 20_000
+    df = pd.DataFrame(np.tile(x, (n, 1)), columns=["x0", "x1", "x2"])
+    draws = net.impute(df, method="sample", seed=3)[["x1", "x2"]].to_numpy()
+    assert (net.impute(df.iloc[:50], method="sample", seed=3).to_numpy() ==
+            net.impute(df.iloc[:50], method="sample", seed=3).to_numpy()).all()  # seeded
+    exp_mean = post @ cm
+    exp_cov = sum(p * (c + np.outer(m - exp_mean, m - exp_mean)) for p, m, c in zip(post, cm, cc))
+    se = np.sqrt(np.diag(exp_cov) / n)
+    assert (np.abs(draws.mean(axis=0) - exp_mean) < 4 * se).all()
+    np.testing.assert_allclose(np.cov(draws.T), exp_cov, rtol=0.06, atol=0.02)
+    assert (draws[:, 0] != draws[0, 0]).any()  # draws, not a fill
+
+
+def test_hybrid_impute_fills_discrete_and_continuous_cells_consistently():
+    net = bnem.BayesianNetwork(
+        {"c": ["lo", "hi"], "x": "continuous", "y": "continuous"}, {"x": ["c"], "y": ["c", "x"]},
+        {"c": [0.5, 0.5], "x": {"intercept": [0.0, 10.0], "variance": [1.0, 1.0]},
+         "y": {"intercept": [0.0, 0.0], "weights": [[1.0], [-1.0]], "variance": [0.1, 0.1]}})
+    df = pd.DataFrame({"c": [None, "hi", None], "x": [9.5, np.nan, np.nan],
+                       "y": [np.nan, -11.0, np.nan]})
+    out = net.impute(df, method="sample", seed=0)
+    assert out.loc[0, "c"] == "hi" and out.notna().all().all()
+    assert abs(out.loc[0, "y"] + 9.5) < 2  # y = -x given hi
+    assert abs(out.loc[1, "x"] - 120 / 11) < 2
+    # the third row: c drawn first, then x and y from that component
+    assert (out.loc[2, "c"] == "hi") == (out.loc[2, "x"] > 5)
+    # x | hi ~ N(10, 1) and y = -x + N(0, 0.1): given y = -11, x has precision 1 + 10
+    # and mean (10 / 1 + 11 / 0.1) / 11 = 120 / 11
+    mean = net.impute(df, method="mean")
+    assert mean.loc[1, "x"] == pytest.approx(120 / 11, rel=1e-12)
+    assert mean.loc[0, "c"] == "hi" and mean.loc[2, "c"] in ("lo", "hi")

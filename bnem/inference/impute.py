@@ -1,13 +1,17 @@
 """Filling missing cells from their posterior given the row (inference layer).
 
-``method="map"``: each missing cell gets its most probable state given the observed
-cells of its row (the mode of its marginal posterior). These per-cell modes are not
-the most probable joint completion and may even combine into a row the network gives
-probability zero; use ``"sample"`` for rows that are jointly consistent. ``method="sample"``: the missing
-cells of a row are drawn jointly from their posterior, one node after another, each
-draw conditioned on the observed cells and on the draws before it (the chain rule, so
-the completed row is an exact draw from P(missing | observed)). Observed cells are never
-changed; nodes without a column are not added. Discrete networks only, for now.
+``method="map"``: each missing discrete cell gets its most probable state given the
+observed cells of its row (the mode of its marginal posterior). These per-cell modes
+are not the most probable joint completion and may even combine into a row the network
+gives probability zero; use ``"sample"`` for rows that are jointly consistent.
+``method="mean"``: discrete cells as ``"map"``; continuous cells get their posterior
+mean. ``method="sample"``: the missing cells of a row are drawn jointly from their
+posterior, one discrete node after another, each draw conditioned on the observed cells
+and on the draws before it, then the continuous cells given all of them (the chain
+rule, so the completed row is an exact draw from P(missing | observed)). Continuous
+cells under ``"map"`` take the mode of the joint posterior of their component's
+Gaussian and its discrete parent (see :mod:`bnem.inference.impute_gaussian`). Observed
+cells are never changed; nodes without a column are not added.
 
 >>> import pandas as pd
 >>> from bnem.network.bayesnet import BayesianNetwork
@@ -30,11 +34,12 @@ from .._validation import check_choice, check_seed
 from ..errors import BnemTypeError, BnemValueError
 from ..data.variables import value_label
 from .api import posterior
+from .impute_gaussian import impute_continuous
 
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
 
-METHODS = ("map", "sample")
+METHODS = ("map", "mean", "sample")
 
 
 def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
@@ -47,7 +52,8 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
     BnemTypeError
         ``data`` is not a DataFrame.
     BnemValueError
-        An unknown method, a hybrid network with missing continuous cells.
+        An unknown method; missing continuous cells of Gaussian nodes that share more
+        than one discrete parent (not supported yet).
     ImpossibleRowError
         A row with probability zero under the network (its posterior is undefined).
     """
@@ -55,10 +61,6 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
         raise BnemTypeError(f"impute takes a pandas DataFrame, got {type(data).__name__}")
     check_choice(method, "method", METHODS)
     rng = check_seed(seed)
-    gaps = [c for c in network.continuous_nodes if c in data.columns and data[c].isna().any()]
-    if gaps:
-        raise BnemValueError(f"impute fills discrete cells only for now; continuous column(s) "
-                             f"{gaps} have missing cells")
     out = data.copy()
     for node in network.discrete_nodes:
         if node not in out.columns:
@@ -74,6 +76,10 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
             pick = np.minimum((probs[missing].cumsum(axis=1) < u[:, None]).sum(axis=1),
                               probs.shape[1] - 1)
         out[node] = _filled(out[node], missing, [network.states(node)[k] for k in pick])
+    if network.continuous_nodes:  # given every discrete cell drawn (sample) or observed
+        given = out if method == "sample" else data
+        impute_continuous(network, out, method, rng,
+                          lambda node: posterior(network, given, node).to_numpy())
     return out
 
 
