@@ -178,3 +178,19 @@ def test_hybrid_impute_fills_discrete_and_continuous_cells_consistently():
     mean = net.impute(df, method="mean")
     assert mean.loc[1, "x"] == pytest.approx(120 / 11, rel=1e-12)
     assert mean.loc[0, "c"] == "hi" and mean.loc[2, "c"] in ("lo", "hi")
+
+
+def test_gaussian_mixture_estimator_imputes_like_its_network():
+    rng = np.random.default_rng(11)
+    net, _, _, _ = _mixture(rng, k=2, d=3)
+    X = net.sample(300, seed=2).drop(columns="component").to_numpy().copy()
+    X[rng.random(X.shape) < 0.2] = np.nan
+    gm = bnem.GaussianMixture(2, random_state=0).fit(X)
+    filled = gm.impute(X)
+    assert isinstance(filled, np.ndarray) and not np.isnan(filled).any()
+    frame = pd.DataFrame(X, columns=list(gm.feature_names_in_))
+    np.testing.assert_array_equal(filled, gm.network_.impute(frame, method="mean").to_numpy())
+    np.testing.assert_array_equal(filled[~np.isnan(X)], X[~np.isnan(X)])
+    named = pd.DataFrame(X, columns=["a", "b", "c"], index=range(5, 305))
+    out = bnem.GaussianMixture(2, random_state=0).fit(named).impute(named, method="map")
+    assert list(out.columns) == ["a", "b", "c"] and list(out.index) == list(named.index)

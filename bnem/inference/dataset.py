@@ -28,7 +28,7 @@ from ..data.source import EncodedSource, encode_source
 from ..errors import BnemValueError, DataError, ImpossibleRowError
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
-from .compact import CompactChunk, compact
+from .compact import CompactChunk, compact, widen, widening_bytes
 from .compiled import CompiledNetwork, ImpossibleRows, SplitRows
 from .barren import mark_barren
 from .evidence import ChunkEvidence
@@ -245,6 +245,12 @@ class AnalysedData:
             if isinstance(chunk, CompactChunk) and full_size[k] - chunk.nbytes <= room:
                 room -= full_size[k] - chunk.nbytes
                 kept[k] = chunk.ready()
+        if len(kept) == len(self.refs):  # all kept ready: int64 indices if they fit too
+            ready = [k for k, c in kept.items() if isinstance(c, ChunkEvidence)]
+            extra = [widening_bytes(kept[k]) for k in ready]  # type: ignore[arg-type]
+            if len(ready) == len(kept) and sum(extra) <= room:
+                room -= sum(extra)
+                kept = {k: widen(c) for k, c in kept.items()}  # type: ignore[arg-type]
         self.obs_counts = obs_counts
         self.kept_bytes = self.budget.cache_bytes - room
         return kept

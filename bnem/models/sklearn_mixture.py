@@ -156,6 +156,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X = draws[list(self.feature_names_in_)].to_numpy(dtype=float)
         return X, draws[HIDDEN].cat.codes.to_numpy().astype(int)
 
+    def impute(self, X: Any, method: str = "mean") -> Any:
+        """``X`` with its NaN cells filled from their posterior given the row
+        (``"mean"``, ``"map"`` or ``"sample"``, see :meth:`bnem.BayesianNetwork.impute`;
+        draws seeded by ``random_state``); a DataFrame for a DataFrame, else an array."""
+        frame = self._frame(X)
+        filled = self.network_.impute(frame, method=method, seed=seed_of(self.random_state))
+        if isinstance(X, pd.DataFrame):
+            return pd.DataFrame(filled.to_numpy(dtype=float), index=X.index, columns=X.columns)
+        return filled.to_numpy(dtype=float)
+
     def bic(self, X: Any) -> float:
         """``-2 log L + p log n`` on ``X`` (scikit-learn's parameter count)."""
         n = len(X)
