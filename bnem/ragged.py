@@ -122,6 +122,9 @@ def add_at(size: int, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndar
     w_buf: list[np.ndarray] = []
     held = 0
     for idx, w in pairs:
+        if idx.size >= size:  # long enough on its own: no copy into the buffer
+            out += np.bincount(idx, weights=w, minlength=size)
+            continue
         idx_buf.append(idx)
         w_buf.append(w)
         held += idx.size

@@ -227,10 +227,8 @@ def estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray | No
     lin, log = gathered(theta, log_theta, extra)
     log_z, beliefs = calibrate(evidence, log, theta=lin, row_weight=evidence.weights)
     total += float(evidence.weights @ log_z)
-    acc = add_at(lin.size, ((cs.count_index, b if len(cs.factors) == 1 else
-                             np.tile(b, len(cs.factors)))
-                            for cs, b in zip(evidence.cliques, beliefs)
-                            if b is not None and cs.factors))
+    acc = add_at(lin.size, ((idx, b) for cs, b in zip(evidence.cliques, beliefs)
+                            if b is not None for _, idx in cs.factors))
     p = theta.size
     return TreeResult(evidence.obs_counts + acc[:p], total, acc[p + 1:])
 
