@@ -194,3 +194,19 @@ def test_gaussian_mixture_estimator_imputes_like_its_network():
     named = pd.DataFrame(X, columns=["a", "b", "c"], index=range(5, 305))
     out = bnem.GaussianMixture(2, random_state=0).fit(named).impute(named, method="map")
     assert list(out.columns) == ["a", "b", "c"] and list(out.index) == list(named.index)
+
+
+def test_continuous_map_integrates_out_nodes_without_a_column():
+    """Found by review: a Gaussian node with no column must not steer the mode."""
+    net = bnem.BayesianNetwork(
+        {"z": ["0", "1"], "a": "continuous", "hidden": "continuous"},
+        {"a": ["z"], "hidden": ["z"]},
+        {"z": [0.6, 0.4], "a": {"intercept": [-10.0, 10.0], "variance": [1.0, 1.0]},
+         "hidden": {"intercept": [0.0, 0.0], "variance": [100.0, 0.01]}})
+    out = net.impute(pd.DataFrame({"z": [None], "a": [np.nan]}), method="map")
+    assert out.loc[0, "a"] == pytest.approx(-10.0)  # z = 0 is more probable; same spread
+    kept = pd.DataFrame({"z": ["0", None], "a": pd.array([1, 2], dtype="Int64")})
+    assert net.impute(kept, method="mean")["a"].dtype == "Int64"  # no gap: untouched
+    boxed = pd.DataFrame({"z": ["0", "1"], "a": pd.Series([pd.NA, 3.5], dtype=object)})
+    filled = net.impute(boxed, method="mean")
+    assert filled["a"].tolist() == [-10.0, 3.5]

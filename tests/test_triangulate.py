@@ -117,3 +117,29 @@ def test_fit_on_the_chosen_tree_equals_the_fit_on_min_fill(monkeypatch):
     for node in net.nodes:
         np.testing.assert_allclose(chosen.network.cpd(node).values,
                                    plain.network.cpd(node).values, rtol=0, atol=1e-10)
+
+
+def test_hard_em_keeps_the_min_fill_tree():
+    """A tree cheaper on average may split a row's missing variables over two cliques,
+    which hard EM cannot complete; found by review: B|A, E|A, D|E, C|B,D with B and E
+    missing."""
+    net = bnem.BayesianNetwork({v: ["0", "1"] for v in "ABCDE"},
+                               {"B": ["A"], "E": ["A"], "D": ["E"], "C": ["B", "D"]})
+    df = net.sample(40, seed=0).assign(B=None, E=None)
+    res = bnem.fit(net, df, hard=True, max_iter=5, seed=0)
+    assert np.isfinite(res.log_likelihood)
+    compiled = bnem.compile(net, fixed_tree=True)
+    assert compiled.for_rows(np.zeros((3, 5), dtype=np.int64) - 1) is compiled
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_search_never_raises_the_costliest_row(seed):
+    from bnem.inference.triangulate import row_costs
+    rng = np.random.default_rng(50 + seed)
+    net = random_network(rng, int(rng.integers(8, 30)), max_parents=4, max_card=5)
+    s = bnem.compile(net).structure
+    cards = {v: int(c) for v, c in enumerate(s.cards)}
+    mask = _masks(rng, s.n_vars)
+    min_fill = compile_plan(range(s.n_vars), s.factor_scopes, cards)
+    chosen = search(range(s.n_vars), s.factor_scopes, cards, mask)
+    assert row_costs(chosen, mask).max() <= row_costs(min_fill, mask).max()

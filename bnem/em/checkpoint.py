@@ -176,7 +176,9 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
     if differ:
         raise BnemValueError(f"cannot resume from {os.fspath(path)!r} with other options: "
                              + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
-                                         for k, (new, old) in differ.items()))
+                                         for k, (new, old) in differ.items())
+                             + "; pass the checkpoint's values to resume it (accelerate "
+                             "defaults to 'squarem' for soft EM since this version)")
     runs = [_outcome(m, network, arrays, opts) for m in meta["runs"]]
     current = None
     if meta["current"] is not None:

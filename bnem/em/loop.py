@@ -65,9 +65,12 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         and their encoding kept on disk (see ``spill_dir``), so memory follows
         ``memory_mb``, not the number of rows.
     max_iter : int, default 200
-        Most M-steps to perform (>= 0).
+        Most iterations (>= 0): one EM step each under plain EM; under SQUAREM (the
+        default for soft EM, see ``accelerate``) an extrapolated step costing three
+        E-steps (``FitResult.n_estep`` counts them).
     tol : float, default 1e-6
-        Stop when the objective rises by less than ``tol`` nats per row.
+        Stop when the objective rises by less than ``tol`` nats per row in an
+        iteration.
     seed : int or numpy Generator or None, default 0
         Seeds the random starts; the same seed gives the same result.
     init : {"random", "uniform", "network", "complete-case", "k-means++", "random-rows", "random-resp"}
@@ -280,7 +283,7 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
     barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
     if is_dask_collection(data):
         from .distributed import DaskData
-        on_dask = DaskData(compile(network), data, budget, barren, opts.sample_weight,
+        on_dask = DaskData(compile(network, opts.hard), data, budget, barren, opts.sample_weight,
                            opts.client)
         logger.info("analysed %d rows (%d distinct) in %d Dask partitions in %.3f s; "
                     "latent: %s", on_dask.n_rows, on_dask.n_distinct, on_dask.n_partitions,
@@ -290,7 +293,7 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
         raise BnemValueError("client= runs the E-steps of a Dask DataFrame on its cluster; "
                              f"the data here are a {type(data).__name__}. Pass a Dask "
                              "DataFrame (e.g. dask.dataframe.read_parquet(...)), or drop client=")
-    analysed = AnalysedData(compile(network), data, budget, barren, opts.sample_weight,
+    analysed = AnalysedData(compile(network, opts.hard), data, budget, barren, opts.sample_weight,
                             opts.spill_dir)
     n = analysed.n_chunks
     logger.info("compiled %d rows (%d distinct) in %.3f s; latent: %s; %.0f MB of analysis "

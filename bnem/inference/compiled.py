@@ -67,6 +67,7 @@ class CompiledNetwork:
     network: "BayesianNetwork"
     structure: Structure
     plan: Plan
+    fixed_tree: bool = False  # True: for_rows keeps this plan (hard EM needs min-fill's)
 
     # -- description ------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -96,10 +97,12 @@ class CompiledNetwork:
         """This network with the clique tree that costs least on rows like ``codes``
         (a sample of encoded rows; -1 = missing): see :mod:`bnem.inference.triangulate`.
         Plain min-fill is one of the candidates, so the plan is never costlier than it
-        on those rows."""
+        on those rows. A network compiled with ``fixed_tree=True`` keeps its plan: hard
+        EM reads each row's completion off one clique, and a tree that is cheaper on
+        average may split a row's missing variables over several cliques."""
         from .triangulate import search
 
-        if len(self.plan.cliques) <= 1 or len(codes) == 0:
+        if self.fixed_tree or len(self.plan.cliques) <= 1 or len(codes) == 0:
             return self
         plan = search(range(self.structure.n_vars), self.structure.factor_scopes,
                       {v: int(c) for v, c in enumerate(self.structure.cards)},
@@ -204,9 +207,10 @@ def _checked_chunk(network: "BayesianNetwork", codes: np.ndarray, weights: np.nd
     return codes, weights, values
 
 
-def compile(network: "BayesianNetwork") -> CompiledNetwork:
+def compile(network: "BayesianNetwork", fixed_tree: bool = False) -> CompiledNetwork:
     """Compile ``network``'s inference plan once (structure, min-fill clique tree,
-    continuous components); see :class:`CompiledNetwork`.
+    continuous components); see :class:`CompiledNetwork`. With ``fixed_tree``,
+    :meth:`CompiledNetwork.for_rows` keeps the min-fill tree.
 
     Raises
     ------
@@ -220,4 +224,4 @@ def compile(network: "BayesianNetwork") -> CompiledNetwork:
     structure = Structure.of(network)
     plan = compile_plan(range(structure.n_vars), structure.factor_scopes,
                         {v: int(c) for v, c in enumerate(structure.cards)})
-    return CompiledNetwork(network, structure, plan)
+    return CompiledNetwork(network, structure, plan, fixed_tree)

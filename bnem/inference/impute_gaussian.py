@@ -11,7 +11,9 @@ and ``d`` has the posterior ``P(d | row)`` that exact inference gives. Three fil
 
 * ``"mean"``: the posterior mean ``sum_d P(d | row) mean_d``;
 * ``"map"``: the mode of the joint posterior of ``(d, x_h)``: ``mean_d`` at the ``d``
-  maximising ``log P(d | row) - log det(cov_d) / 2``;
+  maximising ``log P(d | row) - log det(cov_d) / 2`` (over the missing coordinates that
+  have a column; nodes without one are integrated out). The discrete cells themselves
+  are filled by their own posterior mode, which need not be that ``d``;
 * ``"sample"``: ``d`` drawn from ``P(d | row)``, then ``x_h`` from ``N(mean_d, cov_d)``.
 
 Rows are grouped by their component's missing pattern: one batched solve per pattern.
@@ -49,17 +51,18 @@ def impute_continuous(network: "BayesianNetwork", out: pd.DataFrame, method: str
             continue
         x = np.column_stack([pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float)
                              if c in out.columns else np.full(len(out), np.nan) for c in names])
-        gaps = np.isnan(x[:, [names.index(c) for c in present]]).any(axis=1)
+        has_column = np.array([c in out.columns for c in names])
+        gaps = np.isnan(x[:, has_column]).any(axis=1)
         if not gaps.any():
             continue
         weights = _interface_posterior(network, comp, posterior, len(out))
         mean, cov = joint(comp, cpds)
-        filled = _fill(x, gaps, weights, mean, cov, method, rng)
-        for c in present:
+        filled = _fill(x, gaps, weights, mean, cov, method, rng, has_column)
+        for c in present:  # only columns with a gap change (and become float)
             j = names.index(c)
-            column = out[c].astype(float) if out[c].dtype.kind != "f" else out[c].copy()
-            column[:] = np.where(np.isnan(x[:, j]), filled[:, j], x[:, j])
-            out[c] = column
+            if np.isnan(x[:, j]).any():
+                out[c] = pd.Series(np.where(np.isnan(x[:, j]), filled[:, j], x[:, j]),
+                                   index=out.index, dtype=float)
 
 
 def _interface_posterior(network: "BayesianNetwork", comp: Component,
@@ -72,14 +75,16 @@ def _interface_posterior(network: "BayesianNetwork", comp: Component,
         raise BnemValueError(
             f"impute fills continuous cells of Gaussian nodes sharing at most one discrete "
             f"parent for now; {list(comp.nodes)} depend on {parents}. Impute the discrete "
-            "cells only (drop those columns first), or use method='sample' on a network "
-            "with one discrete parent per component.")
+            "cells only (drop the columns of those Gaussian nodes first).")
     return posterior(network.discrete_nodes[comp.scope[0]])
 
 
 def _fill(x: np.ndarray, rows: np.ndarray, weights: np.ndarray, mean: np.ndarray,
-          cov: np.ndarray, method: str, rng: np.random.Generator) -> np.ndarray:
-    """``x`` with the missing coordinates of ``rows`` filled (see the module docstring)."""
+          cov: np.ndarray, method: str, rng: np.random.Generator,
+          has_column: np.ndarray) -> np.ndarray:
+    """``x`` with the missing coordinates of ``rows`` filled (see the module docstring;
+    ``"map"`` maximises over the coordinates that have a column, the others integrated
+    out)."""
     out = x.copy()
     missing = np.isnan(x)
     todo = np.flatnonzero(rows)
@@ -93,7 +98,8 @@ def _fill(x: np.ndarray, rows: np.ndarray, weights: np.ndarray, mean: np.ndarray
         if method == "mean":
             value = np.einsum("rk,rkh->rh", w, cond_mean)
         elif method == "map":
-            _, logdet = np.linalg.slogdet(cond_cov)
+            shown = has_column[h]  # coordinates without a column are integrated out
+            _, logdet = np.linalg.slogdet(cond_cov[:, shown][:, :, shown])
             with np.errstate(divide="ignore"):
                 score = np.log(w) - 0.5 * logdet[None, :]
             best = score.argmax(axis=1)
