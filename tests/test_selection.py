@@ -92,3 +92,23 @@ def test_selection_argument_errors():
         bnem.plot_cardinality([1, 2])
     with pytest.raises(bnem.BnemError, match="must be a bnem.BayesianNetwork"):
         bnem.standard_errors("net", df)
+
+
+@pytest.mark.parametrize("as_column", [True, False])
+def test_a_pattern_table_with_counts_gives_the_expanded_rows_indices(as_column):
+    df = three_class_survey(n=600, seed=4)
+    freq = df.value_counts().rename("n").reset_index()
+    net = bnem.BayesianNetwork({"c": ["a"], **{q: ["no", "yes"] for q in df}},
+                               {q: ["c"] for q in df})
+    opts = dict(n_init=2, seed=3, tol=1e-10, max_iter=3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = bnem.select_cardinality(net, df, "c", [1, 2, 3], **opts)
+        weighted = bnem.select_cardinality(
+            net, freq if as_column else freq.drop(columns="n"), "c", [1, 2, 3],
+            sample_weight="n" if as_column else freq["n"].to_numpy(), **opts)
+    assert len(freq) < len(df)
+    cols = ["log_likelihood", "aic", "bic", "sabic", "caic", "entropy_r2"]
+    np.testing.assert_allclose(weighted[cols].to_numpy(), full[cols].to_numpy(), rtol=1e-7)
+    with pytest.raises(bnem.BnemError, match="names no column"):
+        bnem.select_cardinality(net, freq, "c", [2], sample_weight="count")

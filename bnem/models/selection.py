@@ -5,7 +5,8 @@ states and tabulates what latent-class software reports for each k: log-likeliho
 free parameters, AIC, BIC, sample-size-adjusted BIC (SABIC), consistent AIC (CAIC) and
 the entropy R² of the classification, with the best k by each criterion.
 
-With ``n`` rows (total weight), ``p`` free parameters and ``L`` the log-likelihood:
+With ``n`` rows (the total weight with ``sample_weight``: a table of response patterns
+with counts gives the same indices as its expanded rows), ``p`` free parameters and ``L`` the log-likelihood:
 ``AIC = -2L + 2p``, ``BIC = -2L + p log n``, ``SABIC = -2L + p log((n + 2) / 24)``,
 ``CAIC = -2L + p (log n + 1)``, and entropy R² ``= 1 - sum_rows H(class | row) /
 (n log k)`` (1: every row classified with certainty; undefined for k = 1). SABIC's
@@ -79,9 +80,7 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
     if isinstance(data, pd.DataFrame) and node in data.columns and data[node].notna().any():
         raise BnemValueError(f"node {node!r} is observed in the data; select_cardinality "
                              "chooses the states of a latent node (drop its column)")
-    if fit_options.get("sample_weight") is not None:
-        raise BnemValueError("select_cardinality does not take sample_weight yet (the "
-                             "entropy R² would need the weights); expand the rows instead")
+    weights, rows_only = _weights(data, fit_options.get("sample_weight"))
     init = init or ("random-resp" if not network.is_hybrid else None)
     rows, fits = [], {}
     for k in ks:
@@ -90,7 +89,7 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
             warnings.simplefilter("ignore", DeprecationWarning)
             res = fit(net, data, n_init=n_init, seed=seed, init=init, **fit_options)
         fits[k] = res
-        rows.append(_indices(k, res, data, node))
+        rows.append(_indices(k, res, rows_only, node, weights))
     table = pd.DataFrame(rows)
     table.attrs["best"] = {c: ks[int(np.argmin(table[c].to_numpy()))] for c in CRITERIA}
     table.attrs["fits"] = fits
@@ -119,15 +118,30 @@ def plot_cardinality(table: pd.DataFrame, ax: Any = None,
     return axes
 
 
-def _indices(k: int, res: Any, data: Any, node: str) -> dict:
+def _weights(data: Any, sample_weight: Any) -> tuple[np.ndarray | None, Any]:
+    """The row weights (None: all 1) and the data without a weights column."""
+    if sample_weight is None:
+        return None, data
+    if isinstance(sample_weight, str):
+        if not isinstance(data, pd.DataFrame) or sample_weight not in data.columns:
+            raise BnemValueError(f"sample_weight={sample_weight!r} names no column of the "
+                                 "data; expected the name of a column of counts")
+        return pd.to_numeric(data[sample_weight], errors="coerce").to_numpy(dtype=float), \
+            data.drop(columns=sample_weight)
+    return np.asarray(sample_weight, dtype=float), data  # fit checks shape and values
+
+
+def _indices(k: int, res: Any, data: Any, node: str, weights: np.ndarray | None) -> dict:
     ll, p = res.log_likelihood, res.network.n_parameters
-    n = float(res.n_rows)
+    n = float(res.n_rows) if weights is None else float(weights.sum())  # respondents
     row = {"k": k, "log_likelihood": ll, "n_parameters": p, "aic": -2 * ll + 2 * p,
            "bic": -2 * ll + p * math.log(n), "sabic": -2 * ll + p * math.log((n + 2) / 24),
            "caic": -2 * ll + p * (math.log(n) + 1), "entropy_r2": np.nan,
            "converged": res.converged}
     if k > 1:
         post = res.network.posterior(data, node).to_numpy()
-        h = -np.sum(np.where(post > 0, post * np.log(np.where(post > 0, post, 1.0)), 0.0))
-        row["entropy_r2"] = 1.0 - h / (post.shape[0] * math.log(k))
+        h_row = -np.sum(np.where(post > 0, post * np.log(np.where(post > 0, post, 1.0)), 0.0),
+                        axis=1)
+        h = float(h_row.sum() if weights is None else weights @ h_row)
+        row["entropy_r2"] = 1.0 - h / (n * math.log(k))
     return row
