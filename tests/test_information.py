@@ -109,3 +109,47 @@ def test_two_items_two_classes_is_flagged_unidentified():
     with pytest.warns(bnem.DegenerateWarning, match="not identified"):
         table = bnem.standard_errors(fitted, df)
     assert table["se"].isna().all()
+
+
+def test_opg_matches_finite_difference_scores_of_each_row():
+    """method='opg': sum over rows of the outer product of each row's score, the scores
+    checked against central differences of bnem's per-row log-likelihood."""
+    truth = bnem.BayesianNetwork({"c": ["0", "1"], "u": ["a", "b"], "v": ["a", "b", "c"],
+                                  "w": ["a", "b"]}, {"u": ["c"], "v": ["c"], "w": ["c"]},
+                                 {"c": [0.4, 0.6], "u": [[0.9, 0.1], [0.2, 0.8]],
+                                  "v": [[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]],
+                                  "w": [[0.85, 0.15], [0.1, 0.9]]})
+    df = truth.sample(2000, seed=5, missing=0.15).drop(columns=["c"])
+    net = bnem.BayesianNetwork({n: truth.states(n) for n in truth.nodes},
+                               {n: truth.parents(n) for n in truth.nodes})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(net, df, seed=0, tol=1e-12, max_iter=5000).network
+    opg = bnem.standard_errors(fitted, df, method="opg")
+    theta = fitted.flat_params()
+    blocks = [(o, fitted.table_shapes[i][-1]) for i, _ in enumerate(fitted.discrete_nodes)
+              for o in range(fitted.offsets[i], fitted.offsets[i + 1],
+                             fitted.table_shapes[i][-1])]
+    free = [(o + k, o + c - 1) for o, c in blocks for k in range(c - 1)]
+
+    def per_row(t):
+        return fitted.with_cpds({n: t[fitted.offsets[i]:fitted.offsets[i + 1]].reshape(
+            fitted.table_shapes[i]) for i, n in enumerate(fitted.discrete_nodes)}
+        ).log_prob(df)
+
+    h = 1e-6
+    scores = np.zeros((len(df), len(free)))
+    for j, (a, last) in enumerate(free):
+        up, down = theta.copy(), theta.copy()
+        up[a] += h
+        up[last] -= h
+        down[a] -= h
+        down[last] += h
+        scores[:, j] = (per_row(up) - per_row(down)) / (2 * h)
+    expected = np.sqrt(np.diagonal(np.linalg.inv(scores.T @ scores)))
+    np.testing.assert_allclose(opg["se"].to_numpy()[[a for a, _ in free]], expected, rtol=1e-5)
+    hessian = bnem.standard_errors(fitted, df)  # a different estimate, close at this size
+    np.testing.assert_allclose(opg["se"], hessian["se"], rtol=0.25)
+    assert not np.allclose(opg["se"], hessian["se"], rtol=1e-6)
+    with pytest.raises(bnem.BnemError, match="'hessian'.*or 'opg'"):
+        bnem.standard_errors(fitted, df, method="sandwich")

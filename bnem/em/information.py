@@ -12,7 +12,10 @@ parameters, and the last state's variance follows by the delta method
 label-switching directions of an over-parametrised latent model) and estimates on the
 boundary (a probability below 1e-8, where the likelihood is not differentiable) give
 NaN standard errors and a ``DegenerateWarning``; parameters the data do identify keep
-theirs. The information is that of the likelihood: with ``prior > 0`` (MAP) the
+theirs. ``method="opg"`` uses instead the outer product of the rows' scores, ``sum_r
+w_r s_r s_r'`` (each row's exact gradient, from its family posteriors), the
+estimate R's poLCA reports; it agrees with the Hessian form when the model is right
+and the sample large. The information is that of the likelihood: with ``prior > 0`` (MAP) the
 standard errors ignore the prior.
 """
 
@@ -27,6 +30,7 @@ import pandas as pd
 from ..errors import BnemTypeError, BnemValueError, DegenerateWarning
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
+from ..inference.engine import family_posteriors
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from .mstep import Maximizer
@@ -35,6 +39,7 @@ BOUNDARY = 1e-8
 NULL_RATIO = 1e-5  # an eigenvalue this small next to the largest is no information (a
 # 2-class model on 2 items, unidentified, gives ratios 2e-6-4e-6 from the finite
 # differences and an optimum reached to tol 1e-10)
+METHODS = ("hessian", "opg")
 MAX_FREE = 5000  # the Hessian has MAX_FREE^2 entries and costs 2 MAX_FREE E-steps
 
 
@@ -52,9 +57,10 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     if not isinstance(network, BayesianNetwork):
         raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got "
                             f"{type(network).__name__}")
-    if method != "hessian":
-        raise BnemValueError(f"method={method!r}: only 'hessian' (the observed information "
-                             "from the exact gradient) is available")
+    if method not in METHODS:
+        raise BnemValueError(f"method={method!r}: expected 'hessian' (the observed "
+                             "information, from the exact gradient) or 'opg' (the outer "
+                             "product of the rows' scores, as poLCA reports)")
     if network.is_hybrid:
         raise BnemValueError("standard errors cover discrete networks only, for now")
     maximizer = Maximizer(network)
@@ -66,10 +72,11 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
                              f"GiB; at most {MAX_FREE} are supported")
     data_ = AnalysedData(compile(network), data, sample_weight=sample_weight)
     try:
-        hessian = _hessian(data_, theta, free, last)
+        info = -_hessian(data_, theta, free, last) if method == "hessian" else \
+            _opg(data_, theta, free, last)
     finally:
         data_.close()
-    cov, bad = _covariance(-hessian, theta, free, last)
+    cov, bad = _covariance(info, theta, free, last)
     se = _all_states(cov, theta, free, last, maximizer)
     se[np.isin(maximizer.block_of, maximizer.block_of[free[bad]])] = np.nan
     return _table(network, maximizer, theta, se)
@@ -89,6 +96,22 @@ def _gradient(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
     counts = data.stats(Parameters(theta)).counts
     with np.errstate(divide="ignore", invalid="ignore"):
         return counts[free] / theta[free] - counts[last] / theta[last]
+
+
+def _opg(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
+         last: np.ndarray) -> np.ndarray:
+    """Sum over rows of ``w s s'``, ``s`` each row's exact score in the free parameters
+    (its expected counts, from the per-row family posteriors, through the gradient
+    formula above)."""
+    info = np.zeros((free.size, free.size))
+    for k in range(data.n_chunks):
+        ev = data.chunk(k)
+        posts = family_posteriors(ev, theta)
+        counts = np.concatenate([p.reshape(p.shape[0], -1) for p in posts], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = counts[:, free] / theta[free] - counts[:, last] / theta[last]
+        info += scores.T @ (ev.weights[:, None] * scores)
+    return info
 
 
 def _hessian(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
