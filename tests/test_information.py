@@ -153,3 +153,67 @@ def test_opg_matches_finite_difference_scores_of_each_row():
     assert not np.allclose(opg["se"], hessian["se"], rtol=1e-6)
     with pytest.raises(bnem.BnemError, match="'hessian'.*or 'opg'"):
         bnem.standard_errors(fitted, df, method="sandwich")
+
+
+def test_gaussian_parameters_have_the_regression_closed_forms():
+    """Complete data: x ~ N(b, v) and y | x a linear regression; the observed
+    information at the MLE gives se(b) = sqrt(v / n), se(v) = v sqrt(2 / n), and for y
+    the least-squares errors with the MLE residual variance."""
+    net = bnem.BayesianNetwork({"x": "continuous", "y": "continuous"}, {"y": ["x"]},
+                               {"x": {"intercept": 1.0, "variance": 4.0},
+                                "y": {"intercept": -2.0, "weights": [0.5], "variance": 1.0}})
+    df = net.sample(3000, seed=3)
+    fitted = bnem.fit(net, df, seed=0, tol=1e-12, max_iter=500).network
+    table = bnem.standard_errors(fitted, df).set_index(["node", "state"])
+    n, x, y = len(df), df["x"].to_numpy(), df["y"].to_numpy()
+    vx = x.var()
+    assert table.loc[("x", "intercept"), "se"] == pytest.approx(np.sqrt(vx / n), rel=1e-4)
+    assert table.loc[("x", "variance"), "se"] == pytest.approx(vx * np.sqrt(2 / n), rel=1e-4)
+    sxx = ((x - x.mean()) ** 2).sum()
+    slope, icpt = np.polyfit(x, y, 1)
+    v = ((y - icpt - slope * x) ** 2).mean()
+    assert table.loc[("y", "weight[x]"), "estimate"] == pytest.approx(slope, rel=1e-8)
+    assert table.loc[("y", "weight[x]"), "se"] == pytest.approx(np.sqrt(v / sxx), rel=1e-4)
+    assert table.loc[("y", "intercept"), "se"] == pytest.approx(
+        np.sqrt(v * (1 / n + x.mean() ** 2 / sxx)), rel=1e-4)
+    assert table.loc[("y", "variance"), "se"] == pytest.approx(v * np.sqrt(2 / n), rel=1e-4)
+
+
+def test_mixture_errors_match_second_differences_of_the_log_likelihood():
+    """A 1-D two-component mixture (component latent): the information from the exact
+    gradient equals minus the second differences of bnem's log-likelihood, in the
+    parametrisation of the table (first state) and the Gaussians (mean, variance)."""
+    truth = bnem.gaussian_mixture(["x"], 2, weights=[0.35, 0.65], means=[[-2.0], [1.5]],
+                                  covariances=[[[1.0]], [[0.5]]])
+    df = truth.sample(1500, seed=4).drop(columns="component")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(bnem.gaussian_mixture(["x"], 2), df, seed=0, tol=1e-13,
+                          max_iter=5000).network
+    table = bnem.standard_errors(fitted, df)
+    comp = fitted.discrete_nodes[0]
+    p0 = fitted.cpd(comp).values[0]
+    g = fitted.cpd("x")
+    params = np.array([p0, *g.intercept.ravel(), *g.variance.ravel()])
+
+    def loglik(t):
+        return fitted.with_cpds({comp: [t[0], 1 - t[0]],
+                                 "x": {"intercept": t[1:3], "variance": t[3:5]}}
+                                ).log_likelihood(df)
+
+    steps = np.array([1e-4, 1e-3, 1e-3, 1e-3, 1e-3])
+    info = np.zeros((5, 5))
+    for a in range(5):
+        for b in range(5):
+            def shifted(da, db):
+                t = params.copy()
+                t[a] += da * steps[a]
+                t[b] += db * steps[b]
+                return loglik(t)
+            info[a, b] = -(shifted(1, 1) - shifted(1, -1) - shifted(-1, 1) + shifted(-1, -1)) \
+                / (4 * steps[a] * steps[b])
+    expected = np.sqrt(np.diagonal(np.linalg.inv(info)))
+    ours = np.concatenate([table["se"].to_numpy()[[0]],
+                           table[table["node"] == "x"]["se"].to_numpy()])
+    assert list(table[table["node"] == "x"]["state"]) == ["intercept", "variance"] * 2
+    np.testing.assert_allclose(ours[[0, 1, 3, 2, 4]], expected, rtol=1e-4)

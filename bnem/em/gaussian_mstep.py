@@ -56,7 +56,8 @@ def moments_to_scatter(stats: Moments,
     return n_k, mean, scatter
 
 
-def _pool(n_k, mean, scatter, groups, n_groups):
+def pool(n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray, groups: np.ndarray,
+         n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Merge interface configurations into a node's own configurations (parallel axes)."""
     n_u = np.bincount(groups, weights=n_k, minlength=n_groups)
     safe = np.where(n_u > 0, n_u, 1.0)
@@ -137,7 +138,7 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     for j, node in enumerate(comp.nodes):
         old = previous[node]
         n_groups = old.intercept.size
-        n_u, mean_u, scat = _pool(n_k, mean, scatter, comp.config_of[j], n_groups)
+        n_u, mean_u, scat = pool(n_k, mean, scatter, comp.config_of[j], n_groups)
         par = comp.parents[j]
         if par.size:
             beta, resid, lost = _regress(scat[np.ix_(range(n_groups), par, par)], scat[:, par, j],

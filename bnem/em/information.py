@@ -1,4 +1,10 @@
-"""Standard errors of the CPD tables from the observed information (em layer).
+"""Standard errors of the CPD tables and Gaussian parameters from the observed
+information (em layer).
+
+Gaussian nodes' intercepts, weights and variances enter the same information matrix:
+their exact gradient comes from the E-step's moments
+(:mod:`bnem.em.gaussian_information`), differenced like the tables' with steps of
+1e-4 of each node's residual standard deviation (its variance, for the variance).
 
 Each distribution (a node's table row for one parent configuration) of ``c`` states is
 parametrised by its first ``c - 1`` probabilities, the last being one minus their sum
@@ -33,6 +39,7 @@ from ..inference.dataset import AnalysedData
 from ..inference.engine import family_posteriors
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
+from . import gaussian_information
 from .mstep import Maximizer
 
 BOUNDARY = 1e-8
@@ -61,25 +68,36 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
         raise BnemValueError(f"method={method!r}: expected 'hessian' (the observed "
                              "information, from the exact gradient) or 'opg' (the outer "
                              "product of the rows' scores, as poLCA reports)")
-    if network.is_hybrid:
-        raise BnemValueError("standard errors cover discrete networks only, for now")
+    if network.is_hybrid and method == "opg":
+        raise BnemValueError("method='opg' covers discrete networks only, for now; use "
+                             "method='hessian' for a network with Gaussian nodes")
     maximizer = Maximizer(network)
     theta = network.flat_params()
     free, last = _free_layout(maximizer)
-    if free.size > MAX_FREE:
-        raise BnemValueError(f"{free.size} free parameters: the information matrix would need "
-                             f"{2 * free.size} E-steps and {free.size ** 2 * 8 / 2 ** 30:.1f} "
+    point = _Point(network, theta, free, last)
+    n_free = free.size + point.gauss.size
+    if n_free > MAX_FREE:
+        raise BnemValueError(f"{n_free} free parameters: the information matrix would need "
+                             f"{2 * n_free} E-steps and {n_free ** 2 * 8 / 2 ** 30:.1f} "
                              f"GiB; at most {MAX_FREE} are supported")
     data_ = AnalysedData(compile(network), data, sample_weight=sample_weight)
     try:
-        info = -_hessian(data_, theta, free, last) if method == "hessian" else \
+        info = -_hessian(data_, point) if method == "hessian" else \
             _opg(data_, theta, free, last)
     finally:
         data_.close()
-    cov, bad = _covariance(info, theta, free, last)
-    se = _all_states(cov, theta, free, last, maximizer)
-    se[np.isin(maximizer.block_of, maximizer.block_of[free[bad]])] = np.nan
-    return _table(network, maximizer, theta, se)
+    boundary = np.concatenate([(theta[free] < BOUNDARY) | (theta[last] < BOUNDARY),
+                               np.zeros(point.gauss.size, dtype=bool)])
+    cov, bad = _covariance(info, boundary)
+    nd = free.size
+    se = _all_states(cov[:nd, :nd], theta, free, last, maximizer)
+    se[np.isin(maximizer.block_of, maximizer.block_of[free[bad[:nd]]])] = np.nan
+    gauss_se = np.sqrt(np.clip(np.diagonal(cov)[nd:], 0.0, None))
+    gauss_se[bad[nd:]] = np.nan
+    tables = _table(network, maximizer, theta, se)
+    if not point.gauss.size:
+        return tables
+    return pd.concat([tables, _gaussian_table(network, point, gauss_se)], ignore_index=True)
 
 
 def _free_layout(maximizer: Maximizer) -> tuple[np.ndarray, np.ndarray]:
@@ -91,11 +109,32 @@ def _free_layout(maximizer: Maximizer) -> tuple[np.ndarray, np.ndarray]:
     return free, ends[maximizer.block_of[free]]
 
 
-def _gradient(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
-              last: np.ndarray) -> np.ndarray:
-    counts = data.stats(Parameters(theta)).counts
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return counts[free] / theta[free] - counts[last] / theta[last]
+class _Point:
+    """The parameters the information is taken at: the tables' free entries, then the
+    Gaussian nodes' (see :mod:`bnem.em.gaussian_information`)."""
+
+    def __init__(self, network: BayesianNetwork, theta: np.ndarray, free: np.ndarray,
+                 last: np.ndarray) -> None:
+        self.theta, self.free, self.last = theta, free, last
+        self.order = list(network.continuous_nodes)
+        self.cpds = dict(network.gaussian_cpds)
+        self.gauss = gaussian_information.pack(self.cpds, self.order)
+        scale = []  # a step size per Gaussian parameter: its node's residual spread
+        for node in self.order:
+            cpd = self.cpds[node]
+            sd = np.sqrt(cpd.variance.ravel())
+            k = len(cpd.continuous_parents)
+            scale.append(np.column_stack([sd] * (k + 1) + [sd * sd]).ravel())
+        self.steps = 1e-4 * (np.concatenate(scale) if scale else np.zeros(0))
+
+    def gradient(self, data: AnalysedData, theta: np.ndarray, gauss: np.ndarray) -> np.ndarray:
+        cpds = gaussian_information.unpack(gauss, self.cpds, self.order)
+        stats = data.stats(Parameters(theta, cpds if self.order else {}))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table = stats.counts[self.free] / theta[self.free] - \
+                stats.counts[self.last] / theta[self.last]
+        return np.concatenate([table, gaussian_information.gradient(
+            data.compiled.structure, stats.moments, cpds, self.order)])
 
 
 def _opg(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
@@ -114,33 +153,38 @@ def _opg(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
     return info
 
 
-def _hessian(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
-             last: np.ndarray) -> np.ndarray:
-    p = free.size
+def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
+    theta, free, last, gauss = point.theta, point.free, point.last, point.gauss
+    p = free.size + gauss.size
     hess = np.zeros((p, p))
     for j in range(p):  # one column per free parameter: two E-steps each
-        a, b = free[j], last[j]
-        h = 1e-4 * min(theta[a], theta[b])
-        if h <= 0:
-            hess[:, j] = np.nan
-            continue
         up, down = theta.copy(), theta.copy()
-        up[a] += h
-        up[b] -= h
-        down[a] -= h
-        down[b] += h
-        hess[:, j] = (_gradient(data, up, free, last) - _gradient(data, down, free, last)) / (2 * h)
+        g_up, g_down = gauss.copy(), gauss.copy()
+        if j < free.size:
+            a, b = free[j], last[j]
+            h = 1e-4 * min(theta[a], theta[b])
+            if h <= 0:
+                hess[:, j] = np.nan
+                continue
+            up[a] += h
+            up[b] -= h
+            down[a] -= h
+            down[b] += h
+        else:
+            h = point.steps[j - free.size]
+            g_up[j - free.size] += h
+            g_down[j - free.size] -= h
+        hess[:, j] = (point.gradient(data, up, g_up) - point.gradient(data, down, g_down)) / (2 * h)
     return (hess + hess.T) / 2
 
 
-def _covariance(info: np.ndarray, theta: np.ndarray, free: np.ndarray,
-                last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse information over the identified parameters off the boundary; the rest
     flagged. Directions of (numerically) zero information — eigenvalues below
     ``NULL_RATIO`` of the largest, well above the finite-difference noise — are
     unidentified: every parameter that loads on one gets NaN, the others keep the
     pseudo-inverse's variances (the information splits into separate blocks there)."""
-    bad = (theta[free] < BOUNDARY) | (theta[last] < BOUNDARY)
+    bad = boundary.copy()
     if bad.any():
         warnings.warn(f"{int(bad.sum())} free parameter(s) are on the boundary (a probability "
                       f"below {BOUNDARY:g}); their distributions get NaN standard errors",
@@ -180,6 +224,18 @@ def _all_states(cov: np.ndarray, theta: np.ndarray, free: np.ndarray, last: np.n
         idx = np.flatnonzero(block == b)
         se[last[idx[0]]] = np.sqrt(max(float(cov[np.ix_(idx, idx)].sum()), 0.0))
     return se
+
+
+def _gaussian_table(network: BayesianNetwork, point: _Point, se: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for (node, u, label), value, err in zip(
+            gaussian_information.names(point.cpds, point.order), point.gauss, se):
+        cpd = point.cpds[node]
+        parents = ", ".join(f"{k}={v}" for k, v in
+                            network.configuration(cpd.discrete_parents, u).items())
+        rows.append({"node": node, "parents": parents, "state": label,
+                     "estimate": float(value), "se": float(err)})
+    return pd.DataFrame(rows, columns=["node", "parents", "state", "estimate", "se"])
 
 
 def _table(network: BayesianNetwork, maximizer: Maximizer, theta: np.ndarray,
