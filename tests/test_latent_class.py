@@ -161,3 +161,24 @@ def test_review_followups():
         bnem.GaussianMixture(2).fit([[1.0, 2.0], [3.0]])
     with pytest.raises(bnem.BnemError, match="takes numbers"):
         bnem.GaussianMixture(2).fit(pd.DataFrame({"a": ["x"] * 10, "b": [1.0] * 10}))
+
+
+def test_impute_fills_missing_answers_from_the_fitted_network():
+    rng = np.random.default_rng(3)
+    z = rng.integers(0, 2, 400)
+    X = pd.DataFrame({f"q{j}": np.where(rng.random(400) < np.where(z == 0, 0.85, 0.15),
+                                        "yes", "no") for j in range(4)},
+                     index=np.arange(400) + 1000)
+    X["score"] = np.where(z == 0, 2.0, -2.0) + rng.normal(size=400)
+    holes = X.mask(rng.random(X.shape) < 0.15)
+    lca = bnem.LatentClassModel(2, random_state=0).fit(holes)
+    filled = lca.impute(holes)
+    assert list(filled.index) == list(holes.index) and filled.notna().all().all()
+    net_fill = lca.network_.impute(holes.set_axis(range(400)), method="map")
+    assert (filled.to_numpy() == net_fill.to_numpy()).all()
+    kept = holes.notna().to_numpy()
+    assert (filled.to_numpy()[kept] == holes.to_numpy()[kept]).all()
+    arrays = bnem.LatentClassModel(2, random_state=0).fit(holes.to_numpy())
+    out = arrays.impute(holes.to_numpy(), method="mean")
+    assert isinstance(out, np.ndarray) and out.shape == holes.shape
+    assert not pd.isna(out).any()

@@ -170,6 +170,18 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         w = _weights(sample_weight, len(scores))
         return float(np.sum(w * scores) / np.sum(w))
 
+    def impute(self, X: Any, method: str = "map") -> Any:
+        """``X`` with its missing answers filled from their posterior given the row
+        (``"map"``: the most probable answer, or for a numeric item the conditional mean
+        under the most probable class; ``"mean"``; ``"sample"``: seeded by
+        ``random_state``); see :meth:`bnem.BayesianNetwork.impute`. A DataFrame keeps its
+        index and columns; other input gives an object array."""
+        frame = self._frame(X)
+        filled = self.network_.impute(frame, method=method, seed=seed_of(self.random_state))
+        if isinstance(X, pd.DataFrame):
+            return filled.set_axis(X.index, axis=0).set_axis(X.columns, axis=1)
+        return filled.to_numpy(dtype=object)
+
     def bic(self, X: Any, sample_weight: Any = None) -> float:
         """``-2 log L + p log n`` on ``X`` (``p`` = free parameters of the network;
         with ``sample_weight``, ``L`` and ``n`` are weighted: a table of response
