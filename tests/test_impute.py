@@ -73,10 +73,6 @@ def test_impute_errors():
         net.impute([1, 2])
     with pytest.raises(bnem.BnemError, match="method"):
         net.impute(net.sample(5, seed=1), method="mode")
-    two = bnem.BayesianNetwork({"a": ["0", "1"], "b": ["0", "1"], "x": "continuous"},
-                               {"x": ["a", "b"]})
-    with pytest.raises(bnem.BnemError, match=r"at most one discrete parent.*\['a', 'b'\]"):
-        two.impute(pd.DataFrame({"a": ["0", None], "b": ["1", "1"], "x": [1.0, np.nan]}))
     zero = bnem.BayesianNetwork({"a": ["x", "y"], "b": ["p", "q"]}, {"b": ["a"]},
                                 {"a": [1.0, 0.0], "b": [[0.5, 0.5], [0.5, 0.5]]})
     with pytest.raises(bnem.ImpossibleRowError):
@@ -210,3 +206,31 @@ def test_continuous_map_integrates_out_nodes_without_a_column():
     boxed = pd.DataFrame({"z": ["0", "1"], "a": pd.Series([pd.NA, 3.5], dtype=object)})
     filled = net.impute(boxed, method="mean")
     assert filled["a"].tolist() == [-10.0, 3.5]
+
+
+def test_continuous_mean_with_two_discrete_parents_matches_closed_form():
+    """x | a, b ~ N(mu_ab, v_ab), y | x ~ N(x, 0.5): given y, P(a, b | y) is proportional
+    to P(a) P(b) N(y; mu_ab, v_ab + 0.5) and E[x | y, a, b] = mu_ab + v_ab (y - mu_ab) /
+    (v_ab + 0.5)."""
+    from scipy.stats import norm
+    mu, v = np.array([[0.0, 2.0], [4.0, 6.0]]), np.array([[1.0, 0.5], [2.0, 1.5]])
+    pa, pb = np.array([0.3, 0.7]), np.array([0.6, 0.4])
+    net = bnem.BayesianNetwork(
+        {"a": ["0", "1"], "b": ["0", "1"], "x": "continuous", "y": "continuous"},
+        {"x": ["a", "b"], "y": ["x"]},
+        {"a": pa, "b": pb, "x": {"intercept": mu, "variance": v},
+         "y": {"intercept": 0.0, "weights": [1.0], "variance": 0.5}})
+    ys = np.array([-1.0, 1.0, 3.0, 5.0, 7.5])
+    df = pd.DataFrame({"a": [None, None, "1", None, None], "b": [None] * 5,
+                       "x": [np.nan] * 5, "y": ys})
+    out = net.impute(df, method="mean")
+    for r, y in enumerate(ys):
+        prior = np.outer(pa, pb)
+        if r == 2:
+            prior[0] = 0.0  # a observed as "1"
+        post = prior * norm.pdf(y, mu, np.sqrt(v + 0.5))
+        post /= post.sum()
+        expected = (post * (mu + v * (y - mu) / (v + 0.5))).sum()
+        assert out.loc[r, "x"] == pytest.approx(expected, rel=1e-10)
+    drawn = net.impute(df, method="sample", seed=1)
+    assert drawn.notna().all().all() and (drawn["y"] == df["y"]).all()

@@ -122,3 +122,33 @@ def posterior(network: "BayesianNetwork", data: object, node: str,
         return pd.DataFrame(probs, index=source.index, columns=list(network.states(node)))
     finally:
         source.close()
+
+
+def interface_posteriors(network: "BayesianNetwork", data: pd.DataFrame,
+                         budget: MemoryBudget = MemoryBudget()) -> list[np.ndarray]:
+    """Per continuous component of a hybrid network (in the order of its structure),
+    ``(n_rows, K)``: the posterior of the component's interface configuration (its
+    discrete parents jointly, C order) given each row.
+
+    Raises
+    ------
+    ImpossibleRowError
+        If a row has probability zero under the network.
+    """
+    compiled, source, prepared = _prepared(network, data)
+    n_comp = len(compiled.structure.components)
+    distinct: list[list[list[np.ndarray]]] = [[[] for _ in source.parts] for _ in range(n_comp)]
+    try:
+        for ref, ev in iter_analysed(compiled, source, budget):
+            try:
+                posts = compiled.interface_posteriors(ev, prepared)
+            except ImpossibleRows as exc:
+                desc = describe_row(compiled, source, ref.part,
+                                    ref.rows.start + int(exc.rows[0]))
+                raise ImpossibleRowError(f"{desc} has probability zero under the network, so "
+                                         "its posterior is undefined") from None
+            for c, post in enumerate(posts):
+                distinct[c][ref.part].append(post)
+        return [source.per_row([np.concatenate(d) for d in per_part]) for per_part in distinct]
+    finally:
+        source.close()

@@ -37,8 +37,8 @@ from .budget import MemoryBudget
 from .engine import ImpossibleRows, estep as tree_estep, node_marginals, row_log_prob
 from .evidence import ChunkEvidence, analyse, chunk_bounds
 from .hard import SplitRows, hard_estep
-from .hybrid import (factor_caches, hybrid_estep, hybrid_hard_estep, hybrid_node_marginals,
-                     hybrid_row_log_prob)
+from .hybrid import (factor_caches, hybrid_estep, hybrid_hard_estep,
+                     hybrid_interface_posteriors, hybrid_node_marginals, hybrid_row_log_prob)
 from .plan import Plan, compile_plan
 from .stats import Stats
 from .structure import Structure
@@ -172,6 +172,12 @@ class CompiledNetwork:
         if self.structure.components:
             return hybrid_row_log_prob(ev, prepared.log_theta, prepared.caches)
         return row_log_prob(ev, prepared.log_theta)
+
+    def interface_posteriors(self, ev: ChunkEvidence, prepared: Prepared) -> list[np.ndarray]:
+        """Per continuous component, ``(n, K)`` posterior of its interface configuration
+        in each row (hybrid networks)."""
+        return hybrid_interface_posteriors(ev, prepared.theta, prepared.log_theta,
+                                           prepared.caches)
 
     def marginals(self, ev: ChunkEvidence, prepared: Prepared, node: int) -> np.ndarray:
         """P(discrete node | row), ``(n, card)``; ``ev`` must keep its assignments."""

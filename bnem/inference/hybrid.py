@@ -94,6 +94,23 @@ def hybrid_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
                  None, float(ev.weights.sum()))
 
 
+def hybrid_interface_posteriors(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
+                                caches: tuple) -> list[np.ndarray]:
+    """Per component, ``(n, K)``: the posterior of its interface configuration in each
+    row of the chunk (one-hot where the interface is observed)."""
+    extra, _, _ = component_tables(ev, caches)
+    tree = estep(ev, theta, log_theta, extra)
+    out = []
+    p0 = ev.structure.n_params + 1
+    for comp, cs, base in zip(ev.structure.components, ev.continuous, ev.row_base):
+        post = tree.table_posteriors[base - p0: base - p0 + ev.n_rows * comp.size]
+        resp = post.reshape(comp.size, ev.n_rows).T.copy()
+        rows = np.flatnonzero(cs.scope_config >= 0)
+        resp[rows, cs.scope_config[rows]] += ev.weights[rows]
+        out.append(resp / np.where(ev.weights > 0, ev.weights, 1.0)[:, None])
+    return out
+
+
 def hybrid_hard_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
                       caches: tuple) -> Stats:
     """:func:`bnem.inference.hard.hard_estep` for a hybrid chunk: each row's weight goes

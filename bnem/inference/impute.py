@@ -33,7 +33,7 @@ import pandas as pd
 from .._validation import check_choice, check_seed
 from ..errors import BnemTypeError, BnemValueError
 from ..data.variables import value_label
-from .api import posterior
+from .api import interface_posteriors, posterior
 from .impute_gaussian import impute_continuous
 
 if TYPE_CHECKING:
@@ -52,8 +52,7 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
     BnemTypeError
         ``data`` is not a DataFrame.
     BnemValueError
-        An unknown method; missing continuous cells of Gaussian nodes that share more
-        than one discrete parent (not supported yet).
+        An unknown method.
     ImpossibleRowError
         A row with probability zero under the network (its posterior is undefined).
     """
@@ -79,7 +78,7 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
     if network.continuous_nodes:  # given every discrete cell drawn (sample) or observed
         given = out if method == "sample" else data
         impute_continuous(network, out, method, rng,
-                          lambda node: posterior(network, given, node).to_numpy())
+                          lambda: interface_posteriors(network, given))
     return out
 
 

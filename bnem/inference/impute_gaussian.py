@@ -17,8 +17,8 @@ and ``d`` has the posterior ``P(d | row)`` that exact inference gives. Three fil
 * ``"sample"``: ``d`` drawn from ``P(d | row)``, then ``x_h`` from ``N(mean_d, cov_d)``.
 
 Rows are grouped by their component's missing pattern: one batched solve per pattern.
-Components whose interface has more than one discrete node are refused for now (their
-joint posterior over the interface is not computed here).
+``P(d | row)`` is the posterior of the whole interface configuration (all the
+component's discrete parents jointly), from the same clique-tree pass as the E-step.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..errors import BnemValueError
 from ..ragged import pattern_keys
 from .gaussian import Component, joint
 from .structure import Structure
@@ -40,11 +39,13 @@ if TYPE_CHECKING:
 
 def impute_continuous(network: "BayesianNetwork", out: pd.DataFrame, method: str,
                       rng: np.random.Generator,
-                      posterior: Callable[[str], np.ndarray]) -> None:
+                      posteriors: Callable[[], list[np.ndarray]]) -> None:
     """Fill, in place, the missing cells of ``out``'s continuous columns
-    (``posterior(node)``: ``(n, states)`` posterior of a discrete node given each row)."""
+    (``posteriors()``: per component, ``(n, K)`` posterior of its interface
+    configuration given each row; computed only if some cell needs it)."""
     cpds = network.gaussian_cpds
-    for comp in Structure.of(network).components:
+    cached: list[list[np.ndarray]] = []
+    for c, comp in enumerate(Structure.of(network).components):
         names = list(comp.nodes)
         present = [c for c in names if c in out.columns]
         if not present:
@@ -55,7 +56,9 @@ def impute_continuous(network: "BayesianNetwork", out: pd.DataFrame, method: str
         gaps = np.isnan(x[:, has_column]).any(axis=1)
         if not gaps.any():
             continue
-        weights = _interface_posterior(network, comp, posterior, len(out))
+        if not cached:
+            cached.append(posteriors())
+        weights = cached[0][c]
         mean, cov = joint(comp, cpds)
         filled = _fill(x, gaps, weights, mean, cov, method, rng, has_column)
         for c in present:  # only columns with a gap change (and become float)
@@ -63,20 +66,6 @@ def impute_continuous(network: "BayesianNetwork", out: pd.DataFrame, method: str
             if np.isnan(x[:, j]).any():
                 out[c] = pd.Series(np.where(np.isnan(x[:, j]), filled[:, j], x[:, j]),
                                    index=out.index, dtype=float)
-
-
-def _interface_posterior(network: "BayesianNetwork", comp: Component,
-                         posterior: Callable[[str], np.ndarray], n: int) -> np.ndarray:
-    """``(n, K)`` posterior of the component's interface configuration in each row."""
-    if not comp.scope:
-        return np.ones((n, 1))
-    if len(comp.scope) > 1:
-        parents = [network.discrete_nodes[v] for v in comp.scope]
-        raise BnemValueError(
-            f"impute fills continuous cells of Gaussian nodes sharing at most one discrete "
-            f"parent for now; {list(comp.nodes)} depend on {parents}. Impute the discrete "
-            "cells only (drop the columns of those Gaussian nodes first).")
-    return posterior(network.discrete_nodes[comp.scope[0]])
 
 
 def _fill(x: np.ndarray, rows: np.ndarray, weights: np.ndarray, mean: np.ndarray,
