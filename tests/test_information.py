@@ -217,3 +217,22 @@ def test_mixture_errors_match_second_differences_of_the_log_likelihood():
                            table[table["node"] == "x"]["se"].to_numpy()])
     assert list(table[table["node"] == "x"]["state"]) == ["intercept", "variance"] * 2
     np.testing.assert_allclose(ours[[0, 1, 3, 2, 4]], expected, rtol=1e-4)
+
+
+def test_errors_do_not_depend_on_the_units():
+    """Found by review: parameters in very different units (a mean of 5,000, a variance
+    of a million, a probability) must not look unidentified. Rescaling x by 1000 scales
+    its errors by 1000 (variance: 1e6) and leaves the others unchanged."""
+    net = bnem.BayesianNetwork({"c": ["a", "b"], "x": "continuous"}, {"x": ["c"]},
+                               {"c": [0.3, 0.7], "x": {"intercept": [0.0, 3.0],
+                                                       "variance": [1.0, 2.0]}})
+    df = net.sample(2000, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bnem.DegenerateWarning)
+        small = bnem.standard_errors(bnem.fit(net, df, seed=0, tol=1e-12).network, df)
+        big_df = df.assign(x=df["x"] * 1000.0)
+        big_net = net.with_cpds({"x": {"intercept": [0.0, 3000.0], "variance": [1e6, 2e6]}})
+        big = bnem.standard_errors(bnem.fit(big_net, big_df, seed=0, tol=1e-12).network, big_df)
+    factor = np.where(big["state"] == "variance", 1e6,
+                      np.where(big["node"] == "x", 1e3, 1.0))
+    np.testing.assert_allclose(big["se"].to_numpy(), small["se"].to_numpy() * factor, rtol=1e-6)

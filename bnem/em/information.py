@@ -52,13 +52,16 @@ MAX_FREE = 5000  # the Hessian has MAX_FREE^2 entries and costs 2 MAX_FREE E-ste
 
 def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian",
                     sample_weight: Any = None) -> pd.DataFrame:
-    """Standard errors of every table entry of ``network`` (at its CPDs, normally a
-    fitted network) on ``data``; see the module docstring.
+    """Standard errors of every table entry and Gaussian parameter of ``network`` (at
+    its CPDs, normally a fitted network) on ``data``; see the module docstring.
+    ``method``: ``"hessian"`` (the observed information) or ``"opg"`` (outer product of
+    the rows' scores; discrete networks only).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``node``, ``parents`` (the configuration, as text), ``state``,
+        Columns ``node``, ``parents`` (the configuration, as text), ``state`` (a
+        table's state, or ``intercept``, ``weight[parent]``, ``variance``),
         ``estimate``, ``se``.
     """
     if not isinstance(network, BayesianNetwork):
@@ -200,10 +203,16 @@ def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.
                       DegenerateWarning, stacklevel=3)
         bad[:] = True
         return cov, bad
-    eig, vec = np.linalg.eigh(sub)
+    # equilibrated first: parameters in different units (a probability, a mean in
+    # thousands, a variance in millions) give informations many orders apart, and the
+    # null test and the inverse must not depend on the units
+    diag = np.diagonal(sub).copy()
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
+    eig, vec = np.linalg.eigh(sub / np.outer(scale, scale))
     null = eig <= NULL_RATIO * max(eig.max(), 0.0)
-    if null.any():
-        loads = (vec[:, null] ** 2).sum(axis=1) > 1e-6
+    flat = ~(diag > 0)  # no curvature at all (or the wrong sign): not identified
+    if null.any() or flat.any():
+        loads = ((vec[:, null] ** 2).sum(axis=1) > 1e-6) | flat
         bad[keep[loads]] = True
         warnings.warn(f"the observed information is singular: {int(loads.sum())} free "
                       "parameter(s) are not identified by these data (e.g. classes that can "
@@ -211,7 +220,7 @@ def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.
                       "never reach); their standard errors are NaN", DegenerateWarning,
                       stacklevel=3)
     inverse = (vec[:, ~null] / eig[~null]) @ vec[:, ~null].T
-    cov[np.ix_(keep, keep)] = inverse
+    cov[np.ix_(keep, keep)] = inverse / np.outer(scale, scale)
     return cov, bad
 
 

@@ -76,10 +76,26 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
                               probs.shape[1] - 1)
         out[node] = _filled(out[node], missing, [network.states(node)[k] for k in pick])
     if network.continuous_nodes:  # given every discrete cell drawn (sample) or observed
-        given = out if method == "sample" else data
+        given = _with_hidden_drawn(network, out, rng) if method == "sample" else data
         impute_continuous(network, out, method, rng,
                           lambda: interface_posteriors(network, given))
     return out
+
+
+def _with_hidden_drawn(network: "BayesianNetwork", frame: pd.DataFrame,
+                       rng: np.random.Generator) -> pd.DataFrame:
+    """``frame`` plus a drawn column for every discrete node it lacks (chain rule, like
+    the cells), so that components sharing such a node are drawn from the same value
+    of it: the continuous cells of a row stay one joint draw."""
+    work = frame.copy()
+    for node in network.discrete_nodes:
+        if node in work.columns:
+            continue
+        probs = posterior(network, work, node).to_numpy()
+        u = rng.random(len(work))
+        pick = np.minimum((probs.cumsum(axis=1) < u[:, None]).sum(axis=1), probs.shape[1] - 1)
+        work[node] = np.array(network.states(node), dtype=object)[pick]
+    return work
 
 
 def _filled(column: pd.Series, missing: np.ndarray, states: list[str]) -> pd.Series:

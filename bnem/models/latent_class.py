@@ -173,7 +173,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
     def impute(self, X: Any, method: str = "map") -> Any:
         """``X`` with its missing answers filled from their posterior given the row
         (``"map"``: the most probable answer, or for a numeric item the conditional mean
-        under the most probable class; ``"mean"``; ``"sample"``: seeded by
+        under the most probable (class, value) pair; ``"mean"``; ``"sample"``: seeded by
         ``random_state``); see :meth:`bnem.BayesianNetwork.impute`. A DataFrame keeps its
         index and columns; other input gives an object array."""
         frame = self._frame(X)
