@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from ..errors import MonotonicityError
@@ -245,5 +246,5 @@ def history_frame(rows: list, opts: FitOptions) -> pd.DataFrame:
             if c != "objective" or opts.hard or opts.prior]
     # column by column: a frame from a list of rows costs milliseconds per restart
     columns = list(zip(*rows)) if rows else [()] * len(HISTORY_COLUMNS)
-    return pd.DataFrame({name: pd.Series(columns[j], dtype=_DTYPES[HISTORY_COLUMNS[j]])
+    return pd.DataFrame({name: np.array(columns[j], dtype=_DTYPES[HISTORY_COLUMNS[j]] or object)
                          for name, j in zip(names, keep)})
