@@ -236,3 +236,22 @@ def test_errors_do_not_depend_on_the_units():
     factor = np.where(big["state"] == "variance", 1e6,
                       np.where(big["node"] == "x", 1e3, 1.0))
     np.testing.assert_allclose(big["se"].to_numpy(), small["se"].to_numpy() * factor, rtol=1e-6)
+
+
+def test_variances_held_at_the_floor_are_on_the_boundary():
+    """A variance the M-step held at min_variance is not a maximum of the likelihood:
+    NaN and a warning, from the fit's result or given the floor."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(0.0, 0.05, 500)})
+    mix = bnem.gaussian_mixture(["x"], 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bnem.fit(mix, df, seed=0, min_variance=0.1, max_iter=50)
+    assert res.floored_variances
+    with pytest.warns(bnem.DegenerateWarning, match="variance held at min_variance"):
+        table = res.standard_errors(df)
+    variances = table[table["state"] == "variance"]
+    assert variances["se"].isna().all()
+    with pytest.warns(bnem.DegenerateWarning, match="variance held at min_variance"):
+        direct = bnem.standard_errors(res.network, df, min_variance=0.1)
+    assert direct[direct["state"] == "variance"]["se"].isna().all()

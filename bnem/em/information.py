@@ -37,10 +37,13 @@ from ..errors import BnemTypeError, BnemValueError, DegenerateWarning
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
 from ..inference.engine import family_posteriors
+from ..inference.gaussian import joint
+from ..inference.structure import Structure
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from . import gaussian_information
 from .mstep import Maximizer
+from .options import DEFAULT_MIN_VARIANCE
 
 BOUNDARY = 1e-8
 NULL_RATIO = 1e-5  # an eigenvalue this small next to the largest is no information (a
@@ -51,11 +54,13 @@ MAX_FREE = 5000  # the Hessian has MAX_FREE^2 entries and costs 2 MAX_FREE E-ste
 
 
 def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian",
-                    sample_weight: Any = None) -> pd.DataFrame:
+                    sample_weight: Any = None,
+                    min_variance: float = DEFAULT_MIN_VARIANCE) -> pd.DataFrame:
     """Standard errors of every table entry and Gaussian parameter of ``network`` (at
     its CPDs, normally a fitted network) on ``data``; see the module docstring.
     ``method``: ``"hessian"`` (the observed information) or ``"opg"`` (outer product of
-    the rows' scores; discrete networks only).
+    the rows' scores; discrete networks only). A Gaussian variance at or below
+    ``min_variance`` (the fit's floor, default ``bnem.fit``'s) is on the boundary.
 
     Returns
     -------
@@ -90,7 +95,7 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     finally:
         data_.close()
     boundary = np.concatenate([(theta[free] < BOUNDARY) | (theta[last] < BOUNDARY),
-                               np.zeros(point.gauss.size, dtype=bool)])
+                               point.held_variances(min_variance)])
     cov, bad = _covariance(info, boundary)
     nd = free.size
     se = _all_states(cov[:nd, :nd], theta, free, last, maximizer)
@@ -122,13 +127,26 @@ class _Point:
         self.order = list(network.continuous_nodes)
         self.cpds = dict(network.gaussian_cpds)
         self.gauss = gaussian_information.pack(self.cpds, self.order)
-        scale = []  # a step size per Gaussian parameter: its node's residual spread
-        for node in self.order:
+        spread = _parent_spread(network, self.cpds)
+        scale = []  # a step size per Gaussian parameter, in its own units: the residual
+        for node in self.order:  # spread (a weight's: over its parent's spread)
             cpd = self.cpds[node]
             sd = np.sqrt(cpd.variance.ravel())
-            k = len(cpd.continuous_parents)
-            scale.append(np.column_stack([sd] * (k + 1) + [sd * sd]).ravel())
+            weights = [sd / spread[p] for p in cpd.continuous_parents]
+            scale.append(np.column_stack([sd] + weights + [sd * sd]).ravel())
         self.steps = 1e-4 * (np.concatenate(scale) if scale else np.zeros(0))
+
+    def held_variances(self, min_variance: float) -> np.ndarray:
+        """Per free Gaussian parameter, whether it is a variance held at ``min_variance``
+        (the M-step's floor: a boundary, where the likelihood has no maximum)."""
+        held = []
+        for node in self.order:
+            cpd = self.cpds[node]
+            at_floor = cpd.variance.ravel() <= min_variance * (1 + 1e-9)
+            k = len(cpd.continuous_parents)
+            held.append(np.column_stack([np.zeros((at_floor.size, k + 1), dtype=bool),
+                                         at_floor]).ravel())
+        return np.concatenate(held) if held else np.zeros(0, dtype=bool)
 
     def gradient(self, data: AnalysedData, theta: np.ndarray, gauss: np.ndarray) -> np.ndarray:
         cpds = gaussian_information.unpack(gauss, self.cpds, self.order)
@@ -154,6 +172,17 @@ def _opg(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
             scores = counts[:, free] / theta[free] - counts[:, last] / theta[last]
         info += scores.T @ (ev.weights[:, None] * scores)
     return info
+
+
+def _parent_spread(network: BayesianNetwork, cpds: dict) -> dict[str, float]:
+    """Each Gaussian node's marginal standard deviation, averaged over its component's
+    interface configurations (the unit of a regression weight on it)."""
+    out = {}
+    for comp in Structure.of(network).components:
+        cov = joint(comp, cpds)[1]
+        for j, node in enumerate(comp.nodes):
+            out[node] = float(np.sqrt(np.mean(cov[:, j, j])))
+    return out
 
 
 def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
@@ -190,7 +219,8 @@ def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.
     bad = boundary.copy()
     if bad.any():
         warnings.warn(f"{int(bad.sum())} free parameter(s) are on the boundary (a probability "
-                      f"below {BOUNDARY:g}); their distributions get NaN standard errors",
+                      f"below {BOUNDARY:g}, or a variance held at min_variance); they and "
+                      "their distributions get NaN standard errors",
                       DegenerateWarning, stacklevel=3)
     keep = np.flatnonzero(~bad)
     cov = np.full(info.shape, np.nan)

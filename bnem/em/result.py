@@ -71,11 +71,19 @@ class FitResult:
 
     def standard_errors(self, data: Any, method: str = "hessian",
                         sample_weight: Any = None) -> pd.DataFrame:
-        """Standard errors of the learned tables from the observed information on
-        ``data`` (the data of the fit): a DataFrame with ``node``, ``parents``,
-        ``state``, ``estimate``, ``se``; see :mod:`bnem.em.information`."""
+        """Standard errors of the learned tables and Gaussian parameters from the
+        observed information on ``data`` (the data of the fit): a DataFrame with
+        ``node``, ``parents``, ``state``, ``estimate``, ``se``; see
+        :mod:`bnem.em.information`. Variances the fit held at its floor
+        (``floored_variances``) are on the boundary and get NaN."""
         from .information import standard_errors
-        return standard_errors(self.network, data, method, sample_weight)
+        from .options import DEFAULT_MIN_VARIANCE
+        floor = DEFAULT_MIN_VARIANCE
+        for node, config in self.floored_variances:  # the fit's own floor
+            cpd = self.network.cpd(node)
+            at = tuple(self.network.states(p).index(config[p]) for p in cpd.discrete_parents)
+            floor = max(floor, float(cpd.variance[at]))
+        return standard_errors(self.network, data, method, sample_weight, floor)
 
     def plot(self, ax: Any = None, column: str = "log_likelihood") -> Any:
         """The trace of ``column`` (default the log-likelihood) against the iteration,
