@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Clique:
@@ -51,25 +53,58 @@ class Plan:
 def min_fill_order(variables: Iterable[int], scopes: Sequence[tuple], cards: Mapping[int, int]) -> list:
     """Elimination order by min-fill, ties broken by min-weight (log of clique size) then id.
 
-    Returns ``[(variable, elimination clique), ...]``. Scores are cached and only
-    the neighbours (and their neighbours) of an eliminated variable are rescored;
-    a fill count is ``C(d, 2)`` minus the edges among the neighbours, counted by set
-    intersections, so a hub with thousands of neighbours stays cheap.
+    Returns ``[(variable, elimination clique), ...]`` (see :func:`greedy_order`).
     """
+    variables = list(variables)
+    return greedy_order(variables, scopes, {v: math.log(cards[v]) for v in variables}, "min-fill")
+
+
+CRITERIA = ("min-fill", "min-weight", "min-degree", "weighted-min-fill")
+WIDE = 64  # neighbours beyond which weighted fill is estimated, not enumerated
+
+
+def greedy_order(variables: Iterable[int], scopes: Sequence[tuple], weight: Mapping[int, float],
+                 criterion: str, seed: int | None = None) -> list:
+    """A greedy elimination order by ``criterion`` (one of :data:`CRITERIA`).
+
+    ``weight[v]`` is the log of ``v``'s (effective) cardinality; a clique's weight is
+    the sum over its members. Ties are broken by clique weight, then, with ``seed``,
+    at random (else by id). Returns ``[(variable, elimination clique), ...]``.
+
+    Scores are cached and only the neighbours (and, for the fill criteria, their
+    neighbours) of an eliminated variable are rescored; a fill count is ``C(d, 2)``
+    minus the edges among the neighbours, counted by set intersections, so a hub with
+    thousands of neighbours stays cheap.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     nbrs: dict[int, set[int]] = {v: set() for v in variables}
     for scope in scopes:
         for a in scope:
             nbrs[a].update(b for b in scope if b != a)
-    log_card = {v: math.log(cards[v]) for v in variables}
+    rng = np.random.default_rng(seed) if seed is not None else None
+    tie = {v: (float(rng.random()) if rng is not None else 0.0) for v in nbrs}
 
-    def score(v):
+    def score(v: int) -> tuple:
         nb = nbrs[v]
+        w = weight[v] + sum(weight[a] for a in nb)
+        if criterion == "min-weight":
+            return (w, tie[v], v)
+        if criterion == "min-degree":
+            return (len(nb), w, tie[v], v)
         d = len(nb)
-        inside = sum(len(nbrs[a] & nb) for a in nb) // 2
-        return (d * (d - 1) // 2 - inside, log_card[v] + sum(log_card[a] for a in nb), v)
+        fill = d * (d - 1) // 2 - sum(len(nbrs[a] & nb) for a in nb) // 2
+        if criterion == "min-fill" or fill == 0:
+            return (fill, w, tie[v], v)
+        if d > WIDE:  # a hub: its fill edges weighted by their mean, not one by one
+            mean = (w - weight[v]) / d
+            return (fill * math.exp(2 * mean), w, tie[v], v)
+        return (sum(math.exp(weight[a] + weight[b]) for a in nb for b in nb
+                    if a < b and b not in nbrs[a]), w, tie[v], v)
 
-    scores = {v: score(v) for v in variables}
+    scores = {v: score(v) for v in nbrs}
     order = []
+    local = criterion in ("min-weight", "min-degree")  # scores depend on neighbours only
     while scores:
         best = min(scores, key=scores.__getitem__)
         nb = nbrs.pop(best)
@@ -78,9 +113,10 @@ def min_fill_order(variables: Iterable[int], scopes: Sequence[tuple], cards: Map
         for a in nb:
             nbrs[a].discard(best)
             new = nb - nbrs[a] - {a}
-            for b in new:
-                if a < b:  # a fill edge: common neighbours of a and b gain an edge
-                    touched |= nbrs[a] & nbrs[b]
+            if not local:
+                for b in new:
+                    if a < b:  # a fill edge changes the fill of their common neighbours
+                        touched |= nbrs[a] & nbrs[b]
             nbrs[a] |= new
         order.append((best, tuple(sorted(nb | {best}))))
         for a in touched:

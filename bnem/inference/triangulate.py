@@ -6,7 +6,7 @@ cardinalities (nothing if all are observed). Min-fill minimises the unsliced gra
 fill-in, which is a poor proxy for that: a clique of twelve mostly observed variables
 is cheap, one of four mostly missing ones may not be.
 
-:func:`search` builds several greedy orders -- min-fill, min-weight, min-degree and
+:func:`search` builds several greedy orders (:func:`bnem.inference.plan.greedy_order`) -- min-fill, min-weight, min-degree and
 weighted min-fill, each with the variables' plain cardinalities and with their
 *effective* cardinalities ``1 - p + p * card`` (``p``: the fraction of rows where the
 variable is missing), plus min-fill and min-weight with seeded random tie-breaks --
@@ -30,70 +30,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .plan import Plan, build_plan, min_fill_order
+from .plan import CRITERIA, Plan, build_plan, greedy_order, min_fill_order
 
-CRITERIA = ("min-fill", "min-weight", "min-degree", "weighted-min-fill")
 RANDOM_TIE_BREAKS = 2   # seeded random tie-break orders per randomised criterion
 SAMPLE_ROWS = 2000      # rows of the data the candidates are scored on
 LARGE = 3000            # networks with more variables than this try fewer candidates
 LARGE_CANDIDATES = 8    # (the plain and effective-cardinality orders)
-WIDE = 64               # neighbours beyond which weighted fill is estimated, not enumerated
-
-
-def greedy_order(variables: Iterable[int], scopes: Sequence[tuple], weight: Mapping[int, float],
-                 criterion: str, seed: int | None = None) -> list:
-    """A greedy elimination order by ``criterion`` (one of :data:`CRITERIA`).
-
-    ``weight[v]`` is the log of ``v``'s (effective) cardinality; a clique's weight is
-    the sum over its members. Ties are broken by clique weight, then, with ``seed``,
-    at random (else by id). Returns ``[(variable, elimination clique), ...]``.
-    """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-    nbrs: dict[int, set[int]] = {v: set() for v in variables}
-    for scope in scopes:
-        for a in scope:
-            nbrs[a].update(b for b in scope if b != a)
-    rng = np.random.default_rng(seed) if seed is not None else None
-    tie = {v: (float(rng.random()) if rng is not None else 0.0) for v in nbrs}
-
-    def score(v: int) -> tuple:
-        nb = nbrs[v]
-        w = weight[v] + sum(weight[a] for a in nb)
-        if criterion == "min-weight":
-            return (w, tie[v], v)
-        if criterion == "min-degree":
-            return (len(nb), w, tie[v], v)
-        d = len(nb)
-        fill = d * (d - 1) // 2 - sum(len(nbrs[a] & nb) for a in nb) // 2
-        if criterion == "min-fill" or fill == 0:
-            return (fill, w, tie[v], v)
-        if d > WIDE:  # a hub: its fill edges weighted by their mean, not one by one
-            mean = (w - weight[v]) / d
-            return (fill * math.exp(2 * mean), w, tie[v], v)
-        return (sum(math.exp(weight[a] + weight[b]) for a in nb for b in nb
-                    if a < b and b not in nbrs[a]), w, tie[v], v)
-
-    scores = {v: score(v) for v in nbrs}
-    order = []
-    local = criterion in ("min-weight", "min-degree")  # scores depend on neighbours only
-    while scores:
-        best = min(scores, key=scores.__getitem__)
-        nb = nbrs.pop(best)
-        del scores[best]
-        touched = set(nb)
-        for a in nb:
-            nbrs[a].discard(best)
-            new = nb - nbrs[a] - {a}
-            if not local:
-                for b in new:
-                    if a < b:  # a fill edge changes the fill of their common neighbours
-                        touched |= nbrs[a] & nbrs[b]
-            nbrs[a] |= new
-        order.append((best, tuple(sorted(nb | {best}))))
-        for a in touched:
-            scores[a] = score(a)
-    return order
 
 
 def sliced_cost(plan: Plan, missing: np.ndarray) -> float:
