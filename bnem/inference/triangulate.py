@@ -6,8 +6,8 @@ cardinalities (nothing if all are observed). Min-fill minimises the unsliced gra
 fill-in, which is a poor proxy for that: a clique of twelve mostly observed variables
 is cheap, one of four mostly missing ones may not be.
 
-:func:`search` builds several greedy orders (:func:`bnem.inference.plan.greedy_order`) -- min-fill, min-weight, min-degree and
-weighted min-fill, each with the variables' plain cardinalities and with their
+:func:`search` builds several greedy orders (:func:`bnem.inference.plan.greedy_order`)
+-- min-fill, min-weight, min-degree and weighted min-fill, each with the variables' plain cardinalities and with their
 *effective* cardinalities ``1 - p + p * card`` (``p``: the fraction of rows where the
 variable is missing), plus min-fill and min-weight with seeded random tie-breaks --
 compiles each into a plan, and keeps the one with the fewest sliced entries over a
