@@ -105,12 +105,22 @@ class Layout:
         """The per-entry array ``base[row] + template[j]`` (int32 where it fits)."""
         return narrow(np.repeat(base, self.lengths) + template[self.tpos])
 
-    def template(self, cols: list[int], strides: np.ndarray) -> np.ndarray:
-        """Per template entry, ``sum_j digits[:, cols[j]] * strides[pattern, j]``."""
-        out = np.zeros(self.t_pat.size, dtype=np.int64)
-        for j, c in enumerate(cols):
-            out += self.digits[:, c] * strides[self.t_pat, j]
-        return out
+    def message_template(self, cols: list[int],
+                         cards: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each entry lands in a separator message over the members ``cols``
+        (cardinalities ``cards``), whose layout a row's pattern fixes: per pattern,
+        whether the separator has a missing member (else there is no message) and the
+        message's length; per template entry, its offset in the message (0 where none).
+        The child's up-message and the parent's link to it both use this."""
+        has: np.ndarray = np.asarray(self.pmis[:, cols].any(axis=1))
+        lengths = np.zeros(has.size, dtype=np.int64)
+        offset = np.zeros(self.t_pat.size, dtype=np.int64)
+        if has.any():
+            _, strides, lengths = radix_strides(self.pmis[:, cols], cards)
+            for j, c in enumerate(cols):
+                offset += self.digits[:, c] * strides[self.t_pat, j]
+            offset[~has[self.t_pat]] = 0
+        return has, lengths, offset
 
 
 def _digits(position: np.ndarray, radix: np.ndarray, t_pat: np.ndarray) -> np.ndarray:
@@ -221,17 +231,10 @@ def slice_clique(structure: Structure, plan: Plan, k: int, codes: np.ndarray,
     # separator to the parent: per pattern, does it have a missing member?
     pos_of = {v: j for j, v in enumerate(cvars)}
     sp = [pos_of[v] for v in clique.sep] if clique.parent is not None else []
-    up_pat: np.ndarray = np.asarray(lay.pmis[:, sp].any(axis=1)) if sp else \
-        np.zeros(lay.pmis.shape[0], dtype=bool)
+    up_pat, pat_len, template = lay.message_template(sp, cards[sp])
     up_mask = up_pat[lay.row_pat]
     up_local = np.flatnonzero(up_mask)
-    template = np.zeros(lay.t_pat.size, dtype=np.int64)
-    msg_len = np.zeros(0, dtype=np.int64)
-    if up_local.size:
-        _, sep_strides, pat_len = radix_strides(lay.pmis[:, sp], cards[sp])
-        msg_len = pat_len[lay.row_pat[up_local]]
-        template = lay.template(sp, sep_strides)
-        template[~up_pat[lay.t_pat]] = 0
+    msg_len = pat_len[lay.row_pat[up_local]]
     msg_seg = starts(msg_len)
     msg_size = int(msg_len.sum())
     base = msg_size + np.cumsum(~up_mask) - 1  # root segments: after the message
@@ -261,12 +264,7 @@ def link(plan: Plan, k: int, child: SliceDraft, parent: SliceDraft, n_rows: int,
     has = rp >= 0
     base = np.full(lay.rows.size, c.msg_size, dtype=np.int64)
     base[has] = c.msg_seg[rp[has]]
-    has_pat: np.ndarray = np.asarray(lay.pmis[:, sp].any(axis=1))
-    template = np.zeros(lay.t_pat.size, dtype=np.int64)
-    if has_pat.any():
-        _, sep_strides, _ = radix_strides(lay.pmis[:, sp], cards[[pvars[j] for j in sp]])
-        template = lay.template(sp, sep_strides)
-        template[~has_pat[lay.t_pat]] = 0
+    _, _, template = lay.message_template(sp, cards[[pvars[j] for j in sp]])
     return (k, lay.expand(base, template))
 
 
