@@ -34,7 +34,7 @@ from .._validation import check_choice, check_seed
 from ..errors import BnemTypeError, BnemValueError
 from ..data.variables import value_label
 from .api import interface_posteriors, posterior
-from .impute_gaussian import impute_continuous
+from .impute_gaussian import draw_rows, impute_continuous
 
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
@@ -71,9 +71,7 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
         if method == "map":
             pick = probs[missing].argmax(axis=1)
         else:
-            u = rng.random(int(missing.sum()))
-            pick = np.minimum((probs[missing].cumsum(axis=1) < u[:, None]).sum(axis=1),
-                              probs.shape[1] - 1)
+            pick = draw_rows(probs[missing], rng)
         out[node] = _filled(out[node], missing, [network.states(node)[k] for k in pick])
     if network.continuous_nodes:  # given every discrete cell drawn (sample) or observed
         given = _with_hidden_drawn(network, out, rng) if method == "sample" else data
@@ -92,8 +90,7 @@ def _with_hidden_drawn(network: "BayesianNetwork", frame: pd.DataFrame,
         if node in work.columns:
             continue
         probs = posterior(network, work, node).to_numpy()
-        u = rng.random(len(work))
-        pick = np.minimum((probs.cumsum(axis=1) < u[:, None]).sum(axis=1), probs.shape[1] - 1)
+        pick = draw_rows(probs, rng)
         work[node] = np.array(network.states(node), dtype=object)[pick]
     return work
 

@@ -68,6 +68,13 @@ def impute_continuous(network: "BayesianNetwork", out: pd.DataFrame, method: str
                                    index=out.index, dtype=float)
 
 
+def draw_rows(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One index per row of ``probs`` (rows of probabilities), drawn from that row (the
+    last index takes what round-off leaves above the cumulative sum)."""
+    u = np.asarray(rng.random(probs.shape[0]))
+    return np.minimum((probs.cumsum(axis=1) < u[:, None]).sum(axis=1), probs.shape[1] - 1)
+
+
 def _fill(x: np.ndarray, rows: np.ndarray, weights: np.ndarray, mean: np.ndarray,
           cov: np.ndarray, method: str, rng: np.random.Generator,
           has_column: np.ndarray) -> np.ndarray:
@@ -94,8 +101,7 @@ def _fill(x: np.ndarray, rows: np.ndarray, weights: np.ndarray, mean: np.ndarray
             best = score.argmax(axis=1)
             value = cond_mean[np.arange(group.size), best]
         else:
-            u = rng.random(group.size)
-            k = np.minimum((w.cumsum(axis=1) < u[:, None]).sum(axis=1), w.shape[1] - 1)
+            k = draw_rows(w, rng)
             chol = np.linalg.cholesky(cond_cov)
             z = rng.standard_normal((group.size, h.size))
             value = cond_mean[np.arange(group.size), k] + np.einsum("rij,rj->ri", chol[k], z)
