@@ -245,12 +245,12 @@ class AnalysedData:
             if isinstance(chunk, CompactChunk) and full_size[k] - chunk.nbytes <= room:
                 room -= full_size[k] - chunk.nbytes
                 kept[k] = chunk.ready()
-        if len(kept) == len(self.refs):  # all kept ready: int64 indices if they fit too
-            ready = [k for k, c in kept.items() if isinstance(c, ChunkEvidence)]
-            extra = [widening_bytes(kept[k]) for k in ready]  # type: ignore[arg-type]
-            if len(ready) == len(kept) and sum(extra) <= room:
-                room -= sum(extra)
-                kept = {k: widen(c) for k, c in kept.items()}  # type: ignore[arg-type]
+        ready = {k: c for k, c in kept.items() if isinstance(c, ChunkEvidence)}
+        if len(ready) == len(self.refs):  # all kept ready: int64 indices if they fit too
+            extra = sum(widening_bytes(c) for c in ready.values())
+            if extra <= room:
+                room -= extra
+                kept = {k: widen(c) for k, c in ready.items()}
         self.obs_counts = obs_counts
         self.kept_bytes = self.budget.cache_bytes - room
         return kept
