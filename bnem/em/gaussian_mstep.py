@@ -125,51 +125,102 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
                        min_variance: float) -> tuple[dict, list, list, list]:
     """New GaussianCPDs of one component.
 
+    Every node's regression is solved in one batch: each node's continuous parents
+    are gathered into the first slots of ``p_max`` (the most any node has), the
+    empty slots have no variance, so :func:`_regress` gives them coefficient 0 as
+    it does a constant parent (one eigen-solve call for the whole component).
+
     Returns ``(cpds, floored, empty, collinear)``: lists of ``(node, configuration
     index)`` whose variance hit ``min_variance``, whose weight was zero (those keep
     their previous parameters), or whose continuous parents were too collinear for
     part of their effect to be estimated.
     """
     n_k, mean, scatter = moments_to_scatter(stats, centres)
+    olds = [previous[node] for node in comp.nodes]
+    sizes = [old.intercept.size for old in olds]
+    starts = np.cumsum([0] + sizes[:-1])
+    slots, filled = _parent_slots(comp)
+    prev_w = np.zeros((sum(sizes), slots.shape[1]))
+    for j, (old, start) in enumerate(zip(olds, starts)):
+        prev_w[start:start + sizes[j], :comp.parents[j].size] = old.weights.reshape(sizes[j], -1)
+    n_u, s_pp, s_pj, s_jj, mean_p, mean_j = _stacked(comp, n_k, mean, scatter, sizes, slots,
+                                                     filled)
+    if slots.shape[1]:
+        beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, mean_p, prev_w)
+    else:  # no node has a continuous parent
+        beta, resid, lost = prev_w, s_jj, np.zeros(s_jj.shape, dtype=bool)
+    b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
+    ok = n_u > 0
+    var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
+    low = ok & ~(var >= min_variance)
+    var = np.where(low, min_variance, var)
     cpds: dict[str, GaussianCPD] = {}
-    floored: list = []
-    empty: list = []
-    collinear: list = []
-    for j, node in enumerate(comp.nodes):
-        old = previous[node]
-        n_groups = old.intercept.size
-        n_u, mean_u, scat = pool(n_k, mean, scatter, comp.config_of[j], n_groups)
-        par = comp.parents[j]
-        if par.size:
-            beta, resid, lost = _regress(scat[np.ix_(range(n_groups), par, par)], scat[:, par, j],
-                                   scat[:, j, j], n_u, mean_u[:, par],
-                                   old.weights.reshape(n_groups, par.size))
-            b0 = mean_u[:, j] - np.einsum("kp,kp->k", beta, mean_u[:, par])
-            collinear.extend((node, int(u)) for u in np.flatnonzero(lost & (n_u > 0)))
-        else:
-            beta = np.zeros((n_groups, 0))
-            resid = scat[:, j, j]
-            b0 = mean_u[:, j]
-        ok = n_u > 0
-        var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
-        low = ok & ~(var >= min_variance)
-        if low.any():
-            floored.extend((node, int(u)) for u in np.flatnonzero(low))
-            var = np.where(low, min_variance, var)
-        if not ok.all():
-            empty.extend((node, int(u)) for u in np.flatnonzero(~ok))
-            b0 = np.where(ok, b0, old.intercept.ravel())
-            beta = np.where(ok[:, None], beta, old.weights.reshape(n_groups, -1))
-            var = np.where(ok, var, old.variance.ravel())
-        if not (var > 0).all():
-            u = int(np.flatnonzero(~(var > 0))[0])
-            raise BnemValueError(
-                f"the conditional variance of {node!r} (configuration {u} of its discrete "
-                f"parents) collapsed to {var[u]:.3g}: its data are explained exactly (too few "
-                "rows for the configuration, or a duplicated column). Use min_variance > 0 "
-                "(e.g. 1e-6), fewer components, or more data.")
-        shape = old.mean_shape
-        cpds[node] = GaussianCPD(node, old.discrete_parents, old.continuous_parents,
-                                 b0.reshape(shape), beta.reshape(shape + (par.size,)),
-                                 var.reshape(shape), discrete_cards=shape)
-    return cpds, floored, empty, collinear
+    notes: tuple[list, list, list] = ([], [], [])
+    for j, (node, old, start) in enumerate(zip(comp.nodes, olds, starts)):
+        at = slice(start, start + sizes[j])
+        for flags, found in zip((low[at], ~ok[at], lost[at] & ok[at]), notes):
+            found.extend((node, int(u)) for u in np.flatnonzero(flags))
+        cpds[node] = _new_cpd(old, ok[at], b0[at], beta[at, :comp.parents[j].size], var[at])
+    return (cpds,) + notes
+
+
+def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
+             var: np.ndarray) -> GaussianCPD:
+    """The node's new CPD; configurations without weight keep ``old``'s parameters."""
+    n, shape = ok.size, old.mean_shape
+    b0 = np.where(ok, b0, old.intercept.ravel())
+    beta = np.where(ok[:, None], beta, old.weights.reshape(n, -1))
+    var = np.where(ok, var, old.variance.ravel())
+    _check_variance(old.node, var)
+    return GaussianCPD(old.node, old.discrete_parents, old.continuous_parents,
+                       b0.reshape(shape), beta.reshape(shape + (beta.shape[1],)),
+                       var.reshape(shape), discrete_cards=shape)
+
+
+def _stacked(comp: Component, n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray,
+             sizes: list, slots: np.ndarray, filled: np.ndarray) -> tuple:
+    """Every node's regression inputs, its own configurations stacked node after node:
+    ``n_u (G,)``, ``S_pp (G, p_max, p_max)``, ``S_pj (G, p_max)``, ``S_jj (G,)`` and
+    the means of parents and node. Nodes with the same discrete-parent grouping share
+    one pooling (none at all for a node whose discrete parents are the whole
+    interface, as in a mixture) and one gather."""
+    by_groups: dict = {}
+    for j, (groups, size) in enumerate(zip(comp.config_of, sizes)):
+        by_groups.setdefault((size, groups.tobytes()), []).append(j)
+    parts: dict = {}
+    for (size, _), nodes in by_groups.items():
+        groups = comp.config_of[nodes[0]]
+        same = size == n_k.size and np.array_equal(groups, np.arange(size))
+        n_u, mean_u, scat = (n_k, mean, scatter) if same else pool(n_k, mean, scatter, groups,
+                                                                   size)
+        js = np.array(nodes)
+        sl, mk = slots[js], filled[js].astype(float)            # (J, p)
+        s_pp = scat[:, sl[:, :, None], sl[:, None, :]] * (mk[:, :, None] * mk[:, None, :])
+        s_pj = scat[:, sl, js[:, None]] * mk                    # (G, J, p)
+        for i, j in enumerate(nodes):
+            parts[j] = (n_u, s_pp[:, i], s_pj[:, i], scat[:, j, j], mean_u[:, sl[i]] * mk[i],
+                        mean_u[:, j])
+    ordered = [parts[j] for j in range(comp.m)]
+    return tuple(np.concatenate(a) for a in zip(*ordered))
+
+
+def _parent_slots(comp: Component) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, p_max)`` positions of each node's continuous parents (padded with 0) and
+    which slots are filled."""
+    p_max = max([p.size for p in comp.parents] + [0])
+    slots = np.zeros((comp.m, p_max), dtype=np.intp)
+    filled = np.zeros((comp.m, p_max), dtype=bool)
+    for j, par in enumerate(comp.parents):
+        slots[j, :par.size] = par
+        filled[j, :par.size] = True
+    return slots, filled
+
+
+def _check_variance(node: str, var: np.ndarray) -> None:
+    if not (var > 0).all():
+        u = int(np.flatnonzero(~(var > 0))[0])
+        raise BnemValueError(
+            f"the conditional variance of {node!r} (configuration {u} of its discrete "
+            f"parents) collapsed to {var[u]:.3g}: its data are explained exactly (too few "
+            "rows for the configuration, or a duplicated column). Use min_variance > 0 "
+            "(e.g. 1e-6), fewer components, or more data.")
