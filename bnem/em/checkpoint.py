@@ -31,7 +31,7 @@ from ..network.bayesnet import BayesianNetwork
 from ..network.gaussian import GaussianCPD
 from ..network.parameters import Parameters
 from .options import FitOptions
-from .run import MStepNotes, Point, Resume, RunOutcome, history_frame
+from .run import MStepNotes, Point, Resume, RunOutcome
 
 FORMAT = "bnem-checkpoint"
 VERSION = 1
@@ -207,7 +207,7 @@ def _point(m: dict, network: BayesianNetwork, arrays: dict) -> Point:
 
 def _outcome(m: dict, network: BayesianNetwork, arrays: dict, opts: FitOptions) -> RunOutcome:
     rows = tuple(tuple(r) for r in m["rows"])
-    return RunOutcome(_point(m["point"], network, arrays), history_frame(list(rows), opts),
+    return RunOutcome(_point(m["point"], network, arrays), opts,
                       m["n_iter"], m["converged"], m["stopped"], m["last_delta"], rows=rows)
 
 

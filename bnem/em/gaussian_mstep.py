@@ -37,7 +37,7 @@ def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
     empty: list = []
     collinear: list = []
     for comp, st in zip(structure.components, moments):
-        centres = joint_factors(comp, previous).mean
+        centres = st.centre if st.centre is not None else joint_factors(comp, previous).mean
         cpds, fl, em, co = maximize_component(comp, st, centres, previous, min_variance)
         new.update(cpds)
         floored += fl
@@ -159,7 +159,8 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     for j, (node, old, start) in enumerate(zip(comp.nodes, olds, starts)):
         at = slice(start, start + sizes[j])
         for flags, found in zip((low[at], ~ok[at], lost[at] & ok[at]), notes):
-            found.extend((node, int(u)) for u in np.flatnonzero(flags))
+            if flags.any():
+                found.extend((node, int(u)) for u in np.flatnonzero(flags))
         cpds[node] = _new_cpd(old, ok[at], b0[at], beta[at, :comp.parents[j].size], var[at])
     return (cpds,) + notes
 

@@ -16,6 +16,7 @@ interface configurations (:func:`bnem.inference.gaussian.log_density_table`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -83,13 +84,14 @@ def hybrid_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
     tree = estep(ev, theta, log_theta, extra)
     moments = []
     p0 = ev.structure.n_params + 1
-    for comp, cs, base, (_, records) in zip(ev.structure.components, ev.continuous,
-                                             ev.row_base, parts):
+    for comp, cs, base, (_, records), cache in zip(ev.structure.components, ev.continuous,
+                                                    ev.row_base, parts, caches):
         post = tree.table_posteriors[base - p0: base - p0 + ev.n_rows * comp.size]
         resp = post.reshape(comp.size, ev.n_rows).T
         rows = np.flatnonzero(cs.scope_config >= 0)
         resp[rows, cs.scope_config[rows]] += ev.weights[rows]
-        moments.append(accumulate_moments(records, resp, comp.m, comp.independent))
+        moments.append(replace(accumulate_moments(records, resp, comp.m, comp.independent),
+                               centre=cache.joint.mean))
     return Stats(tree.counts, tuple(moments), tree.log_likelihood + float(ev.weights @ const),
                  None, float(ev.weights.sum()))
 
@@ -119,7 +121,7 @@ def hybrid_hard_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarra
     hard = hard_estep(ev, theta, log_theta, extra)
     shift = float(ev.weights @ const)
     moments = []
-    for comp, (_, records) in zip(ev.structure.components, parts):
+    for comp, (_, records), cache in zip(ev.structure.components, parts, caches):
         resp = np.zeros((ev.n_rows, comp.size))
         if comp.scope:
             config = np.ravel_multi_index(tuple(hard.completed[:, list(comp.scope)].T),
@@ -127,7 +129,8 @@ def hybrid_hard_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarra
         else:
             config = np.zeros(ev.n_rows, dtype=np.int64)
         resp[np.arange(ev.n_rows), config] = ev.weights
-        moments.append(accumulate_moments(records, resp, comp.m, comp.independent))
+        moments.append(replace(accumulate_moments(records, resp, comp.m, comp.independent),
+                               centre=cache.joint.mean))
     return Stats(hard.counts, tuple(moments), hard.log_likelihood + shift,
                  hard.classification + shift, float(ev.weights.sum()))
 

@@ -31,9 +31,11 @@ class Moments:
     n: np.ndarray   # (K,)
     m1: np.ndarray  # (K, m)
     m2: np.ndarray  # (K, m, m)
+    centre: np.ndarray | None = None  # (K, m) the means ``c`` when the E-step knows them
+                                      # (the M-step then need not recompute them)
 
     def __add__(self, other: "Moments") -> "Moments":
-        return Moments(self.n + other.n, self.m1 + other.m1, self.m2 + other.m2)
+        return Moments(self.n + other.n, self.m1 + other.m1, self.m2 + other.m2, self.centre)
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ def _shaped(node, what, arr, shape, described=None) -> np.ndarray:
         else:
             raise NetworkError(f"Gaussian CPD of {node!r}: {what} must have shape {shape}"
                                f"{' ' + described if described else ''}, got {arr.shape}")
-    arr = np.array(arr, dtype=float)
+    if not arr.flags.owndata:  # a view (reshaped or broadcast): take a copy of our own
+        arr = np.array(arr, dtype=float)
     arr.setflags(write=False)
     return arr
