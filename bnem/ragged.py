@@ -107,6 +107,18 @@ def narrow(index: np.ndarray) -> np.ndarray:
     return index
 
 
+def narrowest(index: np.ndarray) -> np.ndarray:
+    """``index`` as int16 when its values fit, else as :func:`narrow` gives it (for
+    offsets that are small by construction, such as a pattern's template).
+
+    >>> narrowest(np.array([0, -5])).dtype, narrowest(np.array([0, 2 ** 20])).dtype
+    (dtype('int16'), dtype('int32'))
+    """
+    if index.size == 0 or (int(index.max()) < 2 ** 15 and int(index.min()) >= -2 ** 15):
+        return index.astype(np.int16)
+    return narrow(index)
+
+
 def add_at(size: int, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """``out[idx] += w`` summed over all ``(idx, w)`` pairs, into a new ``(size,)`` array.
 

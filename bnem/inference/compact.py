@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ragged import narrow, segment_of_entries, starts
+from ..ragged import narrow, narrowest, segment_of_entries, starts
 from .evidence import ChunkEvidence
 from .slices import CliqueSlice
 
@@ -25,8 +25,11 @@ class Affine:
     """A per-entry index array stored as per-row bases plus per-pattern templates."""
 
     base: np.ndarray        # (a,) int32 or int64
-    templates: np.ndarray   # the patterns' templates, concatenated
+    templates: np.ndarray   # the patterns' templates, concatenated (int16 where they fit:
+                            # offsets within a row's slice, usually small)
     t_start: np.ndarray     # (n_patterns,) where each template starts
+    wide: bool = True       # whether the full array needs int64 (else base and
+                            # templates add up in int32 without overflow)
 
     @classmethod
     def compress(cls, values: np.ndarray, cs: CliqueSlice) -> "Affine":
@@ -39,12 +42,17 @@ class Affine:
         at = np.repeat(seg[first] - t_start, plen) + np.arange(int(plen.sum()))
         templates = values[at] - np.repeat(values[seg[first]], plen)
         base = values[seg] if seg.size else np.zeros(0, dtype=np.int64)
-        return cls(narrow(base), narrow(templates), t_start)
+        wide = values.dtype != np.int32  # the analysis narrows every array that fits
+        return cls(narrow(base), narrowest(templates), narrow(t_start), wide)
 
     def expand(self, lengths: np.ndarray, tpos: np.ndarray) -> np.ndarray:
         """The full per-entry array, from each row's number of entries and each entry's
         position among the concatenated templates (see :func:`entry_positions`)."""
-        return narrow(np.repeat(self.base.astype(np.int64), lengths) + self.templates[tpos])
+        if self.wide:
+            return narrow(np.repeat(self.base.astype(np.int64), lengths) + self.templates[tpos])
+        out = np.repeat(self.base.astype(np.int32), lengths)  # the values fit in int32, so
+        out += self.templates[tpos]                           # no partial sum overflows
+        return out
 
     @property
     def nbytes(self) -> int:
