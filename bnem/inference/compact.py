@@ -45,13 +45,15 @@ class Affine:
         wide = values.dtype != np.int32  # the analysis narrows every array that fits
         return cls(narrow(base), narrowest(templates), narrow(t_start), wide)
 
-    def expand(self, lengths: np.ndarray, tpos: np.ndarray) -> np.ndarray:
+    def expand(self, lengths: np.ndarray, tpos: np.ndarray | None) -> np.ndarray:
         """The full per-entry array, from each row's number of entries and each entry's
-        position among the concatenated templates (see :func:`entry_positions`)."""
+        position among the concatenated templates (see :func:`entry_positions`; None
+        when every pattern has one row, so the templates are in entry order)."""
+        templates = self.templates if tpos is None else self.templates.take(tpos)
         if self.wide:
-            return narrow(np.repeat(self.base.astype(np.int64), lengths) + self.templates[tpos])
+            return narrow(np.repeat(self.base.astype(np.int64), lengths) + templates)
         out = np.repeat(self.base.astype(np.int32), lengths)  # the values fit in int32, so
-        out += self.templates[tpos]                           # no partial sum overflows
+        out += templates                                      # no partial sum overflows
         return out
 
     @property
@@ -60,15 +62,19 @@ class Affine:
 
 
 def entry_positions(t_start: np.ndarray, n_templates: int,
-                    group_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    group_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(entries of each row, template position of each entry)`` of a clique whose
     patterns' templates start at ``t_start`` (``n_templates`` entries in all) and
-    cover ``group_rows`` rows each, in order."""
+    cover ``group_rows`` rows each, in order. The positions are None when every
+    pattern has one row: they are then ``0, 1, 2, ...`` (templates in entry order)."""
     plen = np.diff(np.append(t_start, n_templates))
+    if int(group_rows.sum()) == group_rows.size:  # one row per pattern (none is empty)
+        return plen, None
     row_pat = np.repeat(np.arange(plen.size), group_rows)
     lengths = plen[row_pat]
-    seg = starts(lengths)
-    return lengths, np.arange(int(lengths.sum())) + np.repeat(t_start[row_pat] - seg, lengths)
+    tpos = np.repeat(t_start[row_pat] - starts(lengths), lengths)
+    tpos += np.arange(tpos.size)
+    return lengths, tpos
 
 
 @dataclass(frozen=True)
