@@ -462,3 +462,31 @@ def test_observed_gaussian_and_mixture_latents_are_not_flagged():
         mix = bnem.gaussian_mixture(["a", "b"], 2)
         bnem.fit(mix, mix.sample(200, seed=0).drop(columns=mix.discrete_nodes[0]),
                  seed=0, max_iter=20)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_one_step_matches_least_squares_on_random_hybrid_networks(seed):
+    """The batched M-step (all nodes of a component in one solve, whatever their
+    discrete and continuous parents) gives each node's weighted least squares per
+    discrete-parent configuration on complete data."""
+    rng = np.random.default_rng(300 + seed)
+    net = random_hybrid(rng, 3, 5)
+    df = net.sample(2000, seed=seed)
+    learned = bnem.fit(net, df, max_iter=1, init="uniform", tol=0, accelerate="none").network
+    checked = 0
+    for node in net.continuous_nodes:
+        cpd = learned.cpd(node)
+        dpar, cpar = list(cpd.discrete_parents), list(cpd.continuous_parents)
+        for idx in np.ndindex(*cpd.mean_shape):
+            rows = np.ones(len(df), dtype=bool)
+            for p, i in zip(dpar, idx):
+                rows &= (df[p] == net.states(p)[i]).to_numpy()
+            if rows.sum() <= len(cpar) + 1:
+                continue
+            design = np.column_stack([np.ones(rows.sum())] + [df.loc[rows, c] for c in cpar])
+            coef, rss, *_ = np.linalg.lstsq(design, df.loc[rows, node].to_numpy(), rcond=None)
+            np.testing.assert_allclose(cpd.intercept[idx], coef[0], rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(cpd.weights[idx], coef[1:], rtol=1e-8, atol=1e-9)
+            np.testing.assert_allclose(cpd.variance[idx], rss[0] / rows.sum(), rtol=1e-9)
+            checked += 1
+    assert checked >= len(net.continuous_nodes)
