@@ -490,3 +490,38 @@ def test_one_step_matches_least_squares_on_random_hybrid_networks(seed):
             np.testing.assert_allclose(cpd.variance[idx], rss[0] / rows.sum(), rtol=1e-9)
             checked += 1
     assert checked >= len(net.continuous_nodes)
+
+
+def test_mstep_batches_bound_the_padding():
+    """A mixture's nodes make one batch; a node with many continuous parents is not
+    padded together with narrow ones (its padding would dwarf their work)."""
+    from bnem.em.gaussian_mstep import PAD_CELLS, _batches
+    assert _batches([0, 1, 2, 3], [3, 3, 3, 3]) == [[0], [1, 2, 3]]
+    counts, sizes = [0] * 100 + [1, 2, 300], [10] * 103
+    batches = _batches(counts, sizes)
+    assert batches[0] == list(range(100)) and [102] in batches
+    for b in batches[1:]:
+        padded = sum(sizes[j] for j in b) * max(counts[j] for j in b) ** 2
+        assert padded <= max(2 * sum(sizes[j] * counts[j] ** 2 for j in b), PAD_CELLS)
+
+
+def test_exactly_collinear_parents_without_signal_do_not_warn():
+    """x2 = -3 x1 exactly: the dropped direction carries nothing, so no collinearity
+    warning (its eigenvalue is round-off, sometimes negative)."""
+    net = bnem.BayesianNetwork(
+        {"d": ["a", "b"], "x1": "continuous", "x2": "continuous", "z": "continuous",
+         "y": "continuous"},
+        {"x1": ["d"], "x2": ["x1"], "z": [], "y": ["d", "x1", "x2", "z"]})
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        x1 = rng.normal(size=200) * 1e3
+        df = pd.DataFrame({"d": rng.choice(["a", "b"], 200), "x1": x1, "x2": -3.0 * x1,
+                           "z": rng.normal(size=200) * 1e-3,
+                           "y": 2 * x1 + rng.normal(size=200)})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = bnem.fit(net, df, max_iter=1, init="uniform", tol=0, accelerate="none",
+                           min_variance=1e-9)
+        assert not any("collinear" in str(w.message) for w in caught), seed
+        fitted = res.network.cpd("y").weights
+        np.testing.assert_allclose(fitted[:, 0] - 3 * fitted[:, 1], 2.0, atol=1e-2)

@@ -70,6 +70,7 @@ def pool(n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray, groups: np.ndar
     return n_u, mean_u, scatter_u
 
 
+TINY = np.finfo(float).tiny
 COLLINEAR = 1e-8  # eigenvalues of the parents' correlation matrix below this (relative
                   # to the largest) are not estimated: the normal equations would lose
                   # every digit (they square the condition number)
@@ -111,7 +112,10 @@ def _regress(s_pp, s_pj, s_jj, n_u, mean_p, previous):
     rss = _rss(beta, s_pp, s_pj, s_jj)
     rss_old = _rss(previous, s_pp, s_pj, s_jj)
     worse = rss_old < rss
-    lost = np.where(big, 0.0, along * along / np.maximum(w, np.finfo(float).tiny)).sum(axis=1)
+    # a direction's eigenvalue is only known to about p * eps of the largest: below
+    # that (even negative) it is zero, and its share of the residual is round-off
+    floor = p * np.finfo(float).eps * w.max(axis=1, keepdims=True)
+    lost = np.where(big, 0.0, along * along / np.maximum(w, np.maximum(floor, TINY))).sum(axis=1)
     collinear = lost > 1e-6 * np.maximum(rss, np.finfo(float).tiny)
     return np.where(worse[:, None], previous, beta), np.where(worse, rss_old, rss), collinear
 
@@ -121,14 +125,19 @@ def _rss(beta, s_pp, s_pj, s_jj):
         np.einsum("gp,gpq,gq->g", beta, s_pp, beta)
 
 
+PAD_CELLS = 1 << 16  # a batch may pad its parents' matrices up to this many cells in all,
+                     # or up to twice its unpadded cells, whichever is more
+
+
 def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, previous: Mapping,
                        min_variance: float) -> tuple[dict, list, list, list]:
     """New GaussianCPDs of one component.
 
-    Every node's regression is solved in one batch: each node's continuous parents
-    are gathered into the first slots of ``p_max`` (the most any node has), the
-    empty slots have no variance, so :func:`_regress` gives them coefficient 0 as
-    it does a constant parent (one eigen-solve call for the whole component).
+    Nodes are regressed in batches (:func:`_batches`): within a batch each node's
+    continuous parents are gathered into the first slots of the batch's widest node;
+    the empty slots have no variance, so :func:`_regress` gives them coefficient 0 as
+    it does a constant parent. A mixture's nodes make one batch (one eigen-solve call);
+    padding never costs more than twice the unpadded work beyond a small constant.
 
     Returns ``(cpds, floored, empty, collinear)``: lists of ``(node, configuration
     index)`` whose variance hit ``min_variance``, whose weight was zero (those keep
@@ -138,31 +147,69 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     n_k, mean, scatter = moments_to_scatter(stats, centres)
     olds = [previous[node] for node in comp.nodes]
     sizes = [old.intercept.size for old in olds]
-    starts = np.cumsum([0] + sizes[:-1])
-    slots, filled = _parent_slots(comp)
-    prev_w = np.zeros((sum(sizes), slots.shape[1]))
-    for j, (old, start) in enumerate(zip(olds, starts)):
-        prev_w[start:start + sizes[j], :comp.parents[j].size] = old.weights.reshape(sizes[j], -1)
-    n_u, s_pp, s_pj, s_jj, mean_p, mean_j = _stacked(comp, n_k, mean, scatter, sizes, slots,
-                                                     filled)
-    if slots.shape[1]:
-        beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, mean_p, prev_w)
-    else:  # no node has a continuous parent
-        beta, resid, lost = prev_w, s_jj, np.zeros(s_jj.shape, dtype=bool)
-    b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
-    ok = n_u > 0
-    var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
-    low = ok & ~(var >= min_variance)
-    var = np.where(low, min_variance, var)
+    fits: dict = {}
+    for nodes in _batches([p.size for p in comp.parents], sizes):
+        fits.update(_fit_batch(comp, nodes, n_k, mean, scatter, olds, sizes))
     cpds: dict[str, GaussianCPD] = {}
     notes: tuple[list, list, list] = ([], [], [])
-    for j, (node, old, start) in enumerate(zip(comp.nodes, olds, starts)):
-        at = slice(start, start + sizes[j])
-        for flags, found in zip((low[at], ~ok[at], lost[at] & ok[at]), notes):
+    for j, (node, old) in enumerate(zip(comp.nodes, olds)):
+        n_u, b0, beta, resid, lost = fits[j]
+        ok = n_u > 0
+        var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
+        low = ok & ~(var >= min_variance)
+        var = np.where(low, min_variance, var)
+        for flags, found in zip((low, ~ok, lost & ok), notes):
             if flags.any():
                 found.extend((node, int(u)) for u in np.flatnonzero(flags))
-        cpds[node] = _new_cpd(old, ok[at], b0[at], beta[at, :comp.parents[j].size], var[at])
+        cpds[node] = _new_cpd(old, ok, b0, beta, var)
     return (cpds,) + notes
+
+
+def _batches(counts: list[int], sizes: list[int]) -> list[list[int]]:
+    """Nodes grouped for :func:`_fit_batch`: those without continuous parents together;
+    the others by increasing parent count, a node joining the current batch while
+    the padded cells (configurations x widest parents squared) stay within twice the
+    unpadded ones or ``PAD_CELLS``."""
+    batches = [[j for j, c in enumerate(counts) if c == 0]]
+    current: list[int] = []
+    for j in sorted((j for j, c in enumerate(counts) if c), key=counts.__getitem__):
+        trial = current + [j]
+        padded = sum(sizes[i] for i in trial) * counts[j] ** 2
+        exact = sum(sizes[i] * counts[i] ** 2 for i in trial)
+        if current and padded > max(2 * exact, PAD_CELLS):
+            batches.append(current)
+            trial = [j]
+        current = trial
+    return [b for b in batches + [current] if b]
+
+
+def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndarray,
+               scatter: np.ndarray, olds: list, sizes: list[int]) -> dict:
+    """Per node of the batch: ``(n_u, intercepts, coefficients, residual sums of
+    squares, collinear flags)`` per own configuration."""
+    width = max(comp.parents[j].size for j in nodes)
+    slots = np.zeros((len(nodes), width), dtype=np.intp)
+    filled = np.zeros((len(nodes), width), dtype=bool)
+    prev = []
+    for i, j in enumerate(nodes):
+        slots[i, :comp.parents[j].size] = comp.parents[j]
+        filled[i, :comp.parents[j].size] = True
+        w = np.zeros((sizes[j], width))
+        w[:, :comp.parents[j].size] = olds[j].weights.reshape(sizes[j], -1)
+        prev.append(w)
+    n_u, s_pp, s_pj, s_jj, mean_p, mean_j = _stacked(comp, nodes, n_k, mean, scatter, sizes,
+                                                     slots, filled)
+    if width:
+        beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, mean_p, np.concatenate(prev))
+    else:
+        beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
+    b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
+    out, start = {}, 0
+    for j in nodes:
+        at = slice(start, start + sizes[j])
+        out[j] = (n_u[at], b0[at], beta[at, :comp.parents[j].size], resid[at], lost[at])
+        start += sizes[j]
+    return out
 
 
 def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
@@ -178,43 +225,33 @@ def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
                        var.reshape(shape), discrete_cards=shape)
 
 
-def _stacked(comp: Component, n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray,
-             sizes: list, slots: np.ndarray, filled: np.ndarray) -> tuple:
-    """Every node's regression inputs, its own configurations stacked node after node:
-    ``n_u (G,)``, ``S_pp (G, p_max, p_max)``, ``S_pj (G, p_max)``, ``S_jj (G,)`` and
-    the means of parents and node. Nodes with the same discrete-parent grouping share
+def _stacked(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndarray,
+             scatter: np.ndarray, sizes: list, slots: np.ndarray, filled: np.ndarray) -> tuple:
+    """The regression inputs of ``nodes`` (parents at ``slots`` where ``filled``, one
+    row per node), their own configurations stacked node after node: ``n_u (G,)``,
+    ``S_pp (G, p, p)``, ``S_pj (G, p)``, ``S_jj (G,)`` and the means of parents and
+    node (empty slots hold zeros). Nodes with the same discrete-parent grouping share
     one pooling (none at all for a node whose discrete parents are the whole
     interface, as in a mixture) and one gather."""
     by_groups: dict = {}
-    for j, (groups, size) in enumerate(zip(comp.config_of, sizes)):
-        by_groups.setdefault((size, groups.tobytes()), []).append(j)
+    for i, j in enumerate(nodes):
+        by_groups.setdefault((sizes[j], comp.config_of[j].tobytes()), []).append(i)
     parts: dict = {}
-    for (size, _), nodes in by_groups.items():
-        groups = comp.config_of[nodes[0]]
+    for (size, _), rows in by_groups.items():
+        groups = comp.config_of[nodes[rows[0]]]
         same = size == n_k.size and np.array_equal(groups, np.arange(size))
         n_u, mean_u, scat = (n_k, mean, scatter) if same else pool(n_k, mean, scatter, groups,
                                                                    size)
-        js = np.array(nodes)
-        sl, mk = slots[js], filled[js].astype(float)            # (J, p)
-        s_pp = scat[:, sl[:, :, None], sl[:, None, :]] * (mk[:, :, None] * mk[:, None, :])
-        s_pj = scat[:, sl, js[:, None]] * mk                    # (G, J, p)
-        for i, j in enumerate(nodes):
-            parts[j] = (n_u, s_pp[:, i], s_pj[:, i], scat[:, j, j], mean_u[:, sl[i]] * mk[i],
-                        mean_u[:, j])
-    ordered = [parts[j] for j in range(comp.m)]
+        js = np.array([nodes[i] for i in rows], dtype=np.intp)
+        sl, mk = slots[rows], filled[rows]                      # (J, p)
+        s_pp = np.where(mk[:, :, None] & mk[:, None, :], scat[:, sl[:, :, None], sl[:, None, :]],
+                        0.0)
+        s_pj = np.where(mk, scat[:, sl, js[:, None]], 0.0)      # (G, J, p)
+        m_p = np.where(mk, mean_u[:, sl], 0.0)
+        for r, (i, j) in enumerate(zip(rows, js)):
+            parts[i] = (n_u, s_pp[:, r], s_pj[:, r], scat[:, j, j], m_p[:, r], mean_u[:, j])
+    ordered = [parts[i] for i in range(len(nodes))]
     return tuple(np.concatenate(a) for a in zip(*ordered))
-
-
-def _parent_slots(comp: Component) -> tuple[np.ndarray, np.ndarray]:
-    """``(m, p_max)`` positions of each node's continuous parents (padded with 0) and
-    which slots are filled."""
-    p_max = max([p.size for p in comp.parents] + [0])
-    slots = np.zeros((comp.m, p_max), dtype=np.intp)
-    filled = np.zeros((comp.m, p_max), dtype=bool)
-    for j, par in enumerate(comp.parents):
-        slots[j, :par.size] = par
-        filled[j, :par.size] = True
-    return slots, filled
 
 
 def _check_variance(node: str, var: np.ndarray) -> None:
