@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import bnem
+from conftest import load
 
 
 def test_complete_data_gives_the_multinomial_closed_form():
@@ -153,6 +154,22 @@ def test_opg_matches_finite_difference_scores_of_each_row():
     assert not np.allclose(opg["se"], hessian["se"], rtol=1e-6)
     with pytest.raises(bnem.BnemError, match="'hessian'.*or 'opg'"):
         bnem.standard_errors(fitted, df, method="sandwich")
+
+
+def test_opg_memory_is_bounded_and_chunking_changes_nothing(monkeypatch):
+    """The OPG's dense per-row arrays are held to a quarter of the budget by smaller
+    chunks; the result does not depend on the chunking."""
+    from bnem.em import information
+    from bnem.inference.budget import MemoryBudget
+    b = information.opg_budget(400_000, 300_000)
+    assert b.chunk_rows * 8 * (400_000 + 3 * 300_000) <= b.memory_mb * 2 ** 20 / 4
+    assert information.opg_budget(10, 5).chunk_rows == MemoryBudget().chunk_rows
+    net = load("asia")
+    df = net.sample(500, seed=2, missing=0.2)
+    whole = bnem.standard_errors(net, df, method="opg")
+    monkeypatch.setattr(information, "opg_budget", lambda n, f: MemoryBudget(512, chunk_rows=7))
+    chunked = bnem.standard_errors(net, df, method="opg")
+    np.testing.assert_allclose(chunked["se"], whole["se"], rtol=1e-10, equal_nan=True)
 
 
 def test_gaussian_parameters_have_the_regression_closed_forms():

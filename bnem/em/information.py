@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BnemTypeError, BnemValueError, DegenerateWarning
+from ..inference.budget import CHUNK_ROWS, DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
 from ..inference.engine import family_posteriors
@@ -88,7 +89,8 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
         raise BnemValueError(f"{n_free} free parameters: the information matrix would need "
                              f"{2 * n_free} E-steps and {n_free ** 2 * 8 / 2 ** 30:.1f} "
                              f"GiB; at most {MAX_FREE} are supported")
-    data_ = AnalysedData(compile(network), data, sample_weight=sample_weight)
+    budget = opg_budget(theta.size, free.size) if method == "opg" else MemoryBudget()
+    data_ = AnalysedData(compile(network), data, budget, sample_weight=sample_weight)
     try:
         info = -_hessian(data_, point) if method == "hessian" else \
             _opg(data_, theta, free, last)
@@ -156,6 +158,16 @@ class _Point:
                 stats.counts[self.last] / theta[self.last]
         return np.concatenate([table, gaussian_information.gradient(
             data.compiled.structure, stats.moments, cpds, self.order)])
+
+
+def opg_budget(n_params: int, n_free: int,
+               memory_mb: float = DEFAULT_MEMORY_MB) -> MemoryBudget:
+    """The default memory budget, with chunks small enough that :func:`_opg`'s dense
+    per-row arrays (expected counts of every entry, scores of every free parameter,
+    twice) take at most a quarter of it."""
+    per_row = 8 * (n_params + 3 * n_free)
+    rows = int(memory_mb * 2 ** 20 / 4 // max(per_row, 1))
+    return MemoryBudget(memory_mb, chunk_rows=max(1, min(CHUNK_ROWS, rows)))
 
 
 def _opg(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
