@@ -216,6 +216,39 @@ def test_chunks_are_bounded_by_sliced_entries(monkeypatch):
         net.log_prob(pd.DataFrame({"asia": ["yes", None]}))
 
 
+def test_chunk_words_count_the_states_only_when_they_are_kept():
+    """EM's analysis drops each entry's states; node marginals keep them (a word per
+    clique variable per entry), so their chunks are smaller."""
+    from bnem.inference.evidence import row_entries
+    net = load("alarm")
+    compiled = bnem.compile(net)
+    codes = np.full((40, len(net.nodes)), -1)
+    codes[::2, ::3] = 0
+    entries, em_words = row_entries(compiled.structure, compiled.plan, codes, keep_assign=False)
+    _, all_words = row_entries(compiled.structure, compiled.plan, codes, keep_assign=True)
+    missing = codes == -1
+    states = sum(np.where(missing[:, list(c.vars)].any(axis=1),
+                          np.prod(np.where(missing[:, list(c.vars)],
+                                           compiled.structure.cards[list(c.vars)], 1), axis=1),
+                          0) * len(c.vars) for c in compiled.plan.cliques)
+    np.testing.assert_allclose(all_words - em_words, states, rtol=1e-9)
+    assert (em_words >= 5 * entries).all()
+    words = int(em_words.sum() / 4)
+    em = compiled.chunk_bounds(codes, budget_with(words), keep_assign=False)
+    kept = compiled.chunk_bounds(codes, budget_with(words), keep_assign=True)
+    assert len(kept) > len(em) >= 4
+
+
+def budget_with(words):
+    from bnem.inference.budget import MemoryBudget
+
+    class Fixed(MemoryBudget):
+        @property
+        def chunk_words(self):
+            return words
+    return Fixed()
+
+
 def test_plan_sizes_do_not_overflow():
     import bnem
     k = 70  # a node with many parents makes a clique of 2**71 states

@@ -110,11 +110,13 @@ class CompiledNetwork:
         return dataclasses.replace(self, plan=plan)
 
     def chunk_bounds(self, codes: np.ndarray, budget: MemoryBudget,
-                     describe_row: Callable[[int], str] | None = None) -> list:
-        """Consecutive row slices of ``codes`` that each fit the ``budget``."""
+                     describe_row: Callable[[int], str] | None = None,
+                     keep_assign: bool = False) -> list:
+        """Consecutive row slices of ``codes`` that each fit the ``budget`` (analysed
+        with or without every entry's states, ``keep_assign``)."""
         return chunk_bounds(self.structure, self.plan, codes,
                             budget.rows_per_chunk(self.structure), budget.chunk_words,
-                            describe_row)
+                            describe_row, keep_assign)
 
     def analyse(self, codes: np.ndarray, weights: np.ndarray | None = None,
                 values: np.ndarray | None = None, keep_assign: bool = True,

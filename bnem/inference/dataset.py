@@ -45,14 +45,16 @@ class ChunkRef:
     rows: slice
 
 
-def chunk_refs(compiled: CompiledNetwork, source: EncodedSource,
-               budget: MemoryBudget) -> list[ChunkRef]:
-    """The chunks of every part of ``source`` under ``budget``."""
+def chunk_refs(compiled: CompiledNetwork, source: EncodedSource, budget: MemoryBudget,
+               keep_assign: bool = False) -> list[ChunkRef]:
+    """The chunks of every part of ``source`` under ``budget`` (``keep_assign``: for an
+    analysis that keeps every entry's states, see :func:`analyse_ref`)."""
     refs: list[ChunkRef] = []
     for k, part in enumerate(source.parts):
         def name(r: int, k: int = k) -> str:
             return describe_row(compiled, source, k, r)
-        refs.extend(ChunkRef(k, sl) for sl in compiled.chunk_bounds(part.codes, budget, name))
+        refs.extend(ChunkRef(k, sl) for sl in compiled.chunk_bounds(part.codes, budget, name,
+                                                                    keep_assign))
     return refs
 
 
@@ -89,7 +91,7 @@ def iter_analysed(compiled: CompiledNetwork, source: EncodedSource, budget: Memo
                   keep_assign: bool = False,
                   barren: bool = False) -> Iterator[tuple[ChunkRef, ChunkEvidence]]:
     """Each chunk of ``source``, analysed once (a single pass)."""
-    for ref in chunk_refs(compiled, source, budget):
+    for ref in chunk_refs(compiled, source, budget, keep_assign):
         yield ref, analyse_ref(compiled, source, ref, keep_assign, barren)
 
 
