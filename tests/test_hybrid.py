@@ -525,3 +525,25 @@ def test_exactly_collinear_parents_without_signal_do_not_warn():
         assert not any("collinear" in str(w.message) for w in caught), seed
         fitted = res.network.cpd("y").weights
         np.testing.assert_allclose(fitted[:, 0] - 3 * fitted[:, 1], 2.0, atol=1e-2)
+
+
+def test_collinearity_warning_does_not_depend_on_other_nodes():
+    """y's nearly collinear parents carry signal: the warning fires whether or not an
+    unrelated node with 200 continuous parents shares y's M-step batch."""
+    rng = np.random.default_rng(1)
+    n, gap = 500, 1e-10
+    x1 = rng.normal(size=n)
+    x2 = x1 + gap * rng.normal(size=n)
+    cols = {"x1": x1, "x2": x2, "y": (x1 - x2) / gap + 0.1 * rng.normal(size=n)}
+    zs = [f"z{i}" for i in range(200)]
+    cols.update({z: rng.normal(size=n) for z in zs})
+    cols["w"] = sum(cols[z] for z in zs[:5]) + rng.normal(size=n)
+    df = pd.DataFrame(cols)
+    for names, parents in [(["x1", "x2", "y"], {"y": ["x1", "x2"]}),
+                           (["x1", "x2", "y"] + zs + ["w"], {"y": ["x1", "x2"], "w": zs})]:
+        net = bnem.BayesianNetwork(dict.fromkeys(names, "continuous"), parents)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bnem.fit(net, df[names], max_iter=3)
+        assert any("collinear" in str(m.message) and "y" in str(m.message) for m in caught), \
+            len(names)

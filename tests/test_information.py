@@ -162,7 +162,7 @@ def test_opg_memory_is_bounded_and_chunking_changes_nothing(monkeypatch):
     from bnem.em import information
     from bnem.inference.budget import MemoryBudget
     b = information.opg_budget(400_000, 300_000)
-    assert b.chunk_rows * 8 * (400_000 + 3 * 300_000) <= b.memory_mb * 2 ** 20 / 4
+    assert b.chunk_rows * 8 * (2 * 400_000 + 3 * 300_000) <= b.memory_mb * 2 ** 20 / 4
     assert information.opg_budget(10, 5).chunk_rows == MemoryBudget().chunk_rows
     net = load("asia")
     df = net.sample(500, seed=2, missing=0.2)

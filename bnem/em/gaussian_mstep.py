@@ -112,9 +112,11 @@ def _regress(s_pp, s_pj, s_jj, n_u, mean_p, previous):
     rss = _rss(beta, s_pp, s_pj, s_jj)
     rss_old = _rss(previous, s_pp, s_pj, s_jj)
     worse = rss_old < rss
-    # a direction's eigenvalue is only known to about p * eps of the largest: below
-    # that (even negative) it is zero, and its share of the residual is round-off
-    floor = p * np.finfo(float).eps * w.max(axis=1, keepdims=True)
+    # a direction's eigenvalue is only known to about p * eps of the largest (p the
+    # node's own parents, not the batch's padded width): below that, even negative, it
+    # is zero, and its share of the residual is round-off
+    own = np.maximum(keep.sum(axis=1, keepdims=True), 1)
+    floor = own * np.finfo(float).eps * w.max(axis=1, keepdims=True)
     lost = np.where(big, 0.0, along * along / np.maximum(w, np.maximum(floor, TINY))).sum(axis=1)
     collinear = lost > 1e-6 * np.maximum(rss, np.finfo(float).tiny)
     return np.where(worse[:, None], previous, beta), np.where(worse, rss_old, rss), collinear
@@ -136,8 +138,9 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     Nodes are regressed in batches (:func:`_batches`): within a batch each node's
     continuous parents are gathered into the first slots of the batch's widest node;
     the empty slots have no variance, so :func:`_regress` gives them coefficient 0 as
-    it does a constant parent. A mixture's nodes make one batch (one eigen-solve call);
-    padding never costs more than twice the unpadded work beyond a small constant.
+    it does a constant parent. The nodes with continuous parents of a small mixture make
+    one batch (one eigen-solve call); padding never takes more than twice the unpadded
+    cells beyond ``PAD_CELLS`` (in eigen-solve flops, at most about 2.8 times).
 
     Returns ``(cpds, floored, empty, collinear)``: lists of ``(node, configuration
     index)`` whose variance hit ``min_variance``, whose weight was zero (those keep
@@ -249,7 +252,8 @@ def _stacked(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndarra
         s_pj = np.where(mk, scat[:, sl, js[:, None]], 0.0)      # (G, J, p)
         m_p = np.where(mk, mean_u[:, sl], 0.0)
         for r, (i, j) in enumerate(zip(rows, js)):
-            parts[i] = (n_u, s_pp[:, r], s_pj[:, r], scat[:, j, j], m_p[:, r], mean_u[:, j])
+            parts[i] = (n_u, s_pp[:, r], s_pj[:, r], scat[:, j, j].copy(), m_p[:, r],
+                        mean_u[:, j].copy())  # copies: the pooled scatter can go
     ordered = [parts[i] for i in range(len(nodes))]
     return tuple(np.concatenate(a) for a in zip(*ordered))
 

@@ -163,9 +163,9 @@ class _Point:
 def opg_budget(n_params: int, n_free: int,
                memory_mb: float = DEFAULT_MEMORY_MB) -> MemoryBudget:
     """The default memory budget, with chunks small enough that :func:`_opg`'s dense
-    per-row arrays (expected counts of every entry, scores of every free parameter,
-    twice) take at most a quarter of it."""
-    per_row = 8 * (n_params + 3 * n_free)
+    per-row arrays (family posteriors and expected counts of every entry, scores of
+    every free parameter, twice) take at most a quarter of it."""
+    per_row = 8 * (2 * n_params + 3 * n_free)  # posteriors and counts, scores twice
     rows = int(memory_mb * 2 ** 20 / 4 // max(per_row, 1))
     return MemoryBudget(memory_mb, chunk_rows=max(1, min(CHUNK_ROWS, rows)))
 

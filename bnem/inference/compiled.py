@@ -111,7 +111,7 @@ class CompiledNetwork:
 
     def chunk_bounds(self, codes: np.ndarray, budget: MemoryBudget,
                      describe_row: Callable[[int], str] | None = None,
-                     keep_assign: bool = False) -> list:
+                     keep_assign: bool = True) -> list:
         """Consecutive row slices of ``codes`` that each fit the ``budget`` (analysed
         with or without every entry's states, ``keep_assign``)."""
         return chunk_bounds(self.structure, self.plan, codes,

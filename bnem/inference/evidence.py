@@ -72,6 +72,9 @@ class ChunkEvidence:
             sum(cs.nbytes for cs in self.continuous)
 
 
+SEGMENT_WORDS = 4  # per active (row, clique): segment starts, rows, message sums
+
+
 def row_entries(structure: Structure, plan: Plan, codes: np.ndarray,
                 keep_assign: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per row: sliced entries over all cliques, and the 8-byte words they take.
@@ -80,8 +83,11 @@ def row_entries(structure: Structure, plan: Plan, codes: np.ndarray,
     factor and five more: its index arrays (int32) and the E-step's floats at their
     peak (measured per chunk, 2,000 rows at 20% missing: 4.6 words per entry on
     diabetes and 5.4 on munin, where this gives about 6; 6.2 on alarm, whose per-row
-    arrays weigh more but whose chunks are bounded by rows). With ``keep_assign`` it
-    also keeps the states of the clique's ``m`` variables (``m`` words).
+    arrays weigh more but whose chunks are bounded by rows). Each row a clique is
+    active in adds ``SEGMENT_WORDS`` for the per-segment arrays and floats (they
+    weigh where segments hold a few entries: hepar2, win95pts, andes). With
+    ``keep_assign`` it also keeps the states of the clique's ``m`` variables (``m``
+    words).
     """
     log_cards = np.log(structure.cards.astype(float))
     missing = codes == -1  # barren cells (-2) are summed out, not enumerated
@@ -93,6 +99,7 @@ def row_entries(structure: Structure, plan: Plan, codes: np.ndarray,
         size = np.where(mis.any(axis=1), np.exp(mis @ log_cards[cv]), 0.0)
         entries += size
         words += size * ((len(cv) if keep_assign else 0) + len(c.factors) + 5)
+        words += (size > 0) * SEGMENT_WORDS
     return entries, words
 
 
