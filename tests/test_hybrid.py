@@ -204,7 +204,8 @@ def test_collapse_is_floored_with_a_warning_or_an_error_without_floor():
     # three identical points in one configuration: the variance is 0
     net = bnem.BayesianNetwork({"d": ["a", "b"], "g": "continuous"}, {"g": ["d"]})
     df = pd.DataFrame({"d": ["a", "a", "a", "b", "b", "b"], "g": [1.0, 1.0, 1.0, 0.0, 2.0, 5.0]})
-    with pytest.warns(DegenerateWarning, match=r"held at min_variance=1e-06 \(e.g. g given \{'d': 'a'\}"):
+    with pytest.warns(DegenerateWarning, match=r"held at min_variance=1e-06, or at the round-off "
+                      r"level .* \(e.g. g given \{'d': 'a'\}"):
         res = bnem.fit(net, df, max_iter=3, init="uniform")
     assert_monotone(res)
     assert res.floored_variances == [("g", {"d": "a"})]
@@ -547,3 +548,38 @@ def test_collinearity_warning_does_not_depend_on_other_nodes():
             bnem.fit(net, df[names], max_iter=3)
         assert any("collinear" in str(m.message) and "y" in str(m.message) for m in caught), \
             len(names)
+
+
+def test_nearly_exact_regression_stays_monotone_and_reaches_the_mle():
+    """y = 1000 x1 + N(0, 1) with x1 of spread 1000: R^2 is 1 - 1e-12, so the M-step's
+    variance is known to about three digits (its scatter sums are ~1e14 for a residual
+    sum of 200). EM's check allows that round-off (it used to raise MonotonicityError
+    on some seeds), and the fit is the closed-form MLE to what that precision allows
+    (seen: 6e-8 relative; about 1e-16 for well-conditioned data)."""
+    net = bnem.BayesianNetwork(dict.fromkeys(["x1", "y"], "continuous"), {"y": ["x1"]})
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        x1 = rng.normal(size=200) * 1e3
+        y = 1e3 * x1 + rng.normal(size=200)
+        res = bnem.fit(net, pd.DataFrame({"x1": x1, "y": y}), seed=0)
+        design = np.column_stack([np.ones(200), x1])
+        coef, rss, *_ = np.linalg.lstsq(design, y, rcond=None)
+        best = -100 * (np.log(2 * np.pi * x1.var()) + 1) - 100 * (np.log(2 * np.pi * rss[0] / 200) + 1)
+        assert res.log_likelihood == pytest.approx(best, rel=1e-6), seed
+
+
+def test_exact_linear_column_is_held_at_roundoff_with_a_warning():
+    """x2 = -3 x1 exactly and min_variance far below round-off: x2's variance is held at
+    its round-off level (not 1e-30, whose likelihood is round-off noise), with the
+    floored-variance warning, and EM stays monotone."""
+    net = bnem.BayesianNetwork(dict.fromkeys(["x1", "x2", "y"], "continuous"),
+                               {"x2": ["x1"], "y": ["x1", "x2"]})
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        x1 = 1e3 + rng.normal(size=200)
+        df = pd.DataFrame({"x1": x1, "x2": -3.0 * x1, "y": 2 * x1 + rng.normal(size=200)})
+        with pytest.warns(DegenerateWarning, match="round-off level"):
+            res = bnem.fit(net, df, max_iter=5, init="uniform", tol=0, accelerate="none",
+                           min_variance=1e-30)
+        assert_monotone(res)
+        assert 1e-16 < res.network.cpd("x2").variance < 1e-10

@@ -128,7 +128,8 @@ def _point_meta(point: Point, key: str, arrays: dict) -> dict:
     return {"key": key, "objective": point.objective, "ll": point.stats.log_likelihood,
             "classification": point.stats.classification, "weight": point.stats.weight,
             "step": point.step, "notes": [list(map(list, x)) for x in (n.floored, n.empty,
-                                                                     n.collinear)]}
+                                                                     n.collinear)],
+            "slack": n.slack}
 
 
 def _run_meta(r: RunOutcome, key: str, arrays: dict) -> dict:
@@ -201,7 +202,8 @@ def _params(key: str, network: BayesianNetwork, arrays: dict) -> Parameters:
 def _point(m: dict, network: BayesianNetwork, arrays: dict) -> Point:
     key = m["key"]
     stats = Stats(arrays[f"{key}.counts"], (), m["ll"], m["classification"], m["weight"])
-    notes = MStepNotes(*(tuple(tuple(x) for x in n) for n in m["notes"]))
+    floored, empty, collinear = (tuple(tuple(x) for x in n) for n in m["notes"])
+    notes = MStepNotes(floored, empty, collinear, float(m.get("slack", 0.0)))
     return Point(_params(key, network, arrays), stats, m["objective"], notes, m["step"])
 
 

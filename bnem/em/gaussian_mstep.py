@@ -26,24 +26,27 @@ from ..network.gaussian import GaussianCPD
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
-                       min_variance: float) -> tuple[dict, list, list, list]:
+                       min_variance: float) -> tuple[dict, list, list, list, float]:
     """New GaussianCPDs of every component from the moments of an E-step at the
     ``previous`` CPDs (the moments are about the means those CPDs give).
 
-    Returns ``(cpds, floored, empty, collinear)`` as :func:`maximize_component`.
+    Returns ``(cpds, floored, empty, collinear, slack)`` as :func:`maximize_component`
+    (the slacks summed).
     """
     new = dict(previous)
     floored: list = []
     empty: list = []
     collinear: list = []
+    slack = 0.0
     for comp, st in zip(structure.components, moments):
         centres = st.centre if st.centre is not None else joint_factors(comp, previous).mean
-        cpds, fl, em, co = maximize_component(comp, st, centres, previous, min_variance)
+        cpds, fl, em, co, sl = maximize_component(comp, st, centres, previous, min_variance)
         new.update(cpds)
         floored += fl
         empty += em
         collinear += co
-    return new, sorted(set(floored)), sorted(set(empty)), sorted(set(collinear))
+        slack += sl
+    return new, sorted(set(floored)), sorted(set(empty)), sorted(set(collinear)), slack
 
 
 def moments_to_scatter(stats: Moments,
@@ -132,7 +135,7 @@ PAD_CELLS = 1 << 16  # a batch may pad its parents' matrices up to this many cel
 
 
 def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, previous: Mapping,
-                       min_variance: float) -> tuple[dict, list, list, list]:
+                       min_variance: float) -> tuple[dict, list, list, list, float]:
     """New GaussianCPDs of one component.
 
     Nodes are regressed in batches (:func:`_batches`): within a batch each node's
@@ -142,10 +145,12 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     one batch (one eigen-solve call); padding never takes more than twice the unpadded
     cells beyond ``PAD_CELLS`` (in eigen-solve flops, at most about 2.8 times).
 
-    Returns ``(cpds, floored, empty, collinear)``: lists of ``(node, configuration
-    index)`` whose variance hit ``min_variance``, whose weight was zero (those keep
-    their previous parameters), or whose continuous parents were too collinear for
-    part of their effect to be estimated.
+    Returns ``(cpds, floored, empty, collinear, slack)``: lists of ``(node,
+    configuration index)`` whose variance hit ``min_variance``, whose weight was zero
+    (those keep their previous parameters), or whose continuous parents were too
+    collinear for part of their effect to be estimated; and a bound on how far
+    round-off can leave the expected log-likelihood below its true maximum
+    (:func:`roundoff_slack`).
     """
     n_k, mean, scatter = moments_to_scatter(stats, centres)
     olds = [previous[node] for node in comp.nodes]
@@ -155,17 +160,38 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
         fits.update(_fit_batch(comp, nodes, n_k, mean, scatter, olds, sizes))
     cpds: dict[str, GaussianCPD] = {}
     notes: tuple[list, list, list] = ([], [], [])
+    slack = 0.0
     for j, (node, old) in enumerate(zip(comp.nodes, olds)):
-        n_u, b0, beta, resid, lost = fits[j]
+        n_u, b0, beta, resid, lost, err = fits[j]
         ok = n_u > 0
-        var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
-        low = ok & ~(var >= min_variance)
-        var = np.where(low, min_variance, var)
+        safe_n = np.where(ok, n_u, 1.0)
+        var = np.where(ok, resid / safe_n, 1.0)
+        # a nearly exact regression's variance is known to err / n only: below that it
+        # is round-off, and is held there like at min_variance
+        floor = np.maximum(min_variance, err / safe_n)
+        low = ok & ~(var >= floor)
+        var = np.where(low, floor, var)
         for flags, found in zip((low, ~ok, lost & ok), notes):
             if flags.any():
                 found.extend((node, int(u)) for u in np.flatnonzero(flags))
         cpds[node] = _new_cpd(old, ok, b0, beta, var)
-    return (cpds,) + notes
+        slack += roundoff_slack(n_u[ok], resid[ok], err[ok])
+    return (cpds,) + notes + (slack,)
+
+
+def roundoff_slack(n_u: np.ndarray, rss: np.ndarray, err: np.ndarray) -> float:
+    """How far the expected log-likelihood can fall short of its maximum because a
+    residual sum of squares ``rss`` is only known to ``err``: a variance off by the
+    relative ``d`` loses ``n d^2 / 4`` (taken as ``n d^2 / 2``, ``d`` at most 1).
+
+    Nearly exact regressions (``R^2`` within ~1e-12 of 1) subtract numbers ~1e12 times
+    their difference, so their variance is known to a few digits only; EM's
+    monotonicity then holds only up to this slack (the driver's check allows it).
+    """
+    if not n_u.size:
+        return 0.0
+    d = np.minimum(err / np.maximum(rss, np.finfo(float).tiny), 1.0)
+    return float(np.sum(n_u * d * d) / 2.0)
 
 
 def _batches(counts: list[int], sizes: list[int]) -> list[list[int]]:
@@ -207,10 +233,14 @@ def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndar
     else:
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
+    # the terms _rss adds up, in magnitude: their sum is known to about 8 eps of it
+    err = 8 * np.finfo(float).eps * (np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj))
+                                     + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta)))
     out, start = {}, 0
     for j in nodes:
         at = slice(start, start + sizes[j])
-        out[j] = (n_u[at], b0[at], beta[at, :comp.parents[j].size], resid[at], lost[at])
+        out[j] = (n_u[at], b0[at], beta[at, :comp.parents[j].size], resid[at], lost[at],
+                  err[at])
         start += sizes[j]
     return out
 
