@@ -497,10 +497,10 @@ def test_mstep_batches_bound_the_padding():
     """A mixture's nodes make one batch; a node with many continuous parents is not
     padded together with narrow ones (its padding would dwarf their work)."""
     from bnem.em.gaussian_mstep import PAD_CELLS, _batches
-    assert _batches([0, 1, 2, 3], [3, 3, 3, 3]) == [[0], [1, 2, 3]]
+    assert _batches([0, 1, 2, 3], [3, 3, 3, 3]) == [[0, 1, 2, 3]]
     counts, sizes = [0] * 100 + [1, 2, 300], [10] * 103
     batches = _batches(counts, sizes)
-    assert batches[0] == list(range(100)) and [102] in batches
+    assert batches[0][:100] == list(range(100)) and [102] in batches
     for b in batches[1:]:
         padded = sum(sizes[j] for j in b) * max(counts[j] for j in b) ** 2
         assert padded <= max(2 * sum(sizes[j] * counts[j] ** 2 for j in b), PAD_CELLS)

@@ -156,26 +156,20 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     olds = [previous[node] for node in comp.nodes]
     sizes = [old.intercept.size for old in olds]
     fits: dict = {}
+    slack = 0.0
     for nodes in _batches([p.size for p in comp.parents], sizes):
-        fits.update(_fit_batch(comp, nodes, n_k, mean, scatter, olds, sizes))
+        found, batch_slack = _fit_batch(comp, nodes, n_k, mean, scatter, olds, sizes,
+                                        min_variance)
+        fits.update(found)
+        slack += batch_slack
     cpds: dict[str, GaussianCPD] = {}
     notes: tuple[list, list, list] = ([], [], [])
-    slack = 0.0
     for j, (node, old) in enumerate(zip(comp.nodes, olds)):
-        n_u, b0, beta, resid, lost, err = fits[j]
-        ok = n_u > 0
-        safe_n = np.where(ok, n_u, 1.0)
-        var = np.where(ok, resid / safe_n, 1.0)
-        # a nearly exact regression's variance is known to err / n only: below that it
-        # is round-off, and is held there like at min_variance
-        floor = np.maximum(min_variance, err / safe_n)
-        low = ok & ~(var >= floor)
-        var = np.where(low, floor, var)
-        for flags, found in zip((low, ~ok, lost & ok), notes):
+        ok, b0, beta, var, low, lost = fits[j]
+        for flags, listed in zip((low, ~ok, lost & ok), notes):
             if flags.any():
-                found.extend((node, int(u)) for u in np.flatnonzero(flags))
+                listed.extend((node, int(u)) for u in np.flatnonzero(flags))
         cpds[node] = _new_cpd(old, ok, b0, beta, var)
-        slack += roundoff_slack(n_u[ok], resid[ok], err[ok])
     return (cpds,) + notes + (slack,)
 
 
@@ -195,13 +189,13 @@ def roundoff_slack(n_u: np.ndarray, rss: np.ndarray, err: np.ndarray) -> float:
 
 
 def _batches(counts: list[int], sizes: list[int]) -> list[list[int]]:
-    """Nodes grouped for :func:`_fit_batch`: those without continuous parents together;
-    the others by increasing parent count, a node joining the current batch while
-    the padded cells (configurations x widest parents squared) stay within twice the
-    unpadded ones or ``PAD_CELLS``."""
-    batches = [[j for j, c in enumerate(counts) if c == 0]]
+    """Nodes grouped for :func:`_fit_batch`, by increasing parent count: a node joins
+    the current batch while the padded cells (configurations x widest parents
+    squared) stay within twice the unpadded ones or ``PAD_CELLS`` (so nodes without
+    continuous parents join a wide node only when that is cheap)."""
+    batches: list[list[int]] = []
     current: list[int] = []
-    for j in sorted((j for j, c in enumerate(counts) if c), key=counts.__getitem__):
+    for j in sorted(range(len(counts)), key=counts.__getitem__):
         trial = current + [j]
         padded = sum(sizes[i] for i in trial) * counts[j] ** 2
         exact = sum(sizes[i] * counts[i] ** 2 for i in trial)
@@ -213,9 +207,15 @@ def _batches(counts: list[int], sizes: list[int]) -> list[list[int]]:
 
 
 def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndarray,
-               scatter: np.ndarray, olds: list, sizes: list[int]) -> dict:
-    """Per node of the batch: ``(n_u, intercepts, coefficients, residual sums of
-    squares, collinear flags)`` per own configuration."""
+               scatter: np.ndarray, olds: list, sizes: list[int],
+               min_variance: float) -> tuple[dict, float]:
+    """Per node of the batch, per own configuration: ``(has weight, intercepts,
+    coefficients, variances, variance held at its floor, collinear)``; and the batch's
+    round-off slack (:func:`roundoff_slack`).
+
+    A nearly exact regression's residual sum of squares is known to ``err`` only (the
+    magnitude of the terms :func:`_rss` adds, times 8 eps): a variance below ``err /
+    n`` is round-off, and is held there, like one below ``min_variance``."""
     width = max(comp.parents[j].size for j in nodes)
     slots = np.zeros((len(nodes), width), dtype=np.intp)
     filled = np.zeros((len(nodes), width), dtype=bool)
@@ -233,16 +233,20 @@ def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndar
     else:
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
-    # the terms _rss adds up, in magnitude: their sum is known to about 8 eps of it
     err = 8 * np.finfo(float).eps * (np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj))
                                      + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta)))
+    ok = n_u > 0
+    safe_n = np.where(ok, n_u, 1.0)
+    var = np.where(ok, resid / safe_n, 1.0)
+    floor = np.maximum(min_variance, err / safe_n)
+    low = ok & ~(var >= floor)
+    var = np.where(low, floor, var)
     out, start = {}, 0
     for j in nodes:
         at = slice(start, start + sizes[j])
-        out[j] = (n_u[at], b0[at], beta[at, :comp.parents[j].size], resid[at], lost[at],
-                  err[at])
+        out[j] = (ok[at], b0[at], beta[at, :comp.parents[j].size], var[at], low[at], lost[at])
         start += sizes[j]
-    return out
+    return out, roundoff_slack(n_u[ok], resid[ok], err[ok])
 
 
 def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
