@@ -6,7 +6,9 @@ completed by column means (used for the start only). Rows whose observed discret
 values rule a configuration out never give it weight.
 
 * ``k-means++``: centres chosen by k-means++ seeding (D^2 sampling) among the rows,
-  one per configuration; each row goes to its nearest allowed centre;
+  one per configuration, then weighted Lloyd iterations (each row to its nearest
+  allowed centre, centres to their rows' means) until no row moves, as scikit-learn's
+  k-means start does;
 * ``random-rows``: distinct random rows as centres, nearest allowed centre;
 * ``random-resp``: uniform random weights, normalised per row;
 * ``random`` / ``uniform``: one pooled regression per node; ``random`` then moves
@@ -108,12 +110,38 @@ def _responsibilities(init, x, w, allowed, k, rng):
             pick = rng.choice(n, p=weight / total) if total > 0 else rng.choice(n, p=p)
             centres[c] = x[pick]
             closest = np.minimum(closest, ((x - centres[c]) ** 2).sum(axis=1))
+    label = _nearest(x, centres, allowed)
+    if init == "k-means++":  # then Lloyd's iterations, as scikit-learn's k-means start
+        label = _lloyd(x, w, centres, allowed, label)
+    r = np.zeros((n, k))
+    r[np.arange(n), label] = 1.0
+    return r
+
+
+LLOYD_ITERATIONS = 100
+
+
+def _nearest(x, centres, allowed):
     # squared distances without an (n, K, d) array: |x|^2 - 2 x.c + |c|^2
     dist = (x * x).sum(axis=1)[:, None] - 2.0 * (x @ centres.T) + (centres * centres).sum(axis=1)
-    dist = np.where(allowed, dist, np.inf)
-    r = np.zeros((n, k))
-    r[np.arange(n), dist.argmin(axis=1)] = 1.0
-    return r
+    return np.where(allowed, dist, np.inf).argmin(axis=1)
+
+
+def _lloyd(x, w, centres, allowed, label):
+    """Weighted k-means from ``centres`` until no row changes cluster (at most
+    ``LLOYD_ITERATIONS``); a cluster left empty keeps its centre."""
+    k = centres.shape[0]
+    for _ in range(LLOYD_ITERATIONS):
+        mass = np.bincount(label, weights=w, minlength=k)
+        sums = np.stack([np.bincount(label, weights=w * x[:, j], minlength=k)
+                         for j in range(x.shape[1])], axis=1)
+        centres = np.where(mass[:, None] > 0, sums / np.where(mass > 0, mass, 1.0)[:, None],
+                           centres)
+        new = _nearest(x, centres, allowed)
+        if np.array_equal(new, label):
+            break
+        label = new
+    return label
 
 
 def _stats(x, centre, resp, diagonal=False):

@@ -7,9 +7,11 @@ scoring. Underneath it is :func:`bnem.gaussian_mixture` fitted by :func:`bnem.fi
 (``network_`` holds the fitted network). scikit-learn is imported only by this module,
 which ``import bnem`` loads on first use of ``bnem.GaussianMixture``.
 
-Differences from scikit-learn: ``init_params="kmeans"`` uses k-means++ seeding (no
-k-means iterations), ``"random"`` random responsibilities and ``"random_from_data"``
-random rows as centres; covariances are floored at ``min_variance`` (per conditional
+Differences from scikit-learn: ``init_params="kmeans"`` is k-means++ seeding then
+Lloyd's iterations on the rows with missing cells filled by column means (bnem's own
+k-means, so not the same clusters as scikit-learn's for a given ``random_state``),
+``"random"`` random responsibilities and ``"random_from_data"`` random rows as
+centres; covariances are floored at ``min_variance`` (per conditional
 variance) rather than regularised by adding ``reg_covar``; ``covariance_type`` is
 ``"full"`` or ``"diag"``.
 """
