@@ -205,8 +205,7 @@ def test_collapse_is_floored_with_a_warning_or_an_error_without_floor():
     # three identical points in one configuration: the variance is 0
     net = bnem.BayesianNetwork({"d": ["a", "b"], "g": "continuous"}, {"g": ["d"]})
     df = pd.DataFrame({"d": ["a", "a", "a", "b", "b", "b"], "g": [1.0, 1.0, 1.0, 0.0, 2.0, 5.0]})
-    with pytest.warns(DegenerateWarning, match=r"held at min_variance=1e-06, or at the round-off "
-                      r"level .* \(e.g. g given \{'d': 'a'\}"):
+    with pytest.warns(DegenerateWarning, match=r"held at min_variance=1e-06 \(e.g. g given \{'d': 'a'\}"):
         res = bnem.fit(net, df, max_iter=3, init="uniform")
     assert_monotone(res)
     assert res.floored_variances == [("g", {"d": "a"})]
@@ -569,21 +568,31 @@ def test_nearly_exact_regression_stays_monotone_and_reaches_the_mle():
         assert res.log_likelihood == pytest.approx(best, rel=1e-6), seed
 
 
-def test_exact_linear_column_is_held_at_roundoff_with_a_warning():
-    """x2 = -3 x1 exactly and min_variance far below round-off: x2's variance is held at
-    its round-off level (not 1e-30, whose likelihood is round-off noise), with the
-    floored-variance warning, and EM stays monotone."""
+def test_exact_linear_column_below_roundoff_is_a_data_error_not_a_bug():
+    """x2 = -3 x1 exactly and min_variance far below round-off: x2's variance is
+    round-off and so is its likelihood. Where EM's objective then falls, the error
+    names the column and says what to do (it used to say "this is a bug in bnem");
+    with the default min_variance the variance is floored and EM is monotone."""
     net = bnem.BayesianNetwork(dict.fromkeys(["x1", "x2", "y"], "continuous"),
                                {"x2": ["x1"], "y": ["x1", "x2"]})
+    raised = 0
     for seed in range(5):
         rng = np.random.default_rng(seed)
         x1 = 1e3 + rng.normal(size=200)
         df = pd.DataFrame({"x1": x1, "x2": -3.0 * x1, "y": 2 * x1 + rng.normal(size=200)})
-        with pytest.warns(DegenerateWarning, match="round-off level"):
-            res = bnem.fit(net, df, max_iter=5, init="uniform", tol=0, accelerate="none",
-                           min_variance=1e-30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                bnem.fit(net, df, max_iter=5, init="uniform", tol=0, accelerate="none",
+                         min_variance=1e-30)
+            except DataError as exc:
+                assert "'x2'" in str(exc) and "round-off" in str(exc) and "min_variance" in str(exc)
+                raised += 1
+        with pytest.warns(DegenerateWarning, match="held at min_variance"):
+            res = bnem.fit(net, df, max_iter=5, init="uniform", tol=0, accelerate="none")
         assert_monotone(res)
-        assert 1e-16 < res.network.cpd("x2").variance < 1e-10
+        assert res.network.cpd("x2").variance == 1e-6
+    assert raised >= 1  # seeds 0 and 4 fell before (MonotonicityError)
 
 
 def test_kmeans_start_is_a_lloyd_fixed_point(monkeypatch):

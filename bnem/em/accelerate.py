@@ -86,7 +86,7 @@ class Squarem:
         self.step_max = 1.0
 
     def advance(self, point: Point, problem: Problem, context: str) -> Point:
-        p1_params, _ = problem.maximize(point)
+        p1_params, notes1 = problem.maximize(point)
         p1 = problem.evaluate(p1_params, context)
         p2_params, notes2 = problem.maximize(p1)
         proposal = self._extrapolate(point.params, p1_params, p2_params)
@@ -106,7 +106,7 @@ class Squarem:
                     return nxt
             if alpha >= self.step_max:
                 self.step_max = max(1.0, self.step_max / STEP_FACTOR)
-        return problem.evaluate(p2_params, context, notes2, step="em")
+        return problem.evaluate(p2_params, context, notes2.after(notes1), step="em")
 
     def _extrapolate(self, p0: Parameters, p1: Parameters,
                      p2: Parameters) -> tuple[Parameters, float] | None:

@@ -129,7 +129,7 @@ def _point_meta(point: Point, key: str, arrays: dict) -> dict:
             "classification": point.stats.classification, "weight": point.stats.weight,
             "step": point.step, "notes": [list(map(list, x)) for x in (n.floored, n.empty,
                                                                      n.collinear)],
-            "slack": n.slack}
+            "imprecise": list(map(list, n.imprecise)), "slack": n.slack}
 
 
 def _run_meta(r: RunOutcome, key: str, arrays: dict) -> dict:
@@ -203,7 +203,9 @@ def _point(m: dict, network: BayesianNetwork, arrays: dict) -> Point:
     key = m["key"]
     stats = Stats(arrays[f"{key}.counts"], (), m["ll"], m["classification"], m["weight"])
     floored, empty, collinear = (tuple(tuple(x) for x in n) for n in m["notes"])
-    notes = MStepNotes(floored, empty, collinear, float(m.get("slack", 0.0)))
+    notes = MStepNotes(floored, empty, collinear,
+                       tuple(tuple(x) for x in m.get("imprecise", [])),
+                       float(m.get("slack", 0.0)))
     return Point(_params(key, network, arrays), stats, m["objective"], notes, m["step"])
 
 

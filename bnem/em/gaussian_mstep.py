@@ -26,27 +26,24 @@ from ..network.gaussian import GaussianCPD
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
-                       min_variance: float) -> tuple[dict, list, list, list, float]:
+                       min_variance: float) -> tuple[dict, list, list, list, list, float]:
     """New GaussianCPDs of every component from the moments of an E-step at the
     ``previous`` CPDs (the moments are about the means those CPDs give).
 
-    Returns ``(cpds, floored, empty, collinear, slack)`` as :func:`maximize_component`
-    (the slacks summed).
+    Returns ``(cpds, floored, empty, collinear, imprecise, slack)`` as
+    :func:`maximize_component` (the slacks summed).
     """
     new = dict(previous)
-    floored: list = []
-    empty: list = []
-    collinear: list = []
+    lists: tuple[list, list, list, list] = ([], [], [], [])
     slack = 0.0
     for comp, st in zip(structure.components, moments):
         centres = st.centre if st.centre is not None else joint_factors(comp, previous).mean
-        cpds, fl, em, co, sl = maximize_component(comp, st, centres, previous, min_variance)
+        cpds, *found, sl = maximize_component(comp, st, centres, previous, min_variance)
         new.update(cpds)
-        floored += fl
-        empty += em
-        collinear += co
+        for listed, more in zip(lists, found):
+            listed += more
         slack += sl
-    return new, sorted(set(floored)), sorted(set(empty)), sorted(set(collinear)), slack
+    return (new,) + tuple(sorted(set(x)) for x in lists) + (slack,)  # type: ignore[return-value]
 
 
 def moments_to_scatter(stats: Moments,
@@ -135,7 +132,7 @@ PAD_CELLS = 1 << 16  # a batch may pad its parents' matrices up to this many cel
 
 
 def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, previous: Mapping,
-                       min_variance: float) -> tuple[dict, list, list, list, float]:
+                       min_variance: float) -> tuple[dict, list, list, list, list, float]:
     """New GaussianCPDs of one component.
 
     Nodes are regressed in batches (:func:`_batches`): within a batch each node's
@@ -145,12 +142,13 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     one batch (one eigen-solve call); padding never takes more than twice the unpadded
     cells beyond ``PAD_CELLS`` (in eigen-solve flops, at most about 2.8 times).
 
-    Returns ``(cpds, floored, empty, collinear, slack)``: lists of ``(node,
+    Returns ``(cpds, floored, empty, collinear, imprecise, slack)``: lists of ``(node,
     configuration index)`` whose variance hit ``min_variance``, whose weight was zero
-    (those keep their previous parameters), or whose continuous parents were too
-    collinear for part of their effect to be estimated; and a bound on how far
-    round-off can leave the expected log-likelihood below its true maximum
-    (:func:`roundoff_slack`).
+    (those keep their previous parameters), whose continuous parents were too
+    collinear for part of their effect to be estimated, or whose variance is not known
+    to one digit (below the round-off of its sums: a column that is a linear function
+    of its parents); and how far round-off can leave the expected log-likelihood below
+    its maximum in the other configurations (:func:`roundoff_slack`).
     """
     n_k, mean, scatter = moments_to_scatter(stats, centres)
     olds = [previous[node] for node in comp.nodes]
@@ -163,29 +161,35 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
         fits.update(found)
         slack += batch_slack
     cpds: dict[str, GaussianCPD] = {}
-    notes: tuple[list, list, list] = ([], [], [])
+    notes: tuple[list, list, list, list] = ([], [], [], [])
     for j, (node, old) in enumerate(zip(comp.nodes, olds)):
-        ok, b0, beta, var, low, lost = fits[j]
-        for flags, listed in zip((low, ~ok, lost & ok), notes):
+        ok, b0, beta, var, low, lost, vague = fits[j]
+        for flags, listed in zip((low, ~ok, lost & ok, vague & ok), notes):
             if flags.any():
                 listed.extend((node, int(u)) for u in np.flatnonzero(flags))
         cpds[node] = _new_cpd(old, ok, b0, beta, var)
     return (cpds,) + notes + (slack,)
 
 
-def roundoff_slack(n_u: np.ndarray, rss: np.ndarray, err: np.ndarray) -> float:
-    """How far the expected log-likelihood can fall short of its maximum because a
-    residual sum of squares ``rss`` is only known to ``err``: a variance off by the
-    relative ``d`` loses ``n d^2 / 4`` (taken as ``n d^2 / 2``, ``d`` at most 1).
+PRECISE = 0.1  # a residual sum of squares known to this relative error or better counts
+               # toward the slack; a worse one is reported as imprecise
 
-    Nearly exact regressions (``R^2`` within ~1e-12 of 1) subtract numbers ~1e12 times
-    their difference, so their variance is known to a few digits only; EM's
-    monotonicity then holds only up to this slack (the driver's check allows it).
+
+def roundoff_slack(n_u: np.ndarray, rss: np.ndarray,
+                   err: np.ndarray) -> tuple[float, np.ndarray]:
+    """How far the expected log-likelihood can fall short of its maximum because each
+    residual sum of squares ``rss`` (``n`` times the variance used) is only known to
+    ``err``, and which are not known to ``PRECISE`` (those are left out of the slack:
+    their variance is round-off).
+
+    A variance off by the relative ``d`` loses about ``n d^2 / 4``; the slack takes
+    ``n d^2 / 2``. Nearly exact regressions (``R^2`` within ~1e-12 of 1) subtract sums
+    ~1e12 times their difference, so their variance is known to a few digits only;
+    EM's monotonicity then holds only up to this slack (the driver's check allows it).
     """
-    if not n_u.size:
-        return 0.0
-    d = np.minimum(err / np.maximum(rss, np.finfo(float).tiny), 1.0)
-    return float(np.sum(n_u * d * d) / 2.0)
+    d = err / np.maximum(rss, np.finfo(float).tiny)
+    vague = d > PRECISE
+    return float(np.sum(np.where(vague, 0.0, n_u * d * d)) / 2.0), vague
 
 
 def _batches(counts: list[int], sizes: list[int]) -> list[list[int]]:
@@ -211,11 +215,11 @@ def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndar
                min_variance: float) -> tuple[dict, float]:
     """Per node of the batch, per own configuration: ``(has weight, intercepts,
     coefficients, variances, variance held at its floor, collinear)``; and the batch's
-    round-off slack (:func:`roundoff_slack`).
+    round-off slack (:func:`roundoff_slack`); ``imprecise`` flags where it could not
+    be counted.
 
-    A nearly exact regression's residual sum of squares is known to ``err`` only (the
-    magnitude of the terms :func:`_rss` adds, times 8 eps): a variance below ``err /
-    n`` is round-off, and is held there, like one below ``min_variance``."""
+    A residual sum of squares is known to ``err`` only: the magnitude of the terms
+    :func:`_rss` adds, times ``8 (p + 1) eps`` (``p`` the node's continuous parents)."""
     width = max(comp.parents[j].size for j in nodes)
     slots = np.zeros((len(nodes), width), dtype=np.intp)
     filled = np.zeros((len(nodes), width), dtype=bool)
@@ -228,25 +232,28 @@ def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndar
         prev.append(w)
     n_u, s_pp, s_pj, s_jj, mean_p, mean_j = _stacked(comp, nodes, n_k, mean, scatter, sizes,
                                                      slots, filled)
+    own_row = np.repeat(np.arange(len(nodes)), [sizes[j] for j in nodes])  # stack -> batch row
     if width:
         beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, mean_p, np.concatenate(prev))
     else:
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
-    err = 8 * np.finfo(float).eps * (np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj))
-                                     + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta)))
+    terms = np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj)) \
+        + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta))
+    err = 8 * (filled.sum(axis=1)[own_row] + 1) * np.finfo(float).eps * terms
     ok = n_u > 0
-    safe_n = np.where(ok, n_u, 1.0)
-    var = np.where(ok, resid / safe_n, 1.0)
-    floor = np.maximum(min_variance, err / safe_n)
-    low = ok & ~(var >= floor)
-    var = np.where(low, floor, var)
+    var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
+    low = ok & ~(var >= min_variance)
+    var = np.where(low, min_variance, var)
+    # judged at the variance used: a floor above round-off makes it exact enough
+    slack, vague = roundoff_slack(np.where(ok, n_u, 0.0), np.where(ok, n_u * var, 1.0), err)
     out, start = {}, 0
     for j in nodes:
         at = slice(start, start + sizes[j])
-        out[j] = (ok[at], b0[at], beta[at, :comp.parents[j].size], var[at], low[at], lost[at])
+        out[j] = (ok[at], b0[at], beta[at, :comp.parents[j].size], var[at], low[at], lost[at],
+                  vague[at])
         start += sizes[j]
-    return out, roundoff_slack(n_u[ok], resid[ok], err[ok])
+    return out, slack
 
 
 def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,

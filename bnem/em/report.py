@@ -117,10 +117,9 @@ def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer
     if floored:
         warnings.warn(
             f"{len(floored)} Gaussian variance(s) were held at min_variance="
-            f"{options.min_variance:g}, or at the round-off level of a nearly exact "
-            f"regression where that is higher (e.g. {floored[0][0]} given {floored[0][1]}): "
-            "a component collapsed onto too few rows, a column is an exact linear function "
-            "of its parents, or the column's own spread is on the scale of "
+            f"{options.min_variance:g} (e.g. {floored[0][0]} given {floored[0][1]}): a component "
+            "collapsed onto too few rows, a column is a linear function of its parents, or "
+            "the column's own spread is on the scale of "
             f"min_variance (a standard deviation of {options.min_variance ** 0.5:.3g} in the "
             "column's units; min_variance is absolute, like scikit-learn's reg_covar). Use "
             "fewer components, more data or another start; or rescale the column or lower "

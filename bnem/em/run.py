@@ -11,6 +11,7 @@ that the objective never decreases.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -22,7 +23,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ..errors import MonotonicityError
+from ..errors import DataError, MonotonicityError
 from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.parameters import Parameters
@@ -52,15 +53,24 @@ class Progress:
 
 @dataclass(frozen=True)
 class MStepNotes:
-    """Gaussian configurations the M-step that made a point had to treat specially,
+    """Gaussian configurations the M-step(s) that made a point had to treat specially,
     as ``(node, configuration index)``: variance floored, zero weight (previous
-    parameters kept), collinear parents."""
+    parameters kept), collinear parents, variance below the round-off of its sums;
+    and how much expected log-likelihood round-off can cost
+    (:func:`bnem.em.gaussian_mstep.roundoff_slack`)."""
 
     floored: tuple = ()
     empty: tuple = ()
     collinear: tuple = ()
-    slack: float = 0.0  # round-off bound of the M-step's expected log-likelihood
-                        # (bnem.em.gaussian_mstep.roundoff_slack)
+    imprecise: tuple = ()
+    slack: float = 0.0
+
+    def after(self, earlier: "MStepNotes") -> "MStepNotes":
+        """These notes for a point two M-steps from the last: ``earlier``'s round-off
+        counts too."""
+        return dataclasses.replace(self, imprecise=tuple(sorted(set(self.imprecise)
+                                                                | set(earlier.imprecise))),
+                                   slack=self.slack + earlier.slack)
 
 
 @dataclass(frozen=True)
@@ -104,11 +114,11 @@ class Problem:
         theta, _ = self.maximizer.maximize(point.stats.counts, self.options.prior)
         if not point.stats.moments:
             return Parameters(theta), MStepNotes()
-        gaussians, floored, empty, collinear, slack = maximize_gaussians(
+        gaussians, floored, empty, collinear, imprecise, slack = maximize_gaussians(
             self.data.compiled.structure, point.stats.moments, point.params.gaussians,
             self.options.min_variance)
-        return Parameters(theta, gaussians), MStepNotes(tuple(floored), tuple(empty),
-                                                       tuple(collinear), slack)
+        return Parameters(theta, gaussians), MStepNotes(
+            tuple(floored), tuple(empty), tuple(collinear), tuple(imprecise), slack)
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,7 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         if it:
             point = step.advance(point, problem, f"iteration-{it}")
         delta = point.objective - prev if it else math.nan
-        _check_monotone(prev, point.objective, it, restart, point.notes.slack)
+        _check_monotone(prev, point.objective, it, restart, point.notes)
         seconds = time.perf_counter() - t0
         ll = point.stats.log_likelihood
         rows.append((it, ll, point.objective, delta, seconds, problem.n_estep, point.step))
@@ -212,11 +222,22 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
 
 
 def _check_monotone(prev: float, objective: float, it: int, restart: int,
-                    slack: float = 0.0) -> None:
+                    notes: MStepNotes) -> None:
     """EM never lowers the objective: beyond relative round-off, and beyond what the
-    M-step's own round-off allows (``slack``, nearly exact regressions)."""
+    M-step's own round-off allows (``notes.slack``, nearly exact regressions). A drop
+    where some variance was below the round-off of its sums is the data's doing, and
+    said so."""
     if it and math.isfinite(prev) and \
-            objective < prev - MONOTONE_RTOL * max(1.0, abs(prev)) - slack:
+            objective < prev - MONOTONE_RTOL * max(1.0, abs(prev)) - notes.slack:
+        if notes.imprecise:
+            node, u = notes.imprecise[0]
+            raise DataError(
+                f"EM's objective fell at iteration {it} (restart {restart}): "
+                f"{prev:.12g} -> {objective:.12g}, because the variance of {node!r} "
+                f"(configuration {u} of its discrete parents) is below the round-off of its "
+                "sums: the column is a linear function of its continuous parents to nearly "
+                "every digit, so its likelihood is round-off. Raise min_variance (to a "
+                "variance the column can really have), or drop the column or the edge.")
         raise MonotonicityError(
             f"EM objective decreased at iteration {it} (restart {restart}): "
             f"{prev:.12g} -> {objective:.12g}. This is a bug in bnem; please report it "
