@@ -619,3 +619,20 @@ def test_kmeans_start_is_a_lloyd_fixed_point(monkeypatch):
     assert all(fixed_points())
     monkeypatch.setattr(gaussian_init, "LLOYD_ITERATIONS", 0)
     assert not all(fixed_points())  # the check can fail: seeding alone is not one
+
+
+def test_parents_with_a_large_offset_keep_their_slopes():
+    """Parents around 1e6 with spread 1 vary far above round-off (their deviations
+    are taken about a centre): their coefficients are the least-squares ones. They
+    used to be taken as constant (spread below 1e-6 of the mean) and set to 0."""
+    rng = np.random.default_rng(5)
+    x = 1e6 + rng.normal(size=(1000, 3))
+    y = 1e6 + x @ np.array([1.0, -2.0, 0.5]) + 0.5 * rng.normal(size=1000)
+    net = bnem.BayesianNetwork(dict.fromkeys(["a", "b", "c", "y"], "continuous"),
+                               {"y": ["a", "b", "c"]})
+    df = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+    cpd = bnem.fit(net, df, seed=0, max_iter=20).network.cpd("y")
+    centred = x - x.mean(axis=0)
+    coef, rss, *_ = np.linalg.lstsq(np.column_stack([np.ones(1000), centred]), y, rcond=None)
+    np.testing.assert_allclose(cpd.weights, coef[1:], rtol=1e-6)
+    np.testing.assert_allclose(cpd.variance, rss[0] / 1000, rtol=1e-6)

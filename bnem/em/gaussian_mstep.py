@@ -71,21 +71,33 @@ def pool(n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray, groups: np.ndar
 
 
 TINY = np.finfo(float).tiny
+VALUE_DIGITS = 1e3  # a value is taken as known to VALUE_DIGITS * eps of its size
+
+
+def scatter_noise(n: np.ndarray, scatter_diag: np.ndarray, mean: np.ndarray,
+                  cancelled: np.ndarray) -> np.ndarray:
+    """The round-off of each variable's scatter about its mean: the sum ``M2 - M1^2 /
+    N`` loses ``eps`` of what it cancels (``cancelled = M1^2 / N``, large while the
+    mean is far from the centre the moments were taken about) and of itself, and every
+    value is known to ``VALUE_DIGITS * eps`` of its size only. A variable whose
+    scatter is not above this does not vary (a parent ~1e6 with spread 1 does)."""
+    eps = np.finfo(float).eps
+    return 64 * eps * (np.abs(scatter_diag) + cancelled) + n[:, None] * (VALUE_DIGITS * eps * mean) ** 2
 COLLINEAR = 1e-8  # eigenvalues of the parents' correlation matrix below this (relative
                   # to the largest) are not estimated: the normal equations would lose
                   # every digit (they square the condition number)
 
 
-def _regress(s_pp, s_pj, s_jj, n_u, mean_p, previous):
+def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
     """Weighted least squares from scatter matrices, per configuration.
 
     Returns the coefficients ``beta (G, p)`` and the residual sums of squares
     ``S_jj - 2 beta.S_pj + beta' S_pp beta`` (valid for any ``beta`` with the best
     intercept, and non-negative, unlike the shortcut ``S_jj - beta.S_pj``).
 
-    A parent that does not vary in a configuration beyond round-off (variance below
-    1e-12 of its squared mean, or exactly zero) gets coefficient 0: any coefficient
-    would only fit round-off. The others are solved on their correlation scale by a
+    A parent that does not vary in a configuration beyond round-off (its scatter not
+    above ``noise_p``, the round-off of its sums, see :func:`scatter_noise`; or zero)
+    gets coefficient 0: any coefficient would only fit round-off. The others are solved on their correlation scale by a
     symmetric eigendecomposition, ignoring directions with eigenvalues below
     ``COLLINEAR`` times the largest (collinear parents share their effect: the
     minimum-norm solution). Finally, where the ``previous`` coefficients leave a
@@ -97,8 +109,7 @@ def _regress(s_pp, s_pj, s_jj, n_u, mean_p, previous):
     """
     p = s_pj.shape[1]
     diag = np.diagonal(s_pp, axis1=1, axis2=2)
-    keep = diag > 1e-12 * n_u[:, None] * mean_p * mean_p
-    keep &= diag > 0
+    keep = (diag > noise_p) & (diag > 0)
     scale = np.where(keep, np.sqrt(np.where(keep, diag, 1.0)), 1.0)
     corr = s_pp / (scale[:, :, None] * scale[:, None, :])
     corr = np.where(keep[:, :, None] & keep[:, None, :], corr, np.eye(p))
@@ -151,13 +162,14 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     its maximum in the other configurations (:func:`roundoff_slack`).
     """
     n_k, mean, scatter = moments_to_scatter(stats, centres)
+    cancelled = n_k[:, None] * (mean - centres) ** 2  # what M2 - M1^2 / N cancels
     olds = [previous[node] for node in comp.nodes]
     sizes = [old.intercept.size for old in olds]
     fits: dict = {}
     slack = 0.0
     for nodes in _batches([p.size for p in comp.parents], sizes):
-        found, batch_slack = _fit_batch(comp, nodes, n_k, mean, scatter, olds, sizes,
-                                        min_variance)
+        found, batch_slack = _fit_batch(comp, nodes, (n_k, mean, scatter, cancelled), olds,
+                                        sizes, min_variance)
         fits.update(found)
         slack += batch_slack
     cpds: dict[str, GaussianCPD] = {}
@@ -210,13 +222,13 @@ def _batches(counts: list[int], sizes: list[int]) -> list[list[int]]:
     return [b for b in batches + [current] if b]
 
 
-def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndarray,
-               scatter: np.ndarray, olds: list, sizes: list[int],
-               min_variance: float) -> tuple[dict, float]:
+def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
+               sizes: list[int], min_variance: float) -> tuple[dict, float]:
     """Per node of the batch, per own configuration: ``(has weight, intercepts,
     coefficients, variances, variance held at its floor, collinear)``; and the batch's
     round-off slack (:func:`roundoff_slack`); ``imprecise`` flags where it could not
-    be counted.
+    be counted. ``moments``: ``(N, mean, scatter, cancelled)`` per interface
+    configuration.
 
     A residual sum of squares is known to ``err`` only: the magnitude of the terms
     :func:`_rss` adds, times ``8 (p + 1) eps`` (``p`` the node's continuous parents)."""
@@ -230,11 +242,11 @@ def _fit_batch(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndar
         w = np.zeros((sizes[j], width))
         w[:, :comp.parents[j].size] = olds[j].weights.reshape(sizes[j], -1)
         prev.append(w)
-    n_u, s_pp, s_pj, s_jj, mean_p, mean_j = _stacked(comp, nodes, n_k, mean, scatter, sizes,
-                                                     slots, filled)
+    n_u, s_pp, s_pj, s_jj, mean_p, mean_j, noise_p = _stacked(comp, nodes, moments, sizes,
+                                                              slots, filled)
     own_row = np.repeat(np.arange(len(nodes)), [sizes[j] for j in nodes])  # stack -> batch row
     if width:
-        beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, mean_p, np.concatenate(prev))
+        beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, noise_p, np.concatenate(prev))
     else:
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
@@ -269,32 +281,39 @@ def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
                        var.reshape(shape), discrete_cards=shape)
 
 
-def _stacked(comp: Component, nodes: list[int], n_k: np.ndarray, mean: np.ndarray,
-             scatter: np.ndarray, sizes: list, slots: np.ndarray, filled: np.ndarray) -> tuple:
+def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,
+             slots: np.ndarray, filled: np.ndarray) -> tuple:
     """The regression inputs of ``nodes`` (parents at ``slots`` where ``filled``, one
     row per node), their own configurations stacked node after node: ``n_u (G,)``,
-    ``S_pp (G, p, p)``, ``S_pj (G, p)``, ``S_jj (G,)`` and the means of parents and
-    node (empty slots hold zeros). Nodes with the same discrete-parent grouping share
+    ``S_pp (G, p, p)``, ``S_pj (G, p)``, ``S_jj (G,)``, the means of parents and
+    node, and the parents' scatter round-off (:func:`scatter_noise`; empty slots hold
+    zeros). Nodes with the same discrete-parent grouping share
     one pooling (none at all for a node whose discrete parents are the whole
     interface, as in a mixture) and one gather."""
     by_groups: dict = {}
     for i, j in enumerate(nodes):
         by_groups.setdefault((sizes[j], comp.config_of[j].tobytes()), []).append(i)
     parts: dict = {}
+    n_k, mean, scatter, cancelled = moments
     for (size, _), rows in by_groups.items():
         groups = comp.config_of[nodes[rows[0]]]
-        same = size == n_k.size and np.array_equal(groups, np.arange(size))
-        n_u, mean_u, scat = (n_k, mean, scatter) if same else pool(n_k, mean, scatter, groups,
-                                                                   size)
+        if size == n_k.size and np.array_equal(groups, np.arange(size)):
+            n_u, mean_u, scat, canc = n_k, mean, scatter, cancelled
+        else:
+            n_u, mean_u, scat = pool(n_k, mean, scatter, groups, size)
+            canc = np.stack([np.bincount(groups, weights=c, minlength=size)
+                             for c in cancelled.T], axis=1)
+        noise = scatter_noise(n_u, np.diagonal(scat, axis1=1, axis2=2), mean_u, canc)
         js = np.array([nodes[i] for i in rows], dtype=np.intp)
         sl, mk = slots[rows], filled[rows]                      # (J, p)
         s_pp = np.where(mk[:, :, None] & mk[:, None, :], scat[:, sl[:, :, None], sl[:, None, :]],
                         0.0)
         s_pj = np.where(mk, scat[:, sl, js[:, None]], 0.0)      # (G, J, p)
         m_p = np.where(mk, mean_u[:, sl], 0.0)
+        z_p = np.where(mk, noise[:, sl], 0.0)
         for r, (i, j) in enumerate(zip(rows, js)):
             parts[i] = (n_u, s_pp[:, r], s_pj[:, r], scat[:, j, j].copy(), m_p[:, r],
-                        mean_u[:, j].copy())  # copies: the pooled scatter can go
+                        mean_u[:, j].copy(), z_p[:, r])  # copies: the pooled scatter can go
     ordered = [parts[i] for i in range(len(nodes))]
     return tuple(np.concatenate(a) for a in zip(*ordered))
 
