@@ -636,3 +636,25 @@ def test_parents_with_a_large_offset_keep_their_slopes():
     coef, rss, *_ = np.linalg.lstsq(np.column_stack([np.ones(1000), centred]), y, rcond=None)
     np.testing.assert_allclose(cpd.weights, coef[1:], rtol=1e-6)
     np.testing.assert_allclose(cpd.variance, rss[0] / 1000, rtol=1e-6)
+
+
+def test_far_offset_cluster_converges_without_a_false_alarm():
+    """x ~ 1e8 + N(0, 1) in one cluster, y = 2x + N(0, 0.01): the objective is only known
+    to about eps * 1e8 / 0.1 per row, so EM jitters at convergence. The check allows the
+    E-step's own round-off (it raised MonotonicityError, 'a bug'), and the fit is the
+    complete-data MLE."""
+    net = bnem.BayesianNetwork({"z": ["a", "b"], "x": "continuous", "y": "continuous"},
+                               {"x": ["z"], "y": ["z", "x"]})
+    rng = np.random.default_rng(0)
+    z = np.repeat(["a", "b"], 250)
+    x = rng.normal(size=500) + np.where(z == "b", 1e8, 0)
+    y = 2 * x + 0.1 * rng.normal(size=500)
+    df = pd.DataFrame({"z": z, "x": x, "y": y})
+    res = bnem.fit(net, df, seed=0, tol=0, max_iter=50, accelerate="none")
+    best = 250 * np.log(0.5) * 2
+    for k in ("a", "b"):
+        xs, ys = x[z == k], y[z == k]
+        design = np.column_stack([np.ones(250), xs - xs.mean()])
+        _, rss, *_ = np.linalg.lstsq(design, ys, rcond=None)
+        best += -125 * (np.log(2 * np.pi * xs.var()) + 1) - 125 * (np.log(2 * np.pi * rss[0] / 250) + 1)
+    assert res.log_likelihood == pytest.approx(best, rel=1e-8)

@@ -242,23 +242,29 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
         w = np.zeros((sizes[j], width))
         w[:, :comp.parents[j].size] = olds[j].weights.reshape(sizes[j], -1)
         prev.append(w)
-    n_u, s_pp, s_pj, s_jj, mean_p, mean_j, noise_p = _stacked(comp, nodes, moments, sizes,
-                                                              slots, filled)
+    n_u, s_pp, s_pj, s_jj, mean_p, mean_j, noise_p, c_p, c_j = _stacked(
+        comp, nodes, moments, sizes, slots, filled)
     own_row = np.repeat(np.arange(len(nodes)), [sizes[j] for j in nodes])  # stack -> batch row
     if width:
         beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, noise_p, np.concatenate(prev))
     else:
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
+    eps = np.finfo(float).eps
+    abs_beta = np.abs(beta)
     terms = np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj)) \
-        + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta))
-    err = 8 * (filled.sum(axis=1)[own_row] + 1) * np.finfo(float).eps * terms
+        + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta)) \
+        + (c_j + np.einsum("gp,gp->g", abs_beta, c_p)) ** 2  # what the scatter sums cancelled
+    err = 8 * (filled.sum(axis=1)[own_row] + 1) * eps * terms
     ok = n_u > 0
     var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
     low = ok & ~(var >= min_variance)
     var = np.where(low, min_variance, var)
     # judged at the variance used: a floor above round-off makes it exact enough
     slack, vague = roundoff_slack(np.where(ok, n_u, 0.0), np.where(ok, n_u * var, 1.0), err)
+    # and the E-step's own: a row's log density is known to eps |x| / sigma of its size
+    size = np.abs(mean_j) + np.einsum("gp,gp->g", abs_beta, np.abs(mean_p))
+    slack += float(np.sum(np.where(ok, 4 * eps * n_u * size / np.sqrt(var), 0.0)))
     out, start = {}, 0
     for j in nodes:
         at = slice(start, start + sizes[j])
@@ -286,8 +292,8 @@ def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,
     """The regression inputs of ``nodes`` (parents at ``slots`` where ``filled``, one
     row per node), their own configurations stacked node after node: ``n_u (G,)``,
     ``S_pp (G, p, p)``, ``S_pj (G, p)``, ``S_jj (G,)``, the means of parents and
-    node, and the parents' scatter round-off (:func:`scatter_noise`; empty slots hold
-    zeros). Nodes with the same discrete-parent grouping share
+    node, the parents' scatter round-off (:func:`scatter_noise`), and the square roots
+    of what the scatter sums cancelled for parents and node (empty slots hold zeros). Nodes with the same discrete-parent grouping share
     one pooling (none at all for a node whose discrete parents are the whole
     interface, as in a mixture) and one gather."""
     by_groups: dict = {}
@@ -311,9 +317,12 @@ def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,
         s_pj = np.where(mk, scat[:, sl, js[:, None]], 0.0)      # (G, J, p)
         m_p = np.where(mk, mean_u[:, sl], 0.0)
         z_p = np.where(mk, noise[:, sl], 0.0)
+        root = np.sqrt(canc)
+        c_p = np.where(mk, root[:, sl], 0.0)
         for r, (i, j) in enumerate(zip(rows, js)):
             parts[i] = (n_u, s_pp[:, r], s_pj[:, r], scat[:, j, j].copy(), m_p[:, r],
-                        mean_u[:, j].copy(), z_p[:, r])  # copies: the pooled scatter can go
+                        mean_u[:, j].copy(), z_p[:, r], c_p[:, r],
+                        root[:, j].copy())  # copies: the pooled scatter can go
     ordered = [parts[i] for i in range(len(nodes))]
     return tuple(np.concatenate(a) for a in zip(*ordered))
 
