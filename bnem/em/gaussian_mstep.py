@@ -163,13 +163,14 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     """
     n_k, mean, scatter = moments_to_scatter(stats, centres)
     cancelled = n_k[:, None] * (mean - centres) ** 2  # what M2 - M1^2 / N cancels
+    overall = (n_k @ mean) / max(float(n_k.sum()), TINY)  # ~ where the E-step centres data
     olds = [previous[node] for node in comp.nodes]
     sizes = [old.intercept.size for old in olds]
     fits: dict = {}
     slack = 0.0
     for nodes in _batches([p.size for p in comp.parents], sizes):
-        found, batch_slack = _fit_batch(comp, nodes, (n_k, mean, scatter, cancelled), olds,
-                                        sizes, min_variance)
+        found, batch_slack = _fit_batch(comp, nodes, (n_k, mean, scatter, cancelled, overall),
+                                        olds, sizes, min_variance)
         fits.update(found)
         slack += batch_slack
     cpds: dict[str, GaussianCPD] = {}
@@ -228,7 +229,7 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
     coefficients, variances, variance held at its floor, collinear)``; and the batch's
     round-off slack (:func:`roundoff_slack`); ``imprecise`` flags where it could not
     be counted. ``moments``: ``(N, mean, scatter, cancelled)`` per interface
-    configuration.
+    configuration, and the component's overall mean.
 
     A residual sum of squares is known to ``err`` only: the magnitude of the terms
     :func:`_rss` adds, times ``8 (p + 1) eps`` (``p`` the node's continuous parents)."""
@@ -262,9 +263,14 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
     var = np.where(low, min_variance, var)
     # judged at the variance used: a floor above round-off makes it exact enough
     slack, vague = roundoff_slack(np.where(ok, n_u, 0.0), np.where(ok, n_u * var, 1.0), err)
-    # and the E-step's own: a row's log density is known to eps |x| / sigma of its size
-    size = np.abs(mean_j) + np.einsum("gp,gp->g", abs_beta, np.abs(mean_p))
-    slack += float(np.sum(np.where(ok, 4 * eps * n_u * size / np.sqrt(var), 0.0)))
+    # and the E-step's own: a row's log density is known to eps |x - c| / sigma, with c
+    # the centre the E-step subtracts (about the component's overall mean)
+    overall = moments[4]
+    node_of = np.array(nodes)[own_row]
+    size = np.abs(mean_j - overall[node_of]) + np.einsum(
+        "gp,gp->g", abs_beta, np.where(filled[own_row], np.abs(mean_p - overall[slots[own_row]]),
+                                       0.0))
+    slack += float(np.sum(np.where(ok & ~vague, 4 * eps * n_u * size / np.sqrt(var), 0.0)))
     out, start = {}, 0
     for j in nodes:
         at = slice(start, start + sizes[j])
@@ -300,7 +306,7 @@ def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,
     for i, j in enumerate(nodes):
         by_groups.setdefault((sizes[j], comp.config_of[j].tobytes()), []).append(i)
     parts: dict = {}
-    n_k, mean, scatter, cancelled = moments
+    n_k, mean, scatter, cancelled = moments[:4]
     for (size, _), rows in by_groups.items():
         groups = comp.config_of[nodes[rows[0]]]
         if size == n_k.size and np.array_equal(groups, np.arange(size)):

@@ -367,11 +367,33 @@ def log_density_table(cs: ComponentSlice, cache: FactorCache, keep_moments: bool
 
 def _diagonal_table(cs, mean, var, keep_moments):
     """:func:`log_density_table` for independent coordinates, with the whole chunk in
-    one masked pattern: three matrix products, whatever the missing cells."""
+    one masked pattern, whatever the missing cells. Deviations are taken from each
+    configuration's mean before squaring (expanding the square would lose the digits
+    of a cluster far from the chunk's centre: clusters at +-1e6 with spread 1 lost 7
+    nats over 2e5 rows); ``rows_per_chunk`` bounds the ``(K, n, m)`` array."""
     p = cs.patterns[0]
     mu = mean - cs.centre                       # (K, m) means in centred coordinates
-    prec = 1.0 / var
-    sq = p.x * p.x                              # zero where missing
-    per_cell = mu * mu * prec + np.log(2 * np.pi * var)          # (K, m)
-    table = -0.5 * (prec @ sq.T - 2.0 * ((mu * prec) @ p.x.T) + per_cell @ p.seen.T)
-    return table, ([DiagMoments(p, sq, mu, var)] if keep_moments else [])
+    log_norm = np.log(2 * np.pi * var) @ p.seen.T
+    if _expansion_is_exact(p.x, mu, var):  # three matrix products
+        sq = p.x * p.x                          # zero where missing
+        table = -0.5 * ((1.0 / var) @ sq.T - 2.0 * ((mu / var) @ p.x.T)
+                        + (mu * mu / var) @ p.seen.T + log_norm)
+        return table, ([DiagMoments(p, None, sq, var, mu)] if keep_moments else [])
+    dev = np.where(p.seen[None] > 0, p.x[None, :, :] - mu[:, None, :], 0.0)  # (K, n, m)
+    sq = dev * dev
+    table = -0.5 * (np.einsum("knm,km->kn", sq, 1.0 / var) + log_norm)
+    return table, ([DiagMoments(p, dev, sq, var, mu)] if keep_moments else [])
+
+
+EXPANSION_ERROR = 1e-11  # nats per row the expanded square may lose to round-off
+
+
+def _expansion_is_exact(x: np.ndarray, mu: np.ndarray, var: np.ndarray) -> bool:
+    """Whether ``x^2/v - 2 mu x/v + mu^2/v`` loses less than ``EXPANSION_ERROR`` per row
+    against ``(x - mu)^2 / v``: its terms are at most ``(|x| + |mu|)^2 / v``, known to
+    eps of their size."""
+    if x.size == 0:
+        return True
+    big = np.abs(x).max(axis=0)
+    terms = ((big[None] + np.abs(mu)) ** 2 / var).sum(axis=1)
+    return bool(4 * np.finfo(float).eps * terms.max() < EXPANSION_ERROR)

@@ -39,18 +39,24 @@ class FullMoments:
 
 @dataclass(frozen=True)
 class DiagMoments:
-    """Independent coordinates, the whole chunk in one masked pattern: squares of the
-    centred values, centred means and variances."""
+    """Independent coordinates, the whole chunk in one masked pattern: each
+    configuration's deviations from its mean ``dev (K, n, m)`` and their squares ``sq``
+    (zero where missing); or, where expanding the square is exact enough (``dev`` None),
+    the squares of the centred values ``sq (n, m)``; the variances and centred means."""
 
     pattern: Any
+    dev: np.ndarray | None
     sq: np.ndarray
-    mu: np.ndarray
     var: np.ndarray
+    mu: np.ndarray
 
     def accumulate(self, resp: np.ndarray, m1: np.ndarray, m2: np.ndarray,
                    diag: np.ndarray) -> None:
-        _diagonal_moments(self.pattern, self.sq, self.mu, self.var,
-                          self.pattern.rows_of(resp), m1, diag)
+        r = self.pattern.rows_of(resp)
+        if self.dev is None:
+            _expanded_moments(self.pattern, self.sq, self.mu, self.var, r, m1, diag)
+        else:
+            _diagonal_moments(self.pattern, self.dev, self.sq, self.var, r, m1, diag)
 
 
 def accumulate_moments(moments: list, resp: np.ndarray, m: int,
@@ -76,20 +82,25 @@ def accumulate_moments(moments: list, resp: np.ndarray, m: int,
     return Moments(n_k, m1, m2)
 
 
-def _diagonal_moments(p, sq, mu, var, r, m1, diag):
-    """Add the moments about the means for independent coordinates (masked).
-
-    With ``x`` centred (zero where missing), ``s`` the observed mask and ``mu`` the
-    means in the same coordinates, per configuration: ``sum r (x - mu) = r^T x -
-    (r^T s) mu`` and ``sum r (x - mu)^2 = r^T x^2 - 2 mu r^T x + (r^T s) mu^2`` over
-    observed cells; a missing cell's deviation is 0 in expectation and adds its
-    conditional variance, ``(r^T (1 - s)) var``.
-    """
-    rt = r.T                                     # (K, n)
-    rx = rt @ p.x                                # (K, m)
+def _expanded_moments(p, sq, mu, var, r, m1, diag):
+    """:func:`_diagonal_moments` with the square expanded (values near their means):
+    ``sum r (x - mu) = r^T x - (r^T s) mu`` and ``sum r (x - mu)^2 = r^T x^2 - 2 mu r^T x
+    + (r^T s) mu^2`` over observed cells, plus the missing cells' variances."""
+    rt = r.T
+    rx = rt @ p.x
     rs = rt @ p.seen
     m1 += rx - rs * mu
     diag += rt @ sq - 2.0 * mu * rx + rs * mu * mu + (r.sum(axis=0)[:, None] - rs) * var
+
+
+def _diagonal_moments(p, dev, sq, var, r, m1, diag):
+    """Add the moments about the means for independent coordinates (masked): per
+    configuration, ``sum r (x - mu)`` and ``sum r (x - mu)^2`` over observed cells from
+    the deviations themselves; a missing cell's deviation is 0 in expectation and adds
+    its conditional variance, ``(r^T (1 - s)) var``."""
+    m1 += np.einsum("nk,knm->km", r, dev)
+    rs = r.T @ p.seen
+    diag += np.einsum("nk,knm->km", r, sq) + (r.sum(axis=0)[:, None] - rs) * var
 
 
 def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
