@@ -43,7 +43,8 @@ def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
         for listed, more in zip(lists, found):
             listed += more
         slack += sl
-    return (new,) + tuple(sorted(set(x)) for x in lists) + (slack,)  # type: ignore[return-value]
+    floored, empty, collinear, imprecise = (sorted(set(x)) for x in lists)
+    return new, floored, empty, collinear, imprecise, slack
 
 
 def moments_to_scatter(stats: Moments,
@@ -71,6 +72,7 @@ def pool(n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray, groups: np.ndar
 
 
 TINY = np.finfo(float).tiny
+EPS = np.finfo(float).eps
 VALUE_DIGITS = 1e3  # a value is taken as known to VALUE_DIGITS * eps of its size
 
 
@@ -81,8 +83,10 @@ def scatter_noise(n: np.ndarray, scatter_diag: np.ndarray, mean: np.ndarray,
     mean is far from the centre the moments were taken about) and of itself, and every
     value is known to ``VALUE_DIGITS * eps`` of its size only. A variable whose
     scatter is not above this does not vary (a parent ~1e6 with spread 1 does)."""
-    eps = np.finfo(float).eps
-    return 64 * eps * (np.abs(scatter_diag) + cancelled) + n[:, None] * (VALUE_DIGITS * eps * mean) ** 2
+    return 64 * EPS * (np.abs(scatter_diag) + cancelled) + \
+        n[:, None] * (VALUE_DIGITS * EPS * mean) ** 2
+
+
 COLLINEAR = 1e-8  # eigenvalues of the parents' correlation matrix below this (relative
                   # to the largest) are not estimated: the normal equations would lose
                   # every digit (they square the condition number)
@@ -97,12 +101,12 @@ def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
 
     A parent that does not vary in a configuration beyond round-off (its scatter not
     above ``noise_p``, the round-off of its sums, see :func:`scatter_noise`; or zero)
-    gets coefficient 0: any coefficient would only fit round-off. The others are solved on their correlation scale by a
-    symmetric eigendecomposition, ignoring directions with eigenvalues below
-    ``COLLINEAR`` times the largest (collinear parents share their effect: the
-    minimum-norm solution). Finally, where the ``previous`` coefficients leave a
-    smaller residual, they are kept, so the M-step never lowers the expected
-    log-likelihood.
+    gets coefficient 0: any coefficient would only fit round-off. The others are solved
+    on their correlation scale by a symmetric eigendecomposition, ignoring directions
+    with eigenvalues below ``COLLINEAR`` times the largest (collinear parents share
+    their effect: the minimum-norm solution). Finally, where the ``previous``
+    coefficients leave a smaller residual, they are kept, so the M-step never lowers
+    the expected log-likelihood.
 
     Also returns, per configuration, whether an ignored direction carried signal (it
     would have explained more than 1e-6 of the residual): the caller warns.
@@ -127,9 +131,9 @@ def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
     # node's own parents, not the batch's padded width): below that, even negative, it
     # is zero, and its share of the residual is round-off
     own = np.maximum(keep.sum(axis=1, keepdims=True), 1)
-    floor = own * np.finfo(float).eps * w.max(axis=1, keepdims=True)
+    floor = own * EPS * w.max(axis=1, keepdims=True)
     lost = np.where(big, 0.0, along * along / np.maximum(w, np.maximum(floor, TINY))).sum(axis=1)
-    collinear = lost > 1e-6 * np.maximum(rss, np.finfo(float).tiny)
+    collinear = lost > 1e-6 * np.maximum(rss, TINY)
     return np.where(worse[:, None], previous, beta), np.where(worse, rss_old, rss), collinear
 
 
@@ -200,7 +204,7 @@ def roundoff_slack(n_u: np.ndarray, rss: np.ndarray,
     ~1e12 times their difference, so their variance is known to a few digits only;
     EM's monotonicity then holds only up to this slack (the driver's check allows it).
     """
-    d = err / np.maximum(rss, np.finfo(float).tiny)
+    d = err / np.maximum(rss, TINY)
     vague = d > PRECISE
     return float(np.sum(np.where(vague, 0.0, n_u * d * d)) / 2.0), vague
 
@@ -251,26 +255,19 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
     else:
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
-    eps = np.finfo(float).eps
-    abs_beta = np.abs(beta)
-    terms = np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj)) \
-        + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta)) \
-        + (c_j + np.einsum("gp,gp->g", abs_beta, c_p)) ** 2  # what the scatter sums cancelled
-    err = 8 * (filled.sum(axis=1)[own_row] + 1) * eps * terms
     ok = n_u > 0
     var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
     low = ok & ~(var >= min_variance)
     var = np.where(low, min_variance, var)
+    terms = np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj)) \
+        + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta)) \
+        + (c_j + np.einsum("gp,gp->g", np.abs(beta), c_p)) ** 2  # what the sums cancelled
+    err = 8 * (filled.sum(axis=1)[own_row] + 1) * EPS * terms
     # judged at the variance used: a floor above round-off makes it exact enough
     slack, vague = roundoff_slack(np.where(ok, n_u, 0.0), np.where(ok, n_u * var, 1.0), err)
-    # and the E-step's own: a row's log density is known to eps |x - c| / sigma, with c
-    # the centre the E-step subtracts (about the component's overall mean)
-    overall = moments[4]
-    node_of = np.array(nodes)[own_row]
-    size = np.abs(mean_j - overall[node_of]) + np.einsum(
-        "gp,gp->g", abs_beta, np.where(filled[own_row], np.abs(mean_p - overall[slots[own_row]]),
-                                       0.0))
-    slack += float(np.sum(np.where(ok & ~vague, 4 * eps * n_u * size / np.sqrt(var), 0.0)))
+    node_of, par_of = np.array(nodes)[own_row], np.where(filled, slots, -1)[own_row]
+    slack += _estep_slack(np.where(ok & ~vague, n_u, 0.0), var, beta, mean_j, mean_p,
+                          moments[4], node_of, par_of)
     out, start = {}, 0
     for j in nodes:
         at = slice(start, start + sizes[j])
@@ -278,6 +275,17 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
                   vague[at])
         start += sizes[j]
     return out, slack
+
+
+def _estep_slack(n_u: np.ndarray, var: np.ndarray, beta: np.ndarray, mean_j: np.ndarray,
+                 mean_p: np.ndarray, overall: np.ndarray, node_of: np.ndarray,
+                 par_of: np.ndarray) -> float:
+    """The E-step's own round-off: a row's log density is known to ``eps |x - c| /
+    sigma``, with ``c`` the centre the E-step subtracts (about the component's overall
+    mean); ``par_of`` holds each row's parent positions (-1 for an empty slot)."""
+    from_centre = np.where(par_of >= 0, np.abs(mean_p - overall[par_of]), 0.0)
+    size = np.abs(mean_j - overall[node_of]) + np.einsum("gp,gp->g", np.abs(beta), from_centre)
+    return float(np.sum(4 * EPS * n_u * size / np.sqrt(var)))
 
 
 def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
@@ -299,9 +307,10 @@ def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,
     row per node), their own configurations stacked node after node: ``n_u (G,)``,
     ``S_pp (G, p, p)``, ``S_pj (G, p)``, ``S_jj (G,)``, the means of parents and
     node, the parents' scatter round-off (:func:`scatter_noise`), and the square roots
-    of what the scatter sums cancelled for parents and node (empty slots hold zeros). Nodes with the same discrete-parent grouping share
-    one pooling (none at all for a node whose discrete parents are the whole
-    interface, as in a mixture) and one gather."""
+    of what the scatter sums cancelled for parents and node (empty slots hold zeros).
+    Nodes with the same discrete-parent grouping share one pooling (none at all for a
+    node whose discrete parents are the whole interface, as in a mixture) and one
+    gather."""
     by_groups: dict = {}
     for i, j in enumerate(nodes):
         by_groups.setdefault((sizes[j], comp.config_of[j].tobytes()), []).append(i)

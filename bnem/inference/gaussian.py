@@ -367,10 +367,11 @@ def log_density_table(cs: ComponentSlice, cache: FactorCache, keep_moments: bool
 
 def _diagonal_table(cs, mean, var, keep_moments):
     """:func:`log_density_table` for independent coordinates, with the whole chunk in
-    one masked pattern, whatever the missing cells. Deviations are taken from each
-    configuration's mean before squaring (expanding the square would lose the digits
-    of a cluster far from the chunk's centre: clusters at +-1e6 with spread 1 lost 7
-    nats over 2e5 rows); ``rows_per_chunk`` bounds the ``(K, n, m)`` array."""
+    one masked pattern, whatever the missing cells: three matrix products with the
+    square expanded where that is exact enough (:func:`_expansion_is_exact`); else,
+    for clusters far from the chunk's centre (at +-1e6 with spread 1 the expansion lost
+    7 nats over 2e5 rows), deviations from each configuration's mean, squared
+    (``rows_per_chunk`` bounds that ``(K, n, m)`` array)."""
     p = cs.patterns[0]
     mu = mean - cs.centre                       # (K, m) means in centred coordinates
     log_norm = np.log(2 * np.pi * var) @ p.seen.T

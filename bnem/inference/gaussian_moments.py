@@ -59,8 +59,8 @@ class DiagMoments:
             _diagonal_moments(self.pattern, self.dev, self.sq, self.var, r, m1, diag)
 
 
-def accumulate_moments(moments: list, resp: np.ndarray, m: int,
-                       diagonal: bool = False) -> Moments:
+def accumulate_moments(moments: list, resp: np.ndarray, m: int, diagonal: bool = False,
+                       centre: np.ndarray | None = None) -> Moments:
     """Weighted moment sums about the current means from per-pattern deviations.
 
     ``resp`` is ``(n, K)``: each row's weight times its posterior over interface
@@ -68,7 +68,8 @@ def accumulate_moments(moments: list, resp: np.ndarray, m: int,
     ``M1 (K, m)`` and ``M2 (K, m, m)`` with
     ``M1 = sum r (x - mean)`` and ``M2 = sum r [(x - mean)(x - mean)^T + Cov(x | row)]``.
     With ``diagonal``, only the diagonal of the first term is computed (all the
-    M-step needs when no node has a continuous parent).
+    M-step needs when no node has a continuous parent). ``centre``: the means the
+    records were taken about, kept on the result for the M-step.
     """
     k = resp.shape[1]
     n_k = resp.sum(axis=0)
@@ -79,7 +80,7 @@ def accumulate_moments(moments: list, resp: np.ndarray, m: int,
         part.accumulate(resp, m1, m2, diag)
     if diagonal:
         m2 += np.einsum("kj,ji->kji", diag, np.eye(m))
-    return Moments(n_k, m1, m2)
+    return Moments(n_k, m1, m2, centre)
 
 
 def _expanded_moments(p, sq, mu, var, r, m1, diag):

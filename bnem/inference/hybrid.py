@@ -16,7 +16,6 @@ interface configurations (:func:`bnem.inference.gaussian.log_density_table`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 
@@ -90,8 +89,8 @@ def hybrid_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
         resp = post.reshape(comp.size, ev.n_rows).T
         rows = np.flatnonzero(cs.scope_config >= 0)
         resp[rows, cs.scope_config[rows]] += ev.weights[rows]
-        moments.append(replace(accumulate_moments(records, resp, comp.m, comp.independent),
-                               centre=cache.joint.mean))
+        moments.append(accumulate_moments(records, resp, comp.m, comp.independent,
+                                          cache.joint.mean))
     return Stats(tree.counts, tuple(moments), tree.log_likelihood + float(ev.weights @ const),
                  None, float(ev.weights.sum()))
 
@@ -129,8 +128,8 @@ def hybrid_hard_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarra
         else:
             config = np.zeros(ev.n_rows, dtype=np.int64)
         resp[np.arange(ev.n_rows), config] = ev.weights
-        moments.append(replace(accumulate_moments(records, resp, comp.m, comp.independent),
-                               centre=cache.joint.mean))
+        moments.append(accumulate_moments(records, resp, comp.m, comp.independent,
+                                          cache.joint.mean))
     return Stats(hard.counts, tuple(moments), hard.log_likelihood + shift,
                  hard.classification + shift, float(ev.weights.sum()))
 
