@@ -696,3 +696,18 @@ def test_diagonal_paths_agree_on_ordinary_data(monkeypatch):
     exact = bnem.fit(net, df, seed=0, max_iter=10, tol=0, accelerate="none")
     np.testing.assert_allclose(fast.history.log_likelihood, exact.history.log_likelihood,
                                rtol=1e-12)
+
+
+def test_fitted_cpds_equal_checked_ones_and_non_finite_fits_are_caught():
+    """The M-step builds its CPDs without ``__init__``'s checks: the result equals the
+    checked construction, and a non-finite parameter is still an error, not a CPD."""
+    from bnem.em.gaussian_mstep import _new_cpd
+    from bnem.network.gaussian import GaussianCPD
+
+    old = GaussianCPD("y", ["z"], ["x"], [0.0, 1.0], [[1.0], [2.0]], [1.0, 2.0])
+    ok = np.array([True, False])
+    b0, beta, var = np.array([3.0, 9.0]), np.array([[0.5], [9.0]]), np.array([0.25, 9.0])
+    new = _new_cpd(old, ok, b0, beta, var)
+    assert new == GaussianCPD("y", ["z"], ["x"], [3.0, 1.0], [[0.5], [2.0]], [0.25, 2.0])
+    with pytest.raises(NetworkError, match=r"M-step of 'y' gave a non-finite"):
+        _new_cpd(old, ok, np.array([np.inf, 0.0]), beta, var)

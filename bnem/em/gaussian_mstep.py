@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import BnemValueError
+from ..errors import BnemValueError, NetworkError
 from ..inference.gaussian import Component, joint_factors
 from ..inference.stats import Moments
 from ..inference.structure import Structure
@@ -296,9 +296,12 @@ def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
     beta = np.where(ok[:, None], beta, old.weights.reshape(n, -1))
     var = np.where(ok, var, old.variance.ravel())
     _check_variance(old.node, var)
-    return GaussianCPD(old.node, old.discrete_parents, old.continuous_parents,
-                       b0.reshape(shape), beta.reshape(shape + (beta.shape[1],)),
-                       var.reshape(shape), discrete_cards=shape)
+    if not (np.isfinite(b0).all() and np.isfinite(beta).all() and np.isfinite(var).all()):
+        raise NetworkError(f"the M-step of {old.node!r} gave a non-finite intercept, weight "
+                           "or variance from finite data. This is a bug in bnem; please "
+                           "report it with the network and data.")
+    return GaussianCPD.fitted(old, b0.reshape(shape), beta.reshape(shape + (beta.shape[1],)),
+                              var.reshape(shape))
 
 
 def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,

@@ -88,6 +88,21 @@ class GaussianCPD:
                 f"Gaussian CPD of {node!r}: variance must be > 0, got "
                 f"{float(self.variance[idx])!r}" + (f" for ({where})" if where else ""))
 
+    @classmethod
+    def fitted(cls, like: "GaussianCPD", intercept: np.ndarray, weights: np.ndarray,
+               variance: np.ndarray) -> "GaussianCPD":
+        """``like``'s node and parents with new float arrays of ``like``'s shapes, taken
+        as they are (no copy, no checks): for arrays bnem computed itself, such as an
+        M-step's, where the checks of ``__init__`` cost more than the arithmetic."""
+        shape = like.intercept.shape
+        assert intercept.shape == shape and variance.shape == shape \
+            and weights.shape == like.weights.shape
+        cpd = cls.__new__(cls)
+        cpd.node, cpd.discrete_parents = like.node, like.discrete_parents
+        cpd.continuous_parents = like.continuous_parents
+        cpd.intercept, cpd.weights, cpd.variance = intercept, weights, variance
+        return cpd
+
     @property
     def mean_shape(self) -> tuple[int, ...]:
         """Cards of the discrete parents (the shape of ``intercept`` and ``variance``)."""
