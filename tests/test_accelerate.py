@@ -132,3 +132,35 @@ def test_barren_cells_summed_out_keep_the_fixed_points():
 def test_barren_option_is_checked():
     with pytest.raises(bnem.BnemError, match="sum_out_barren must be True or False"):
         bnem.fit(load("asia"), load("asia").sample(10, seed=0), sum_out_barren="yes")
+
+
+def test_step_length_metric_is_the_complete_data_information():
+    """SQUAREM measures its step in the complete-data information metric: a table entry
+    by the square root of its expected count (plus the prior), a Gaussian coefficient
+    by its configuration's weight over its variance (a slope also times its parent's
+    spread within configurations), a log variance by sqrt(n / 2)."""
+    from bnem.em.accelerate import _Coordinates
+    from bnem.em.mstep import Maximizer
+    from bnem.inference.gaussian import components
+    from bnem.inference.stats import Moments, Stats
+    from bnem.network.parameters import Parameters
+
+    gm = bnem.gaussian_mixture(["a", "b"], 2, covariance="full")
+    comps = components(gm)
+    params = Parameters(gm.flat_params(), dict(gm.gaussian_cpds))
+    n = np.array([3.0, 1.0])
+    m1 = np.array([[0.5, -1.0], [0.2, 0.4]])
+    m2 = np.array([[[4.0, 1.0], [1.0, 3.0]], [[2.0, 0.5], [0.5, 1.5]]])
+    counts = np.array([3.0, 1.0])
+    stats = Stats(counts, (Moments(n, m1, m2),), 0.0, None, 4.0)
+    got = _Coordinates(Maximizer(gm), 1e-6).metric(params, stats, comps, prior=0.5)
+    sd_a = np.sqrt(((m2[:, 0, 0] - m1[:, 0] ** 2 / n).sum()) / n.sum())
+    var_a = np.ravel(gm.cpd("a").variance)
+    var_b = np.ravel(gm.cpd("b").variance)
+    want = np.concatenate([np.sqrt(counts + 0.5),
+                           np.sqrt(n / var_a), np.sqrt(n / 2),                        # a
+                           np.sqrt(n / var_b), np.sqrt(n / var_b) * sd_a, np.sqrt(n / 2)])  # b
+    assert list(gm.gaussian_cpds) == ["a", "b"] and gm.cpd("b").continuous_parents == ("a",)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    x, _ = _Coordinates(Maximizer(gm), 1e-6).to_vector(params)
+    assert x.shape == got.shape
