@@ -164,3 +164,61 @@ def test_step_length_metric_is_the_complete_data_information():
     np.testing.assert_allclose(got, want, rtol=1e-14)
     x, _ = _Coordinates(Maximizer(gm), 1e-6).to_vector(params)
     assert x.shape == got.shape
+
+
+@pytest.mark.parametrize("spoil", ["lower", "impossible"])
+def test_rejected_proposals_leave_plain_em(monkeypatch, spoil):
+    """A constructed extrapolation that lowers the objective (a state seen in the data
+    given probability 1e-300), or that gives an observed row probability 0, is
+    rejected: every cycle is then two plain EM steps (the same parameters as plain EM
+    after twice the iterations), and still costs its three E-steps."""
+    from bnem.em.accelerate import Squarem
+    from bnem.network.parameters import Parameters
+
+    net = load("asia")
+    df = net.sample(400, seed=5, missing=0.3)
+    seen = []
+
+    def spoiled(self, p0, p1, p2, metric):
+        theta = p2.theta.copy()
+        theta[:2] = [1e-300, 1.0] if spoil == "lower" else [0.0, 1.0]  # asia's first table
+        seen.append(theta)
+        return Parameters(theta, p2.gaussians), 1.0
+
+    assert net.nodes[0] == "asia" and net.cpd("asia").values.shape == (2,)
+    assert df["asia"].eq(net.states("asia")[0]).any()  # the spoiled state is observed
+    monkeypatch.setattr(Squarem, "_extrapolate", spoiled)
+    fast = _fit(net, df, max_iter=6, tol=0, seed=3, accelerate="squarem")
+    plain = _fit(net, df, max_iter=12, tol=0, seed=3, accelerate="none")
+    assert len(seen) == 6
+    assert_monotone(fast)
+    assert list(fast.history.step) == ["start"] + ["em"] * 6
+    assert fast.n_estep == 1 + 3 * 6
+    assert fast.log_likelihood == pytest.approx(plain.log_likelihood, rel=1e-13)
+    np.testing.assert_allclose(fast.network.flat_params(), plain.network.flat_params(),
+                               rtol=1e-10, atol=1e-13)
+
+
+def test_proposals_stay_on_the_simplex():
+    """Whatever the extrapolated vector, its tables are distributions and structural
+    zeros stay zero; variances stay at or above the floor; a vector whose variances
+    would overflow is no network (it crashed the fit before)."""
+    from bnem.em.accelerate import _Coordinates
+    from bnem.em.mstep import Maximizer
+    from bnem.network.parameters import Parameters
+
+    gm = bnem.gaussian_mixture(["a", "b"], 3, covariance="full")
+    coords = _Coordinates(Maximizer(gm), 0.25)
+    theta = np.array([0.5, 0.5, 0.0])
+    x, zero = coords.to_vector(Parameters(theta, dict(gm.gaussian_cpds)))
+    rng = np.random.default_rng(0)
+    for scale in (1.0, 20.0, 80.0, 1e300):
+        y = x + rng.normal(0.0, scale, x.size)
+        p = coords.to_params(y, zero, Parameters(theta, dict(gm.gaussian_cpds)))
+        if scale > 80:  # variances beyond floating point: no network, the EM point is taken
+            assert p is None
+            continue
+        assert p is not None and np.all(p.theta >= 0) and p.theta[2] == 0.0
+        assert p.theta.sum() == pytest.approx(1.0, abs=1e-15)
+        for cpd in p.gaussians.values():
+            assert np.all(np.asarray(cpd.variance) >= 0.25)

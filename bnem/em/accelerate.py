@@ -44,6 +44,7 @@ from .run import Point, Problem
 
 STEP_FACTOR = 4.0  # ``mstep`` of R's SQUAREM
 TINY = np.finfo(float).tiny
+MAX_LOG_VARIANCE = 0.5 * math.log(np.finfo(float).max)  # squares of deviations stay finite
 
 
 class _Coordinates:
@@ -63,10 +64,15 @@ class _Coordinates:
             parts += [np.ravel(cpd.intercept), np.ravel(cpd.weights), np.log(np.ravel(cpd.variance))]
         return np.concatenate(parts), params.theta <= 0
 
-    def to_params(self, x: np.ndarray, zero: np.ndarray, like: Parameters) -> Parameters:
+    def to_params(self, x: np.ndarray, zero: np.ndarray, like: Parameters) -> Parameters | None:
+        """The network at ``x`` (tables by a softmax per distribution, ``zero``
+        entries 0; variances at least ``min_variance``), or None where a Gaussian
+        coordinate is beyond floating point (an extreme extrapolation)."""
         m = self.maximizer
         n = like.theta.size
         logs = np.where(zero, -np.inf, x[:n])
+        if np.isnan(logs).any() or np.isposinf(logs).any():
+            return None
         top = np.maximum.reduceat(logs, m.block_start) if n else logs
         with np.errstate(under="ignore"):
             e = np.exp(logs - top[m.block_of])
@@ -76,6 +82,9 @@ class _Coordinates:
             sizes = (np.size(cpd.intercept), np.size(cpd.weights), np.size(cpd.variance))
             b0, w, logvar = np.split(x[at:at + sum(sizes)], np.cumsum(sizes)[:-1])
             at += sum(sizes)
+            if not (np.isfinite(b0).all() and np.isfinite(w).all()
+                    and (logvar < MAX_LOG_VARIANCE).all()):
+                return None  # beyond floats: no network (the caller takes the EM point)
             gaussians[node] = GaussianCPD(
                 node, cpd.discrete_parents, cpd.continuous_parents,
                 b0.reshape(np.shape(cpd.intercept)), w.reshape(np.shape(cpd.weights)),
@@ -157,4 +166,5 @@ class Squarem:
             return None  # at a fixed point (or a straight path): nothing to extrapolate
         alpha = min(self.step_max, max(1.0, math.sqrt(float(wr @ wr) / sv2)))
         x = np.where(free, x0 + 2.0 * alpha * r + alpha * alpha * v, x2)
-        return self.coords.to_params(x, z2, p2), alpha
+        params = self.coords.to_params(x, z2, p2)
+        return None if params is None else (params, alpha)

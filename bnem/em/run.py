@@ -102,8 +102,10 @@ class Problem:
                  notes: MStepNotes | None = None, step: str = "em",
                  count: bool = True) -> Point:
         """The E-step at ``params`` and the objective EM increases there."""
-        stats = self.data.stats(params, self.options.hard, context)
-        self.n_estep += count
+        try:
+            stats = self.data.stats(params, self.options.hard, context)
+        finally:  # an E-step that found a row impossible (a rejected proposal) counts too
+            self.n_estep += count
         fit = stats.classification if self.options.hard else stats.log_likelihood
         assert fit is not None  # hard E-steps always return the classification objective
         objective = fit + self.maximizer.log_prior(params.theta, self.options.prior)
