@@ -11,13 +11,11 @@ Roland 2008, step-length scheme 3) takes two EM steps from ``θ0``, ``θ1 = F(θ
 in coordinates where every point is a valid network: each table's log probabilities
 (mapped back by a softmax per distribution; entries that are 0 stay 0), Gaussian
 intercepts and weights as they are, log variances. The step length is measured in
-the metric of the complete-data information at ``θ1`` (:meth:`_Coordinates.metric`:
-a log probability weighs by its expected count, a Gaussian coefficient by its
-configuration's weight over its variance), not in the raw coordinates: there, the
-log of a probability EM drives towards 0 moves by a constant each step however
-little the likelihood cares, and such entries set ``α`` for all the others (on the
-benchmark's latent models the metric saves 10-25% of the E-steps, see
-``benchmarks/README.md``). The E-step at ``θ'`` gives its
+a metric of the complete-data information per row (:meth:`_Coordinates.metric`), not
+in the raw coordinates: there, the log of a probability EM drives towards 0 moves by
+a constant each step however little the likelihood cares, and such entries set ``α``
+for all the others (on the benchmark's latent models the metric saves up to a third
+of the E-steps, see ``benchmarks/README.md``). The E-step at ``θ'`` gives its
 objective; the proposal is accepted if that objective is not below ``θ0``'s, and then
 one stabilising EM step from ``θ'`` gives the next point (so the objective still never
 decreases and the driver's monotonicity check holds). Otherwise the plain EM point
@@ -95,26 +93,31 @@ class _Coordinates:
 
     def metric(self, params: Parameters, stats: Stats, components: tuple,
                prior: float) -> np.ndarray:
-        """Per coordinate of :meth:`to_vector`, the square root of its diagonal
-        complete-data information at ``params`` given the expected ``stats``: a table's
-        log probability ``sqrt(count + prior)``; per configuration ``u`` of a Gaussian
-        CPD with weight ``n_u`` and variance ``s2``, the intercept ``sqrt(n_u / s2)``,
-        a coefficient that times the parent's spread within configurations, and the log
-        variance ``sqrt(n_u / 2)``."""
-        parts = [np.sqrt(np.maximum(stats.counts + prior, 0.0))]
-        weight, spread = {}, {}
+        """Per coordinate of :meth:`to_vector`, its weight in the step length: the
+        square root of its diagonal complete-data information per row, on the scale of
+        the data rather than of the current conditional variances. A table's log
+        probability weighs ``sqrt(P(x, u))`` (its expected count plus the prior, over the
+        rows); per configuration ``u`` of a Gaussian CPD, of share ``P(u)`` of the
+        rows, the intercept ``sqrt(P(u)) / s``, a coefficient that times its parent's
+        ``s``, the log variance ``sqrt(P(u) / 2)``, where ``s`` is a node's standard
+        deviation within configurations, pooled over them (a conditional variance
+        collapsing towards 0 would otherwise weigh without bound and drive the steps).
+        """
+        rows = max(stats.weight, TINY)
+        parts = [np.sqrt(np.maximum(stats.counts + prior, 0.0) / rows)]
+        share, spread = {}, {}
         for comp, mom in zip(components, stats.moments):
             n = np.maximum(mom.n, TINY)
             within = np.einsum("kii->ki", mom.m2) - mom.m1 ** 2 / n[:, None]
             sd = np.sqrt(np.maximum(within.sum(axis=0), 0.0) / n.sum())
             for j, node in enumerate(comp.nodes):
                 size = params.gaussians[node].intercept.size
-                weight[node] = np.bincount(comp.config_of[j], weights=mom.n, minlength=size)
-                spread[node] = sd[comp.parents[j]]
-        for node, cpd in params.gaussians.items():
-            per = np.sqrt(np.maximum(weight[node], 0.0))
-            by_var = per / np.sqrt(np.ravel(cpd.variance))
-            parts += [by_var, np.ravel(by_var[:, None] * spread[node]), per / math.sqrt(2.0)]
+                share[node] = np.bincount(comp.config_of[j], weights=mom.n, minlength=size) / rows
+                spread[node] = (sd[comp.parents[j]], max(float(sd[j]), TINY))
+        for node in params.gaussians:
+            per = np.sqrt(np.maximum(share[node], 0.0))
+            parents, own = spread[node]
+            parts += [per / own, np.ravel((per / own)[:, None] * parents), per / math.sqrt(2.0)]
         return np.concatenate(parts)
 
 
