@@ -29,6 +29,7 @@ import numpy as np
 from ..inference.dataset import FitData
 from ..inference.gaussian import interface_rows
 from ..inference.stats import Moments
+from ..network.gaussian import GaussianCPD
 from .gaussian_mstep import maximize_component
 
 MIXTURE_INITS = ("k-means++", "random-rows", "random-resp")
@@ -181,12 +182,10 @@ def _complete_case(comp, cpds, filled, centre, x, w, config, min_variance):
 
 
 def _floor(comp, cpds, x, w):
-    out = {}
-    total = w.sum()
-    for j, node in enumerate(comp.nodes):
-        c = cpds[node]
-        spread = float(np.sum(w * (x[:, j] - np.average(x[:, j], weights=w)) ** 2) / total)
-        floor = START_VARIANCE_FLOOR * (spread if spread > 0 else 1.0)
-        out[node] = type(c)(node, c.discrete_parents, c.continuous_parents, c.intercept,
-                            c.weights, np.maximum(c.variance, floor), discrete_cards=c.mean_shape)
-    return out
+    """Start variances at least ``START_VARIANCE_FLOOR`` times each column's spread."""
+    mean = (w @ x) / w.sum()
+    spread = (w @ (x - mean) ** 2) / w.sum()
+    floor = START_VARIANCE_FLOOR * np.where(spread > 0, spread, 1.0)
+    return {node: GaussianCPD.fitted(cpds[node], cpds[node].intercept, cpds[node].weights,
+                                     np.maximum(cpds[node].variance, floor[j]))
+            for j, node in enumerate(comp.nodes)}
