@@ -167,7 +167,8 @@ def test_step_length_metric_is_the_complete_data_information_per_row():
     np.testing.assert_allclose(got, want, rtol=1e-14)
     x, _ = _Coordinates(Maximizer(gm), 1e-6).to_vector(params)
     assert x.shape == got.shape
-    # a variance collapsing in one configuration does not change the weights
+    # the weights do not depend on the conditional variances (guards against dividing
+    # by them again: a collapsing configuration then weighed without bound)
     tiny = {node: bnem.GaussianCPD(node, cpd.discrete_parents, cpd.continuous_parents,
                                    cpd.intercept, cpd.weights, [1e-12, 1.0])
             for node, cpd in gm.gaussian_cpds.items()}
@@ -273,3 +274,46 @@ def test_same_optimum_as_plain_em_from_the_same_start(case):
         for part in ("intercept", "weights", "variance"):
             np.testing.assert_allclose(getattr(mine, part), getattr(cpd, part), rtol=0,
                                        atol=1e-5, err_msg=f"{node} {part}")
+
+
+def test_a_column_constant_within_configurations_keeps_the_steps():
+    """A column with no spread (here constant, after continuous parents) weighed its
+    slopes to inf, which turned every extrapolation into NaN: SQUAREM silently ran
+    plain EM at three E-steps per two EM steps. Its spread is now floored at the
+    M-step's own floor."""
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal([0, 0, 0], [10, 1, 1], (300, 3)),
+                   rng.normal([12, 1, -1], [7, .7, .7], (300, 3))])
+    df = pd.DataFrame(x, columns=["a", "b", "c"]).mask(rng.random((600, 3)) < 0.15)
+    df["k"] = 5.0
+    gm = bnem.gaussian_mixture(["a", "b", "c", "k"], 2, covariance="full")
+    plain = _fit(gm, df, max_iter=5000, tol=1e-10, seed=1, accelerate="none")
+    fast = _fit(gm, df, max_iter=5000, tol=1e-10, seed=1, accelerate="squarem")
+    assert (fast.history.step == "squarem").sum() >= 5
+    assert fast.n_estep < plain.n_estep / 2
+    assert fast.log_likelihood == pytest.approx(plain.log_likelihood, rel=1e-8)
+
+
+@pytest.mark.parametrize("value", [1e200, -1e300])
+def test_proposals_with_huge_coefficients_are_rejected(monkeypatch, value):
+    """Finite but huge extrapolated coefficients make the joint covariances overflow
+    (a singular-matrix error in the trial E-step, a crash before): the proposal is
+    rejected and the plain EM point taken."""
+    from bnem.em.accelerate import Squarem
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal([0, 0, 0], 1.0, (300, 3)), rng.normal([2.5, 1, -1], 0.7, (300, 3))])
+    df = pd.DataFrame(x, columns=["a", "b", "c"]).mask(rng.random((600, 3)) < 0.15)
+    gm = bnem.gaussian_mixture(["a", "b", "c"], 2, covariance="full")
+
+    def huge(self, p0, p1, p2, metric):
+        gaussians = {n: bnem.GaussianCPD(n, c.discrete_parents, c.continuous_parents,
+                                         c.intercept, np.full(np.shape(c.weights), value),
+                                         c.variance)
+                     for n, c in p2.gaussians.items()}
+        return type(p2)(p2.theta, gaussians), 1.0
+
+    monkeypatch.setattr(Squarem, "_extrapolate", huge)
+    fast = _fit(gm, df, max_iter=3, tol=0, seed=0, accelerate="squarem")
+    plain = _fit(gm, df, max_iter=6, tol=0, seed=0, accelerate="none")
+    assert list(fast.history.step) == ["start", "em", "em", "em"]
+    assert fast.log_likelihood == pytest.approx(plain.log_likelihood, rel=1e-12)

@@ -42,7 +42,7 @@ from .run import Point, Problem
 
 STEP_FACTOR = 4.0  # ``mstep`` of R's SQUAREM
 TINY = np.finfo(float).tiny
-MAX_LOG_VARIANCE = 0.5 * math.log(np.finfo(float).max)  # squares of deviations stay finite
+MAX_LOG_VARIANCE = math.log(np.finfo(float).max)  # beyond: the variance overflows
 
 
 class _Coordinates:
@@ -100,8 +100,11 @@ class _Coordinates:
         rows); per configuration ``u`` of a Gaussian CPD, of share ``P(u)`` of the
         rows, the intercept ``sqrt(P(u)) / s``, a coefficient that times its parent's
         ``s``, the log variance ``sqrt(P(u) / 2)``, where ``s`` is a node's standard
-        deviation within configurations, pooled over them (a conditional variance
-        collapsing towards 0 would otherwise weigh without bound and drive the steps).
+        deviation within its component's interface configurations, pooled over them,
+        and at least ``sqrt(min_variance)`` (a conditional variance collapsing towards
+        0 would otherwise weigh without bound and drive the steps). A slope's exact
+        weight would use its parent's second moment about 0, not its spread; the
+        spread keeps the metric from depending on where a parent column sits.
         """
         rows = max(stats.weight, TINY)
         parts = [np.sqrt(np.maximum(stats.counts + prior, 0.0) / rows)]
@@ -109,16 +112,19 @@ class _Coordinates:
         for comp, mom in zip(components, stats.moments):
             n = np.maximum(mom.n, TINY)
             within = np.einsum("kii->ki", mom.m2) - mom.m1 ** 2 / n[:, None]
-            sd = np.sqrt(np.maximum(within.sum(axis=0), 0.0) / n.sum())
+            # at least the M-step's floor: a column constant within configurations would
+            # weigh without bound (and its slopes to inf) and switch the steps off
+            sd = np.sqrt(np.maximum(within.sum(axis=0) / n.sum(), self.min_variance))
             for j, node in enumerate(comp.nodes):
                 size = params.gaussians[node].intercept.size
                 share[node] = np.bincount(comp.config_of[j], weights=mom.n, minlength=size) / rows
-                spread[node] = (sd[comp.parents[j]], max(float(sd[j]), TINY))
+                spread[node] = (sd[comp.parents[j]], float(sd[j]))
         for node in params.gaussians:
             per = np.sqrt(np.maximum(share[node], 0.0))
             parents, own = spread[node]
             parts += [per / own, np.ravel((per / own)[:, None] * parents), per / math.sqrt(2.0)]
-        return np.concatenate(parts)
+        metric = np.concatenate(parts)
+        return np.where(np.isfinite(metric), metric, 0.0)
 
 
 class Squarem:
@@ -141,7 +147,9 @@ class Squarem:
             params, alpha = proposal
             try:
                 trial = problem.evaluate(params, context)
-            except ImpossibleRowError:  # the proposal left a row no probability
+            except (ImpossibleRowError, np.linalg.LinAlgError):
+                # the proposal left a row no probability, or its coefficients are so large
+                # that its joint covariances are not numbers
                 trial = None
             if trial is not None and math.isfinite(trial.objective) and \
                     trial.objective >= point.objective:
