@@ -709,5 +709,8 @@ def test_fitted_cpds_equal_checked_ones_and_non_finite_fits_are_caught():
     b0, beta, var = np.array([3.0, 9.0]), np.array([[0.5], [9.0]]), np.array([0.25, 9.0])
     new = _new_cpd(old, ok, b0, beta, var)
     assert new == GaussianCPD("y", ["z"], ["x"], [3.0, 1.0], [[0.5], [2.0]], [0.25, 2.0])
+    assert not any(a.flags.writeable for a in (new.intercept, new.weights, new.variance))
+    with pytest.raises(NetworkError, match=r"fitted arrays of shapes \(3,\)"):
+        GaussianCPD.fitted(old, np.zeros(3), np.zeros((2, 1)), np.ones(2))
     with pytest.raises(NetworkError, match=r"M-step of 'y' gave a non-finite"):
         _new_cpd(old, ok, np.array([np.inf, 0.0]), beta, var)

@@ -92,11 +92,17 @@ class GaussianCPD:
     def fitted(cls, like: "GaussianCPD", intercept: np.ndarray, weights: np.ndarray,
                variance: np.ndarray) -> "GaussianCPD":
         """``like``'s node and parents with new float arrays of ``like``'s shapes, taken
-        as they are (no copy, no checks): for arrays bnem computed itself, such as an
-        M-step's, where the checks of ``__init__`` cost more than the arithmetic."""
+        as they are (no copy, no value checks; made read-only like ``__init__``'s): for
+        arrays bnem computed itself, such as an M-step's, where the checks of
+        ``__init__`` cost more than the arithmetic."""
         shape = like.intercept.shape
-        assert intercept.shape == shape and variance.shape == shape \
-            and weights.shape == like.weights.shape
+        if intercept.shape != shape or variance.shape != shape \
+                or weights.shape != like.weights.shape:
+            raise NetworkError(f"Gaussian CPD of {like.node!r}: fitted arrays of shapes "
+                               f"{intercept.shape}, {weights.shape}, {variance.shape}; "
+                               f"expected {shape}, {like.weights.shape}, {shape}")
+        for arr in (intercept, weights, variance):
+            arr.setflags(write=False)
         cpd = cls.__new__(cls)
         cpd.node, cpd.discrete_parents = like.node, like.discrete_parents
         cpd.continuous_parents = like.continuous_parents
