@@ -23,6 +23,8 @@ from ..inference.gaussian import Component, joint_factors
 from ..inference.stats import Moments
 from ..inference.structure import Structure
 from ..network.gaussian import GaussianCPD
+from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, roundoff_slack,
+                               scatter_noise)
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
@@ -69,27 +71,6 @@ def pool(n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray, groups: np.ndar
     scatter_u = np.zeros((n_groups,) + scatter.shape[1:])
     np.add.at(scatter_u, groups, scatter + n_k[:, None, None] * np.einsum("ki,kj->kij", shift, shift))
     return n_u, mean_u, scatter_u
-
-
-TINY = np.finfo(float).tiny
-EPS = np.finfo(float).eps
-VALUE_DIGITS = 1e3  # a value is taken as known to VALUE_DIGITS * eps of its size
-
-
-def scatter_noise(n: np.ndarray, scatter_diag: np.ndarray, mean: np.ndarray,
-                  cancelled: np.ndarray) -> np.ndarray:
-    """The round-off of each variable's scatter about its mean: the sum ``M2 - M1^2 /
-    N`` loses ``eps`` of what it cancels (``cancelled = M1^2 / N``, large while the
-    mean is far from the centre the moments were taken about) and of itself, and every
-    value is known to ``VALUE_DIGITS * eps`` of its size only. A variable whose
-    scatter is not above this does not vary (a parent ~1e6 with spread 1 does)."""
-    return 64 * EPS * (np.abs(scatter_diag) + cancelled) + \
-        n[:, None] * (VALUE_DIGITS * EPS * mean) ** 2
-
-
-COLLINEAR = 1e-8  # eigenvalues of the parents' correlation matrix below this (relative
-                  # to the largest) are not estimated: the normal equations would lose
-                  # every digit (they square the condition number)
 
 
 def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
@@ -188,27 +169,6 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     return (cpds,) + notes + (slack,)
 
 
-PRECISE = 0.1  # a residual sum of squares known to this relative error or better counts
-               # toward the slack; a worse one is reported as imprecise
-
-
-def roundoff_slack(n_u: np.ndarray, rss: np.ndarray,
-                   err: np.ndarray) -> tuple[float, np.ndarray]:
-    """How far the expected log-likelihood can fall short of its maximum because each
-    residual sum of squares ``rss`` (``n`` times the variance used) is only known to
-    ``err``, and which are not known to ``PRECISE`` (those are left out of the slack:
-    their variance is round-off).
-
-    A variance off by the relative ``d`` loses about ``n d^2 / 4``; the slack takes
-    ``n d^2 / 2``. Nearly exact regressions (``R^2`` within ~1e-12 of 1) subtract sums
-    ~1e12 times their difference, so their variance is known to a few digits only;
-    EM's monotonicity then holds only up to this slack (the driver's check allows it).
-    """
-    d = err / np.maximum(rss, TINY)
-    vague = d > PRECISE
-    return float(np.sum(np.where(vague, 0.0, n_u * d * d)) / 2.0), vague
-
-
 def _batches(counts: list[int], sizes: list[int]) -> list[list[int]]:
     """Nodes grouped for :func:`_fit_batch`, by increasing parent count: a node joins
     the current batch while the padded cells (configurations x widest parents
@@ -266,7 +226,7 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
     # judged at the variance used: a floor above round-off makes it exact enough
     slack, vague = roundoff_slack(np.where(ok, n_u, 0.0), np.where(ok, n_u * var, 1.0), err)
     node_of, par_of = np.array(nodes)[own_row], np.where(filled, slots, -1)[own_row]
-    slack += _estep_slack(np.where(ok & ~vague, n_u, 0.0), var, beta, mean_j, mean_p,
+    slack += estep_slack(np.where(ok & ~vague, n_u, 0.0), var, beta, mean_j, mean_p,
                           moments[4], node_of, par_of)
     out, start = {}, 0
     for j in nodes:
@@ -275,17 +235,6 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
                   vague[at])
         start += sizes[j]
     return out, slack
-
-
-def _estep_slack(n_u: np.ndarray, var: np.ndarray, beta: np.ndarray, mean_j: np.ndarray,
-                 mean_p: np.ndarray, overall: np.ndarray, node_of: np.ndarray,
-                 par_of: np.ndarray) -> float:
-    """The E-step's own round-off: a row's log density is known to ``eps |x - c| /
-    sigma``, with ``c`` the centre the E-step subtracts (about the component's overall
-    mean); ``par_of`` holds each row's parent positions (-1 for an empty slot)."""
-    from_centre = np.where(par_of >= 0, np.abs(mean_p - overall[par_of]), 0.0)
-    size = np.abs(mean_j - overall[node_of]) + np.einsum("gp,gp->g", np.abs(beta), from_centre)
-    return float(np.sum(4 * EPS * n_u * size / np.sqrt(var)))
 
 
 def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,

@@ -57,7 +57,7 @@ class MStepNotes:
     as ``(node, configuration index)``: variance floored, zero weight (previous
     parameters kept), collinear parents, variance below the round-off of its sums;
     and how much expected log-likelihood round-off can cost
-    (:func:`bnem.em.gaussian_mstep.roundoff_slack`)."""
+    (:func:`bnem.em.gaussian_roundoff.roundoff_slack`)."""
 
     floored: tuple = ()
     empty: tuple = ()

@@ -1,0 +1,58 @@
+"""Round-off bounds of the Gaussian M-step (em layer): how well scatter sums, residual
+sums of squares and the E-step's log densities are known in floating point, so that
+EM's monotonicity check allows what arithmetic cannot promise and no more."""
+
+from __future__ import annotations
+
+import numpy as np
+
+TINY = np.finfo(float).tiny
+EPS = np.finfo(float).eps
+VALUE_DIGITS = 1e3  # a value is taken as known to VALUE_DIGITS * eps of its size
+
+
+def scatter_noise(n: np.ndarray, scatter_diag: np.ndarray, mean: np.ndarray,
+                  cancelled: np.ndarray) -> np.ndarray:
+    """The round-off of each variable's scatter about its mean: the sum ``M2 - M1^2 /
+    N`` loses ``eps`` of what it cancels (``cancelled = M1^2 / N``, large while the
+    mean is far from the centre the moments were taken about) and of itself, and every
+    value is known to ``VALUE_DIGITS * eps`` of its size only. A variable whose
+    scatter is not above this does not vary (a parent ~1e6 with spread 1 does)."""
+    return 64 * EPS * (np.abs(scatter_diag) + cancelled) + \
+        n[:, None] * (VALUE_DIGITS * EPS * mean) ** 2
+
+
+COLLINEAR = 1e-8  # eigenvalues of the parents' correlation matrix below this (relative
+                  # to the largest) are not estimated: the normal equations would lose
+                  # every digit (they square the condition number)
+
+PRECISE = 0.1  # a residual sum of squares known to this relative error or better counts
+               # toward the slack; a worse one is reported as imprecise
+
+
+def roundoff_slack(n_u: np.ndarray, rss: np.ndarray,
+                   err: np.ndarray) -> tuple[float, np.ndarray]:
+    """How far the expected log-likelihood can fall short of its maximum because each
+    residual sum of squares ``rss`` (``n`` times the variance used) is only known to
+    ``err``, and which are not known to ``PRECISE`` (those are left out of the slack:
+    their variance is round-off).
+
+    A variance off by the relative ``d`` loses about ``n d^2 / 4``; the slack takes
+    ``n d^2 / 2``. Nearly exact regressions (``R^2`` within ~1e-12 of 1) subtract sums
+    ~1e12 times their difference, so their variance is known to a few digits only;
+    EM's monotonicity then holds only up to this slack (the driver's check allows it).
+    """
+    d = err / np.maximum(rss, TINY)
+    vague = d > PRECISE
+    return float(np.sum(np.where(vague, 0.0, n_u * d * d)) / 2.0), vague
+
+
+def estep_slack(n_u: np.ndarray, var: np.ndarray, beta: np.ndarray, mean_j: np.ndarray,
+                mean_p: np.ndarray, overall: np.ndarray, node_of: np.ndarray,
+                par_of: np.ndarray) -> float:
+    """The E-step's own round-off: a row's log density is known to ``eps |x - c| /
+    sigma``, with ``c`` the centre the E-step subtracts (about the component's overall
+    mean); ``par_of`` holds each row's parent positions (-1 for an empty slot)."""
+    from_centre = np.where(par_of >= 0, np.abs(mean_p - overall[par_of]), 0.0)
+    size = np.abs(mean_j - overall[node_of]) + np.einsum("gp,gp->g", np.abs(beta), from_centre)
+    return float(np.sum(4 * EPS * n_u * size / np.sqrt(var)))
