@@ -714,3 +714,59 @@ def test_fitted_cpds_equal_checked_ones_and_non_finite_fits_are_caught():
         GaussianCPD.fitted(old, np.zeros(3), np.zeros((2, 1)), np.ones(2))
     with pytest.raises(NetworkError, match=r"M-step of 'y' gave a non-finite"):
         _new_cpd(old, ok, np.array([np.inf, 0.0]), beta, var)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_full_covariance_factorisation_equals_the_general_solver(seed, monkeypatch):
+    """A full-covariance component is solved from one triangular factor
+    (bnem.em.gaussian_chain); it gives the general solver's CPDs, flags and round-off
+    slack, and leaves near-collinear parents to the general solver."""
+    import bnem.em.gaussian_mstep as gm_step
+    from bnem.inference.gaussian import components
+    from bnem.inference.stats import Moments
+
+    rng = np.random.default_rng(seed)
+    m, k = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+    gm = bnem.gaussian_mixture([f"x{i}" for i in range(m)], k, covariance="full")
+    comp = components(gm)[0]
+    assert gm_step.is_chain(comp)
+    n = rng.uniform(1, 100, k)
+    centres = rng.normal(0, 3, (k, m))
+    a = rng.normal(size=(k, m, m)) * rng.uniform(0.1, 3, (k, 1, m))
+    cov = a @ np.swapaxes(a, 1, 2) + 1e-3 * np.eye(m)
+    collinear = seed % 4 == 0 and m > 2
+    if collinear:  # two parents equal to 12 digits: not for the factorisation
+        cov[:, 1, :] = cov[:, 0, :]
+        cov[:, :, 1] = cov[:, :, 0]
+        cov[:, 1, 1] += 1e-12 * cov[:, 0, 0]
+    m1 = rng.normal(0, 1, (k, m)) * n[:, None] * 0.1
+    stats = Moments(n, m1, cov * n[:, None, None] + np.einsum("ki,kj->kij", m1, m1)
+                    / n[:, None, None], centres)
+    prev = {node: bnem.GaussianCPD(node, c.discrete_parents, c.continuous_parents,
+                                   rng.normal(size=c.intercept.shape),
+                                   rng.normal(size=np.shape(c.weights)) * 0.3,
+                                   rng.uniform(0.5, 2, c.intercept.shape))
+            for node, c in gm.gaussian_cpds.items()}
+    calls = []
+    real = gm_step.chain_fits
+    monkeypatch.setattr(gm_step, "chain_fits", lambda *a: calls.append(real(*a)) or calls[-1])
+    fast = gm_step.maximize_component(comp, stats, centres, prev, 1e-6)
+    assert (calls[-1] is None) == collinear
+    monkeypatch.setattr(gm_step, "is_chain", lambda c: False)
+    slow = gm_step.maximize_component(comp, stats, centres, prev, 1e-6)
+    for node in comp.nodes:
+        for part in ("intercept", "weights", "variance"):
+            np.testing.assert_allclose(getattr(fast[0][node], part), getattr(slow[0][node], part),
+                                       rtol=1e-9, atol=1e-12, err_msg=f"{node} {part}")
+    assert fast[1:5] == slow[1:5]
+    assert fast[5] == pytest.approx(slow[5], rel=1e-6)
+
+
+def test_chain_layout_is_recognised_only_for_full_chains():
+    from bnem.em.gaussian_chain import is_chain
+    from bnem.inference.gaussian import components
+    assert is_chain(components(bnem.gaussian_mixture(["a", "b", "c"], 2, covariance="full"))[0])
+    assert not is_chain(components(bnem.gaussian_mixture(["a", "b"], 2, covariance="diag"))[0])
+    net = bnem.BayesianNetwork({"z": ["0", "1"], "w": ["0", "1"], "a": "continuous",
+                                "b": "continuous"}, {"a": ["z"], "b": ["w", "a"]})
+    assert not is_chain(components(net)[0])  # b's configurations are not the interface's

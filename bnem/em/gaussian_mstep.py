@@ -23,6 +23,7 @@ from ..inference.gaussian import Component, joint_factors
 from ..inference.stats import Moments
 from ..inference.structure import Structure
 from ..network.gaussian import GaussianCPD
+from .gaussian_chain import chain_fits, is_chain
 from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, roundoff_slack,
                                scatter_noise)
 
@@ -151,13 +152,16 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     overall = (n_k @ mean) / max(float(n_k.sum()), TINY)  # ~ where the E-step centres data
     olds = [previous[node] for node in comp.nodes]
     sizes = [old.intercept.size for old in olds]
-    fits: dict = {}
-    slack = 0.0
-    for nodes in _batches([p.size for p in comp.parents], sizes):
-        found, batch_slack = _fit_batch(comp, nodes, (n_k, mean, scatter, cancelled, overall),
-                                        olds, sizes, min_variance)
-        fits.update(found)
-        slack += batch_slack
+    moments = (n_k, mean, scatter, cancelled, overall)
+    chain = chain_fits(moments, olds, min_variance) if is_chain(comp) else None
+    if chain is not None:  # a full-covariance component, well conditioned: one factor
+        fits, slack = chain
+    else:
+        fits, slack = {}, 0.0
+        for nodes in _batches([p.size for p in comp.parents], sizes):
+            found, batch_slack = _fit_batch(comp, nodes, moments, olds, sizes, min_variance)
+            fits.update(found)
+            slack += batch_slack
     cpds: dict[str, GaussianCPD] = {}
     notes: tuple[list, list, list, list] = ([], [], [], [])
     for j, (node, old) in enumerate(zip(comp.nodes, olds)):

@@ -1,0 +1,112 @@
+"""The M-step of a full-covariance component in one factorisation (em layer).
+
+A component whose node ``j`` has the nodes before it as continuous parents and the
+whole interface as discrete parents (a full-covariance mixture, or any complete
+chain) needs, per configuration, the regression of every node on all the nodes
+before it. These all come from one triangular factor of the parents' scatter on its
+correlation scale: with ``R = L L^T`` and ``T = L^-1``, the coefficients of node ``j``
+are ``T[:j, :j]^T T[:j, :j] S[:j, j]`` (the leading block of ``T`` inverts the
+leading block of ``L``), so two batched products give every node's coefficients.
+
+It is a faster route to the same answer as the general solver
+(:func:`bnem.em.gaussian_mstep.maximize_component`), taken only where that solver would
+estimate every coefficient: every configuration has weight, every parent varies
+beyond the round-off of its sums, and the parents' correlation matrix has every
+eigenvalue above ``COLLINEAR`` times the largest (then so has each leading block, by
+interlacing, which is each node's own parents). Otherwise :func:`chain_fits` returns
+None and the general solver runs. The round-off bounds are the general solver's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..inference.gaussian import Component
+from .gaussian_roundoff import COLLINEAR, EPS, estep_slack, roundoff_slack, scatter_noise
+
+
+def is_chain(comp: Component) -> bool:
+    """Whether node ``j`` of ``comp`` has exactly the nodes before it as continuous
+    parents and the whole interface, in order, as its own configurations."""
+    whole = np.arange(comp.size)
+    return all(p.size == j and np.array_equal(p, np.arange(j))
+               for j, p in enumerate(comp.parents)) \
+        and all(np.array_equal(c, whole) for c in comp.config_of)
+
+
+def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, float] | None:
+    """Per node ``j``, as :func:`bnem.em.gaussian_mstep._fit_batch` gives it: ``(has
+    weight, intercepts, coefficients, variances, variance held at its floor, collinear,
+    imprecise)`` per configuration; and the round-off slack. None where the general
+    solver is needed (see the module docstring). ``moments``: ``(N, mean, scatter,
+    cancelled, overall mean)`` per interface configuration; ``olds``: the previous CPDs
+    in component order (their coefficients are kept where they fit better, as the
+    general solver keeps them)."""
+    n_k, mean, scatter, cancelled, overall = moments
+    k, m = mean.shape
+    diag = np.diagonal(scatter, axis1=1, axis2=2)
+    noise = scatter_noise(n_k, diag, mean, cancelled)
+    if not (n_k > 0).all() or not ((diag[:, :-1] > noise[:, :-1]) & (diag[:, :-1] > 0)).all():
+        return None
+    beta = _coefficients(scatter, diag)
+    if beta is None:
+        return None
+    previous = np.zeros((k, m, m))
+    for j, old in enumerate(olds):
+        previous[:, j, :j] = old.weights.reshape(k, j)
+    rss, rss_old = _rss(beta, scatter), _rss(previous, scatter)
+    worse = rss_old < rss
+    beta = np.where(worse[:, :, None], previous, beta)
+    rss = np.where(worse, rss_old, rss)
+    b0 = mean - np.einsum("kjp,kp->kj", beta, mean)
+    var = rss / n_k[:, None]
+    low = ~(var >= min_variance)
+    var = np.where(low, min_variance, var)
+    root = np.sqrt(cancelled)
+    terms = np.abs(diag) + 2 * np.abs(np.einsum("kjp,kpj->kj", beta, scatter)) \
+        + np.abs(np.einsum("kjp,kpq,kjq->kj", beta, scatter, beta)) \
+        + (root + np.einsum("kjp,kp->kj", np.abs(beta), root)) ** 2
+    err = 8 * (np.arange(m) + 1) * EPS * terms
+    weight = np.broadcast_to(n_k[:, None], (k, m))
+    slack, vague = roundoff_slack(weight, weight * var, err)
+    own = np.broadcast_to(np.arange(m), (k, m))
+    parents = np.where(np.tri(m, k=-1, dtype=bool), np.arange(m), -1)  # (m, m): -1 = no parent
+    slack += estep_slack(np.where(vague, 0.0, weight).ravel(), var.ravel(),
+                         beta.reshape(k * m, m), mean.ravel(),
+                         np.repeat(mean, m, axis=0), overall, own.ravel(),
+                         np.broadcast_to(parents, (k, m, m)).reshape(k * m, m))
+    ok, lost = np.ones(k, dtype=bool), np.zeros(k, dtype=bool)
+    return {j: (ok, b0[:, j], beta[:, j, :j], var[:, j], low[:, j], lost, vague[:, j])
+            for j in range(m)}, slack
+
+
+def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
+    """``beta (K, m, m)``: row ``j`` holds node ``j``'s coefficients on nodes ``< j``
+    (zero elsewhere); None where the parents' correlation matrix is too close to
+    singular for every direction to be estimated."""
+    k, m = diag.shape
+    if m == 1:
+        return np.zeros((k, 1, 1))
+    scale = np.where(diag > 0, np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+    corr = scatter / (scale[:, :, None] * scale[:, None, :])
+    parents = corr[:, :-1, :-1]
+    w = np.linalg.eigvalsh(parents)
+    if not (w[:, 0] > COLLINEAR * w[:, -1]).all():
+        return None
+    try:
+        inv_l = np.linalg.inv(np.linalg.cholesky(parents))       # (K, m-1, m-1), lower
+    except np.linalg.LinAlgError:
+        return None
+    y = inv_l @ corr[:, :-1, :]                                    # (K, m-1, m)
+    y = np.where(np.arange(m - 1)[:, None] < np.arange(m), y, 0.0)  # parent i of node j: i < j
+    scaled = np.swapaxes(np.swapaxes(inv_l, 1, 2) @ y, 1, 2)      # (K, m, m-1): [j, p]
+    beta = np.zeros((k, m, m))
+    beta[:, :, :-1] = scaled * scale[:, :, None] / scale[:, None, :-1]
+    return beta
+
+
+def _rss(beta: np.ndarray, scatter: np.ndarray) -> np.ndarray:
+    """Each node's residual sum of squares ``S_jj - 2 beta.S_pj + beta' S_pp beta`` for
+    coefficients ``beta`` (valid for any coefficients with the best intercept)."""
+    w = np.eye(beta.shape[1]) - beta
+    return np.einsum("kjp,kpq,kjq->kj", w, scatter, w)
