@@ -716,50 +716,186 @@ def test_fitted_cpds_equal_checked_ones_and_non_finite_fits_are_caught():
         _new_cpd(old, ok, np.array([np.inf, 0.0]), beta, var)
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_full_covariance_factorisation_equals_the_general_solver(seed, monkeypatch):
-    """A full-covariance component is solved from one triangular factor
-    (bnem.em.gaussian_chain); it gives the general solver's CPDs, flags and round-off
-    slack, and leaves near-collinear parents to the general solver."""
-    import bnem.em.gaussian_mstep as gm_step
+def _chain_case(rng, m, k, cov=None, mean=None, n=None):
+    """A full-covariance component, exact moments of weights ``n``, means and
+    covariances (random where not given), and random previous CPDs."""
     from bnem.inference.gaussian import components
     from bnem.inference.stats import Moments
-
-    rng = np.random.default_rng(seed)
-    m, k = int(rng.integers(1, 6)), int(rng.integers(1, 5))
     gm = bnem.gaussian_mixture([f"x{i}" for i in range(m)], k, covariance="full")
-    comp = components(gm)[0]
-    assert gm_step.is_chain(comp)
-    n = rng.uniform(1, 100, k)
-    centres = rng.normal(0, 3, (k, m))
-    a = rng.normal(size=(k, m, m)) * rng.uniform(0.1, 3, (k, 1, m))
-    cov = a @ np.swapaxes(a, 1, 2) + 1e-3 * np.eye(m)
-    collinear = seed % 4 == 0 and m > 2
-    if collinear:  # two parents equal to 12 digits: not for the factorisation
-        cov[:, 1, :] = cov[:, 0, :]
-        cov[:, :, 1] = cov[:, :, 0]
-        cov[:, 1, 1] += 1e-12 * cov[:, 0, 0]
-    m1 = rng.normal(0, 1, (k, m)) * n[:, None] * 0.1
+    n = rng.uniform(1, 100, k) if n is None else n
+    if cov is None:
+        a = rng.normal(size=(k, m, m)) * rng.uniform(0.1, 3, (k, 1, m))
+        cov = a @ np.swapaxes(a, 1, 2) + 1e-3 * np.eye(m)
+    mean = rng.normal(0, 3, (k, m)) if mean is None else mean
+    centres = mean + rng.normal(0, 0.5, (k, m)) * np.sqrt(np.einsum("kii->ki", cov))
+    m1 = (mean - centres) * n[:, None]
+    safe = np.where(n > 0, n, 1.0)
     stats = Moments(n, m1, cov * n[:, None, None] + np.einsum("ki,kj->kij", m1, m1)
-                    / n[:, None, None], centres)
+                    / safe[:, None, None], centres)
     prev = {node: bnem.GaussianCPD(node, c.discrete_parents, c.continuous_parents,
                                    rng.normal(size=c.intercept.shape),
                                    rng.normal(size=np.shape(c.weights)) * 0.3,
                                    rng.uniform(0.5, 2, c.intercept.shape))
             for node, c in gm.gaussian_cpds.items()}
+    return components(gm)[0], stats, centres, prev
+
+
+def _both_solvers(monkeypatch, comp, stats, centres, prev, min_variance=1e-6):
+    """maximize_component with the factorisation allowed, then with the general solver
+    only; and whether the factorisation was taken."""
+    import bnem.em.gaussian_mstep as gm_step
+    assert gm_step.is_chain(comp)
     calls = []
     real = gm_step.chain_fits
-    monkeypatch.setattr(gm_step, "chain_fits", lambda *a: calls.append(real(*a)) or calls[-1])
-    fast = gm_step.maximize_component(comp, stats, centres, prev, 1e-6)
-    assert (calls[-1] is None) == collinear
-    monkeypatch.setattr(gm_step, "is_chain", lambda c: False)
-    slow = gm_step.maximize_component(comp, stats, centres, prev, 1e-6)
+    with monkeypatch.context() as mp:
+        mp.setattr(gm_step, "chain_fits", lambda *a: calls.append(real(*a)) or calls[-1])
+        fast = gm_step.maximize_component(comp, stats, centres, prev, min_variance)
+    with monkeypatch.context() as mp:
+        mp.setattr(gm_step, "is_chain", lambda c: False)
+        slow = gm_step.maximize_component(comp, stats, centres, prev, min_variance)
+    return fast, slow, calls[-1] is not None
+
+
+def _assert_same(comp, fast, slow):
     for node in comp.nodes:
         for part in ("intercept", "weights", "variance"):
             np.testing.assert_allclose(getattr(fast[0][node], part), getattr(slow[0][node], part),
                                        rtol=1e-9, atol=1e-12, err_msg=f"{node} {part}")
     assert fast[1:5] == slow[1:5]
     assert fast[5] == pytest.approx(slow[5], rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_full_covariance_factorisation_equals_the_general_solver(seed, monkeypatch):
+    """A full-covariance component is solved from one triangular factor
+    (bnem.em.gaussian_chain): the general solver's CPDs, flags and round-off slack."""
+    rng = np.random.default_rng(seed)
+    case = _chain_case(rng, int(rng.integers(1, 7)), int(rng.integers(1, 5)))
+    fast, slow, taken = _both_solvers(monkeypatch, *case)
+    assert taken
+    _assert_same(case[0], fast, slow)
+
+
+def _keeps_previous(rng):
+    comp, stats, centres, prev = _chain_case(rng, 4, 2)
+    from bnem.em.gaussian_mstep import maximize_component
+    best = maximize_component(comp, stats, centres, prev, 1e-6)[0]  # previous = the optimum
+    return comp, stats, centres, best
+
+
+def _floored(rng):
+    comp, stats, centres, prev = _chain_case(rng, 4, 2)
+    return comp, stats, centres, prev, 50.0  # above most residual variances
+
+
+def _later_column_far_away(rng):
+    """A column with mean 1e7 and spread 1e-5 after the others: coefficients of earlier
+    nodes on it must be exactly 0, or they move those nodes' intercepts."""
+    m = 6
+    a = rng.normal(size=(1, m, m))
+    cov = a @ np.swapaxes(a, 1, 2) + np.eye(m)
+    cov[:, 4, :] *= 1e-5
+    cov[:, :, 4] *= 1e-5
+    mean = rng.normal(size=(1, m))
+    mean[0, 4] = 1e7
+    return _chain_case(rng, m, 1, cov, mean)
+
+
+@pytest.mark.parametrize("build", [_keeps_previous, _floored, _later_column_far_away])
+def test_factorisation_branches_equal_the_general_solver(build, monkeypatch):
+    """Previous coefficients kept where they fit at least as well, variances held at
+    min_variance, and a later column far from 0 with a tiny spread."""
+    rng = np.random.default_rng(7)
+    case = build(rng)
+    fast, slow, taken = _both_solvers(monkeypatch, *case)
+    assert taken
+    _assert_same(case[0], fast, slow)
+    if build is _floored:
+        assert fast[1]  # some variance was floored
+    if build is _later_column_far_away:
+        c = fast[0]["x3"]
+        assert np.asarray(c.weights).shape == (1, 3)
+
+
+def _zero_weight(rng):
+    return _chain_case(rng, 3, 3, n=np.array([5.0, 0.0, 7.0]))
+
+
+def _constant_parent(rng):
+    a = rng.normal(size=(2, 4, 4))
+    cov = a @ np.swapaxes(a, 1, 2) + np.eye(4)
+    cov[:, 1, :] = 0.0
+    cov[:, :, 1] = 0.0
+    return _chain_case(rng, 4, 2, cov)
+
+
+def _collinear(rng, gap=1e-12):
+    a = rng.normal(size=(1, 5, 5))
+    cov = a @ np.swapaxes(a, 1, 2) + np.eye(5)
+    cov[:, 2, :] = cov[:, 0, :]
+    cov[:, :, 2] = cov[:, :, 0]
+    cov[:, 2, 2] += gap * cov[:, 0, 0]
+    return _chain_case(rng, 5, 1, cov)
+
+
+def _near_threshold(rng):
+    from bnem.em.gaussian_roundoff import COLLINEAR
+    return _collinear(rng, gap=2 * COLLINEAR)  # smallest eigenvalue ~COLLINEAR
+
+
+def _nearly_exact(rng):
+    a = rng.normal(size=(1, 4, 4))
+    cov = a @ np.swapaxes(a, 1, 2) + np.eye(4)
+    w = rng.normal(size=3)
+    cov[:, 3, :3] = cov[:, :3, :3] @ w  # x3 = w . x0..2
+    cov[:, :3, 3] = cov[:, 3, :3]
+    cov[:, 3, 3] = w @ cov[0, :3, :3] @ w * (1 + 1e-11)
+    return _chain_case(rng, 4, 1, cov)
+
+
+def _far_centres(rng):
+    """Moments taken about centres 1e4 standard deviations from the means (an E-step
+    far from the optimum): the sums cancel 8 digits, the variances are not exact."""
+    comp, stats, centres, prev = _chain_case(rng, 3, 2)
+    from bnem.inference.stats import Moments
+    n, mean = stats.n, centres + stats.m1 / stats.n[:, None]
+    cov = (stats.m2 - np.einsum("ki,kj->kij", stats.m1, stats.m1) / n[:, None, None]) \
+        / n[:, None, None]
+    far = mean + 1e4 * np.sqrt(np.einsum("kii->ki", cov))
+    m1 = (mean - far) * n[:, None]
+    return comp, Moments(n, m1, cov * n[:, None, None] + np.einsum("ki,kj->kij", m1, m1)
+                         / n[:, None, None], far), far, prev
+
+
+@pytest.mark.parametrize("build", [_zero_weight, _constant_parent, _collinear,
+                                   _near_threshold, _nearly_exact, _far_centres])
+def test_factorisation_leaves_hard_cases_to_the_general_solver(build, monkeypatch):
+    """Zero weight, a constant parent, collinear parents (also near the threshold, where
+    the two solvers' rounding could disagree), a nearly exact regression: not taken,
+    so the answer is the general solver's."""
+    rng = np.random.default_rng(3)
+    case = build(rng)
+    fast, slow, taken = _both_solvers(monkeypatch, *case)
+    assert not taken
+    _assert_same(case[0], fast, slow)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_factorisation_coefficients_are_least_squares(seed):
+    """Every node's coefficients on the nodes before it, from one factor, equal a
+    direct least-squares solve; on itself and on later nodes they are exactly 0 (the
+    inverse of a triangular factor by a pivoting solver is not exactly triangular)."""
+    from bnem.em.gaussian_chain import _coefficients
+    rng = np.random.default_rng(seed)
+    m, k = 6, 3
+    a = rng.normal(size=(k, m, m)) * rng.uniform(0.01, 100, (k, 1, m))
+    scatter = a @ np.swapaxes(a, 1, 2) + np.eye(m)
+    beta = _coefficients(scatter, np.einsum("kii->ki", scatter))
+    assert np.all(beta[:, ~np.tri(m, k=-1, dtype=bool)] == 0.0)
+    for g in range(k):
+        for j in range(1, m):
+            want = np.linalg.solve(scatter[g, :j, :j], scatter[g, :j, j])
+            np.testing.assert_allclose(beta[g, j, :j], want, rtol=1e-9, atol=1e-12)
 
 
 def test_chain_layout_is_recognised_only_for_full_chains():

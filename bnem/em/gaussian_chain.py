@@ -12,9 +12,13 @@ It is a faster route to the same answer as the general solver
 (:func:`bnem.em.gaussian_mstep.maximize_component`), taken only where that solver would
 estimate every coefficient: every configuration has weight, every parent varies
 beyond the round-off of its sums, and the parents' correlation matrix has every
-eigenvalue above ``COLLINEAR`` times the largest (then so has each leading block, by
-interlacing, which is each node's own parents). Otherwise :func:`chain_fits` returns
-None and the general solver runs. The round-off bounds are the general solver's.
+eigenvalue above ``MARGIN * COLLINEAR`` times the largest (then so has each leading
+block, by interlacing, which is each node's own parents; the margin keeps the
+general solver's own rounding from deciding otherwise); and, after the solve, every
+residual sum of squares known to ``EXACT`` (a regression so nearly exact that its
+variance is limited by round-off, which the two solvers' orders of computation make
+differently, is the general solver's). Otherwise :func:`chain_fits` returns None and the
+general solver runs. The round-off bounds are the general solver's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import numpy as np
 
 from ..inference.gaussian import Component
 from .gaussian_roundoff import COLLINEAR, EPS, estep_slack, roundoff_slack, scatter_noise
+
+MARGIN = 4.0  # the factorisation needs every eigenvalue above MARGIN * COLLINEAR
+EXACT = 1e-9  # ... and every residual sum of squares known to this relative error
 
 
 def is_chain(comp: Component) -> bool:
@@ -68,10 +75,13 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
         + (root + np.einsum("kjp,kp->kj", np.abs(beta), root)) ** 2
     err = 8 * (np.arange(m) + 1) * EPS * terms
     weight = np.broadcast_to(n_k[:, None], (k, m))
+    if (err > EXACT * weight * var).any():
+        return None  # a nearly exact regression: its variance is round-off-limited, and
+                     # the two solvers' round-off differs; the general solver decides
     slack, vague = roundoff_slack(weight, weight * var, err)
     own = np.broadcast_to(np.arange(m), (k, m))
     parents = np.where(np.tri(m, k=-1, dtype=bool), np.arange(m), -1)  # (m, m): -1 = no parent
-    slack += estep_slack(np.where(vague, 0.0, weight).ravel(), var.ravel(),
+    slack += estep_slack(weight.ravel(), var.ravel(),
                          beta.reshape(k * m, m), mean.ravel(),
                          np.repeat(mean, m, axis=0), overall, own.ravel(),
                          np.broadcast_to(parents, (k, m, m)).reshape(k * m, m))
@@ -91,10 +101,12 @@ def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
     corr = scatter / (scale[:, :, None] * scale[:, None, :])
     parents = corr[:, :-1, :-1]
     w = np.linalg.eigvalsh(parents)
-    if not (w[:, 0] > COLLINEAR * w[:, -1]).all():
+    # with a margin: near the threshold, the general solver's per-node eigen-solves and
+    # this one round differently, and only the general solver may drop a direction
+    if not (w[:, 0] > MARGIN * COLLINEAR * w[:, -1]).all():
         return None
-    try:
-        inv_l = np.linalg.inv(np.linalg.cholesky(parents))       # (K, m-1, m-1), lower
+    try:  # inv pivots: its upper triangle is round-off, not 0, until tril
+        inv_l = np.tril(np.linalg.inv(np.linalg.cholesky(parents)))  # (K, m-1, m-1)
     except np.linalg.LinAlgError:
         return None
     y = inv_l @ corr[:, :-1, :]                                    # (K, m-1, m)
@@ -102,7 +114,9 @@ def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
     scaled = np.swapaxes(np.swapaxes(inv_l, 1, 2) @ y, 1, 2)      # (K, m, m-1): [j, p]
     beta = np.zeros((k, m, m))
     beta[:, :, :-1] = scaled * scale[:, :, None] / scale[:, None, :-1]
-    return beta
+    # a node's coefficients on itself and on later nodes are exactly 0 (the intercepts
+    # and residuals below use the whole matrix; later columns may have large means)
+    return np.where(np.tri(m, k=-1, dtype=bool), beta, 0.0)
 
 
 def _rss(beta: np.ndarray, scatter: np.ndarray) -> np.ndarray:
