@@ -12,7 +12,7 @@ from ..errors import BnemValueError, ConvergenceWarning, DegenerateWarning, Inte
 from ..network.bayesnet import BayesianNetwork
 from .mstep import Maximizer
 from .options import FitOptions
-from .run import RunOutcome
+from .run import MONOTONE_RTOL, RunOutcome
 
 
 def describe_gaussian(network: BayesianNetwork, flagged: Iterable[tuple[str, int]]) -> list:
@@ -111,6 +111,7 @@ def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer
             "Increase max_iter, loosen tol, or try init='complete-case'.",
             ConvergenceWarning, stacklevel=3)
     notes = outcome.point.notes
+    _warn_roundoff_stop(outcome)
     empty = maximizer.describe_blocks(maximizer.empty_blocks(outcome.point.stats.counts))
     empty += describe_gaussian(network, notes.empty)
     floored = describe_gaussian(network, notes.floored)
@@ -141,3 +142,19 @@ def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer
             f"(e.g. {empty[0][0]} given {empty[0][1]}): the data say nothing about them; see "
             f"FitResult.empty_configurations{remedy}.", DegenerateWarning, stacklevel=3)
     return empty, floored
+
+
+def _warn_roundoff_stop(outcome: RunOutcome) -> None:
+    """A run that converged on a step that lowered the objective (within the round-off
+    the monotonicity check allows, beyond the ordinary relative one) stopped where the
+    arithmetic, not EM, sets the precision: say so, and what to do."""
+    drop = -outcome.last_delta
+    if outcome.converged and drop > MONOTONE_RTOL * max(1.0, abs(outcome.point.objective)):
+        warnings.warn(
+            f"EM stopped where its objective is round-off: the last step lowered it by "
+            f"{drop:.3g} nats, within what floating point can promise for these values "
+            f"(up to {outcome.point.notes.slack:.3g} nats). Typical causes: a continuous "
+            "column far from 0 for its spread (e.g. 1e7 +- 1e-5) that is the parent of "
+            "another, or a column that is a linear function of others to nearly every "
+            "digit. Centre or rescale such columns (or drop the column) for a more "
+            "precise fit.", ConvergenceWarning, stacklevel=4)
