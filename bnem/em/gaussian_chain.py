@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..inference.gaussian import Component
-from .gaussian_roundoff import COLLINEAR, EPS, estep_slack, roundoff_slack, scatter_noise
+from .gaussian_roundoff import (COLLINEAR, EPS, estep_slack, mean_is_vague, roundoff_slack,
+                               scatter_noise)
 
 MARGIN = 4.0  # the factorisation needs every eigenvalue above MARGIN * COLLINEAR
 EXACT = 1e-9  # ... and every residual sum of squares known to this relative error
@@ -79,6 +80,9 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
         return None  # a nearly exact regression: its variance is round-off-limited, and
                      # the two solvers' round-off differs; the general solver decides
     slack, vague = roundoff_slack(weight, weight * var, err)
+    if mean_is_vague(b0.ravel(), beta.reshape(k * m, m), np.repeat(mean, m, axis=0),
+                     var.ravel()).any():
+        return None  # a mean that is round-off: the general solver reports it
     own = np.broadcast_to(np.arange(m), (k, m))
     parents = np.where(np.tri(m, k=-1, dtype=bool), np.arange(m), -1)  # (m, m): -1 = no parent
     slack += estep_slack(weight.ravel(), var.ravel(),

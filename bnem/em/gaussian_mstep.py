@@ -24,8 +24,8 @@ from ..inference.stats import Moments
 from ..inference.structure import Structure
 from ..network.gaussian import GaussianCPD
 from .gaussian_chain import chain_fits, is_chain
-from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, roundoff_slack,
-                               scatter_noise)
+from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, mean_is_vague,
+                               roundoff_slack, scatter_noise)
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
@@ -232,6 +232,7 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
     node_of, par_of = np.array(nodes)[own_row], np.where(filled, slots, -1)[own_row]
     slack += estep_slack(np.where(ok & ~vague, n_u, 0.0), var, beta, mean_j, mean_p,
                           moments[4], node_of, par_of)
+    vague = vague | mean_is_vague(b0, beta, mean_p, var)  # reported, not in the slack
     out, start = {}, 0
     for j in nodes:
         at = slice(start, start + sizes[j])

@@ -52,15 +52,23 @@ def estep_slack(n_u: np.ndarray, var: np.ndarray, beta: np.ndarray, mean_j: np.n
                 par_of: np.ndarray) -> float:
     """The E-step's own round-off: a row's log density is known to ``eps |x - c| /
     sigma``, with ``c`` the centre the E-step subtracts (about the component's overall
-    mean); ``par_of`` holds each row's parent positions (-1 for an empty slot). A node
-    with continuous parents also has its mean formed from theirs, ``b0 + beta.mean_p``:
-    known to ``eps (|b0| + |beta|.|mean_p|)`` only, which is large where a parent far
-    from 0 has a steep slope (a column at 1e7 with spread 1e-5 before another)."""
-    parents = par_of >= 0
-    from_centre = np.where(parents, np.abs(mean_p - overall[par_of]), 0.0)
+    mean); ``par_of`` holds each row's parent positions (-1 for an empty slot)."""
+    from_centre = np.where(par_of >= 0, np.abs(mean_p - overall[par_of]), 0.0)
     size = np.abs(mean_j - overall[node_of]) + np.einsum("gp,gp->g", np.abs(beta), from_centre)
-    at_p = np.where(parents, mean_p, 0.0)
-    formed = np.abs(mean_j - np.einsum("gp,gp->g", beta, at_p)) \
-        + np.einsum("gp,gp->g", np.abs(beta), np.abs(at_p))
-    size = size + np.where(parents.any(axis=1), formed, 0.0)
     return float(np.sum(4 * EPS * n_u * size / np.sqrt(var)))
+
+
+MEAN_DIGITS = 1e-9  # a conditional mean known to worse than this many standard deviations
+                    # makes the node's likelihood round-off-limited
+
+
+def mean_is_vague(b0: np.ndarray, beta: np.ndarray, mean_p: np.ndarray,
+                  var: np.ndarray) -> np.ndarray:
+    """Where a node's mean, formed as ``b0 + beta . mean_p`` by the E-step (forward
+    substitution), is known to worse than ``MEAN_DIGITS`` of its standard deviation:
+    ``eps (|b0| + |beta| . |mean_p|) / sigma``; large only where a parent far from 0
+    for its spread has a steep slope (a column at 1e7 +- 1e-5 before another gives
+    slopes ~3e5 and intercepts ~3e12). A fall of EM's objective there is round-off,
+    and said so (:func:`bnem.em.run._check_monotone`)."""
+    formed = np.abs(b0) + np.einsum("gp,gp->g", np.abs(beta), np.abs(mean_p))
+    return EPS * formed > MEAN_DIGITS * np.sqrt(var)

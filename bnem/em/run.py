@@ -235,14 +235,17 @@ def _check_monotone(prev: float, objective: float, it: int, restart: int,
             node, u = notes.imprecise[0]
             raise DataError(
                 f"EM's objective fell at iteration {it} (restart {restart}): "
-                f"{prev:.12g} -> {objective:.12g}, because the variance of {node!r} "
-                f"(configuration {u} of its discrete parents) is below the round-off of its "
-                "sums, so its likelihood is round-off. Either the column is a linear "
-                "function of its continuous parents to nearly every digit (raise min_variance "
-                "to a variance it can really have, or drop the column or the edge), or its "
-                "values lie far from the current means for their spread, as from "
-                "init='uniform' or 'random' on columns offset by 1e7 or more (start from "
-                "init='k-means++', the default for these networks, or centre the column).")
+                f"{prev:.12g} -> {objective:.12g}, because the likelihood of {node!r} "
+                f"(configuration {u} of its discrete parents) is known only to round-off. "
+                "Either its variance is below the round-off of its sums (the column is a "
+                "linear function of its continuous parents to nearly every digit: raise "
+                "min_variance to a variance it can really have, or drop the column or the "
+                "edge); or its mean is formed from a continuous parent far from 0 for its "
+                "spread with a steep slope (e.g. a parent column at 1e7 +- 1e-5: centre or "
+                "rescale that column); or its values lie far from the current means for "
+                "their spread, as from init='uniform' or 'random' on columns offset by 1e7 "
+                "or more (start from init='k-means++', the default for these networks, or "
+                "centre the column).")
         raise MonotonicityError(
             f"EM objective decreased at iteration {it} (restart {restart}): "
             f"{prev:.12g} -> {objective:.12g}. This is a bug in bnem; please report it "
