@@ -944,8 +944,9 @@ def test_a_steep_slope_on_a_far_parent_is_the_datas_round_off_not_a_bug(build):
     """A node's mean formed from a parent at 1e7 +- 1e-5 with a slope ~3e5 is known to
     eps * 3e12 only. These fits raised 'a bug in bnem' (MonotonicityError) on most
     seeds. The E-step now forms means by forward substitution (fewer falls), and a
-    fall that involves such a mean is a DataError that names the node and says what
-    to do; the fits that finish have a finite, increasing history."""
+    fall that involves a mean known to worse than 1e-6 sd is a DataError that names
+    the node and says what to do; the fits that finish have a finite, increasing
+    history."""
     outcomes = []
     for seed in range(8):
         net, df = build(seed)

@@ -58,7 +58,7 @@ def estep_slack(n_u: np.ndarray, var: np.ndarray, beta: np.ndarray, mean_j: np.n
     return float(np.sum(4 * EPS * n_u * size / np.sqrt(var)))
 
 
-MEAN_DIGITS = 1e-9  # a conditional mean known to worse than this many standard deviations
+MEAN_DIGITS = 1e-6  # a conditional mean known to worse than this many standard deviations
                     # makes the node's likelihood round-off-limited
 
 
