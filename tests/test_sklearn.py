@@ -115,3 +115,25 @@ def test_import_bnem_does_not_import_scikit_learn():
            "print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_estimator_warnings_point_at_the_users_line():
+    """The warnings of the fit behind GaussianMixture.fit and LatentClassModel.fit are
+    shown at the user's line (they pointed inside bnem), and the user's filters still
+    apply (an 'error' filter raises at that call)."""
+    import bnem
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2)) + rng.integers(0, 2, (200, 1)) * 3
+    items = pd.DataFrame(rng.integers(0, 2, (200, 4)).astype(str), columns=list("abcd"))
+    for fit in (lambda: bnem.GaussianMixture(2, max_iter=1, random_state=0).fit(x),
+                lambda: bnem.LatentClassModel(2, max_iter=1, random_state=0).fit(items)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit()
+        mine = [w for w in caught if issubclass(w.category, bnem.ConvergenceWarning)]
+        assert mine and all(w.filename == __file__ for w in mine), \
+            [(w.filename, w.lineno) for w in caught]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", bnem.ConvergenceWarning)
+            with pytest.raises(bnem.ConvergenceWarning, match="did not converge"):
+                fit()

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice, check_int
 from ..data.variables import value_label
-from ..em.loop import fit as em_fit
+from .estimator_fit import fit_for_estimator as em_fit
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from .sklearn_mixture import check_input, check_weights, seed_of

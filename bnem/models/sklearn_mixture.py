@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice
-from ..em.loop import fit as em_fit
+from .estimator_fit import fit_for_estimator as em_fit
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from .mixture import gaussian_mixture, mixture_parameters

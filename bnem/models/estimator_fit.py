@@ -1,0 +1,27 @@
+"""``bnem.fit`` for the scikit-learn-style estimators (models layer), with its warnings
+shown at the user's call to the estimator's ``fit`` rather than at a line of bnem."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ..em.loop import fit as em_fit
+from ..em.result import FitResult
+
+
+def fit_for_estimator(*args: Any, **kwargs: Any) -> FitResult:
+    """:func:`bnem.fit`; the warnings it issues are recorded and issued again, through
+    the user's own filters, at the line that called the estimator's ``fit`` (this
+    function's caller's caller), also when the fit raises."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            try:
+                return em_fit(*args, **kwargs)
+            finally:
+                caught = list(record)
+    finally:
+        for w in caught:  # outside the recording block: the user's filters apply
+            warnings.warn(w.message, w.category, stacklevel=3)
