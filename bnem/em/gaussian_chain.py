@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..inference.gaussian import Component
-from .gaussian_roundoff import (COLLINEAR, EPS, estep_slack, mean_is_vague, roundoff_slack,
-                               scatter_noise)
+from .gaussian_roundoff import (COLLINEAR, estep_slack, mean_is_vague, residual_error,
+                               roundoff_slack, scatter_noise)
 
 MARGIN = 4.0  # the factorisation needs every eigenvalue above MARGIN * COLLINEAR
 EXACT = 1e-9  # ... and every residual sum of squares known to this relative error
@@ -71,15 +71,14 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
     low = ~(var >= min_variance)
     var = np.where(low, min_variance, var)
     root = np.sqrt(cancelled)
-    terms = np.abs(diag) + 2 * np.abs(np.einsum("kjp,kpj->kj", beta, scatter)) \
-        + np.abs(np.einsum("kjp,kpq,kjq->kj", beta, scatter, beta)) \
-        + (root + np.einsum("kjp,kp->kj", np.abs(beta), root)) ** 2
-    err = 8 * (np.arange(m) + 1) * EPS * terms
+    err = residual_error(diag, np.einsum("kjp,kpj->kj", beta, scatter),
+                         np.einsum("kjp,kpq,kjq->kj", beta, scatter, beta), root,
+                         np.einsum("kjp,kp->kj", np.abs(beta), root), np.arange(m))
     weight = np.broadcast_to(n_k[:, None], (k, m))
     if (err > EXACT * weight * var).any():
         return None  # a nearly exact regression: its variance is round-off-limited, and
                      # the two solvers' round-off differs; the general solver decides
-    slack, vague = roundoff_slack(weight, weight * var, err)
+    slack, _ = roundoff_slack(weight, weight * var, err)  # none imprecise: err is below EXACT
     if mean_is_vague(b0.ravel(), beta.reshape(k * m, m), np.repeat(mean, m, axis=0),
                      var.ravel()).any():
         return None  # a mean that is round-off: the general solver reports it
@@ -89,8 +88,8 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
                          beta.reshape(k * m, m), mean.ravel(),
                          np.repeat(mean, m, axis=0), overall, own.ravel(),
                          np.broadcast_to(parents, (k, m, m)).reshape(k * m, m))
-    ok, lost = np.ones(k, dtype=bool), np.zeros(k, dtype=bool)
-    return {j: (ok, b0[:, j], beta[:, j, :j], var[:, j], low[:, j], lost, vague[:, j])
+    ok, none = np.ones(k, dtype=bool), np.zeros(k, dtype=bool)  # none collinear or imprecise
+    return {j: (ok, b0[:, j], beta[:, j, :j], var[:, j], low[:, j], none, none)
             for j in range(m)}, slack
 
 

@@ -25,7 +25,7 @@ from ..inference.structure import Structure
 from ..network.gaussian import GaussianCPD
 from .gaussian_chain import chain_fits, is_chain
 from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, mean_is_vague,
-                               roundoff_slack, scatter_noise)
+                               residual_error, roundoff_slack, scatter_noise)
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
@@ -223,10 +223,9 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
     var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
     low = ok & ~(var >= min_variance)
     var = np.where(low, min_variance, var)
-    terms = np.abs(s_jj) + 2 * np.abs(np.einsum("gp,gp->g", beta, s_pj)) \
-        + np.abs(np.einsum("gp,gpq,gq->g", beta, s_pp, beta)) \
-        + (c_j + np.einsum("gp,gp->g", np.abs(beta), c_p)) ** 2  # what the sums cancelled
-    err = 8 * (filled.sum(axis=1)[own_row] + 1) * EPS * terms
+    err = residual_error(s_jj, np.einsum("gp,gp->g", beta, s_pj),
+                         np.einsum("gp,gpq,gq->g", beta, s_pp, beta), c_j,
+                         np.einsum("gp,gp->g", np.abs(beta), c_p), filled.sum(axis=1)[own_row])
     # judged at the variance used: a floor above round-off makes it exact enough
     slack, vague = roundoff_slack(np.where(ok, n_u, 0.0), np.where(ok, n_u * var, 1.0), err)
     node_of, par_of = np.array(nodes)[own_row], np.where(filled, slots, -1)[own_row]

@@ -26,6 +26,16 @@ COLLINEAR = 1e-8  # eigenvalues of the parents' correlation matrix below this (r
                   # to the largest) are not estimated: the normal equations would lose
                   # every digit (they square the condition number)
 
+def residual_error(s_jj: np.ndarray, lin: np.ndarray, quad: np.ndarray, c_j: np.ndarray,
+                   c_beta: np.ndarray, n_parents: np.ndarray) -> np.ndarray:
+    """What a residual sum of squares ``S_jj - 2 lin + quad`` (``lin = beta.S_pj``,
+    ``quad = beta' S_pp beta``) is known to: the magnitude of its terms and of what the
+    scatter sums cancelled (``(c_j + c_beta)^2``, with ``c_beta = |beta|.c_p`` and the
+    ``c`` the square roots of ``M1^2 / N``), times ``8 (p + 1) eps`` for ``p`` parents."""
+    terms = np.abs(s_jj) + 2 * np.abs(lin) + np.abs(quad) + (c_j + c_beta) ** 2
+    return 8 * (n_parents + 1) * EPS * terms
+
+
 PRECISE = 0.1  # a residual sum of squares known to this relative error or better counts
                # toward the slack; a worse one is reported as imprecise
 
