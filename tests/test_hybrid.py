@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import bnem
-from bnem.errors import DataError, DegenerateWarning, NetworkError
+from bnem.errors import BnemValueError, DataError, DegenerateWarning, NetworkError
 from conftest import assert_monotone
 from hybrid_oracle import oracle, random_hybrid
 
@@ -714,6 +714,14 @@ def test_fitted_cpds_equal_checked_ones_and_non_finite_fits_are_caught():
         GaussianCPD.fitted(old, np.zeros(3), np.zeros((2, 1)), np.ones(2))
     with pytest.raises(NetworkError, match=r"M-step of 'y' gave a non-finite"):
         _new_cpd(old, ok, np.array([np.inf, 0.0]), beta, var)
+    every = np.array([True, True])  # the quick check (one sum) and its fallbacks
+    for bad in (np.array([np.nan, 0.0]), np.array([np.inf, -np.inf])):
+        with pytest.raises(NetworkError, match=r"M-step of 'y' gave a non-finite"):
+            _new_cpd(old, every, b0, bad[:, None], var)
+    with pytest.raises(BnemValueError, match=r"variance of 'y' \(configuration 1"):
+        _new_cpd(old, every, b0, beta, np.array([1.0, 0.0]))
+    huge = _new_cpd(old, every, np.array([1e308, 1e308]), beta, var)  # the sum overflows
+    assert huge.intercept.tolist() == [1e308, 1e308]
 
 
 def _chain_case(rng, m, k, cov=None, mean=None, n=None):

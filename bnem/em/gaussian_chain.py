@@ -23,6 +23,8 @@ general solver runs. The round-off bounds are the general solver's.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..inference.gaussian import Component
@@ -35,11 +37,9 @@ EXACT = 1e-9  # ... and every residual sum of squares known to this relative err
 
 def is_chain(comp: Component) -> bool:
     """Whether node ``j`` of ``comp`` has exactly the nodes before it as continuous
-    parents and the whole interface, in order, as its own configurations."""
-    whole = np.arange(comp.size)
-    return all(p.size == j and np.array_equal(p, np.arange(j))
-               for j, p in enumerate(comp.parents)) \
-        and all(np.array_equal(c, whole) for c in comp.config_of)
+    parents and the whole interface, in order, as its own configurations
+    (:attr:`Component.is_chain <bnem.inference.gaussian.Component.is_chain>`)."""
+    return comp.is_chain
 
 
 def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, float] | None:
@@ -73,24 +73,36 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
     root = np.sqrt(cancelled)
     err = residual_error(diag, np.einsum("kjp,kpj->kj", beta, scatter),
                          np.einsum("kjp,kpq,kjq->kj", beta, scatter, beta), root,
-                         np.einsum("kjp,kp->kj", np.abs(beta), root), np.arange(m))
-    weight = np.broadcast_to(n_k[:, None], (k, m))
+                         np.einsum("kjp,kp->kj", np.abs(beta), root), _layout(k, m)[1])
+    weight = n_k[:, None]  # each node's weight in each configuration, broadcast over nodes
     if (err > EXACT * weight * var).any():
         return None  # a nearly exact regression: its variance is round-off-limited, and
                      # the two solvers' round-off differs; the general solver decides
     slack, _ = roundoff_slack(weight, weight * var, err)  # none imprecise: err is below EXACT
-    if mean_is_vague(b0.ravel(), beta.reshape(k * m, m), np.repeat(mean, m, axis=0),
-                     var.ravel()).any():
+    mean_p = np.repeat(mean, m, axis=0)  # (K m, m): row (k, j) holds configuration k's means
+    if mean_is_vague(b0.ravel(), beta.reshape(k * m, m), mean_p, var.ravel()).any():
         return None  # a mean that is round-off: the general solver reports it
-    own = np.broadcast_to(np.arange(m), (k, m))
-    parents = np.where(np.tri(m, k=-1, dtype=bool), np.arange(m), -1)  # (m, m): -1 = no parent
-    slack += estep_slack(weight.ravel(), var.ravel(),
-                         beta.reshape(k * m, m), mean.ravel(),
-                         np.repeat(mean, m, axis=0), overall, own.ravel(),
-                         np.broadcast_to(parents, (k, m, m)).reshape(k * m, m))
+    _, own, node_of, par_of = _layout(k, m)
+    slack += estep_slack(np.repeat(n_k, m), var.ravel(), beta.reshape(k * m, m), mean.ravel(),
+                         mean_p, overall, node_of, par_of)
     ok, none = np.ones(k, dtype=bool), np.zeros(k, dtype=bool)  # none collinear or imprecise
     return {j: (ok, b0[:, j], beta[:, j, :j], var[:, j], low[:, j], none, none)
             for j in range(m)}, slack
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(k: int, m: int) -> tuple[np.ndarray, ...]:
+    """For ``k`` configurations of ``m`` nodes: ``before[j, p]``, whether ``p < j``
+    (node ``j``'s parents); ``own``, ``0..m-1``; and per row ``(k, j)`` of the
+    configurations stacked node after node, the node ``j`` and its parents' positions
+    (-1 for no parent). Read-only, shared by every M-step of that size."""
+    before = np.tri(m, k=-1, dtype=bool)
+    own = np.arange(m)
+    node_of = np.tile(own, k)
+    par_of = np.tile(np.where(before, own, -1), (k, 1))
+    for a in (before, own, node_of, par_of):
+        a.setflags(write=False)
+    return before, own, node_of, par_of
 
 
 def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
@@ -113,13 +125,14 @@ def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
     except np.linalg.LinAlgError:
         return None
     y = inv_l @ corr[:, :-1, :]                                    # (K, m-1, m)
-    y = np.where(np.arange(m - 1)[:, None] < np.arange(m), y, 0.0)  # parent i of node j: i < j
+    before = _layout(k, m)[0]
+    y = np.where(before.T[:-1], y, 0.0)  # (m-1, m): parent i of node j where i < j
     scaled = np.swapaxes(np.swapaxes(inv_l, 1, 2) @ y, 1, 2)      # (K, m, m-1): [j, p]
     beta = np.zeros((k, m, m))
     beta[:, :, :-1] = scaled * scale[:, :, None] / scale[:, None, :-1]
     # a node's coefficients on itself and on later nodes are exactly 0 (the intercepts
     # and residuals below use the whole matrix; later columns may have large means)
-    return np.where(np.tri(m, k=-1, dtype=bool), beta, 0.0)
+    return np.where(before, beta, 0.0)
 
 
 def _rss(beta: np.ndarray, scatter: np.ndarray) -> np.ndarray:

@@ -166,8 +166,8 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     notes: tuple[list, list, list, list] = ([], [], [], [])
     for j, (node, old) in enumerate(zip(comp.nodes, olds)):
         ok, b0, beta, var, low, lost, vague = fits[j]
-        for flags, listed in zip((low, ~ok, lost & ok, vague & ok), notes):
-            if flags.any():
+        if (low | lost | vague).any() or not ok.all():
+            for flags, listed in zip((low, ~ok, lost & ok, vague & ok), notes):
                 listed.extend((node, int(u)) for u in np.flatnonzero(flags))
         cpds[node] = _new_cpd(old, ok, b0, beta, var)
     return (cpds,) + notes + (slack,)
@@ -245,14 +245,18 @@ def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
              var: np.ndarray) -> GaussianCPD:
     """The node's new CPD; configurations without weight keep ``old``'s parameters."""
     n, shape = ok.size, old.mean_shape
-    b0 = np.where(ok, b0, old.intercept.ravel())
-    beta = np.where(ok[:, None], beta, old.weights.reshape(n, -1))
-    var = np.where(ok, var, old.variance.ravel())
-    _check_variance(old.node, var)
-    if not (np.isfinite(b0).all() and np.isfinite(beta).all() and np.isfinite(var).all()):
-        raise NetworkError(f"the M-step of {old.node!r} gave a non-finite intercept, weight "
-                           "or variance from finite data. This is a bug in bnem; please "
-                           "report it with the network and data.")
+    if not ok.all():
+        b0 = np.where(ok, b0, old.intercept.ravel())
+        beta = np.where(ok[:, None], beta, old.weights.reshape(n, -1))
+        var = np.where(ok, var, old.variance.ravel())
+    # one reduction when all is well (a sum of finite values can still overflow: then
+    # each array is checked on its own)
+    if not (np.isfinite(b0.sum() + beta.sum() + var.sum()) and var.min() > 0):
+        _check_variance(old.node, var)
+        if not (np.isfinite(b0).all() and np.isfinite(beta).all() and np.isfinite(var).all()):
+            raise NetworkError(f"the M-step of {old.node!r} gave a non-finite intercept, "
+                               "weight or variance from finite data. This is a bug in bnem; "
+                               "please report it with the network and data.")
     return GaussianCPD.fitted(old, b0.reshape(shape), beta.reshape(shape + (beta.shape[1],)),
                               var.reshape(shape))
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -70,6 +71,16 @@ class Component:
     def independent(self) -> bool:
         """Whether no node has a continuous parent (diagonal covariances)."""
         return all(p.size == 0 for p in self.parents)
+
+    @cached_property
+    def is_chain(self) -> bool:
+        """Whether node ``j`` has exactly the nodes before it as continuous parents and
+        the whole interface, in order, as its own configurations (a full-covariance
+        component; computed once, as the M-step asks at every iteration)."""
+        whole = np.arange(self.size)
+        return all(p.size == j and np.array_equal(p, np.arange(j))
+                   for j, p in enumerate(self.parents)) \
+            and all(np.array_equal(c, whole) for c in self.config_of)
 
 
 def components(network: "BayesianNetwork") -> tuple:
@@ -154,7 +165,17 @@ class JointGaussian:
     weights: np.ndarray  # (K, m, m) B
     var: np.ndarray      # (K, m)
     mean: np.ndarray     # (K, m)
-    factor: np.ndarray   # (K, m, m) L
+
+    @cached_property
+    def factor(self) -> np.ndarray:
+        """``L (K, m, m)``, with ``A`` by forward substitution, row by row (computed
+        when first needed: rows with every coordinate observed use ``B`` directly)."""
+        k, m = self.mean.shape
+        a = np.zeros((k, m, m))
+        for j in range(m):
+            a[:, j, :j] = np.einsum("kp,kpq->kq", self.weights[:, j, :j], a[:, :j, :j])
+            a[:, j, j] = 1.0
+        return a * np.sqrt(self.var)[:, None, :]
 
     @property
     def cov(self) -> np.ndarray:
@@ -164,22 +185,19 @@ class JointGaussian:
 def joint_factors(comp: Component, cpds: Mapping) -> JointGaussian:
     """The component's :class:`JointGaussian` per interface configuration.
 
-    ``A = (I - B)^-1`` and the means by forward substitution, node by node in
-    topological order: ``mean_j = b0_j + B_j . mean``, each to ``eps (|b0_j| +
-    |B_j| . |mean|)``. (A general solve pivots: its ``A`` is not exactly triangular,
+    The means by forward substitution, node by node in topological order: ``mean_j =
+    b0_j + B_j . mean``, each to ``eps (|b0_j| + |B_j| . |mean|)``; so ``A = (I -
+    B)^-1``, when a pattern with missing coordinates needs the factor
+    (:attr:`JointGaussian.factor`). (A general solve pivots: its ``A`` is not exactly triangular,
     and ``A b0`` sums terms of the size of the intercepts, which a parent far from 0
     with a steep slope makes ~1e12, and lost whole standard deviations of a
     grandchild's mean.)"""
     b0, weights, var = regression_arrays(comp, cpds)
     k, m = b0.shape
-    a = np.zeros((k, m, m))
     mean = np.empty((k, m))
     for j in range(m):
-        w = weights[:, j, :j]
-        a[:, j, :j] = np.einsum("kp,kpq->kq", w, a[:, :j, :j])
-        a[:, j, j] = 1.0
-        mean[:, j] = b0[:, j] + np.einsum("kp,kp->k", w, mean[:, :j])
-    return JointGaussian(b0, weights, var, mean, a * np.sqrt(var)[:, None, :])
+        mean[:, j] = b0[:, j] + np.einsum("kp,kp->k", weights[:, j, :j], mean[:, :j])
+    return JointGaussian(b0, weights, var, mean)
 
 
 def joint(comp: Component, cpds: Mapping) -> tuple[np.ndarray, np.ndarray]:
@@ -308,8 +326,8 @@ class Factorisation:
         else:
             l_h = jg.factor[:, h, :]
             cond = np.matmul(l_h, l_h.transpose(0, 2, 1))
-        if inv_t is not None:
-            stacked = np.concatenate(list(inv_t), axis=1)                # (|o|, K |o|)
+        if inv_t is not None:  # (|o|, K |o|): block k is inv_t[k]
+            stacked = inv_t.transpose(1, 0, 2).reshape(o.size, -1)
         return cls(inv_t, stacked, logdet, gain, cond)
 
 

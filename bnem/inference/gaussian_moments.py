@@ -112,14 +112,16 @@ def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
     n_p, k = r.shape
     totals = r.sum(axis=0)
     if n_p * k * m <= SMALL_PATTERN_CELLS:
-        dev = np.empty((k, n_p, m))
-        if o.size:
-            dev[:, :, o] = p.x[None] - mu_o[:, None, :]
-        if h.size:
+        if not h.size:  # every coordinate observed (``o`` is then 0..m-1)
+            dev = p.x[None] - mu_o[:, None, :]
+        else:
+            dev = np.empty((k, n_p, m))
+            if o.size:
+                dev[:, :, o] = p.x[None] - mu_o[:, None, :]
             dev[:, :, h] = np.matmul(z.transpose(1, 0, 2), gain.transpose(0, 2, 1)) \
                 if o.size else 0.0
+        m1 += np.matmul(r.T[:, None, :], dev)[:, 0, :]
         weighted = dev * r.T[:, :, None]
-        m1 += weighted.sum(axis=1)
         m2 += np.matmul(weighted.transpose(0, 2, 1), dev)
     else:
         dev = np.empty((n_p if h.size else 0, m))  # filled per configuration if h
