@@ -621,6 +621,22 @@ def test_kmeans_start_is_a_lloyd_fixed_point(monkeypatch):
     assert not all(fixed_points())  # the check can fail: seeding alone is not one
 
 
+def test_kmeans_seeding_draw_is_numpy_choice():
+    """The k-means++ seeding draws rows by inverse CDF: the same row from the same
+    stream as ``Generator.choice(n, p=p)`` (starts, and so results, unchanged), also
+    where some probabilities are 0."""
+    from bnem.em.gaussian_init import _draw
+    for seed in range(300):
+        gen = np.random.default_rng(seed + 1000)
+        p = gen.random(int(gen.integers(1, 60))) ** 3
+        if seed % 3 == 0 and p.size > 1:
+            p[::2] = 0.0
+        p = p / p.sum()
+        ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert [_draw(ours, p) for _ in range(4)] == [int(theirs.choice(p.size, p=p))
+                                                     for _ in range(4)]
+
+
 def test_parents_with_a_large_offset_keep_their_slopes():
     """Parents around 1e6 with spread 1 vary far above round-off (their deviations
     are taken about a centre): their coefficients are the least-squares ones. They

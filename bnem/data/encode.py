@@ -224,6 +224,28 @@ MAX_MAGNITUDE = 1e150  # continuous cells beyond this would overflow when square
 
 def _float_column(series: pd.Series, name: str) -> np.ndarray:
     """A continuous node's column as floats (NaN = missing)."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiu":  # numbers already: no parsing
+        out = series.to_numpy(dtype=float)
+    else:
+        out = _parsed_floats(series, name)
+    huge = np.abs(out) > MAX_MAGNITUDE
+    if huge.any() and not np.isinf(out).any():
+        r = int(np.flatnonzero(huge)[0])
+        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {row_label(series.index[r])!r}; "
+                        f"{int(huge.sum())} such cell(s)) is beyond {MAX_MAGNITUDE:.0e}, where "
+                        "squares overflow; rescale the column (e.g. to other units)")
+    inf = np.isinf(out)
+    if inf.any():
+        raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in row "
+                        f"{row_label(series.index[np.flatnonzero(inf)[0]])!r}); continuous cells must be "
+                        "finite or missing (NaN)")
+    return out
+
+
+def _parsed_floats(series: pd.Series, name: str) -> np.ndarray:
+    """A column of another dtype than plain numbers as floats: text and objects parsed,
+    anything that is not a real number refused (saying which cell)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
     dtype = series.dtype
@@ -260,17 +282,6 @@ def _float_column(series: pd.Series, name: str) -> np.ndarray:
             f"{int((vals == first).sum())} row(s)) is not a "
             f"number, but {name!r} is a continuous node; {int(bad.sum())} non-numeric cell(s) "
             "in all. Missing cells must be NaN (read_table turns missing markers into NaN).")
-    huge = np.abs(out) > MAX_MAGNITUDE
-    if huge.any() and not np.isinf(out).any():
-        r = int(np.flatnonzero(huge)[0])
-        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {row_label(series.index[r])!r}; "
-                        f"{int(huge.sum())} such cell(s)) is beyond {MAX_MAGNITUDE:.0e}, where "
-                        "squares overflow; rescale the column (e.g. to other units)")
-    inf = np.isinf(out)
-    if inf.any():
-        raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in row "
-                        f"{row_label(series.index[np.flatnonzero(inf)[0]])!r}); continuous cells must be "
-                        "finite or missing (NaN)")
     return out
 
 

@@ -24,6 +24,9 @@ standard normals with random weights on them (:func:`_latent`).
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import numpy as np
 
 from ..inference.dataset import FitData
@@ -42,16 +45,15 @@ def initial_gaussians(init: str, data: FitData, rng: np.random.Generator,
     cpds = dict(data.compiled.network.gaussian_cpds)
     if init == "network":
         return cpds
-    codes, values, w = data.canonical_rows()
+    w, rows = _start_rows(data)
     min_variance = max(min_variance, np.finfo(float).tiny)
-    for comp in data.compiled.structure.components:
-        x = values[:, comp.columns]
-        filled, centre = _mean_filled(x, w)
-        cs_config, consistent = interface_rows(comp, codes)
-        allowed = np.ones((len(w), comp.size), bool) if consistent is None else consistent.T
+    for comp, (x, filled, centre, cs_config, allowed, latent, floor) in zip(
+            data.compiled.structure.components, rows):
         if init in MIXTURE_INITS:  # distances in centred coordinates keep their precision
             resp = _responsibilities(init, filled - centre, w, allowed, comp.size, rng)
-        else:  # equal weight over allowed configurations: each gets the pooled fit
+        elif allowed is None:  # equal weight over configurations: each gets the pooled fit
+            resp = np.full((len(w), comp.size), 1.0 / comp.size)
+        else:  # ... over the allowed ones
             resp = allowed / allowed.sum(axis=1, keepdims=True)
         stats = _stats(filled, centre, resp * w[:, None], comp.independent)
         new, *_ = maximize_component(comp, stats, np.broadcast_to(centre, (comp.size, comp.m)),
@@ -60,8 +62,39 @@ def initial_gaussians(init: str, data: FitData, rng: np.random.Generator,
             new = _jitter(comp, new, rng)
         if init == "complete-case":
             new = _complete_case(comp, new, filled, centre, x, w, cs_config, min_variance)
-        cpds.update(_latent(comp, _floor(comp, new, filled, w), np.isnan(x).all(axis=0), rng))
+        cpds.update(_latent(comp, _floor(comp, new, floor), latent, rng))
     return cpds
+
+
+_ROWS: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _start_rows(data: FitData) -> tuple:
+    """What every restart's start needs of the data, computed once per fit (held while
+    ``data`` lives): the row weights and, per component, its columns ``x``, filled by
+    their means (:func:`_mean_filled`), those means, the interface configuration of
+    each row and which configurations each row allows, which columns are latent, and
+    the variance floors of :func:`_floor`."""
+    held = _ROWS.get(data)
+    if held is not None:
+        return held
+    codes, values, w = data.canonical_rows()
+    rows = []
+    for comp in data.compiled.structure.components:
+        x = values[:, comp.columns]
+        filled, centre = _mean_filled(x, w)
+        cs_config, consistent = interface_rows(comp, codes)
+        allowed = None if consistent is None else consistent.T  # None: all of them
+        mean = (w @ filled) / w.sum()
+        spread = (w @ (filled - mean) ** 2) / w.sum()
+        floor = START_VARIANCE_FLOOR * np.where(spread > 0, spread, 1.0)
+        held_arrays = (x, filled, centre, cs_config, allowed, np.isnan(x).all(axis=0), floor)
+        for a in held_arrays:  # shared by the restarts: never changed in place
+            if a is not None:
+                a.setflags(write=False)
+        rows.append(held_arrays)
+    _ROWS[data] = held = (w, tuple(rows))
+    return held
 
 
 def _latent(comp, cpds, latent, rng):
@@ -94,51 +127,67 @@ def _mean_filled(x, w):
 
 
 def _responsibilities(init, x, w, allowed, k, rng):
+    """One-hot (or, for ``random-resp``, random) weights of each row over the ``k``
+    configurations; ``allowed (n, k)``, or None where every row allows all."""
     n = x.shape[0]
     if init == "random-resp":
-        r = rng.uniform(size=(n, k)) * allowed
+        r = rng.uniform(size=(n, k))
+        if allowed is not None:
+            r *= allowed
         return r / r.sum(axis=1, keepdims=True)
     p = w / w.sum()
     if init == "random-rows":
         centres = x[rng.choice(n, size=k, replace=n < k, p=p)]
     else:
         centres = np.empty((k, x.shape[1]))
-        centres[0] = x[rng.choice(n, p=p)]
+        centres[0] = x[_draw(rng, p)]
         closest = ((x - centres[0]) ** 2).sum(axis=1)
         for c in range(1, k):
             weight = closest * w
             total = weight.sum()
-            pick = rng.choice(n, p=weight / total) if total > 0 else rng.choice(n, p=p)
-            centres[c] = x[pick]
+            centres[c] = x[_draw(rng, weight / total) if total > 0 else _draw(rng, p)]
             closest = np.minimum(closest, ((x - centres[c]) ** 2).sum(axis=1))
-    label = _nearest(x, centres, allowed)
+    norms = (x * x).sum(axis=1)[:, None]
+    label = _nearest(x, norms, centres, allowed)
     if init == "k-means++":  # then Lloyd's iterations, as scikit-learn's k-means start
-        label = _lloyd(x, w, centres, allowed, label)
+        label = _lloyd(x, norms, w, centres, allowed, label)
     r = np.zeros((n, k))
     r[np.arange(n), label] = 1.0
     return r
 
 
+def _draw(rng: np.random.Generator, p: np.ndarray) -> int:
+    """``rng.choice(len(p), p=p)`` for probabilities ``p`` that bnem computed itself:
+    the same draw from the same stream (its inverse CDF), without ``choice``'s checks
+    of ``p``, which cost a noticeable part of a small restart."""
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
+
+
 LLOYD_ITERATIONS = 100
 
 
-def _nearest(x, centres, allowed):
+def _nearest(x, norms, centres, allowed):
+    """Each row's nearest allowed centre; ``norms`` are the rows' ``|x|^2``."""
     # squared distances without an (n, K, d) array: |x|^2 - 2 x.c + |c|^2
-    dist = (x * x).sum(axis=1)[:, None] - 2.0 * (x @ centres.T) + (centres * centres).sum(axis=1)
-    return np.where(allowed, dist, np.inf).argmin(axis=1)
+    dist = norms - 2.0 * (x @ centres.T) + (centres * centres).sum(axis=1)
+    return (dist if allowed is None else np.where(allowed, dist, np.inf)).argmin(axis=1)
 
 
-def _lloyd(x, w, centres, allowed, label):
+def _lloyd(x, norms, w, centres, allowed, label):
     """Weighted k-means from ``centres`` until no row changes cluster (at most
     ``LLOYD_ITERATIONS``); a cluster left empty keeps its centre."""
-    k = centres.shape[0]
+    k, m = centres.shape
+    # every column's weighted sums in one count (each bin summed in row order)
+    weighted, cols = (w[:, None] * x).ravel(), np.arange(m)
     for _ in range(LLOYD_ITERATIONS):
         mass = np.bincount(label, weights=w, minlength=k)
-        sums = np.stack([np.bincount(label, weights=w * x[:, j], minlength=k)
-                         for j in range(x.shape[1])], axis=1)
+        sums = np.bincount((label[:, None] * m + cols).ravel(), weights=weighted,
+                           minlength=k * m).reshape(k, m)
         centres = np.where(mass[:, None] > 0, sums / np.where(mass > 0, mass, 1.0)[:, None],
                            centres)
-        new = _nearest(x, centres, allowed)
+        new = _nearest(x, norms, centres, allowed)
         if np.array_equal(new, label):
             break
         label = new
@@ -151,7 +200,7 @@ def _stats(x, centre, resp, diagonal=False):
     if diagonal:  # no node has a continuous parent: only variances are needed
         m2 = np.einsum("kj,ji->kji", resp.T @ (dev * dev), np.eye(x.shape[1]))
     else:
-        m2 = np.stack([(dev * resp[:, k:k + 1]).T @ dev for k in range(resp.shape[1])])
+        m2 = np.matmul((resp.T[:, :, None] * dev).transpose(0, 2, 1), dev)
     return Moments(resp.sum(axis=0), m1, m2)
 
 
@@ -181,11 +230,9 @@ def _complete_case(comp, cpds, filled, centre, x, w, config, min_variance):
     return fitted
 
 
-def _floor(comp, cpds, x, w):
-    """Start variances at least ``START_VARIANCE_FLOOR`` times each column's spread."""
-    mean = (w @ x) / w.sum()
-    spread = (w @ (x - mean) ** 2) / w.sum()
-    floor = START_VARIANCE_FLOOR * np.where(spread > 0, spread, 1.0)
+def _floor(comp, cpds, floor):
+    """Start variances at least ``START_VARIANCE_FLOOR`` times each column's spread
+    (``floor``, from :func:`_start_rows`)."""
     return {node: GaussianCPD.fitted(cpds[node], cpds[node].intercept, cpds[node].weights,
                                      np.maximum(cpds[node].variance, floor[j]))
             for j, node in enumerate(comp.nodes)}
