@@ -136,3 +136,29 @@ def test_bad_seeds(seed, error, match):
         net.sample(3, seed=seed)
     with pytest.raises(error, match=match):
         bnem.fit(net, net.sample(20, seed=0), seed=seed)
+
+
+def test_network_from_flat_parameters_equals_a_checked_construction():
+    """A fit's networks are copies of the template sharing its structure: equal to the
+    network built from scratch with the same CPDs, the template untouched, tables
+    still checked, and a Gaussian CPD of other parents still refused."""
+    from bnem.errors import NetworkError
+    from bnem.network.gaussian import GaussianCPD
+    from bnem.network.parameters import Parameters
+    net = bnem.gaussian_mixture(["a", "b"], 2)
+    theta = np.array([0.3, 0.7])
+    cpds = {n: GaussianCPD(n, c.discrete_parents, c.continuous_parents, c.intercept + 1.0,
+                           c.weights, c.variance * 2.0)
+            for n, c in net.gaussian_cpds.items()}
+    new = Parameters(theta, cpds).to_network(net)
+    built = bnem.BayesianNetwork(list(net.variables.values()),
+                                 {n: net.parents(n) for n in net.nodes},
+                                 {**cpds, new.discrete_nodes[0]: theta}, name=net.name)
+    assert new == built and new != net
+    assert net.cpd(net.discrete_nodes[0]).values.tolist() == [0.5, 0.5]  # template kept
+    assert not net.cards.flags.writeable  # the shared structure cannot change
+    with pytest.raises(NetworkError, match="not normalised"):
+        Parameters(np.array([0.3, 0.3]), cpds).to_network(net)
+    wrong = {**cpds, "b": GaussianCPD("b", [], [], 0.0, None, 1.0)}
+    with pytest.raises(NetworkError, match="parents"):
+        Parameters(theta, wrong).to_network(net)

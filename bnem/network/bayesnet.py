@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -90,6 +91,8 @@ class BayesianNetwork:
                          dtype=np.int64)
         self.table_shapes = tuple(shapes)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        for a in (self.cards, self.offsets):  # shared with copies (from_flat)
+            a.setflags(write=False)
         self._cpds = self._build_cpds(dict(cpds or {}))
 
     @property
@@ -133,10 +136,15 @@ class BayesianNetwork:
             out[node] = self._gaussian_cpd(node, cpds.get(node))
         return {n: out[n] for n in self.nodes}
 
-    def _gaussian_cpd(self, node, given) -> GaussianCPD:
+    def _gaussian_cpd(self, node, given, keep: bool = False) -> GaussianCPD:
+        """The CPD of continuous ``node`` from what was given; with ``keep``, a given
+        :class:`GaussianCPD` of the right parents and shapes is itself the answer."""
         disc = tuple(p for p in self._parents[node] if p in self._did)
         cont = tuple(p for p in self._parents[node] if p not in self._did)
         shape = tuple(int(self.cards[self._did[p]]) for p in disc)
+        if keep and isinstance(given, GaussianCPD) and given.discrete_parents == disc \
+                and given.continuous_parents == cont and given.mean_shape == shape:
+            return given
         if given is None:
             return GaussianCPD(node, disc, cont, 0.0, None, 1.0, discrete_cards=shape)
         if isinstance(given, TabularCPD):
@@ -165,12 +173,24 @@ class BayesianNetwork:
     def from_flat(cls, template: "BayesianNetwork", theta: np.ndarray,
                   gaussians: Mapping | None = None) -> "BayesianNetwork":
         """A copy of ``template`` whose tables are read from the flat vector ``theta``
-        (and whose Gaussian CPDs are ``gaussians``, or the template's)."""
-        cpds = {n: theta[template.offsets[i]:template.offsets[i + 1]].reshape(template.table_shapes[i])
-                for i, n in enumerate(template.discrete_nodes)}
+        (and whose Gaussian CPDs are ``gaussians``, or the template's).
+
+        The copy shares the template's structure, which never changes after
+        construction (so the DAG is not checked again); its tables are checked as any
+        :class:`TabularCPD`, and Gaussian CPDs (immutable) are taken as they are once
+        their parents are checked."""
+        new = copy.copy(template)
+        states = {v.name: v.states for v in template._variables}
+        cpds: dict[str, Any] = {}
+        for i, n in enumerate(template.discrete_nodes):
+            shape = template.table_shapes[i]
+            cpds[n] = TabularCPD(n, template._parents[n],
+                                 theta[template.offsets[i]:template.offsets[i + 1]].reshape(shape),
+                                 cards=shape, state_names=states)
         for n in template.continuous_nodes:
-            cpds[n] = (gaussians or template._cpds)[n]
-        return cls(template._variables, template._parents, cpds, name=template.name)
+            cpds[n] = template._gaussian_cpd(n, (gaussians or template._cpds)[n], keep=True)
+        new._cpds = {n: cpds[n] for n in template.nodes}
+        return new
 
     # -- accessors ---------------------------------------------------------------
     @property
