@@ -988,3 +988,31 @@ def test_a_steep_slope_on_a_far_parent_is_the_datas_round_off_not_a_bug(build):
         assert np.isfinite(ll).all() and ll[-1] >= ll[0]
         outcomes.append("fit")
     assert "fit" in outcomes
+
+
+def test_chain_conditioning_check_equals_the_eigenvalue_criterion():
+    """The factorised M-step settles "every eigenvalue above MARGIN * COLLINEAR times the
+    largest" by a bound where it can and by an eigen-solve otherwise: the answer is the
+    eigen-solve's, on matrices well inside, well outside and around the threshold."""
+    from bnem.em.gaussian_chain import MARGIN, _conditioned
+    from bnem.em.gaussian_roundoff import COLLINEAR
+    rng = np.random.default_rng(3)
+    answers = []
+    for trial in range(400):
+        p = int(rng.integers(2, 7))
+        q, _ = np.linalg.qr(rng.normal(size=(p, p)))
+        ratio = MARGIN * COLLINEAR * 10.0 ** rng.uniform(-1.5, 1.5) if trial % 2 else \
+            10.0 ** rng.uniform(-4, 0)
+        eig = np.concatenate([[ratio], rng.uniform(ratio, 1.0, p - 2), [1.0]])
+        cov = (q * eig) @ q.T
+        d = np.sqrt(np.diag(cov))
+        corr = (cov / d[:, None] / d[None, :])[None]
+        try:
+            inv_l = np.tril(np.linalg.inv(np.linalg.cholesky(corr)))
+        except np.linalg.LinAlgError:
+            continue
+        w = np.linalg.eigvalsh(corr)[0]
+        expected = bool(w[0] > MARGIN * COLLINEAR * w[-1])
+        assert _conditioned(corr, inv_l) == expected
+        answers.append(expected)
+    assert 50 < sum(answers) < len(answers) - 50  # both answers, many times

@@ -45,8 +45,9 @@ def is_chain(comp: Component) -> bool:
 def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, float] | None:
     """Per node ``j``, as :func:`bnem.em.gaussian_mstep._fit_batch` gives it: ``(has
     weight, intercepts, coefficients, variances, variance held at its floor, collinear,
-    imprecise)`` per configuration; and the round-off slack. None where the general
-    solver is needed (see the module docstring). ``moments``: ``(N, mean, scatter,
+    imprecise)`` per configuration, every value finite and every variance positive;
+    and the round-off slack. None where the general solver is needed (see the module
+    docstring; also where a value is not finite: the general solver reports it). ``moments``: ``(N, mean, scatter,
     cancelled, overall mean)`` per interface configuration; ``olds``: the previous CPDs
     in component order (their coefficients are kept where they fit better, as the
     general solver keeps them)."""
@@ -62,18 +63,22 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
     previous = np.zeros((k, m, m))
     for j, old in enumerate(olds):
         previous[:, j, :j] = old.weights.reshape(k, j)
-    rss, rss_old = _rss(beta, scatter), _rss(previous, scatter)
+    (rss, lin, quad), (rss_old, lin_old, quad_old) = _rss(beta, scatter, diag), \
+        _rss(previous, scatter, diag)
     worse = rss_old < rss
-    beta = np.where(worse[:, :, None], previous, beta)
-    rss = np.where(worse, rss_old, rss)
+    if worse.any():
+        beta = np.where(worse[:, :, None], previous, beta)
+        rss, lin, quad = (np.where(worse, a, b) for a, b in ((rss_old, rss), (lin_old, lin),
+                                                            (quad_old, quad)))
     b0 = mean - np.einsum("kjp,kp->kj", beta, mean)
     var = rss / n_k[:, None]
     low = ~(var >= min_variance)
     var = np.where(low, min_variance, var)
+    if not (np.isfinite(b0.sum() + beta.sum() + var.sum()) and var.min() > 0):
+        return None  # the general solver reports what went wrong, node by node
     root = np.sqrt(cancelled)
-    err = residual_error(diag, np.einsum("kjp,kpj->kj", beta, scatter),
-                         np.einsum("kjp,kpq,kjq->kj", beta, scatter, beta), root,
-                         np.einsum("kjp,kp->kj", np.abs(beta), root), _layout(k, m)[1])
+    err = residual_error(diag, lin, quad, root, np.einsum("kjp,kp->kj", np.abs(beta), root),
+                         _layout(k, m)[1])
     weight = n_k[:, None]  # each node's weight in each configuration, broadcast over nodes
     if (err > EXACT * weight * var).any():
         return None  # a nearly exact regression: its variance is round-off-limited, and
@@ -115,14 +120,11 @@ def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
     scale = np.where(diag > 0, np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
     corr = scatter / (scale[:, :, None] * scale[:, None, :])
     parents = corr[:, :-1, :-1]
-    w = np.linalg.eigvalsh(parents)
-    # with a margin: near the threshold, the general solver's per-node eigen-solves and
-    # this one round differently, and only the general solver may drop a direction
-    if not (w[:, 0] > MARGIN * COLLINEAR * w[:, -1]).all():
-        return None
     try:  # inv pivots: its upper triangle is round-off, not 0, until tril
         inv_l = np.tril(np.linalg.inv(np.linalg.cholesky(parents)))  # (K, m-1, m-1)
     except np.linalg.LinAlgError:
+        return None
+    if not _conditioned(parents, inv_l):
         return None
     y = inv_l @ corr[:, :-1, :]                                    # (K, m-1, m)
     before = _layout(k, m)[0]
@@ -135,8 +137,28 @@ def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
     return np.where(before, beta, 0.0)
 
 
-def _rss(beta: np.ndarray, scatter: np.ndarray) -> np.ndarray:
+def _conditioned(parents: np.ndarray, inv_l: np.ndarray) -> bool:
+    """Whether every eigenvalue of each correlation matrix ``parents = L L^T`` is above
+    ``MARGIN * COLLINEAR`` times its largest (with a margin: near the threshold, the
+    general solver's per-node eigen-solves and this one round differently, and only the
+    general solver may drop a direction). Usually settled without an eigen-solve: the
+    smallest eigenvalue is at least ``1 / |L^-1|_F^2`` and the largest at most the
+    trace; the eigenvalues are computed only where that bound, halved for the round-off
+    of ``L^-1``, does not settle it."""
+    low = 1.0 / np.einsum("kij,kij->k", inv_l, inv_l)
+    high = np.einsum("kii->k", parents)
+    if (low > 2.0 * MARGIN * COLLINEAR * high).all():
+        return True
+    w = np.linalg.eigvalsh(parents)
+    return bool((w[:, 0] > MARGIN * COLLINEAR * w[:, -1]).all())
+
+
+def _rss(beta: np.ndarray, scatter: np.ndarray,
+         diag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each node's residual sum of squares ``S_jj - 2 beta.S_pj + beta' S_pp beta`` for
-    coefficients ``beta`` (valid for any coefficients with the best intercept)."""
-    w = np.eye(beta.shape[1]) - beta
-    return np.einsum("kjp,kpq,kjq->kj", w, scatter, w)
+    coefficients ``beta`` (valid for any coefficients with the best intercept), with
+    its terms ``beta.S_pj`` and ``beta' S_pp beta``, each ``(K, m)``."""
+    bs = beta @ scatter                                   # row j: beta_j' S
+    lin = np.diagonal(bs, axis1=1, axis2=2)               # beta_j . S[:, j]
+    quad = (bs * beta).sum(axis=2)
+    return diag - 2.0 * lin + quad, lin, quad

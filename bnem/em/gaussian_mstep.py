@@ -56,7 +56,7 @@ def moments_to_scatter(stats: Moments,
     n_k, m1, m2 = stats.n, stats.m1, stats.m2
     safe = np.where(n_k > 0, n_k, 1.0)
     mean = centres + m1 / safe[:, None]
-    scatter = m2 - np.einsum("ki,kj->kij", m1, m1) / safe[:, None, None]
+    scatter = m2 - m1[:, :, None] * m1[:, None, :] / safe[:, None, None]
     return n_k, mean, scatter
 
 
@@ -166,6 +166,13 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     notes: tuple[list, list, list, list] = ([], [], [], [])
     for j, (node, old) in enumerate(zip(comp.nodes, olds)):
         ok, b0, beta, var, low, lost, vague = fits[j]
+        if chain is not None:  # every configuration fitted, none collinear or imprecise,
+            notes[0].extend((node, int(u)) for u in np.flatnonzero(low))  # values checked
+            shape = old.mean_shape
+            cpds[node] = GaussianCPD.fitted(old, b0.reshape(shape),
+                                            beta.reshape(shape + (beta.shape[1],)),
+                                            var.reshape(shape))
+            continue
         if (low | lost | vague).any() or not ok.all():
             for flags, listed in zip((low, ~ok, lost & ok, vague & ok), notes):
                 listed.extend((node, int(u)) for u in np.flatnonzero(flags))

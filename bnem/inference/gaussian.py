@@ -139,8 +139,14 @@ def regression_arrays(comp: Component, cpds: Mapping) -> tuple[np.ndarray, np.nd
     b0 = np.empty((k, m))
     var = np.empty((k, m))
     weights = np.zeros((k, m, m))
+    chain = comp.is_chain  # then no gathers: configurations and parents in order
     for j, node in enumerate(comp.nodes):
         cpd = cpds[node]
+        if chain:
+            b0[:, j] = cpd.intercept.reshape(-1)
+            var[:, j] = cpd.variance.reshape(-1)
+            weights[:, j, :j] = cpd.weights.reshape(k, j)
+            continue
         cfg = comp.config_of[j]
         b0[:, j] = cpd.intercept.reshape(-1)[cfg]
         var[:, j] = cpd.variance.reshape(-1)[cfg]
@@ -310,8 +316,7 @@ class Factorisation:
         m = jg.mean.shape[1]
         inv_t = stacked = logdet = gain = cond = None
         if o.size == m:
-            eye = np.broadcast_to(np.eye(m), jg.weights.shape)
-            inv_t = (eye - jg.weights).transpose(0, 2, 1) / np.sqrt(jg.var)[:, None, :]
+            inv_t = (np.eye(m) - jg.weights).transpose(0, 2, 1) / np.sqrt(jg.var)[:, None, :]
             logdet = np.log(jg.var).sum(axis=1)
         elif o.size:
             q, r = np.linalg.qr(jg.factor[:, o, :].transpose(0, 2, 1), mode="complete")
@@ -377,15 +382,20 @@ def log_density_table(cs: ComponentSlice, cache: FactorCache, keep_moments: bool
     moments: list = []
     for p, fac in zip(cs.patterns, cache.for_patterns(cs.patterns)):
         o = p.obs
-        mu_o = jg.mean[:, o] - cs.centre[o]           # (K, |o|) in centred coordinates
+        # (K, |o|) in centred coordinates
+        mu_o = jg.mean - cs.centre if o.size == m else jg.mean[:, o] - cs.centre[o]
         z = None
         if o.size:
             offset = np.einsum("ko,kol->kl", mu_o, fac.inv_t).reshape(-1)
             z = p.x @ fac.stacked
             z -= offset
             z = z.reshape(-1, k, o.size)                             # (n_p, K, |o|)
-            table[:, p.rows] = -0.5 * (o.size * LOG_2PI + fac.logdet[:, None]
-                                       + np.einsum("nkj,nkj->kn", z, z))
+            part = -0.5 * (o.size * LOG_2PI + fac.logdet[:, None]
+                           + np.einsum("nkj,nkj->kn", z, z))
+            if p.rows.size == n:  # the pattern holds every row, in order
+                table = part
+            else:
+                table[:, p.rows] = part
         if keep_moments:
             moments.append(FullMoments(p, z, mu_o, fac.gain, fac.cond))
     for g in cs.ragged:
