@@ -1016,3 +1016,50 @@ def test_chain_conditioning_check_equals_the_eigenvalue_criterion():
         assert _conditioned(corr, inv_l) == expected
         answers.append(expected)
     assert 50 < sum(answers) < len(answers) - 50  # both answers, many times
+
+
+def test_mixture_estep_without_the_clique_tree_equals_the_tree():
+    """A chunk whose one discrete node is hidden in every row (a Gaussian mixture) is
+    evaluated without the clique tree's passes: same counts, moments and log-likelihood
+    as the tree, full and diagonal, with missing cells, row weights and a component of
+    weight 0; the shortcut is taken only there; a row no component can explain is an
+    impossible row."""
+    from bnem.inference import hybrid
+    from bnem.inference.compiled import compile
+    from bnem.inference.dataset import AnalysedData
+    from bnem.inference.engine import ImpossibleRows
+    from bnem.network.parameters import Parameters
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(150, 3)) + np.repeat([[0, 0, 0], [3, 1, 0], [0, 4, 2]], 50, axis=0)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    df = pd.DataFrame(x, columns=["a", "b", "c"])
+    weights = rng.uniform(0.2, 3.0, len(df))
+    for covariance in ("full", "diag"):
+        net = bnem.fit(bnem.gaussian_mixture(["a", "b", "c"], 3, covariance=covariance), df,
+                       seed=1, max_iter=3, tol=1e-2).network
+        hidden = net.discrete_nodes[0]
+        for theta in (net.flat_params(), np.array([0.6, 0.0, 0.4])):
+            data = AnalysedData(compile(net), df, sample_weight=weights)
+            params = Parameters(theta, net.gaussian_cpds)
+            taken = []
+            real = hybrid._hidden_root_estep
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(hybrid, "_hidden_root_estep",
+                           lambda *a: taken.append(1) or real(*a))
+                fast = data.stats(params)
+                mp.setattr(hybrid, "_hidden_root_only", lambda ev: False)
+                tree = data.stats(params)
+            assert taken and len(taken) == len(data.refs)
+            np.testing.assert_allclose(fast.counts, tree.counts, rtol=1e-12, atol=1e-12)
+            assert fast.log_likelihood == pytest.approx(tree.log_likelihood, rel=1e-13)
+            for f, t in zip(fast.moments, tree.moments):
+                for a, b in ((f.n, t.n), (f.m1, t.m1), (f.m2, t.m2)):
+                    np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11)
+        seen = df.assign(**{hidden: rng.choice(net.states(hidden), len(df))})
+        observed = AnalysedData(compile(net), seen)
+        assert not any(hybrid._hidden_root_only(observed.chunk(k))
+                       for k in range(len(observed.refs)))
+    chunk = data.chunk(0)
+    caches = data.compiled.prepare(params).caches
+    with pytest.raises(ImpossibleRows):
+        hybrid._hidden_root_estep(chunk, np.full(3, -np.inf), caches[0])

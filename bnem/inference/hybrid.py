@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .engine import estep, node_marginals, row_log_prob
+from .engine import ImpossibleRows, estep, node_marginals, row_log_prob
 from .evidence import ChunkEvidence
 from .gaussian import FactorCache, joint_factors, log_density_table
 from .gaussian_moments import accumulate_moments
@@ -79,6 +79,8 @@ def hybrid_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
                  caches: tuple) -> Stats:
     """Expected counts, per-component moment sums and the weighted log-likelihood of
     one chunk (see :func:`bnem.inference.gaussian_moments.accumulate_moments`)."""
+    if _hidden_root_only(ev):
+        return _hidden_root_estep(ev, log_theta, caches[0])
     extra, const, parts = component_tables(ev, caches, keep_moments=True)
     tree = estep(ev, theta, log_theta, extra)
     moments = []
@@ -93,6 +95,35 @@ def hybrid_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
                                           cache.joint.mean))
     return Stats(tree.counts, tuple(moments), tree.log_likelihood + float(ev.weights @ const),
                  None, float(ev.weights.sum()))
+
+
+def _hidden_root_only(ev: ChunkEvidence) -> bool:
+    """Whether the network is one discrete node, unobserved in every row of the chunk,
+    over which one continuous component is defined (a Gaussian mixture): the clique
+    tree is then that node alone, and the posterior of each row a normalised product."""
+    structure = ev.structure
+    return structure.n_vars == 1 and len(structure.components) == 1 \
+        and structure.components[0].scope == (0,) and bool((ev.codes[:, 0] == -1).all())
+
+
+def _hidden_root_estep(ev: ChunkEvidence, log_theta: np.ndarray, cache: FactorCache) -> Stats:
+    """:func:`hybrid_estep` of a chunk that :func:`_hidden_root_only` accepts, in log
+    space: ``log p(x, k) = log theta_k + log N(x; k)``, each row's log-likelihood their
+    log-sum-exp over ``k`` and its posterior their normalised exponentials (the same
+    quantities as the clique tree's, without its passes)."""
+    comp, cs = ev.structure.components[0], ev.continuous[0]
+    table, records = log_density_table(cs, cache, True, comp.independent)
+    joint = table + log_theta[:, None]                       # (K, n)
+    shift = joint.max(axis=0)
+    if not np.isfinite(shift).all():
+        raise ImpossibleRows(np.flatnonzero(~np.isfinite(shift)))
+    with np.errstate(under="ignore"):
+        post = np.exp(joint - shift)
+    total = post.sum(axis=0)
+    resp = (post * (ev.weights / total)).T                   # (n, K): weight x posterior
+    moments = accumulate_moments(records, resp, comp.m, comp.independent, cache.joint.mean)
+    return Stats(ev.obs_counts + resp.sum(axis=0), (moments,),
+                 float(ev.weights @ (shift + np.log(total))), None, float(ev.weights.sum()))
 
 
 def hybrid_interface_posteriors(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
