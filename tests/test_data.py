@@ -168,3 +168,28 @@ def test_float32_cells_match_decimal_states():
     net = bnem.BayesianNetwork({"x": ["0.1", "0.2"]})
     df = pd.DataFrame({"x": np.array([0.1, 0.2, 0.1], dtype=np.float32)})
     np.testing.assert_allclose(net.log_prob(df), np.log(0.5))
+
+
+def test_numeric_continuous_columns_read_in_one_block_keep_values_and_checks():
+    """Continuous columns already holding numbers (float32, int, uint, float) are read
+    in one block, beside text and discrete columns: the same values as parsing them
+    one by one, latent columns still latent, and an infinite or overflowing cell still
+    refused, naming its column and row."""
+    from bnem.data.variables import ContinuousVariable
+    variables = [Variable("d", ["a", "b"]), ContinuousVariable("f"), ContinuousVariable("i"),
+                 ContinuousVariable("u"), ContinuousVariable("t"), ContinuousVariable("h")]
+    df = pd.DataFrame({"f": np.array([1.5, np.nan, -2.0], dtype=np.float32),
+                       "d": ["a", "b", None], "i": [1, -2, 3],
+                       "u": np.array([7, 8, 9], dtype=np.uint8), "t": ["0.5", " ", "2"],
+                       "h": [np.nan] * 3}, index=[10, 11, 12])
+    enc = encode(df, variables, merge=False)
+    np.testing.assert_array_equal(enc.values, [[1.5, 1, 7, 0.5, np.nan],
+                                               [np.nan, -2, 8, np.nan, np.nan],
+                                               [-2, 3, 9, 2, np.nan]])
+    assert enc.latent == ("h",)
+    only = encode(df[["f", "i", "u"]], variables[1:4], merge=False)  # every column numeric
+    np.testing.assert_array_equal(only.values, enc.values[:, :3])
+    for bad, match in ((np.inf, r"column 'i': 1 infinite value\(s\) \(first in row 11\)"),
+                       (1e300, r"column 'i': value 1e\+300 \(row 11; 1 such")):
+        with pytest.raises(bnem.DataError, match=match):
+            encode(df.assign(i=[1.0, bad, 3.0]), variables, merge=False)

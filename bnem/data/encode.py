@@ -160,9 +160,17 @@ def encode(data: object, variables: Sequence, merge: bool = True,
             codes[:, j] = _encode_column(data.iloc[:, position[var.name]], var)
         if (codes[:, j] < 0).all():
             latent.add(var.name)
+    plain = _plain_number_columns(data, continuous, position)
+    if plain:  # numbers already: one read of all of them, then only range checks
+        cols = [position[continuous[j].name] for j in plain]
+        block = data.to_numpy(float)[:, cols] if len(cols) == data.shape[1] else \
+            data.iloc[:, cols].to_numpy(float)
+        for i, j in enumerate(plain):
+            values[:, j] = _in_range(block[:, i], continuous[j].name, data.index)
     for j, var in enumerate(continuous):
-        if var.name in position:
-            values[:, j] = _float_column(data.iloc[:, position[var.name]], var.name)
+        if var.name in position and j not in plain:
+            series = data.iloc[:, position[var.name]]
+            values[:, j] = _in_range(_parsed_floats(series, var.name), var.name, series.index)
         if np.isnan(values[:, j]).all():
             latent.add(var.name)
     if merge and not continuous:
@@ -222,30 +230,35 @@ def row_label(label: object) -> object:
 MAX_MAGNITUDE = 1e150  # continuous cells beyond this would overflow when squared
 
 
-def _float_column(series: pd.Series, name: str) -> np.ndarray:
-    """A continuous node's column as floats (NaN = missing)."""
-    dtype = series.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "fiu":  # numbers already: no parsing
-        out = series.to_numpy(dtype=float)
-    else:
-        out = _parsed_floats(series, name)
+def _plain_number_columns(data: pd.DataFrame, continuous: list, position: dict) -> list:
+    """Positions in ``continuous`` of the nodes whose column holds numpy floats or
+    integers (nothing to parse)."""
+    dtypes = list(data.dtypes)
+    return [j for j, var in enumerate(continuous) if var.name in position
+            and isinstance(dtypes[position[var.name]], np.dtype)
+            and dtypes[position[var.name]].kind in "fiu"]
+
+
+def _in_range(out: np.ndarray, name: str, index: pd.Index) -> np.ndarray:
+    """``out``, once no cell is infinite or so large that its square overflows."""
     huge = np.abs(out) > MAX_MAGNITUDE
     if huge.any() and not np.isinf(out).any():
         r = int(np.flatnonzero(huge)[0])
-        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {row_label(series.index[r])!r}; "
+        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {row_label(index[r])!r}; "
                         f"{int(huge.sum())} such cell(s)) is beyond {MAX_MAGNITUDE:.0e}, where "
                         "squares overflow; rescale the column (e.g. to other units)")
     inf = np.isinf(out)
     if inf.any():
         raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in row "
-                        f"{row_label(series.index[np.flatnonzero(inf)[0]])!r}); continuous cells must be "
+                        f"{row_label(index[np.flatnonzero(inf)[0]])!r}); continuous cells must be "
                         "finite or missing (NaN)")
     return out
 
 
 def _parsed_floats(series: pd.Series, name: str) -> np.ndarray:
-    """A column of another dtype than plain numbers as floats: text and objects parsed,
-    anything that is not a real number refused (saying which cell)."""
+    """A continuous node's column of another dtype than plain numbers as floats (NaN =
+    missing): text and objects parsed, anything that is not a real number refused
+    (saying which cell)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
     dtype = series.dtype
