@@ -94,12 +94,28 @@ def test_information_criteria_and_diag_attributes():
      "covariance_type must be one of 'full', 'diag'"),
     (lambda gm, X: bnem.GaussianMixture(2, means_init=X[:2]).fit(X),
      "give weights_init, means_init and precisions_init together"),
+    (lambda gm, X: bnem.GaussianMixture([2]).fit(X),
+     r"n_components must be an integer, got \[2\] \(list\)"),
+    (lambda gm, X: bnem.GaussianMixture(0).fit(X), "n_components must be >= 1, got 0"),
 ])
 def test_errors_are_clear(call, match):
     X, _ = _data(100)
     gm = bnem.GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(bnem.BnemError, match=match):
         call(gm, X)
+
+
+def test_fits_of_the_same_shape_share_the_start_structure_not_the_result():
+    """Fits without given parameters start from one cached network per shape; each fit
+    returns its own network, and the cached one keeps its parameters."""
+    from bnem.models.sklearn_mixture import _structure
+    X, _ = _data(100)
+    a = bnem.GaussianMixture(2, random_state=0).fit(X)
+    b = bnem.GaussianMixture(2, random_state=1).fit(X[::-1])
+    start = _structure(("x0", "x1", "x2"), 2, "full")
+    assert a.network_ is not b.network_ and a.network_ is not start
+    assert start.cpd("component").values.tolist() == [0.5, 0.5]
+    assert _structure(("x0", "x1", "x2"), 2, "full") is start
 
 
 def test_unfitted_use_is_refused():

@@ -18,6 +18,7 @@ variance) rather than regularised by adding ``reg_covar``; ``covariance_type`` i
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_choice
+from .._validation import check_choice, check_int
 from .estimator_fit import fit_for_estimator as em_fit
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
@@ -34,6 +35,14 @@ from .mixture import gaussian_mixture, mixture_parameters
 INIT_PARAMS = {"kmeans": "k-means++", "k-means++": "k-means++", "random": "random-resp",
                "random_from_data": "random-rows"}
 HIDDEN = "component"
+
+
+@functools.lru_cache(maxsize=16)
+def _structure(columns: tuple, n_components: int, covariance: str) -> BayesianNetwork:
+    """The mixture network a fit without given parameters starts from (its parameters
+    are not used: the start replaces them). Shared by fits of the same shape: a
+    network never changes after construction, and a fit returns a copy."""
+    return gaussian_mixture(list(columns), n_components, covariance, hidden=HIDDEN)
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -107,8 +116,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         given = [a is not None for a in (self.weights_init, self.means_init,
                                          self.precisions_init)]
         if not any(given):
-            return gaussian_mixture(cols, self.n_components, self.covariance_type,
-                                    hidden=HIDDEN), INIT_PARAMS[self.init_params]
+            k = check_int(self.n_components, "n_components", minimum=1)  # a cache key
+            return _structure(tuple(cols), k, self.covariance_type), \
+                INIT_PARAMS[self.init_params]
         if not all(given):
             raise BnemValueError("give weights_init, means_init and precisions_init together "
                                  "(bnem starts from all three), or none of them")
