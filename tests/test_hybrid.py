@@ -1021,9 +1021,9 @@ def test_chain_conditioning_check_equals_the_eigenvalue_criterion():
 def test_mixture_estep_without_the_clique_tree_equals_the_tree():
     """A chunk whose one discrete node is hidden in every row (a Gaussian mixture) is
     evaluated without the clique tree's passes: same counts, moments and log-likelihood
-    as the tree, full and diagonal, with missing cells, row weights and a component of
-    weight 0; the shortcut is taken only there; a row no component can explain is an
-    impossible row."""
+    as the tree, and the same log p(x) per row, full and diagonal, with missing cells,
+    row weights and a component of weight 0; the shortcut is taken only there; a row no
+    component can explain is an impossible row."""
     from bnem.inference import hybrid
     from bnem.inference.compiled import compile
     from bnem.inference.dataset import AnalysedData
@@ -1049,7 +1049,10 @@ def test_mixture_estep_without_the_clique_tree_equals_the_tree():
                 fast = data.stats(params)
                 mp.setattr(hybrid, "_hidden_root_only", lambda ev: False)
                 tree = data.stats(params)
+                general = params.to_network(net).log_prob(df)
             assert taken and len(taken) == len(data.refs)
+            np.testing.assert_allclose(params.to_network(net).log_prob(df), general, rtol=1e-13,
+                                       atol=1e-14)
             np.testing.assert_allclose(fast.counts, tree.counts, rtol=1e-12, atol=1e-12)
             assert fast.log_likelihood == pytest.approx(tree.log_likelihood, rel=1e-13)
             for f, t in zip(fast.moments, tree.moments):

@@ -106,13 +106,20 @@ def _hidden_root_only(ev: ChunkEvidence) -> bool:
         and structure.components[0].scope == (0,) and bool((ev.codes[:, 0] == -1).all())
 
 
-def _hidden_root_estep(ev: ChunkEvidence, log_theta: np.ndarray, cache: FactorCache) -> Stats:
-    """:func:`hybrid_estep` of a chunk that :func:`_hidden_root_only` accepts, in log
-    space: ``log p(x, k) = log theta_k + log N(x; k)``, each row's log-likelihood their
-    log-sum-exp over ``k`` and its posterior their normalised exponentials (the same
-    quantities as the clique tree's, without its passes)."""
+def _hidden_root_rows(ev: ChunkEvidence, log_theta: np.ndarray, cache: FactorCache,
+                      keep_moments: bool) -> tuple[np.ndarray, np.ndarray, list]:
+    """For a chunk that :func:`_hidden_root_only` accepts, in log space: per row
+    ``log p(x)``, the log-sum-exp over ``k`` of ``log theta_k + log N(x; k)``; the
+    posterior of each ``k`` ``(K, n)``, their normalised exponentials (the clique
+    tree's quantities, without its passes); and the moment records.
+
+    Raises
+    ------
+    ImpossibleRows
+        Rows no ``k`` can explain.
+    """
     comp, cs = ev.structure.components[0], ev.continuous[0]
-    table, records = log_density_table(cs, cache, True, comp.independent)
+    table, records = log_density_table(cs, cache, keep_moments, comp.independent)
     joint = table + log_theta[:, None]                       # (K, n)
     shift = joint.max(axis=0)
     if not np.isfinite(shift).all():
@@ -120,10 +127,17 @@ def _hidden_root_estep(ev: ChunkEvidence, log_theta: np.ndarray, cache: FactorCa
     with np.errstate(under="ignore"):
         post = np.exp(joint - shift)
     total = post.sum(axis=0)
-    resp = (post * (ev.weights / total)).T                   # (n, K): weight x posterior
+    return shift + np.log(total), post / total, records
+
+
+def _hidden_root_estep(ev: ChunkEvidence, log_theta: np.ndarray, cache: FactorCache) -> Stats:
+    """:func:`hybrid_estep` of a chunk that :func:`_hidden_root_only` accepts."""
+    comp = ev.structure.components[0]
+    row_ll, post, records = _hidden_root_rows(ev, log_theta, cache, True)
+    resp = (post * ev.weights).T                             # (n, K): weight x posterior
     moments = accumulate_moments(records, resp, comp.m, comp.independent, cache.joint.mean)
-    return Stats(ev.obs_counts + resp.sum(axis=0), (moments,),
-                 float(ev.weights @ (shift + np.log(total))), None, float(ev.weights.sum()))
+    return Stats(ev.obs_counts + resp.sum(axis=0), (moments,), float(ev.weights @ row_ll),
+                 None, float(ev.weights.sum()))
 
 
 def hybrid_interface_posteriors(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
@@ -167,6 +181,8 @@ def hybrid_hard_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarra
 
 def hybrid_row_log_prob(ev: ChunkEvidence, log_theta: np.ndarray, caches: tuple) -> np.ndarray:
     """Per-row log p(observed part) of a hybrid chunk."""
+    if _hidden_root_only(ev):
+        return _hidden_root_rows(ev, log_theta, caches[0], False)[0]
     extra, const, _ = component_tables(ev, caches)
     return row_log_prob(ev, log_theta, extra) + const
 
