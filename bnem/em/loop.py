@@ -335,6 +335,9 @@ def _random_resp(problem: Problem, rng: np.random.Generator) -> np.ndarray:
 
 
 def _restarts(runs: list[RunOutcome]) -> pd.DataFrame:
-    return pd.DataFrame([{"restart": k, "log_likelihood": r.point.stats.log_likelihood,
-                          "objective": r.point.objective, "n_iter": r.n_iter,
-                          "converged": r.converged} for k, r in enumerate(runs)])
+    # column by column: a frame from a list of records costs more than a small restart
+    return pd.DataFrame({"restart": np.arange(len(runs)),
+                         "log_likelihood": [r.point.stats.log_likelihood for r in runs],
+                         "objective": [r.point.objective for r in runs],
+                         "n_iter": [r.n_iter for r in runs],
+                         "converged": [r.converged for r in runs]})

@@ -17,8 +17,7 @@ from numpy.typing import ArrayLike
 
 from .._validation import check_choice, check_int
 from ..errors import BnemTypeError, NetworkError
-from ..inference.compiled import compile
-from ..inference.gaussian import joint
+from ..inference.gaussian import components, joint
 from ..network.bayesnet import BayesianNetwork
 from ..network.cpd import TabularCPD
 
@@ -133,7 +132,7 @@ def mixture_parameters(network: BayesianNetwork, hidden: str | None = None
         raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
     if not network.continuous_nodes:
         raise NetworkError("mixture_parameters needs continuous nodes; this network has none")
-    comps = compile(network).structure.components
+    comps = components(network)
     scopes = {tuple(network.discrete_nodes[v] for v in c.scope) for c in comps}
     if hidden is None:
         if len(scopes) != 1 or len(next(iter(scopes))) != 1:
