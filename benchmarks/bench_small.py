@@ -7,8 +7,10 @@ The rows are drawn once from three well-separated 4-D Gaussians (the size of the
 penguins measurements) and standardised. Both tools run their defaults for the
 estimator (k-means starts, ``tol=1e-3`` on the mean log-likelihood, 100 iterations),
 ``n_init=10``, the same ``random_state``; ``bnem.fit`` on the equivalent network (10
-random-responsibility restarts) is timed too. The table gives the median and the
-best of the repeats of one whole ``fit`` call, and each tool's best mean log-likelihood.
+random-responsibility restarts) is timed too. The tools take turns, one call each per
+round (a change of load on a shared machine falls on all alike). The table gives the
+median and the best of the repeats of one whole ``fit`` call (with a ``score``), and
+each tool's mean log-likelihood.
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ def _data(rows: int = 342, seed: int = 0) -> np.ndarray:
     return (x - x.mean(0)) / x.std(0)
 
 
-def _time(fit, repeats: int) -> tuple[float, float, float]:
-    seconds, score = [], None
+def _time(fits: list, repeats: int) -> list[tuple[float, float, float]]:
+    """Per fit: median and best seconds of ``repeats`` calls, and its last score. The
+    tools take turns, one call each per round, so that a change of load on a shared
+    machine falls on all of them alike."""
+    seconds: list[list[float]] = [[] for _ in fits]
+    scores = [0.0] * len(fits)
     for _ in range(repeats):
-        t = time.perf_counter()
-        score = fit()
-        seconds.append(time.perf_counter() - t)
-    return statistics.median(seconds), min(seconds), float(score)
+        for i, fit in enumerate(fits):
+            t = time.perf_counter()
+            scores[i] = float(fit())
+            seconds[i].append(time.perf_counter() - t)
+    return [(statistics.median(s), min(s), sc) for s, sc in zip(seconds, scores)]
 
 
 def main() -> None:
@@ -68,12 +75,12 @@ def main() -> None:
         res = bnem.fit(net, df, n_init=10, seed=0, init="random-resp", tol=1e-3)
         return res.log_likelihood / len(df)
 
-    rows = []
-    for name, fit in [("scikit-learn GaussianMixture", sk), ("bnem.GaussianMixture", ours),
-                      ("bnem.fit (random-resp starts)", ours_fit)]:
+    tools = [("scikit-learn GaussianMixture", sk), ("bnem.GaussianMixture", ours),
+             ("bnem.fit (random-resp starts)", ours_fit)]
+    for _, fit in tools:
         fit()  # warm-up: imports, caches
-        med, best, score = _time(fit, args.repeats)
-        rows.append((name, med, best, score))
+    rows = [(name, *timed) for (name, _), timed in zip(tools, _time([f for _, f in tools],
+                                                                     args.repeats))]
     ref = rows[0][1]
     print(f"342 rows x 4, K=3 full covariance, n_init=10, {args.repeats} repeats, one thread\n")
     print("| tool | median s | best s | median vs scikit-learn | mean log-likelihood |")

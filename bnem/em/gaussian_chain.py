@@ -117,7 +117,7 @@ def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
     k, m = diag.shape
     if m == 1:
         return np.zeros((k, 1, 1))
-    scale = np.where(diag > 0, np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
     corr = scatter / (scale[:, :, None] * scale[:, None, :])
     parents = corr[:, :-1, :-1]
     try:  # inv pivots: its upper triangle is round-off, not 0, until tril
@@ -129,7 +129,7 @@ def _coefficients(scatter: np.ndarray, diag: np.ndarray) -> np.ndarray | None:
     y = inv_l @ corr[:, :-1, :]                                    # (K, m-1, m)
     before = _layout(k, m)[0]
     y = np.where(before.T[:-1], y, 0.0)  # (m-1, m): parent i of node j where i < j
-    scaled = np.swapaxes(np.swapaxes(inv_l, 1, 2) @ y, 1, 2)      # (K, m, m-1): [j, p]
+    scaled = np.matmul(y.transpose(0, 2, 1), inv_l)               # (K, m, m-1): [j, p]
     beta = np.zeros((k, m, m))
     beta[:, :, :-1] = scaled * scale[:, :, None] / scale[:, None, :-1]
     # a node's coefficients on itself and on later nodes are exactly 0 (the intercepts
