@@ -390,8 +390,8 @@ def log_density_table(cs: ComponentSlice, cache: FactorCache, keep_moments: bool
             z = p.x @ fac.stacked
             z -= offset
             z = z.reshape(-1, k, o.size)                             # (n_p, K, |o|)
-            part = -0.5 * (o.size * LOG_2PI + fac.logdet[:, None]
-                           + np.einsum("nkj,nkj->kn", z, z))
+            part = -0.5 * (o.size * LOG_2PI + fac.logdet[:, None]  # (K, n_p), row-major:
+                           + np.einsum("nkj,nkj->kn", z, z, order="C"))  # fast sums over K
             if p.rows.size == n:  # the pattern holds every row, in order
                 table = part
             else:

@@ -120,8 +120,9 @@ def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
                 dev[:, :, o] = p.x[None] - mu_o[:, None, :]
             dev[:, :, h] = np.matmul(z.transpose(1, 0, 2), gain.transpose(0, 2, 1)) \
                 if o.size else 0.0
-        m1 += np.matmul(r.T[:, None, :], dev)[:, 0, :]
-        weighted = dev * r.T[:, :, None]
+        r_t = np.ascontiguousarray(r.T)  # (K, n_p): a strided one makes matmul slow
+        m1 += np.matmul(r_t[:, None, :], dev)[:, 0, :]
+        weighted = dev * r_t[:, :, None]
         m2 += np.matmul(weighted.transpose(0, 2, 1), dev)
     else:
         dev = np.empty((n_p if h.size else 0, m))  # filled per configuration if h
