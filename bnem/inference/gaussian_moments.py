@@ -110,7 +110,6 @@ def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
     configurations at once; large ones one configuration at a time (less memory)."""
     o, h = p.obs, p.mis
     n_p, k = r.shape
-    totals = r.sum(axis=0)
     if n_p * k * m <= SMALL_PATTERN_CELLS:
         if not h.size:  # every coordinate observed (``o`` is then 0..m-1)
             dev = p.x[None] - mu_o[:, None, :]
@@ -139,4 +138,4 @@ def _full_moments(p, z, mu_o, gain, cond, r, m, m1, m2):
             np.multiply(dev, rc[:, None], out=weighted)
             m2[c] += weighted.T @ dev
     if cond is not None:
-        m2[np.ix_(range(k), h, h)] += totals[:, None, None] * cond
+        m2[np.ix_(range(k), h, h)] += r.sum(axis=0)[:, None, None] * cond

@@ -136,7 +136,7 @@ def _hidden_root_estep(ev: ChunkEvidence, log_theta: np.ndarray, cache: FactorCa
     row_ll, post, records = _hidden_root_rows(ev, log_theta, cache, True)
     resp = (post * ev.weights).T                             # (n, K): weight x posterior
     moments = accumulate_moments(records, resp, comp.m, comp.independent, cache.joint.mean)
-    return Stats(ev.obs_counts + resp.sum(axis=0), (moments,), float(ev.weights @ row_ll),
+    return Stats(ev.obs_counts + moments.n, (moments,), float(ev.weights @ row_ll),
                  None, float(ev.weights.sum()))
 
 
