@@ -1066,3 +1066,23 @@ def test_mixture_estep_without_the_clique_tree_equals_the_tree():
     caches = data.compiled.prepare(params).caches
     with pytest.raises(ImpossibleRows):
         hybrid._hidden_root_estep(chunk, np.full(3, -np.inf), caches[0])
+
+
+def test_start_data_are_held_across_restarts_only_when_small(monkeypatch):
+    """What the starts need of the data is computed once per fit and held while the data
+    live, unless it is larger than START_CACHE_BYTES; either way the fit is the same."""
+    from bnem.em import gaussian_init
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    net = bnem.gaussian_mixture(["a", "b", "c"], 2)
+    computed = []
+    real = gaussian_init._mean_filled
+    monkeypatch.setattr(gaussian_init, "_mean_filled",
+                        lambda *a: computed.append(1) or real(*a))
+    held = bnem.fit(net, df, n_init=4, seed=3, max_iter=5, tol=1e-3)
+    assert len(computed) == 1 and len(gaussian_init._ROWS) == 0  # released with the data
+    monkeypatch.setattr(gaussian_init, "START_CACHE_BYTES", 0)
+    computed.clear()
+    again = bnem.fit(net, df, n_init=4, seed=3, max_iter=5, tol=1e-3)
+    assert len(computed) == 4
+    assert again.log_likelihood == held.log_likelihood

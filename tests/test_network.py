@@ -162,3 +162,10 @@ def test_network_from_flat_parameters_equals_a_checked_construction():
     wrong = {**cpds, "b": GaussianCPD("b", [], [], 0.0, None, 1.0)}
     with pytest.raises(NetworkError, match="parents"):
         Parameters(theta, wrong).to_network(net)
+    like = net.cpd("a")  # values that only the unchecked constructor lets through
+    for b0, var, match in (([0.0, np.nan], [1.0, 1.0], "intercept must be finite"),
+                           ([0.0, 0.0], [1.0, -2.0], "variance must be > 0"),
+                           ([0.0, 0.0], [1.0, np.inf], "variance must be finite")):
+        bad = GaussianCPD.fitted(like, np.array(b0), np.zeros((2, 0)), np.array(var))
+        with pytest.raises(NetworkError, match=match):
+            Parameters(theta, {**cpds, "a": bad}).to_network(net)

@@ -93,3 +93,25 @@ def test_cli_weights(tmp_path, capsys):
     assert main(["-q", "fit", str(tmp_path / "asia.bif"), str(tmp_path / "t.csv"), "-o",
                  str(tmp_path / "o.bif"), "--weights", "n"]) == 2
     assert "column 'n': the weight of row 2 is 'many', not a number" in capsys.readouterr().err
+
+
+def test_weights_that_leave_nothing_to_fit_or_overflow_are_refused():
+    """All-zero weights, weights whose weighted sums of squares overflow with large
+    values, and weights whose log-likelihood sum overflows: each a clear DataError
+    (they used to give a raw numpy error, or a "converged" fit of the template's
+    parameters, or a log-likelihood of -inf)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(30, 3)), columns=list("abc"))
+    net = bnem.gaussian_mixture(list("abc"), 2)
+    discrete = load("asia")
+    rows = discrete.sample(50, seed=1)
+    for model, data in ((net, df), (discrete, rows)):
+        for init in (None, "random-resp") if model is net else (None,):
+            with pytest.raises(bnem.DataError, match="weights sum to 0: every row has weight 0"):
+                bnem.fit(model, data, init=init, sample_weight=np.zeros(len(data)))
+    with pytest.raises(bnem.DataError, match=r"sums of squares of \['a', 'b', 'c'\] overflow"):
+        bnem.fit(net, df * 1e149, sample_weight=np.full(30, 1e10))
+    with pytest.raises(bnem.DataError, match="log-likelihood of the start is -inf"):
+        bnem.fit(net, df, sample_weight=np.full(30, 1e305))
+    fitted = bnem.fit(net, df, sample_weight=np.full(30, 1e200), max_iter=20)  # still finite
+    assert np.isfinite(fitted.log_likelihood)

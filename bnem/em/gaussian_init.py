@@ -67,14 +67,17 @@ def initial_gaussians(init: str, data: FitData, rng: np.random.Generator,
 
 
 _ROWS: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+START_CACHE_BYTES = 16 << 20
 
 
 def _start_rows(data: FitData) -> tuple:
-    """What every restart's start needs of the data, computed once per fit (held while
-    ``data`` lives): the row weights and, per component, its columns ``x``, filled by
-    their means (:func:`_mean_filled`), those means, the interface configuration of
-    each row and which configurations each row allows, which columns are latent, and
-    the variance floors of :func:`_floor`."""
+    """What every restart's start needs of the data: the row weights and, per
+    component, its columns ``x``, filled by their means (:func:`_mean_filled`), those
+    means, the interface configuration of each row and which configurations each row
+    allows, which columns are latent, and the variance floors of :func:`_floor`.
+    Computed once per fit and held while ``data`` lives when it takes at most
+    ``START_CACHE_BYTES`` (beyond, each start computes it again: the memory budget of
+    large data comes first, and there a start's other work dominates)."""
     held = _ROWS.get(data)
     if held is not None:
         return held
@@ -85,15 +88,18 @@ def _start_rows(data: FitData) -> tuple:
         filled, centre = _mean_filled(x, w)
         cs_config, consistent = interface_rows(comp, codes)
         allowed = None if consistent is None else consistent.T  # None: all of them
-        mean = (w @ filled) / w.sum()
-        spread = (w @ (filled - mean) ** 2) / w.sum()
+        p = w / w.sum()  # weights as proportions: the spread of huge values stays finite
+        mean = p @ filled
+        spread = p @ (filled - mean) ** 2
         floor = START_VARIANCE_FLOOR * np.where(spread > 0, spread, 1.0)
         held_arrays = (x, filled, centre, cs_config, allowed, np.isnan(x).all(axis=0), floor)
         for a in held_arrays:  # shared by the restarts: never changed in place
             if a is not None:
                 a.setflags(write=False)
         rows.append(held_arrays)
-    _ROWS[data] = held = (w, tuple(rows))
+    held = (w, tuple(rows))
+    if sum(a.nbytes for part in rows for a in part if a is not None) <= START_CACHE_BYTES:
+        _ROWS[data] = held  # small data: the restarts' fixed cost; large: memory first
     return held
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import BnemValueError, NetworkError
+from ..errors import BnemValueError, DataError, NetworkError
 from ..inference.gaussian import Component, joint_factors
 from ..inference.stats import Moments
 from ..inference.structure import Structure
@@ -147,6 +147,7 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     of its parents); and how far round-off can leave the expected log-likelihood below
     its maximum in the other configurations (:func:`roundoff_slack`).
     """
+    _check_finite(comp, stats)
     n_k, mean, scatter = moments_to_scatter(stats, centres)
     cancelled = n_k[:, None] * (mean - centres) ** 2  # what M2 - M1^2 / N cancels
     overall = (n_k @ mean) / max(float(n_k.sum()), TINY)  # ~ where the E-step centres data
@@ -307,6 +308,21 @@ def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,
                         root[:, j].copy())  # copies: the pooled scatter can go
     ordered = [parts[i] for i in range(len(nodes))]
     return tuple(np.concatenate(a) for a in zip(*ordered))
+
+
+def _check_finite(comp: Component, stats: Moments) -> None:
+    """Refuse moment sums that overflowed (values near the float range's square root
+    with large row weights): every parameter fitted from them would be meaningless."""
+    if np.isfinite(stats.n.sum() + stats.m1.sum() + stats.m2.sum()):
+        return
+    if np.isfinite(stats.n).all() and np.isfinite(stats.m1).all() \
+            and np.isfinite(stats.m2).all():
+        return  # finite sums whose total alone overflowed
+    raise DataError(
+        f"the weighted sums of squares of {list(comp.nodes)} overflow the float range: "
+        f"the values are too large for their row weights (weights summing to "
+        f"{float(stats.n.sum()):.3g}). Rescale those columns (e.g. to other units), "
+        "or the weights.")
 
 
 def _check_variance(node: str, var: np.ndarray) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import BnemTypeError, BnemValueError
+from ..errors import BnemTypeError, BnemValueError, DataError
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
 from ..data.source import is_dask_collection
@@ -161,6 +161,10 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     t0 = time.perf_counter()
     data_ = _analyse(network, data, opts, t0)
     try:
+        if not data_.total_weight > 0:
+            raise DataError(f"the rows' weights sum to {data_.total_weight:g}: every row has "
+                            "weight 0, so there is nothing to fit. Give some rows a positive "
+                            "sample_weight (weights are frequencies, >= 0).")
         check_observed(network, data_.latent)
         with graceful_interrupt() as interrupt:
             problem = Problem(data_, Maximizer(network), opts, interrupt)

@@ -187,6 +187,7 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
     else:
         first = "network's own" if opts.init == "network" else "initial"
         point = problem.evaluate(start, first, step="start")
+        _check_finite_start(point)
     converged = stopped = timed_out = False
     it = first_it
     for it in range(first_it, opts.max_iter + 1):
@@ -221,6 +222,16 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         sys.stderr.write("\n")
     return RunOutcome(point, opts, it, converged, stopped, delta,
                       problem.interrupt.requested, timed_out, tuple(rows))
+
+
+def _check_finite_start(point: Point) -> None:
+    """A start whose rows are all possible has a finite log-likelihood, unless the
+    weighted sum overflows (row weights near the float range)."""
+    if not math.isfinite(point.stats.log_likelihood):
+        raise DataError(
+            f"the weighted log-likelihood of the start is {point.stats.log_likelihood}: "
+            f"with row weights summing to {point.stats.weight:.3g} it overflows the float "
+            "range. Rescale the weights (divide them all by the same factor).")
 
 
 def _check_monotone(prev: float, objective: float, it: int, restart: int,

@@ -138,12 +138,14 @@ class BayesianNetwork:
 
     def _gaussian_cpd(self, node, given, keep: bool = False) -> GaussianCPD:
         """The CPD of continuous ``node`` from what was given; with ``keep``, a given
-        :class:`GaussianCPD` of the right parents and shapes is itself the answer."""
+        :class:`GaussianCPD` of the right parents and shapes, finite and with positive
+        variances, is itself the answer (otherwise the checks say what is wrong)."""
         disc = tuple(p for p in self._parents[node] if p in self._did)
         cont = tuple(p for p in self._parents[node] if p not in self._did)
         shape = tuple(int(self.cards[self._did[p]]) for p in disc)
         if keep and isinstance(given, GaussianCPD) and given.discrete_parents == disc \
-                and given.continuous_parents == cont and given.mean_shape == shape:
+                and given.continuous_parents == cont and given.mean_shape == shape \
+                and _valid_values(given):
             return given
         if given is None:
             return GaussianCPD(node, disc, cont, 0.0, None, 1.0, discrete_cards=shape)
@@ -328,6 +330,13 @@ class BayesianNetwork:
 
 
 MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table
+
+
+def _valid_values(cpd: GaussianCPD) -> bool:
+    """Whether ``cpd``'s intercepts and weights are finite and its variances finite and
+    positive (one sum and one minimum)."""
+    total = cpd.intercept.sum() + cpd.weights.sum() + cpd.variance.sum()
+    return bool(np.isfinite(total) and cpd.variance.min() > 0)
 
 
 def _table_size(node: str, shape: tuple) -> int:
