@@ -109,9 +109,20 @@ def test_weights_that_leave_nothing_to_fit_or_overflow_are_refused():
         for init in (None, "random-resp") if model is net else (None,):
             with pytest.raises(bnem.DataError, match="weights sum to 0: every row has weight 0"):
                 bnem.fit(model, data, init=init, sample_weight=np.zeros(len(data)))
-    with pytest.raises(bnem.DataError, match=r"sums of squares of \['a', 'b', 'c'\] overflow"):
-        bnem.fit(net, df * 1e149, sample_weight=np.full(30, 1e10))
-    with pytest.raises(bnem.DataError, match="log-likelihood of the start is -inf"):
-        bnem.fit(net, df, sample_weight=np.full(30, 1e305))
-    fitted = bnem.fit(net, df, sample_weight=np.full(30, 1e200), max_iter=20)  # still finite
-    assert np.isfinite(fitted.log_likelihood)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's, before bnem's own error
+        for values, weight in ((df * 1e149, 1e10), (df, 1e200)):
+            with pytest.raises(bnem.DataError,
+                               match=r"sums of squares of \['a', 'b', 'c'\] overflow"):
+                bnem.fit(net, values, sample_weight=np.full(30, weight))
+        with pytest.raises(bnem.DataError, match="log-likelihood of the start is -inf"):
+            bnem.fit(discrete, discrete.sample(50, seed=1, missing=0.2),
+                     sample_weight=np.full(50, 2e306))
+        with pytest.raises(bnem.DataError, match="weights sum beyond the float range"):
+            bnem.fit(discrete, rows, sample_weight=np.full(50, 1e307))
+        with pytest.raises(bnem.DataError, match="weights sum beyond the float range"):
+            heavy = rows.assign(w=3e306)
+            bnem.fit(discrete, [heavy, heavy], sample_weight="w")  # in all, not per part
+    plain = bnem.fit(net, df, max_iter=20)
+    heavy = bnem.fit(net, df, sample_weight=np.full(30, 1e150), max_iter=20)  # scale-free
+    assert heavy.log_likelihood / 1e150 == pytest.approx(plain.log_likelihood, rel=1e-12)

@@ -395,6 +395,9 @@ def _row_weights(data: pd.DataFrame, sample_weight: object) -> tuple[pd.DataFram
         r = int(np.flatnonzero(bad)[0])
         raise DataError(f"{where}: the weight of row {row_label(data.index[r])!r} is {float(w[r])!r}; weights "
                         f"must be finite numbers >= 0 ({int(bad.sum())} bad row(s))")
+    if not np.isfinite(w.sum()):
+        raise DataError(f"{where}: the row weights sum beyond the float range; rescale them "
+                        "(divide them all by the same factor)")
     return data, w
 
 

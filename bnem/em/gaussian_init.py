@@ -149,7 +149,7 @@ def _responsibilities(init, x, w, allowed, k, rng):
         centres[0] = x[_draw(rng, p)]
         closest = ((x - centres[0]) ** 2).sum(axis=1)
         for c in range(1, k):
-            weight = closest * w
+            weight = closest * p  # proportions: no overflow with huge row weights
             total = weight.sum()
             centres[c] = x[_draw(rng, weight / total) if total > 0 else _draw(rng, p)]
             closest = np.minimum(closest, ((x - centres[c]) ** 2).sum(axis=1))

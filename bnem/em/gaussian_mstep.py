@@ -147,8 +147,8 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     of its parents); and how far round-off can leave the expected log-likelihood below
     its maximum in the other configurations (:func:`roundoff_slack`).
     """
-    _check_finite(comp, stats)
     n_k, mean, scatter = moments_to_scatter(stats, centres)
+    _check_finite(comp, n_k, mean, scatter)
     cancelled = n_k[:, None] * (mean - centres) ** 2  # what M2 - M1^2 / N cancels
     overall = (n_k @ mean) / max(float(n_k.sum()), TINY)  # ~ where the E-step centres data
     olds = [previous[node] for node in comp.nodes]
@@ -310,19 +310,19 @@ def _stacked(comp: Component, nodes: list[int], moments: tuple, sizes: list,
     return tuple(np.concatenate(a) for a in zip(*ordered))
 
 
-def _check_finite(comp: Component, stats: Moments) -> None:
-    """Refuse moment sums that overflowed (values near the float range's square root
-    with large row weights): every parameter fitted from them would be meaningless."""
-    if np.isfinite(stats.n.sum() + stats.m1.sum() + stats.m2.sum()):
+def _check_finite(comp: Component, n_k: np.ndarray, mean: np.ndarray,
+                  scatter: np.ndarray) -> None:
+    """Refuse moment sums that overflowed (values or row weights near the float
+    range's square root): every parameter fitted from them would be meaningless."""
+    if np.isfinite(n_k.sum() + mean.sum() + scatter.sum()):
         return
-    if np.isfinite(stats.n).all() and np.isfinite(stats.m1).all() \
-            and np.isfinite(stats.m2).all():
+    if np.isfinite(n_k).all() and np.isfinite(mean).all() and np.isfinite(scatter).all():
         return  # finite sums whose total alone overflowed
     raise DataError(
         f"the weighted sums of squares of {list(comp.nodes)} overflow the float range: "
         f"the values are too large for their row weights (weights summing to "
-        f"{float(stats.n.sum()):.3g}). Rescale those columns (e.g. to other units), "
-        "or the weights.")
+        f"{float(n_k.sum()):.3g}). Rescale those columns (e.g. to other units), "
+        "or the weights (divide them all by the same factor).")
 
 
 def _check_variance(node: str, var: np.ndarray) -> None:

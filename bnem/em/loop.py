@@ -161,10 +161,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     t0 = time.perf_counter()
     data_ = _analyse(network, data, opts, t0)
     try:
-        if not data_.total_weight > 0:
-            raise DataError(f"the rows' weights sum to {data_.total_weight:g}: every row has "
-                            "weight 0, so there is nothing to fit. Give some rows a positive "
-                            "sample_weight (weights are frequencies, >= 0).")
+        _check_total_weight(data_.total_weight)
         check_observed(network, data_.latent)
         with graceful_interrupt() as interrupt:
             problem = Problem(data_, Maximizer(network), opts, interrupt)
@@ -336,6 +333,16 @@ def _random_resp(problem: Problem, rng: np.random.Generator) -> np.ndarray:
                              "these data have none. Use init='random' or 'complete-case'.")
     return random_resp_theta(network, problem.maximizer, data.distinct_rows(), latent, rng,
                              problem.options.prior)
+
+
+def _check_total_weight(total: float) -> None:
+    if not total > 0:
+        raise DataError(f"the rows' weights sum to {total:g}: every row has weight 0, so "
+                        "there is nothing to fit. Give some rows a positive sample_weight "
+                        "(weights are frequencies, >= 0).")
+    if not np.isfinite(total):
+        raise DataError("the rows' weights sum beyond the float range; rescale them "
+                        "(divide them all by the same factor)")
 
 
 def _restarts(runs: list[RunOutcome]) -> pd.DataFrame:
