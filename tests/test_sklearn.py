@@ -134,15 +134,18 @@ def test_import_bnem_does_not_import_scikit_learn():
 
 
 def test_estimator_warnings_point_at_the_users_line():
-    """The warnings of the fit behind GaussianMixture.fit and LatentClassModel.fit are
-    shown at the user's line (they pointed inside bnem), and the user's filters still
-    apply (an 'error' filter raises at that call)."""
+    """The warnings of the fit behind GaussianMixture.fit, LatentClassModel.fit and
+    select_cardinality are shown at the user's line (they pointed inside bnem), and the
+    user's filters still apply (an 'error' filter raises at that call)."""
     import bnem
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 2)) + rng.integers(0, 2, (200, 1)) * 3
     items = pd.DataFrame(rng.integers(0, 2, (200, 4)).astype(str), columns=list("abcd"))
+    net = bnem.BayesianNetwork({"z": ["0"], **{i: ["0", "1"] for i in "abcd"}},
+                               {i: ["z"] for i in "abcd"})
     for fit in (lambda: bnem.GaussianMixture(2, max_iter=1, random_state=0).fit(x),
-                lambda: bnem.LatentClassModel(2, max_iter=1, random_state=0).fit(items)):
+                lambda: bnem.LatentClassModel(2, max_iter=1, random_state=0).fit(items),
+                lambda: bnem.select_cardinality(net, items, "z", [2], n_init=1, max_iter=1)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fit()

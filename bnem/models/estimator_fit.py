@@ -1,5 +1,6 @@
-"""``bnem.fit`` for the scikit-learn-style estimators (models layer), with its warnings
-shown at the user's call to the estimator's ``fit`` rather than at a line of bnem."""
+"""``bnem.fit`` for the scikit-learn-style estimators and the other model helpers
+(models layer), with its warnings shown at the user's call to the estimator's ``fit``
+(or to the helper, such as ``select_cardinality``) rather than at a line of bnem."""
 
 from __future__ import annotations
 

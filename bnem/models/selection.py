@@ -26,7 +26,7 @@ import pandas as pd
 
 from .._validation import check_int
 from ..data.variables import Variable
-from ..em.loop import fit
+from .estimator_fit import fit_for_estimator as fit_at_users_line
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 
@@ -87,7 +87,8 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
         net = with_cardinality(network, node, k)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            res = fit(net, data, n_init=n_init, seed=seed, init=init, **fit_options)
+            res = fit_at_users_line(net, data, n_init=n_init, seed=seed, init=init,
+                                    **fit_options)
         fits[k] = res
         rows.append(_indices(k, res, rows_only, node, weights))
     table = pd.DataFrame(rows)
