@@ -343,3 +343,16 @@ def test_compact_chunks_give_the_same_fit():
     assert_monotone(a)
     np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
                                rtol=1e-12)
+
+
+def test_hard_em_refuses_a_start_that_makes_an_observed_row_impossible():
+    """Hard EM, like soft EM, names a fully observed row that the start gives
+    probability zero (it used to start at -inf and go on)."""
+    net = load("asia")
+    df = net.sample(200, seed=1)
+    df.loc[0, ["either", "lung", "tub"]] = ["yes", "no", "no"]  # 'either' is 'or': impossible
+    df.loc[1:40, "asia"] = np.nan
+    for hard in (False, True):
+        with pytest.raises(bnem.ImpossibleRowError, match="row 0 .* probability zero"):
+            bnem.fit(net, df, init="network", hard=hard)
+    assert np.isfinite(bnem.fit(net, df, init="uniform", hard=True).log_likelihood)

@@ -97,9 +97,10 @@ def test_cli_weights(tmp_path, capsys):
 
 def test_weights_that_leave_nothing_to_fit_or_overflow_are_refused():
     """All-zero weights, weights whose weighted sums of squares overflow with large
-    values, and weights whose log-likelihood sum overflows: each a clear DataError
-    (they used to give a raw numpy error, or a "converged" fit of the template's
-    parameters, or a log-likelihood of -inf)."""
+    values, weights whose log-likelihood sum, total or merged sum overflows, and
+    weights beyond the float range: each a clear DataError (they used to give a raw
+    numpy error, or a "converged" fit of the template's parameters, or a
+    log-likelihood of -inf). Huge weights that overflow nothing fit as unit ones."""
     rng = np.random.default_rng(0)
     df = pd.DataFrame(rng.normal(size=(30, 3)), columns=list("abc"))
     net = bnem.gaussian_mixture(list("abc"), 2)
@@ -111,10 +112,9 @@ def test_weights_that_leave_nothing_to_fit_or_overflow_are_refused():
                 bnem.fit(model, data, init=init, sample_weight=np.zeros(len(data)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's, before bnem's own error
-        for values, weight in ((df * 1e149, 1e10), (df, 1e200)):
-            with pytest.raises(bnem.DataError,
-                               match=r"sums of squares of \['a', 'b', 'c'\] overflow"):
-                bnem.fit(net, values, sample_weight=np.full(30, weight))
+        with pytest.raises(bnem.DataError,
+                           match=r"sums of squares of \['a', 'b', 'c'\] overflow"):
+            bnem.fit(net, df * 1e149, sample_weight=np.full(30, 1e10))
         with pytest.raises(bnem.DataError, match="log-likelihood of the start is -inf"):
             bnem.fit(discrete, discrete.sample(50, seed=1, missing=0.2),
                      sample_weight=np.full(50, 2e306))
@@ -123,6 +123,12 @@ def test_weights_that_leave_nothing_to_fit_or_overflow_are_refused():
         with pytest.raises(bnem.DataError, match="weights sum beyond the float range"):
             heavy = rows.assign(w=3e306)
             bnem.fit(discrete, [heavy, heavy], sample_weight="w")  # in all, not per part
+        one = pd.concat([rows.iloc[:1]] * 25_000, ignore_index=True).assign(w=7e303)
+        with pytest.raises(bnem.DataError, match="rows identical across parts add"):
+            bnem.fit(discrete, [one, one], sample_weight="w")  # merged across parts
+    with pytest.raises(bnem.DataError, match="a weight is beyond the float range"):
+        bnem.fit(discrete, rows, sample_weight=[10 ** 400] * len(rows))
     plain = bnem.fit(net, df, max_iter=20)
-    heavy = bnem.fit(net, df, sample_weight=np.full(30, 1e150), max_iter=20)  # scale-free
-    assert heavy.log_likelihood / 1e150 == pytest.approx(plain.log_likelihood, rel=1e-12)
+    for weight in (1e150, 1e300):  # EM is scale-free in the weights, up to the float range
+        heavy = bnem.fit(net, df, sample_weight=np.full(30, weight), max_iter=20)
+        assert heavy.log_likelihood / weight == pytest.approx(plain.log_likelihood, rel=1e-12)

@@ -384,6 +384,9 @@ def _row_weights(data: pd.DataFrame, sample_weight: object) -> tuple[pd.DataFram
         raw, where = sample_weight, "sample_weight"
     try:
         w = np.asarray(raw, dtype=float)
+    except OverflowError:  # Python integers beyond the float range
+        raise DataError(f"{where}: a weight is beyond the float range; rescale them "
+                        "(divide them all by the same factor)") from None
     except (TypeError, ValueError):
         raise DataError(f"{where} must hold numbers (row weights), got "
                         f"{type(sample_weight).__name__}") from None

@@ -125,8 +125,12 @@ class EncodedSource:
         unique, first, inverse, _ = merge_rows(codes)
         part = np.repeat(np.arange(len(sizes)), sizes)
         local = np.arange(codes.shape[0]) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        merged = MergedPart(unique, np.bincount(inverse, weights=weights, minlength=len(unique)),
-                            np.stack([part[first], local[first]], axis=1), self)
+        added = np.bincount(inverse, weights=weights, minlength=len(unique))
+        if not np.isfinite(added).all():
+            raise DataError("the row weights sum beyond the float range (rows identical "
+                            "across parts add their weights); rescale them (divide them all "
+                            "by the same factor)")
+        merged = MergedPart(unique, added, np.stack([part[first], local[first]], axis=1), self)
         return EncodedSource((merged,), self.latent, spill=self.spill)
 
 

@@ -111,7 +111,7 @@ class _Coordinates:
         share, spread = {}, {}
         for comp, mom in zip(components, stats.moments):
             n = np.maximum(mom.n, TINY)
-            within = np.einsum("kii->ki", mom.m2) - mom.m1 ** 2 / n[:, None]
+            within = np.einsum("kii->ki", mom.m2) - (mom.m1 / n[:, None]) * mom.m1
             # at least the M-step's floor: a column constant within configurations would
             # weigh without bound (and its slopes to inf) and switch the steps off
             sd = np.sqrt(np.maximum(within.sum(axis=0) / n.sum(), self.min_variance))

@@ -47,10 +47,10 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
     weight, intercepts, coefficients, variances, variance held at its floor, collinear,
     imprecise)`` per configuration, every value finite and every variance positive;
     and the round-off slack. None where the general solver is needed (see the module
-    docstring; also where a value is not finite: the general solver reports it). ``moments``: ``(N, mean, scatter,
-    cancelled, overall mean)`` per interface configuration; ``olds``: the previous CPDs
-    in component order (their coefficients are kept where they fit better, as the
-    general solver keeps them)."""
+    docstring; also where a value is not finite: the general solver reports it).
+    ``moments``: ``(N, mean, scatter, cancelled, overall mean)`` per interface
+    configuration; ``olds``: the previous CPDs in component order (their coefficients
+    are kept where they fit better, as the general solver keeps them)."""
     n_k, mean, scatter, cancelled, overall = moments
     k, m = mean.shape
     diag = np.diagonal(scatter, axis1=1, axis2=2)

@@ -56,7 +56,8 @@ def moments_to_scatter(stats: Moments,
     n_k, m1, m2 = stats.n, stats.m1, stats.m2
     safe = np.where(n_k > 0, n_k, 1.0)
     mean = centres + m1 / safe[:, None]
-    scatter = m2 - m1[:, :, None] * m1[:, None, :] / safe[:, None, None]
+    scatter = m2 - (m1 / safe[:, None])[:, :, None] * m1[:, None, :]  # (no m1^2: huge
+    # row weights would overflow it where every moment is representable)
     return n_k, mean, scatter
 
 

@@ -225,13 +225,15 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
 
 
 def _check_finite_start(point: Point) -> None:
-    """A start whose rows are all possible has a finite log-likelihood, unless the
-    weighted sum overflows (row weights near the float range)."""
+    """A start whose rows are all possible (the E-step raises otherwise) has a finite
+    log-likelihood, unless a sum overflows the float range."""
     if not math.isfinite(point.stats.log_likelihood):
         raise DataError(
-            f"the weighted log-likelihood of the start is {point.stats.log_likelihood}: "
-            f"with row weights summing to {point.stats.weight:.3g} it overflows the float "
-            "range. Rescale the weights (divide them all by the same factor).")
+            f"the weighted log-likelihood of the start is {point.stats.log_likelihood} "
+            "although every row is possible: a sum overflows the float range (row weights "
+            f"summing to {point.stats.weight:.3g}, or values very far from the start's "
+            "means for its variances). Rescale the weights (divide them all by the same "
+            "factor) or the columns, or start elsewhere.")
 
 
 def _check_monotone(prev: float, objective: float, it: int, restart: int,

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import BnemValueError
 
 from ..ragged import add_at, radix_strides
-from .engine import calibrate, gathered
+from .engine import ImpossibleRows, calibrate, gathered, observed_impossible_rows
 from .evidence import ChunkEvidence, observed_families
 
 
@@ -56,6 +56,8 @@ def hard_estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray
 
     Raises
     ------
+    ImpossibleRows
+        If a row's fully observed family has probability zero under ``theta``.
     SplitRows
         If a row's unobserved discrete variables span several cliques.
     """
@@ -63,9 +65,11 @@ def hard_estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray
     home = home_cliques(evidence)
     if (home == -2).any():
         raise SplitRows(np.flatnonzero(home == -2))
+    seen = evidence.obs_counts > 0
+    if (theta[seen] <= 0).any():  # as the soft E-step: a fully observed row made impossible
+        raise ImpossibleRows(observed_impossible_rows(evidence, theta))
     lin, log = gathered(theta, log_theta, extra)
     log_z, beliefs = calibrate(evidence, log, theta=lin, row_weight=evidence.weights)
-    seen = evidence.obs_counts > 0
     total = float(evidence.obs_counts[seen] @ log_theta[seen]) + float(evidence.weights @ log_z)
     completed = np.array(codes, dtype=np.int64)
     gain = 0.0
