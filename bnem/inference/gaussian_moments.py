@@ -1,6 +1,6 @@
 """Expected sufficient statistics of continuous components: weighted moments about
 the current means, from the per-pattern records of
-:func:`bnem.inference.gaussian.log_density_table` (inference layer).
+:func:`bnem.inference.gaussian_density.log_density_table` (inference layer).
 
 Each record (:class:`FullMoments`, :class:`DiagMoments`, and
 :class:`~bnem.inference.gaussian_ragged.RaggedMoments` for batched rare patterns)

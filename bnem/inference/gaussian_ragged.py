@@ -11,7 +11,7 @@ loop over patterns becomes a loop over rows. Rare patterns (fewer than
 coordinates, and each group is handled with stacked arrays: one batched QR
 factorisation for all its patterns and configurations, and per-row gathers of the
 factors, in row blocks that bound memory. The mathematics is that of
-:func:`bnem.inference.gaussian.log_density_table`.
+:func:`bnem.inference.gaussian_density.log_density_table`.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def ragged_moments(g: RaggedGroup, dev: np.ndarray, cond: np.ndarray, resp: np.n
 
 def _qr_factors(l_o, l_h):
     """``(C^-T, log det, gain, conditional covariance)`` from a batched QR of
-    ``L_o^T`` (as in :func:`bnem.inference.gaussian.log_density_table`)."""
+    ``L_o^T`` (as in :func:`bnem.inference.gaussian_density.log_density_table`)."""
     q = l_o.shape[2]
     qm, r = np.linalg.qr(l_o.transpose(0, 1, 3, 2), mode="complete")
     c_low = r[:, :, :q, :].transpose(0, 1, 3, 2)                   # (K, P, q, q)

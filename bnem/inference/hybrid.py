@@ -2,7 +2,7 @@
 (inference layer).
 
 Each continuous component contributes, per row, a table of log densities over its
-interface configurations (:func:`bnem.inference.gaussian.log_density_table`).
+interface configurations (:func:`bnem.inference.gaussian_density.log_density_table`).
 
 * Rows whose interface is fully observed: the table entry of the observed
   configuration is a constant of the row (added to its log-likelihood), and the
@@ -21,7 +21,8 @@ import numpy as np
 
 from .engine import ImpossibleRows, estep, node_marginals, row_log_prob
 from .evidence import ChunkEvidence
-from .gaussian import FactorCache, joint_factors, log_density_table
+from .gaussian import joint_factors
+from .gaussian_density import FactorCache, log_density_table
 from .gaussian_moments import accumulate_moments
 from .hard import hard_estep
 from .stats import Stats
@@ -29,7 +30,7 @@ from .structure import Structure
 
 
 def factor_caches(structure: Structure, cpds: Mapping) -> tuple:
-    """A :class:`~bnem.inference.gaussian.FactorCache` over the Gaussian of every
+    """A :class:`~bnem.inference.gaussian_density.FactorCache` over the Gaussian of every
     component, for one parameter set."""
     return tuple(FactorCache(joint_factors(comp, cpds)) for comp in structure.components)
 
