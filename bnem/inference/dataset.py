@@ -236,10 +236,6 @@ class AnalysedData:
         for k, ref in enumerate(self.refs):  # first every chunk in compact form, ...
             ev = analyse_ref(self.compiled, self.source, ref, barren=self.barren)
             obs_counts += ev.obs_counts
-            if len(self.refs) == 1 and ev.nbytes <= room:  # one chunk, kept as it is
-                kept[k] = ev
-                room -= ev.nbytes
-                break
             small = compact(ev)
             full_size[k] = ev.nbytes
             if small.nbytes <= room:
