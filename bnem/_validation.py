@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, TypeVar
@@ -12,6 +13,21 @@ if TYPE_CHECKING:
     import numpy as np
 
 T = TypeVar("T")
+
+
+def all_finite(*arrays: "np.ndarray") -> bool:
+    """Whether every value of ``arrays`` is finite: one sum per array where all is well
+    (a sum of finite values can still overflow: then each array is checked).
+
+    >>> import numpy as np
+    >>> all_finite(np.ones(2), np.full(2, 1e308)), all_finite(np.array([0.0, np.nan]))
+    (True, False)
+    """
+    import numpy as np  # (the module itself stays free of numpy at import)
+
+    if math.isfinite(sum(float(a.sum()) for a in arrays)):
+        return True
+    return all(bool(np.isfinite(a).all()) for a in arrays)
 
 
 def check_int(value: object, name: str, minimum: int | None = None) -> int:

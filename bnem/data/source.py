@@ -125,12 +125,8 @@ class EncodedSource:
         unique, first, inverse, _ = merge_rows(codes)
         part = np.repeat(np.arange(len(sizes)), sizes)
         local = np.arange(codes.shape[0]) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        added = np.bincount(inverse, weights=weights, minlength=len(unique))
-        if not np.isfinite(added).all():
-            raise DataError("the row weights sum beyond the float range (rows identical "
-                            "across parts add their weights); rescale them (divide them all "
-                            "by the same factor)")
-        merged = MergedPart(unique, added, np.stack([part[first], local[first]], axis=1), self)
+        merged = MergedPart(unique, np.bincount(inverse, weights=weights, minlength=len(unique)),
+                            np.stack([part[first], local[first]], axis=1), self)
         return EncodedSource((merged,), self.latent, spill=self.spill)
 
 
@@ -302,8 +298,14 @@ def encode_source(data: object, variables: Sequence, sample_weight: object = Non
             spill.close()
         raise
     latent = tuple(v.name for v in variables if all(v.name in p.latent for p in parts))
-    return EncodedSource(tuple(parts), latent, tuple(origins), tuple(sizes), tuple(labels),
-                         spill)
+    source = EncodedSource(tuple(parts), latent, tuple(origins), tuple(sizes), tuple(labels),
+                           spill)
+    if not np.isfinite(source.total_weight):  # (then no sum of merged rows overflows either)
+        source.close()
+        raise DataError("the row weights sum beyond the float range over all parts (rows "
+                        "identical across parts add their weights); rescale them (divide "
+                        "them all by the same factor)")
+    return source
 
 
 def as_frames(data: object) -> pd.DataFrame | list[pd.DataFrame]:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .._validation import all_finite
 from ..errors import BnemValueError, DataError, NetworkError
 from ..inference.gaussian import Component, joint_factors
 from ..inference.stats import Moments
@@ -258,14 +259,11 @@ def _new_cpd(old: GaussianCPD, ok: np.ndarray, b0: np.ndarray, beta: np.ndarray,
         b0 = np.where(ok, b0, old.intercept.ravel())
         beta = np.where(ok[:, None], beta, old.weights.reshape(n, -1))
         var = np.where(ok, var, old.variance.ravel())
-    # one reduction when all is well (a sum of finite values can still overflow: then
-    # each array is checked on its own)
-    if not (np.isfinite(b0.sum() + beta.sum() + var.sum()) and var.min() > 0):
+    if not (all_finite(b0, beta, var) and var.min() > 0):
         _check_variance(old.node, var)
-        if not (np.isfinite(b0).all() and np.isfinite(beta).all() and np.isfinite(var).all()):
-            raise NetworkError(f"the M-step of {old.node!r} gave a non-finite intercept, "
-                               "weight or variance from finite data. This is a bug in bnem; "
-                               "please report it with the network and data.")
+        raise NetworkError(f"the M-step of {old.node!r} gave a non-finite intercept, "
+                           "weight or variance from finite data. This is a bug in bnem; "
+                           "please report it with the network and data.")
     return GaussianCPD.fitted(old, b0.reshape(shape), beta.reshape(shape + (beta.shape[1],)),
                               var.reshape(shape))
 
@@ -315,10 +313,8 @@ def _check_finite(comp: Component, n_k: np.ndarray, mean: np.ndarray,
                   scatter: np.ndarray) -> None:
     """Refuse moment sums that overflowed (values or row weights near the float
     range's square root): every parameter fitted from them would be meaningless."""
-    if np.isfinite(n_k.sum() + mean.sum() + scatter.sum()):
+    if all_finite(n_k, mean, scatter):
         return
-    if np.isfinite(n_k).all() and np.isfinite(mean).all() and np.isfinite(scatter).all():
-        return  # finite sums whose total alone overflowed
     raise DataError(
         f"the weighted sums of squares of {list(comp.nodes)} overflow the float range: "
         f"the values are too large for their row weights (weights summing to "

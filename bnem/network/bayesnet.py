@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import all_finite
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, NetworkError
 from .cpd import TabularCPD
@@ -334,9 +335,9 @@ MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table
 
 def _valid_values(cpd: GaussianCPD) -> bool:
     """Whether ``cpd``'s intercepts and weights are finite and its variances finite and
-    positive (one sum and one minimum)."""
-    total = cpd.intercept.sum() + cpd.weights.sum() + cpd.variance.sum()
-    return bool(np.isfinite(total) and cpd.variance.min() > 0)
+    positive."""
+    return all_finite(cpd.intercept, cpd.weights, cpd.variance) \
+        and bool(cpd.variance.min() > 0)
 
 
 def _table_size(node: str, shape: tuple) -> int:
