@@ -97,12 +97,17 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--tol", type=float, default=1e-8)
     parser.add_argument("--max-iter", type=int, default=20_000)
+    parser.add_argument("--cases", default="",
+                        help="comma-separated words; run only the cases whose name has one")
     args = parser.parse_args()
     print("| case | plain E-steps | SQUAREM E-steps | ratio | plain s | SQUAREM s | "
           "max LL/row diff (SQUAREM - plain) | lowest LL/row diff | starts where SQUAREM "
           "took more E-steps / more seconds | not converged (plain, SQUAREM) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    wanted = [w.strip() for w in args.cases.split(",") if w.strip()]
     for name, (net, df) in cases().items():
+        if wanted and not any(w in name for w in wanted):
+            continue
         plain = [run(net, df, "none", s, args.tol, args.max_iter) for s in range(args.starts)]
         fast = [run(net, df, "squarem", s, args.tol, args.max_iter) for s in range(args.starts)]
         med = {k: (statistics.median(r[k] for r in plain), statistics.median(r[k] for r in fast))
