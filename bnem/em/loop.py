@@ -113,11 +113,13 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         ``"auto"`` is ``"squarem"`` for soft EM and ``"none"`` for hard EM (on every
         paired start of ``benchmarks/bench_accelerate.py`` SQUAREM needed no more
         E-steps nor seconds than plain EM and ended no lower). ``"none"``: plain EM, one
-        E-step per iteration. ``"squarem"``: each iteration takes two EM steps, extrapolates along them (SQUAREM,
-        :mod:`bnem.em.accelerate`) and keeps the extrapolation only if the objective does
-        not drop, then takes one stabilising EM step; otherwise the second EM point. An
-        iteration then costs three E-steps; ``history`` gains ``n_estep`` (E-steps so far)
-        and ``step`` (``"squarem"`` or ``"em"``), and the objective still never decreases.
+        E-step per iteration. ``"squarem"``: each iteration takes two EM steps,
+        extrapolates along them (SQUAREM, :mod:`bnem.em.accelerate`) and keeps the
+        extrapolation only if the objective does not drop, then takes one stabilising EM
+        step; otherwise the second EM point. An iteration then costs three E-steps, except
+        the last, which stops after one EM step gaining at most ``tol`` per row;
+        ``history`` gains ``n_estep`` (E-steps so far) and ``step`` (``"squarem"`` or
+        ``"em"``), and the objective still never decreases.
     spill_dir : path, optional
         For data files: the folder in which a temporary folder holds their encoded rows
         during the fit (removed afterwards); default the system's temporary folder.
