@@ -51,7 +51,7 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("max_iter", "int", 200, "most iterations (an EM step each; a SQUAREM step costs "
-           "up to three E-steps)", minimum=0),
+           "three E-steps, rarely four)", minimum=0),
     Option("tol", "float", 1e-6, "stop when the objective rises by less than this many nats "
            "per row", minimum=0.0),
     Option("seed", "seed", 0, "seed of the random starts (the same seed gives the same result)"),
