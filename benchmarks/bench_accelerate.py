@@ -112,8 +112,10 @@ def main() -> None:
     for name, (net, df) in cases().items():
         if wanted and not any(w in name for w in wanted):
             continue
-        plain = [run(net, df, "none", s, args.tol, args.max_iter) for s in range(args.starts)]
-        fast = [run(net, df, "squarem", s, args.tol, args.max_iter) for s in range(args.starts)]
+        plain, fast = [], []
+        for s in range(args.starts):  # in turn, so that load changes fall on both
+            plain.append(run(net, df, "none", s, args.tol, args.max_iter))
+            fast.append(run(net, df, "squarem", s, args.tol, args.max_iter))
         med = {k: (statistics.median(r[k] for r in plain), statistics.median(r[k] for r in fast))
                for k in ("n_estep", "seconds", "em_seconds")}
         diffs = [f["ll_row"] - p["ll_row"] for p, f in zip(plain, fast)]
@@ -121,8 +123,8 @@ def main() -> None:
         more = sum(f["n_estep"] > p["n_estep"] for p, f in zip(plain, fast))
         slower = sum(f["seconds"] > p["seconds"] for p, f in zip(plain, fast))
         print(f"| {name} | {med['n_estep'][0]:.0f} | {med['n_estep'][1]:.0f} | "
-              f"{med['n_estep'][0] / med['n_estep'][1]:.2f}x | {med['seconds'][0]:.2f} | "
-              f"{med['seconds'][1]:.2f} | {med['em_seconds'][0]:.3f} | "
+              f"{med['n_estep'][0] / med['n_estep'][1]:.2f}x | {med['seconds'][0]:.3f} | "
+              f"{med['seconds'][1]:.3f} | {med['em_seconds'][0]:.3f} | "
               f"{med['em_seconds'][1]:.3f} | {worst:+.2e} | {min(diffs):+.2e} | "
               f"{more} / {slower} of {len(diffs)} | "
               f"{sum(not r['converged'] for r in plain)}, "
