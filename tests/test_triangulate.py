@@ -143,3 +143,38 @@ def test_search_never_raises_the_costliest_row(seed):
     min_fill = compile_plan(range(s.n_vars), s.factor_scopes, cards)
     chosen = search(range(s.n_vars), s.factor_scopes, cards, mask)
     assert row_costs(chosen, mask).max() <= row_costs(min_fill, mask).max()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_search_scores_each_distinct_order_once_and_keeps_the_cheapest(monkeypatch, seed):
+    """Candidates whose order repeats one already scored are skipped (the same tree
+    cannot be cheaper); the choice equals the cheapest of all candidates scored."""
+    import bnem.inference.triangulate as tri
+
+    rng = np.random.default_rng(seed)
+    if seed % 2:  # a latent-class star: most heuristics give the same order
+        items = {f"q{i}": ["0", "1"] for i in range(8)}
+        net = bnem.BayesianNetwork({"c": ["a", "b", "c"], **items}, {q: ["c"] for q in items})
+    else:
+        net = random_network(rng, int(rng.integers(6, 20)), max_parents=3, max_card=3)
+    s = bnem.compile(net).structure
+    cards = {v: int(c) for v, c in enumerate(s.cards)}
+    mask = _masks(rng, s.n_vars)
+    built = []
+    real_build = tri.build_plan
+    monkeypatch.setattr(tri, "build_plan", lambda *a: built.append(tuple(a[3])) or real_build(*a))
+    chosen = tri.search(range(s.n_vars), s.factor_scopes, cards, mask)
+    assert len(built) == len(set(built))  # no order scored twice
+    orders = {tuple(tri.min_fill_order(range(s.n_vars), s.factor_scopes, cards))}
+    for criterion, weight, tie in tri.candidates(range(s.n_vars), cards, mask)[1:]:
+        orders.add(tuple(greedy_order(range(s.n_vars), s.factor_scopes, weight, criterion, tie)))
+    assert set(built) == orders  # every distinct order scored
+    if seed % 2:
+        assert len(built) < len(tri.candidates(range(s.n_vars), cards, mask))
+    # the choice: the lowest mean cost among the trees whose costliest row is no costlier
+    # than min-fill's (min-fill itself included)
+    rows = {o: tri.row_costs(real_build(range(s.n_vars), s.factor_scopes, cards, list(o)), mask)
+            for o in orders}
+    first = tuple(tri.min_fill_order(range(s.n_vars), s.factor_scopes, cards))
+    eligible = [r.mean() for r in rows.values() if r.max() <= rows[first].max()]
+    assert sliced_cost(chosen, mask) == pytest.approx(min(eligible), rel=1e-12)

@@ -10,8 +10,9 @@ is cheap, one of four mostly missing ones may not be.
 -- min-fill, min-weight, min-degree and weighted min-fill, each with the variables' plain cardinalities and with their
 *effective* cardinalities ``1 - p + p * card`` (``p``: the fraction of rows where the
 variable is missing), plus min-fill and min-weight with seeded random tie-breaks --
-compiles each into a plan, and keeps the one with the fewest sliced entries over a
-sample of the data's rows (:func:`sliced_cost`). Plain min-fill is always a
+compiles each distinct order into a plan (heuristics often agree, e.g. on the star of a
+latent class model), and keeps the one with the fewest sliced entries over a sample of
+the data's rows (:func:`sliced_cost`). Plain min-fill is always a
 candidate, so the choice is never worse than it by that cost on the sampled rows (nor
 in its costliest sampled row). The same network and rows always give the same plan.
 
@@ -91,7 +92,9 @@ def search(variables: Iterable[int], scopes: Sequence[tuple], cards: Mapping[int
     missing = np.asarray(missing, dtype=bool)
     if missing.shape[0] > SAMPLE_ROWS:  # evenly spaced rows: deterministic
         missing = missing[np.linspace(0, missing.shape[0] - 1, SAMPLE_ROWS).astype(np.int64)]
-    best = build_plan(variables, scopes, cards, min_fill_order(variables, scopes, cards))
+    first = min_fill_order(variables, scopes, cards)
+    seen = {tuple(first)}
+    best = build_plan(variables, scopes, cards, first)
     rows = row_costs(best, missing)
     best_cost, worst = (float(rows.mean()), float(rows.max())) if rows.size else (0.0, 0.0)
     tried = candidates(variables, cards, missing)[1:]
@@ -100,8 +103,11 @@ def search(variables: Iterable[int], scopes: Sequence[tuple], cards: Mapping[int
     for criterion, weight, seed in tried:
         if best_cost == 0:
             break
-        plan = build_plan(variables, scopes, cards,
-                          greedy_order(variables, scopes, weight, criterion, seed))
+        order = greedy_order(variables, scopes, weight, criterion, seed)
+        if tuple(order) in seen:
+            continue  # the same tree as one scored already: it cannot be cheaper
+        seen.add(tuple(order))
+        plan = build_plan(variables, scopes, cards, order)
         rows = row_costs(plan, missing)
         if rows.mean() < best_cost and rows.max() <= worst:
             best, best_cost = plan, float(rows.mean())
