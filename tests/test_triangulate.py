@@ -165,16 +165,17 @@ def test_search_scores_each_distinct_order_once_and_keeps_the_cheapest(monkeypat
     monkeypatch.setattr(tri, "build_plan", lambda *a: built.append(tuple(a[3])) or real_build(*a))
     chosen = tri.search(range(s.n_vars), s.factor_scopes, cards, mask)
     assert len(built) == len(set(built))  # no order scored twice
-    orders = {tuple(tri.min_fill_order(range(s.n_vars), s.factor_scopes, cards))}
-    for criterion, weight, tie in tri.candidates(range(s.n_vars), cards, mask)[1:]:
+    first = tuple(tri.min_fill_order(range(s.n_vars), s.factor_scopes, cards))
+    tried = tri.candidates(range(s.n_vars), cards, mask)
+    orders = {first}
+    for criterion, weight, tie in tried[1:]:
         orders.add(tuple(greedy_order(range(s.n_vars), s.factor_scopes, weight, criterion, tie)))
     assert set(built) == orders  # every distinct order scored
     if seed % 2:
-        assert len(built) < len(tri.candidates(range(s.n_vars), cards, mask))
+        assert len(built) < len(tried)
     # the choice: the lowest mean cost among the trees whose costliest row is no costlier
     # than min-fill's (min-fill itself included)
     rows = {o: tri.row_costs(real_build(range(s.n_vars), s.factor_scopes, cards, list(o)), mask)
             for o in orders}
-    first = tuple(tri.min_fill_order(range(s.n_vars), s.factor_scopes, cards))
     eligible = [r.mean() for r in rows.values() if r.max() <= rows[first].max()]
     assert sliced_cost(chosen, mask) == pytest.approx(min(eligible), rel=1e-12)

@@ -104,9 +104,10 @@ def search(variables: Iterable[int], scopes: Sequence[tuple], cards: Mapping[int
         if best_cost == 0:
             break
         order = greedy_order(variables, scopes, weight, criterion, seed)
-        if tuple(order) in seen:
+        key = tuple(order)
+        if key in seen:
             continue  # the same tree as one scored already: it cannot be cheaper
-        seen.add(tuple(order))
+        seen.add(key)
         plan = build_plan(variables, scopes, cards, order)
         rows = row_costs(plan, missing)
         if rows.mean() < best_cost and rows.max() <= worst:
