@@ -13,7 +13,7 @@ from .em.loop import Progress, fit
 from .inference.compiled import CompiledNetwork, compile
 from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
-                     DegenerateWarning, ImpossibleRowError, InferenceTooLargeError, InterruptedWarning,
+                     DegenerateWarning, FormatWarning, ImpossibleRowError, InferenceTooLargeError, InterruptedWarning,
                      MonotonicityError, NetworkError)
 from .io import from_pgmpy, read_bif, read_json, read_network, to_pgmpy, write_bif, write_json
 from .network.bayesnet import BayesianNetwork
@@ -46,5 +46,5 @@ __all__ = [
     "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
-    "ImpossibleRowError", "InferenceTooLargeError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning", "InterruptedWarning",
+    "ImpossibleRowError", "InferenceTooLargeError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning", "FormatWarning", "InterruptedWarning",
 ]

@@ -80,3 +80,8 @@ class InterruptedWarning(UserWarning):
 
 class DegenerateWarning(UserWarning):
     """Expected statistics are degenerate (e.g. a parent configuration never seen)."""
+
+
+class FormatWarning(UserWarning):
+    """A file format cannot hold part of a network (e.g. BIF and shared or held
+    parameters); the values are written, that part is lost."""

@@ -202,3 +202,12 @@ def test_files_on_dask_read_like_files_in_process(client, asia, tmp_path):
     df.iloc[300:].drop(columns="xray").to_parquet(tmp_path / "q.parquet")
     with pytest.raises(bnem.DataError, match=r"q\.parquet' has other columns"):
         files_to_dask(bnem.files(str(tmp_path / "*.parquet")), states)
+
+
+def test_shared_and_fixed_blocks_on_dask_equal_in_memory(client, asia, table):
+    net = asia.share("infection", ["tub", "lung"]).fix("smoke")
+    in_memory = fit(net, table)
+    on_dask = fit(net, dd.from_pandas(table, npartitions=3), client=client)
+    same_fit(in_memory, on_dask)
+    assert on_dask.network.shared_groups == {"infection": ("tub", "lung")}
+    np.testing.assert_array_equal(on_dask.network.cpd("smoke").values, asia.cpd("smoke").values)

@@ -13,6 +13,8 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import BnemError, BnemValueError
 
@@ -83,7 +85,9 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
     """The ``fit`` flags, from the one table of fit options (``bnem.em.options``)."""
     from ..em.options import OPTIONS
 
-    types = {"int": int, "float": float, "seed": int, "path": str, "folder": str}
+    types: dict[str, Callable[[str], Any]] = {
+        "int": int, "float": float, "seed": int, "path": str, "folder": str,
+        "nodes": _node_list}
     for o in OPTIONS:
         if not o.cli:
             continue
@@ -92,8 +96,13 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
         elif o.kind == "choice":
             p.add_argument(o.flag, default=o.default, choices=list(o.choices), help=o.help)
         else:
-            shown = "" if o.default is None else f" (default {o.default:g})"
+            shown = "" if o.default is None or o.kind == "nodes" else f" (default {o.default:g})"
             p.add_argument(o.flag, type=types[o.kind], default=o.default, help=o.help + shown)
+
+
+def _node_list(text: str) -> tuple:
+    """``A,B,C`` -> the node names (spaces around names dropped)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _fit_kwargs(args: argparse.Namespace) -> dict:

@@ -139,6 +139,7 @@ class Squarem:
     def __init__(self, problem: Problem) -> None:
         self.coords = _Coordinates(problem.maximizer, problem.options.min_variance)
         self.components = problem.data.compiled.structure.components
+        self.constrain = problem.constrain  # held entries and fixed CPDs back in place
         self.step_max = 1.0
 
     def advance(self, point: Point, problem: Problem, context: str) -> Point:
@@ -182,4 +183,4 @@ class Squarem:
         alpha = min(self.step_max, max(1.0, math.sqrt(float(wr @ wr) / sv2)))
         x = np.where(free, x0 + 2.0 * alpha * r + alpha * alpha * v, x2)
         params = self.coords.to_params(x, z2, p2)
-        return None if params is None else (params, alpha)
+        return None if params is None else (self.constrain(params), alpha)

@@ -60,7 +60,8 @@ class Resumed:
 
 
 def fingerprint(network: BayesianNetwork, data: FitData) -> dict[str, str]:
-    """Hashes of the network (structure, states, parameters) and of the encoded data."""
+    """Hashes of the network (structure, states, parameters, shared and held blocks)
+    and of the encoded data."""
     h = hashlib.sha256()
     for node in network.nodes:
         h.update(repr((node, network.parents(node), network.variable(node))).encode())
@@ -68,6 +69,8 @@ def fingerprint(network: BayesianNetwork, data: FitData) -> dict[str, str]:
     for cpd in network.gaussian_cpds.values():
         for a in (cpd.intercept, cpd.weights, cpd.variance):
             h.update(np.ascontiguousarray(a, dtype=float).tobytes())
+    if network.constraints:  # shared and held blocks change the fit
+        h.update(network.constraints.key().encode())
     return {"network": h.hexdigest(), "data": data.digest()}
 
 

@@ -31,7 +31,7 @@ from .init import initial_theta
 from .interrupt import graceful_interrupt
 from .mstep import Maximizer
 from .resp_init import random_resp_theta
-from .options import DEFAULT_MIN_VARIANCE, STOCHASTIC_INITS, FitOptions, validate
+from .options import DEFAULT_MIN_VARIANCE, OPTIONS, STOCHASTIC_INITS, FitOptions, validate
 from .report import check_observed, conclude, warn_symmetric
 from .trace import LiveHistory
 from .result import FitResult
@@ -42,7 +42,7 @@ logger = logging.getLogger("bnem")
 __all__ = ["fit", "Progress", "MONOTONE_RTOL", "DEFAULT_MIN_VARIANCE", "STOCHASTIC_INITS"]
 
 
-def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1e-6,
+def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float = 1e-6,
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
@@ -50,7 +50,7 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         max_time: float | None = None,
         history_path: Any = None,
         checkpoint: Any = None, checkpoint_every: float = 0.0,
-        resume: Any = None, spill_dir: Any = None, client: Any = None,
+        resume: Any = None, spill_dir: Any = None, client: Any = None, fixed: Any = (),
         **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
@@ -126,6 +126,12 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
         For a Dask DataFrame: the client whose workers run the E-steps (default: the
         active client).
 
+    fixed : str or list of str, optional
+        Nodes whose CPDs (tables or Gaussian) are kept as given while EM learns the
+        rest (see :meth:`BayesianNetwork.fix`; the returned network keeps them fixed).
+        Shared tables and held entries are declared on the network
+        (:meth:`BayesianNetwork.share`, :meth:`BayesianNetwork.hold`).
+
     The other options (``max_time``, ``history_path``, ``checkpoint``,
     ``checkpoint_every``, ``resume``, ``sample_weight``, ``sum_out_barren``) are
     described in :data:`bnem.em.options.OPTIONS`.
@@ -148,16 +154,13 @@ def fit(network: BayesianNetwork, data: Any, max_iter: int = 200, tol: float = 1
     """
     if not isinstance(network, BayesianNetwork):
         raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
-    given = dict(max_iter=max_iter, tol=tol, seed=seed, init=init, n_init=n_init, prior=prior,
-                 callback=callback, progress=progress, memory_mb=memory_mb,
-                 min_variance=min_variance, hard=hard, accelerate=accelerate,
-                 sample_weight=sample_weight, sum_out_barren=sum_out_barren,
-                 max_time=max_time, history_path=history_path, checkpoint=checkpoint,
-                 checkpoint_every=checkpoint_every, resume=resume, spill_dir=spill_dir,
-                 client=client)
+    arguments = locals()  # the signature's names are OPTIONS' (a test checks it)
+    given = {o.name: arguments[o.name] for o in OPTIONS}
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
+    if opts.fixed:
+        network = network.fix(opts.fixed)
     rng = opts.rng()
     t0 = time.perf_counter()
     data_ = _analyse(network, data, opts, t0)
@@ -315,13 +318,14 @@ def _start(problem: Problem, rng: np.random.Generator) -> Parameters:
     opts, data = problem.options, problem.data
     network = data.compiled.network
     if opts.init == "random-resp" and not network.is_hybrid:
-        return Parameters(_random_resp(problem, rng))
+        return problem.constrain(Parameters(_random_resp(problem, rng)))
     table_init = "random" if opts.init in MIXTURE_INITS else opts.init
     theta = initial_theta(table_init, network, problem.maximizer, data.obs_counts, rng,
                           opts.prior)
     if not network.is_hybrid:
-        return Parameters(theta)
-    return Parameters(theta, initial_gaussians(opts.init, data, rng, opts.min_variance))
+        return problem.constrain(Parameters(theta))
+    return problem.constrain(Parameters(theta, initial_gaussians(opts.init, data, rng,
+                                                                 opts.min_variance)))
 
 
 def _random_resp(problem: Problem, rng: np.random.Generator) -> np.ndarray:

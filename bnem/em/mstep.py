@@ -1,4 +1,6 @@
-"""The M-step: expected counts -> new CPD tables, vectorised over the flat layout."""
+"""The M-step of the table family: expected counts -> new CPD tables, vectorised over
+the flat layout, within the network's shared and held blocks
+(:mod:`bnem.network.constraints`)."""
 
 from __future__ import annotations
 
@@ -27,12 +29,18 @@ class Maximizer:
                                                  enumerate(zip(sizes, cards))])
         self.block_start = np.concatenate([[0], np.cumsum(self.block_card)[:-1]])
         self.network = network
+        self.constrained = _Blocks(network, self) if _has_table_constraints(network) else None
 
     def maximize(self, counts: np.ndarray, prior: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """New flat parameters and a boolean mask of blocks whose total was zero.
 
-        A block with zero total keeps a uniform distribution (never NaN).
+        A block with zero total keeps a uniform distribution (never NaN). Shared tables
+        pool their counts (the prior is added once, to the pooled counts); held entries
+        keep their values and the free ones share the rest of the mass in proportion
+        to their counts.
         """
+        if self.constrained is not None:
+            return self.constrained.maximize(counts, prior)
         c = counts + prior if prior else counts
         totals = np.bincount(self.block_of, weights=c, minlength=self.block_card.size)
         empty = totals <= 0
@@ -44,13 +52,27 @@ class Maximizer:
         return theta, empty
 
     def empty_blocks(self, counts: np.ndarray) -> np.ndarray:
-        """Mask of blocks (node, parent configuration) whose expected count is zero."""
+        """Mask of blocks (node, parent configuration) whose expected count is zero
+        (pooled over a shared block; wholly held blocks are never empty)."""
+        if self.constrained is not None:
+            return self.constrained.empty(counts)
         return np.bincount(self.block_of, weights=counts, minlength=self.block_card.size) <= 0
 
+    def project(self, theta: np.ndarray) -> np.ndarray:
+        """``theta`` within the constraints: shared tables averaged, held entries at
+        their values, free entries rescaled to the rest of each distribution's mass
+        (``theta`` itself when the network has none)."""
+        if self.constrained is None:
+            return theta
+        return self.constrained.maximize(theta, 0.0)[0]
+
     def log_prior(self, theta: np.ndarray, prior: float) -> float:
-        """Unnormalised log Dirichlet(prior + 1) density: the MAP objective's prior term."""
+        """Unnormalised log Dirichlet(prior + 1) density: the MAP objective's prior term
+        (over the free entries, a shared table once)."""
         if not prior:
             return 0.0
+        if self.constrained is not None:
+            theta = theta[self.constrained.counted]
         with np.errstate(divide="ignore"):
             return float(prior * np.log(theta).sum())
 
@@ -64,3 +86,62 @@ class Maximizer:
             first = int(self.block_start[b] - net.offsets[i]) // int(self.block_card[b])
             out.append((node, net.configuration(net.parents(node), first)))
         return out
+
+
+def _has_table_constraints(network: "BayesianNetwork") -> bool:
+    c = network.constraints
+    return bool(c.shared) or any(n in c.held for n in network.discrete_nodes)
+
+
+class _Blocks:
+    """The flat layout of a network's shared and held table entries.
+
+    ``tie[e]`` is the position of entry ``e`` in its group's first table (``e`` when not
+    shared), ``held`` marks held entries and ``values`` their values (the network's)."""
+
+    def __init__(self, network: "BayesianNetwork", m: Maximizer) -> None:
+        n = int(network.offsets[-1])
+        c = network.constraints
+        self.tie = np.arange(n)
+        self.held = np.zeros(n, dtype=bool)
+        for i, node in enumerate(network.discrete_nodes):
+            lo, hi = int(network.offsets[i]), int(network.offsets[i + 1])
+            first = network.discrete_index(c.representative(node))
+            self.tie[lo:hi] = np.arange(network.offsets[first], network.offsets[first + 1])
+            if node in c.held:
+                mask = c.held[node]
+                self.held[lo:hi] = True if mask is None else np.ravel(mask)
+        self.shared = bool(c.shared)
+        self.values = np.where(self.held, network.flat_params(), 0.0)
+        self.m = m
+        n_blocks = m.block_card.size
+        self.n_free = np.bincount(m.block_of, weights=~self.held, minlength=n_blocks)
+        held_mass = np.bincount(m.block_of, weights=self.values, minlength=n_blocks)
+        self.free_mass = np.clip(1.0 - held_mass, 0.0, 1.0)
+        # entries the prior and the free-parameter count see: free, in a first table
+        self.counted = (self.tie == np.arange(n)) & ~self.held
+
+    def pooled(self, counts: np.ndarray) -> np.ndarray:
+        """Counts summed over the members of each shared table, given to every member."""
+        if not self.shared:
+            return counts
+        return np.bincount(self.tie, weights=counts, minlength=counts.size)[self.tie]
+
+    def maximize(self, counts: np.ndarray, prior: float) -> tuple[np.ndarray, np.ndarray]:
+        m = self.m
+        c = self.pooled(counts) + prior if prior else self.pooled(counts)
+        c = np.where(self.held, 0.0, c)
+        totals = np.bincount(m.block_of, weights=c, minlength=m.block_card.size)
+        empty = (totals <= 0) & (self.n_free > 0)
+        safe = np.where(totals > 0, totals, 1.0)
+        theta = c / safe[m.block_of] * self.free_mass[m.block_of]
+        fill = empty[m.block_of] & ~self.held
+        if fill.any():  # no counts: the free entries share the free mass equally
+            theta[fill] = (self.free_mass / np.maximum(self.n_free, 1))[m.block_of[fill]]
+        theta[self.held] = self.values[self.held]
+        return theta, empty
+
+    def empty(self, counts: np.ndarray) -> np.ndarray:
+        c = np.where(self.held, 0.0, self.pooled(counts))
+        totals = np.bincount(self.m.block_of, weights=c, minlength=self.m.block_card.size)
+        return (totals <= 0) & (self.n_free > 0)

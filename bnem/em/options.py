@@ -36,7 +36,7 @@ class Option:
 
     name: str
     kind: str  # "int", "float", "choice", "bool", "seed", "callable", "path", "folder",
-    #            "weights", "object"
+    #            "weights", "object", "nodes"
     default: Any
     help: str
     minimum: float | None = None
@@ -68,6 +68,8 @@ OPTIONS: tuple[Option, ...] = (
            "EM steps and keeps the result only if the objective does not drop; 'auto' "
            "(default) is 'squarem' for soft EM and 'none' for hard EM",
            choices=("auto", "none", "squarem")),
+    Option("fixed", "nodes", (), "nodes whose CPDs are kept as given while EM learns the "
+           "rest (comma-separated on the command line)"),
     Option("sample_weight", "weights", None, "a weight per row (e.g. the frequency of a "
            "response pattern), or the name of a data column holding them", cli=False),
     Option("sum_out_barren", "bool", False, "sum out, row by row, the missing variables all of "
@@ -123,6 +125,7 @@ class FitOptions:
     client: Any
     progress: bool
     callback: Callable[..., Any] | None
+    fixed: tuple = ()
     chunk_rows: int | None = None   # deprecated: distinct rows per chunk
 
     def rng(self) -> np.random.Generator:
@@ -159,6 +162,8 @@ def _check(option: Option, value: Any) -> Any:
         if not os.path.isdir(value):
             raise BnemValueError(f"{name}={os.fspath(value)!r} is not an existing folder")
         return os.fspath(value)
+    if option.kind == "nodes":
+        return _check_nodes(value, name)
     if option.kind in ("weights", "object"):
         return value  # weights: checked row by row when the data are encoded
     if option.kind == "seed":
@@ -207,6 +212,24 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
                              "moves by whole completions, which cannot be extrapolated; use "
                              "accelerate='none' with hard=True")
     return FitOptions(**values, chunk_rows=chunk_rows)
+
+
+def _check_nodes(value: Any, name: str) -> tuple:
+    """Node names: one string, or a sequence of strings (checked against the network
+    where they are used)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise BnemTypeError(f"{name} must be a node name or a list of node names, got "
+                            f"{type(value).__name__}") from None
+    bad = [v for v in out if not isinstance(v, str)]
+    if bad:
+        raise BnemTypeError(f"{name} must list node names (strings), got {bad[0]!r}")
+    return out
 
 
 def _check_paths(values: dict) -> None:

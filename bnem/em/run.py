@@ -112,15 +112,39 @@ class Problem:
         return Point(params, stats, objective, notes or MStepNotes(), step)
 
     def maximize(self, point: Point) -> tuple[Parameters, MStepNotes]:
-        """The M-step from ``point``'s statistics, CPD family by family."""
+        """The M-step from ``point``'s statistics, CPD family by family (tables within
+        their shared and held blocks; fixed Gaussian CPDs kept)."""
         theta, _ = self.maximizer.maximize(point.stats.counts, self.options.prior)
         if not point.stats.moments:
             return Parameters(theta), MStepNotes()
         gaussians, floored, empty, collinear, imprecise, slack = maximize_gaussians(
             self.data.compiled.structure, point.stats.moments, point.params.gaussians,
             self.options.min_variance)
+        fixed = self.fixed_gaussians
+        if fixed:  # each node's term of the expected log-likelihood is its own: keeping
+            # some CPDs is the constrained maximum of the rest
+            gaussians = {**gaussians, **fixed}
+            floored, empty, collinear, imprecise = (
+                [c for c in notes if c[0] not in fixed]
+                for notes in (floored, empty, collinear, imprecise))
         return Parameters(theta, gaussians), MStepNotes(
             tuple(floored), tuple(empty), tuple(collinear), tuple(imprecise), slack)
+
+    @property
+    def fixed_gaussians(self) -> dict:
+        """The fixed Gaussian CPDs of the network, by node."""
+        network = self.data.compiled.network
+        return {n: network.cpd(n) for n in network.fixed_nodes
+                if n in network.continuous_nodes}
+
+    def constrain(self, params: Parameters) -> Parameters:
+        """``params`` within the network's shared and held blocks (a start, or an
+        extrapolated point); ``params`` itself when there are none."""
+        if not self.data.compiled.network.constraints:
+            return params
+        fixed = self.fixed_gaussians
+        gaussians = {**params.gaussians, **fixed} if params.gaussians else params.gaussians
+        return Parameters(self.maximizer.project(params.theta), gaussians)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ know); ``name`` is optional (``"unknown"``).
     As ``intercept`` plus a last axis with one coefficient per *continuous* parent,
     in ``parents`` order (so ``[]`` or ``[[], []]`` when there is none).
 
+Two optional top-level keys declare shared and held blocks (see
+:mod:`bnem.io.json_constraints`): ``"shared": {"item": ["x1", "x2"]}`` and
+``"held": {"z": true, "x3": [[false, true], [false, false]]}``.
+
 For every configuration ``u`` of its discrete parents a Gaussian node is
 ``X = intercept[u] + weights[u] @ (continuous parents) + N(0, variance[u])``.
 Parameters left out on reading default to a uniform table, or intercept 0,
@@ -84,6 +88,8 @@ from ..data.variables import ContinuousVariable, Variable
 from ..errors import BIFParseError, BnemTypeError
 from .json_checks import (JSONFormatError, build, check_object, describe, numbers,
                           object_pairs, strings)
+from .json_constraints import KEYS as CONSTRAINT_KEYS
+from .json_constraints import apply_constraints, constraints_document
 
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
@@ -92,7 +98,7 @@ __all__ = ["read_json", "write_json", "format_json", "parse_json", "JSONFormatEr
 
 FORMAT = "bnem-network"
 VERSION = 1
-_TOP_KEYS = ("format", "version", "name", "nodes")
+_TOP_KEYS = ("format", "version", "name", "nodes") + CONSTRAINT_KEYS
 _NODE_KEYS = {"discrete": ("name", "type", "parents", "states", "cpd"),
               "gaussian": ("name", "type", "parents", "intercept", "weights", "variance")}
 
@@ -147,7 +153,10 @@ def format_json(network: BayesianNetwork) -> str:
         fields = _node_document(network, node)
         nodes.append("    {\n" + ",\n".join(f"      {_dump(k)}: {_dump(v)}"
                                             for k, v in fields.items()) + "\n    }")
-    return "{\n" + "\n".join(lines) + '\n  "nodes": [\n' + ",\n".join(nodes) + "\n  ]\n}\n"
+    blocks = "".join(f',\n  {_dump(k)}: {_dump(v)}' for k, v in
+                     constraints_document(network).items())
+    return "{\n" + "\n".join(lines) + '\n  "nodes": [\n' + ",\n".join(nodes) + "\n  ]" + \
+        blocks + "\n}\n"
 
 
 def write_json(network: BayesianNetwork, target: str | os.PathLike[str] | IO[Any]) -> None:
@@ -327,7 +336,9 @@ def _from_document(doc, source: str):
         if cpd is not None:
             cpds[h["name"]] = cpd
     from ..network.bayesnet import BayesianNetwork
-    return build(source, BayesianNetwork, variables, parents, cpds, name=name)
+    network = build(source, BayesianNetwork, variables, parents, cpds, name=name)
+    return apply_constraints(network, doc, source) if set(CONSTRAINT_KEYS) & set(doc) \
+        else network
 
 
 def _node_heads(entries, source: str) -> list:

@@ -13,6 +13,7 @@ import pandas as pd
 from .._validation import all_finite
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, NetworkError
+from .constraints import Constraints, free_table_parameters
 from .cpd import TabularCPD
 from .gaussian import GaussianCPD
 from .dag import build_dag, topological_order
@@ -94,7 +95,11 @@ class BayesianNetwork:
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         for a in (self.cards, self.offsets):  # shared with copies (from_flat)
             a.setflags(write=False)
-        self._cpds = self._build_cpds(dict(cpds or {}))
+        given = dict(cpds or {})
+        self._cpds = self._build_cpds(given)
+        # nodes whose CPD was not given (a placeholder): they cannot be held fixed
+        self._defaulted = frozenset(n for n in self.nodes if given.get(n) is None)
+        self.constraints = Constraints()
 
     @property
     def is_hybrid(self) -> bool:
@@ -193,6 +198,7 @@ class BayesianNetwork:
         for n in template.continuous_nodes:
             cpds[n] = template._gaussian_cpd(n, (gaussians or template._cpds)[n], keep=True)
         new._cpds = {n: cpds[n] for n in template.nodes}
+        new._defaulted = frozenset()
         return new
 
     # -- accessors ---------------------------------------------------------------
@@ -255,9 +261,107 @@ class BayesianNetwork:
     @property
     def n_parameters(self) -> int:
         """Number of free parameters: configs * (card - 1) per table, plus per Gaussian
-        node and discrete parent configuration an intercept, the weights and a variance."""
-        tables = sum(np.prod(s[:-1]) * (s[-1] - 1) for s in self.table_shapes)
-        return int(tables + sum(self._cpds[n].n_parameters for n in self.continuous_nodes))
+        node and discrete parent configuration an intercept, the weights and a variance;
+        a shared block counted once, held entries and fixed CPDs not at all (see
+        :meth:`share`, :meth:`fix`, :meth:`hold`)."""
+        c = self.constraints
+        total = 0
+        for node, shape in zip(self.discrete_nodes, self.table_shapes):
+            if c.representative(node) != node:
+                continue  # counted with its group's first member
+            if node in c.held:
+                total += free_table_parameters(shape, c.held[node])
+            else:
+                total += int(np.prod(shape[:-1])) * (shape[-1] - 1)
+        return int(total + sum(self._cpds[n].n_parameters for n in self.continuous_nodes
+                               if not c.is_fixed(n)))
+
+    # -- shared and held blocks (bnem.network.constraints) -------------------------
+    @property
+    def shared_groups(self) -> dict:
+        """Mapping group name -> the nodes sharing one CPD (see :meth:`share`)."""
+        return dict(self.constraints.shared)
+
+    @property
+    def placeholder_nodes(self) -> frozenset:
+        """Nodes built without CPD values (a uniform table, or intercept 0 and variance
+        1, stand in); fitted networks have none."""
+        return self._defaulted
+
+    @property
+    def fixed_nodes(self) -> tuple:
+        """Nodes whose whole CPD is held at its values (see :meth:`fix`)."""
+        return tuple(n for n in self.nodes if self.constraints.is_fixed(n))
+
+    def held_mask(self, node: str) -> np.ndarray | None:
+        """Boolean mask (the table's shape) of the held entries of discrete ``node``'s
+        table, or None when none are held. For a continuous node: None, or True when its
+        CPD is fixed."""
+        self.index(node)
+        if node not in self.constraints.held:
+            return None
+        mask = self.constraints.held[node]
+        if node in self._did:
+            shape = self.table_shapes[self._did[node]]
+            return np.ones(shape, dtype=bool) if mask is None else mask.copy()
+        return np.array(True)
+
+    def share(self, name: str, nodes: Sequence[str]) -> "BayesianNetwork":
+        """A copy of this network in which ``nodes`` share one CPD, the block ``name``.
+
+        The nodes must be discrete with tables of the same shape (the same number of
+        states, and parents with the same numbers of states, in order). EM then pools
+        their expected counts and gives them one table (BIC, AIC and standard errors
+        count it once). The copy's tables of ``nodes`` all take the values of the first
+        node listed; a node may belong to one group only.
+
+        >>> net = BayesianNetwork({"z": ["a", "b"], "x1": ["0", "1"], "x2": ["0", "1"]},
+        ...                       {"x1": ["z"], "x2": ["z"]})
+        >>> tied = net.share("item", ["x1", "x2"])
+        >>> tied.shared_groups, net.n_parameters, tied.n_parameters
+        ({'item': ('x1', 'x2')}, 5, 3)
+        """
+        from .constraints import check_share
+        members = check_share(self, name, nodes)
+        first = self._cpds[members[0]].values
+        new = self.with_cpds({n: first for n in members[1:]})
+        new.constraints = self.constraints.with_group(name, members)
+        return new
+
+    def fix(self, nodes: Sequence[str] | str) -> "BayesianNetwork":
+        """A copy of this network whose ``nodes`` keep their CPDs (tables or Gaussian)
+        as they are while EM learns the rest (fixing a shared table fixes every member).
+
+        >>> net = BayesianNetwork({"a": ["y", "n"], "b": ["y", "n"]}, {"b": ["a"]},
+        ...                       {"a": [0.3, 0.7]})
+        >>> net.fix("a").fixed_nodes, net.fix("a").n_parameters
+        (('a',), 2)
+        """
+        from .constraints import check_fix
+        new = copy.copy(self)
+        constraints = self.constraints
+        for node in check_fix(self, nodes):
+            constraints = constraints.with_held(node, None)
+        new.constraints = constraints
+        return new
+
+    def hold(self, node: str, mask: Any) -> "BayesianNetwork":
+        """A copy of this network in which the entries ``mask`` of discrete ``node``'s
+        table (a boolean array of the table's shape ``(*parent_cards, card)``) keep their
+        values; in each distribution the free entries share the remaining probability in
+        proportion to their expected counts. Holding entries of a shared table holds
+        them in every member.
+
+        >>> net = BayesianNetwork({"a": ["x", "y", "z"]}, cpds={"a": [0.5, 0.25, 0.25]})
+        >>> net.hold("a", [True, False, False]).n_parameters
+        1
+        """
+        from .constraints import check_hold, with_groups
+        held = check_hold(self, node, mask)
+        new = copy.copy(self)
+        for member in with_groups(self, (node,)):  # a shared table holds them in every member
+            new.constraints = new.constraints.with_held(member, held)
+        return new
 
     @property
     def gaussian_cpds(self) -> dict:
@@ -274,7 +378,15 @@ class BayesianNetwork:
         """A new network with some CPDs replaced."""
         merged = {n: getattr(c, "values", c) for n, c in self._cpds.items()}
         merged.update(cpds)
-        return BayesianNetwork(self._variables, self._parents, merged, name=self.name)
+        for node in cpds:  # a shared block has one value: every member takes it
+            group = self.constraints.group_of(node) if isinstance(node, str) else None
+            for member in self.constraints.shared.get(group, ()) if group else ():
+                merged[member] = cpds[node]
+        new = BayesianNetwork(self._variables, self._parents, merged, name=self.name)
+        new.constraints = self.constraints
+        new._defaulted = self._defaulted - set(merged) if not cpds else \
+            frozenset(n for n in self._defaulted if n not in cpds)
+        return new
 
     def __repr__(self):
         kind = f" ({len(self.continuous_nodes)} continuous)" if self.continuous_nodes else ""
@@ -283,7 +395,8 @@ class BayesianNetwork:
 
     def __eq__(self, other):
         return (isinstance(other, BayesianNetwork) and self._variables == other._variables
-                and self._parents == other._parents and self._cpds == other._cpds)
+                and self._parents == other._parents and self._cpds == other._cpds
+                and self.constraints == other.constraints)
 
     __hash__ = None  # type: ignore[assignment]  # mutable value: not hashable
 

@@ -1,0 +1,219 @@
+"""Shared and held parameters: properties of a network's CPD blocks (network layer).
+
+A network's CPDs are *blocks* of parameters. Two properties of blocks constrain what
+EM may do with them, whatever the CPD family:
+
+* **shared**: several nodes use one block (one emission table for every item, one
+  transition table for every time step). Their tables have the same shape; the M-step
+  pools their expected counts and gives every member the same table.
+* **held**: entries kept at their given values. A *fixed* node holds its whole CPD
+  (tables and Gaussian CPDs); a table may also hold some entries of its distributions
+  (any values, not only zeros), and the free entries of a distribution share the rest
+  of its mass in proportion to their expected counts (the Lagrange maximum).
+
+:class:`Constraints` is the immutable record a :class:`~bnem.network.bayesnet.BayesianNetwork`
+carries; the methods ``share``, ``fix`` and ``hold`` of the network return a new
+network with more constraints. The M-step (:class:`bnem.em.mstep.Maximizer`), the
+counts of free parameters (BIC/AIC) and the standard errors read them from here.
+
+>>> c = Constraints().with_group("emission", ("X1", "X2"))
+>>> c.group_of("X2"), c.representative("X2")
+('emission', 'X1')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .bayesnet import BayesianNetwork
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Shared groups (name -> member nodes, the first the representative) and held
+    entries (node -> boolean mask of its table's shape, or None for a whole CPD)."""
+
+    shared: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    held: Mapping[str, np.ndarray | None] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.shared) or bool(self.held)
+
+    def with_group(self, name: str, nodes: tuple[str, ...]) -> "Constraints":
+        return Constraints({**self.shared, name: tuple(nodes)}, self.held)
+
+    def with_held(self, node: str, mask: np.ndarray | None) -> "Constraints":
+        if mask is not None:
+            mask = np.array(mask, dtype=bool)
+            mask.setflags(write=False)
+        return Constraints(self.shared, {**self.held, node: mask})
+
+    def group_of(self, node: str) -> str | None:
+        """The name of the shared group ``node`` belongs to, or None."""
+        for name, members in self.shared.items():
+            if node in members:
+                return name
+        return None
+
+    def representative(self, node: str) -> str:
+        """The first member of ``node``'s group (``node`` itself when not shared)."""
+        name = self.group_of(node)
+        return node if name is None else self.shared[name][0]
+
+    def is_fixed(self, node: str) -> bool:
+        """Whether every parameter of ``node``'s CPD is held."""
+        if node not in self.held:
+            return False
+        mask = self.held[node]
+        return mask is None or bool(mask.all())
+
+    def key(self) -> str:
+        """A stable text of these constraints (checkpoint fingerprints, equality)."""
+        held = {n: (None if m is None else np.flatnonzero(np.ravel(m)).tolist())
+                for n, m in sorted(self.held.items())}
+        return repr((sorted(self.shared.items()), held))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Constraints) and self.key() == other.key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def free_table_parameters(shape: tuple, mask: np.ndarray | None) -> int:
+    """Free parameters of one table of ``shape`` (``(*parent_cards, card)``) whose
+    entries ``mask`` are held: per distribution, its free entries less one (their sum is
+    fixed), none when fewer than two are free.
+
+    >>> free_table_parameters((2, 3), None)
+    0
+    >>> free_table_parameters((2, 3), np.array([[True, False, False], [False] * 3]))
+    3
+    """
+    if mask is None:
+        return 0
+    card = shape[-1]
+    free = card - np.asarray(mask, dtype=bool).reshape(-1, card).sum(axis=1)
+    return int(np.maximum(free - 1, 0).sum())
+
+
+# -- checks of what users declare (the network's share / fix / hold) -----------------
+def _names(nodes, what: str) -> tuple[str, ...]:
+    from ..errors import BnemTypeError
+    if isinstance(nodes, str):
+        return (nodes,)
+    try:
+        out = tuple(nodes)
+    except TypeError:
+        raise BnemTypeError(f"{what} takes a node name or a list of node names, got "
+                            f"{type(nodes).__name__}") from None
+    bad = [n for n in out if not isinstance(n, str)]
+    if bad:
+        raise BnemTypeError(f"{what} takes node names (strings), got {bad[0]!r}")
+    return out
+
+
+def check_share(network: "BayesianNetwork", name: str, nodes) -> tuple[str, ...]:
+    """The members of a new shared group, checked: at least two distinct discrete nodes,
+    in no other group, with tables of one shape."""
+    from ..errors import BnemTypeError, NetworkError
+    if not isinstance(name, str) or not name:
+        raise BnemTypeError(f"a shared block's name is a non-empty string, got {name!r}")
+    members = _names(nodes, "share")
+    for n in members:
+        network.index(n)
+    if len(set(members)) != len(members) or len(members) < 2:
+        raise NetworkError(f"share({name!r}) needs at least two distinct nodes, got "
+                           f"{list(members)}")
+    c = network.constraints
+    if name in c.shared:
+        raise NetworkError(f"a shared block named {name!r} exists already "
+                           f"({list(c.shared[name])}); choose another name")
+    cont = [n for n in members if n in network.continuous_nodes]
+    if cont:
+        raise NetworkError(f"share({name!r}): {cont} are Gaussian nodes; sharing covers "
+                           "discrete tables (Gaussian CPDs can be fixed, not yet shared)")
+    taken = {n: c.group_of(n) for n in members if c.group_of(n) is not None}
+    if taken:
+        raise NetworkError(f"share({name!r}): node(s) already share a block: {taken}")
+    shapes = {n: tuple(int(k) for k in network.table_shapes[network.discrete_index(n)])
+              for n in members}
+    first = shapes[members[0]]
+    odd = {n: s for n, s in shapes.items() if s != first}
+    if odd:
+        raise NetworkError(
+            f"share({name!r}): shared tables must have one shape (parent states..., states); "
+            f"{members[0]!r} has {first} but " + ", ".join(f"{n!r} has {s}"
+                                                           for n, s in odd.items()))
+    if len({_held_key(c, n) for n in members}) > 1:
+        raise NetworkError(f"share({name!r}): the nodes hold different entries; hold the "
+                           "same entries of every member (or share first, then hold: "
+                           "holding entries of a shared table holds them in every member)")
+    return members
+
+
+def _held_key(c: Constraints, node: str) -> object:
+    if node not in c.held:
+        return None
+    mask = c.held[node]
+    return "all" if mask is None else tuple(np.flatnonzero(mask).tolist())
+
+
+def with_groups(network: "BayesianNetwork", nodes: tuple[str, ...]) -> tuple[str, ...]:
+    """``nodes`` and every node sharing a table with one of them (in order, once)."""
+    c = network.constraints
+    out: list[str] = []
+    for n in nodes:
+        group = c.group_of(n)
+        for m in c.shared[group] if group is not None else (n,):
+            if m not in out:
+                out.append(m)
+    return tuple(out)
+
+
+def check_fix(network: "BayesianNetwork", nodes) -> tuple[str, ...]:
+    """Nodes to fix, checked: known, and with CPD values to keep; a shared table's
+    members are fixed together."""
+    from ..errors import NetworkError
+    out = _names(nodes, "fix")
+    for n in out:
+        network.index(n)
+    out = with_groups(network, out)
+    placeholders = [n for n in out if n in network.placeholder_nodes]
+    if placeholders:
+        raise NetworkError(
+            f"cannot fix {placeholders}: the network was built without CPD values for "
+            "them (a placeholder: uniform, or intercept 0 and variance 1), so there is "
+            "nothing to keep. Give their CPDs (BayesianNetwork(..., cpds=...) or "
+            "net.with_cpds({...})) before fixing them.")
+    return out
+
+
+def check_hold(network: "BayesianNetwork", node: str, mask) -> np.ndarray | None:
+    """A held-entry mask of ``node``'s table, checked (None when it holds all)."""
+    from ..errors import BnemTypeError, NetworkError
+    if not isinstance(node, str):
+        raise BnemTypeError(f"hold takes one node name, got {node!r}")
+    shape = tuple(int(k) for k in network.table_shapes[network.discrete_index(node)])
+    try:
+        arr = np.asarray(mask)
+    except Exception:  # noqa: BLE001 - any object numpy cannot read
+        arr = np.asarray(None)
+    if arr.dtype != bool:
+        raise BnemTypeError(f"hold({node!r}): the mask is an array of True/False of the "
+                            f"table's shape {shape}, got {describe_array(arr)}")
+    if arr.shape != shape:
+        raise NetworkError(f"hold({node!r}): the mask has shape {arr.shape}; the table's "
+                           f"shape is {shape} (parent states..., states)")
+    if node in network.placeholder_nodes and arr.any():
+        raise NetworkError(f"cannot hold entries of {node!r}: the network was built "
+                           "without CPD values for it; give its CPD first")
+    return None if arr.all() else arr
+
+
+def describe_array(arr: np.ndarray) -> str:
+    return f"an array of dtype {arr.dtype} and shape {arr.shape}"
