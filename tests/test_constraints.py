@@ -368,3 +368,52 @@ def test_cli_fixed_keeps_the_named_cpds(tmp_path, capsys):
                  str(tmp_path / "o2.json"), "--fixed", "x7"])
     assert code != 0
     assert "'x7' is not a node" in capsys.readouterr().err
+
+
+# -- standard errors ---------------------------------------------------------------------
+def _unpack(phi: np.ndarray, v: float) -> dict:
+    """The CPDs of the shared model from its free parameters (see the test below)."""
+    z = [phi[0], 1 - phi[0]]
+    item = [[phi[1], phi[2], 1 - phi[1] - phi[2]], [phi[3], phi[4], 1 - phi[3] - phi[4]]]
+    x3 = [[phi[5], v, 1 - v - phi[5]], [phi[6], phi[7], 1 - phi[6] - phi[7]]]
+    return {"z": z, "x1": item, "x2": item, "x3": x3}
+
+
+def test_standard_errors_of_shared_and_held_parameters_equal_finite_differences():
+    """The observed information in the free parameters (a shared table's once, held
+    entries none) by second differences of the log-likelihood itself."""
+    item = [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]
+    truth = latent_class().with_cpds({"z": [0.4, 0.6], "x1": item, "x2": item, "x3": [
+        [0.5, 0.3, 0.2], [0.2, 0.2, 0.6]]}).share("item", ["x1", "x2"])
+    df = truth.sample(1000, seed=8, missing=0.1).drop(columns="z")
+    v = float(truth.cpd("x3").values[0, 1])
+    net = truth.hold("x3", np.array([[False, True, False], [False, False, False]]))
+    res = bnem.fit(net, df, seed=0, n_init=3, tol=1e-13, max_iter=5000)
+    fitted = res.network
+    phi = np.array([fitted.cpd("z").values[0], *fitted.cpd("x1").values[:, :2].ravel(),
+                    fitted.cpd("x3").values[0, 0], *fitted.cpd("x3").values[1, :2]])
+
+    def ll(p):
+        return fitted.with_cpds(_unpack(p, v)).log_likelihood(df)
+
+    np.testing.assert_allclose(ll(phi), res.log_likelihood, rtol=1e-12)
+    h, k = 1e-4, phi.size
+    hess = np.empty((k, k))
+    for a in range(k):
+        for b in range(k):
+            e_a, e_b = np.eye(k)[a] * h, np.eye(k)[b] * h
+            hess[a, b] = (ll(phi + e_a + e_b) - ll(phi + e_a - e_b) - ll(phi - e_a + e_b)
+                          + ll(phi - e_a - e_b)) / (4 * h * h)
+    cov = np.linalg.inv(-hess)
+    expected = np.sqrt(np.diagonal(cov))
+    table = res.standard_errors(df)
+    se = {(r.node, r.parents, r.state): r.se for r in table.itertuples()}
+    got = [se[("z", "", "a")], se[("x1", "z=a", "s0")], se[("x1", "z=a", "s1")],
+           se[("x1", "z=b", "s0")], se[("x1", "z=b", "s1")], se[("x3", "z=a", "s0")],
+           se[("x3", "z=b", "s0")], se[("x3", "z=b", "s1")]]
+    np.testing.assert_allclose(got, expected, rtol=2e-3)
+    for state in STATES:  # the shared table: one set of errors for both members
+        assert se[("x2", "z=b", state)] == se[("x1", "z=b", state)]
+    assert np.isnan(se[("x3", "z=a", "s1")])  # held: not estimated
+    # the last free entry of a distribution with a held one: by the delta method
+    np.testing.assert_allclose(se[("x3", "z=a", "s2")], expected[5], rtol=2e-3)

@@ -82,8 +82,9 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
                              "method='hessian' for a network with Gaussian nodes")
     maximizer = Maximizer(network)
     theta = network.flat_params()
-    free, last = _free_layout(maximizer)
-    point = _Point(network, theta, free, last)
+    layout = _Layout(maximizer)
+    free, last = layout.free, layout.last
+    point = _Point(network, theta, layout)
     n_free = free.size + point.gauss.size
     if n_free > MAX_FREE:
         raise BnemValueError(f"{n_free} free parameters: the information matrix would need "
@@ -93,40 +94,75 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     data_ = AnalysedData(compile(network), data, budget, sample_weight=sample_weight)
     try:
         info = -_hessian(data_, point) if method == "hessian" else \
-            _opg(data_, theta, free, last)
+            _opg(data_, theta, layout)
     finally:
         data_.close()
     boundary = np.concatenate([(theta[free] < BOUNDARY) | (theta[last] < BOUNDARY),
                                point.held_variances(min_variance)])
     cov, bad = _covariance(info, boundary)
     nd = free.size
-    se = _all_states(cov[:nd, :nd], theta, free, last, maximizer)
+    se = _all_states(cov[:nd, :nd], theta, layout, maximizer)
     se[np.isin(maximizer.block_of, maximizer.block_of[free[bad[:nd]]])] = np.nan
+    se = se[layout.tie]  # a shared table's members: its first table's errors
     gauss_se = np.sqrt(np.clip(np.diagonal(cov)[nd:], 0.0, None))
     gauss_se[bad[nd:]] = np.nan
     tables = _table(network, maximizer, theta, se)
-    if not point.gauss.size:
+    if not network.continuous_nodes:
         return tables
     return pd.concat([tables, _gaussian_table(network, point, gauss_se)], ignore_index=True)
 
 
-def _free_layout(maximizer: Maximizer) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the free entries, and for each the position of its block's last."""
-    ends = maximizer.block_start + maximizer.block_card - 1
-    is_last = np.zeros(maximizer.block_of.size, dtype=bool)
-    is_last[ends] = True
-    free = np.flatnonzero(~is_last)
-    return free, ends[maximizer.block_of[free]]
+class _Layout:
+    """The tables' free parameters under the network's shared and held blocks.
+
+    In each distribution of a table that is not a later member of a shared group, the
+    entries not held are free but one: the last free entry is one minus the held mass
+    minus the others. ``free`` holds the positions of the free parameters, ``last``
+    for each the position of its distribution's last free entry; moving a parameter
+    moves it in every member of its shared group (``tie``: each entry's position in its
+    group's first table), so its gradient is the sum of the members' gradients."""
+
+    def __init__(self, maximizer: Maximizer) -> None:
+        n = maximizer.block_of.size
+        blocks = maximizer.constrained
+        self.tie = np.arange(n) if blocks is None else blocks.tie
+        held = np.zeros(n, dtype=bool) if blocks is None else blocks.held
+        candidate = (self.tie == np.arange(n)) & ~held  # free entries of first tables
+        pos = np.where(candidate, np.arange(n), -1)
+        last_of_block = np.maximum.reduceat(pos, maximizer.block_start) if n else pos
+        last = last_of_block[maximizer.block_of]
+        self.is_last = candidate & (np.arange(n) == last)
+        self.free = np.flatnonzero(candidate & ~self.is_last)
+        self.last = last[self.free]
+        self.shared = bool(blocks is not None and blocks.shared)
+
+    def pooled(self, values: np.ndarray) -> np.ndarray:
+        """Per entry (last axis), the sum over the members of its shared group, at the
+        first member's position."""
+        if not self.shared:
+            return values
+        out = np.zeros_like(values)
+        np.add.at(out.T, self.tie, values.T)  # (a view: entries on the first axis)
+        return out
+
+    def move(self, theta: np.ndarray, j: int, h: float) -> np.ndarray:
+        """``theta`` with free parameter ``j`` moved by ``h`` (its distribution's last
+        free entry by ``-h``), in every member of a shared group."""
+        step = np.zeros_like(theta)
+        step[self.free[j]], step[self.last[j]] = h, -h
+        return theta + (step[self.tie] if self.shared else step)
 
 
 class _Point:
     """The parameters the information is taken at: the tables' free entries, then the
-    Gaussian nodes' (see :mod:`bnem.em.gaussian_information`)."""
+    Gaussian nodes' (see :mod:`bnem.em.gaussian_information`); fixed Gaussian CPDs are
+    not free."""
 
-    def __init__(self, network: BayesianNetwork, theta: np.ndarray, free: np.ndarray,
-                 last: np.ndarray) -> None:
-        self.theta, self.free, self.last = theta, free, last
-        self.order = list(network.continuous_nodes)
+    def __init__(self, network: BayesianNetwork, theta: np.ndarray, layout: _Layout) -> None:
+        self.theta, self.layout = theta, layout
+        self.free, self.last = layout.free, layout.last
+        self.fixed = [n for n in network.continuous_nodes if n in network.fixed_nodes]
+        self.order = [n for n in network.continuous_nodes if n not in self.fixed]
         self.cpds = dict(network.gaussian_cpds)
         self.gauss = gaussian_information.pack(self.cpds, self.order)
         spread = _parent_spread(network, self.cpds)
@@ -154,8 +190,8 @@ class _Point:
         cpds = gaussian_information.unpack(gauss, self.cpds, self.order)
         stats = data.stats(Parameters(theta, cpds if self.order else {}))
         with np.errstate(divide="ignore", invalid="ignore"):
-            table = stats.counts[self.free] / theta[self.free] - \
-                stats.counts[self.last] / theta[self.last]
+            per_entry = self.layout.pooled(stats.counts / theta)
+        table = per_entry[self.free] - per_entry[self.last]
         return np.concatenate([table, gaussian_information.gradient(
             data.compiled.structure, stats.moments, cpds, self.order)])
 
@@ -170,18 +206,19 @@ def opg_budget(n_params: int, n_free: int,
     return MemoryBudget(memory_mb, chunk_rows=max(1, min(CHUNK_ROWS, rows)))
 
 
-def _opg(data: AnalysedData, theta: np.ndarray, free: np.ndarray,
-         last: np.ndarray) -> np.ndarray:
+def _opg(data: AnalysedData, theta: np.ndarray, layout: _Layout) -> np.ndarray:
     """Sum over rows of ``w s s'``, ``s`` each row's exact score in the free parameters
     (its expected counts, from the per-row family posteriors, through the gradient
     formula above)."""
+    free, last = layout.free, layout.last
     info = np.zeros((free.size, free.size))
     for k in range(data.n_chunks):
         ev = data.chunk(k)
         posts = family_posteriors(ev, theta)
         counts = np.concatenate([p.reshape(p.shape[0], -1) for p in posts], axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            scores = counts[:, free] / theta[free] - counts[:, last] / theta[last]
+            per_entry = layout.pooled(counts / theta)
+        scores = per_entry[:, free] - per_entry[:, last]
         info += scores.T @ (ev.weights[:, None] * scores)
     return info
 
@@ -205,15 +242,11 @@ def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
         up, down = theta.copy(), theta.copy()
         g_up, g_down = gauss.copy(), gauss.copy()
         if j < free.size:
-            a, b = free[j], last[j]
-            h = 1e-4 * min(theta[a], theta[b])
+            h = 1e-4 * min(theta[free[j]], theta[last[j]])
             if h <= 0:
                 hess[:, j] = np.nan
                 continue
-            up[a] += h
-            up[b] -= h
-            down[a] -= h
-            down[b] += h
+            up, down = point.layout.move(theta, j, h), point.layout.move(theta, j, -h)
         else:
             h = point.steps[j - free.size]
             g_up[j - free.size] += h
@@ -266,9 +299,14 @@ def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.
     return cov, bad
 
 
-def _all_states(cov: np.ndarray, theta: np.ndarray, free: np.ndarray, last: np.ndarray,
+def _all_states(cov: np.ndarray, theta: np.ndarray, layout: _Layout,
                 maximizer: Maximizer) -> np.ndarray:
-    se = np.where(maximizer.block_card[maximizer.block_of] == 1, 0.0, np.nan)  # fixed at 1
+    """Standard errors of every entry of the first tables: a free parameter's from its
+    variance, a distribution's last free entry's by the delta method; 0 for the one free
+    entry of a distribution (determined by the held ones, or a single state), NaN for
+    held entries (not estimated)."""
+    free, last = layout.free, layout.last
+    se = np.where(layout.is_last, 0.0, np.nan)  # alone in its distribution: determined
     se[free] = np.sqrt(np.clip(np.diagonal(cov), 0.0, None))
     block = maximizer.block_of[free]
     for b in np.unique(block):  # the last state: Var(1 - sum) = 1' Sigma_block 1
@@ -279,8 +317,11 @@ def _all_states(cov: np.ndarray, theta: np.ndarray, free: np.ndarray, last: np.n
 
 def _gaussian_table(network: BayesianNetwork, point: _Point, se: np.ndarray) -> pd.DataFrame:
     rows = []
+    order = point.order + point.fixed  # fixed CPDs: not estimated, NaN standard errors
+    values = np.concatenate([point.gauss, gaussian_information.pack(point.cpds, point.fixed)])
+    errors = np.concatenate([se, np.full(values.size - se.size, np.nan)])
     for (node, u, label), value, err in zip(
-            gaussian_information.names(point.cpds, point.order), point.gauss, se):
+            gaussian_information.names(point.cpds, order), values, errors):
         cpd = point.cpds[node]
         parents = ", ".join(f"{k}={v}" for k, v in
                             network.configuration(cpd.discrete_parents, u).items())

@@ -265,7 +265,7 @@ class BayesianNetwork:
         a shared block counted once, held entries and fixed CPDs not at all (see
         :meth:`share`, :meth:`fix`, :meth:`hold`)."""
         c = self.constraints
-        total = 0
+        total = _gaussian_parameters(self)
         for node, shape in zip(self.discrete_nodes, self.table_shapes):
             if c.representative(node) != node:
                 continue  # counted with its group's first member
@@ -273,8 +273,7 @@ class BayesianNetwork:
                 total += free_table_parameters(shape, c.held[node])
             else:
                 total += int(np.prod(shape[:-1])) * (shape[-1] - 1)
-        return int(total + sum(self._cpds[n].n_parameters for n in self.continuous_nodes
-                               if not c.is_fixed(n)))
+        return int(total)
 
     # -- shared and held blocks (bnem.network.constraints) -------------------------
     @property
@@ -306,13 +305,18 @@ class BayesianNetwork:
             return np.ones(shape, dtype=bool) if mask is None else mask.copy()
         return np.array(True)
 
-    def share(self, name: str, nodes: Sequence[str]) -> "BayesianNetwork":
+    def share(self, name: str, nodes: Sequence[str], what: str = "all") -> "BayesianNetwork":
         """A copy of this network in which ``nodes`` share one CPD, the block ``name``.
 
-        The nodes must be discrete with tables of the same shape (the same number of
-        states, and parents with the same numbers of states, in order). EM then pools
-        their expected counts and gives them one table (BIC, AIC and standard errors
-        count it once). The copy's tables of ``nodes`` all take the values of the first
+        Discrete nodes share tables of the same shape (the same number of states, and
+        parents with the same numbers of states, in order): EM pools their expected
+        counts and gives them one table. Gaussian nodes share their whole CPD
+        (``what="all"``: intercepts, weights and variance; the same discrete-parent
+        states and number of continuous parents, matched by position) or only their
+        variance (``what="variance"``: per discrete configuration one variance, each
+        node keeping its own regression; a spherical mixture): EM pools their
+        regression statistics. BIC, AIC and standard errors count a shared parameter
+        once. The copy's CPDs of ``nodes`` take the values (or variance) of the first
         node listed; a node may belong to one group only.
 
         >>> net = BayesianNetwork({"z": ["a", "b"], "x1": ["0", "1"], "x2": ["0", "1"]},
@@ -322,10 +326,48 @@ class BayesianNetwork:
         ({'item': ('x1', 'x2')}, 5, 3)
         """
         from .constraints import check_share
-        members = check_share(self, name, nodes)
-        first = self._cpds[members[0]].values
-        new = self.with_cpds({n: first for n in members[1:]})
-        new.constraints = self.constraints.with_group(name, members)
+        members = check_share(self, name, nodes, what)
+        new = self.with_cpds({n: self._shared_value(members[0], n, what)
+                              for n in members[1:]})
+        new.constraints = self.constraints.with_group(name, members, what)
+        return new
+
+    def _shared_value(self, first: str, node: str, what: str) -> Any:
+        """What ``node`` holds once it shares ``first``'s CPD (or variance)."""
+        cpd = self._cpds[first]
+        if node in self._did:
+            return cpd.values
+        own = self._cpds[node]
+        if what == "variance":
+            return {"intercept": own.intercept, "weights": own.weights,
+                    "variance": cpd.variance}
+        return {"intercept": cpd.intercept, "weights": cpd.weights, "variance": cpd.variance}
+
+    def tie_covariance(self, nodes: Sequence[str] | str) -> "BayesianNetwork":
+        """A copy of this network in which each of the Gaussian ``nodes`` has one
+        regression (weights on its continuous parents, and variance) for every
+        configuration of its discrete parents, only the intercepts varying: in a
+        full-covariance mixture, one covariance matrix for all components (scikit-
+        learn's ``covariance_type="tied"``). The copy's weights and variances are the
+        means over the configurations of the given ones.
+
+        >>> net = BayesianNetwork({"z": ["a", "b"], "x": "continuous"}, {"x": ["z"]})
+        >>> net.n_parameters, net.tie_covariance("x").n_parameters
+        (5, 4)
+        """
+        from .constraints import check_tie
+        tied = check_tie(self, nodes)
+        values = {}
+        for n in tied:
+            cpd = self._cpds[n]
+            g = cpd.intercept.size
+            w = cpd.weights.reshape(g, -1).mean(axis=0)
+            values[n] = {"intercept": cpd.intercept,
+                         "weights": np.broadcast_to(w, cpd.weights.shape).copy(),
+                         "variance": np.full(cpd.mean_shape, cpd.variance.mean())}
+        new = self.with_cpds(values)
+        new._defaulted = self._defaulted
+        new.constraints = self.constraints.with_tied(tied)
         return new
 
     def fix(self, nodes: Sequence[str] | str) -> "BayesianNetwork":
@@ -378,14 +420,15 @@ class BayesianNetwork:
         """A new network with some CPDs replaced."""
         merged = {n: getattr(c, "values", c) for n, c in self._cpds.items()}
         merged.update(cpds)
+        c = self.constraints
         for node in cpds:  # a shared block has one value: every member takes it
-            group = self.constraints.group_of(node) if isinstance(node, str) else None
-            for member in self.constraints.shared.get(group, ()) if group else ():
-                merged[member] = cpds[node]
+            group = c.group_of(node) if isinstance(node, str) else None
+            if group is not None and c.shares_all(group):
+                for member in c.shared[group]:
+                    merged[member] = cpds[node]
         new = BayesianNetwork(self._variables, self._parents, merged, name=self.name)
         new.constraints = self.constraints
-        new._defaulted = self._defaulted - set(merged) if not cpds else \
-            frozenset(n for n in self._defaulted if n not in cpds)
+        new._defaulted = frozenset(n for n in self._defaulted if n not in cpds)
         return new
 
     def __repr__(self):
@@ -441,6 +484,27 @@ class BayesianNetwork:
         """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
         from ..io.pgmpy_interop import from_pgmpy
         return from_pgmpy(model)
+
+
+def _gaussian_parameters(network: BayesianNetwork) -> int:
+    """Free Gaussian parameters: per node and configuration an intercept, the weights
+    and a variance; a whole shared CPD once, a shared variance once per configuration,
+    a tied node's weights and variance once; none of a fixed CPD."""
+    c = network.constraints
+    total = 0
+    for node in network.continuous_nodes:
+        cpd = network.cpd(node)
+        if c.is_fixed(node) or c.representative(node) != node:
+            continue
+        g, p = cpd.intercept.size, len(cpd.continuous_parents)
+        group = c.group_of(node)
+        if node in c.tied:
+            total += g + p + 1
+        elif group is not None and c.shared[group][0] != node:  # shares a variance only
+            total += g * (p + 1)
+        else:
+            total += g * (p + 2)
+    return total
 
 
 MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table
