@@ -220,7 +220,7 @@ def test_anomaly_flags():
     ({"columns": ["a", "a"], "n_components": 2}, r"columns repeat: \['a'\]"),
     ({"columns": ["component"], "n_components": 2}, "also a column"),
     ({"columns": ["a"], "n_components": 0}, "n_components must be >= 1"),
-    ({"columns": ["a"], "n_components": 2, "covariance": "tied"}, "covariance must be one of"),
+    ({"columns": ["a"], "n_components": 2, "covariance": "banded"}, "covariance must be one of"),
     ({"columns": ["a"], "n_components": 2, "weights": [0.5, 0.6]}, "not normalised"),
     ({"columns": ["a"], "n_components": 2, "means": [1.0, 2.0]}, r"means must have shape \(2, 1\)"),
     ({"columns": ["a", "b"], "n_components": 1, "covariances": [[[1.0, 2.0], [2.0, 1.0]]]},

@@ -90,8 +90,8 @@ def test_information_criteria_and_diag_attributes():
 @pytest.mark.parametrize("call, match", [
     (lambda gm, X: gm.predict(X[:, :2]), "X has 2 features, but GaussianMixture is expecting 3 features as input"),
     (lambda gm, X: gm.score(np.where(X > 5, np.inf, X)), "infinite values"),
-    (lambda gm, X: bnem.GaussianMixture(2, covariance_type="tied").fit(X),
-     "covariance_type must be one of 'full', 'diag'"),
+    (lambda gm, X: bnem.GaussianMixture(2, covariance_type="banded").fit(X),
+     "covariance_type must be one of 'full', 'diag', 'tied', 'spherical'"),
     (lambda gm, X: bnem.GaussianMixture(2, means_init=X[:2]).fit(X),
      "give weights_init, means_init and precisions_init together"),
     (lambda gm, X: bnem.GaussianMixture([2]).fit(X),

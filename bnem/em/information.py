@@ -43,6 +43,7 @@ from ..inference.structure import Structure
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from . import gaussian_information
+from .gaussian_blocks import has_gaussian_blocks
 from .mstep import Maximizer
 from .options import DEFAULT_MIN_VARIANCE
 
@@ -80,6 +81,11 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     if network.is_hybrid and method == "opg":
         raise BnemValueError("method='opg' covers discrete networks only, for now; use "
                              "method='hessian' for a network with Gaussian nodes")
+    if has_gaussian_blocks(network.constraints, network.continuous_nodes):
+        raise BnemValueError(
+            "standard errors of shared or tied Gaussian CPDs are not computed yet (tables "
+            "may be shared and any CPD fixed); refit without sharing the Gaussian nodes "
+            "for their standard errors")
     maximizer = Maximizer(network)
     theta = network.flat_params()
     layout = _Layout(maximizer)

@@ -27,6 +27,7 @@ from ..errors import DataError, MonotonicityError
 from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.parameters import Parameters
+from .gaussian_blocks import has_gaussian_blocks, maximize_blocks, project_blocks
 from .gaussian_mstep import maximize_gaussians
 from .interrupt import InterruptFlag
 from .mstep import Maximizer
@@ -117,9 +118,15 @@ class Problem:
         theta, _ = self.maximizer.maximize(point.stats.counts, self.options.prior)
         if not point.stats.moments:
             return Parameters(theta), MStepNotes()
+        structure = self.data.compiled.structure
         gaussians, floored, empty, collinear, imprecise, slack = maximize_gaussians(
-            self.data.compiled.structure, point.stats.moments, point.params.gaussians,
-            self.options.min_variance)
+            structure, point.stats.moments, point.params.gaussians, self.options.min_variance)
+        network = self.data.compiled.network
+        if has_gaussian_blocks(network.constraints, network.continuous_nodes):
+            gaussians, low = maximize_blocks(structure, point.stats.moments,
+                                             point.params.gaussians, gaussians,
+                                             network.constraints, self.options.min_variance)
+            floored = sorted(set(floored) | set(low))
         fixed = self.fixed_gaussians
         if fixed:  # each node's term of the expected log-likelihood is its own: keeping
             # some CPDs is the constrained maximum of the rest
@@ -142,8 +149,12 @@ class Problem:
         extrapolated point); ``params`` itself when there are none."""
         if not self.data.compiled.network.constraints:
             return params
-        fixed = self.fixed_gaussians
-        gaussians = {**params.gaussians, **fixed} if params.gaussians else params.gaussians
+        network = self.data.compiled.network
+        gaussians = params.gaussians
+        if gaussians and has_gaussian_blocks(network.constraints, network.continuous_nodes):
+            gaussians = project_blocks(gaussians, network.constraints)
+        if gaussians:
+            gaussians = {**gaussians, **self.fixed_gaussians}
         return Parameters(self.maximizer.project(params.theta), gaussians)
 
 

@@ -3,8 +3,12 @@
 Two optional top-level keys, written only when a network has such blocks:
 
 ``shared``
-    An object: block name -> the names of the nodes sharing that table (at least two,
-    discrete, tables of one shape; their ``cpd`` arrays are equal).
+    An object: block name -> the names of the nodes sharing that CPD (at least two of
+    one kind, of one shape; their arrays are equal), or, for Gaussian nodes sharing
+    their variance only, ``{"nodes": [...], "what": "variance"}``.
+``tied``
+    An array of Gaussian nodes whose weights and variance are one for every
+    configuration of their discrete parents (a tied covariance).
 ``held``
     An object: node name -> ``true`` (the whole CPD is fixed, any node type) or, for a
     discrete node, nested arrays of ``true``/``false`` of its ``cpd``'s shape marking
@@ -31,7 +35,7 @@ from .json_checks import describe, strings
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
 
-KEYS = ("shared", "held")
+KEYS = ("shared", "held", "tied")
 
 
 def constraints_document(network: "BayesianNetwork") -> dict:
@@ -39,10 +43,14 @@ def constraints_document(network: "BayesianNetwork") -> dict:
     c = network.constraints
     out: dict[str, Any] = {}
     if c.shared:
-        out["shared"] = {name: list(members) for name, members in c.shared.items()}
+        out["shared"] = {name: list(members) if c.shares_all(name) else
+                         {"nodes": list(members), "what": c.what[name]}
+                         for name, members in c.shared.items()}
     if c.held:
         out["held"] = {node: True if network.constraints.is_fixed(node)
                        else np.asarray(mask).tolist() for node, mask in c.held.items()}
+    if c.tied:
+        out["tied"] = list(c.tied)
     return out
 
 
@@ -53,6 +61,7 @@ def apply_constraints(network: "BayesianNetwork", doc: dict, source: str) -> "Ba
     for key, value in (("held", held), ("shared", shared)):
         if not isinstance(value, dict):
             raise JSONFormatError(f"{source}: '{key}' must be an object, got {describe(value)}")
+    tied = strings(doc.get("tied", []), source, "tied")
     try:
         for node, mask in held.items():
             where = f"{source}: held[{node!r}]"
@@ -63,18 +72,46 @@ def apply_constraints(network: "BayesianNetwork", doc: dict, source: str) -> "Ba
             else:
                 raise JSONFormatError(f"{where}: expected true or nested arrays of "
                                       f"true/false, got {describe(mask)}")
-        for name, members in shared.items():
-            members = strings(members, f"{source}: shared[{name!r}]", "nodes")
-            tables = [network.cpd(m).values for m in members if m in network.discrete_nodes]
-            if any(not np.array_equal(t, tables[0]) for t in tables[1:]):
-                raise JSONFormatError(f"{source}: shared[{name!r}]: the tables of "
-                                      f"{members} differ; a shared block has one table")
-            network = network.share(name, members)
+        for name, entry in shared.items():
+            where = f"{source}: shared[{name!r}]"
+            members, what = _group(entry, where)
+            if what == "all" and not _equal_cpds([network.cpd(m) for m in members
+                                                  if m in network.nodes]):
+                raise JSONFormatError(f"{where}: the CPDs of {members} differ; a shared "
+                                      "block has one CPD")
+            network = network.share(name, members, what)
+        if tied:
+            network = network.tie_covariance(tied)
     except JSONFormatError:
         raise
     except BnemError as e:
         raise JSONFormatError(f"{source}: {e}") from None
     return network
+
+
+def _group(entry: Any, where: str) -> tuple[list[str], str]:
+    """A shared group's members and what they share, from its list or object form."""
+    if isinstance(entry, dict):
+        if set(entry) - {"nodes", "what"} or "nodes" not in entry:
+            raise JSONFormatError(f"{where}: expected an array of node names or an object "
+                                  f"with 'nodes' and 'what', got keys {sorted(entry)}")
+        what = entry.get("what", "all")
+        if what not in ("all", "variance"):
+            raise JSONFormatError(f"{where}: 'what' is \"all\" or \"variance\", got "
+                                  f"{describe(what)}")
+        return strings(entry["nodes"], where, "nodes"), what
+    return strings(entry, where, "nodes"), "all"
+
+
+def _equal_cpds(cpds: list) -> bool:
+    """Whether the CPDs hold the same numbers (tables, or Gaussian arrays)."""
+    def arrays(cpd: Any) -> list:
+        return [cpd.values] if hasattr(cpd, "values") else \
+            [cpd.intercept, cpd.weights, cpd.variance]
+    first = arrays(cpds[0]) if cpds else []
+    return all(len(arrays(c)) == len(first) and all(
+        np.shape(a) == np.shape(b) and np.array_equal(a, b)
+        for a, b in zip(arrays(c), first)) for c in cpds[1:])
 
 
 def _bools(value: list, where: str) -> np.ndarray:

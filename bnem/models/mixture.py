@@ -4,7 +4,11 @@ A full-covariance mixture on columns ``x1..xd`` is ``Z -> x1..xd`` plus the chai
 ``x1 -> x2 -> ... `` (every ``xj`` has parents ``Z, x1..x(j-1)``): the regressions of
 each column on the earlier ones, per component, are exactly a full covariance
 matrix written as a product of triangular factors. A diagonal mixture has no edges
-among the columns.
+among the columns. A tied mixture (one covariance for every component) is the full
+one with each column's regression tied across the components
+(:meth:`BayesianNetwork.tie_covariance`); a spherical one (one variance per
+component) the diagonal one whose columns share their variance
+(``share(..., what="variance")``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from ..inference.gaussian import components, joint
 from ..network.bayesnet import BayesianNetwork
 from ..network.cpd import TabularCPD
 
-COVARIANCES = ("full", "diag")
+COVARIANCES = ("full", "diag", "tied", "spherical")
+SPHERICAL_BLOCK = "spherical"  # the name of a spherical mixture's shared variance
 
 
 def gaussian_mixture(columns: Iterable[str], n_components: int, covariance: str = "full",
@@ -36,14 +41,17 @@ def gaussian_mixture(columns: Iterable[str], n_components: int, covariance: str 
         Names of the continuous columns (in this order for ``means``/``covariances``).
     n_components : int
         States of the hidden node, named ``"0"``, ``"1"``, ...
-    covariance : {"full", "diag"}
+    covariance : {"full", "diag", "tied", "spherical"}
+        As scikit-learn's ``covariance_type``: a full matrix per component, a diagonal
+        one, one full matrix for all components, one variance per component.
     weights : array_like (K,), optional
         Mixing proportions (default uniform).
     means : array_like (K, d), optional
         Component means (default zeros).
     covariances : array_like, optional
         ``(K, d, d)`` symmetric positive definite matrices for ``"full"``, ``(K, d)``
-        variances for ``"diag"`` (default identity).
+        variances for ``"diag"``, one ``(d, d)`` matrix for ``"tied"``, ``(K,)``
+        variances for ``"spherical"`` (default identity).
     hidden : str
         Name of the hidden node.
 
@@ -71,7 +79,11 @@ def gaussian_mixture(columns: Iterable[str], n_components: int, covariance: str 
     d = len(cols)
     w = np.full(k, 1.0 / k) if weights is None else _array(weights, "weights", (k,))
     mu = np.zeros((k, d)) if means is None else _array(means, "means", (k, d))
-    if covariance == "full":
+    if covariance == "tied" and covariances is not None:
+        covariances = np.broadcast_to(_array(covariances, "covariances", (d, d)), (k, d, d))
+    if covariance == "spherical" and covariances is not None:
+        covariances = np.outer(_array(covariances, "covariances", (k,)), np.ones(d))
+    if covariance in ("full", "tied"):
         cov = np.broadcast_to(np.eye(d), (k, d, d)) if covariances is None else \
             _array(covariances, "covariances", (k, d, d))
         _check_spd(cov)
@@ -85,10 +97,15 @@ def gaussian_mixture(columns: Iterable[str], n_components: int, covariance: str 
     variables = {hidden: [str(i) for i in range(k)], **{c: "continuous" for c in cols}}
     parents, cpds = {}, {hidden: w}
     for j, c in enumerate(cols):
-        earlier = list(range(j)) if covariance == "full" else []
+        earlier = list(range(j)) if covariance in ("full", "tied") else []
         parents[c] = [hidden] + [cols[i] for i in earlier]
         cpds[c] = _regression(mu, cov, j, earlier)
-    return BayesianNetwork(variables, parents, cpds, name=name)
+    net = BayesianNetwork(variables, parents, cpds, name=name)
+    if covariance == "tied":
+        return net.tie_covariance(cols)
+    if covariance == "spherical" and d > 1:
+        return net.share(SPHERICAL_BLOCK, cols, what="variance")
+    return net
 
 
 def _regression(mu, cov, j, earlier):

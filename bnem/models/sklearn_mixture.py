@@ -12,8 +12,11 @@ Lloyd's iterations on the rows with missing cells filled by column means (bnem's
 k-means, so not the same clusters as scikit-learn's for a given ``random_state``),
 ``"random"`` random responsibilities and ``"random_from_data"`` random rows as
 centres; covariances are floored at ``min_variance`` (per conditional
-variance) rather than regularised by adding ``reg_covar``; ``covariance_type`` is
-``"full"`` or ``"diag"``.
+variance) rather than regularised by adding ``reg_covar`` (adding to the diagonal is
+not the maximum of any objective, so the likelihood could fall between iterations,
+which bnem checks; ``reg_covar=0`` is accepted). ``covariance_type`` is any of
+scikit-learn's: ``"full"``, ``"diag"``, ``"tied"``, ``"spherical"``, with its
+attribute and ``precisions_init`` shapes.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .._validation import check_choice, check_int
 from .estimator_fit import fit_for_estimator as em_fit
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
-from .mixture import gaussian_mixture, mixture_parameters
+from .mixture import COVARIANCES, gaussian_mixture, mixture_parameters
 
 INIT_PARAMS = {"kmeans": "k-means++", "k-means++": "k-means++", "random": "random-resp",
                "random_from_data": "random-rows"}
@@ -71,7 +74,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                  init_params: str = "kmeans", weights_init: Any = None, means_init: Any = None,
                  precisions_init: Any = None, random_state: Any = None,
                  warm_start: bool = False, verbose: int = 0,
-                 min_variance: float = 1e-6) -> None:
+                 min_variance: float = 1e-6, reg_covar: float = 0.0) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -85,13 +88,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.min_variance = min_variance
+        self.reg_covar = reg_covar
 
     # -- fitting -----------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Fit by EM; ``X`` is ``(n, d)``, NaN for missing cells."""
         df = self._frame(X, fitting=True)
         check_weights(sample_weight)
-        check_choice(self.covariance_type, "covariance_type", ("full", "diag"))
+        check_choice(self.covariance_type, "covariance_type", COVARIANCES)
+        if self.reg_covar != 0:
+            raise BnemValueError(
+                f"reg_covar={self.reg_covar!r}: bnem does not add to the covariances' "
+                "diagonal (that is no M-step of any objective, so EM's likelihood could "
+                "fall, which bnem checks); use min_variance, a floor of every conditional "
+                "variance, instead (reg_covar=0 is accepted)")
         check_choice(self.init_params, "init_params", tuple(INIT_PARAMS))
         start, init = self._start()
         res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=seed_of(self.random_state),
@@ -123,7 +133,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise BnemValueError("give weights_init, means_init and precisions_init together "
                                  "(bnem starts from all three), or none of them")
         prec = np.asarray(self.precisions_init, dtype=float)
-        cov = np.linalg.inv(prec) if self.covariance_type == "full" else 1.0 / prec
+        cov = np.linalg.inv(prec) if self.covariance_type in ("full", "tied") else 1.0 / prec
         return gaussian_mixture(cols, self.n_components, self.covariance_type,
                                 weights=self.weights_init, means=self.means_init,
                                 covariances=cov, hidden=HIDDEN), "network"
@@ -131,12 +141,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _set_parameters(self) -> None:
         w, means, covs = mixture_parameters(self.network_, HIDDEN)
         self.weights_, self.means_ = w, means
-        if self.covariance_type == "full":
+        if self.covariance_type in ("full", "tied"):
+            if self.covariance_type == "tied":
+                covs = covs[0]  # every component's (tied by the fit)
             self.covariances_ = covs
             self.precisions_ = np.linalg.inv(covs)
             chol = np.linalg.cholesky(covs)
-            eye = np.broadcast_to(np.eye(covs.shape[1]), covs.shape)
-            self.precisions_cholesky_ = np.linalg.solve(chol, eye).transpose(0, 2, 1)
+            eye = np.broadcast_to(np.eye(covs.shape[-1]), covs.shape)
+            self.precisions_cholesky_ = np.swapaxes(np.linalg.solve(chol, eye), -1, -2)
+        elif self.covariance_type == "spherical":
+            self.covariances_ = covs[:, 0, 0].copy()
+            self.precisions_ = 1.0 / self.covariances_
+            self.precisions_cholesky_ = np.sqrt(self.precisions_)
         else:
             self.covariances_ = np.diagonal(covs, axis1=1, axis2=2).copy()
             self.precisions_ = 1.0 / self.covariances_
