@@ -10,6 +10,16 @@ import bnem
 from conftest import assert_monotone, load
 
 
+def _coords(network, min_variance, prior=0.0):
+    """SQUAREM's coordinates of ``network``'s families."""
+    from bnem.em.accelerate import _Coordinates
+    from bnem.em.families import Context, families_for
+    from bnem.em.mstep import Maximizer
+    from bnem.inference.structure import Structure
+    return _Coordinates(families_for(Context(network, Structure.of(network), Maximizer(network),
+                                             prior, min_variance)))
+
+
 def _fit(*args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bnem.ConvergenceWarning)
@@ -142,21 +152,17 @@ def test_step_length_metric_is_the_complete_data_information_per_row():
     sqrt(P(u) / 2) -- not by the conditional variance, which a collapsing
     configuration drives to 0 (that weighed it without bound: 50x more E-steps and a
     worse optimum on a random CLG network)."""
-    from bnem.em.accelerate import _Coordinates
-    from bnem.em.mstep import Maximizer
-    from bnem.inference.gaussian import components
     from bnem.inference.stats import Moments, Stats
     from bnem.network.parameters import Parameters
 
     gm = bnem.gaussian_mixture(["a", "b"], 2, covariance="full")
-    comps = components(gm)
     params = Parameters(gm.flat_params(), dict(gm.gaussian_cpds))
     n = np.array([3.0, 1.0])
     m1 = np.array([[0.5, -1.0], [0.2, 0.4]])
     m2 = np.array([[[4.0, 1.0], [1.0, 3.0]], [[2.0, 0.5], [0.5, 1.5]]])
     counts = np.array([3.0, 1.0])
     stats = Stats(counts, (Moments(n, m1, m2),), 0.0, None, 4.0)
-    got = _Coordinates(Maximizer(gm), 1e-6).metric(params, stats, comps, prior=0.5)
+    got = _coords(gm, 1e-6, prior=0.5).metric(params, stats)
     sd = np.sqrt(((np.einsum("kii->ki", m2) - m1 ** 2 / n[:, None]).sum(axis=0)) / n.sum())
     share = n / 4.0
     want = np.concatenate([np.sqrt((counts + 0.5) / 4.0),
@@ -165,15 +171,14 @@ def test_step_length_metric_is_the_complete_data_information_per_row():
                            np.sqrt(share / 2)])
     assert list(gm.gaussian_cpds) == ["a", "b"] and gm.cpd("b").continuous_parents == ("a",)
     np.testing.assert_allclose(got, want, rtol=1e-14)
-    x, _ = _Coordinates(Maximizer(gm), 1e-6).to_vector(params)
+    x, _ = _coords(gm, 1e-6).to_vector(params)
     assert x.shape == got.shape
     # the weights do not depend on the conditional variances (guards against dividing
     # by them again: a collapsing configuration then weighed without bound)
     tiny = {node: bnem.GaussianCPD(node, cpd.discrete_parents, cpd.continuous_parents,
                                    cpd.intercept, cpd.weights, [1e-12, 1.0])
             for node, cpd in gm.gaussian_cpds.items()}
-    again = _Coordinates(Maximizer(gm), 1e-6).metric(Parameters(params.theta, tiny), stats,
-                                                     comps, prior=0.5)
+    again = _coords(gm, 1e-6, prior=0.5).metric(Parameters(params.theta, tiny), stats)
     np.testing.assert_array_equal(again, got)
 
 
@@ -190,7 +195,7 @@ def test_rejected_proposals_leave_plain_em(monkeypatch, spoil):
     df = net.sample(400, seed=5, missing=0.3)
     seen = []
 
-    def spoiled(self, p0, p1, p2, metric):
+    def spoiled(self, p0, p1, p2, metric, step_max):
         theta = p2.theta.copy()
         theta[:2] = [1e-300, 1.0] if spoil == "lower" else [0.0, 1.0]  # asia's first table
         seen.append(theta)
@@ -214,12 +219,10 @@ def test_proposals_stay_on_the_simplex():
     """Whatever the extrapolated vector, its tables are distributions and structural
     zeros stay zero; variances stay at or above the floor; a vector whose variances
     would overflow is no network (it crashed the fit before)."""
-    from bnem.em.accelerate import _Coordinates
-    from bnem.em.mstep import Maximizer
     from bnem.network.parameters import Parameters
 
     gm = bnem.gaussian_mixture(["a", "b"], 3, covariance="full")
-    coords = _Coordinates(Maximizer(gm), 0.25)
+    coords = _coords(gm, 0.25)
     theta = np.array([0.5, 0.5, 0.0])
     x, zero = coords.to_vector(Parameters(theta, dict(gm.gaussian_cpds)))
     rng = np.random.default_rng(0)
@@ -305,7 +308,7 @@ def test_proposals_with_huge_coefficients_are_rejected(monkeypatch, value):
     df = pd.DataFrame(x, columns=["a", "b", "c"]).mask(rng.random((600, 3)) < 0.15)
     gm = bnem.gaussian_mixture(["a", "b", "c"], 2, covariance="full")
 
-    def huge(self, p0, p1, p2, metric):
+    def huge(self, p0, p1, p2, metric, step_max):
         gaussians = {n: bnem.GaussianCPD(n, c.discrete_parents, c.continuous_parents,
                                          c.intercept, np.full(np.shape(c.weights), value),
                                          c.variance)

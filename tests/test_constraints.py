@@ -328,7 +328,7 @@ def test_json_round_trips_shared_and_held_blocks(tmp_path):
     ('"held": {"x1": [[1, 0, 0], [0, 0, 0]]}', "true/false"),
     ('"held": {"x1": [true, false]}', r"shape \(2,\)"),
     ('"shared": {"g": ["x1", "x9"]}', "'x9' is not a node"),
-    ('"shared": {"g": ["x1", "x3"]}', r"tables of \['x1', 'x3'\] differ"),
+    ('"shared": {"g": ["x1", "x3"]}', r"CPDs of \['x1', 'x3'\] differ"),
 ])
 def test_bad_blocks_in_json_are_named(tmp_path, extra, match):
     text = bnem.io.json_format.format_json(latent_class())

@@ -28,7 +28,8 @@ step gains that little (plain EM's test) saves a few E-steps but ends on slow st
 that the extrapolation would still climb (``benchmarks/README.md``; a test pins this).
 Extrapolated variances are held at ``min_variance`` like the M-step's. ``step_max``
 grows fourfold after an accepted step that hit it and shrinks after a rejected one (as
-in R's ``SQUAREM``).
+in R's ``SQUAREM``); it is the step's state (``{"step_max": ...}``), passed in and
+returned by :meth:`Squarem.advance`, kept by the run and saved by checkpoints.
 """
 
 from __future__ import annotations
@@ -39,64 +40,40 @@ import numpy as np
 
 from ..errors import ImpossibleRowError
 from ..inference.stats import Stats
-from ..network.gaussian import GaussianCPD
 from ..network.parameters import Parameters
-from .mstep import Maximizer
-from .run import Point, Problem
+from .run import Point, Problem, StepState
 
 STEP_FACTOR = 4.0  # ``mstep`` of R's SQUAREM
-TINY = np.finfo(float).tiny
-MAX_LOG_VARIANCE = math.log(np.finfo(float).max)  # beyond: the variance overflows
 
 
 class _Coordinates:
-    """Parameters <-> one unconstrained vector (log tables, Gaussian coefficients and
-    log variances)."""
+    """Parameters <-> one unconstrained vector: each family's coordinates in turn (log
+    tables, Gaussian coefficients and log variances; :mod:`bnem.em.families`)."""
 
-    def __init__(self, maximizer: Maximizer, min_variance: float) -> None:
-        self.maximizer = maximizer
-        self.min_variance = min_variance
+    def __init__(self, families: tuple) -> None:
+        self.families = families
 
     def to_vector(self, params: Parameters) -> tuple[np.ndarray, np.ndarray]:
-        """The vector, and the mask of table entries that are exactly 0 (kept fixed)."""
-        with np.errstate(divide="ignore"):
-            logs = np.log(params.theta)
-        parts = [np.where(np.isfinite(logs), logs, 0.0)]
-        for cpd in params.gaussians.values():
-            parts += [np.ravel(cpd.intercept), np.ravel(cpd.weights), np.log(np.ravel(cpd.variance))]
-        return np.concatenate(parts), params.theta <= 0
+        """The vector, and the mask of coordinates kept as they are (table entries that
+        are exactly 0)."""
+        parts = [f.to_vector(params.blocks[f.name]) for f in self.families]
+        return np.concatenate([x for x, _ in parts]), np.concatenate([k for _, k in parts])
 
-    def to_params(self, x: np.ndarray, zero: np.ndarray, like: Parameters) -> Parameters | None:
-        """The network at ``x`` (tables by a softmax per distribution, ``zero``
-        entries 0; variances at least ``min_variance``), or None where a Gaussian
-        coordinate is beyond floating point (an extreme extrapolation)."""
-        m = self.maximizer
-        n = like.theta.size
-        logs = np.where(zero, -np.inf, x[:n])
-        if np.isnan(logs).any() or np.isposinf(logs).any():
-            return None
-        top = np.maximum.reduceat(logs, m.block_start) if n else logs
-        with np.errstate(under="ignore"):
-            e = np.exp(logs - top[m.block_of])
-        theta = e / np.bincount(m.block_of, weights=e, minlength=top.size)[m.block_of]
-        gaussians, at = {}, n
-        for node, cpd in like.gaussians.items():
-            sizes = (np.size(cpd.intercept), np.size(cpd.weights), np.size(cpd.variance))
-            b0, w, logvar = np.split(x[at:at + sum(sizes)], np.cumsum(sizes)[:-1])
-            at += sum(sizes)
-            if not (np.isfinite(b0).all() and np.isfinite(w).all()
-                    and (logvar < MAX_LOG_VARIANCE).all()):
+    def to_params(self, x: np.ndarray, keep: np.ndarray, like: Parameters) -> Parameters | None:
+        """The network at ``x`` (tables by a softmax per distribution, ``keep``
+        entries 0; variances at least ``min_variance``), or None where a coordinate is
+        beyond floating point (an extreme extrapolation)."""
+        blocks, at = {}, 0
+        for f in self.families:
+            size = f.to_vector(like.blocks[f.name])[0].size
+            block = f.from_vector(x[at:at + size], keep[at:at + size], like.blocks[f.name])
+            if block is None:
                 return None  # beyond floats: no network (the caller takes the EM point)
-            gaussians[node] = GaussianCPD(
-                node, cpd.discrete_parents, cpd.continuous_parents,
-                b0.reshape(np.shape(cpd.intercept)), w.reshape(np.shape(cpd.weights)),
-                # within the M-step's floor, so that its step from here cannot drop
-                np.maximum(np.exp(logvar), self.min_variance).reshape(np.shape(cpd.variance)),
-                discrete_cards=cpd.mean_shape)
-        return Parameters(theta, gaussians)
+            blocks[f.name] = block
+            at += size
+        return Parameters(blocks=blocks)
 
-    def metric(self, params: Parameters, stats: Stats, components: tuple,
-               prior: float) -> np.ndarray:
+    def metric(self, params: Parameters, stats: Stats) -> np.ndarray:
         """Per coordinate of :meth:`to_vector`, its weight in the step length: the
         square root of its diagonal complete-data information per row, on the scale of
         the data rather than of the current conditional variances. A table's log
@@ -110,24 +87,8 @@ class _Coordinates:
         weight would use its parent's second moment about 0, not its spread; the
         spread keeps the metric from depending on where a parent column sits.
         """
-        rows = max(stats.weight, TINY)
-        parts = [np.sqrt(np.maximum(stats.counts + prior, 0.0) / rows)]
-        share, spread = {}, {}
-        for comp, mom in zip(components, stats.moments):
-            n = np.maximum(mom.n, TINY)
-            within = np.einsum("kii->ki", mom.m2) - (mom.m1 / n[:, None]) * mom.m1
-            # at least the M-step's floor: a column constant within configurations would
-            # weigh without bound (and its slopes to inf) and switch the steps off
-            sd = np.sqrt(np.maximum(within.sum(axis=0) / n.sum(), self.min_variance))
-            for j, node in enumerate(comp.nodes):
-                size = params.gaussians[node].intercept.size
-                share[node] = np.bincount(comp.config_of[j], weights=mom.n, minlength=size) / rows
-                spread[node] = (sd[comp.parents[j]], float(sd[j]))
-        for node in params.gaussians:
-            per = np.sqrt(np.maximum(share[node], 0.0))
-            parents, own = spread[node]
-            parts += [per / own, np.ravel((per / own)[:, None] * parents), per / math.sqrt(2.0)]
-        metric = np.concatenate(parts)
+        metric = np.concatenate([f.metric(params.blocks[f.name], stats)
+                                 for f in self.families])
         return np.where(np.isfinite(metric), metric, 0.0)
 
 
@@ -137,17 +98,20 @@ class Squarem:
     name = "squarem"
 
     def __init__(self, problem: Problem) -> None:
-        self.coords = _Coordinates(problem.maximizer, problem.options.min_variance)
-        self.components = problem.data.compiled.structure.components
+        self.coords = _Coordinates(problem.families)
         self.constrain = problem.constrain  # held entries and fixed CPDs back in place
-        self.step_max = 1.0
 
-    def advance(self, point: Point, problem: Problem, context: str) -> Point:
+    def init(self) -> StepState:
+        return {"step_max": 1.0}
+
+    def advance(self, point: Point, problem: Problem, context: str,
+                state: StepState) -> tuple[Point, StepState]:
+        step_max = float(state.get("step_max", 1.0))
         p1_params, notes1 = problem.maximize(point)
         p1 = problem.evaluate(p1_params, context)
         p2_params, notes2 = problem.maximize(p1)
-        metric = self.coords.metric(p1_params, p1.stats, self.components, problem.options.prior)
-        proposal = self._extrapolate(point.params, p1_params, p2_params, metric)
+        metric = self.coords.metric(p1_params, p1.stats)
+        proposal = self._extrapolate(point.params, p1_params, p2_params, metric, step_max)
         if proposal is not None:
             params, alpha = proposal
             try:
@@ -161,26 +125,27 @@ class Squarem:
                 stable, notes = problem.maximize(trial)
                 nxt = problem.evaluate(stable, context, notes, step="squarem")
                 if nxt.objective >= point.objective:  # (a floored variance could drop it)
-                    if alpha >= self.step_max:
-                        self.step_max *= STEP_FACTOR
-                    return nxt
-            if alpha >= self.step_max:
-                self.step_max = max(1.0, self.step_max / STEP_FACTOR)
-        return problem.evaluate(p2_params, context, notes2.after(notes1), step="em")
+                    if alpha >= step_max:
+                        step_max *= STEP_FACTOR
+                    return nxt, {**state, "step_max": step_max}
+            if alpha >= step_max:
+                step_max = max(1.0, step_max / STEP_FACTOR)
+        return problem.evaluate(p2_params, context, notes2.after(notes1), step="em"), \
+            {**state, "step_max": step_max}
 
     def _extrapolate(self, p0: Parameters, p1: Parameters, p2: Parameters,
-                     metric: np.ndarray) -> tuple[Parameters, float] | None:
+                     metric: np.ndarray, step_max: float) -> tuple[Parameters, float] | None:
         x0, z0 = self.coords.to_vector(p0)
         x1, z1 = self.coords.to_vector(p1)
         x2, z2 = self.coords.to_vector(p2)
-        free = ~np.concatenate([z0 | z1 | z2, np.zeros(x0.size - z0.size, dtype=bool)])
+        free = ~(z0 | z1 | z2)
         r = np.where(free, x1 - x0, 0.0)
         v = np.where(free, x2 - x1, 0.0) - r
         wr, wv = r * metric, v * metric
         sv2 = float(wv @ wv)
         if not sv2 > 0 or not math.isfinite(sv2):
             return None  # at a fixed point (or a straight path): nothing to extrapolate
-        alpha = min(self.step_max, max(1.0, math.sqrt(float(wr @ wr) / sv2)))
+        alpha = min(step_max, max(1.0, math.sqrt(float(wr @ wr) / sv2)))
         x = np.where(free, x0 + 2.0 * alpha * r + alpha * alpha * v, x2)
         params = self.coords.to_params(x, z2, p2)
         return None if params is None else (self.constrain(params), alpha)

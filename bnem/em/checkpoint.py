@@ -28,10 +28,11 @@ from ..errors import BnemValueError
 from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.bayesnet import BayesianNetwork
-from ..network.gaussian import GaussianCPD
 from ..network.parameters import Parameters
+from .families import BY_NAME, family_types
+from .notes import MStepNotes
 from .options import FitOptions
-from .run import MStepNotes, Point, Resume, RunOutcome
+from .run import Point, Resume, RunOutcome
 
 FORMAT = "bnem-checkpoint"
 VERSION = 1
@@ -44,8 +45,7 @@ class RunState:
     """Where a restart stands after an iteration: enough to carry on from it."""
 
     restart: int
-    resume: Resume
-    step_max: float = 1.0   # SQUAREM's step bound (1 for plain EM)
+    resume: Resume          # (with the step's state, e.g. SQUAREM's step bound)
 
 
 @dataclass
@@ -117,11 +117,8 @@ def _plain(value: Any) -> Any:
 
 
 def _params_arrays(params: Parameters, key: str, arrays: dict) -> None:
-    arrays[f"{key}.theta"] = params.theta
-    for j, (node, cpd) in enumerate(params.gaussians.items()):
-        arrays[f"{key}.g{j}.b0"] = np.asarray(cpd.intercept)
-        arrays[f"{key}.g{j}.w"] = np.asarray(cpd.weights)
-        arrays[f"{key}.g{j}.var"] = np.asarray(cpd.variance)
+    for name, block in params.blocks.items():  # each family names its own arrays
+        arrays.update(BY_NAME[name].arrays(block, key))
 
 
 def _point_meta(point: Point, key: str, arrays: dict) -> dict:
@@ -144,7 +141,7 @@ def _run_meta(r: RunOutcome, key: str, arrays: dict) -> dict:
 def _state_meta(s: RunState, arrays: dict) -> dict:
     r = s.resume
     return {"restart": s.restart, "iteration": r.iteration, "prev": r.prev,
-            "rows": [list(row) for row in r.rows], "step_max": s.step_max,
+            "rows": [list(row) for row in r.rows], "step_state": dict(r.step_state),
             "point": _point_meta(r.point, "current", arrays)}
 
 
@@ -188,18 +185,22 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
     if meta["current"] is not None:
         c = meta["current"]
         resume = Resume(_point(c["point"], network, arrays), [tuple(r) for r in c["rows"]],
-                        c["prev"], c["iteration"])
-        current = RunState(c["restart"], resume, c["step_max"])
+                        c["prev"], c["iteration"], _step_state(c))
+        current = RunState(c["restart"], resume)
     return Resumed(runs, current, meta["rng"], meta["n_estep"], meta["seconds"])
 
 
+def _step_state(c: dict) -> dict:
+    """The step's saved state (files of the previous version saved SQUAREM's bound
+    alone, as ``step_max``)."""
+    if "step_state" in c:
+        return {str(k): float(v) for k, v in c["step_state"].items()}
+    return {"step_max": float(c["step_max"])} if "step_max" in c else {}
+
+
 def _params(key: str, network: BayesianNetwork, arrays: dict) -> Parameters:
-    gaussians = {}
-    for j, (node, cpd) in enumerate(network.gaussian_cpds.items()):
-        gaussians[node] = GaussianCPD(node, cpd.discrete_parents, cpd.continuous_parents,
-                                      arrays[f"{key}.g{j}.b0"], arrays[f"{key}.g{j}.w"],
-                                      arrays[f"{key}.g{j}.var"], discrete_cards=cpd.mean_shape)
-    return Parameters(arrays[f"{key}.theta"], gaussians)
+    return Parameters(blocks={family.name: family.from_arrays(arrays, key, network)
+                              for family in family_types(network)})
 
 
 def _point(m: dict, network: BayesianNetwork, arrays: dict) -> Point:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from ..inference.dataset import AnalysedData, FitData
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from .accelerate import Squarem
-from .checkpoint import Checkpointer, RunState, fingerprint, restored_rng
+from .checkpoint import Checkpointer, Resumed, RunState, fingerprint, restored_rng
 from .checkpoint import load as load_checkpoint
 from .gaussian_init import MIXTURE_INITS, initial_gaussians
 from .init import initial_theta
@@ -35,7 +36,7 @@ from .options import DEFAULT_MIN_VARIANCE, OPTIONS, STOCHASTIC_INITS, FitOptions
 from .report import check_observed, conclude, warn_symmetric
 from .trace import LiveHistory
 from .result import FitResult
-from .run import MONOTONE_RTOL, Problem, Progress, Resume, RunOutcome, run
+from .run import MONOTONE_RTOL, Observers, Problem, Progress, Resume, RunOutcome, run
 
 logger = logging.getLogger("bnem")
 
@@ -167,9 +168,12 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     try:
         _check_total_weight(data_.total_weight)
         check_observed(network, data_.latent)
+        prints = fingerprint(network, data_) if opts.checkpoint or opts.resume else {}
+        saved = load_checkpoint(opts.resume, network, opts, prints) if opts.resume else None
         with graceful_interrupt() as interrupt:
-            problem = Problem(data_, Maximizer(network), opts, interrupt)
-            runs, t0 = _restarts_with_checkpoints(problem, rng, t0)
+            problem = Problem(data_, Maximizer(network), opts, interrupt,
+                              n_estep=saved.n_estep if saved else 0)
+            runs, t0 = _restarts_with_checkpoints(problem, rng, t0, prints, saved)
     finally:
         data_.close()
     best = max(runs, key=lambda r: r.point.objective)
@@ -183,25 +187,23 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     return result
 
 
-def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator,
-                               t0: float) -> tuple[list[RunOutcome], float]:
+def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator, t0: float,
+                               prints: dict, saved: Resumed | None
+                               ) -> tuple[list[RunOutcome], float]:
     """Every restart (the finished ones of a checkpoint taken as they are), saving
     checkpoints on the way if asked; also the start time, moved back on a resume by the
     seconds the checkpoint had already run."""
-    opts, data = problem.options, problem.data
-    network = data.compiled.network
-    prints = fingerprint(network, data) if opts.checkpoint or opts.resume else {}
+    opts = problem.options
     runs: list[RunOutcome] = []
     current = None
-    if opts.resume:
-        saved = load_checkpoint(opts.resume, network, opts, prints)
+    if saved is not None:
         runs, current, rng = saved.runs, saved.current, restored_rng(saved.rng_state)
-        problem.n_estep, t0 = saved.n_estep, time.perf_counter() - saved.seconds
+        t0 = time.perf_counter() - saved.seconds
     live = LiveHistory(opts.history_path, opts, _restored_rows(runs, current)) \
         if opts.history_path else None
-    problem.on_row = None if live is None else live.write
     try:
-        runs = _each_restart(problem, rng, t0, prints, runs, current)
+        runs = _each_restart(problem, rng, t0, prints, runs, current,
+                             None if live is None else live.write)
     finally:
         if live is not None:
             live.close()
@@ -217,7 +219,8 @@ def _restored_rows(runs: list[RunOutcome], current: RunState | None) -> list:
 
 
 def _each_restart(problem: Problem, rng: np.random.Generator, t0: float, prints: dict,
-                  runs: list[RunOutcome], current: RunState | None) -> list[RunOutcome]:
+                  runs: list[RunOutcome], current: RunState | None,
+                  on_row: Callable[[Progress], None] | None) -> list[RunOutcome]:
     """Run the restarts not finished yet, checkpointing if asked."""
     opts, data = problem.options, problem.data
     network = data.compiled.network
@@ -234,39 +237,38 @@ def _each_restart(problem: Problem, rng: np.random.Generator, t0: float, prints:
                     f"max_iter={opts.max_iter} but the checkpoint is at iteration "
                     f"{current.resume.iteration} of restart {restart}; resume with a larger "
                     "max_iter")
-            start = _resumed_point(problem, current)
-            if isinstance(step, Squarem):
-                step.step_max = current.step_max
+            start = _resumed_point(problem, current)  # with the step's saved state
         else:
             start = _start(problem, rng)
             if restart == 0:
                 warn_symmetric(start.to_network(network), data.latent, opts.init)
+        on_iteration = None if saver is None else _saving(saver, runs, restart, rng, problem, t0)
+        runs.append(run(problem, start, restart, t0, step, Observers(on_row, on_iteration)))
         if saver is not None:
-            problem.on_iteration = _saving(saver, runs, restart, rng, problem, t0)
-        runs.append(run(problem, start, restart, t0, step))
-        if saver is not None:
-            saver.save(*_checkpoint_state(runs, restart, step), rng, problem.n_estep,
+            saver.save(*_checkpoint_state(runs, restart), rng, problem.n_estep,
                        time.perf_counter() - t0, force=True)
     return runs
 
 
-def _checkpoint_state(runs: list[RunOutcome], restart: int,
-                      step: Any) -> tuple[list[RunOutcome], RunState | None]:
+def _checkpoint_state(runs: list[RunOutcome],
+                      restart: int) -> tuple[list[RunOutcome], RunState | None]:
     """What to save once a restart has returned: a finished restart as finished; one
     stopped early (Ctrl-C, max_time, a callback) as the restart in progress, so that
     resuming carries on with it."""
     last = runs[-1]
     if not last.stopped or last.converged:
         return runs, None
-    state = Resume(last.point, list(last.rows), last.point.objective, last.n_iter)
-    return runs[:-1], RunState(restart, state, getattr(step, "step_max", 1.0))
+    state = Resume(last.point, list(last.rows), last.point.objective, last.n_iter,
+                   last.step_state)
+    return runs[:-1], RunState(restart, state)
 
 
 def _saving(saver: Checkpointer, runs: list[RunOutcome], restart: int,
-            rng: np.random.Generator, problem: Problem, t0: float) -> Any:
-    def save(state: Resume, step: Any) -> None:
-        saver.save(runs, RunState(restart, state, getattr(step, "step_max", 1.0)), rng,
-                   problem.n_estep, time.perf_counter() - t0)
+            rng: np.random.Generator, problem: Problem,
+            t0: float) -> Callable[[Resume], None]:
+    def save(state: Resume) -> None:
+        saver.save(runs, RunState(restart, state), rng, problem.n_estep,
+                   time.perf_counter() - t0)
     return save
 
 
@@ -279,7 +281,8 @@ def _resumed_point(problem: Problem, current: RunState) -> Resume:
             f"the checkpoint's objective {saved.objective!r} is not reproduced here "
             f"({point.objective!r}): it was written by another version of bnem; start the "
             "fit afresh")
-    return Resume(point, current.resume.rows, current.resume.prev, current.resume.iteration)
+    return Resume(point, current.resume.rows, current.resume.prev, current.resume.iteration,
+                  current.resume.step_state)
 
 
 def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -> FitData:

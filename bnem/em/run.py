@@ -5,19 +5,23 @@ The run is a loop over *points* (parameters with the statistics and objective of
 their E-step). A :class:`Step` turns the current point into the next one; plain EM
 (:class:`PlainEM`) is one M-step and one E-step, and an accelerated step (SQUAREM)
 plugs in at the same seam, evaluating what it needs through the same
-:class:`Problem`. Whatever the step, the loop records every accepted point and checks
-that the objective never decreases.
+:class:`Problem`. A step keeps no memory of its own: whatever it carries from one
+iteration to the next (SQUAREM's step bound) is an explicit *step state*, a mapping of
+names to numbers that ``advance`` receives and returns, the run keeps, and a
+checkpoint saves (as optax's ``(init, update)`` pairs do). Whatever the step, the
+loop records every accepted point and checks that the objective never decreases;
+what happens after each point (a live history, a checkpoint) is passed in as
+:class:`Observers`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import numpy as np
@@ -27,10 +31,10 @@ from ..errors import DataError, MonotonicityError
 from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.parameters import Parameters
-from .gaussian_blocks import has_gaussian_blocks, maximize_blocks, project_blocks
-from .gaussian_mstep import maximize_gaussians
+from .families import Context, families_for
 from .interrupt import InterruptFlag
 from .mstep import Maximizer
+from .notes import MStepNotes
 from .options import FitOptions
 
 logger = logging.getLogger("bnem")
@@ -53,28 +57,6 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class MStepNotes:
-    """Gaussian configurations the M-step(s) that made a point had to treat specially,
-    as ``(node, configuration index)``: variance floored, zero weight (previous
-    parameters kept), collinear parents, variance below the round-off of its sums;
-    and how much expected log-likelihood round-off can cost
-    (:func:`bnem.em.gaussian_roundoff.roundoff_slack`)."""
-
-    floored: tuple = ()
-    empty: tuple = ()
-    collinear: tuple = ()
-    imprecise: tuple = ()
-    slack: float = 0.0
-
-    def after(self, earlier: "MStepNotes") -> "MStepNotes":
-        """These notes for a point two M-steps from the last: ``earlier``'s round-off
-        counts too."""
-        return dataclasses.replace(self, imprecise=tuple(sorted(set(self.imprecise)
-                                                                | set(earlier.imprecise))),
-                                   slack=self.slack + earlier.slack)
-
-
-@dataclass(frozen=True)
 class Point:
     """Parameters, the statistics of their E-step, and their objective."""
 
@@ -86,18 +68,19 @@ class Point:
 
 
 class Problem:
-    """The data, the M-step families and the options of one fit: what a step needs to
-    evaluate (E-step) and maximise (M-step). Counts every E-step it runs."""
+    """The data, the CPD families and the options of one fit: what a step needs to
+    evaluate (E-step) and maximise (M-step, family by family: :mod:`bnem.em.families`).
+    Counts every E-step it runs."""
 
     def __init__(self, data: FitData, maximizer: Maximizer, options: FitOptions,
-                 interrupt: InterruptFlag | None = None) -> None:
+                 interrupt: InterruptFlag | None = None, n_estep: int = 0) -> None:
         self.data = data
         self.maximizer = maximizer
         self.options = options
+        self.families = families_for(Context(data.compiled.network, data.compiled.structure,
+                                             maximizer, options.prior, options.min_variance))
         self.interrupt = interrupt or InterruptFlag()
-        self.n_estep = 0
-        self.on_iteration: Callable[[Resume, Step], None] | None = None  # checkpoints
-        self.on_row: Callable[[Progress], None] | None = None  # the live history
+        self.n_estep = n_estep  # E-steps so far (a resumed fit's include the checkpoint's)
 
     def evaluate(self, params: Parameters, context: str = "",
                  notes: MStepNotes | None = None, step: str = "em",
@@ -109,53 +92,28 @@ class Problem:
             self.n_estep += count
         fit = stats.classification if self.options.hard else stats.log_likelihood
         assert fit is not None  # hard E-steps always return the classification objective
-        objective = fit + self.maximizer.log_prior(params.theta, self.options.prior)
+        objective = fit + sum(f.log_prior(params.blocks[f.name]) for f in self.families)
         return Point(params, stats, objective, notes or MStepNotes(), step)
 
     def maximize(self, point: Point) -> tuple[Parameters, MStepNotes]:
-        """The M-step from ``point``'s statistics, CPD family by family (tables within
-        their shared and held blocks; fixed Gaussian CPDs kept)."""
-        theta, _ = self.maximizer.maximize(point.stats.counts, self.options.prior)
-        if not point.stats.moments:
-            return Parameters(theta), MStepNotes()
-        structure = self.data.compiled.structure
-        gaussians, floored, empty, collinear, imprecise, slack = maximize_gaussians(
-            structure, point.stats.moments, point.params.gaussians, self.options.min_variance)
-        network = self.data.compiled.network
-        if has_gaussian_blocks(network.constraints, network.continuous_nodes):
-            gaussians, low = maximize_blocks(structure, point.stats.moments,
-                                             point.params.gaussians, gaussians,
-                                             network.constraints, self.options.min_variance)
-            floored = sorted(set(floored) | set(low))
-        fixed = self.fixed_gaussians
-        if fixed:  # each node's term of the expected log-likelihood is its own: keeping
-            # some CPDs is the constrained maximum of the rest
-            gaussians = {**gaussians, **fixed}
-            floored, empty, collinear, imprecise = (
-                [c for c in notes if c[0] not in fixed]
-                for notes in (floored, empty, collinear, imprecise))
-        return Parameters(theta, gaussians), MStepNotes(
-            tuple(floored), tuple(empty), tuple(collinear), tuple(imprecise), slack)
-
-    @property
-    def fixed_gaussians(self) -> dict:
-        """The fixed Gaussian CPDs of the network, by node."""
-        network = self.data.compiled.network
-        return {n: network.cpd(n) for n in network.fixed_nodes
-                if n in network.continuous_nodes}
+        """The M-step from ``point``'s statistics, CPD family by family (each within
+        the network's shared, held and tied blocks)."""
+        blocks, notes = {}, MStepNotes()
+        for family in self.families:
+            blocks[family.name], found = family.maximize(point.params, point.stats)
+            notes = notes + found
+        return Parameters(blocks=blocks), notes
 
     def constrain(self, params: Parameters) -> Parameters:
-        """``params`` within the network's shared and held blocks (a start, or an
+        """``params`` within the network's shared, held and tied blocks (a start, or an
         extrapolated point); ``params`` itself when there are none."""
         if not self.data.compiled.network.constraints:
             return params
-        network = self.data.compiled.network
-        gaussians = params.gaussians
-        if gaussians and has_gaussian_blocks(network.constraints, network.continuous_nodes):
-            gaussians = project_blocks(gaussians, network.constraints)
-        if gaussians:
-            gaussians = {**gaussians, **self.fixed_gaussians}
-        return Parameters(self.maximizer.project(params.theta), gaussians)
+        return Parameters(blocks={f.name: f.constrain(params.blocks[f.name])
+                                  for f in self.families})
+
+
+StepState = Mapping[str, float]  # what a step carries between iterations (JSON-able)
 
 
 @dataclass(frozen=True)
@@ -166,20 +124,39 @@ class Resume:
     rows: list
     prev: float
     iteration: int
+    step_state: StepState = field(default_factory=dict)
 
 
 class Step(Protocol):
-    """The seam of accelerated EM: from the current point to the next accepted one."""
+    """The seam of accelerated EM: from the current point to the next accepted one,
+    with the step's state passed in and the new one returned."""
 
-    def advance(self, point: Point, problem: Problem, context: str) -> Point: ...
+    def init(self) -> StepState: ...
+
+    def advance(self, point: Point, problem: Problem, context: str,
+                state: StepState) -> tuple[Point, StepState]: ...
 
 
 class PlainEM:
     """One EM step: the M-step from the point's statistics, then its E-step."""
 
-    def advance(self, point: Point, problem: Problem, context: str) -> Point:
+    def init(self) -> StepState:
+        return {}
+
+    def advance(self, point: Point, problem: Problem, context: str,
+                state: StepState) -> tuple[Point, StepState]:
         params, notes = problem.maximize(point)
-        return problem.evaluate(params, context, notes)
+        return problem.evaluate(params, context, notes), state
+
+
+@dataclass(frozen=True)
+class Observers:
+    """Called by a run: ``on_row`` with every history row (the live history),
+    ``on_iteration`` with the run's state after every iteration but the last
+    (checkpoints)."""
+
+    on_row: Callable[[Progress], None] | None = None
+    on_iteration: Callable[[Resume], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +172,7 @@ class RunOutcome:
     interrupted: bool = False  # Ctrl-C
     timed_out: bool = False    # max_time reached
     rows: tuple = ()           # the history as HISTORY_COLUMNS tuples (for checkpoints)
+    step_state: StepState = field(default_factory=dict)  # the step's, at the last point
 
     @property
     def history(self) -> pd.DataFrame:
@@ -210,15 +188,17 @@ _DTYPES = {"iteration": "int64", "log_likelihood": "float64", "objective": "floa
 
 
 def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
-        step: Step | None = None) -> RunOutcome:
-    """EM from ``start`` (or from where a checkpoint left it) until ``tol``, ``max_iter``
-    or the callback stops it."""
+        step: Step | None = None, observers: Observers = Observers()) -> RunOutcome:
+    """EM from ``start`` (or from where a checkpoint left it, step state included)
+    until ``tol``, ``max_iter`` or the callback stops it."""
     opts, step = problem.options, step or PlainEM()
     rows: list[tuple] = []
     prev, delta = -math.inf, math.nan
     first_it = 0
+    state = step.init()
     if isinstance(start, Resume):
         point, rows, prev, first_it = start.point, list(start.rows), start.prev, start.iteration + 1
+        state = {**state, **start.step_state}
     else:
         first = "network's own" if opts.init == "network" else "initial"
         point = problem.evaluate(start, first, step="start")
@@ -227,7 +207,7 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
     it = first_it
     for it in range(first_it, opts.max_iter + 1):
         if it:
-            point = step.advance(point, problem, f"iteration-{it}")
+            point, state = step.advance(point, problem, f"iteration-{it}", state)
         delta = point.objective - prev if it else math.nan
         _check_monotone(prev, point.objective, it, restart, point.notes)
         seconds = time.perf_counter() - t0
@@ -236,8 +216,8 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         progress = Progress(restart, it, ll, point.objective, delta, seconds, problem.n_estep,
                             point.step)
         _report(opts, progress)
-        if problem.on_row is not None:
-            problem.on_row(progress)
+        if observers.on_row is not None:
+            observers.on_row(progress)
         if opts.callback is not None and opts.callback(progress):
             stopped = True
             break
@@ -251,12 +231,12 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
             converged = True
             break
         prev = point.objective
-        if problem.on_iteration is not None and it < opts.max_iter:
-            problem.on_iteration(Resume(point, rows, prev, it), step)
+        if observers.on_iteration is not None and it < opts.max_iter:
+            observers.on_iteration(Resume(point, rows, prev, it, state))
     if opts.progress:
         sys.stderr.write("\n")
     return RunOutcome(point, opts, it, converged, stopped, delta,
-                      problem.interrupt.requested, timed_out, tuple(rows))
+                      problem.interrupt.requested, timed_out, tuple(rows), state)
 
 
 def _check_finite_start(point: Point) -> None:
