@@ -417,3 +417,27 @@ def test_standard_errors_of_shared_and_held_parameters_equal_finite_differences(
     assert np.isnan(se[("x3", "z=a", "s1")])  # held: not estimated
     # the last free entry of a distribution with a held one: by the delta method
     np.testing.assert_allclose(se[("x3", "z=a", "s2")], expected[5], rtol=2e-3)
+
+
+def test_info_names_the_blocks(tmp_path, capsys):
+    from bnem.cli.main import main
+    bnem.write_json(constrained_network(), tmp_path / "net.json")
+    assert main(["info", str(tmp_path / "net.json")]) == 0
+    out = capsys.readouterr().out
+    assert "shared 'item': x1, x2" in out and "fixed: z" in out
+    assert "held entries: x1 (1), x2 (1), x3 (1)" in out
+    assert f"{constrained_network().n_parameters} free parameters" in out
+
+
+def test_select_cardinality_keeps_the_blocks_and_counts_free_parameters():
+    net = latent_class().with_cpds({"x3": [[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]]})
+    net = net.share("item", ["x1", "x2"])
+    df = sample_items(300, seed=6)
+    table = bnem.select_cardinality(net, df, "z", [1, 2, 3], n_init=2)
+    for k, row in zip([1, 2, 3], table.itertuples()):
+        fitted = table.attrs["fits"][k].network
+        assert fitted.shared_groups == {"item": ("x1", "x2")}
+        assert row.n_parameters == (k - 1) + 2 * (2 * k) == fitted.n_parameters
+        np.testing.assert_array_equal(fitted.cpd("x1").values, fitted.cpd("x2").values)
+    with pytest.raises(BnemValueError, match=r"cannot vary the states of 'z'.*\['x3'\]"):
+        bnem.select_cardinality(net.fix("x3"), df, "z", [2, 3])

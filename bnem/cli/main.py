@@ -395,11 +395,30 @@ def _info(args) -> int:
               f"{len(components)} component(s); largest {max(len(c['nodes']) for c in components)} "
               "nodes; discrete configurations per component up to "
               f"{max(c['configurations'] for c in components)}")
+    for line in _blocks_text(network):
+        print(line)
     for node in network.nodes:
         parents = network.parents(node)
         kind = "gaussian" if node in network.continuous_nodes else network.variable(node).card
         print(f"  {node} [{kind}]" + (f" <- {', '.join(parents)}" if parents else ""))
     return 0
+
+
+def _blocks_text(network) -> list[str]:
+    """Lines naming the network's shared, held and tied blocks (none: no lines)."""
+    c = network.constraints
+    lines = [f"shared {name!r}" + ("" if c.shares_all(name) else " (variance)") + ": "
+             + ", ".join(members) for name, members in c.shared.items()]
+    fixed = network.fixed_nodes
+    if fixed:
+        lines.append("fixed: " + ", ".join(fixed))
+    partly = [n for n in c.held if n not in fixed]
+    if partly:
+        lines.append("held entries: " + ", ".join(
+            f"{n} ({int(network.held_mask(n).sum())})" for n in partly))
+    if c.tied:
+        lines.append("tied covariance: " + ", ".join(c.tied))
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,11 +34,25 @@ CRITERIA = ("aic", "bic", "sabic", "caic")
 
 
 def with_cardinality(network: BayesianNetwork, node: str, k: int) -> BayesianNetwork:
-    """``network`` with ``node`` given states ``"0"`` .. ``"k-1"`` (default CPDs)."""
+    """``network`` with ``node`` given states ``"0"`` .. ``"k-1"`` (default CPDs), its
+    shared and tied blocks kept, and its held CPDs and entries kept with their values
+    (those of a family that involves ``node`` cannot be: an error says so)."""
     variables = [Variable(node, tuple(str(i) for i in range(k))) if v.name == node else v
                  for v in network.variables.values()]
     parents = {n: list(network.parents(n)) for n in network.nodes}
-    return BayesianNetwork(variables, parents, name=network.name)
+    c = network.constraints
+    involved = [n for n in c.held if n == node or node in network.parents(n)]
+    if involved:
+        raise BnemValueError(f"cannot vary the states of {node!r}: the CPD(s) of {involved}, "
+                             "which depend on it, are fixed or hold entries (their values "
+                             "have its number of states)")
+    kept = {n: network.cpd(n) for n in c.held}
+    out = BayesianNetwork(variables, parents, kept, name=network.name)
+    for n in c.held:
+        out = out.fix(n) if c.is_fixed(n) else out.hold(n, network.held_mask(n))
+    for name, members in c.shared.items():
+        out = out.share(name, members, c.what.get(name, "all"))
+    return out.tie_covariance(c.tied) if c.tied else out
 
 
 def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Iterable[int],
