@@ -1,6 +1,8 @@
 """Seconds per EM iteration of a Gaussian mixture, single thread: bnem vs scikit-learn.
 
-Cases: ``full`` and ``diag`` covariances, 5 components, 8 dimensions, 100,000 rows
+Cases: ``full``, ``diag``, ``tied`` and ``spherical`` covariances (scikit-learn's four
+types; bnem's tied and spherical mixtures are the full and diagonal ones with tied
+covariances or a shared variance), 5 components, 8 dimensions, 100,000 rows
 (``--components``, ``--dims``, ``--rows``). The rows are drawn from 5 overlapping
 Gaussian clusters, so that EM is still moving after ``--iters`` iterations.
 
@@ -34,7 +36,7 @@ history against scikit-learn's ``lower_bounds_ * n``) and of the parameters.
 
 Usage::
 
-    python benchmarks/bench_gmm.py                    # full and diag, 100,000 rows (~1 min)
+    python benchmarks/bench_gmm.py                    # all four types, 100,000 rows (~2 min)
     python benchmarks/bench_gmm.py --rows 20000 --repeat 3 --iters 10
 """
 
@@ -58,7 +60,7 @@ import bnem
 
 from common import fmt_seconds, format_table, log, marginal
 
-CASES = ("full", "diag")
+CASES = ("full", "diag", "tied", "spherical")
 
 
 # -- the same data and the same start for both tools ---------------------------------
@@ -84,6 +86,12 @@ def make_start(x: np.ndarray, k: int, covariance: str, seed: int) -> dict:
     if covariance == "full":
         covs = np.array([np.cov(x.T) * rng.uniform(0.5, 1.5) for _ in range(k)])
         precisions = np.linalg.inv(covs)
+    elif covariance == "tied":
+        covs = np.cov(x.T) * rng.uniform(0.5, 1.5)
+        precisions = np.linalg.inv(covs)
+    elif covariance == "spherical":
+        covs = x.var(axis=0).mean() * rng.uniform(0.5, 1.5, k)
+        precisions = 1.0 / covs
     else:
         covs = np.array([x.var(axis=0) * rng.uniform(0.5, 1.5, d) for _ in range(k)])
         precisions = 1.0 / covs
@@ -130,13 +138,18 @@ def run_sklearn(start: dict, covariance: str, x: np.ndarray, iters: int):
 
 def sklearn_parameters(sk, d: int):
     """``(weights, means, covariances (K, d, d))`` of a fitted GaussianMixture."""
-    covs = sk.covariances_ if sk.covariance_type == "full" else \
-        np.einsum("kd,de->kde", sk.covariances_, np.eye(d))
+    k = len(sk.weights_)
+    covs = {"full": lambda c: c,
+            "tied": lambda c: np.broadcast_to(c, (k, d, d)).copy(),
+            "diag": lambda c: np.einsum("kd,de->kde", c, np.eye(d)),
+            "spherical": lambda c: np.einsum("k,de->kde", c, np.eye(d))}[
+        sk.covariance_type](sk.covariances_)
     return sk.weights_, sk.means_, covs
 
 
 def as_bnem_network(weights, means, covs, covariance: str, cols):
-    cov_arg = covs if covariance == "full" else np.diagonal(covs, axis1=1, axis2=2)
+    cov_arg = {"full": covs, "tied": covs[0], "spherical": covs[:, 0, 0],
+               "diag": np.diagonal(covs, axis1=1, axis2=2)}[covariance]
     return bnem.gaussian_mixture(cols, len(weights), covariance, weights=weights, means=means,
                                  covariances=cov_arg)
 
@@ -153,6 +166,13 @@ def sklearn_score(template, weights, means, covs, x: np.ndarray) -> float:
         sk.covariances_ = covs
         sk.precisions_cholesky_ = np.array([
             solve_triangular(np.linalg.cholesky(c), np.eye(d), lower=True).T for c in covs])
+    elif sk.covariance_type == "tied":
+        sk.covariances_ = covs[0]
+        sk.precisions_cholesky_ = solve_triangular(np.linalg.cholesky(covs[0]), np.eye(d),
+                                                   lower=True).T
+    elif sk.covariance_type == "spherical":
+        var = covs[:, 0, 0].copy()
+        sk.covariances_, sk.precisions_cholesky_ = var, 1.0 / np.sqrt(var)
     else:
         var = np.diagonal(covs, axis1=1, axis2=2).copy()
         sk.covariances_, sk.precisions_cholesky_ = var, 1.0 / np.sqrt(var)
@@ -290,7 +310,8 @@ def bnem_revision() -> str:
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default=",".join(CASES), help="full, diag or both")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help="comma-separated: full, diag, tied, spherical")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--components", type=int, default=5)
     parser.add_argument("--dims", type=int, default=8)

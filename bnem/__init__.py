@@ -23,6 +23,14 @@ from .models.scores import aic, anomaly_threshold, bic, flag_anomalies
 from .models.selection import plot_cardinality, select_cardinality
 from .network.cpd import TabularCPD
 from .network.gaussian import GaussianCPD
+from .network import facades as _facades
+from .inference import api as _api
+from .inference.impute import impute as _impute
+
+# the network's conveniences, done by upper layers: wired here, above every layer
+_facades.register(log_prob=_api.log_prob, log_likelihood=_api.log_likelihood,
+                  posterior=_api.posterior, impute=_impute, to_pgmpy=to_pgmpy,
+                  from_pgmpy=from_pgmpy)
 
 __version__ = "0.1.0"
 
@@ -37,6 +45,12 @@ def __getattr__(name: str) -> object:
         from .models.latent_class import LatentClassModel
         return LatentClassModel
     raise AttributeError(f"module 'bnem' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names, the estimators imported on first use among them."""
+    return sorted(set(__all__) | {"GaussianMixture", "LatentClassModel", "__version__"})
+
 
 __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",

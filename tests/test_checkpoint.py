@@ -260,3 +260,25 @@ def test_resume_with_max_iter_below_the_checkpoint_is_refused(tmp_path):
         _quiet(net, df, max_iter=20, tol=0, checkpoint=ckpt, callback=_crash_at(0, 8))
     with pytest.raises(bnem.BnemError, match="max_iter=5 but the checkpoint is at iteration 7"):
         bnem.fit(net, df, max_iter=5, tol=0, resume=ckpt)
+
+
+@pytest.mark.filterwarnings("ignore::bnem.ConvergenceWarning")
+def test_options_that_may_change_on_resume_come_from_the_table(tmp_path):
+    """The checkpoint compares every option but those OPTIONS declares resumable; a
+    spill folder (a temporary place for encoded rows) cannot change the result."""
+    from bnem.em.checkpoint import IGNORED
+    from bnem.em.options import OPTIONS
+    assert set(IGNORED) == {o.name for o in OPTIONS if o.resumable}
+    assert "spill_dir" in IGNORED and "seed" not in IGNORED and "fixed" not in IGNORED
+    net = load("asia")
+    net.sample(300, seed=1, missing=0.2).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    calls = []
+    bnem.fit(net, tmp_path / "d.csv", seed=0, max_iter=6, tol=0, checkpoint=tmp_path / "c.ckpt",
+             spill_dir=tmp_path / "a", callback=lambda p: calls.append(p) or len(calls) == 3)
+    whole = bnem.fit(net, tmp_path / "d.csv", seed=0, max_iter=6, tol=0)
+    resumed = bnem.fit(net, tmp_path / "d.csv", seed=0, max_iter=6, tol=0,
+                       resume=tmp_path / "c.ckpt", spill_dir=tmp_path / "b")
+    np.testing.assert_allclose(resumed.history.log_likelihood, whole.history.log_likelihood,
+                               rtol=1e-12)

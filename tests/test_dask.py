@@ -211,3 +211,21 @@ def test_shared_and_fixed_blocks_on_dask_equal_in_memory(client, asia, table):
     same_fit(in_memory, on_dask)
     assert on_dask.network.shared_groups == {"infection": ("tub", "lung")}
     np.testing.assert_array_equal(on_dask.network.cpd("smoke").values, asia.cpd("smoke").values)
+
+
+@pytest.mark.parametrize("kind", ["tied", "spherical"])
+def test_tied_and_spherical_mixtures_on_dask_equal_in_memory(client, kind):
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(3, 0.5, (300, 2))]),
+                      columns=["x", "y"])
+    df.iloc[::9, 1] = np.nan
+    net = bnem.gaussian_mixture(["x", "y"], 2, kind)
+    in_memory = fit(net, df)
+    on_dask = fit(net, dd.from_pandas(df, npartitions=3), client=client)
+    np.testing.assert_allclose(on_dask.history.log_likelihood,
+                               in_memory.history.log_likelihood, rtol=1e-10)
+    for node in ("x", "y"):
+        a, b = in_memory.network.cpd(node), on_dask.network.cpd(node)
+        for field in ("intercept", "weights", "variance"):
+            np.testing.assert_allclose(getattr(b, field), getattr(a, field), rtol=1e-9,
+                                       atol=1e-12)

@@ -184,11 +184,69 @@ def test_bad_gaussian_blocks_say_what_was_expected():
         bnem.GaussianMixture(2, reg_covar=1e-6).fit(_data()[:, :2])
 
 
-def test_standard_errors_refuse_gaussian_blocks_clearly():
-    df = pd.DataFrame(_data()[:60], columns=["a", "b", "c"])
-    res = bnem.fit(bnem.gaussian_mixture(["a", "b", "c"], 2, "spherical"), df, seed=0)
-    with pytest.raises(BnemValueError, match="shared or tied Gaussian CPDs are not computed"):
-        res.standard_errors(df)
+def _unpack_mixture(kind: str, phi: np.ndarray) -> dict:
+    """The CPDs of a 2-component tied or spherical mixture on ``a``, ``b`` from its free
+    parameters (one per shared or tied quantity)."""
+    z = [phi[0], 1 - phi[0]]
+    if kind == "tied":
+        return {"component": z,
+                "a": {"intercept": phi[1:3], "variance": [phi[3]] * 2},
+                "b": {"intercept": phi[4:6], "weights": [[phi[6]], [phi[6]]],
+                      "variance": [phi[7]] * 2}}
+    return {"component": z, "a": {"intercept": phi[1:3], "variance": phi[5:7]},
+            "b": {"intercept": phi[3:5], "variance": phi[5:7]}}
+
+
+@pytest.mark.parametrize("kind", ["tied", "spherical"])
+def test_standard_errors_of_shared_and_tied_gaussians_equal_finite_differences(kind):
+    rng = np.random.default_rng(11)
+    x = np.vstack([rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], 250),
+                   rng.multivariate_normal([3, 1], [[1, 0.5], [0.5, 1]], 150)])
+    x[rng.random(x.shape) < 0.05] = np.nan
+    df = pd.DataFrame(x, columns=["a", "b"])
+    res = bnem.fit(bnem.gaussian_mixture(["a", "b"], 2, kind), df, seed=0, n_init=3,
+                   tol=1e-13, max_iter=5000)
+    net = res.network
+    a, b = net.cpd("a"), net.cpd("b")
+    w0 = float(net.cpd("component").values[0])
+    if kind == "tied":
+        phi = np.r_[w0, a.intercept, a.variance[0], b.intercept, b.weights[0, 0], b.variance[0]]
+    else:
+        phi = np.r_[w0, a.intercept, b.intercept, a.variance]
+
+    def ll(p):
+        return net.with_cpds(_unpack_mixture(kind, p)).log_likelihood(df)
+
+    np.testing.assert_allclose(ll(phi), res.log_likelihood, rtol=1e-12)
+    k = phi.size
+    h = 1e-4 * np.maximum(np.abs(phi), 0.1)
+    hess = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            e_i, e_j = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
+            hess[i, j] = (ll(phi + e_i + e_j) - ll(phi + e_i - e_j) - ll(phi - e_i + e_j)
+                          + ll(phi - e_i - e_j)) / (4 * h[i] * h[j])
+    expected = np.sqrt(np.diagonal(np.linalg.inv(-hess)))
+    table = res.standard_errors(df)
+    se = {(r.node, r.parents, r.state): r.se for r in table.itertuples()}
+    if kind == "tied":
+        keys = [("component", "", "0"), ("a", "component=0", "intercept"),
+                ("a", "component=1", "intercept"), ("a", "component=0", "variance"),
+                ("b", "component=0", "intercept"), ("b", "component=1", "intercept"),
+                ("b", "component=0", "weight[a]"), ("b", "component=0", "variance")]
+        copies = [(("a", "component=1", "variance"), ("a", "component=0", "variance")),
+                  (("b", "component=1", "weight[a]"), ("b", "component=0", "weight[a]"))]
+    else:
+        keys = [("component", "", "0"), ("a", "component=0", "intercept"),
+                ("a", "component=1", "intercept"), ("b", "component=0", "intercept"),
+                ("b", "component=1", "intercept"), ("a", "component=0", "variance"),
+                ("a", "component=1", "variance")]
+        copies = [(("b", "component=0", "variance"), ("a", "component=0", "variance")),
+                  (("b", "component=1", "variance"), ("a", "component=1", "variance"))]
+    got = np.array([se[key] for key in keys])
+    np.testing.assert_allclose(got, expected, rtol=2e-3)
+    for copy, original in copies:  # one parameter: one standard error
+        assert se[copy] == se[original]
 
 
 @pytest.mark.parametrize("kind", ["tied", "spherical"])

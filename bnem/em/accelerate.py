@@ -57,6 +57,8 @@ class _Coordinates:
         """The vector, and the mask of coordinates kept as they are (table entries that
         are exactly 0)."""
         parts = [f.to_vector(params.blocks[f.name]) for f in self.families]
+        if len(parts) == 1:
+            return parts[0]
         return np.concatenate([x for x, _ in parts]), np.concatenate([k for _, k in parts])
 
     def to_params(self, x: np.ndarray, keep: np.ndarray, like: Parameters) -> Parameters | None:
@@ -65,7 +67,7 @@ class _Coordinates:
         beyond floating point (an extreme extrapolation)."""
         blocks, at = {}, 0
         for f in self.families:
-            size = f.to_vector(like.blocks[f.name])[0].size
+            size = f.size(like.blocks[f.name])
             block = f.from_vector(x[at:at + size], keep[at:at + size], like.blocks[f.name])
             if block is None:
                 return None  # beyond floats: no network (the caller takes the EM point)
@@ -87,8 +89,8 @@ class _Coordinates:
         weight would use its parent's second moment about 0, not its spread; the
         spread keeps the metric from depending on where a parent column sits.
         """
-        metric = np.concatenate([f.metric(params.blocks[f.name], stats)
-                                 for f in self.families])
+        parts = [f.metric(params.blocks[f.name], stats) for f in self.families]
+        metric = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return np.where(np.isfinite(metric), metric, 0.0)
 
 

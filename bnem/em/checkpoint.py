@@ -31,13 +31,13 @@ from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from .families import BY_NAME, family_types
 from .notes import MStepNotes
-from .options import FitOptions
+from .options import OPTIONS, FitOptions
 from .run import Point, Resume, RunOutcome
 
 FORMAT = "bnem-checkpoint"
 VERSION = 1
-IGNORED = ("max_iter", "max_time", "history_path", "callback", "progress", "memory_mb", "checkpoint", "resume",
-           "checkpoint_every")  # options that may change between a run and its resumption
+# options that may change between a run and its resumption (declared in OPTIONS)
+IGNORED = tuple(o.name for o in OPTIONS if o.resumable)
 
 
 @dataclass(frozen=True)

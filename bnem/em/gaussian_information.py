@@ -22,6 +22,7 @@ import numpy as np
 
 from ..inference.gaussian import joint_factors
 from ..inference.structure import Structure
+from ..network.constraints import Constraints
 from ..network.gaussian import GaussianCPD
 from .gaussian_mstep import moments_to_scatter, pool
 
@@ -45,6 +46,41 @@ def pack(cpds: Mapping[str, GaussianCPD], order: list[str]) -> np.ndarray:
         parts.append(np.column_stack([cpd.intercept.reshape(g, 1), cpd.weights.reshape(g, -1),
                                       cpd.variance.reshape(g, 1)]).ravel())
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def representatives(cpds: Mapping[str, GaussianCPD], order: list[str],
+                    constraints: Constraints) -> np.ndarray:
+    """For each free Gaussian parameter (the layout of :func:`pack`), the position of the
+    one it is a copy of: a shared group's members' parameters (or, for a shared
+    variance, their variances) are the first member's; a tied node's weights and
+    variance in every configuration are those of its first configuration. A parameter
+    that is no copy is its own."""
+    offset, at = {}, 0
+    for node in order:
+        offset[node] = at
+        at += cpds[node].intercept.size * (len(cpds[node].continuous_parents) + 2)
+    rep = np.arange(at)
+
+    def layout(node: str) -> np.ndarray:  # (configurations, b0 + weights + variance)
+        cpd = cpds[node]
+        g, k = cpd.intercept.size, len(cpd.continuous_parents)
+        return offset[node] + np.arange(g * (k + 2)).reshape(g, k + 2)
+
+    for name, members in constraints.shared.items():
+        if members[0] not in offset:
+            continue  # discrete, or fixed
+        first = layout(members[0])
+        for m in members[1:]:
+            own = layout(m)
+            if constraints.shares_all(name):
+                rep[own.ravel()] = first.ravel()
+            else:
+                rep[own[:, -1]] = first[:, -1]
+    for node in constraints.tied:
+        if node in offset:
+            own = layout(node)
+            rep[own[:, 1:].ravel()] = np.broadcast_to(own[0, 1:], own[:, 1:].shape).ravel()
+    return rep
 
 
 def unpack(vector: np.ndarray, cpds: Mapping[str, GaussianCPD],

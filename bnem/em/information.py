@@ -43,7 +43,6 @@ from ..inference.structure import Structure
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
 from . import gaussian_information
-from .gaussian_blocks import has_gaussian_blocks
 from .mstep import Maximizer
 from .options import DEFAULT_MIN_VARIANCE
 
@@ -81,17 +80,12 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     if network.is_hybrid and method == "opg":
         raise BnemValueError("method='opg' covers discrete networks only, for now; use "
                              "method='hessian' for a network with Gaussian nodes")
-    if has_gaussian_blocks(network.constraints, network.continuous_nodes):
-        raise BnemValueError(
-            "standard errors of shared or tied Gaussian CPDs are not computed yet (tables "
-            "may be shared and any CPD fixed); refit without sharing the Gaussian nodes "
-            "for their standard errors")
     maximizer = Maximizer(network)
     theta = network.flat_params()
     layout = _Layout(maximizer)
     free, last = layout.free, layout.last
     point = _Point(network, theta, layout)
-    n_free = free.size + point.gauss.size
+    n_free = free.size + point.gkeep.size
     if n_free > MAX_FREE:
         raise BnemValueError(f"{n_free} free parameters: the information matrix would need "
                              f"{2 * n_free} E-steps and {n_free ** 2 * 8 / 2 ** 30:.1f} "
@@ -104,7 +98,7 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     finally:
         data_.close()
     boundary = np.concatenate([(theta[free] < BOUNDARY) | (theta[last] < BOUNDARY),
-                               point.held_variances(min_variance)])
+                               point.held_variances(min_variance)[point.gkeep]])
     cov, bad = _covariance(info, boundary)
     nd = free.size
     se = _all_states(cov[:nd, :nd], theta, layout, maximizer)
@@ -112,6 +106,7 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     se = se[layout.tie]  # a shared table's members: its first table's errors
     gauss_se = np.sqrt(np.clip(np.diagonal(cov)[nd:], 0.0, None))
     gauss_se[bad[nd:]] = np.nan
+    gauss_se = gauss_se[point.gtie]  # shared and tied copies: their parameter's error
     tables = _table(network, maximizer, theta, se)
     if not network.continuous_nodes:
         return tables
@@ -171,6 +166,11 @@ class _Point:
         self.order = [n for n in network.continuous_nodes if n not in self.fixed]
         self.cpds = dict(network.gaussian_cpds)
         self.gauss = gaussian_information.pack(self.cpds, self.order)
+        # shared and tied Gaussian parameters: each copy's position in the free vector
+        rep = gaussian_information.representatives(self.cpds, self.order,
+                                                   network.constraints)
+        self.gkeep = np.flatnonzero(rep == np.arange(rep.size))
+        self.gtie = np.searchsorted(self.gkeep, rep)
         spread = _parent_spread(network, self.cpds)
         scale = []  # a step size per Gaussian parameter, in its own units: the residual
         for node in self.order:  # spread (a weight's: over its parent's spread)
@@ -198,8 +198,14 @@ class _Point:
         with np.errstate(divide="ignore", invalid="ignore"):
             per_entry = self.layout.pooled(stats.counts / theta)
         table = per_entry[self.free] - per_entry[self.last]
-        return np.concatenate([table, gaussian_information.gradient(
-            data.compiled.structure, stats.moments, cpds, self.order)])
+        full = gaussian_information.gradient(data.compiled.structure, stats.moments, cpds,
+                                             self.order)
+        return np.concatenate([table, np.bincount(self.gtie, weights=full,
+                                                  minlength=self.gkeep.size)])
+
+    def move_gaussian(self, gauss: np.ndarray, j: int, h: float) -> np.ndarray:
+        """``gauss`` with free Gaussian parameter ``j`` moved by ``h`` in every copy."""
+        return gauss + h * (self.gtie == j)
 
 
 def opg_budget(n_params: int, n_free: int,
@@ -242,7 +248,7 @@ def _parent_spread(network: BayesianNetwork, cpds: dict) -> dict[str, float]:
 
 def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
     theta, free, last, gauss = point.theta, point.free, point.last, point.gauss
-    p = free.size + gauss.size
+    p = free.size + point.gkeep.size
     hess = np.zeros((p, p))
     for j in range(p):  # one column per free parameter: two E-steps each
         up, down = theta.copy(), theta.copy()
@@ -254,9 +260,9 @@ def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
                 continue
             up, down = point.layout.move(theta, j, h), point.layout.move(theta, j, -h)
         else:
-            h = point.steps[j - free.size]
-            g_up[j - free.size] += h
-            g_down[j - free.size] -= h
+            h = point.steps[point.gkeep[j - free.size]]
+            g_up = point.move_gaussian(gauss, j - free.size, h)
+            g_down = point.move_gaussian(gauss, j - free.size, -h)
         hess[:, j] = (point.gradient(data, up, g_up) - point.gradient(data, down, g_down)) / (2 * h)
     return (hess + hess.T) / 2
 

@@ -29,6 +29,13 @@ class MStepNotes:
 
     def __add__(self, other: "MStepNotes") -> "MStepNotes":
         """The notes of two families' M-steps of one point."""
+        if other is NONE:
+            return self
+        if self is NONE:
+            return other
         return MStepNotes(self.floored + other.floored, self.empty + other.empty,
                           self.collinear + other.collinear, self.imprecise + other.imprecise,
                           self.slack + other.slack)
+
+
+NONE = MStepNotes()  # nothing to note (shared: the table family's every M-step)

@@ -43,6 +43,8 @@ class Option:
     maximum: float | None = None
     choices: tuple = ()
     cli: bool = True          # offered as a ``bnem fit`` flag
+    resumable: bool = False   # may differ between a run and its resumption from a
+                              # checkpoint (it does not change the result)
 
     @property
     def flag(self) -> str:
@@ -51,7 +53,7 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("max_iter", "int", 200, "most iterations (an EM step each; a SQUAREM step costs "
-           "three E-steps, rarely four)", minimum=0),
+           "three E-steps, rarely four)", minimum=0, resumable=True),
     Option("tol", "float", 1e-6, "stop when the objective rises by less than this many nats "
            "per row", minimum=0.0),
     Option("seed", "seed", 0, "seed of the random starts (the same seed gives the same result)"),
@@ -76,26 +78,28 @@ OPTIONS: tuple[Option, ...] = (
            "whose descendants are missing too (exact: the same likelihood and fixed points, "
            "fewer iterations); discrete networks, soft EM", cli=False),
     Option("max_time", "float", None, "seconds after which the fit stops cleanly (checked "
-           "after every iteration; restarts not begun are skipped)", minimum=0.0),
+           "after every iteration; restarts not begun are skipped)", minimum=0.0,
+           resumable=True),
     Option("history_path", "path", None, "write the history here as it grows, one flushed "
-           "CSV line per iteration", cli=False),
+           "CSV line per iteration", cli=False, resumable=True),
     Option("checkpoint", "path", None, "save the fit's state to this file after iterations "
-           "(see checkpoint_every), to resume it after a crash"),
+           "(see checkpoint_every), to resume it after a crash", resumable=True),
     Option("checkpoint_every", "float", 0.0, "seconds between checkpoints (0: after every "
-           "iteration)", minimum=0.0),
+           "iteration)", minimum=0.0, resumable=True),
     Option("resume", "path", None, "continue the fit saved in this checkpoint file (same "
-           "network, data and options; max_iter may grow)"),
+           "network, data and options; max_iter may grow)", resumable=True),
     Option("memory_mb", "float", DEFAULT_MEMORY_MB, "memory for the analysed data kept between "
            "iterations (and, at most half of it, for one chunk's work); beyond it chunks are "
-           "analysed again every iteration", minimum=0.0),
+           "analysed again every iteration", minimum=0.0, resumable=True),
     Option("spill_dir", "folder", None, "folder for the encoded rows of data files (a "
            "temporary folder is made inside it and removed after the fit; default: the "
-           "system's temporary folder)"),
+           "system's temporary folder)", resumable=True),
     Option("client", "object", None, "a dask.distributed Client to run the E-steps on "
            "(default for a Dask DataFrame: the active client)", cli=False),
-    Option("progress", "bool", False, "one-line progress display on standard error"),
+    Option("progress", "bool", False, "one-line progress display on standard error",
+           resumable=True),
     Option("callback", "callable", None, "called with a Progress after every E-step; "
-           "returning True stops", cli=False),
+           "returning True stops", cli=False, resumable=True),
 )
 DEPRECATED = {"cache_mb": "memory_mb"}
 

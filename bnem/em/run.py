@@ -34,6 +34,7 @@ from ..network.parameters import Parameters
 from .families import Context, families_for
 from .interrupt import InterruptFlag
 from .mstep import Maximizer
+from .notes import NONE as NO_NOTES
 from .notes import MStepNotes
 from .options import FitOptions
 
@@ -92,13 +93,15 @@ class Problem:
             self.n_estep += count
         fit = stats.classification if self.options.hard else stats.log_likelihood
         assert fit is not None  # hard E-steps always return the classification objective
-        objective = fit + sum(f.log_prior(params.blocks[f.name]) for f in self.families)
-        return Point(params, stats, objective, notes or MStepNotes(), step)
+        objective = fit
+        for family in self.families:
+            objective += family.log_prior(params.blocks[family.name])
+        return Point(params, stats, objective, notes or NO_NOTES, step)
 
     def maximize(self, point: Point) -> tuple[Parameters, MStepNotes]:
         """The M-step from ``point``'s statistics, CPD family by family (each within
         the network's shared, held and tied blocks)."""
-        blocks, notes = {}, MStepNotes()
+        blocks, notes = {}, NO_NOTES
         for family in self.families:
             blocks[family.name], found = family.maximize(point.params, point.stats)
             notes = notes + found

@@ -13,6 +13,7 @@ import pandas as pd
 from .._validation import all_finite
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, NetworkError
+from . import facades
 from .constraints import Constraints, free_table_parameters
 from .cpd import TabularCPD
 from .gaussian import GaussianCPD
@@ -450,40 +451,34 @@ class BayesianNetwork:
         from .sampling import sample
         return sample(self, n, seed=seed, missing=missing, hide=hide)
 
-    # -- facades over the inference layer (imported lazily: network sits below it) --
+    # -- conveniences whose work is done by upper layers (network/facades.py) -------
     def log_prob(self, data: Any) -> np.ndarray:
         """Per-row log P(observed part of the row); missing cells and latent nodes marginalised."""
-        from ..inference.api import log_prob
-        return log_prob(self, data)
+        return facades.call("log_prob", self, data)
 
     def log_likelihood(self, data: Any) -> float:
         """Total observed-data log-likelihood of ``data`` (a DataFrame)."""
-        from ..inference.api import log_likelihood
-        return log_likelihood(self, data)
+        return facades.call("log_likelihood", self, data)
 
     def posterior(self, data: Any, node: str) -> pd.DataFrame:
         """DataFrame of P(node | row), one column per state, indexed like ``data``."""
-        from ..inference.api import posterior
-        return posterior(self, data, node)
+        return facades.call("posterior", self, data, node)
 
     def impute(self, data: pd.DataFrame, method: str = "map", seed: Any = 0) -> pd.DataFrame:
         """``data`` with missing cells filled from their posterior given the row
         (``"map"``: most probable state; ``"sample"``: a joint draw per row); see
         :func:`bnem.inference.impute.impute`."""
-        from ..inference.impute import impute
-        return impute(self, data, method, seed)
+        return facades.call("impute", self, data, method, seed)
 
-    # -- interop (imported lazily) -----------------------------------------------
+    # -- interop (io layer) ----------------------------------------------------------
     def to_pgmpy(self) -> Any:
         """Convert to a ``pgmpy`` discrete Bayesian network."""
-        from ..io.pgmpy_interop import to_pgmpy
-        return to_pgmpy(self)
+        return facades.call("to_pgmpy", self)
 
     @classmethod
     def from_pgmpy(cls, model: Any) -> "BayesianNetwork":
         """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
-        from ..io.pgmpy_interop import from_pgmpy
-        return from_pgmpy(model)
+        return facades.call("from_pgmpy", model)
 
 
 def _gaussian_parameters(network: BayesianNetwork) -> int:

@@ -54,6 +54,10 @@ class Family(Protocol):
         """The block's term of the MAP objective (0 for maximum likelihood)."""
         ...
 
+    def size(self, block: Any) -> int:
+        """The number of coordinates of :meth:`to_vector`."""
+        ...
+
     def to_vector(self, block: Any) -> tuple[np.ndarray, np.ndarray]:
         """Unconstrained coordinates, and a mask of coordinates to keep as they are."""
         ...

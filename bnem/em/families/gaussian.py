@@ -76,6 +76,9 @@ class GaussianFamily:
     def log_prior(self, block: Mapping) -> float:
         return 0.0  # Gaussian nodes are fitted by maximum likelihood
 
+    def size(self, block: Mapping) -> int:
+        return sum(2 * cpd.intercept.size + cpd.weights.size for cpd in block.values())
+
     def to_vector(self, block: Mapping) -> tuple[np.ndarray, np.ndarray]:
         parts = [np.zeros(0)]
         for cpd in block.values():

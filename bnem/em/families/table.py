@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from ...network.parameters import TABLE
-from ..notes import MStepNotes
+from ..notes import NONE, MStepNotes
 from .base import Context
 
 if TYPE_CHECKING:
@@ -40,13 +40,16 @@ class TableFamily:
 
     def maximize(self, params: "Parameters", stats: "Stats") -> tuple[np.ndarray, MStepNotes]:
         theta, _ = self.maximizer.maximize(stats.blocks[TABLE], self.prior)
-        return theta, MStepNotes()
+        return theta, NONE
 
     def constrain(self, block: np.ndarray) -> np.ndarray:
         return self.maximizer.project(block)
 
     def log_prior(self, block: np.ndarray) -> float:
         return self.maximizer.log_prior(block, self.prior)
+
+    def size(self, block: np.ndarray) -> int:
+        return int(block.size)
 
     def to_vector(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(divide="ignore"):
