@@ -97,3 +97,17 @@ def test_parquet_and_dask_example_gives_the_same_fit_three_ways():
         assert r[name]["ll_rel_diff"] < 1e-10 and r[name]["cpd_diff"] < 1e-9
     for res in r["results"].values():
         assert res.history["log_likelihood"].is_monotonic_increasing
+
+
+def test_raters_example_shares_and_fixes():
+    r = _load("raters").main(rows=2000, seed=4, n_init=3)
+    assert_monotone(r["result"])
+    np.testing.assert_array_equal(r["clinician"], r["clinician2"])
+    np.testing.assert_array_equal(r["lab"], r["truth"].cpd("lab").values)
+    assert r["prevalence"] == pytest.approx(0.3, abs=0.05)
+    np.testing.assert_allclose(r["clinician"], r["truth"].cpd("clinician1").values, atol=0.06)
+    assert r["n_parameters"] == (3, 7)
+    assert r["bic"][0] < r["bic"][1]  # the true constraints are the better model
+    se = r["standard_errors"]
+    assert se.loc[se.node == "lab", "se"].isna().all()
+    assert (se.loc[se.node == "clinician1", "se"] > 0).all()
