@@ -2,6 +2,7 @@
 rows x 4 columns with 10 restarts, bnem against scikit-learn in the same run.
 
     python benchmarks/bench_small.py              # 30 repeats per tool (~1 min)
+    python benchmarks/bench_small.py --covariance tied      # or diag, spherical
 
 The rows are drawn once from three well-separated 4-D Gaussians (the size of the
 penguins measurements) and standardised. Both tools run their defaults for the
@@ -56,7 +57,9 @@ def _time(fits: list, repeats: int) -> list[tuple[float, float, float]]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--covariance", default="full", choices=["full", "diag", "tied", "spherical"])
     args = p.parse_args()
+    cov = args.covariance
     from sklearn.mixture import GaussianMixture as SkGM
 
     x = _data()
@@ -64,12 +67,13 @@ def main() -> None:
     warnings.simplefilter("ignore")
 
     def sk() -> float:
-        return SkGM(3, n_init=10, random_state=0).fit(x).score(x)
+        return SkGM(3, covariance_type=cov, n_init=10, random_state=0).fit(x).score(x)
 
     def ours() -> float:
-        return bnem.GaussianMixture(3, n_init=10, random_state=0).fit(x).score(x)
+        return bnem.GaussianMixture(3, covariance_type=cov, n_init=10,
+                                    random_state=0).fit(x).score(x)
 
-    net = bnem.gaussian_mixture(list(df.columns), 3)
+    net = bnem.gaussian_mixture(list(df.columns), 3, cov)
 
     def ours_fit() -> float:
         res = bnem.fit(net, df, n_init=10, seed=0, init="random-resp", tol=1e-3)
@@ -82,7 +86,8 @@ def main() -> None:
     rows = [(name, *timed) for (name, _), timed in zip(tools, _time([f for _, f in tools],
                                                                      args.repeats))]
     ref = rows[0][1]
-    print(f"342 rows x 4, K=3 full covariance, n_init=10, {args.repeats} repeats, one thread\n")
+    print(f"342 rows x 4, K=3 {cov} covariance, n_init=10, {args.repeats} repeats, one "
+          "thread\n")
     print("| tool | median s | best s | median vs scikit-learn | mean log-likelihood |")
     print("|---|---|---|---|---|")
     for name, med, best, score in rows:

@@ -41,6 +41,19 @@ def has_gaussian_blocks(constraints: Constraints, continuous: tuple) -> bool:
                                          constraints.shared.values() for n in members)
 
 
+def refitted_components(structure: Structure, constraints: Constraints) -> frozenset:
+    """The components every node of which is tied, shares a whole CPD, or shares its
+    variance and has no continuous parent: the unconstrained M-step need not fit them
+    (this module refits them all)."""
+    def refitted(comp: Component, j: int) -> bool:
+        node = comp.nodes[j]
+        group = constraints.group_of(node)
+        return node in constraints.tied or group is not None and (
+            constraints.shares_all(group) or comp.parents[j].size == 0)
+    return frozenset(c for c, comp in enumerate(structure.components)
+                     if all(refitted(comp, j) for j in range(comp.m)))
+
+
 class _Stats:
     """Per node of a component: its regression statistics per own configuration,
     over ``[continuous parents..., node]``: weight ``n (G,)``, mean ``(G, p + 1)``,
@@ -55,8 +68,11 @@ class _Stats:
 
     def of(self, node: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         j = self.index[node]
-        n_u, mean_u, scat_u = pool(self.n_k, self.mean, self.scatter,
-                                   self.comp.config_of[j], size)
+        groups = self.comp.config_of[j]
+        if size == self.n_k.size and np.array_equal(groups, np.arange(size)):
+            n_u, mean_u, scat_u = self.n_k, self.mean, self.scatter  # (a mixture's nodes)
+        else:
+            n_u, mean_u, scat_u = pool(self.n_k, self.mean, self.scatter, groups, size)
         cols = np.append(self.comp.parents[j], j)
         return n_u, mean_u[:, cols], scat_u[:, cols[:, None], cols[None, :]]
 
@@ -65,6 +81,12 @@ def _solve(s_pp: np.ndarray, s_pj: np.ndarray) -> np.ndarray:
     """Least-squares weights per configuration (minimum norm where singular)."""
     if s_pp.shape[-1] == 0:
         return np.zeros(s_pj.shape)
+    try:
+        beta = np.linalg.solve(s_pp, s_pj[..., None])[..., 0]
+        if np.isfinite(beta).all():
+            return beta
+    except np.linalg.LinAlgError:
+        pass  # singular: collinear or constant parents
     return np.einsum("...ij,...j->...i", np.linalg.pinv(s_pp, hermitian=True), s_pj)
 
 
@@ -165,12 +187,19 @@ def _shared_all(members: tuple, stats: dict, previous: Mapping, new: dict,
 
 def _shared_variance(members: tuple, stats: dict, previous: Mapping, new: dict,
                      min_variance: float) -> tuple[dict, np.ndarray]:
+    """Each member's own regression (a member without continuous parents: its mean,
+    fitted here, the unconstrained M-step having skipped it), one variance."""
     g = previous[members[0]].intercept.size
     n_tot, rss_tot = np.zeros(g), np.zeros(g)
+    intercepts = {}
     for m in members:
-        n_u, _, scat_u = stats[m].of(m, g)
+        n_u, mean_u, scat_u = stats[m].of(m, g)
         n_tot += n_u
-        rss_tot += _rss(new[m].weights.reshape(g, -1), scat_u)
+        if previous[m].continuous_parents:
+            rss_tot += _rss(new[m].weights.reshape(g, -1), scat_u)
+        else:
+            rss_tot += np.maximum(scat_u[:, 0, 0], 0.0)
+            intercepts[m] = np.where(n_u > 0, mean_u[:, 0], previous[m].intercept.ravel())
     ok = n_tot > 0
     var = np.where(ok, rss_tot / np.where(ok, n_tot, 1.0), previous[members[0]].variance.ravel())
     low = ok & ~(var >= min_variance)
@@ -178,8 +207,8 @@ def _shared_variance(members: tuple, stats: dict, previous: Mapping, new: dict,
     out = {}
     for m in members:
         cpd = new[m]
-        out[m] = GaussianCPD.fitted(cpd, cpd.intercept, cpd.weights,
-                                    var.reshape(cpd.mean_shape).copy())
+        b0 = intercepts[m].reshape(cpd.mean_shape) if m in intercepts else cpd.intercept
+        out[m] = GaussianCPD.fitted(cpd, b0, cpd.weights, var.reshape(cpd.mean_shape).copy())
     return out, np.flatnonzero(low)
 
 

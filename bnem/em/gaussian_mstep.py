@@ -30,8 +30,10 @@ from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, mean_is_vague
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
-                       min_variance: float) -> tuple[dict, list, list, list, list, float]:
-    """New GaussianCPDs of every component from the moments of an E-step at the
+                       min_variance: float, skip: frozenset = frozenset()
+                       ) -> tuple[dict, list, list, list, list, float]:
+    """New GaussianCPDs of every component (but those numbered in ``skip``, which keep
+    ``previous``'s: refitted by another M-step) from the moments of an E-step at the
     ``previous`` CPDs (the moments are about the means those CPDs give).
 
     Returns ``(cpds, floored, empty, collinear, imprecise, slack)`` as
@@ -40,7 +42,9 @@ def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
     new = dict(previous)
     lists: tuple[list, list, list, list] = ([], [], [], [])
     slack = 0.0
-    for comp, st in zip(structure.components, moments):
+    for c, (comp, st) in enumerate(zip(structure.components, moments)):
+        if c in skip:
+            continue
         centres = st.centre if st.centre is not None else joint_factors(comp, previous).mean
         cpds, *found, sl = maximize_component(comp, st, centres, previous, min_variance)
         new.update(cpds)

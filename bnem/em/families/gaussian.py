@@ -18,7 +18,8 @@ import numpy as np
 
 from ...network.gaussian import GaussianCPD
 from ...network.parameters import GAUSSIAN
-from ..gaussian_blocks import has_gaussian_blocks, maximize_blocks, project_blocks
+from ..gaussian_blocks import (has_gaussian_blocks, maximize_blocks, project_blocks,
+                               refitted_components)
 from ..gaussian_mstep import maximize_gaussians
 from ..notes import MStepNotes
 from .base import Context
@@ -43,6 +44,7 @@ class GaussianFamily:
         self.min_variance = context.min_variance
         network = context.network
         self.blocks = has_gaussian_blocks(network.constraints, network.continuous_nodes)
+        self.skip = refitted_components(context.structure, network.constraints)
         self.fixed = {n: network.cpd(n) for n in network.fixed_nodes
                       if n in network.continuous_nodes}
 
@@ -53,7 +55,7 @@ class GaussianFamily:
     def maximize(self, params: "Parameters", stats: "Stats") -> tuple[dict, MStepNotes]:
         moments, previous = stats.blocks[GAUSSIAN], params.blocks[GAUSSIAN]
         gaussians, floored, empty, collinear, imprecise, slack = maximize_gaussians(
-            self.structure, moments, previous, self.min_variance)
+            self.structure, moments, previous, self.min_variance, self.skip)
         if self.blocks:
             gaussians, low = maximize_blocks(self.structure, moments, previous, gaussians,
                                              self.network.constraints, self.min_variance)
