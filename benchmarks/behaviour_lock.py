@@ -11,6 +11,11 @@ standard errors, then compare the two files::
 The cases cover what a refactoring of the CPD families touches: discrete and hybrid
 networks, SQUAREM and plain EM, MAP, hard EM, restarts, row weights, random-resp and
 k-means++ starts, missing cells, and standard errors.
+
+The whole suite can be compared too: ``lock_plugin.py`` records every ``bnem.fit`` call
+of every test, and ``--compare-suite old.json new.json`` matches them by test id and
+call order (tests whose fits are unseeded, such as scikit-learn's estimator checks
+with ``random_state=None``, differ between two runs of one commit: ``--skip`` them).
 """
 
 from __future__ import annotations
@@ -90,6 +95,35 @@ def _lca_data() -> pd.DataFrame:
                           for i in range(4)}).sample(500, seed=3, missing=0.1).drop(columns="z")
 
 
+def compare_suite(a: str, b: str, skip: list[str]) -> int:
+    """Compare two ``lock_plugin.py`` recordings call by call."""
+    import json
+    old = {(r["test"], r["call"]): r for r in json.load(open(a))}
+    new = {(r["test"], r["call"]): r for r in json.load(open(b))}
+    common = sorted(k for k in set(old) & set(new) if not any(s in k[0] for s in skip))
+    worst, differ = 0.0, []
+    for key in common:
+        for field in ("history", "theta"):
+            x, y = np.array(old[key][field], float), np.array(new[key][field], float)
+            if x.shape != y.shape:
+                differ.append((key, field, f"shapes {x.shape} and {y.shape}"))
+                worst = np.inf
+                continue
+            same = (x == y) | (np.isnan(x) & np.isnan(y))  # (infinities too)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel = np.where(same, 0.0, np.abs(x - y) / np.maximum(np.abs(x), 1e-300))
+            top = float(np.max(rel)) if rel.size else 0.0
+            if not top <= 1e-12:
+                differ.append((key, field, f"{top:.3g}"))
+            worst = max(worst, top) if np.isfinite(top) else np.inf
+    print(f"{len(common)} fit calls of {len({k[0] for k in common})} tests compared "
+          f"({len(set(old) - set(new))} only in the old recording, "
+          f"{len(set(new) - set(old))} only in the new); worst relative difference {worst:.3g}")
+    for item in differ[:20]:
+        print("differs:", *item)
+    return 0 if not differ else 1
+
+
 def compare(a: str, b: str) -> int:
     old, new = np.load(a), np.load(b)
     worst = 0.0
@@ -116,7 +150,12 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out")
     p.add_argument("--compare", nargs=2)
+    p.add_argument("--compare-suite", nargs=2)
+    p.add_argument("--skip", action="append", default=[],
+                   help="with --compare-suite: leave out tests whose id contains this")
     args = p.parse_args()
     if args.compare:
         sys.exit(compare(*args.compare))
+    if args.compare_suite:
+        sys.exit(compare_suite(*args.compare_suite, args.skip))
     run(args.out)
