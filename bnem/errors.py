@@ -75,7 +75,7 @@ class ConvergenceWarning(UserWarning):
 
 
 class InterruptedWarning(UserWarning):
-    """A fit was stopped by Ctrl-C; its result is the best found so far."""
+    """A fit was stopped by Ctrl-C, SIGTERM or SIGHUP; its result is the best found so far."""
 
 
 class DegenerateWarning(UserWarning):

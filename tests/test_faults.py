@@ -285,3 +285,59 @@ def test_sweep_followups(tmp_path):
         assert main(["sample", "networks/asia.bif", "-n", "20", "-o",
                      str(tmp_path / f"s{k}.csv")]) == 0
     assert (tmp_path / "s0.csv").read_text() == (tmp_path / "s1.csv").read_text()
+
+
+def _signal_at(iteration, name):
+    import signal
+
+    def callback(progress):
+        if progress.iteration == iteration:
+            os.kill(os.getpid(), getattr(signal, name))
+        return False
+    return callback
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_return_the_fit_so_far(name):
+    """Batch schedulers stop jobs with SIGTERM, a closed terminal sends SIGHUP: the fit
+    finishes its iteration and returns the best so far, as after Ctrl-C."""
+    import signal
+    net = load("child")
+    df = net.sample(500, seed=1, hide=["Disease"])
+    before = signal.getsignal(getattr(signal, name))
+    with pytest.warns(bnem.InterruptedWarning, match=f"interrupted \\({name}\\)"):
+        res = bnem.fit(net, df, max_iter=100, tol=0, seed=0, callback=_signal_at(3, name))
+    assert res.interrupted and res.stop_signal == name and res.n_iter == 3
+    assert f"interrupted ({name})" in res.summary()
+    assert res.log_likelihood == pytest.approx(res.network.log_likelihood(df), rel=1e-12)
+    assert signal.getsignal(getattr(signal, name)) == before  # handler restored
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_running_cli_fit_writes_its_outputs(tmp_path):
+    """SIGTERM to a `bnem fit` process: exit 143, outputs written, no temporary data
+    left; a second SIGTERM would end it at once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    bif = tmp_path / "child.bif"
+    bnem.write_bif(load("child"), bif)
+    load("child").sample(3000, seed=1, hide=["Disease"]).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "spill").mkdir()
+    cmd = [sys.executable, "-m", "bnem.cli.main", "fit", str(bif), str(tmp_path / "d.csv"),
+           "-o", str(tmp_path / "o.bif"), "--history", str(tmp_path / "h.csv"),
+           "--max-iter", "100000", "--tol", "0", "--spill-dir", str(tmp_path / "spill")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:  # wait until EM is under way
+        if "iteration 5:" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "interrupted (SIGTERM) after iteration" in err
+    h = pd.read_csv(tmp_path / "h.csv", keep_default_na=False)
+    assert h.status.iloc[-1] == "interrupted" and len(h) >= 6
+    assert bnem.read_bif(tmp_path / "o.bif").nodes == load("child").nodes
+    assert list((tmp_path / "spill").iterdir()) == []

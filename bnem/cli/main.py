@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 import warnings
@@ -247,9 +248,10 @@ def _fit(args) -> int:
         where = f"after iteration {res.restarts['n_iter'].iloc[-1]}" + \
             (f" of restart {last}" if last else "")
         kept = f"restart {best}'s, the best so far" if best != last else "the best so far"
-        print(f"interrupted (Ctrl-C) {where}: {wrote} (parameters and history of {kept})",
+        reason = "Ctrl-C" if res.stop_signal in (None, "SIGINT") else res.stop_signal
+        print(f"interrupted ({reason}) {where}: {wrote} (parameters and history of {kept})",
               file=sys.stderr)
-        return 130
+        return 128 + int(getattr(signal, res.stop_signal or "SIGINT"))
     per_iter = history["seconds"].diff().iloc[1:].mean() if res.n_iter else None
     print(res.summary() + (f"; {per_iter:.4f} s per iteration" if per_iter is not None else ""))
     print(wrote)

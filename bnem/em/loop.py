@@ -178,11 +178,12 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         data_.close()
     best = max(runs, key=lambda r: r.point.objective)
     empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
-                              runs[-1].interrupted, runs[-1].timed_out)
+                              runs[-1].interrupted, runs[-1].timed_out, interrupt.reason)
     result = FitResult(best.point.params.to_network(network), best.history,
                        best.point.stats.log_likelihood, best.n_iter, best.converged,
                        data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,
-                       n_estep=problem.n_estep, interrupted=runs[-1].interrupted)
+                       n_estep=problem.n_estep, interrupted=runs[-1].interrupted,
+                       stop_signal=interrupt.signal if runs[-1].interrupted else None)
     logger.debug("%s", result.summary())
     return result
 

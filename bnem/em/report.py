@@ -90,12 +90,14 @@ def _same_for_every_state(net: BayesianNetwork, child: str, node: str) -> bool:
 
 def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer,
              options: FitOptions, total_weight: float,
-             interrupted: bool = False, timed_out: bool = False) -> tuple[list, list]:
+             interrupted: bool = False, timed_out: bool = False,
+             reason: str = "Ctrl-C") -> tuple[list, list]:
     """Issue the warnings a finished fit calls for; return its empty configurations
-    and floored variances (see :class:`~bnem.em.result.FitResult`)."""
+    and floored variances (see :class:`~bnem.em.result.FitResult`). ``reason`` names
+    what interrupted it (``Ctrl-C``, ``SIGTERM``, ``SIGHUP``)."""
     if interrupted:
         warnings.warn(
-            "fit interrupted (Ctrl-C) after finishing its iteration: returning the best "
+            f"fit interrupted ({reason}) after finishing its iteration: returning the best "
             "parameters found so far (FitResult.interrupted is True)",
             InterruptedWarning, stacklevel=3)
     if timed_out:

@@ -41,8 +41,10 @@ class FitResult:
     n_estep : int
         E-steps evaluated over all restarts (each a full pass over the data).
     interrupted : bool
-        Whether Ctrl-C stopped the fit (after finishing its iteration); the result is
-        then the best found so far.
+        Whether Ctrl-C, SIGTERM or SIGHUP stopped the fit (after finishing its
+        iteration); the result is then the best found so far.
+    stop_signal : str or None
+        Which: ``"SIGINT"`` (Ctrl-C), ``"SIGTERM"`` or ``"SIGHUP"``.
     """
 
     network: Any
@@ -57,11 +59,13 @@ class FitResult:
     floored_variances: list = field(default_factory=list)
     n_estep: int = 0
     interrupted: bool = False
+    stop_signal: str | None = None
 
     def summary(self) -> str:
         """One line: converged or not, iterations, log-likelihood, time."""
+        reason = "Ctrl-C" if self.stop_signal in (None, "SIGINT") else self.stop_signal
         status = "converged" if self.converged else \
-            "interrupted (Ctrl-C)" if self.interrupted else "did NOT converge"
+            f"interrupted ({reason})" if self.interrupted else "did NOT converge"
         return (f"{status} after {self.n_iter} iterations; log-likelihood "
                 f"{self.log_likelihood:.6f} ({self.log_likelihood / self.n_rows:.6f} per row, "
                 f"{self.n_rows} rows); {self.seconds:.3f} s")
