@@ -441,3 +441,11 @@ def test_select_cardinality_keeps_the_blocks_and_counts_free_parameters():
         np.testing.assert_array_equal(fitted.cpd("x1").values, fitted.cpd("x2").values)
     with pytest.raises(BnemValueError, match=r"cannot vary the states of 'z'.*\['x3'\]"):
         bnem.select_cardinality(net.fix("x3"), df, "z", [2, 3])
+
+
+def test_pgmpy_conversion_warns_what_it_loses():
+    net = constrained_network()
+    with pytest.warns(bnem.FormatWarning, match="pgmpy cannot express.*shared table 'item'"):
+        model = net.to_pgmpy()
+    back = bnem.BayesianNetwork.from_pgmpy(model)
+    np.testing.assert_allclose(back.flat_params(), net.flat_params(), rtol=1e-12)

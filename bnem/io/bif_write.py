@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import gzip
 import os
-import warnings
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..atomic import write_bytes
 from .._validation import preview
-from ..errors import BnemTypeError, FormatWarning, NetworkError
+from ..errors import BnemTypeError, NetworkError
 from .bif import UNQUOTED
+from .lost import warn_constraints_lost
 
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
@@ -78,7 +78,7 @@ def format_bif(network: BayesianNetwork) -> str:
         raise NetworkError(
             f"BIF cannot hold Gaussian nodes ({preview(network.continuous_nodes)}); save a "
             "hybrid network with bnem.write_json instead")
-    _warn_constraints_lost(network)
+    warn_constraints_lost(network, "BIF")
     out = [f"network {quote(network.name or 'unknown')} {{\n}}\n"]
     for node in network.nodes:
         states = network.states(node)
@@ -123,24 +123,6 @@ def write_bif(network: BayesianNetwork, target: str | os.PathLike[str] | IO[Any]
     else:
         raise BnemTypeError(f"write_bif expects a path or a writable file object, "
                             f"got {type(target).__name__}")
-
-
-def _warn_constraints_lost(network: BayesianNetwork) -> None:
-    """One warning naming the shared tables and held entries BIF cannot express."""
-    c = network.constraints
-    if not c:
-        return
-    lost = [f"shared table {name!r} ({', '.join(members)})" for name, members in
-            c.shared.items()]
-    fixed = [n for n in network.fixed_nodes]
-    partly = [n for n in c.held if n not in fixed]
-    if fixed:
-        lost.append(f"fixed CPD(s) of {', '.join(fixed)}")
-    if partly:
-        lost.append(f"held entries of {', '.join(partly)}")
-    warnings.warn(f"BIF cannot express shared or held parameters; the values are written "
-                  f"but these are lost: {'; '.join(lost)}. Write JSON (bnem.write_json, a "
-                  "'.json' file) to keep them.", FormatWarning, stacklevel=3)
 
 
 def quote(name: str) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data.variables import Variable
 from ..errors import BnemTypeError, NetworkError
+from .lost import warn_constraints_lost
 from ..network.cpd import SUM_TOLERANCE, TabularCPD
 from .bif_read import RENORMALIZE_LIMIT, BIFNormalizationWarning
 
@@ -55,6 +56,7 @@ def to_pgmpy(network: BayesianNetwork) -> DiscreteBayesianNetwork:
         raise NetworkError(
             f"to_pgmpy converts discrete networks; this one has Gaussian nodes "
             f"({', '.join(network.continuous_nodes[:5])}). Save it with bnem.write_json.")
+    warn_constraints_lost(network, "pgmpy")
     model = DiscreteBayesianNetwork()
     model.add_nodes_from(network.nodes)
     model.add_edges_from(network.edges)
