@@ -223,7 +223,9 @@ def _fit(args) -> int:
         logger.setLevel(max(logger.level, logging.WARNING))
     network = _read(args.network)
     write = _writer(args.output, network)
-    validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data are read
+    opts = validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data
+    if opts.fixed:                                            # are read, --fixed nodes too
+        network.fix(opts.fixed)
     data = files(args.data, missing=args.missing)  # read in batches, kept encoded on disk
     logger.info("fitting %s (%d nodes) to %s (%d file(s))", args.network,
                 len(network.nodes), args.data, len(data.paths))
