@@ -449,3 +449,95 @@ def test_pgmpy_conversion_warns_what_it_loses():
         model = net.to_pgmpy()
     back = bnem.BayesianNetwork.from_pgmpy(model)
     np.testing.assert_allclose(back.flat_params(), net.flat_params(), rtol=1e-12)
+
+
+# -- found by review -------------------------------------------------------------------
+def _xy(x_table):
+    return bnem.BayesianNetwork({"z": ["a", "b"], "x": ["0", "1", "2", "3"][:len(x_table[0])],
+                                 "y": ["0", "1"]}, {"x": ["z"], "y": ["z"]},
+                                {"z": [0.5, 0.5], "x": x_table, "y": [[0.8, 0.2], [0.3, 0.7]]})
+
+
+def test_entries_held_to_the_whole_mass_leave_nothing_free():
+    """Held entries summing to 1 force the free ones to 0: not free parameters, no prior
+    term, no degenerate-configuration warning, a finite MAP objective."""
+    import warnings as w
+    net = _xy([[0.6, 0.4, 0.0], [0.2, 0.3, 0.5]])
+    held = net.hold("x", np.array([[True, True, False], [False] * 3]))
+    assert held.n_parameters == net.n_parameters - 2
+    four = _xy([[0.5, 0.5, 0.0, 0.0], [0.25] * 4]).hold(
+        "x", np.array([[True, True, False, False], [False] * 4]))
+    assert four.n_parameters == 1 + 3 + 2  # z, x | z=b, y
+    df = net.sample(300, seed=0, hide=["z"])
+    with w.catch_warnings():
+        w.simplefilter("error", bnem.DegenerateWarning)
+        res = bnem.fit(held, df, prior=1.0, seed=0, max_iter=500)
+    assert res.converged and np.isfinite(res.history.log_posterior).all()
+    np.testing.assert_array_equal(res.network.cpd("x").values[0], [0.6, 0.4, 0.0])
+
+
+def test_a_seen_configuration_with_unseen_free_entries_is_not_called_empty():
+    net = _xy([[0.6, 0.2, 0.2], [0.2, 0.3, 0.5]]).hold(
+        "x", np.array([[True, False, False], [False] * 3]))
+    df = pd.DataFrame({"z": ["a"] * 50 + ["b"] * 50, "x": ["0"] * 50 + ["2"] * 50,
+                       "y": ["0", "1"] * 50})
+    res = bnem.fit(net, df, max_iter=2, init="uniform", accelerate="none")
+    assert res.empty_configurations == []
+    np.testing.assert_allclose(res.network.cpd("x").values[0], [0.6, 0.2, 0.2])
+
+
+def test_select_cardinality_takes_fixed_nodes_with_their_values():
+    base = bnem.BayesianNetwork({"z": ["a", "b"], "s": ["0", "1"], "x": ["0", "1"]},
+                                {"x": ["z", "s"]}, {"s": [0.3, 0.7]})
+    df = base.with_cpds({"x": np.random.default_rng(0).dirichlet([1, 1], (2, 2))}).sample(
+        300, seed=1, hide=["z"])
+    table = bnem.select_cardinality(base, df, "z", [1, 2], n_init=2, fixed=["s"])
+    for k in (1, 2):
+        np.testing.assert_array_equal(table.attrs["fits"][k].network.cpd("s").values,
+                                      [0.3, 0.7])
+
+
+def test_with_cpds_keeps_every_block_consistent():
+    net = latent_class().share("item", ["x1", "x2"])
+    with pytest.raises(NetworkError, match=r"share the block 'item'.*\['x2'\] were given"):
+        net.with_cpds({"x1": np.full((2, 3), 1 / 3), "x2": [[0.5, 0.25, 0.25]] * 2})
+    same = net.with_cpds({"x1": np.full((2, 3), 1 / 3), "x2": np.full((2, 3), 1 / 3)})
+    np.testing.assert_array_equal(same.cpd("x2").values, np.full((2, 3), 1 / 3))
+    gm = bnem.gaussian_mixture(["a", "b", "c"], 2, "spherical")
+    moved = gm.with_cpds({"b": {"intercept": [1.0, 2.0], "variance": [5.0, 7.0]}})
+    for node in ("a", "c"):  # the shared variance moves with it; their means stay
+        np.testing.assert_array_equal(moved.cpd(node).variance, [5.0, 7.0])
+        np.testing.assert_array_equal(moved.cpd(node).intercept, gm.cpd(node).intercept)
+    tied = bnem.gaussian_mixture(["a", "b"], 2, "tied")
+    with pytest.raises(NetworkError, match="'a' has a tied covariance"):
+        tied.with_cpds({"a": {"intercept": [0.0, 1.0], "variance": [1.0, 4.0]}})
+
+
+def test_a_fitted_tied_mixture_round_trips_json_exactly():
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.normal(size=(150, 3)), columns=list("abc"))
+    fitted = bnem.fit(bnem.gaussian_mixture(list("abc"), 3, "tied"), df, seed=0).network
+    from bnem.io.json_format import format_json, parse_json
+    assert parse_json(format_json(fitted)) == fitted
+
+
+def test_a_shared_placeholder_cannot_be_held_through_another_member():
+    net = bnem.BayesianNetwork({"z": ["a", "b"], "x1": ["0", "1"], "x2": ["0", "1"]},
+                               {"x1": ["z"], "x2": ["z"]}).share("i", ["x1", "x2"])
+    for node in ("x1", "x2"):
+        with pytest.raises(NetworkError, match="without CPD values"):
+            net.hold(node, np.array([[True, False], [False, False]]))
+
+
+def test_a_stop_at_the_converging_iteration_ends_a_finished_run(tmp_path):
+    net = latent_class(4).share("item", ["x1", "x2"])
+    df = sample_items(300, seed=11)
+    kw = dict(seed=2, max_iter=200, tol=1e-6)
+    whole = bnem.fit(net, df, **kw)
+    last = int(whole.history.iteration.iloc[-1])
+    stopped = bnem.fit(net, df, checkpoint=tmp_path / "c.ckpt",
+                       callback=lambda p: p.iteration == last, **kw)
+    assert stopped.converged and stopped.n_iter == last
+    resumed = bnem.fit(net, df, resume=tmp_path / "c.ckpt", **kw)
+    np.testing.assert_allclose(resumed.history.log_likelihood, whole.history.log_likelihood,
+                               rtol=1e-12)

@@ -277,3 +277,13 @@ def test_json_refuses_a_shared_block_whose_cpds_differ():
     text = format_json(net).rstrip().rstrip("}") + \
         ', "shared": {"e": {"nodes": ["x", "y"], "what": "variance"}}}'
     assert parse_json(text, "net.json").shared_groups == {"e": ("x", "y")}
+
+
+@pytest.mark.parametrize("kind", ["tied", "spherical"])
+def test_an_empty_component_is_reported(kind):
+    rng = np.random.default_rng(0)
+    g = bnem.gaussian_mixture(["a", "b"], 2, kind, means=[[0, 0], [1e6, 1e6]])
+    with pytest.warns(bnem.DegenerateWarning, match="zero expected count"):
+        res = bnem.fit(g, pd.DataFrame(rng.normal(size=(200, 2)), columns=list("ab")),
+                       init="network", accelerate="none")
+    assert ("a", {"component": "1"}) in res.empty_configurations

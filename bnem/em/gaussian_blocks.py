@@ -98,9 +98,11 @@ def _rss(beta: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 
 def maximize_blocks(structure: Structure, moments: tuple, previous: Mapping, new: dict,
-                    constraints: Constraints, min_variance: float) -> tuple[dict, list]:
+                    constraints: Constraints, min_variance: float
+                    ) -> tuple[dict, list, list]:
     """``new`` (the unconstrained M-step's CPDs) with every shared or tied Gaussian
-    node refitted; also the ``(node, configuration)`` whose variance was floored."""
+    node refitted; also the ``(node, configuration)`` whose variance was floored, and
+    those without weight (their previous parameters kept)."""
     stats: dict[str, _Stats] = {}
     for comp, mom in zip(structure.components, moments):
         st = None
@@ -108,11 +110,13 @@ def maximize_blocks(structure: Structure, moments: tuple, previous: Mapping, new
             if node in constraints.tied or constraints.group_of(node) is not None:
                 st = st or _Stats(comp, mom, previous)
                 stats[node] = st
-    out, floored = dict(new), []
+    out, floored, empty = dict(new), [], []
     for node in constraints.tied:
         if node in stats and not constraints.is_fixed(node):
             out[node], low = _tied(node, stats[node], previous[node], min_variance)
             floored += [(node, int(u)) for u in low]
+            n_u = stats[node].of(node, previous[node].intercept.size)[0]
+            empty += [(node, int(u)) for u in np.flatnonzero(~(n_u > 0))]
     for name, members in constraints.shared.items():
         if members[0] not in stats or constraints.is_fixed(members[0]):
             continue
@@ -120,7 +124,10 @@ def maximize_blocks(structure: Structure, moments: tuple, previous: Mapping, new
         cpds, low = fit(members, stats, previous, out, min_variance)
         out.update(cpds)
         floored += [(m, int(u)) for m in members for u in low]
-    return out, floored
+        g = previous[members[0]].intercept.size
+        n_tot = sum(stats[m].of(m, g)[0] for m in members)
+        empty += [(m, int(u)) for m in members for u in np.flatnonzero(~(n_tot > 0))]
+    return out, floored, empty
 
 
 def _tied(node: str, st: _Stats, old: GaussianCPD,

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 import numpy as np
 
+from ..network.constraints import FULL_MASS_TOL  # held entries summing to 1: nothing free
+
 
 class Maximizer:
     """MLE / Dirichlet-MAP for all tabular CPDs at once.
@@ -97,7 +99,9 @@ class _Blocks:
     """The flat layout of a network's shared and held table entries.
 
     ``tie[e]`` is the position of entry ``e`` in its group's first table (``e`` when not
-    shared), ``held`` marks held entries and ``values`` their values (the network's)."""
+    shared), ``held`` marks held entries and ``values`` their values (the network's). The
+    free entries of a distribution whose held entries take all its mass are held too
+    (at 0: they are not free)."""
 
     def __init__(self, network: "BayesianNetwork", m: Maximizer) -> None:
         n = int(network.offsets[-1])
@@ -115,9 +119,11 @@ class _Blocks:
         self.values = np.where(self.held, network.flat_params(), 0.0)
         self.m = m
         n_blocks = m.block_card.size
-        self.n_free = np.bincount(m.block_of, weights=~self.held, minlength=n_blocks)
         held_mass = np.bincount(m.block_of, weights=self.values, minlength=n_blocks)
-        self.free_mass = np.clip(1.0 - held_mass, 0.0, 1.0)
+        self.free_mass = np.where(held_mass >= 1.0 - FULL_MASS_TOL, 0.0,
+                                  np.clip(1.0 - held_mass, 0.0, 1.0))
+        self.held |= (self.free_mass <= 0)[m.block_of]  # nothing left: forced to 0
+        self.n_free = np.bincount(m.block_of, weights=~self.held, minlength=n_blocks)
         # entries the prior and the free-parameter count see: free, in a first table
         self.counted = (self.tie == np.arange(n)) & ~self.held
 
@@ -129,19 +135,23 @@ class _Blocks:
 
     def maximize(self, counts: np.ndarray, prior: float) -> tuple[np.ndarray, np.ndarray]:
         m = self.m
-        c = self.pooled(counts) + prior if prior else self.pooled(counts)
-        c = np.where(self.held, 0.0, c)
+        pooled = self.pooled(counts)
+        c = np.where(self.held, 0.0, pooled + prior if prior else pooled)
         totals = np.bincount(m.block_of, weights=c, minlength=m.block_card.size)
-        empty = (totals <= 0) & (self.n_free > 0)
+        no_counts = (totals <= 0) & (self.n_free > 0)
         safe = np.where(totals > 0, totals, 1.0)
         theta = c / safe[m.block_of] * self.free_mass[m.block_of]
-        fill = empty[m.block_of] & ~self.held
+        fill = no_counts[m.block_of] & ~self.held
         if fill.any():  # no counts: the free entries share the free mass equally
             theta[fill] = (self.free_mass / np.maximum(self.n_free, 1))[m.block_of[fill]]
         theta[self.held] = self.values[self.held]
-        return theta, empty
+        return theta, self._unseen(pooled)
+
+    def _unseen(self, pooled: np.ndarray) -> np.ndarray:
+        """Distributions with free entries whose configuration the data never reach
+        (no expected count on any of its entries, held ones included)."""
+        totals = np.bincount(self.m.block_of, weights=pooled, minlength=self.m.block_card.size)
+        return (totals <= 0) & (self.n_free > 0)
 
     def empty(self, counts: np.ndarray) -> np.ndarray:
-        c = np.where(self.held, 0.0, self.pooled(counts))
-        totals = np.bincount(self.m.block_of, weights=c, minlength=self.m.block_card.size)
-        return (totals <= 0) & (self.n_free > 0)
+        return self._unseen(self.pooled(counts))

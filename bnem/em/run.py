@@ -221,17 +221,20 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         _report(opts, progress)
         if observers.on_row is not None:
             observers.on_row(progress)
+        # converged is judged first: a stop asked for at the converging iteration still
+        # ends a finished run (a checkpoint then saves it as finished, not to resume)
+        converged = bool(it and delta <= opts.tol * point.stats.weight)
         if opts.callback is not None and opts.callback(progress):
             stopped = True
             break
         if problem.interrupt.requested:
             stopped = True
             break
-        if opts.max_time is not None and seconds >= opts.max_time and it < opts.max_iter:
+        if opts.max_time is not None and seconds >= opts.max_time and it < opts.max_iter \
+                and not converged:
             stopped = timed_out = True
             break
-        if it and delta <= opts.tol * point.stats.weight:
-            converged = True
+        if converged:
             break
         prev = point.objective
         if observers.on_iteration is not None and it < opts.max_iter:

@@ -94,6 +94,8 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
     if isinstance(data, pd.DataFrame) and node in data.columns and data[node].notna().any():
         raise BnemValueError(f"node {node!r} is observed in the data; select_cardinality "
                              "chooses the states of a latent node (drop its column)")
+    if fit_options.get("fixed"):  # held with their values before the states are varied
+        network = network.fix(fit_options.pop("fixed"))
     weights, rows_only = _weights(data, fit_options.get("sample_weight"))
     init = init or ("random-resp" if not network.is_hybrid else None)
     rows, fits = [], {}

@@ -271,7 +271,7 @@ class BayesianNetwork:
             if c.representative(node) != node:
                 continue  # counted with its group's first member
             if node in c.held:
-                total += free_table_parameters(shape, c.held[node])
+                total += free_table_parameters(shape, c.held[node], self._cpds[node].values)
             else:
                 total += int(np.prod(shape[:-1])) * (shape[-1] - 1)
         return int(total)
@@ -331,6 +331,8 @@ class BayesianNetwork:
         new = self.with_cpds({n: self._shared_value(members[0], n, what)
                               for n in members[1:]})
         new.constraints = self.constraints.with_group(name, members, what)
+        if members[0] in self._defaulted:  # the others hold the first's placeholder now
+            new._defaulted = new._defaulted | set(members)
         return new
 
     def _shared_value(self, first: str, node: str, what: str) -> Any:
@@ -362,11 +364,13 @@ class BayesianNetwork:
         for n in tied:
             cpd = self._cpds[n]
             g = cpd.intercept.size
-            w = cpd.weights.reshape(g, -1).mean(axis=0)
+            w = cpd.weights.reshape(g, -1)
+            if (w == w[:1]).all() and (cpd.variance == cpd.variance.flat[0]).all():
+                continue  # tied already (e.g. read from a file): kept exactly
             values[n] = {"intercept": cpd.intercept,
-                         "weights": np.broadcast_to(w, cpd.weights.shape).copy(),
+                         "weights": np.broadcast_to(w.mean(axis=0), cpd.weights.shape).copy(),
                          "variance": np.full(cpd.mean_shape, cpd.variance.mean())}
-        new = self.with_cpds(values)
+        new = self.with_cpds(values) if values else copy.copy(self)
         new._defaulted = self._defaulted
         new.constraints = self.constraints.with_tied(tied)
         return new
@@ -422,14 +426,21 @@ class BayesianNetwork:
         merged = {n: getattr(c, "values", c) for n, c in self._cpds.items()}
         merged.update(cpds)
         c = self.constraints
-        for node in cpds:  # a shared block has one value: every member takes it
+        given_in: dict[str, str] = {}
+        for node in cpds:  # a shared block has one value: the members not given take it
             group = c.group_of(node) if isinstance(node, str) else None
-            if group is not None and c.shares_all(group):
+            if group is not None and group not in given_in:
+                given_in[group] = node
                 for member in c.shared[group]:
-                    merged[member] = cpds[node]
+                    if member not in cpds:
+                        merged[member] = _share_value(merged[member], cpds[node],
+                                                      c.shares_all(group))
         new = BayesianNetwork(self._variables, self._parents, merged, name=self.name)
         new.constraints = self.constraints
         new._defaulted = frozenset(n for n in self._defaulted if n not in cpds)
+        for group, node in given_in.items():
+            _check_shared_values(new, group, node)
+        _check_tied_values(new, [n for n in cpds if n in c.tied])
         return new
 
     def __repr__(self):
@@ -479,6 +490,55 @@ class BayesianNetwork:
     def from_pgmpy(cls, model: Any) -> "BayesianNetwork":
         """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
         return facades.call("from_pgmpy", model)
+
+
+def _share_value(own: Any, given: Any, whole: bool) -> Any:
+    """What a member of a shared group holds once another member is given ``given``:
+    the same CPD, or (a shared variance) its own regression with the given variance."""
+    if whole:
+        return given
+    variance = given.variance if isinstance(given, GaussianCPD) else \
+        given.get("variance", 1.0) if isinstance(given, Mapping) else None
+    if variance is None:
+        raise NetworkError("a node sharing its variance takes a GaussianCPD or a mapping "
+                           f"with 'variance'; got {type(given).__name__}")
+    if isinstance(own, GaussianCPD):
+        own = {"intercept": own.intercept, "weights": own.weights}
+    return {**own, "variance": variance}
+
+
+def _check_shared_values(network: BayesianNetwork, group: str, given: str) -> None:
+    """The members of a shared group hold one CPD (or one variance)."""
+    c = network.constraints
+    members = c.shared[group]
+
+    def arrays(node: str) -> list:
+        cpd = network.cpd(node)
+        if node in network.discrete_nodes:
+            return [cpd.values]
+        return [cpd.intercept, cpd.weights, cpd.variance] if c.shares_all(group) \
+            else [cpd.variance]
+    first = arrays(given)
+    odd = [m for m in members if not all(np.array_equal(a, b)
+                                         for a, b in zip(arrays(m), first))]
+    if odd:
+        what = "CPD" if c.shares_all(group) else "variance"
+        raise NetworkError(f"with_cpds: {list(members)} share the block {group!r} (one "
+                           f"{what}), but {odd} were given another {what} than {given!r}; "
+                           "give one of them, or the same to all")
+
+
+def _check_tied_values(network: BayesianNetwork, nodes: list) -> None:
+    """Tied nodes given new CPDs must have one regression for every configuration."""
+    for node in nodes:
+        cpd = network.cpd(node)
+        g = cpd.intercept.size
+        w = cpd.weights.reshape(g, -1)
+        if not ((w == w[:1]).all() and (cpd.variance == cpd.variance.flat[0]).all()):
+            raise NetworkError(
+                f"{node!r} has a tied covariance: its weights and variance must be the same "
+                "for every configuration of its discrete parents (only the intercepts vary); "
+                f"got weights {w.tolist()} and variances {cpd.variance.ravel().tolist()}")
 
 
 def _gaussian_parameters(network: BayesianNetwork) -> int:

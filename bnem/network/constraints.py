@@ -109,20 +109,32 @@ class Constraints:
     __hash__ = None  # type: ignore[assignment]
 
 
-def free_table_parameters(shape: tuple, mask: np.ndarray | None) -> int:
+FULL_MASS_TOL = 1e-12  # held entries summing to within this of 1 leave nothing free
+
+
+def free_table_parameters(shape: tuple, mask: np.ndarray | None,
+                          values: np.ndarray | None = None) -> int:
     """Free parameters of one table of ``shape`` (``(*parent_cards, card)``) whose
     entries ``mask`` are held: per distribution, its free entries less one (their sum is
-    fixed), none when fewer than two are free.
+    fixed), none when fewer than two are free, or when the held entries (``values``)
+    take all its mass (the free ones are then 0).
 
     >>> free_table_parameters((2, 3), None)
     0
     >>> free_table_parameters((2, 3), np.array([[True, False, False], [False] * 3]))
     3
+    >>> free_table_parameters((1, 3), np.array([[True, True, False]]),
+    ...                       np.array([[0.5, 0.5, 0.0]]))
+    0
     """
     if mask is None:
         return 0
     card = shape[-1]
-    free = card - np.asarray(mask, dtype=bool).reshape(-1, card).sum(axis=1)
+    held = np.asarray(mask, dtype=bool).reshape(-1, card)
+    free = card - held.sum(axis=1)
+    if values is not None:
+        mass = np.where(held, np.asarray(values).reshape(-1, card), 0.0).sum(axis=1)
+        free = np.where(mass >= 1.0 - FULL_MASS_TOL, 0, free)
     return int(np.maximum(free - 1, 0).sum())
 
 

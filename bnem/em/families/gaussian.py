@@ -57,9 +57,11 @@ class GaussianFamily:
         gaussians, floored, empty, collinear, imprecise, slack = maximize_gaussians(
             self.structure, moments, previous, self.min_variance, self.skip)
         if self.blocks:
-            gaussians, low = maximize_blocks(self.structure, moments, previous, gaussians,
-                                             self.network.constraints, self.min_variance)
+            gaussians, low, unseen = maximize_blocks(
+                self.structure, moments, previous, gaussians, self.network.constraints,
+                self.min_variance)
             floored = sorted(set(floored) | set(low))
+            empty = sorted(set(empty) | set(unseen))
         fixed = self.fixed
         if fixed:  # each node's term of the expected log-likelihood is its own: keeping
             # some CPDs is the constrained maximum of the rest
