@@ -282,3 +282,99 @@ def test_options_that_may_change_on_resume_come_from_the_table(tmp_path):
                        resume=tmp_path / "c.ckpt", spill_dir=tmp_path / "b")
     np.testing.assert_allclose(resumed.history.log_likelihood, whole.history.log_likelihood,
                                rtol=1e-12)
+
+
+def _edited(path, edit):
+    """The checkpoint at ``path`` with ``edit(meta, arrays)`` applied, written back."""
+    import json
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta = edit(meta, arrays) or meta
+    arrays["meta"] = np.array(json.dumps(meta))
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _set(path_keys, value):
+    def edit(meta, arrays):
+        target = meta
+        for k in path_keys[:-1]:
+            target = target[k]
+        target[path_keys[-1]] = value
+    return edit
+
+
+def _array(name, change):
+    def edit(meta, arrays):
+        key = f"current.{name}"
+        if change is None:
+            del arrays[key]
+        else:
+            arrays[key] = change(arrays[key])
+    return edit
+
+
+HAND_EDITS = {
+    "metadata as a list": (lambda m, a: ["not", "a", "dict"], "not a bnem checkpoint"),
+    "no fingerprint": (lambda m, a: m.pop("fingerprint") and None, "lacks \\['fingerprint'\\]"),
+    "iteration as text": (_set(["current", "iteration"], "six"), "'current.iteration' is 'six'"),
+    "negative iteration": (_set(["current", "iteration"], -5), "'current.iteration' is -5"),
+    "restart 99": (_set(["current", "restart"], 99), "'current.restart' is 99"),
+    "nothing to resume": (lambda m, a: m.update(current=None, runs=[]),
+                          "neither a finished restart nor one in progress"),
+    "n_estep as text": (_set(["n_estep"], "many"), "'n_estep' is 'many'"),
+    "random state names numpy.random.seed": (_set(["rng", "bit_generator"], "seed"),
+                                             "random state names 'seed'"),
+    "random state fields": (_set(["rng", "state"], "x"), "not a state of PCG64"),
+    "step unknown": (_set(["current", "point", "step"], "magic"), "step is 'magic'"),
+    "step state": (_set(["current", "step_state"], {"step_max": -1}), "step_state"),
+    "negative seconds": (_set(["seconds"], -1.0), "'seconds' is -1.0"),
+    "history cut": (lambda m, a: m["current"].update(rows=m["current"]["rows"][:1]),
+                    "history has 1 rows"),
+    "tables scaled": (_array("theta", lambda t: t * 2), "does not sum to 1"),
+    "tables NaN": (_array("theta", lambda t: t * np.nan), "negative or non-finite"),
+    "tables negated": (_array("theta", lambda t: -t), "negative or non-finite"),
+    "tables cut": (_array("theta", lambda t: t[:-1]), "missing or not 2 numbers"),
+    "tables as text": (_array("theta", lambda t: t.astype(str)), "missing or not 2 numbers"),
+    "counts missing": (_array("counts", None), "expected counts"),
+    "variance negative": (_array("g0.var", lambda v: -v), "Gaussian CPD of 'x'"),
+    "weights reshaped": (_array("g1.w", lambda w: w.ravel()), "Gaussian CPD of 'y'"),
+}
+
+
+@pytest.mark.filterwarnings("ignore::bnem.ConvergenceWarning")
+@pytest.mark.parametrize("name", list(HAND_EDITS))
+def test_a_hand_edited_checkpoint_is_refused_by_name(tmp_path, name):
+    """Edits that keep the file a valid .npz: a clear error naming what is wrong, never
+    a traceback from inside, a wrong fit, or the data blamed."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(np.vstack([rng.normal(0, 1, (80, 2)), rng.normal(1, 1, (80, 2))]),
+                      columns=["x", "y"])
+    net = bnem.gaussian_mixture(["x", "y"], 2)
+    path = tmp_path / "c.ckpt"
+    calls = []
+    kw = dict(seed=0, max_iter=50, tol=0, accelerate="none")
+    bnem.fit(net, df, checkpoint=path, callback=lambda p: calls.append(p) or len(calls) == 4,
+             **kw)
+    edit, match = HAND_EDITS[name]
+    _edited(path, edit)
+    with pytest.raises(bnem.BnemError, match=match):
+        bnem.fit(net, df, resume=path, **kw)
+
+
+@pytest.mark.filterwarnings("ignore::bnem.ConvergenceWarning")
+def test_an_intact_checkpoint_still_resumes_after_the_checks(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(np.vstack([rng.normal(0, 1, (80, 2)), rng.normal(1, 1, (80, 2))]),
+                      columns=["x", "y"])
+    net = bnem.gaussian_mixture(["x", "y"], 2)
+    calls = []
+    kw = dict(seed=0, max_iter=12, tol=0, accelerate="none")
+    whole = bnem.fit(net, df, **kw)
+    bnem.fit(net, df, checkpoint=tmp_path / "c.ckpt",
+             callback=lambda p: calls.append(p) or len(calls) == 4, **kw)
+    assert not bnem.fit(net, df, max_iter=4, tol=0, seed=0, accelerate="none").converged
+    resumed = bnem.fit(net, df, resume=tmp_path / "c.ckpt", **kw)
+    np.testing.assert_allclose(resumed.history.log_likelihood, whole.history.log_likelihood,
+                               rtol=1e-12)

@@ -29,6 +29,7 @@ from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
+from .checkpoint_checks import Damaged, check_arrays, check_meta, check_rng
 from .families import BY_NAME, family_types
 from .notes import MStepNotes
 from .options import OPTIONS, FitOptions
@@ -166,8 +167,13 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
     except Exception as exc:  # a truncated or foreign file fails in many ways  # noqa: BLE001
         raise BnemValueError(f"cannot resume from {name!r}: not a readable bnem checkpoint "
                              f"({type(exc).__name__}: {str(exc)[:80]})") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or \
+            meta.get("version") != VERSION:
         raise BnemValueError(f"{os.fspath(path)!r} is not a bnem checkpoint of version {VERSION}")
+    try:
+        check_meta(meta, opts.n_init)
+    except Damaged as exc:
+        raise BnemValueError(f"cannot resume from {name!r}: {exc}") from None
     for what in ("network", "data"):
         if meta["fingerprint"][what] != prints[what]:
             raise BnemValueError(f"cannot resume from {os.fspath(path)!r}: it was written for "
@@ -180,6 +186,14 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
                                          for k, (new, old) in differ.items())
                              + "; pass the checkpoint's values to resume it (accelerate "
                              "defaults to 'squarem' for soft EM since this version)")
+    try:  # the values, once they are known to be for this network
+        keys = [r["point"]["key"] for r in meta["runs"]] + \
+            ([meta["current"]["point"]["key"]] if meta["current"] is not None else [])
+        for key in keys:
+            check_arrays(arrays, key, network)
+        check_rng(meta["rng"])
+    except Damaged as exc:
+        raise BnemValueError(f"cannot resume from {name!r}: {exc}") from None
     runs = [_outcome(m, network, arrays, opts) for m in meta["runs"]]
     current = None
     if meta["current"] is not None:
