@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import BnemTypeError, BnemValueError
 
@@ -139,3 +139,24 @@ def check_seed(seed: int | np.random.Generator | None, name: str = "seed") -> np
     if seed < 0:
         raise BnemValueError(f"{name} must be >= 0, got {seed}")
     return np.random.default_rng(int(seed))
+
+
+def node_names(value: Any, what: str, none: bool = False) -> tuple[str, ...]:
+    """Node names given as one string or a sequence of strings (``none``: None for none).
+
+    >>> node_names("a", "fix"), node_names(["a", "b"], "fix")
+    (('a',), ('a', 'b'))
+    """
+    if value is None and none:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise BnemTypeError(f"{what} takes a node name or a list of node names, got "
+                            f"{type(value).__name__}") from None
+    bad = [v for v in out if not isinstance(v, str)]
+    if bad:
+        raise BnemTypeError(f"{what} takes node names (strings), got {bad[0]!r}")
+    return out

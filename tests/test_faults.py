@@ -122,10 +122,9 @@ def test_ctrl_c_in_the_cli_writes_what_it_has_and_exits_130(tmp_path, capsys, mo
     assert bnem.read_bif(tmp_path / "o.bif").nodes == load("child").nodes
 
 
-@pytest.mark.slow
-def test_sigint_to_a_running_cli_fit(tmp_path):
-    """A real Ctrl-C to a `bnem fit` process: exit 130, no traceback, outputs complete."""
-    import signal
+def _signal_a_running_cli_fit(tmp_path, signum, extra=()):
+    """Start `bnem fit` on child (Disease hidden) writing o.bif and h.csv into
+    ``tmp_path``, send ``signum`` once EM is under way; the process and its stderr."""
     import subprocess
     import sys
     import time
@@ -134,14 +133,22 @@ def test_sigint_to_a_running_cli_fit(tmp_path):
     load("child").sample(3000, seed=1, hide=["Disease"]).to_csv(tmp_path / "d.csv", index=False)
     cmd = [sys.executable, "-m", "bnem.cli.main", "fit", str(bif), str(tmp_path / "d.csv"),
            "-o", str(tmp_path / "o.bif"), "--history", str(tmp_path / "h.csv"),
-           "--max-iter", "100000", "--tol", "0"]
+           "--max-iter", "100000", "--tol", "0", *extra]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     for line in proc.stderr:  # wait until EM is under way
         if "iteration 5:" in line or time.monotonic() > deadline:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
+    return proc, err
+
+
+@pytest.mark.slow
+def test_sigint_to_a_running_cli_fit(tmp_path):
+    """A real Ctrl-C to a `bnem fit` process: exit 130, no traceback, outputs complete."""
+    import signal
+    proc, err = _signal_a_running_cli_fit(tmp_path, signal.SIGINT)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted (Ctrl-C) after iteration" in err
     h = pd.read_csv(tmp_path / "h.csv", keep_default_na=False)
@@ -318,23 +325,9 @@ def test_sigterm_to_a_running_cli_fit_writes_its_outputs(tmp_path):
     """SIGTERM to a `bnem fit` process: exit 143, outputs written, no temporary data
     left; a second SIGTERM would end it at once."""
     import signal
-    import subprocess
-    import sys
-    import time
-    bif = tmp_path / "child.bif"
-    bnem.write_bif(load("child"), bif)
-    load("child").sample(3000, seed=1, hide=["Disease"]).to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "spill").mkdir()
-    cmd = [sys.executable, "-m", "bnem.cli.main", "fit", str(bif), str(tmp_path / "d.csv"),
-           "-o", str(tmp_path / "o.bif"), "--history", str(tmp_path / "h.csv"),
-           "--max-iter", "100000", "--tol", "0", "--spill-dir", str(tmp_path / "spill")]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    for line in proc.stderr:  # wait until EM is under way
-        if "iteration 5:" in line or time.monotonic() > deadline:
-            break
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    proc, err = _signal_a_running_cli_fit(tmp_path, signal.SIGTERM,
+                                          ["--spill-dir", str(tmp_path / "spill")])
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "interrupted (SIGTERM) after iteration" in err
     h = pd.read_csv(tmp_path / "h.csv", keep_default_na=False)

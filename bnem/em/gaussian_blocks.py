@@ -30,7 +30,7 @@ import numpy as np
 
 from ..inference.gaussian import Component, joint_factors
 from ..inference.structure import Structure
-from ..network.constraints import Constraints
+from ..network.constraints import Constraints, tied_regression
 from ..network.gaussian import GaussianCPD
 from .gaussian_mstep import moments_to_scatter, pool
 
@@ -113,30 +113,28 @@ def maximize_blocks(structure: Structure, moments: tuple, previous: Mapping, new
     out, floored, empty = dict(new), [], []
     for node in constraints.tied:
         if node in stats and not constraints.is_fixed(node):
-            out[node], low = _tied(node, stats[node], previous[node], min_variance)
+            out[node], low, unseen = _tied(node, stats[node], previous[node], min_variance)
             floored += [(node, int(u)) for u in low]
-            n_u = stats[node].of(node, previous[node].intercept.size)[0]
-            empty += [(node, int(u)) for u in np.flatnonzero(~(n_u > 0))]
+            empty += [(node, int(u)) for u in unseen]
     for name, members in constraints.shared.items():
         if members[0] not in stats or constraints.is_fixed(members[0]):
             continue
         fit = _shared_all if constraints.shares_all(name) else _shared_variance
-        cpds, low = fit(members, stats, previous, out, min_variance)
+        cpds, low, unseen = fit(members, stats, previous, out, min_variance)
         out.update(cpds)
         floored += [(m, int(u)) for m in members for u in low]
-        g = previous[members[0]].intercept.size
-        n_tot = sum(stats[m].of(m, g)[0] for m in members)
-        empty += [(m, int(u)) for m in members for u in np.flatnonzero(~(n_tot > 0))]
+        empty += [(m, int(u)) for m in members for u in unseen]
     return out, floored, empty
 
 
 def _tied(node: str, st: _Stats, old: GaussianCPD,
-          min_variance: float) -> tuple[GaussianCPD, np.ndarray]:
+          min_variance: float) -> tuple[GaussianCPD, np.ndarray, np.ndarray]:
+    """The node's CPD, its floored configurations and those without weight."""
     g = old.intercept.size
     n_u, mean_u, scat_u = st.of(node, g)
     n = n_u.sum()
     if not n > 0:
-        return old, np.zeros(0, dtype=int)
+        return old, np.zeros(0, dtype=int), np.arange(g)
     within = scat_u.sum(axis=0)
     beta = _solve(within[:-1, :-1], within[:-1, -1])
     previous = old.weights.reshape(g, -1)[0]
@@ -152,7 +150,7 @@ def _tied(node: str, st: _Stats, old: GaussianCPD,
     return GaussianCPD.fitted(old, b0.reshape(shape),
                               np.broadcast_to(beta, (g, beta.size)).reshape(old.weights.shape)
                               .copy(), np.full(shape, float(var))), \
-        np.arange(g)[ok] if low else np.zeros(0, dtype=int)
+        np.arange(g)[ok] if low else np.zeros(0, dtype=int), np.flatnonzero(~ok)
 
 
 def _pooled_members(members: tuple, stats: dict, g: int) -> tuple:
@@ -166,7 +164,7 @@ def _pooled_members(members: tuple, stats: dict, g: int) -> tuple:
 
 
 def _shared_all(members: tuple, stats: dict, previous: Mapping, new: dict,
-                min_variance: float) -> tuple[dict, np.ndarray]:
+                min_variance: float) -> tuple[dict, np.ndarray, np.ndarray]:
     first = previous[members[0]]
     g = first.intercept.size
     n_u, mean_u, scat_u = _pooled_members(members, stats, g)
@@ -189,11 +187,11 @@ def _shared_all(members: tuple, stats: dict, previous: Mapping, new: dict,
         out[m] = GaussianCPD.fitted(old, b0.reshape(old.mean_shape).copy(),
                                     beta.reshape(old.weights.shape).copy(),
                                     var.reshape(old.mean_shape).copy())
-    return out, np.flatnonzero(low)
+    return out, np.flatnonzero(low), np.flatnonzero(~ok)
 
 
 def _shared_variance(members: tuple, stats: dict, previous: Mapping, new: dict,
-                     min_variance: float) -> tuple[dict, np.ndarray]:
+                     min_variance: float) -> tuple[dict, np.ndarray, np.ndarray]:
     """Each member's own regression (a member without continuous parents: its mean,
     fitted here, the unconstrained M-step having skipped it), one variance."""
     g = previous[members[0]].intercept.size
@@ -216,7 +214,7 @@ def _shared_variance(members: tuple, stats: dict, previous: Mapping, new: dict,
         cpd = new[m]
         b0 = intercepts[m].reshape(cpd.mean_shape) if m in intercepts else cpd.intercept
         out[m] = GaussianCPD.fitted(cpd, b0, cpd.weights, var.reshape(cpd.mean_shape).copy())
-    return out, np.flatnonzero(low)
+    return out, np.flatnonzero(low), np.flatnonzero(~ok)
 
 
 def project_blocks(gaussians: Mapping, constraints: Constraints) -> dict:
@@ -238,9 +236,7 @@ def project_blocks(gaussians: Mapping, constraints: Constraints) -> dict:
                                             first.variance.copy())
     for node in constraints.tied:
         cpd = out[node]
-        g = cpd.intercept.size
-        w = cpd.weights.reshape(g, -1).mean(axis=0)
-        out[node] = GaussianCPD.fitted(
-            cpd, cpd.intercept, np.broadcast_to(w, (g, w.size)).reshape(cpd.weights.shape).copy(),
-            np.full(cpd.mean_shape, float(cpd.variance.mean())))
+        weights, variance = tied_regression(cpd)
+        if weights is not cpd.weights:
+            out[node] = GaussianCPD.fitted(cpd, cpd.intercept, weights, variance)
     return out

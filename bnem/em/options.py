@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_float, check_int, check_seed
+from .._validation import check_choice, check_float, check_int, check_seed, node_names
 from ..errors import BnemTypeError, BnemValueError
 from ..inference.budget import DEFAULT_MEMORY_MB
 from .gaussian_init import MIXTURE_INITS
@@ -167,7 +167,7 @@ def _check(option: Option, value: Any) -> Any:
             raise BnemValueError(f"{name}={os.fspath(value)!r} is not an existing folder")
         return os.fspath(value)
     if option.kind == "nodes":
-        return _check_nodes(value, name)
+        return node_names(value, name, none=True)
     if option.kind in ("weights", "object"):
         return value  # weights: checked row by row when the data are encoded
     if option.kind == "seed":
@@ -216,24 +216,6 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
                              "moves by whole completions, which cannot be extrapolated; use "
                              "accelerate='none' with hard=True")
     return FitOptions(**values, chunk_rows=chunk_rows)
-
-
-def _check_nodes(value: Any, name: str) -> tuple:
-    """Node names: one string, or a sequence of strings (checked against the network
-    where they are used)."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    try:
-        out = tuple(value)
-    except TypeError:
-        raise BnemTypeError(f"{name} must be a node name or a list of node names, got "
-                            f"{type(value).__name__}") from None
-    bad = [v for v in out if not isinstance(v, str)]
-    if bad:
-        raise BnemTypeError(f"{name} must list node names (strings), got {bad[0]!r}")
-    return out
 
 
 def _check_paths(values: dict) -> None:

@@ -14,7 +14,9 @@ from .._validation import all_finite
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, NetworkError
 from . import facades
-from .constraints import Constraints, free_table_parameters
+from .constraints import (Constraints, check_fix, check_hold, check_share, check_shared_values,
+                          check_tie, check_tied_values, free_table_parameters,
+                          gaussian_parameters, share_value, tied_regression, with_groups)
 from .cpd import TabularCPD
 from .gaussian import GaussianCPD
 from .dag import build_dag, topological_order
@@ -266,7 +268,7 @@ class BayesianNetwork:
         a shared block counted once, held entries and fixed CPDs not at all (see
         :meth:`share`, :meth:`fix`, :meth:`hold`)."""
         c = self.constraints
-        total = _gaussian_parameters(self)
+        total = gaussian_parameters(self)
         for node, shape in zip(self.discrete_nodes, self.table_shapes):
             if c.representative(node) != node:
                 continue  # counted with its group's first member
@@ -326,7 +328,6 @@ class BayesianNetwork:
         >>> tied.shared_groups, net.n_parameters, tied.n_parameters
         ({'item': ('x1', 'x2')}, 5, 3)
         """
-        from .constraints import check_share
         members = check_share(self, name, nodes, what)
         new = self.with_cpds({n: self._shared_value(members[0], n, what)
                               for n in members[1:]})
@@ -358,18 +359,14 @@ class BayesianNetwork:
         >>> net.n_parameters, net.tie_covariance("x").n_parameters
         (5, 4)
         """
-        from .constraints import check_tie
         tied = check_tie(self, nodes)
         values = {}
         for n in tied:
             cpd = self._cpds[n]
-            g = cpd.intercept.size
-            w = cpd.weights.reshape(g, -1)
-            if (w == w[:1]).all() and (cpd.variance == cpd.variance.flat[0]).all():
-                continue  # tied already (e.g. read from a file): kept exactly
-            values[n] = {"intercept": cpd.intercept,
-                         "weights": np.broadcast_to(w.mean(axis=0), cpd.weights.shape).copy(),
-                         "variance": np.full(cpd.mean_shape, cpd.variance.mean())}
+            weights, variance = tied_regression(cpd)
+            if weights is not cpd.weights:  # (tied already, e.g. read from a file: kept)
+                values[n] = {"intercept": cpd.intercept, "weights": weights,
+                             "variance": variance}
         new = self.with_cpds(values) if values else copy.copy(self)
         new._defaulted = self._defaulted
         new.constraints = self.constraints.with_tied(tied)
@@ -384,7 +381,6 @@ class BayesianNetwork:
         >>> net.fix("a").fixed_nodes, net.fix("a").n_parameters
         (('a',), 2)
         """
-        from .constraints import check_fix
         new = copy.copy(self)
         constraints = self.constraints
         for node in check_fix(self, nodes):
@@ -403,7 +399,6 @@ class BayesianNetwork:
         >>> net.hold("a", [True, False, False]).n_parameters
         1
         """
-        from .constraints import check_hold, with_groups
         held = check_hold(self, node, mask)
         new = copy.copy(self)
         for member in with_groups(self, (node,)):  # a shared table holds them in every member
@@ -433,14 +428,14 @@ class BayesianNetwork:
                 given_in[group] = node
                 for member in c.shared[group]:
                     if member not in cpds:
-                        merged[member] = _share_value(merged[member], cpds[node],
+                        merged[member] = share_value(merged[member], cpds[node],
                                                       c.shares_all(group))
         new = BayesianNetwork(self._variables, self._parents, merged, name=self.name)
         new.constraints = self.constraints
         new._defaulted = frozenset(n for n in self._defaulted if n not in cpds)
         for group, node in given_in.items():
-            _check_shared_values(new, group, node)
-        _check_tied_values(new, [n for n in cpds if n in c.tied])
+            check_shared_values(new, group, node)
+        check_tied_values(new, [n for n in cpds if n in c.tied])
         return new
 
     def __repr__(self):
@@ -490,76 +485,6 @@ class BayesianNetwork:
     def from_pgmpy(cls, model: Any) -> "BayesianNetwork":
         """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
         return facades.call("from_pgmpy", model)
-
-
-def _share_value(own: Any, given: Any, whole: bool) -> Any:
-    """What a member of a shared group holds once another member is given ``given``:
-    the same CPD, or (a shared variance) its own regression with the given variance."""
-    if whole:
-        return given
-    variance = given.variance if isinstance(given, GaussianCPD) else \
-        given.get("variance", 1.0) if isinstance(given, Mapping) else None
-    if variance is None:
-        raise NetworkError("a node sharing its variance takes a GaussianCPD or a mapping "
-                           f"with 'variance'; got {type(given).__name__}")
-    if isinstance(own, GaussianCPD):
-        own = {"intercept": own.intercept, "weights": own.weights}
-    return {**own, "variance": variance}
-
-
-def _check_shared_values(network: BayesianNetwork, group: str, given: str) -> None:
-    """The members of a shared group hold one CPD (or one variance)."""
-    c = network.constraints
-    members = c.shared[group]
-
-    def arrays(node: str) -> list:
-        cpd = network.cpd(node)
-        if node in network.discrete_nodes:
-            return [cpd.values]
-        return [cpd.intercept, cpd.weights, cpd.variance] if c.shares_all(group) \
-            else [cpd.variance]
-    first = arrays(given)
-    odd = [m for m in members if not all(np.array_equal(a, b)
-                                         for a, b in zip(arrays(m), first))]
-    if odd:
-        what = "CPD" if c.shares_all(group) else "variance"
-        raise NetworkError(f"with_cpds: {list(members)} share the block {group!r} (one "
-                           f"{what}), but {odd} were given another {what} than {given!r}; "
-                           "give one of them, or the same to all")
-
-
-def _check_tied_values(network: BayesianNetwork, nodes: list) -> None:
-    """Tied nodes given new CPDs must have one regression for every configuration."""
-    for node in nodes:
-        cpd = network.cpd(node)
-        g = cpd.intercept.size
-        w = cpd.weights.reshape(g, -1)
-        if not ((w == w[:1]).all() and (cpd.variance == cpd.variance.flat[0]).all()):
-            raise NetworkError(
-                f"{node!r} has a tied covariance: its weights and variance must be the same "
-                "for every configuration of its discrete parents (only the intercepts vary); "
-                f"got weights {w.tolist()} and variances {cpd.variance.ravel().tolist()}")
-
-
-def _gaussian_parameters(network: BayesianNetwork) -> int:
-    """Free Gaussian parameters: per node and configuration an intercept, the weights
-    and a variance; a whole shared CPD once, a shared variance once per configuration,
-    a tied node's weights and variance once; none of a fixed CPD."""
-    c = network.constraints
-    total = 0
-    for node in network.continuous_nodes:
-        cpd = network.cpd(node)
-        if c.is_fixed(node) or c.representative(node) != node:
-            continue
-        g, p = cpd.intercept.size, len(cpd.continuous_parents)
-        group = c.group_of(node)
-        if node in c.tied:
-            total += g + p + 1
-        elif group is not None and c.shared[group][0] != node:  # shares a variance only
-            total += g * (p + 1)
-        else:
-            total += g * (p + 2)
-    return total
 
 
 MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table

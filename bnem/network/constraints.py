@@ -32,12 +32,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .bayesnet import BayesianNetwork
+from .._validation import node_names
+from ..errors import BnemTypeError, BnemValueError, NetworkError
+from .gaussian import GaussianCPD
+
+
+class Network(Protocol):
+    """What the checks here read of a :class:`~bnem.network.bayesnet.BayesianNetwork`
+    (a protocol, so that this module need not import the network's, which imports it)."""
+
+    constraints: "Constraints"
+    discrete_nodes: tuple
+    continuous_nodes: tuple
+    table_shapes: tuple
+
+    def index(self, node: str) -> int: ...
+    def discrete_index(self, node: str) -> int: ...
+    def cpd(self, node: str) -> Any: ...
+    @property
+    def placeholder_nodes(self) -> frozenset: ...
+    @property
+    def fixed_nodes(self) -> tuple: ...
 
 
 SHARE_WHAT = ("all", "variance")
@@ -139,34 +158,18 @@ def free_table_parameters(shape: tuple, mask: np.ndarray | None,
 
 
 # -- checks of what users declare (the network's share / fix / hold) -----------------
-def _names(nodes: Any, what: str) -> tuple[str, ...]:
-    from ..errors import BnemTypeError
-    if isinstance(nodes, str):
-        return (nodes,)
-    try:
-        out = tuple(nodes)
-    except TypeError:
-        raise BnemTypeError(f"{what} takes a node name or a list of node names, got "
-                            f"{type(nodes).__name__}") from None
-    bad = [n for n in out if not isinstance(n, str)]
-    if bad:
-        raise BnemTypeError(f"{what} takes node names (strings), got {bad[0]!r}")
-    return out
-
-
-def check_share(network: "BayesianNetwork", name: str, nodes: Any,
+def check_share(network: Network, name: str, nodes: Any,
                 what: str = "all") -> tuple[str, ...]:
     """The members of a new shared group, checked: at least two distinct nodes of one
     kind, in no other group; tables of one shape, or Gaussian CPDs of one shape (the
     discrete parents' states, and for ``what="all"`` the number of continuous
     parents)."""
-    from ..errors import BnemTypeError, BnemValueError, NetworkError
     if not isinstance(name, str) or not name:
         raise BnemTypeError(f"a shared block's name is a non-empty string, got {name!r}")
     if what not in SHARE_WHAT:
         raise BnemValueError(f"share(what=...) is 'all' (the whole CPD) or 'variance' "
                              f"(Gaussian nodes' variances only), got {what!r}")
-    members = _names(nodes, "share")
+    members = node_names(nodes, "share")
     for n in members:
         network.index(n)
     if len(set(members)) != len(members) or len(members) < 2:
@@ -208,9 +211,8 @@ def check_share(network: "BayesianNetwork", name: str, nodes: Any,
     return members
 
 
-def _check_gaussian_shapes(network: "BayesianNetwork", name: str, members: tuple[str, ...],
+def _check_gaussian_shapes(network: Network, name: str, members: tuple[str, ...],
                            what: str) -> tuple[str, ...]:
-    from ..errors import NetworkError
     cpds = {n: network.cpd(n) for n in members}
     first = cpds[members[0]]
     for n, cpd in cpds.items():
@@ -230,10 +232,9 @@ def _check_gaussian_shapes(network: "BayesianNetwork", name: str, members: tuple
     return members
 
 
-def check_tie(network: "BayesianNetwork", nodes: Any) -> tuple[str, ...]:
+def check_tie(network: Network, nodes: Any) -> tuple[str, ...]:
     """Gaussian nodes whose covariance is to be tied, checked."""
-    from ..errors import NetworkError
-    out = _names(nodes, "tie_covariance")
+    out = node_names(nodes, "tie_covariance")
     for n in out:
         network.index(n)
     discrete = [n for n in out if n not in network.continuous_nodes]
@@ -256,7 +257,7 @@ def _held_key(c: Constraints, node: str) -> object:
     return "all" if mask is None else tuple(np.flatnonzero(mask).tolist())
 
 
-def with_groups(network: "BayesianNetwork", nodes: tuple[str, ...]) -> tuple[str, ...]:
+def with_groups(network: Network, nodes: tuple[str, ...]) -> tuple[str, ...]:
     """``nodes`` and every node sharing a table with one of them (in order, once)."""
     c = network.constraints
     out: list[str] = []
@@ -268,11 +269,10 @@ def with_groups(network: "BayesianNetwork", nodes: tuple[str, ...]) -> tuple[str
     return tuple(out)
 
 
-def check_fix(network: "BayesianNetwork", nodes: Any) -> tuple[str, ...]:
+def check_fix(network: Network, nodes: Any) -> tuple[str, ...]:
     """Nodes to fix, checked: known, and with CPD values to keep; a shared table's
     members are fixed together."""
-    from ..errors import NetworkError
-    out = _names(nodes, "fix")
+    out = node_names(nodes, "fix")
     for n in out:
         network.index(n)
     out = with_groups(network, out)
@@ -286,9 +286,8 @@ def check_fix(network: "BayesianNetwork", nodes: Any) -> tuple[str, ...]:
     return out
 
 
-def check_hold(network: "BayesianNetwork", node: str, mask: object) -> np.ndarray | None:
+def check_hold(network: Network, node: str, mask: object) -> np.ndarray | None:
     """A held-entry mask of ``node``'s table, checked (None when it holds all)."""
-    from ..errors import BnemTypeError, NetworkError
     if not isinstance(node, str):
         raise BnemTypeError(f"hold takes one node name, got {node!r}")
     shape = tuple(int(k) for k in network.table_shapes[network.discrete_index(node)])
@@ -310,3 +309,85 @@ def check_hold(network: "BayesianNetwork", node: str, mask: object) -> np.ndarra
 
 def describe_array(arr: np.ndarray) -> str:
     return f"an array of dtype {arr.dtype} and shape {arr.shape}"
+
+
+def share_value(own: Any, given: Any, whole: bool) -> Any:
+    """What a member of a shared group holds once another member is given ``given``:
+    the same CPD, or (a shared variance) its own regression with the given variance."""
+    if whole:
+        return given
+    variance = given.variance if isinstance(given, GaussianCPD) else \
+        given.get("variance", 1.0) if isinstance(given, Mapping) else None
+    if variance is None:
+        raise NetworkError("a node sharing its variance takes a GaussianCPD or a mapping "
+                           f"with 'variance'; got {type(given).__name__}")
+    if isinstance(own, GaussianCPD):
+        own = {"intercept": own.intercept, "weights": own.weights}
+    return {**own, "variance": variance}
+
+
+def check_shared_values(network: Network, group: str, given: str) -> None:
+    """The members of a shared group hold one CPD (or one variance)."""
+    c = network.constraints
+    members = c.shared[group]
+
+    def arrays(node: str) -> list:
+        cpd = network.cpd(node)
+        if node in network.discrete_nodes:
+            return [cpd.values]
+        return [cpd.intercept, cpd.weights, cpd.variance] if c.shares_all(group) \
+            else [cpd.variance]
+    first = arrays(given)
+    odd = [m for m in members if not all(np.array_equal(a, b)
+                                         for a, b in zip(arrays(m), first))]
+    if odd:
+        what = "CPD" if c.shares_all(group) else "variance"
+        raise NetworkError(f"with_cpds: {list(members)} share the block {group!r} (one "
+                           f"{what}), but {odd} were given another {what} than {given!r}; "
+                           "give one of them, or the same to all")
+
+
+def check_tied_values(network: Network, nodes: list) -> None:
+    """Tied nodes given new CPDs must have one regression for every configuration."""
+    for node in nodes:
+        cpd = network.cpd(node)
+        g = cpd.intercept.size
+        w = cpd.weights.reshape(g, -1)
+        if not ((w == w[:1]).all() and (cpd.variance == cpd.variance.flat[0]).all()):
+            raise NetworkError(
+                f"{node!r} has a tied covariance: its weights and variance must be the same "
+                "for every configuration of its discrete parents (only the intercepts vary); "
+                f"got weights {w.tolist()} and variances {cpd.variance.ravel().tolist()}")
+
+
+def gaussian_parameters(network: Network) -> int:
+    """Free Gaussian parameters: per node and configuration an intercept, the weights
+    and a variance; a whole shared CPD once, a shared variance once per configuration,
+    a tied node's weights and variance once; none of a fixed CPD."""
+    c = network.constraints
+    total = 0
+    for node in network.continuous_nodes:
+        cpd = network.cpd(node)
+        if c.is_fixed(node) or c.representative(node) != node:
+            continue
+        g, p = cpd.intercept.size, len(cpd.continuous_parents)
+        group = c.group_of(node)
+        if node in c.tied:
+            total += g + p + 1
+        elif group is not None and c.shared[group][0] != node:  # shares a variance only
+            total += g * (p + 1)
+        else:
+            total += g * (p + 2)
+    return total
+
+
+def tied_regression(cpd: GaussianCPD) -> tuple[np.ndarray, np.ndarray]:
+    """The weights and variances of a Gaussian CPD with its regression tied across the
+    configurations of its discrete parents: its own arrays when they are tied already,
+    else the means over the configurations."""
+    g = cpd.intercept.size
+    w = cpd.weights.reshape(g, -1)
+    if (w == w[:1]).all() and (cpd.variance == cpd.variance.flat[0]).all():
+        return cpd.weights, cpd.variance
+    return (np.broadcast_to(w.mean(axis=0), cpd.weights.shape).copy(),
+            np.full(cpd.mean_shape, float(cpd.variance.mean())))
