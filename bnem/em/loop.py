@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -174,11 +175,13 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
             problem = Problem(data_, Maximizer(network), opts, interrupt,
                               n_estep=saved.n_estep if saved else 0)
             runs, t0 = _restarts_with_checkpoints(problem, rng, t0, prints, saved)
+        best = max(runs, key=lambda r: r.point.objective)
+        constant = _constant_columns(data_) if best.point.notes.floored else {}
     finally:
         data_.close()
-    best = max(runs, key=lambda r: r.point.objective)
     empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
-                              runs[-1].interrupted, runs[-1].timed_out, interrupt.reason)
+                              runs[-1].interrupted, runs[-1].timed_out, interrupt.reason,
+                              constant)
     result = FitResult(best.point.params.to_network(network), best.history,
                        best.point.stats.log_likelihood, best.n_iter, best.converged,
                        data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,
@@ -352,6 +355,27 @@ def _check_total_weight(total: float) -> None:
     if not np.isfinite(total):
         raise DataError("the rows' weights sum beyond the float range; rescale them "
                         "(divide them all by the same factor)")
+
+
+def _constant_columns(data_: FitData) -> dict[str, float]:
+    """Continuous columns whose observed values are all equal, with that value (read
+    part by part; empty for data on a Dask cluster, whose parts stay there)."""
+    parts = getattr(getattr(data_, "source", None), "parts", None)
+    lo = hi = None
+    names: tuple = ()
+    for part in parts or ():
+        values = part.values
+        if values.size == 0:
+            continue
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column
+            low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        lo = low if lo is None else np.fmin(lo, low)
+        hi = high if hi is None else np.fmax(hi, high)
+        names = part.continuous
+    if lo is None or hi is None:
+        return {}
+    return {n: float(a) for n, a, b in zip(names, lo, hi) if a == b}
 
 
 def _restarts(runs: list[RunOutcome]) -> pd.DataFrame:

@@ -91,10 +91,11 @@ def _same_for_every_state(net: BayesianNetwork, child: str, node: str) -> bool:
 def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer,
              options: FitOptions, total_weight: float,
              interrupted: bool = False, timed_out: bool = False,
-             reason: str = "Ctrl-C") -> tuple[list, list]:
+             reason: str = "Ctrl-C", constant: dict | None = None) -> tuple[list, list]:
     """Issue the warnings a finished fit calls for; return its empty configurations
     and floored variances (see :class:`~bnem.em.result.FitResult`). ``reason`` names
-    what interrupted it (``Ctrl-C``, ``SIGTERM``, ``SIGHUP``)."""
+    what interrupted it (``Ctrl-C``, ``SIGTERM``, ``SIGHUP``); ``constant``: the continuous
+    columns whose observed values are all equal (column -> value)."""
     if interrupted:
         warnings.warn(
             f"fit interrupted ({reason}) after finishing its iteration: returning the best "
@@ -117,10 +118,21 @@ def conclude(network: BayesianNetwork, outcome: RunOutcome, maximizer: Maximizer
     empty = maximizer.describe_blocks(maximizer.empty_blocks(outcome.point.stats.counts))
     empty += describe_gaussian(network, notes.empty)
     floored = describe_gaussian(network, notes.floored)
-    if floored:
+    constant = constant or {}
+    flat = sorted({node for node, _ in floored if node in constant})
+    if flat:
         warnings.warn(
-            f"{len(floored)} Gaussian variance(s) were held at min_variance="
-            f"{options.min_variance:g} (e.g. {floored[0][0]} given {floored[0][1]}): a component "
+            f"column(s) {flat} are constant (every observed value of {flat[0]!r} is "
+            f"{constant[flat[0]]:g}): a constant has no spread, so its variance was held at "
+            f"min_variance={options.min_variance:g}. Drop the column, or model it as "
+            "discrete.", DegenerateWarning, stacklevel=3)
+        floored_rest = [f for f in floored if f[0] not in flat]
+    else:
+        floored_rest = floored
+    if floored_rest:
+        warnings.warn(
+            f"{len(floored_rest)} Gaussian variance(s) were held at min_variance="
+            f"{options.min_variance:g} (e.g. {floored_rest[0][0]} given {floored_rest[0][1]}): a component "
             "collapsed onto too few rows, a column is a linear function of its parents, or "
             "the column's own spread is on the scale of "
             f"min_variance (a standard deviation of {options.min_variance ** 0.5:.3g} in the "

@@ -10,9 +10,10 @@ leading ``restart`` column when there are several restarts. This file grows in p
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from .options import FitOptions
@@ -27,22 +28,31 @@ class LiveHistory:
         self.opts = opts
         self.several = opts.n_init > 1
         self.names = history_columns(opts)
-        try:
+        self.path = os.fspath(path)
+        with self._named():
             self.handle: IO[str] = open(path, "w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write the history to {os.fspath(path)!r}: "
-                          f"{exc.strerror or exc}") from exc
-        self.writer = csv.writer(self.handle)
-        self.writer.writerow((["restart"] if self.several else []) + self.names)
-        for restart, row in restored:  # rows of a resumed fit, as HISTORY_COLUMNS tuples
-            self._line(restart, dict(zip(HISTORY_COLUMNS, row)))
-        self.handle.flush()
+            self.writer = csv.writer(self.handle)
+            self.writer.writerow((["restart"] if self.several else []) + self.names)
+            for restart, row in restored:  # rows of a resumed fit, as HISTORY_COLUMNS tuples
+                self._line(restart, dict(zip(HISTORY_COLUMNS, row)))
+            self.handle.flush()
 
     def write(self, p: Progress) -> None:
-        self._line(p.restart, {"iteration": p.iteration, "log_likelihood": p.log_likelihood,
-                               "objective": p.objective, "delta": p.delta,
-                               "seconds": p.seconds, "n_estep": p.n_estep, "step": p.step})
-        self.handle.flush()
+        with self._named():
+            self._line(p.restart, {"iteration": p.iteration,
+                                   "log_likelihood": p.log_likelihood,
+                                   "objective": p.objective, "delta": p.delta,
+                                   "seconds": p.seconds, "n_estep": p.n_estep, "step": p.step})
+            self.handle.flush()
+
+    @contextlib.contextmanager
+    def _named(self) -> Iterator[None]:
+        """An ``OSError`` (full disk, closed pipe, permission) re-raised naming the file."""
+        try:
+            yield
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the history to {self.path!r}: "
+                          f"{exc.strerror or exc}") from exc
 
     def _line(self, restart: int, values: dict) -> None:
         out = [restart] if self.several else []
@@ -51,7 +61,8 @@ class LiveHistory:
         self.writer.writerow(out)
 
     def close(self) -> None:
-        self.handle.close()
+        with contextlib.suppress(OSError):  # a failed flush was reported by write()
+            self.handle.close()
 
 
 def _sources(names: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import BIFParseError
+from ..network.bayesnet import table_size_problem
 
 _SKIP = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)*", re.S)
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}()\[\],;|]|(?:[^\s{}()\[\],;|"/]|/(?![/*]))+', re.S)
@@ -201,6 +202,9 @@ class _Body:
         self.sc, self.child, self.parents, self.states = sc, child, parents, states
         self.card = len(states[child])
         cards = [len(states[p]) for p in parents]
+        problem = table_size_problem(child, (*cards, self.card))
+        if problem:  # before anything of the table's size is allocated
+            raise sc.error(problem, sc.pos)
         self.cards, self.n_cfg = cards, int(np.prod(cards, dtype=np.int64))
         self.strides = [int(np.prod(cards[k + 1:], dtype=np.int64)) for k in range(len(cards))]
         self.maps = [{s: i for i, s in enumerate(states[p])} for p in parents]

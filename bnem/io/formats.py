@@ -7,6 +7,7 @@ pgmpy's readers (imported only when needed) and
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import BnemTypeError, BnemValueError
+from ..network.bayesnet import table_size_problem
 
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
@@ -117,6 +119,9 @@ def _read_with_pgmpy(fmt: str, text: str, name: str):
     from .pgmpy_interop import from_pgmpy
 
     reader = {"xmlbif": XMLBIFReader, "uai": UAIReader, "net": NETReader}[fmt]
+    problem = _uai_problem(text) if fmt == "uai" else None
+    if problem:  # checked before pgmpy's reader allocates anything of a declared size
+        raise BnemValueError(f"cannot read {name} as UAI: {problem}")
     try:
         model = reader(string=text).get_model()
     except Exception as exc:  # pgmpy's readers raise parser-specific exceptions
@@ -129,6 +134,47 @@ def _read_with_pgmpy(fmt: str, text: str, name: str):
         raise BnemValueError(f"{name} describes a {type(model).__name__}, "
                              "but bnem reads Bayesian networks only")
     return from_pgmpy(model)
+
+
+def _uai_problem(text: str) -> str | None:
+    """A UAI file's first declared table that is too large to hold, or that declares
+    another number of values than its variables' states multiply to, or a Markov
+    network, described for the user; None if none (or if the header cannot be read, which
+    pgmpy's reader then reports). Reads the header's numbers only: nothing of a declared
+    size is allocated. XMLBIF and NET files list every state and value, so their tables
+    are bounded by the file's size."""
+    tokens = re.sub(r"#[^\n]*", " ", text).split()
+    if not tokens:
+        return None
+    if tokens[0].upper() == "MARKOV":
+        return "it describes a Markov network (MARKOV); bnem reads Bayesian networks (BAYES)"
+    numbers = iter(tokens[1:])
+    cards: list[int] = []
+    scopes: list[list[int]] = []
+    declared: list[int] = []
+    try:
+        cards = [int(next(numbers)) for _ in range(int(next(numbers)))]
+        n_functions = int(next(numbers))
+        for _ in range(n_functions):
+            scopes.append([int(next(numbers)) for _ in range(int(next(numbers)))])
+        for _ in range(n_functions):  # each table: its number of values, then the values
+            declared.append(int(next(numbers)))
+            for _ in range(min(declared[-1], len(tokens))):
+                next(numbers)
+    except (ValueError, StopIteration):
+        pass  # a malformed file: pgmpy's reader reports it
+    for k, scope in enumerate(scopes):
+        if not scope or any(not 0 <= v < len(cards) for v in scope):
+            return None
+        shape = [cards[v] for v in scope]
+        problem = table_size_problem(f"var_{scope[-1]}", shape)
+        if problem:
+            return problem
+        if k < len(declared) and declared[k] != math.prod(shape):
+            return (f"table {k} (of var_{scope[-1]}) declares {declared[k]} value(s); its "
+                    f"variables' states multiply to {math.prod(shape)} "
+                    f"({' x '.join(map(str, shape))})")
+    return None
 
 
 _NET_NODE = re.compile(r"node\s+(\w+)\s*\{[^}]*?states\s*=\s*\(([^)]*)\)", re.S)

@@ -236,8 +236,10 @@ def read_json(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> BayesianN
     Parameters
     ----------
     source : str, os.PathLike or file object
-        A path (a string is always a path; gzip-compressed files such as
-        ``*.json.gz`` are recognised by their magic bytes) or an open file.
+        A path (gzip-compressed files such as ``*.json.gz`` are recognised by their
+        magic bytes), an open file, or the JSON text itself (a ``str`` starting with
+        ``{`` that names no existing file, as :func:`~bnem.io.bif_read.read_bif` takes
+        BIF text).
 
     Returns
     -------
@@ -255,6 +257,9 @@ def read_json(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> BayesianN
     BnemTypeError
         ``source`` is neither a path nor a file object.
     """
+    if isinstance(source, str) and source.lstrip().startswith("{") \
+            and not os.path.isfile(source):
+        return parse_json(source)
     if isinstance(source, (str, os.PathLike)):
         source = pathlib.Path(source)
     elif not hasattr(source, "read"):

@@ -499,13 +499,21 @@ def _valid_values(cpd: GaussianCPD) -> bool:
 
 def _table_size(node: str, shape: tuple) -> int:
     """Entries of a node's table, refused before anything is allocated if too large."""
+    problem = table_size_problem(node, shape)
+    if problem:
+        raise NetworkError(problem)
+    return math.prod(int(c) for c in shape)
+
+
+def table_size_problem(node: str, shape: Sequence[int]) -> str | None:
+    """Why a table of ``shape`` (parents' states..., the node's states) is too large to
+    hold, or None; every reader checks this before allocating a table."""
     size = math.prod(int(c) for c in shape)
-    if size > MAX_TABLE_ENTRIES:
-        raise NetworkError(
-            f"the table of {node!r} ({len(shape) - 1} parent(s)) would have {size:.3g} entries "
+    if size <= MAX_TABLE_ENTRIES:
+        return None
+    return (f"the table of {node!r} ({len(shape) - 1} parent(s)) would have {size:.3g} entries "
             f"({size * 8 / 2 ** 30:.3g} GiB); bnem holds tables of at most {MAX_TABLE_ENTRIES} "
             "entries. Give the node fewer parents (or parents with fewer states).")
-    return size
 
 
 def _as_parents(parents) -> dict:
