@@ -122,9 +122,10 @@ def test_ctrl_c_in_the_cli_writes_what_it_has_and_exits_130(tmp_path, capsys, mo
     assert bnem.read_bif(tmp_path / "o.bif").nodes == load("child").nodes
 
 
-def _signal_a_running_cli_fit(tmp_path, signum, extra=()):
+def _signal_a_running_cli_fit(tmp_path, signum, extra=(), meanwhile=None):
     """Start `bnem fit` on child (Disease hidden) writing o.bif and h.csv into
-    ``tmp_path``, send ``signum`` once EM is under way; the process and its stderr."""
+    ``tmp_path``, send ``signum`` once EM is under way (after calling ``meanwhile(pid)``
+    if given); the process and its stderr."""
     import subprocess
     import sys
     import time
@@ -139,7 +140,11 @@ def _signal_a_running_cli_fit(tmp_path, signum, extra=()):
     for line in proc.stderr:  # wait until EM is under way
         if "iteration 5:" in line or time.monotonic() > deadline:
             break
-    proc.send_signal(signum)
+    try:
+        if meanwhile is not None:
+            meanwhile(proc.pid)
+    finally:
+        proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     return proc, err
 
@@ -334,3 +339,133 @@ def test_sigterm_to_a_running_cli_fit_writes_its_outputs(tmp_path):
     assert h.status.iloc[-1] == "interrupted" and len(h) >= 6
     assert bnem.read_bif(tmp_path / "o.bif").nodes == load("child").nodes
     assert list((tmp_path / "spill").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_second_fit_on_the_same_outputs_fails_at_start(tmp_path, capsys):
+    """While one `bnem fit` runs, a second naming the same -o, --history or --checkpoint
+    is refused before it reads anything, naming the file and the first process; the
+    first finishes with its own outputs, and the lock files are gone afterwards."""
+    import signal
+    from bnem.cli.main import main
+
+    def second(pid):
+        other = tmp_path / "other.bif"
+        for flags in (["-o", str(tmp_path / "o.bif")],
+                      ["-o", str(other), "--history", str(tmp_path / "h.csv")]):
+            code = main(["fit", str(tmp_path / "child.bif"), str(tmp_path / "d.csv"), *flags])
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert f"being written by another fit (process {pid} on" in err
+        assert not other.exists()
+
+    proc, err = _signal_a_running_cli_fit(tmp_path, signal.SIGTERM, meanwhile=second)
+    assert proc.returncode == 143, err
+    h = pd.read_csv(tmp_path / "h.csv", keep_default_na=False)
+    assert h.status.iloc[-1] == "interrupted" and len(h) >= 6
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".lock")]
+
+
+def test_output_locks_are_exclusive_between_processes_and_shared_within_one(tmp_path):
+    """A lock held by another process refuses; the same process may nest; a lock of a
+    killed process is released by the system (no stale lock blocks later fits)."""
+    import subprocess
+    import sys
+    from bnem.errors import BnemValueError
+    from bnem.locks import lock_path, output_locks
+    out = tmp_path / "net.bif"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from bnem.locks import output_locks\n"
+         f"with output_locks({{'-o': {str(out)!r}}}):\n"
+         "    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BnemValueError, match=rf"-o .*net.bif.* another fit "
+                                                      rf"\(process {holder.pid} on"):
+            with output_locks({"-o": out}):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert os.path.exists(lock_path(out))  # left by the killed process, but not held
+    with output_locks({"-o": out}), output_locks({"--history": out}):
+        assert os.path.exists(lock_path(out))
+    assert not os.path.exists(lock_path(out))
+
+
+def test_temporary_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
+    """A `.NAME.HOST-PID-*.tmp` left by a process that no longer runs is removed when
+    the same target is written again; one of a running process is left alone."""
+    import subprocess
+    import sys
+    target = tmp_path / "net.bif"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tag = atomic._host_tag()
+    orphan = tmp_path / f".net.bif.{tag}-{dead.pid}-abc123.tmp"
+    running = tmp_path / f".net.bif.{tag}-{os.getpid()}-def456.tmp"
+    other_target = tmp_path / f".other.bif.{tag}-{dead.pid}-abc123.tmp"
+    for f in (orphan, running, other_target):
+        f.write_bytes(b"x" * 100)
+    bnem.write_bif(load("asia"), target)
+    assert not orphan.exists()
+    assert running.exists() and other_target.exists()
+    assert bnem.read_bif(target).nodes == load("asia").nodes
+
+
+def test_readers_check_table_sizes_before_allocating(tmp_path):
+    """A BIF 'default' line over 41 binary parents (numpy tried to allocate 32 TiB) and
+    UAI files declaring huge tables or mismatched value counts are refused with the
+    wording of the network's own size check; a MARKOV file is named as one."""
+    from bnem.errors import BIFParseError, BnemValueError
+    from bnem.network.bayesnet import MAX_TABLE_ENTRIES
+    variables = "".join(f"variable v{i} {{ type discrete [ 2 ] {{ a, b }}; }}\n"
+                        for i in range(42))
+    text = ("network x {}\n" + variables + "probability ( v0 | "
+            + ", ".join(f"v{i}" for i in range(1, 42)) + " ) { default 0.5, 0.5; }\n")
+    with pytest.raises(BIFParseError, match=rf"<string>:44:.*the table of 'v0' \(41 parent\(s\)\) "
+                                            rf"would have 4.4e\+12 entries .* at most "
+                                            rf"{MAX_TABLE_ENTRIES} entries"):
+        bnem.read_bif(text)
+    cases = {
+        "huge.uai": ("BAYES\n2\n50000 50000\n2\n1 0\n2 0 1\n50000 " + "0.00002 " * 50000
+                     + "\n2500000000 0.5 0.5\n",
+                     r"the table of 'var_1' \(1 parent\(s\)\) would have 2.5e\+09 entries"),
+        "states.uai": ("BAYES\n1\n1000000000\n1\n1 0\n2\n0.5 0.5\n",
+                       r"table 0 \(of var_0\) declares 2 value\(s\); its variables' states "
+                       r"multiply to 1000000000"),
+        "markov.uai": ("MARKOV\n2\n2 2\n1\n2 0 1\n4\n1 2 3 4\n",
+                       r"it describes a Markov network \(MARKOV\); bnem reads Bayesian networks \(BAYES\)"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_text(content)
+        with pytest.raises(BnemValueError, match=rf"cannot read .*{name} as UAI: {message}"):
+            bnem.read_network(tmp_path / name)
+
+
+def test_a_history_write_error_names_the_file(tmp_path):
+    """--history on a full device said only "[Errno 28] No space left on device"."""
+    from bnem.em.options import validate
+    from bnem.em.run import Progress
+    from bnem.em.trace import LiveHistory
+    live = LiveHistory(tmp_path / "h.csv", validate({}, False))
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    live.writer = __import__("csv").writer(Full())
+    with pytest.raises(OSError, match=r"cannot write the history to '.*h.csv': No space left"):
+        live.write(Progress(0, 1, -1.0, -1.0, 0.1, 0.5, 3, "em"))
+    live.close()
+
+
+def test_a_constant_gaussian_column_is_named_as_constant():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(size=300), np.full(300, 2.0)])
+    with pytest.warns(bnem.DegenerateWarning, match=r"column\(s\) \['x1'\] are constant "
+                                                    r"\(every observed value of 'x1' is 2\)"):
+        bnem.GaussianMixture(2, random_state=0).fit(x)

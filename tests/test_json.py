@@ -312,9 +312,22 @@ def test_corrupt_gzip_and_wrong_argument_types(tmp_path):
         read_json(tmp_path / "missing.json")
 
 
-def test_a_string_is_always_a_path():
-    with pytest.raises(OSError):  # never parsed as JSON text
+def test_json_text_is_read_as_read_bif_reads_bif_text(tmp_path, monkeypatch):
+    """A string starting with '{' that names no file is the JSON itself (it gave
+    "[Errno 36] File name too long"); an existing file of such a name is read as a file."""
+    net = bnem.BayesianNetwork({"rain": ["yes", "no"]})
+    path = tmp_path / "n.json"
+    bnem.write_json(net, path)
+    text = path.read_text()
+    assert read_json(text) == net
+    assert read_json("  " + text) == net
+    with pytest.raises(JSONFormatError, match="<string>"):
         read_json('{"format": "bnem-network"}')
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "{odd}.json").write_text(text)
+    assert read_json("{odd}.json") == net
+    with pytest.raises(OSError):
+        read_json("missing.json")
 
 
 def test_names_any_encoding_can_hold_round_trip(tmp_path):

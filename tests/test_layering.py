@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "bnem"
-RANK = {"errors": 0, "_validation": 0, "ragged": 0, "atomic": 0, "data": 1, "network": 2, "inference": 3, "em": 4,
+RANK = {"errors": 0, "_validation": 0, "ragged": 0, "atomic": 0, "locks": 0, "data": 1, "network": 2, "inference": 3, "em": 4,
         "models": 5, "io": 6, "cli": 7}
 # No upward import at all, not even inside a function: the network's conveniences
 # (net.log_prob, net.to_pgmpy, ...) are wired by the package root (network/facades.py).

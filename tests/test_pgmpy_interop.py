@@ -187,6 +187,6 @@ def test_read_network_rejects_non_path():
 def test_read_network_rejects_markov_uai(tmp_path):
     path = tmp_path / "pair.uai"
     path.write_text("MARKOV\n2\n2 2\n1\n2 0 1\n\n4\n 0.1 0.2 0.3 0.4\n")
-    with pytest.raises(BnemValueError, match=r"pair\.uai describes a DiscreteMarkovNetwork, "
-                                             "but bnem reads Bayesian networks only"):
+    with pytest.raises(BnemValueError, match=r"pair\.uai as UAI: it describes a Markov network "
+                                             r"\(MARKOV\); bnem reads Bayesian networks"):
         read_network(path)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import BnemError, BnemValueError
+from ..locks import output_locks
 
 logger = logging.getLogger("bnem")
 
@@ -198,10 +199,6 @@ def _states(network):
 
 
 def _fit(args) -> int:
-    from ..data.files import files
-    from ..em.loop import fit
-    from ..em.options import validate
-
     inputs = (args.network, args.data)
     _check_writable(args.output, "-o/--output", inputs)
     if args.history:
@@ -218,6 +215,17 @@ def _fit(args) -> int:
         if os.path.abspath(path) in outputs:
             raise BnemValueError(f"{flag} {path!r} is also an output (-o or --history); "
                                  "choose another name")
+    with output_locks({"-o/--output": args.output, "--history": args.history,
+                       "--checkpoint": args.checkpoint}):
+        return _fit_locked(args)
+
+
+def _fit_locked(args) -> int:
+    """``bnem fit`` once its outputs are checked and locked."""
+    from ..data.files import files
+    from ..em.loop import fit
+    from ..em.options import validate
+
     json_log = args.log_format == "json"
     if json_log:  # JSON lines (iterations, warnings) replace the text log on stderr
         logger.setLevel(max(logger.level, logging.WARNING))

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from ..errors import DataError
+from ..locks import alive
 from .encode import EncodedData
 
 ARRAYS = ("codes", "weights", "inverse", "values")
@@ -50,18 +51,8 @@ def remove_stale(parent: str) -> None:
                 owner_host, pid = handle.read().split()
         except (OSError, ValueError):
             continue  # not ours to judge (being created, or another layout)
-        if owner_host == host and not _alive(int(pid)):
+        if owner_host == host and not alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 class _OnDisk:

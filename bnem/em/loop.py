@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BnemTypeError, BnemValueError, DataError
+from ..locks import output_locks
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
 from ..data.source import is_dask_collection
@@ -163,32 +164,34 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     opts = validate({**given, **deprecated}, network.is_hybrid)
     if opts.fixed:
         network = network.fix(opts.fixed)
-    rng = opts.rng()
-    t0 = time.perf_counter()
-    data_ = _analyse(network, data, opts, t0)
-    try:
-        _check_total_weight(data_.total_weight)
-        check_observed(network, data_.latent)
-        prints = fingerprint(network, data_) if opts.checkpoint or opts.resume else {}
-        saved = load_checkpoint(opts.resume, network, opts, prints) if opts.resume else None
-        with graceful_interrupt() as interrupt:
-            problem = Problem(data_, Maximizer(network), opts, interrupt,
-                              n_estep=saved.n_estep if saved else 0)
-            runs, t0 = _restarts_with_checkpoints(problem, rng, t0, prints, saved)
-        best = max(runs, key=lambda r: r.point.objective)
-        constant = _constant_columns(data_) if best.point.notes.floored else {}
-    finally:
-        data_.close()
-    empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
-                              runs[-1].interrupted, runs[-1].timed_out, interrupt.reason,
-                              constant)
-    result = FitResult(best.point.params.to_network(network), best.history,
-                       best.point.stats.log_likelihood, best.n_iter, best.converged,
-                       data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,
-                       n_estep=problem.n_estep, interrupted=runs[-1].interrupted,
-                       stop_signal=interrupt.signal if runs[-1].interrupted else None)
-    logger.debug("%s", result.summary())
-    return result
+    with output_locks({"history_path": opts.history_path, "checkpoint": opts.checkpoint}):
+        # (the body stays in fit itself: the warnings' stacklevel names the caller)
+        rng = opts.rng()
+        t0 = time.perf_counter()
+        data_ = _analyse(network, data, opts, t0)
+        try:
+            _check_total_weight(data_.total_weight)
+            check_observed(network, data_.latent)
+            prints = fingerprint(network, data_) if opts.checkpoint or opts.resume else {}
+            saved = load_checkpoint(opts.resume, network, opts, prints) if opts.resume else None
+            with graceful_interrupt() as interrupt:
+                problem = Problem(data_, Maximizer(network), opts, interrupt,
+                                  n_estep=saved.n_estep if saved else 0)
+                runs, t0 = _restarts_with_checkpoints(problem, rng, t0, prints, saved)
+            best = max(runs, key=lambda r: r.point.objective)
+            constant = _constant_columns(data_) if best.point.notes.floored else {}
+        finally:
+            data_.close()
+        empty, floored = conclude(network, best, problem.maximizer, opts, data_.total_weight,
+                                  runs[-1].interrupted, runs[-1].timed_out, interrupt.reason,
+                                  constant)
+        result = FitResult(best.point.params.to_network(network), best.history,
+                           best.point.stats.log_likelihood, best.n_iter, best.converged,
+                           data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,
+                           n_estep=problem.n_estep, interrupted=runs[-1].interrupted,
+                           stop_signal=interrupt.signal if runs[-1].interrupted else None)
+        logger.debug("%s", result.summary())
+        return result
 
 
 def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator, t0: float,
