@@ -10,6 +10,7 @@ from .data.table import read_table
 from .data.variables import ContinuousVariable, Variable
 from .em.information import standard_errors
 from .em.loop import Progress, fit
+from .em.online import OnlineEM
 from .inference.compiled import CompiledNetwork, compile
 from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
@@ -54,7 +55,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
-    "fit", "FitResult", "Progress", "CompiledNetwork",
+    "fit", "FitResult", "Progress", "CompiledNetwork", "OnlineEM",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
     "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",

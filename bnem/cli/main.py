@@ -89,7 +89,7 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
 
     types: dict[str, Callable[[str], Any]] = {
         "int": int, "float": float, "seed": int, "path": str, "folder": str,
-        "nodes": _node_list}
+        "nodes": _node_list, "step": _step_text}
     for o in OPTIONS:
         if not o.cli:
             continue
@@ -98,8 +98,24 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
         elif o.kind == "choice":
             p.add_argument(o.flag, default=o.default, choices=list(o.choices), help=o.help)
         else:
-            shown = "" if o.default is None or o.kind == "nodes" else f" (default {o.default:g})"
+            shown = "" if o.default is None or o.kind in ("nodes", "step") else \
+                f" (default {o.default:g})"
             p.add_argument(o.flag, type=types[o.kind], default=o.default, help=o.help + shown)
+
+
+def _step_text(text: str) -> Any:
+    """``ALPHA,T0`` -> ``(alpha, t0)``; one number -> a constant step."""
+    parts = [t.strip() for t in text.split(",")]
+    try:
+        numbers = [float(t) for t in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ALPHA,T0 or one number, got {text!r}") \
+            from None
+    if len(numbers) == 1:
+        return numbers[0]
+    if len(numbers) == 2:
+        return tuple(numbers)
+    raise argparse.ArgumentTypeError(f"expected ALPHA,T0 or one number, got {text!r}")
 
 
 def _node_list(text: str) -> tuple:

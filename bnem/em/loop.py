@@ -9,6 +9,7 @@ log-likelihood belongs to the returned parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -29,11 +30,10 @@ from ..network.parameters import Parameters
 from .accelerate import Squarem
 from .checkpoint import Checkpointer, Resumed, RunState, fingerprint, restored_rng
 from .checkpoint import load as load_checkpoint
-from .gaussian_init import MIXTURE_INITS, initial_gaussians
-from .init import initial_theta
 from .interrupt import graceful_interrupt
 from .mstep import Maximizer
-from .resp_init import random_resp_theta
+from .online import fit_online, outcome_of
+from .start import start_point
 from .options import DEFAULT_MIN_VARIANCE, OPTIONS, STOCHASTIC_INITS, FitOptions, validate
 from .report import check_observed, conclude, warn_symmetric
 from .trace import LiveHistory
@@ -54,7 +54,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         history_path: Any = None,
         checkpoint: Any = None, checkpoint_every: float = 0.0,
         resume: Any = None, spill_dir: Any = None, client: Any = None, fixed: Any = (),
-        **deprecated: Any) -> FitResult:
+        method: str = "batch", batch_rows: int = 10_000, max_passes: int = 2,
+        step: Any = (0.7, 2.0), **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
     Parameters
@@ -135,6 +136,26 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         Shared tables and held entries are declared on the network
         (:meth:`BayesianNetwork.share`, :meth:`BayesianNetwork.hold`).
 
+    method : {"batch", "online", "online-then-batch"}, default "batch"
+        ``"online"``: stepwise EM (:mod:`bnem.em.online`) over mini-batches of
+        ``batch_rows`` consecutive rows, an M-step after each, for ``max_passes``
+        passes over the data; any source works (a DataFrame, a list of DataFrames, data
+        files read batch by batch, a Dask DataFrame computed a partition at a time; an
+        iterator only for one pass). The history has a row per batch with the batch's
+        log-likelihood before its update. ``"online-then-batch"``: then batch EM from
+        the online result to ``tol`` or ``max_iter``; the history has both phases
+        (``phase`` column). Online EM runs one start (``n_init=1``) and writes no
+        checkpoints.
+    batch_rows : int, default 10000
+        Rows per mini-batch of online EM.
+    max_passes : int, default 2
+        Passes of online EM over the data.
+    step : (alpha, t0), float or callable, default (0.7, 2.0)
+        Online EM's step after batch ``t`` (``t = 1, 2, ...``; the first batch is taken
+        whole): ``(t + t0) ** -alpha`` with ``alpha`` in ``(0.5, 1]`` for convergence
+        (others warn), a constant in ``(0, 1]`` (which follows drifting data and does
+        not converge), or a function of ``t``.
+
     The other options (``max_time``, ``history_path``, ``checkpoint``,
     ``checkpoint_every``, ``resume``, ``sample_weight``, ``sum_out_barren``) are
     described in :data:`bnem.em.options.OPTIONS`.
@@ -164,6 +185,18 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     opts = validate({**given, **deprecated}, network.is_hybrid)
     if opts.fixed:
         network = network.fix(opts.fixed)
+    if opts.method != "batch":
+        with output_locks({"history_path": opts.history_path, "checkpoint": opts.checkpoint}):
+            with graceful_interrupt() as interrupt:
+                t0 = time.perf_counter()
+                result, learner = fit_online(network, data, opts, interrupt, t0)
+            assert learner.statistics is not None  # a source has at least one batch
+            result.empty_configurations, result.floored_variances = conclude(
+                network, outcome_of(learner, opts), learner.maximizer, opts,
+                learner.statistics.weight, result.interrupted, False, interrupt.reason)
+            if opts.method == "online" or result.interrupted:
+                return result
+            return _hand_off(result, data, opts, t0)
     with output_locks({"history_path": opts.history_path, "checkpoint": opts.checkpoint}):
         # (the body stays in fit itself: the warnings' stacklevel names the caller)
         rng = opts.rng()
@@ -192,6 +225,29 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
                            stop_signal=interrupt.signal if runs[-1].interrupted else None)
         logger.debug("%s", result.summary())
         return result
+
+
+def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float) -> FitResult:
+    """``method="online-then-batch"``: batch EM from the online result to convergence;
+    the history holds both phases (a ``phase`` column)."""
+    given = {o.name: getattr(opts, o.name) for o in OPTIONS}
+    given.update(method="batch", init="network", n_init=1, fixed=())
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            try:
+                batch = fit(online.network, data, **given)
+            finally:
+                caught = list(record)
+    finally:  # the batch phase's warnings, at the user's call to fit
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=3)
+    history = pd.concat([online.history.assign(phase="online"),
+                         batch.history.assign(phase="batch")], ignore_index=True)
+    return dataclasses.replace(batch, history=history, seconds=time.perf_counter() - t0,
+                               n_estep=online.n_estep + batch.n_estep,
+                               method="online-then-batch")
 
 
 def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator, t0: float,
@@ -246,7 +302,7 @@ def _each_restart(problem: Problem, rng: np.random.Generator, t0: float, prints:
                     "max_iter")
             start = _resumed_point(problem, current)  # with the step's saved state
         else:
-            start = _start(problem, rng)
+            start = start_point(problem, rng)
             if restart == 0:
                 warn_symmetric(start.to_network(network), data.latent, opts.init)
         on_iteration = None if saver is None else _saving(saver, runs, restart, rng, problem, t0)
@@ -321,33 +377,6 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
                 f", {analysed.n_streamed} of {n} chunks re-analysed every iteration (raise "
                 "memory_mb to keep them)" if analysed.n_streamed else "")
     return analysed
-
-
-def _start(problem: Problem, rng: np.random.Generator) -> Parameters:
-    """Starting parameters for one restart."""
-    opts, data = problem.options, problem.data
-    network = data.compiled.network
-    if opts.init == "random-resp" and not network.is_hybrid:
-        return problem.constrain(Parameters(_random_resp(problem, rng)))
-    table_init = "random" if opts.init in MIXTURE_INITS else opts.init
-    theta = initial_theta(table_init, network, problem.maximizer, data.obs_counts, rng,
-                          opts.prior)
-    if not network.is_hybrid:
-        return problem.constrain(Parameters(theta))
-    return problem.constrain(Parameters(theta, initial_gaussians(opts.init, data, rng,
-                                                                 opts.min_variance)))
-
-
-def _random_resp(problem: Problem, rng: np.random.Generator) -> np.ndarray:
-    """A discrete network's ``random-resp`` start (:mod:`bnem.em.resp_init`)."""
-    data, network = problem.data, problem.data.compiled.network
-    latent = [network.discrete_index(n) for n in data.latent if n in network.discrete_nodes]
-    if not latent:
-        raise BnemValueError("init='random-resp' draws random responsibilities for the "
-                             "latent nodes (nodes absent from the data or entirely missing); "
-                             "these data have none. Use init='random' or 'complete-case'.")
-    return random_resp_theta(network, problem.maximizer, data.distinct_rows(), latent, rng,
-                             problem.options.prior)
 
 
 def _check_total_weight(total: float) -> None:

@@ -70,6 +70,16 @@ OPTIONS: tuple[Option, ...] = (
            "EM steps and keeps the result only if the objective does not drop; 'auto' "
            "(default) is 'squarem' for soft EM and 'none' for hard EM",
            choices=("auto", "none", "squarem")),
+    Option("method", "choice", "batch", "'batch': EM over all rows at every iteration; "
+           "'online': stepwise EM over mini-batches of batch_rows rows, an M-step after each, "
+           "for max_passes passes; 'online-then-batch': online passes, then batch EM from "
+           "there to convergence", choices=("batch", "online", "online-then-batch")),
+    Option("batch_rows", "int", 10_000, "rows per mini-batch of online EM", minimum=1),
+    Option("max_passes", "int", 2, "passes of online EM over the data", minimum=1),
+    Option("step", "step", (0.7, 2.0), "online EM's step after batch t (t = 1, 2, ...; the "
+           "first batch's statistics are taken whole): (alpha, t0) for (t + t0) ** -alpha, "
+           "alpha in (0.5, 1]; or a constant step in (0, 1]; or a function of t "
+           "(command line: ALPHA,T0 or one number)"),
     Option("fixed", "nodes", (), "nodes whose CPDs are kept as given while EM learns the "
            "rest (comma-separated on the command line)"),
     Option("sample_weight", "weights", None, "a weight per row (e.g. the frequency of a "
@@ -130,6 +140,10 @@ class FitOptions:
     progress: bool
     callback: Callable[..., Any] | None
     fixed: tuple = ()
+    method: str = "batch"
+    batch_rows: int = 10_000
+    max_passes: int = 2
+    step: Any = (0.7, 2.0)
     chunk_rows: int | None = None   # deprecated: distinct rows per chunk
 
     def rng(self) -> np.random.Generator:
@@ -170,6 +184,8 @@ def _check(option: Option, value: Any) -> Any:
         return node_names(value, name, none=True)
     if option.kind in ("weights", "object"):
         return value  # weights: checked row by row when the data are encoded
+    if option.kind == "step":
+        return check_step(value)
     if option.kind == "seed":
         check_seed(value)
         return value
@@ -216,6 +232,27 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
                              "moves by whole completions, which cannot be extrapolated; use "
                              "accelerate='none' with hard=True")
     return FitOptions(**values, chunk_rows=chunk_rows)
+
+
+def check_step(step: Any) -> Any:
+    """Online EM's step: ``(alpha, t0)`` with ``0 < alpha <= 1`` and ``t0 >= 0``, a
+    constant in ``(0, 1]``, or a callable (its values are checked as they come)."""
+    if callable(step):
+        return step
+    if isinstance(step, (tuple, list)) and len(step) == 2:
+        alpha = check_float(step[0], "step's alpha", minimum=0.0, maximum=1.0)
+        t0 = check_float(step[1], "step's t0", minimum=0.0)
+        if alpha == 0.0:
+            raise BnemValueError("step=(alpha, t0) needs alpha > 0 (alpha = 0 is a constant "
+                                 "step of 1: each batch replaces the statistics)")
+        return (alpha, t0)
+    if isinstance(step, (int, float, np.integer, np.floating)) and not isinstance(step, bool):
+        value = check_float(step, "step", minimum=0.0, maximum=1.0)
+        if value == 0.0:
+            raise BnemValueError("step=0 never moves the statistics; expected a step in (0, 1]")
+        return value
+    raise BnemTypeError(f"step must be (alpha, t0), a number in (0, 1] or a function of the "
+                        f"batch number; got {step!r}")
 
 
 def _check_paths(values: dict) -> None:

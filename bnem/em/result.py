@@ -45,6 +45,17 @@ class FitResult:
         iteration); the result is then the best found so far.
     stop_signal : str or None
         Which: ``"SIGINT"`` (Ctrl-C), ``"SIGTERM"`` or ``"SIGHUP"``.
+    method : str
+        ``"batch"``, ``"online"`` or ``"online-then-batch"`` (see :func:`bnem.fit`).
+        For ``"online"`` the history has one row per batch (``pass``, ``batch``,
+        ``rows``, the batch's ``log_likelihood`` at the parameters before its update,
+        ``log_likelihood_per_row``, ``step_size``, ``seconds``), ``n_iter`` counts
+        batches, ``converged`` is False (online EM has no stopping rule), and
+        ``log_likelihood`` sums the last pass's batch log-likelihoods, each at the
+        parameters of its time (an estimate: :func:`bnem.log_likelihood` gives the
+        exact value at the returned network). For ``"online-then-batch"`` the history
+        holds both phases, told apart by a ``phase`` column, and the rest is the batch
+        phase's.
     """
 
     network: Any
@@ -60,10 +71,18 @@ class FitResult:
     n_estep: int = 0
     interrupted: bool = False
     stop_signal: str | None = None
+    method: str = "batch"
 
     def summary(self) -> str:
         """One line: converged or not, iterations, log-likelihood, time."""
         reason = "Ctrl-C" if self.stop_signal in (None, "SIGINT") else self.stop_signal
+        if self.method == "online":
+            passes = int(self.history["pass"].max()) if len(self.history) else 0
+            stop = f" (interrupted, {reason})" if self.interrupted else ""
+            return (f"online EM{stop}: {self.n_iter} batches in {passes} pass(es); "
+                    f"log-likelihood {self.log_likelihood:.6f} over the last pass, batch by "
+                    f"batch before each update ({self.log_likelihood / self.n_rows:.6f} per "
+                    f"row, {self.n_rows} rows); {self.seconds:.3f} s")
         status = "converged" if self.converged else \
             f"interrupted ({reason})" if self.interrupted else "did NOT converge"
         return (f"{status} after {self.n_iter} iterations; log-likelihood "

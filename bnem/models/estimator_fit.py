@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 from ..em.loop import fit as em_fit
+from ..em.online import BatchReport, OnlineEM
 from ..em.result import FitResult
 
 
@@ -25,4 +26,28 @@ def fit_for_estimator(*args: Any, **kwargs: Any) -> FitResult:
                 caught = list(record)
     finally:
         for w in caught:  # outside the recording block: the user's filters apply
+            warnings.warn(w.message, w.category, stacklevel=3)
+
+
+def online_update(estimator: Any, frame: Any, sample_weight: Any, start: Any, init: str,
+                  **options: Any) -> BatchReport:
+    """One ``partial_fit`` batch: the estimator's :class:`~bnem.em.online.OnlineEM`
+    (``online_``, made from ``start`` and ``init`` on the first call, with the
+    estimator's ``step`` and ``fading``) learns from ``frame``; warnings are shown at
+    the line that called ``partial_fit``."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            try:
+                learner = getattr(estimator, "online_", None)
+                if learner is None:
+                    learner = OnlineEM(start, step=estimator.step, fading=estimator.fading,
+                                       init=init, **options)
+                    estimator.online_ = learner
+                return learner.update(frame, sample_weight)
+            finally:
+                caught = list(record)
+    finally:
+        for w in caught:
             warnings.warn(w.message, w.category, stacklevel=3)

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_choice, check_int
 from ..data.variables import value_label
 from .estimator_fit import fit_for_estimator as em_fit
+from .estimator_fit import online_update
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from .sklearn_mixture import check_input, check_weights, seed_of
@@ -50,6 +51,9 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         As for :func:`bnem.fit` (defaults here: ``tol=1e-8``, ``n_init=10``,
         ``init="random-resp"``, ``accelerate="squarem"``).
     random_state : int, RandomState or None
+    step, fading
+        Online EM's step schedule and fading factor for :meth:`partial_fit` (see
+        :class:`bnem.OnlineEM`).
 
     Attributes
     ----------
@@ -79,7 +83,8 @@ class LatentClassModel(DensityMixin, BaseEstimator):
                  continuous: str = "diag", tol: float = 1e-8, max_iter: int = 5000,
                  n_init: int = 10, init: str = "random-resp", prior: float = 0.0,
                  accelerate: str = "squarem", min_variance: float = 1e-6,
-                 random_state: Any = None, verbose: int = 0) -> None:
+                 random_state: Any = None, verbose: int = 0, step: Any = (0.7, 2.0),
+                 fading: float | None = None) -> None:
         self.n_classes = n_classes
         self.categorical = categorical
         self.continuous = continuous
@@ -92,6 +97,8 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         self.min_variance = min_variance
         self.random_state = random_state
         self.verbose = verbose
+        self.step = step
+        self.fading = fading
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -112,6 +119,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
                      prior=self.prior, accelerate=self.accelerate,
                      min_variance=self.min_variance, progress=bool(self.verbose),
                      sample_weight=sample_weight)
+        self.__dict__.pop("online_", None)  # partial_fit goes on from this fit
         self.network_ = res.network
         self.result_ = res
         self.converged_, self.n_iter_ = res.converged, res.n_iter
@@ -119,12 +127,44 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         total = len(frame) if sample_weight is None else \
             float(np.asarray(sample_weight, dtype=float).sum())
         self.lower_bound_ = res.log_likelihood / total
+        self._set_parameters()
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None,
+                    sample_weight: Any = None) -> "LatentClassModel":
+        """One step of online EM on the batch ``X`` (see :class:`bnem.OnlineEM`). The
+        first call builds the model from this batch (its items' states are the states
+        seen in it, or a categorical column's declared categories: declare them when
+        later batches may hold others) and starts as ``init`` says; after :meth:`fit` it
+        goes on from the fitted parameters. ``n_iter_`` counts batches;
+        ``log_likelihood_`` and ``lower_bound_`` are this batch's (total and per row)
+        before its update."""
+        first = not hasattr(self, "network_")
+        frame = self._frame(X, fitting=first)
+        check_weights(sample_weight)
+        if first:
+            k = check_int(self.n_classes, "n_classes", minimum=1)
+            check_choice(self.continuous, "continuous", ("diag", "full"))
+            start, init = self._network(frame, k), self.init
+        else:
+            start, init = self.network_, "network"
+        report = online_update(self, frame, sample_weight, start, init,
+                               seed=seed_of(self.random_state), prior=self.prior,
+                               min_variance=self.min_variance)
+        self.network_ = self.online_.network
+        self.converged_, self.n_iter_ = False, self.online_.n_batches
+        self.log_likelihood_ = report.log_likelihood
+        self.lower_bound_ = report.log_likelihood / report.weight
+        self._set_parameters()
+        return self
+
+    def _set_parameters(self) -> None:
+        k = len(self.network_.states(CLASS))
         self.weights_ = np.asarray(self.network_.cpd(CLASS).values, dtype=float)
         self.item_probabilities_ = {
             c: pd.DataFrame(self.network_.cpd(c).values, columns=list(self.network_.states(c)),
                             index=pd.Index(range(k), name=CLASS))
             for c in self._items}
-        return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         return self.fit(X, y, sample_weight).predict(X)

@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice, check_int
 from .estimator_fit import fit_for_estimator as em_fit
+from .estimator_fit import online_update
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from .mixture import COVARIANCES, gaussian_mixture, mixture_parameters
@@ -51,6 +52,10 @@ def _structure(columns: tuple, n_components: int, covariance: str) -> BayesianNe
 class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by exact EM, missing cells allowed (see the module
     docstring).
+
+    Parameters beyond scikit-learn's: ``min_variance`` (the floor of every variance,
+    instead of ``reg_covar``), and ``step`` and ``fading``, online EM's step schedule
+    and fading factor for :meth:`partial_fit` (see :class:`bnem.OnlineEM`).
 
     Examples
     --------
@@ -74,7 +79,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                  init_params: str = "kmeans", weights_init: Any = None, means_init: Any = None,
                  precisions_init: Any = None, random_state: Any = None,
                  warm_start: bool = False, verbose: int = 0,
-                 min_variance: float = 1e-6, reg_covar: float = 0.0) -> None:
+                 min_variance: float = 1e-6, reg_covar: float = 0.0,
+                 step: Any = (0.7, 2.0), fading: float | None = None) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -89,11 +95,51 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.min_variance = min_variance
         self.reg_covar = reg_covar
+        self.step = step
+        self.fading = fading
 
     # -- fitting -----------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
         """Fit by EM; ``X`` is ``(n, d)``, NaN for missing cells."""
         df = self._frame(X, fitting=True)
+        self._check_options(sample_weight)
+        start, init = self._start()
+        res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=seed_of(self.random_state),
+                     init=init, n_init=self.n_init if init != "network" else 1,
+                     min_variance=self.min_variance, progress=bool(self.verbose),
+                     sample_weight=sample_weight, accelerate="none")  # scikit-learn's steps
+        self.__dict__.pop("online_", None)  # partial_fit goes on from this fit
+        self.network_ = res.network
+        self.converged_ = res.converged
+        self.n_iter_ = res.n_iter
+        self.lower_bound_ = res.log_likelihood / res.n_rows
+        self._set_parameters()
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
+        """One step of online EM on the batch ``X`` (see :class:`bnem.OnlineEM`): its
+        E-step at the current parameters, the running statistics moved towards it by
+        ``step`` (or discounted by ``fading``), an M-step. The first call starts as
+        :meth:`fit` would (``init_params`` on this batch, or ``weights_init`` ...); after
+        :meth:`fit` it goes on from the fitted parameters. ``n_iter_`` counts batches,
+        ``lower_bound_`` is this batch's mean log-likelihood before its update."""
+        first = not hasattr(self, "network_")
+        df = self._frame(X, fitting=first)
+        self._check_options(sample_weight)
+        if first:
+            start, init = self._start()
+        else:
+            start, init = self.network_, "network"
+        report = online_update(self, df, sample_weight, start, init,
+                               seed=seed_of(self.random_state), min_variance=self.min_variance)
+        self.network_ = self.online_.network
+        self.converged_ = False
+        self.n_iter_ = self.online_.n_batches
+        self.lower_bound_ = report.log_likelihood / report.weight
+        self._set_parameters()
+        return self
+
+    def _check_options(self, sample_weight: Any) -> None:
         check_weights(sample_weight)
         check_choice(self.covariance_type, "covariance_type", COVARIANCES)
         if self.reg_covar != 0:
@@ -103,17 +149,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "fall, which bnem checks); use min_variance, a floor of every conditional "
                 "variance, instead (reg_covar=0 is accepted)")
         check_choice(self.init_params, "init_params", tuple(INIT_PARAMS))
-        start, init = self._start()
-        res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=seed_of(self.random_state),
-                     init=init, n_init=self.n_init if init != "network" else 1,
-                     min_variance=self.min_variance, progress=bool(self.verbose),
-                     sample_weight=sample_weight, accelerate="none")  # scikit-learn's steps
-        self.network_ = res.network
-        self.converged_ = res.converged
-        self.n_iter_ = res.n_iter
-        self.lower_bound_ = res.log_likelihood / res.n_rows
-        self._set_parameters()
-        return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then the most probable component of every row."""

@@ -46,6 +46,14 @@ class Family(Protocol):
         """The new block from the statistics of an E-step at ``params``."""
         ...
 
+    def blend(self, running: Any, batch: Any, keep: float, take: float,
+              params: "Parameters") -> Any:
+        """``keep * running + take * batch`` of two statistics blocks (``running`` None:
+        ``take * batch``), ``batch`` from an E-step at ``params``: what online EM's
+        running statistics are (statistics of different parameters may need a common
+        origin first)."""
+        ...
+
     def constrain(self, block: Any) -> Any:
         """``block`` within the network's blocks (``block`` itself when none apply)."""
         ...

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from ...inference.gaussian import joint_factors
+from ...inference.stats import Moments
 from ...network.gaussian import GaussianCPD
 from ...network.parameters import GAUSSIAN
 from ..gaussian_blocks import (has_gaussian_blocks, maximize_blocks, project_blocks,
@@ -71,6 +73,29 @@ class GaussianFamily:
                 for notes in (floored, empty, collinear, imprecise))
         return gaussians, MStepNotes(tuple(floored), tuple(empty), tuple(collinear),
                                      tuple(imprecise), slack)
+
+    def blend(self, running: tuple | None, batch: tuple, keep: float, take: float,
+              params: "Parameters") -> tuple:
+        """Moments are sums about a centre (the means at the E-step's parameters): the
+        batch's are moved to the running moments' centre first, ``sum r (x - c) =
+        m1 + n d`` and ``sum r (x - c)(x - c)^T = m2 + d m1^T + m1 d^T + n d d^T`` with
+        ``d`` the batch's centre minus ``c``."""
+        out = []
+        for j, (comp, b) in enumerate(zip(self.structure.components, batch)):
+            centre = b.centre if b.centre is not None else \
+                joint_factors(comp, params.blocks[GAUSSIAN]).mean
+            centre = np.broadcast_to(centre, b.m1.shape)
+            if running is None or keep == 0.0:
+                out.append(Moments(take * b.n, take * b.m1, take * b.m2, centre))
+                continue
+            a = running[j]
+            d = centre - a.centre
+            m1 = b.m1 + b.n[:, None] * d
+            m2 = b.m2 + d[:, :, None] * b.m1[:, None, :] + b.m1[:, :, None] * d[:, None, :] \
+                + b.n[:, None, None] * d[:, :, None] * d[:, None, :]
+            out.append(Moments(keep * a.n + take * b.n, keep * a.m1 + take * m1,
+                               keep * a.m2 + take * m2, a.centre))
+        return tuple(out)
 
     def constrain(self, block: Mapping) -> Mapping:
         if self.blocks:

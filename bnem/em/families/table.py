@@ -42,6 +42,10 @@ class TableFamily:
         theta, _ = self.maximizer.maximize(stats.blocks[TABLE], self.prior)
         return theta, NONE
 
+    def blend(self, running: np.ndarray | None, batch: np.ndarray, keep: float, take: float,
+              params: "Parameters") -> np.ndarray:
+        return take * batch if running is None else keep * running + take * batch
+
     def constrain(self, block: np.ndarray) -> np.ndarray:
         return self.maximizer.project(block)
 

@@ -1,0 +1,395 @@
+"""Online EM: running expected statistics updated batch by batch (em layer).
+
+Stepwise EM (Cappe and Moulines 2009; Liang and Klein 2009) reads the rows as
+mini-batches. After batch ``t`` (``t = 0, 1, ...``) the running statistics ``s`` move
+towards the batch's statistics ``s_b`` (its E-step at the current parameters)::
+
+    s <- (1 - eta_t) s + eta_t (W / w_b) s_b          eta_0 = 1, eta_t = (t + t0) ** -alpha
+
+and an M-step follows, family by family, exactly as in batch EM (shared, held and
+tied blocks included). ``w_b`` is the batch's row weight and ``W`` the weight of a
+whole pass (while the first pass runs: the weight seen so far), so the statistics
+stay on the scale of the data and a Dirichlet ``prior`` weighs as much as in batch
+EM. With one batch of all rows and a step of 1, every update is one iteration of
+batch EM. ``alpha`` in ``(0.5, 1]`` meets the conditions under which stepwise EM
+converges (the steps sum to infinity, their squares do not); a constant step keeps
+following the latest batches (for drifting data) and does not converge.
+
+With a ``fading`` factor ``f`` in ``(0, 1]`` the statistics are instead discounted
+sums, ``s <- f s + s_b`` (Hugin's adaptation with fading, Netica's experience
+counts): after ``k`` batches ``s = sum_j f ** (k - 1 - j) s_j``.
+
+Statistics of different parameters are combined through each family's ``blend``
+(Gaussian moments are moved to a common centre first).
+
+:class:`OnlineEM` is the learner (``update(batch)``; the estimators' ``partial_fit``
+use it); :func:`fit_online` is ``bnem.fit(..., method="online")``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.batches import batches, one_shot
+from ..errors import BnemTypeError, BnemValueError, ConvergenceWarning, DataError
+from ..inference.budget import MemoryBudget
+from ..inference.compiled import compile
+from ..inference.dataset import AnalysedData
+from ..inference.stats import Stats
+from ..network.bayesnet import BayesianNetwork
+from ..network.parameters import Parameters
+from .families import Context, families_for
+from .interrupt import InterruptFlag
+from .mstep import Maximizer
+from .notes import NONE as NO_NOTES
+from .notes import MStepNotes
+from .options import FitOptions, check_step, validate
+from .result import FitResult
+from .run import Problem, Progress, RunOutcome, Point
+from .start import start_point
+
+logger = logging.getLogger("bnem")
+
+ONLINE_COLUMNS = ["pass", "batch", "rows", "log_likelihood", "log_likelihood_per_row",
+                  "step_size", "seconds"]
+
+
+def schedule(step: Any) -> Callable[[int], float]:
+    """The step size after batch ``t >= 1`` for a checked ``step`` option."""
+    if callable(step):
+        def called(t: int) -> float:
+            value = step(t)
+            if not isinstance(value, (int, float, np.integer, np.floating)) or \
+                    not 0.0 < float(value) <= 1.0:
+                raise BnemValueError(f"step({t}) returned {value!r}; a step must be a number "
+                                     "in (0, 1]")
+            return float(value)
+        return called
+    if isinstance(step, tuple):
+        alpha, t0 = step
+        return lambda t: float((t + t0) ** -alpha)
+    return lambda t: float(step)
+
+
+def warn_schedule(step: Any, stacklevel: int = 3) -> None:
+    """Warn when a step schedule does not meet stepwise EM's convergence conditions."""
+    if isinstance(step, tuple) and step[0] <= 0.5:
+        warnings.warn(
+            f"step=(alpha={step[0]:g}, t0={step[1]:g}): with alpha <= 0.5 the squared steps "
+            "do not sum to a finite value, so stepwise EM need not converge; use alpha in "
+            "(0.5, 1] (0.7 is usual)", ConvergenceWarning, stacklevel=stacklevel)
+    elif isinstance(step, float) and step < 1.0:
+        warnings.warn(
+            f"step={step:g} is constant: the parameters keep following the latest batches "
+            "and do not converge (what drifting data need); use (alpha, t0) steps to "
+            "converge", ConvergenceWarning, stacklevel=stacklevel)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchReport:
+    """What one :meth:`OnlineEM.update` did."""
+
+    batch: int              # 0-based number of the update
+    rows: int
+    weight: float
+    log_likelihood: float   # of the batch, at the parameters before its update
+    step_size: float        # eta (1 for the first batch; NaN with a fading factor)
+
+
+class OnlineEM:
+    """A network's running expected statistics and parameters, updated one batch of
+    rows at a time (see the module docstring).
+
+    Parameters
+    ----------
+    network : BayesianNetwork
+        The structure (with its shared, held, tied and fixed blocks) and, for
+        ``init="network"``, the starting CPDs.
+    step : (alpha, t0), float or callable, default (0.7, 2.0)
+        Stepwise EM's step (ignored with ``fading``).
+    fading : float in (0, 1], optional
+        Keep discounted sums of the batches' statistics instead (``1``: plain sums,
+        every batch counts equally).
+    init, seed, prior, min_variance, hard, memory_mb, sum_out_barren, fixed
+        As for :func:`bnem.fit`; a start other than ``"network"`` is drawn from the
+        first batch.
+
+    Examples
+    --------
+    >>> import bnem
+    >>> net = bnem.BayesianNetwork({"rain": ["yes", "no"], "wet": ["yes", "no"]},
+    ...                            {"wet": ["rain"]})
+    >>> df = net.sample(400, seed=1)
+    >>> learner = bnem.OnlineEM(net, init="uniform")
+    >>> reports = [learner.update(df.iloc[i:i + 100]) for i in range(0, 400, 100)]
+    >>> [r.rows for r in reports], learner.n_batches
+    ([100, 100, 100, 100], 4)
+    >>> bool(abs(learner.network.cpd("rain").values.sum() - 1) < 1e-12)
+    True
+    """
+
+    def __init__(self, network: BayesianNetwork, *, step: Any = (0.7, 2.0),
+                 fading: float | None = None, init: str | None = "network", seed: Any = 0,
+                 prior: float = 0.0, min_variance: float | None = None, hard: bool = False,
+                 memory_mb: float | None = None, sum_out_barren: bool = False,
+                 fixed: Any = ()) -> None:
+        if not isinstance(network, BayesianNetwork):
+            raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got "
+                                f"{type(network).__name__}")
+        given = {"init": init, "seed": seed, "prior": prior, "hard": hard,
+                 "sum_out_barren": sum_out_barren, "fixed": fixed, "step": step,
+                 "accelerate": "none"}
+        if min_variance is not None:
+            given["min_variance"] = min_variance
+        if memory_mb is not None:
+            given["memory_mb"] = memory_mb
+        opts = validate(given, network.is_hybrid)
+        if fading is not None:
+            fading = float(fading) if isinstance(fading, (int, float, np.integer,
+                                                          np.floating)) else fading
+            if not isinstance(fading, float) or not 0.0 < fading <= 1.0:
+                raise BnemValueError(f"fading must be a number in (0, 1], got {fading!r}")
+        else:
+            warn_schedule(opts.step)
+        self._setup(network.fix(opts.fixed) if opts.fixed else network, opts, fading)
+
+    def _setup(self, network: BayesianNetwork, opts: FitOptions,
+               fading: float | None) -> None:
+        self.options = opts
+        self.fading = fading
+        self._template = network
+        self._compiled = compile(network, opts.hard)
+        self.maximizer = Maximizer(network)
+        self._families = families_for(Context(network, self._compiled.structure,
+                                              self.maximizer, opts.prior, opts.min_variance))
+        self._schedule = schedule(opts.step)
+        self._rng = opts.rng()
+        self._budget = MemoryBudget(opts.memory_mb)
+        self._barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
+        self.params: Parameters | None = Parameters.of(network) \
+            if opts.init == "network" else None
+        self.statistics: Stats | None = None
+        self.notes: MStepNotes = NO_NOTES
+        self.n_batches = 0
+        self.weight_seen = 0.0
+        self._columns: list[str] | None = None
+        self._latent_states = max((network.variable(n).card for n in network.discrete_nodes),
+                                  default=1)
+        self._warned_small = False
+
+    @classmethod
+    def from_options(cls, network: BayesianNetwork, opts: FitOptions) -> "OnlineEM":
+        """A learner with a fit's checked options (``bnem.fit(..., method="online")``)."""
+        learner = cls.__new__(cls)
+        learner._setup(network, opts, None)
+        return learner
+
+    @property
+    def network(self) -> BayesianNetwork:
+        """The network with the current parameters."""
+        if self.params is None:
+            raise BnemValueError("no batch has been learned yet: call update(batch) first")
+        return self.params.to_network(self._template)
+
+    def update(self, batch: pd.DataFrame, sample_weight: Any = None,
+               reference_weight: float | None = None, label: str = "") -> BatchReport:
+        """Learn from one batch of rows: its E-step at the current parameters, the
+        running statistics moved towards it, an M-step.
+
+        ``reference_weight``: the weight ``W`` the statistics are scaled to (default:
+        the weight seen so far). ``label`` names the batch in errors.
+
+        Raises
+        ------
+        DataError
+            The batch has other columns than the first batch, no rows, or weight 0
+            (or any error of encoding it, naming the row).
+        ImpossibleRowError
+            A row has probability 0 under the current parameters.
+        """
+        name = label or f"batch {self.n_batches + 1}"
+        if not isinstance(batch, pd.DataFrame):
+            raise BnemTypeError(f"a batch must be a pandas DataFrame, got {type(batch).__name__}")
+        if len(batch) == 0:
+            raise DataError(f"{name} has no rows; expected at least one")
+        columns = [str(c) for c in batch.columns]
+        if self._columns is None:
+            self._columns = columns
+        elif sorted(columns) != sorted(self._columns):
+            extra = sorted(set(columns) - set(self._columns))
+            lost = sorted(set(self._columns) - set(columns))
+            raise DataError(f"{name} has other columns than the first batch (extra: {extra}, "
+                            f"missing: {lost}); every batch must have the same columns")
+        if len(batch) < self._latent_states and not self._warned_small:
+            self._warned_small = True
+            warnings.warn(f"{name} has {len(batch)} rows, fewer than the {self._latent_states} "
+                          "states of a node: such small batches move the parameters by "
+                          "noise; use larger batches (batch_rows)", ConvergenceWarning,
+                          stacklevel=2)
+        data = AnalysedData(self._compiled, batch, self._budget, self._barren, sample_weight)
+        try:
+            if self.params is None:  # a start drawn from the first batch
+                self.params = start_point(Problem(data, self.maximizer, self.options),
+                                          self._rng)
+            stats = data.stats(self.params, self.options.hard, name)
+        finally:
+            data.close()
+        if not stats.weight > 0:
+            raise DataError(f"the rows of {name} have total weight {stats.weight:g}; a batch "
+                            "needs some weight")
+        self.weight_seen += stats.weight
+        if self.fading is not None:
+            keep, take, eta = self.fading, 1.0, math.nan
+        else:
+            eta = 1.0 if self.n_batches == 0 else self._schedule(self.n_batches)
+            scale = (reference_weight or self.weight_seen) / stats.weight
+            keep, take = 1.0 - eta, eta * scale
+        running = self.statistics
+        blocks = {f.name: f.blend(None if running is None else running.blocks[f.name],
+                                  stats.blocks[f.name], keep, take, self.params)
+                  for f in self._families}
+        weight = take * stats.weight + (0.0 if running is None else keep * running.weight)
+        self.statistics = Stats(blocks=blocks, log_likelihood=stats.log_likelihood,
+                                classification=stats.classification, weight=weight)
+        new, notes = {}, NO_NOTES
+        for family in self._families:
+            new[family.name], found = family.maximize(self.params, self.statistics)
+            notes = notes + found
+        self.params, self.notes = Parameters(blocks=new), notes
+        report = BatchReport(self.n_batches, len(batch), float(stats.weight),
+                             float(stats.log_likelihood), eta)
+        self.n_batches += 1
+        return report
+
+
+def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
+               interrupt: InterruptFlag, t0: float) -> tuple[FitResult, OnlineEM]:
+    """``bnem.fit(..., method="online")``: ``opts.max_passes`` passes of stepwise EM
+    over ``data`` in batches of ``opts.batch_rows`` rows."""
+    _check_online(data, opts)
+    warn_schedule(opts.step, stacklevel=4)
+    learner = OnlineEM.from_options(network, opts)
+    variables = list(network.variables.values())
+    weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
+    rows: list[tuple] = []
+    live = _LiveOnline(opts.history_path) if opts.history_path else None
+    pass_weight: float | None = None
+    pass_ll: list[float] = []
+    n_rows = 0
+    stopped = timed_out = False
+    try:
+        for p in range(opts.max_passes):
+            seen, pass_ll, n_rows = 0.0, [], 0
+            for label, frame, w in batches(data, opts.batch_rows, variables, opts.sample_weight):
+                report = learner.update(frame, w if w is not None else weight_column,
+                                        pass_weight, label)
+                seen += report.weight
+                n_rows += report.rows
+                pass_ll.append(report.log_likelihood)
+                seconds = time.perf_counter() - t0
+                row = (p + 1, report.batch + 1, report.rows, report.log_likelihood,
+                       report.log_likelihood / report.weight, report.step_size, seconds)
+                rows.append(row)
+                if live is not None:
+                    live.write(row)
+                logger.info("pass %d batch %d (%s): log-likelihood %.6f per row, step %.4g",
+                            p + 1, report.batch + 1, label, row[4], report.step_size)
+                progress = Progress(0, report.batch + 1, report.log_likelihood,
+                                    report.log_likelihood, math.nan, seconds, learner.n_batches,
+                                    "online")
+                if opts.callback is not None and opts.callback(progress):
+                    stopped = True
+                if interrupt.requested:
+                    stopped = True
+                if opts.max_time is not None and seconds >= opts.max_time:
+                    stopped = timed_out = True
+                if stopped:
+                    break
+            pass_weight = pass_weight or seen
+            if stopped:
+                break
+    finally:
+        if live is not None:
+            live.close()
+    history = pd.DataFrame(rows, columns=ONLINE_COLUMNS).astype(
+        {"pass": "int64", "batch": "int64", "rows": "int64"})
+    result = FitResult(learner.network, history, float(sum(pass_ll)), learner.n_batches,
+                       False, n_rows, time.perf_counter() - t0,
+                       restarts=pd.DataFrame({"objective": [float(sum(pass_ll))],
+                                              "n_iter": [learner.n_batches],
+                                              "converged": [False]}),
+                       n_estep=learner.n_batches, interrupted=interrupt.requested,
+                       stop_signal=interrupt.signal if interrupt.requested else None,
+                       method="online")
+    if timed_out:
+        warnings.warn(f"online EM stopped at max_time={opts.max_time:g} s after batch "
+                      f"{learner.n_batches}", ConvergenceWarning, stacklevel=4)
+    return result, learner
+
+
+def outcome_of(learner: OnlineEM, opts: FitOptions) -> RunOutcome:
+    """The learner's state as a finished run (for the warnings batch EM also gives)."""
+    assert learner.params is not None and learner.statistics is not None
+    point = Point(learner.params, learner.statistics, math.nan, learner.notes, "online")
+    return RunOutcome(point, dataclasses.replace(opts, max_iter=0), learner.n_batches, True,
+                      False, math.nan)
+
+
+def _check_online(data: Any, opts: FitOptions) -> None:
+    if opts.n_init > 1:
+        raise BnemValueError(f"method={opts.method!r} runs one start (n_init={opts.n_init}); "
+                             "online EM's restarts are not offered: use n_init=1, or "
+                             "method='batch'")
+    for name in ("checkpoint", "resume"):
+        if getattr(opts, name) is not None:
+            raise BnemValueError(f"{name}= is for batch EM; method={opts.method!r} does not "
+                                 "write or read checkpoints yet (its passes are short: rerun "
+                                 "it, or checkpoint the batch phase by fitting it separately "
+                                 "from the online result with init='network')")
+    if opts.client is not None:
+        raise BnemValueError("client=: online EM reads a Dask DataFrame partition by "
+                             "partition in this process; drop client=")
+    if opts.max_passes > 1 and one_shot(data):
+        raise BnemValueError(f"max_passes={opts.max_passes} needs data that can be read "
+                             "again, but an iterator can be read once: pass a list of "
+                             "DataFrames, files or a DataFrame, or use max_passes=1")
+
+
+class _LiveOnline:
+    """The online history as it grows: one flushed CSV line per batch."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self.handle: IO[str] = open(path, "w", encoding="utf-8", newline="")
+            self.writer = csv.writer(self.handle)
+            self.writer.writerow(ONLINE_COLUMNS)
+            self.handle.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the history to {os.fspath(path)!r}: "
+                          f"{exc.strerror or exc}") from exc
+
+    def write(self, row: tuple) -> None:
+        try:
+            self.writer.writerow(row)
+            self.handle.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the history to {self.path!r}: "
+                          f"{exc.strerror or exc}") from exc
+
+    def close(self) -> None:
+        try:
+            self.handle.close()
+        except OSError:
+            pass
