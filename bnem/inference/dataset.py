@@ -204,8 +204,11 @@ class AnalysedData:
 
     def __init__(self, compiled: CompiledNetwork, data: object,
                  budget: MemoryBudget = MemoryBudget(), barren: bool = False,
-                 sample_weight: object = None, spill_dir: str | None = None) -> None:
+                 sample_weight: object = None, spill_dir: str | None = None,
+                 once: bool = False) -> None:
         self.compiled = compiled
+        self.once = once  # one E-step (a batch of online EM): compiled's own plan, and the
+        # analysis kept as it is (compact forms pay off only over repeated E-steps)
         self.budget = budget
         self.barren = barren  # barren cells summed out (see bnem.inference.barren)
         source = encode_source(data, list(compiled.network.variables.values()),
@@ -216,8 +219,9 @@ class AnalysedData:
             source.close()
             raise
         try:
-            self.compiled = compiled.for_rows(
-                sample_codes(self.source, compiled.structure if barren else None))
+            if not once:
+                self.compiled = compiled.for_rows(
+                    sample_codes(self.source, compiled.structure if barren else None))
             self.refs = chunk_refs(self.compiled, self.source, budget)
             self._kept = self._keep()
         except BaseException:
@@ -236,6 +240,11 @@ class AnalysedData:
         for k, ref in enumerate(self.refs):  # first every chunk in compact form, ...
             ev = analyse_ref(self.compiled, self.source, ref, barren=self.barren)
             obs_counts += ev.obs_counts
+            if self.once:  # as analysed, while memory allows (else analysed again)
+                if ev.nbytes <= room:
+                    kept[k] = ev
+                    room -= ev.nbytes
+                continue
             small = compact(ev)
             full_size[k] = ev.nbytes
             if small.nbytes <= room:
