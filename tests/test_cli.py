@@ -256,3 +256,23 @@ def test_a_closed_pipe_is_not_an_error():
     out = subprocess.run(f"{sys.executable} -m bnem.cli.main info {NETWORKS / 'alarm.bif'} | head -1",
                          shell=True, capture_output=True, text=True)
     assert out.stdout.startswith("network") and "error" not in out.stderr
+
+
+def test_version_and_a_semicolon_file(tmp_path, capsys):
+    """--version prints the version; a semicolon-separated file is read with --sep ';'
+    and, without it, the error says which separator the header suggests."""
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"bnem {bnem.__version__}"
+    bif = tmp_path / "asia.bif"
+    net = bnem.read_bif(str(NETWORKS / "asia.bif"))
+    bnem.write_bif(net, bif)
+    net.sample(100, seed=1).to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    assert main(["fit", str(bif), str(tmp_path / "semi.csv"), "-o", str(tmp_path / "o.bif")]) == 2
+    err = capsys.readouterr().err
+    assert "probably separated by ';' (sep=';'; command line --sep ';')" in err
+    assert main(["-q", "fit", str(bif), str(tmp_path / "semi.csv"), "-o", str(tmp_path / "o.bif"),
+                 "--sep", ";", "--max-iter", "2"]) == 0
+    assert main(["loglik", str(bif), str(tmp_path / "semi.csv"), "--sep", ";"]) == 0
+    assert main(["loglik", str(bif), str(tmp_path / "semi.csv"), "--sep", ";;"]) == 2
+    assert "--sep must be one character" in capsys.readouterr().err

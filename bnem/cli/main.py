@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="bnem", description="Learn Bayesian-network parameters by EM from incomplete data.")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"bnem {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     f = sub.add_parser("fit", help="learn CPDs by EM; writes a BIF or JSON file")
@@ -140,6 +141,23 @@ def _fit_kwargs(args: argparse.Namespace) -> dict:
 def _missing_option(p):
     p.add_argument("--missing", nargs="*", default=["?", "", "NA"],
                    help="cell texts that mean missing (default: ? '' NA)")
+    p.add_argument("--sep", default=None, metavar="CHAR",
+                   help="field separator of CSV files (default: ',' and tab for .tsv); "
+                        r"'\t' is a tab")
+
+
+def _separator(text: str | None) -> str | None:
+    if text is None:
+        return None
+    sep = "\t" if text in ("\\t", "tab", "TAB") else text
+    if len(sep) != 1:
+        raise BnemValueError(f"--sep must be one character (or '\\t' for a tab), got {text!r}")
+    return sep
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,7 +268,7 @@ def _fit_locked(args) -> int:
     opts = validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data
     if opts.fixed:                                            # are read, --fixed nodes too
         network.fix(opts.fixed)
-    data = files(args.data, missing=args.missing)  # read in batches, kept encoded on disk
+    data = files(args.data, missing=args.missing, sep=_separator(args.sep))  # read in batches
     logger.info("fitting %s (%d nodes) to %s (%d file(s))", args.network,
                 len(network.nodes), args.data, len(data.paths))
     with _cluster(args) as client, warnings.catch_warnings():
@@ -390,7 +408,7 @@ def _loglik(args) -> int:
     if args.per_row:
         _check_writable(args.per_row, "--per-row", (args.network, args.data))
     network = _read(args.network)
-    data = files(args.data, missing=args.missing)
+    data = files(args.data, missing=args.missing, sep=_separator(args.sep))
     lp = log_prob(network, data)
     total = float(np.sum(lp))
     print(f"log-likelihood {total:.10g} ({total / len(lp):.10g} per row, {len(lp)} rows)")

@@ -211,9 +211,17 @@ def _check_columns(data: pd.DataFrame, names: list) -> None:
     known = set(names)
     unknown = [c for c in cols if c not in known]
     if unknown:
+        hint = ""
+        for sep in (";", "\t", "|", ","):
+            if len(unknown) == 1 and len(cols) == 1 and sep in cols[0] and \
+                    any(part.strip() in known for part in cols[0].split(sep)):
+                hint = (f" The one column's name holds {sep!r}: the file is probably "
+                        f"separated by {sep!r} (sep={sep!r}; command line --sep "
+                        f"'{sep}').")
+                break
         raise DataError(
             f"column(s) {preview(unknown)} name no node of the network; nodes are "
-            f"{preview(names, 40)}. Drop or rename those columns."
+            f"{preview(names, 40)}. Drop or rename those columns.{hint}"
         )
 
 
