@@ -99,8 +99,8 @@ def test_latent_class_partial_fit_equals_a_stepwise_run():
     # after fit, partial_fit goes on from the fitted parameters
     lca2 = bnem.LatentClassModel(2, random_state=0, n_init=2).fit(X)
     before = lca2.network_.log_likelihood(X)
-    lca2.partial_fit(X.iloc[:300])
-    assert lca2.n_iter_ == 1 and abs(lca2.network_.log_likelihood(X) - before) < 0.01 * abs(before)
+    lca2.partial_fit(X.iloc[:300])  # the fit's 1200 rows count as 4 batches of 300 before it
+    assert lca2.n_iter_ == 5 and abs(lca2.network_.log_likelihood(X) - before) < 0.01 * abs(before)
 
 
 def test_stepwise_em_recovers_the_true_parameters_and_the_hand_off_reaches_batch_em():
@@ -238,7 +238,7 @@ def test_online_errors_and_warnings():
                        ((0.7, -1), "t0")]:
         with pytest.raises((BnemValueError, bnem.BnemError), match=match):
             bnem.fit(net, df, method="online", step=bad)
-    with pytest.raises(BnemValueError, match=r"step\(1\) returned 2"):
+    with pytest.raises(BnemValueError, match=r"step\(0\) returned 2"):
         bnem.fit(net, df, method="online", step=lambda t: 2, batch_rows=300)
     learner = bnem.OnlineEM(net, init="uniform")
     learner.update(df.iloc[:100])
@@ -269,3 +269,52 @@ def test_fading_one_keeps_plain_sums_and_tracks_nothing_else():
         data.close()
     np.testing.assert_allclose(learner.statistics.counts, whole.counts, rtol=1e-12)
     assert _max_diff(learner.network, net) == 0.0
+
+
+def test_review_fixes_short_batches_rare_states_and_the_hand_off(tmp_path):
+    net = load("asia")
+    df = net.sample(1001, seed=1)
+    # a state the first batches lack stays possible (it gave ImpossibleRowError)
+    ordered = pd.concat([df[df.asia == "no"], df[df.asia == "yes"]])
+    res = bnem.fit(net, ordered, method="online", batch_rows=200)
+    assert res.network.cpd("asia").values[0] > 0  # 'yes' learned from the last batch
+    # a short last batch moves the parameters in proportion to its weight
+    res = bnem.fit(net, df, method="online", batch_rows=1000, max_passes=1)
+    first, last = res.history.step_size
+    assert first == pytest.approx(2 ** -0.7) and last == pytest.approx(3 ** -0.7 / 1000)
+    # the hand-off stops when the online phase was stopped, and its history file
+    # holds both phases, with seconds running on
+    stopped = bnem.fit(net, df, method="online-then-batch", batch_rows=200,
+                       callback=lambda p: True)
+    assert stopped.method == "online" and stopped.n_iter == 1
+    both = bnem.fit(net, df, method="online-then-batch", batch_rows=200,
+                    history_path=tmp_path / "h.csv")
+    written = pd.read_csv(tmp_path / "h.csv")
+    assert written.phase.value_counts().to_dict() == both.history.phase.value_counts().to_dict()
+    assert both.history.seconds.is_monotonic_increasing
+    with pytest.raises(BnemValueError, match="online-then-batch.*read again"):
+        bnem.fit(net, iter([df]), method="online-then-batch", max_passes=1)
+
+
+def test_partial_fit_after_fit_goes_on_from_the_fit():
+    """A small batch after fit moves the fitted parameters a little (it replaced them:
+    one 10-row batch moved the means by about 3)."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (500, 2)), rng.normal(5, 1, (500, 2))])
+    rng.shuffle(X)
+    gm = bnem.GaussianMixture(2, random_state=0).fit(X)
+    means = gm.means_.copy()
+    gm.partial_fit(X[:10])
+    assert np.abs(gm.means_ - means).max() < 0.1
+
+
+def test_a_symlink_to_the_output_is_not_a_second_output(tmp_path, capsys):
+    from bnem.cli.main import main
+    net = load("asia")
+    bif = tmp_path / "asia.bif"
+    bnem.write_bif(net, bif)
+    net.sample(100, seed=1).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "hl.csv").symlink_to(tmp_path / "out.bif")
+    assert main(["fit", str(bif), str(tmp_path / "d.csv"), "-o", str(tmp_path / "out.bif"),
+                 "--history", str(tmp_path / "hl.csv")]) == 2
+    assert "--history and -o name the same file" in capsys.readouterr().err

@@ -237,16 +237,16 @@ def _fit(args) -> int:
     _check_writable(args.output, "-o/--output", inputs)
     if args.history:
         _check_writable(args.history, "--history", inputs)
-        if os.path.abspath(args.history) == os.path.abspath(args.output):
+        if os.path.realpath(args.history) == os.path.realpath(args.output):
             raise BnemValueError("--history and -o name the same file; the trace would "
                                  "overwrite the learned network")
-    outputs = {os.path.abspath(p) for p in (args.output, args.history) if p}
+    outputs = {os.path.realpath(p) for p in (args.output, args.history) if p}
     for flag, path in (("--checkpoint", args.checkpoint), ("--resume", args.resume)):
         if path is None:
             continue
         if flag == "--checkpoint" or os.path.exists(path):
             _check_writable(path, flag, inputs)
-        if os.path.abspath(path) in outputs:
+        if os.path.realpath(path) in outputs:
             raise BnemValueError(f"{flag} {path!r} is also an output (-o or --history); "
                                  "choose another name")
     with output_locks({"-o/--output": args.output, "--history": args.history,

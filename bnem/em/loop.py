@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_open
 from ..errors import BnemTypeError, BnemValueError, DataError
 from ..locks import output_locks
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
@@ -151,8 +152,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     max_passes : int, default 2
         Passes of online EM over the data.
     step : (alpha, t0), float or callable, default (0.7, 2.0)
-        Online EM's step after batch ``t`` (``t = 1, 2, ...``; the first batch is taken
-        whole): ``(t + t0) ** -alpha`` with ``alpha`` in ``(0.5, 1]`` for convergence
+        Online EM's step at batch ``t`` (``t = 0, 1, ...``; the first batch is blended
+        with the start): ``min(1, (t + t0) ** -alpha)`` with ``alpha`` in ``(0.5, 1]`` for convergence
         (others warn), a constant in ``(0, 1]`` (which follows drifting data and does
         not converge), or a function of ``t``.
 
@@ -194,7 +195,7 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
             result.empty_configurations, result.floored_variances = conclude(
                 network, outcome_of(learner, opts), learner.maximizer, opts,
                 learner.statistics.weight, result.interrupted, False, interrupt.reason)
-            if opts.method == "online" or result.interrupted:
+            if opts.method == "online" or result.stopped:
                 return result
             return _hand_off(result, data, opts, t0)
     with output_locks({"history_path": opts.history_path, "checkpoint": opts.checkpoint}):
@@ -222,7 +223,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
                            best.point.stats.log_likelihood, best.n_iter, best.converged,
                            data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,
                            n_estep=problem.n_estep, interrupted=runs[-1].interrupted,
-                           stop_signal=interrupt.signal if runs[-1].interrupted else None)
+                           stop_signal=interrupt.signal if runs[-1].interrupted else None,
+                           stopped=runs[-1].stopped, statistics=best.point.stats)
         logger.debug("%s", result.summary())
         return result
 
@@ -231,7 +233,11 @@ def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float) -> FitR
     """``method="online-then-batch"``: batch EM from the online result to convergence;
     the history holds both phases (a ``phase`` column)."""
     given = {o.name: getattr(opts, o.name) for o in OPTIONS}
-    given.update(method="batch", init="network", n_init=1, fixed=())
+    given.update(method="batch", init="network", n_init=1, fixed=(), history_path=None)
+    if opts.max_time is not None:  # what is left of it
+        given["max_time"] = max(opts.max_time - (time.perf_counter() - t0), 0.0)
+    if opts.chunk_rows is not None:
+        given["chunk_rows"] = opts.chunk_rows
     caught: list = []
     try:
         with warnings.catch_warnings(record=True) as record:
@@ -243,8 +249,14 @@ def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float) -> FitR
     finally:  # the batch phase's warnings, at the user's call to fit
         for w in caught:
             warnings.warn(w.message, w.category, stacklevel=3)
-    history = pd.concat([online.history.assign(phase="online"),
-                         batch.history.assign(phase="batch")], ignore_index=True)
+    elapsed = float(online.history["seconds"].iloc[-1])
+    later = batch.history.assign(seconds=batch.history["seconds"] + elapsed, phase="batch")
+    history = pd.concat([online.history.assign(phase="online"), later], ignore_index=True)
+    history = history.astype({c: "Int64" for c in ("pass", "batch", "rows", "iteration",
+                                                   "n_estep") if c in history})
+    if opts.history_path is not None:  # the live file held the online phase: now both
+        with atomic_open(opts.history_path, "w", encoding="utf-8", newline="") as handle:
+            history.to_csv(handle, index=False)
     return dataclasses.replace(batch, history=history, seconds=time.perf_counter() - t0,
                                n_estep=online.n_estep + batch.n_estep,
                                method="online-then-batch")

@@ -4,14 +4,17 @@ Stepwise EM (Cappe and Moulines 2009; Liang and Klein 2009) reads the rows as
 mini-batches. After batch ``t`` (``t = 0, 1, ...``) the running statistics ``s`` move
 towards the batch's statistics ``s_b`` (its E-step at the current parameters)::
 
-    s <- (1 - eta_t) s + eta_t (W / w_b) s_b          eta_0 = 1, eta_t = (t + t0) ** -alpha
+    s <- (1 - eta_t) s + eta_t (W / w_b) s_b          eta_t = min(1, (t + t0) ** -alpha)
 
-and an M-step follows, family by family, exactly as in batch EM (shared, held and
+starting from statistics of the start parameters (tables: the start's probabilities as
+counts of weight ``W``, so that a state the first batches lack keeps some probability;
+Gaussian moments: the first batch's, taken whole), and an M-step follows, family by family, exactly as in batch EM (shared, held and
 tied blocks included). ``w_b`` is the batch's row weight and ``W`` the weight of a
 whole pass (while the first pass runs: the weight seen so far), so the statistics
 stay on the scale of the data and a Dirichlet ``prior`` weighs as much as in batch
-EM. With one batch of all rows and a step of 1, every update is one iteration of
-batch EM. ``alpha`` in ``(0.5, 1]`` meets the conditions under which stepwise EM
+EM. A batch lighter than the heaviest so far (a short last batch) has its step cut in
+proportion. With one batch of all rows and a step of 1, every update is one iteration
+of batch EM. ``alpha`` in ``(0.5, 1]`` meets the conditions under which stepwise EM
 converges (the steps sum to infinity, their squares do not); a constant step keeps
 following the latest batches (for drifting data) and does not converge.
 
@@ -42,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.batches import batches, one_shot
-from ..errors import BnemTypeError, BnemValueError, ConvergenceWarning, DataError
+from ..errors import (BnemTypeError, BnemValueError, ConvergenceWarning, DataError,
+                      ImpossibleRowError)
 from ..inference.budget import MemoryBudget
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
@@ -55,6 +59,7 @@ from .mstep import Maximizer
 from .notes import NONE as NO_NOTES
 from .notes import MStepNotes
 from .options import FitOptions, check_step, validate
+from .report import warn_symmetric
 from .result import FitResult
 from .run import Problem, Progress, RunOutcome, Point
 from .start import start_point
@@ -66,7 +71,7 @@ ONLINE_COLUMNS = ["pass", "batch", "rows", "log_likelihood", "log_likelihood_per
 
 
 def schedule(step: Any) -> Callable[[int], float]:
-    """The step size after batch ``t >= 1`` for a checked ``step`` option."""
+    """The step size at batch ``t = 0, 1, ...`` for a checked ``step`` option."""
     if callable(step):
         def called(t: int) -> float:
             value = step(t)
@@ -104,7 +109,7 @@ class BatchReport:
     rows: int
     weight: float
     log_likelihood: float   # of the batch, at the parameters before its update
-    step_size: float        # eta (1 for the first batch; NaN with a fading factor)
+    step_size: float        # eta (NaN with a fading factor)
 
 
 class OnlineEM:
@@ -157,7 +162,8 @@ class OnlineEM:
         opts = validate(given, network.is_hybrid)
         if fading is not None:
             fading = float(fading) if isinstance(fading, (int, float, np.integer,
-                                                          np.floating)) else fading
+                                                          np.floating)) \
+                and not isinstance(fading, bool) else fading
             if not isinstance(fading, float) or not 0.0 < fading <= 1.0:
                 raise BnemValueError(f"fading must be a number in (0, 1], got {fading!r}")
         else:
@@ -185,9 +191,17 @@ class OnlineEM:
         self.n_batches = 0
         self.weight_seen = 0.0
         self._columns: list[str] | None = None
-        self._latent_states = max((network.variable(n).card for n in network.discrete_nodes),
-                                  default=1)
         self._warned_small = False
+        self._largest = 0.0       # the largest batch weight so far: a smaller batch's step
+        self._continued = False   # is cut in proportion (a short last batch moves less)
+
+    def continue_from(self, statistics: Stats) -> None:
+        """Go on from a batch fit whose last E-step gave ``statistics`` (at the current
+        parameters): they become the running statistics, and the step schedule goes on
+        as if that fit's rows had come in batches the size of the next one."""
+        self.statistics = statistics
+        self.weight_seen = float(statistics.weight)
+        self._continued = True
 
     @classmethod
     def from_options(cls, network: BayesianNetwork, opts: FitOptions) -> "OnlineEM":
@@ -232,12 +246,6 @@ class OnlineEM:
             lost = sorted(set(self._columns) - set(columns))
             raise DataError(f"{name} has other columns than the first batch (extra: {extra}, "
                             f"missing: {lost}); every batch must have the same columns")
-        if len(batch) < self._latent_states and not self._warned_small:
-            self._warned_small = True
-            warnings.warn(f"{name} has {len(batch)} rows, fewer than the {self._latent_states} "
-                          "states of a node: such small batches move the parameters by "
-                          "noise; use larger batches (batch_rows)", ConvergenceWarning,
-                          stacklevel=2)
         if self._planned is None:  # the clique tree is chosen on the first batch's rows
             data = AnalysedData(self._compiled, batch, self._budget, self._barren,
                                 sample_weight)
@@ -245,28 +253,61 @@ class OnlineEM:
         else:  # and kept: choosing it again for every batch cost a third of a pass
             data = AnalysedData(self._planned, batch, self._budget, self._barren,
                                 sample_weight, once=True)
+        latent = [n for n in data.latent if n in self._template.discrete_nodes]
+        states = max((len(self._template.states(n)) for n in latent), default=0)
+        if len(batch) < states and not self._warned_small:
+            self._warned_small = True
+            warnings.warn(f"{name} has {len(batch)} row(s), fewer than the {states} states of "
+                          f"latent node {max(latent, key=lambda n: len(self._template.states(n)))!r}: "
+                          "such small batches move the parameters by noise; use larger "
+                          "batches (batch_rows)", ConvergenceWarning, stacklevel=2)
         try:
             if self.params is None:  # a start drawn from the first batch
                 self.params = start_point(Problem(data, self.maximizer, self.options),
                                           self._rng)
-            stats = data.stats(self.params, self.options.hard, name)
+                warn_symmetric(self.params.to_network(self._template), data.latent,
+                               self.options.init)
+            elif self.n_batches == 0 and not self._continued:
+                warn_symmetric(self.params.to_network(self._template), data.latent,
+                               self.options.init)
+            try:
+                stats = data.stats(self.params, self.options.hard, f"current ({name})")
+            except ImpossibleRowError as exc:
+                if self.n_batches == 0:
+                    raise
+                raise ImpossibleRowError(
+                    f"{exc} In online EM this is usually a state that the batches learned "
+                    "so far never showed, so their M-step gave it probability 0: use "
+                    "prior > 0 (e.g. prior=1), or larger or shuffled batches.") from None
         finally:
             data.close()
-        if not stats.weight > 0:
-            raise DataError(f"the rows of {name} have total weight {stats.weight:g}; a batch "
-                            "needs some weight")
+        if not stats.weight > 0:  # nothing to learn: the statistics stay as they are
+            self.n_batches += 1
+            return BatchReport(self.n_batches - 1, len(batch), 0.0, 0.0, 0.0)
+        if self._continued and self.n_batches == 0:
+            self.n_batches = max(1, round(self.weight_seen / stats.weight))
         self.weight_seen += stats.weight
+        self._largest = max(self._largest, float(stats.weight))
+        reference = reference_weight or self.weight_seen
         if self.fading is not None:
             keep, take, eta = self.fading, 1.0, math.nan
         else:
-            eta = 1.0 if self.n_batches == 0 else self._schedule(self.n_batches)
-            scale = (reference_weight or self.weight_seen) / stats.weight
-            keep, take = 1.0 - eta, eta * scale
+            eta = min(self._schedule(self.n_batches), 1.0) * stats.weight / self._largest
+            keep, take = 1.0 - eta, eta * reference / stats.weight
         running = self.statistics
-        blocks = {f.name: f.blend(None if running is None else running.blocks[f.name],
-                                  stats.blocks[f.name], keep, take, self.params)
+        if running is not None:
+            before, before_weight = dict(running.blocks), running.weight
+        elif self.fading is None:  # the start, as statistics of the reference weight
+            before = {f.name: f.start_statistics(self.params.blocks[f.name], reference)
+                      for f in self._families}
+            before_weight = reference
+        else:
+            before, before_weight = {f.name: None for f in self._families}, 0.0
+        blocks = {f.name: f.blend(before[f.name], stats.blocks[f.name],
+                                  keep if before[f.name] is not None else 0.0,
+                                  take, self.params)
                   for f in self._families}
-        weight = take * stats.weight + (0.0 if running is None else keep * running.weight)
+        weight = take * stats.weight + keep * before_weight
         self.statistics = Stats(blocks=blocks, log_likelihood=stats.log_likelihood,
                                 classification=stats.classification, weight=weight)
         new, notes = {}, NO_NOTES
@@ -305,8 +346,9 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
                 n_rows += report.rows
                 pass_ll.append(report.log_likelihood)
                 seconds = time.perf_counter() - t0
-                row = (p + 1, report.batch + 1, report.rows, report.log_likelihood,
-                       report.log_likelihood / report.weight, report.step_size, seconds)
+                per_row = report.log_likelihood / report.weight if report.weight else math.nan
+                row = (p + 1, report.batch + 1, report.rows, report.log_likelihood, per_row,
+                       report.step_size, seconds)
                 rows.append(row)
                 if live is not None:
                     live.write(row)
@@ -338,7 +380,7 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
                                               "converged": [False]}),
                        n_estep=learner.n_batches, interrupted=interrupt.requested,
                        stop_signal=interrupt.signal if interrupt.requested else None,
-                       method="online")
+                       method="online", stopped=stopped)
     if timed_out:
         warnings.warn(f"online EM stopped at max_time={opts.max_time:g} s after batch "
                       f"{learner.n_batches}", ConvergenceWarning, stacklevel=4)
@@ -364,13 +406,17 @@ def _check_online(data: Any, opts: FitOptions) -> None:
                                  "write or read checkpoints yet (its passes are short: rerun "
                                  "it, or checkpoint the batch phase by fitting it separately "
                                  "from the online result with init='network')")
-    if opts.client is not None:
-        raise BnemValueError("client=: online EM reads a Dask DataFrame partition by "
-                             "partition in this process; drop client=")
-    if opts.max_passes > 1 and one_shot(data):
-        raise BnemValueError(f"max_passes={opts.max_passes} needs data that can be read "
-                             "again, but an iterator can be read once: pass a list of "
-                             "DataFrames, files or a DataFrame, or use max_passes=1")
+    if opts.client is not None and opts.method == "online":
+        raise BnemValueError("client= (or --workers/--scheduler): online EM reads a Dask "
+                             "DataFrame partition by partition in this process, not on "
+                             "workers; leave the cluster out")
+    if (opts.max_passes > 1 or opts.method == "online-then-batch") and one_shot(data):
+        why = f"max_passes={opts.max_passes}" if opts.method == "online" else \
+            "method='online-then-batch' (its batch phase reads the data again)"
+        raise BnemValueError(f"{why} needs data that can be read again, but an iterator "
+                             "can be read once: pass a list of DataFrames, files or a "
+                             "DataFrame" + (", or use max_passes=1" if opts.method == "online"
+                                            else ""))
 
 
 class _LiveOnline:

@@ -76,10 +76,9 @@ OPTIONS: tuple[Option, ...] = (
            "there to convergence", choices=("batch", "online", "online-then-batch")),
     Option("batch_rows", "int", 10_000, "rows per mini-batch of online EM", minimum=1),
     Option("max_passes", "int", 2, "passes of online EM over the data", minimum=1),
-    Option("step", "step", (0.7, 2.0), "online EM's step after batch t (t = 1, 2, ...; the "
-           "first batch's statistics are taken whole): (alpha, t0) for (t + t0) ** -alpha, "
-           "alpha in (0.5, 1]; or a constant step in (0, 1]; or a function of t "
-           "(command line: ALPHA,T0 or one number)"),
+    Option("step", "step", (0.7, 2.0), "online EM's step at batch t (t = 0, 1, ...): "
+           "(alpha, t0) for min(1, (t + t0) ** -alpha), alpha in (0.5, 1]; or a constant "
+           "step in (0, 1]; or a function of t (command line: ALPHA,T0 or one number)"),
     Option("fixed", "nodes", (), "nodes whose CPDs are kept as given while EM learns the "
            "rest (comma-separated on the command line)"),
     Option("sample_weight", "weights", None, "a weight per row (e.g. the frequency of a "

@@ -72,6 +72,8 @@ class FitResult:
     interrupted: bool = False
     stop_signal: str | None = None
     method: str = "batch"
+    stopped: bool = False  # a callback, max_time or a signal ended it early
+    statistics: Any = field(default=None, repr=False)  # of the last E-step (partial_fit)
 
     def summary(self) -> str:
         """One line: converged or not, iterations, log-likelihood, time."""

@@ -30,11 +30,12 @@ def fit_for_estimator(*args: Any, **kwargs: Any) -> FitResult:
 
 
 def online_update(estimator: Any, frame: Any, sample_weight: Any, start: Any, init: str,
-                  **options: Any) -> BatchReport:
+                  statistics: Any = None, **options: Any) -> BatchReport:
     """One ``partial_fit`` batch: the estimator's :class:`~bnem.em.online.OnlineEM`
     (``online_``, made from ``start`` and ``init`` on the first call, with the
-    estimator's ``step`` and ``fading``) learns from ``frame``; warnings are shown at
-    the line that called ``partial_fit``."""
+    estimator's ``step`` and ``fading``, going on from ``statistics``, the last E-step
+    of a ``fit``, if given) learns from ``frame``; warnings are shown at the line that
+    called ``partial_fit``."""
     caught: list = []
     try:
         with warnings.catch_warnings(record=True) as record:
@@ -44,6 +45,8 @@ def online_update(estimator: Any, frame: Any, sample_weight: Any, start: Any, in
                 if learner is None:
                     learner = OnlineEM(start, step=estimator.step, fading=estimator.fading,
                                        init=init, **options)
+                    if statistics is not None:
+                        learner.continue_from(statistics)
                     estimator.online_ = learner
                 return learner.update(frame, sample_weight)
             finally:

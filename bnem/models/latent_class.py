@@ -127,6 +127,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         total = len(frame) if sample_weight is None else \
             float(np.asarray(sample_weight, dtype=float).sum())
         self.lower_bound_ = res.log_likelihood / total
+        self._fit_statistics = res.statistics  # partial_fit goes on from them
         self._set_parameters()
         return self
 
@@ -149,6 +150,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         else:
             start, init = self.network_, "network"
         report = online_update(self, frame, sample_weight, start, init,
+                               statistics=getattr(self, "_fit_statistics", None),
                                seed=seed_of(self.random_state), prior=self.prior,
                                min_variance=self.min_variance)
         self.network_ = self.online_.network

@@ -113,6 +113,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.converged_ = res.converged
         self.n_iter_ = res.n_iter
         self.lower_bound_ = res.log_likelihood / res.n_rows
+        self._fit_statistics = res.statistics  # partial_fit goes on from them
         self._set_parameters()
         return self
 
@@ -131,6 +132,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             start, init = self.network_, "network"
         report = online_update(self, df, sample_weight, start, init,
+                               statistics=getattr(self, "_fit_statistics", None),
                                seed=seed_of(self.random_state), min_variance=self.min_variance)
         self.network_ = self.online_.network
         self.converged_ = False

@@ -54,6 +54,12 @@ class Family(Protocol):
         origin first)."""
         ...
 
+    def start_statistics(self, block: Any, weight: float) -> Any | None:
+        """Statistics of total weight ``weight`` whose M-step gives ``block`` back (online
+        EM's running statistics before the first batch), or None when the first batch's
+        statistics are taken whole."""
+        ...
+
     def constrain(self, block: Any) -> Any:
         """``block`` within the network's blocks (``block`` itself when none apply)."""
         ...

@@ -89,6 +89,8 @@ class GaussianFamily:
                 out.append(Moments(take * b.n, take * b.m1, take * b.m2, centre))
                 continue
             a = running[j]
+            if a.centre is None:  # a fit's last E-step, at these same parameters
+                a = Moments(a.n, a.m1, a.m2, centre)
             d = centre - a.centre
             m1 = b.m1 + b.n[:, None] * d
             m2 = b.m2 + d[:, :, None] * b.m1[:, None, :] + b.m1[:, :, None] * d[:, None, :] \
@@ -96,6 +98,9 @@ class GaussianFamily:
             out.append(Moments(keep * a.n + take * b.n, keep * a.m1 + take * m1,
                                keep * a.m2 + take * m2, a.centre))
         return tuple(out)
+
+    def start_statistics(self, block: Mapping, weight: float) -> None:
+        return None  # densities are never 0: the first batch's moments are taken whole
 
     def constrain(self, block: Mapping) -> Mapping:
         if self.blocks:

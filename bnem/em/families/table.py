@@ -46,6 +46,15 @@ class TableFamily:
               params: "Parameters") -> np.ndarray:
         return take * batch if running is None else keep * running + take * batch
 
+    def start_statistics(self, block: np.ndarray, weight: float) -> np.ndarray:
+        """Counts ``theta * weight / (distributions of the node)``: the start as if it
+        had been learned from ``weight`` rows spread evenly over each node's parent
+        configurations. Blending batches into them never leaves an entry the start
+        gave mass at exactly 0 (a state the batches so far lacked stays possible)."""
+        m = self.maximizer
+        per_node = np.bincount(m.block_node, minlength=int(m.block_node.max(initial=-1)) + 1)
+        return block * (weight / per_node[m.block_node][m.block_of])
+
     def constrain(self, block: np.ndarray) -> np.ndarray:
         return self.maximizer.project(block)
 
