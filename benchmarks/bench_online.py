@@ -100,6 +100,7 @@ def run_case(name: str, net: bnem.BayesianNetwork, data, score_df: pd.DataFrame,
     batch_seconds = rows[0]["seconds"]
     for r in rows:
         r["time_vs_batch"] = r["seconds"] / batch_seconds
+    _table(rows)  # each case as it finishes
     return rows
 
 
@@ -136,10 +137,14 @@ def main() -> None:
         net, df = _mixture(args.gmm_rows, args.components, args.dims, 2)
         out += run_case(f"GMM K={args.components} d={args.dims} {args.gmm_rows:,}", net, df,
                         df, len(df), args.batch_rows, args.tol, "k-means++")
-    print(format_table(out, [("case", "case"), ("method", "method"), ("seconds", "seconds"),
-                             ("time_vs_batch", "time / batch EM's"), ("passes", "passes"),
-                             ("ll_per_row", "log-lik per row"),
-                             ("gap", "below batch EM (nats/row)")]))
+    _table(out)
+
+
+def _table(rows: list[dict]) -> None:
+    print(format_table(rows, [("case", "case"), ("method", "method"), ("seconds", "seconds"),
+                              ("time_vs_batch", "time / batch EM's"), ("passes", "passes"),
+                              ("ll_per_row", "log-lik per row"),
+                              ("gap", "below batch EM (nats/row)")]), flush=True)
 
 
 if __name__ == "__main__":
