@@ -6,6 +6,12 @@ Every exception subclasses the matching builtin so that callers can catch
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
 
 class BnemError(Exception):
     """Base class of every error bnem raises on purpose."""
@@ -85,3 +91,22 @@ class DegenerateWarning(UserWarning):
 class FormatWarning(UserWarning):
     """A file format cannot hold part of a network (e.g. BIF and shared or held
     parameters); the values are written, that part is lost."""
+
+
+def warnings_reissued(stacklevel: int, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)``; the warnings it issues are recorded and issued again,
+    through the user's own filters, as a ``warnings.warn(..., stacklevel=stacklevel)`` in
+    this function's caller would issue them (also when ``call`` raises): bnem's entry
+    points that call another one show its warnings at the user's line."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            try:
+                return call(*args, **kwargs)
+            finally:
+                caught = list(record)
+    finally:  # outside the recording block: the user's filters apply
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=stacklevel + 1)
+

@@ -457,7 +457,7 @@ def test_a_history_write_error_names_the_file(tmp_path):
         def flush(self):
             pass
 
-    live.writer = __import__("csv").writer(Full())
+    live.file.writer = __import__("csv").writer(Full())
     with pytest.raises(OSError, match=r"cannot write the history to '.*h.csv': No space left"):
         live.write(Progress(0, 1, -1.0, -1.0, 0.1, 0.5, 3, "em"))
     live.close()

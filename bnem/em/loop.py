@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_open
-from ..errors import BnemTypeError, BnemValueError, DataError
+from ..errors import BnemTypeError, BnemValueError, DataError, warnings_reissued
 from ..locks import output_locks
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
@@ -238,17 +238,8 @@ def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float) -> FitR
         given["max_time"] = max(opts.max_time - (time.perf_counter() - t0), 0.0)
     if opts.chunk_rows is not None:
         given["chunk_rows"] = opts.chunk_rows
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            try:
-                batch = fit(online.network, data, **given)
-            finally:
-                caught = list(record)
-    finally:  # the batch phase's warnings, at the user's call to fit
-        for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=3)
+    # the batch phase's warnings, at the user's call to fit
+    batch = warnings_reissued(3, fit, online.network, data, **given)
     elapsed = float(online.history["seconds"].iloc[-1])
     later = batch.history.assign(seconds=batch.history["seconds"] + elapsed, phase="batch")
     history = pd.concat([online.history.assign(phase="online"), later], ignore_index=True)

@@ -31,20 +31,19 @@ use it); :func:`fit_online` is ``bnem.fit(..., method="online")``.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..data.batches import batches, one_shot
+from ..data.source import other_columns
 from ..errors import (BnemTypeError, BnemValueError, ConvergenceWarning, DataError,
                       ImpossibleRowError)
 from ..inference.budget import MemoryBudget
@@ -58,11 +57,12 @@ from .interrupt import InterruptFlag
 from .mstep import Maximizer
 from .notes import NONE as NO_NOTES
 from .notes import MStepNotes
-from .options import FitOptions, check_step, validate
+from .options import FitOptions, validate
 from .report import warn_symmetric
 from .result import FitResult
 from .run import Problem, Progress, RunOutcome, Point
 from .start import start_point
+from .trace import LiveCSV
 
 logger = logging.getLogger("bnem")
 
@@ -242,10 +242,7 @@ class OnlineEM:
         if self._columns is None:
             self._columns = columns
         elif sorted(columns) != sorted(self._columns):
-            extra = sorted(set(columns) - set(self._columns))
-            lost = sorted(set(self._columns) - set(columns))
-            raise DataError(f"{name} has other columns than the first batch (extra: {extra}, "
-                            f"missing: {lost}); every batch must have the same columns")
+            raise other_columns(name, "the first batch", columns, self._columns)
         if self._planned is None:  # the clique tree is chosen on the first batch's rows
             data = AnalysedData(self._compiled, batch, self._budget, self._barren,
                                 sample_weight)
@@ -331,7 +328,7 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
     variables = list(network.variables.values())
     weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
     rows: list[tuple] = []
-    live = _LiveOnline(opts.history_path) if opts.history_path else None
+    live = LiveCSV(opts.history_path, ONLINE_COLUMNS) if opts.history_path else None
     pass_weight: float | None = None
     pass_ll: list[float] = []
     n_rows = 0
@@ -417,32 +414,3 @@ def _check_online(data: Any, opts: FitOptions) -> None:
                              "can be read once: pass a list of DataFrames, files or a "
                              "DataFrame" + (", or use max_passes=1" if opts.method == "online"
                                             else ""))
-
-
-class _LiveOnline:
-    """The online history as it grows: one flushed CSV line per batch."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        try:
-            self.handle: IO[str] = open(path, "w", encoding="utf-8", newline="")
-            self.writer = csv.writer(self.handle)
-            self.writer.writerow(ONLINE_COLUMNS)
-            self.handle.flush()
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write the history to {os.fspath(path)!r}: "
-                          f"{exc.strerror or exc}") from exc
-
-    def write(self, row: tuple) -> None:
-        try:
-            self.writer.writerow(row)
-            self.handle.flush()
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write the history to {self.path!r}: "
-                          f"{exc.strerror or exc}") from exc
-
-    def close(self) -> None:
-        try:
-            self.handle.close()
-        except OSError:
-            pass

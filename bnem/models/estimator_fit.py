@@ -4,29 +4,19 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from ..em.loop import fit as em_fit
 from ..em.online import BatchReport, OnlineEM
 from ..em.result import FitResult
+from ..errors import warnings_reissued
 
 
 def fit_for_estimator(*args: Any, **kwargs: Any) -> FitResult:
     """:func:`bnem.fit`; the warnings it issues are recorded and issued again, through
     the user's own filters, at the line that called the estimator's ``fit`` (this
     function's caller's caller), also when the fit raises."""
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            try:
-                return em_fit(*args, **kwargs)
-            finally:
-                caught = list(record)
-    finally:
-        for w in caught:  # outside the recording block: the user's filters apply
-            warnings.warn(w.message, w.category, stacklevel=3)
+    return warnings_reissued(3, em_fit, *args, **kwargs)
 
 
 def online_update(estimator: Any, frame: Any, sample_weight: Any, start: Any, init: str,
@@ -36,21 +26,13 @@ def online_update(estimator: Any, frame: Any, sample_weight: Any, start: Any, in
     estimator's ``step`` and ``fading``, going on from ``statistics``, the last E-step
     of a ``fit``, if given) learns from ``frame``; warnings are shown at the line that
     called ``partial_fit``."""
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            try:
-                learner = getattr(estimator, "online_", None)
-                if learner is None:
-                    learner = OnlineEM(start, step=estimator.step, fading=estimator.fading,
-                                       init=init, **options)
-                    if statistics is not None:
-                        learner.continue_from(statistics)
-                    estimator.online_ = learner
-                return learner.update(frame, sample_weight)
-            finally:
-                caught = list(record)
-    finally:
-        for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=3)
+    def update() -> BatchReport:
+        learner = getattr(estimator, "online_", None)
+        if learner is None:
+            learner = OnlineEM(start, step=estimator.step, fading=estimator.fading, init=init,
+                               **options)
+            if statistics is not None:
+                learner.continue_from(statistics)
+            estimator.online_ = learner
+        return learner.update(frame, sample_weight)
+    return warnings_reissued(3, update)
