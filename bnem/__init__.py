@@ -16,7 +16,7 @@ from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
                      DegenerateWarning, FormatWarning, ImpossibleRowError, InferenceTooLargeError, InterruptedWarning,
                      MonotonicityError, NetworkError)
-from .io import from_pgmpy, read_bif, read_json, read_network, to_pgmpy, write_bif, write_json
+from .io import from_pgmpy, load_network, network_names, read_bif, read_json, read_network, to_pgmpy, write_bif, write_json
 from .network.bayesnet import BayesianNetwork
 from .models.labels import best_permutation, match_states, relabel_states
 from .models.mixture import gaussian_mixture, mixture_parameters
@@ -58,7 +58,7 @@ __all__ = [
     "fit", "FitResult", "Progress", "CompiledNetwork", "OnlineEM",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
-    "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
+    "load_network", "network_names", "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",
     "ImpossibleRowError", "InferenceTooLargeError", "MonotonicityError", "ConvergenceWarning", "DegenerateWarning", "FormatWarning", "InterruptedWarning",

@@ -212,7 +212,7 @@ def test_cli_json_log_lines(tmp_path, capsys):
              if line.startswith('{"restart"')]
     assert [r["iteration"] for r in lines] == [0, 1, 2, 3]
     assert set(lines[0]) == {"restart", "iteration", "log_likelihood", "objective", "delta",
-                             "seconds", "n_estep", "step"}
+                             "seconds", "n_estep", "step", "elapsed"}
     assert lines[0]["delta"] is None and lines[-1]["n_estep"] == 3 * 3 + 1  # SQUAREM: 3 a step
     assert main(["fit", str(bif), str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.bif"),
                  "--max-iter", "1", "--tol", "0", "--log-format", "json"]) == 0

@@ -98,7 +98,7 @@ def test_network_methods_delegate():
 def test_from_pgmpy_errors():
     model = DiscreteBayesianNetwork([("a", "b")])
     model.add_cpds(PgmpyCPD("a", 2, [[0.5], [0.5]]))
-    with pytest.raises(NetworkError, match=r"no CPD for node\(s\) \['b'\]"):
+    with pytest.raises(NetworkError, match=r"no CPD for \['b'\] and their states are unknown"):
         from_pgmpy(model)
     with pytest.raises(BnemTypeError, match="expects a pgmpy DiscreteBayesianNetwork"):
         from_pgmpy("model")

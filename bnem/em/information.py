@@ -40,7 +40,7 @@ from ..inference.dataset import AnalysedData
 from ..inference.engine import family_posteriors
 from ..inference.gaussian import joint
 from ..inference.structure import Structure
-from ..network.bayesnet import BayesianNetwork
+from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
 from . import gaussian_information
 from .mstep import Maximizer
@@ -70,9 +70,7 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
         table's state, or ``intercept``, ``weight[parent]``, ``variance``),
         ``estimate``, ``se``.
     """
-    if not isinstance(network, BayesianNetwork):
-        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got "
-                            f"{type(network).__name__}")
+    network = as_network(network, "standard_errors", needs_cpds=True)
     if method not in METHODS:
         raise BnemValueError(f"method={method!r}: expected 'hessian' (the observed "
                              "information, from the exact gradient) or 'opg' (the outer "

@@ -26,7 +26,7 @@ from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
 from ..data.source import is_dask_collection
 from ..inference.dataset import AnalysedData, FitData
-from ..network.bayesnet import BayesianNetwork
+from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
 from .accelerate import Squarem
 from .checkpoint import Checkpointer, Resumed, RunState, fingerprint, restored_rng
@@ -177,8 +177,7 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         When parent configurations had zero expected count, or a Gaussian variance
         was held at ``min_variance``.
     """
-    if not isinstance(network, BayesianNetwork):
-        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    network = as_network(network, "fit", data, needs_cpds=init == "network")
     arguments = locals()  # the signature's names are OPTIONS' (a test checks it)
     given = {o.name: arguments[o.name] for o in OPTIONS}
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
@@ -224,7 +223,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
                            data_.n_rows, time.perf_counter() - t0, empty, _restarts(runs), floored,
                            n_estep=problem.n_estep, interrupted=runs[-1].interrupted,
                            stop_signal=interrupt.signal if runs[-1].interrupted else None,
-                           stopped=runs[-1].stopped, statistics=best.point.stats)
+                           stopped=runs[-1].stopped, statistics=best.point.stats,
+                           histories=_histories(runs), best_restart=runs.index(best))
         logger.debug("%s", result.summary())
         return result
 
@@ -411,6 +411,15 @@ def _constant_columns(data_: FitData) -> dict[str, float]:
     if lo is None or hi is None:
         return {}
     return {n: float(a) for n, a, b in zip(names, lo, hi) if a == b}
+
+
+def _histories(runs: list[RunOutcome]) -> pd.DataFrame:
+    """Every restart's history, one after the other, with a leading ``restart`` column."""
+    frames = [r.history for r in runs]
+    if len(frames) == 1:
+        return frames[0].assign(restart=0)[["restart", *frames[0].columns]]
+    out = pd.concat([f.assign(restart=i) for i, f in enumerate(frames)], ignore_index=True)
+    return out[["restart", *frames[0].columns]]
 
 
 def _restarts(runs: list[RunOutcome]) -> pd.DataFrame:

@@ -50,7 +50,7 @@ from ..inference.budget import MemoryBudget
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
 from ..inference.stats import Stats
-from ..network.bayesnet import BayesianNetwork
+from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
 from .families import Context, families_for
 from .interrupt import InterruptFlag
@@ -149,9 +149,7 @@ class OnlineEM:
                  prior: float = 0.0, min_variance: float | None = None, hard: bool = False,
                  memory_mb: float | None = None, sum_out_barren: bool = False,
                  fixed: Any = ()) -> None:
-        if not isinstance(network, BayesianNetwork):
-            raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got "
-                                f"{type(network).__name__}")
+        network = as_network(network, "OnlineEM", needs_cpds=init == "network")
         given = {"init": init, "seed": seed, "prior": prior, "hard": hard,
                  "sum_out_barren": sum_out_barren, "fixed": fixed, "step": step,
                  "accelerate": "none"}

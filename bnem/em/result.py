@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -22,7 +23,9 @@ class FitResult:
         MAP objective, which is the monotone one), ``classification_log_likelihood``
         (or ``classification_log_posterior``; with ``hard=True``, the monotone
         objective), ``delta`` (increase of the objective over the previous row) and
-        ``seconds`` since the fit started.
+        ``seconds`` since the restart started; with SQUAREM also ``n_estep``
+        (E-steps since the restart started) and ``step``. Only the best restart's
+        rows: :attr:`histories` has every restart's.
     log_likelihood : float
         Observed-data log-likelihood of :attr:`network` on the data.
     n_iter : int
@@ -35,6 +38,11 @@ class FitResult:
     restarts : pandas.DataFrame
         One row per initialisation: ``restart``, ``log_likelihood``, ``objective``,
         ``n_iter``, ``converged``; the best is the one returned.
+    histories : pandas.DataFrame
+        Every restart's history, restart after restart, with a leading ``restart``
+        column (each restart's ``seconds`` and ``n_estep`` start at its own start).
+    best_restart : int
+        The number of the restart returned.
     floored_variances : list of (node, {discrete parent: state})
         Gaussian nodes and configurations whose variance was held at ``min_variance``
         in the last M-step (a collapsing component).
@@ -74,6 +82,8 @@ class FitResult:
     method: str = "batch"
     stopped: bool = False  # a callback, max_time or a signal ended it early
     statistics: Any = field(default=None, repr=False)  # of the last E-step (partial_fit)
+    histories: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    best_restart: int = 0
 
     def summary(self) -> str:
         """One line: converged or not, iterations, log-likelihood, time."""
@@ -110,24 +120,63 @@ class FitResult:
             floor = max(floor, float(cpd.variance[at]))
         return standard_errors(self.network, data, method, sample_weight, floor)
 
-    def plot(self, ax: Any = None, column: str = "log_likelihood") -> Any:
-        """The trace of ``column`` (default the log-likelihood) against the iteration,
-        on ``ax`` or a new matplotlib Axes, which is returned. Needs matplotlib
-        (``pip install bnem[plot]``)."""
-        return plot_trace(self.history, ax, column)
+    def plot(self, ax: Any = None, column: str = "log_likelihood",
+             restarts: bool = True) -> Any:
+        """The trace of ``column`` (default the log-likelihood) against the iteration, on
+        ``ax`` or a new matplotlib Axes, which is returned. Needs matplotlib
+        (``pip install bnem[plot]``).
+
+        Every restart is drawn (``restarts=False``: the best only), the best one in a
+        heavier line. Iteration 0, the start, is left out when later iterations exist:
+        a random start lies so far below the optimum that it would flatten the climb.
+        An online fit is drawn batch by batch.
+        """
+        frame = self.histories if restarts and len(self.histories) else self.history
+        return plot_trace(frame, ax, column, best=self.best_restart)
+
+    def _repr_html_(self) -> str:
+        import html as _html
+        tail = self.history.tail(5).to_html(index=False, float_format="{:.6g}".format)
+        restarts = ""
+        if len(self.restarts) > 1:
+            restarts = "<p>restarts:</p>" + self.restarts.to_html(
+                index=False, float_format="{:.6g}".format)
+        return (f"<p><b>FitResult</b>: {_html.escape(self.summary())}</p>"
+                f"<p>last rows of the history:</p>{tail}{restarts}")
 
 
-def plot_trace(history: pd.DataFrame, ax: Any = None, column: str = "log_likelihood") -> Any:
-    """``history[column]`` against ``history.iteration`` (see :meth:`FitResult.plot`)."""
+def plot_trace(history: pd.DataFrame, ax: Any = None, column: str = "log_likelihood",
+               best: int | None = None) -> Any:
+    """``history[column]`` against ``history.iteration`` (see :meth:`FitResult.plot`);
+    one line per restart when ``history`` has a ``restart`` column."""
     from ..errors import BnemValueError
 
     if column not in history.columns:
         raise BnemValueError(f"the history has no column {column!r}; columns are "
                              f"{list(history.columns)}")
     axes = new_axes(ax)
-    axes.plot(history["iteration"], history[column], marker=".", label=column)
-    axes.set_xlabel("iteration")
+    online = "iteration" not in history.columns
+    groups = list(history.groupby("restart", sort=True)) if "restart" in history.columns \
+        else [(None, history)]
+    for restart, rows in groups:
+        if online:
+            x = np.arange(1, len(rows) + 1)
+        else:
+            later = rows["iteration"] > 0
+            if later.any():
+                rows = rows[later]
+            x = rows["iteration"].to_numpy()
+        y = rows[column].to_numpy(dtype=float)
+        is_best = restart is None or restart == best
+        label = column.replace("_", " ") if restart is None else \
+            f"restart {restart!s}" + (" (best)" if is_best else "")
+        axes.plot(x, y, marker="." if is_best else None, linewidth=2.0 if is_best else 0.9,
+                  alpha=1.0 if is_best else 0.55, label=label, zorder=3 if is_best else 2)
+    axes.set_xlabel("batch" if online else "iteration")
     axes.set_ylabel(column.replace("_", " "))
+    axes.ticklabel_format(axis="y", useOffset=False, style="plain")
+    if len(groups) > 1:
+        axes.legend(fontsize="small")
     return axes
 
 
@@ -139,4 +188,4 @@ def new_axes(ax: Any) -> Any:
     except ImportError:
         from ..errors import BnemValueError
         raise BnemValueError("plotting needs matplotlib: pip install 'bnem[plot]'") from None
-    return plt.figure().add_subplot()
+    return plt.figure(layout="constrained").add_subplot()  # labels kept inside

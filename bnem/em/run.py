@@ -45,7 +45,11 @@ MONOTONE_RTOL = 1e-9
 
 @dataclass(frozen=True)
 class Progress:
-    """What a ``callback`` receives after every E-step."""
+    """What a ``callback`` receives after every E-step.
+
+    ``seconds`` and ``n_estep`` count from the start of this restart (as the history's
+    columns do); ``elapsed`` is the time since the fit began (what ``max_time``
+    bounds)."""
 
     restart: int
     iteration: int
@@ -55,6 +59,7 @@ class Progress:
     seconds: float
     n_estep: int = 0
     step: str = "em"
+    elapsed: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -199,9 +204,14 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
     prev, delta = -math.inf, math.nan
     first_it = 0
     state = step.init()
+    # the history's seconds and E-steps count from this restart's start
+    began, estep0 = time.perf_counter(), problem.n_estep
     if isinstance(start, Resume):
         point, rows, prev, first_it = start.point, list(start.rows), start.prev, start.iteration + 1
         state = {**state, **start.step_state}
+        if rows:  # go on counting from the checkpoint's last row
+            began -= float(rows[-1][4])
+            estep0 -= int(rows[-1][5])
     else:
         first = "network's own" if opts.init == "network" else "initial"
         point = problem.evaluate(start, first, step="start")
@@ -213,11 +223,12 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
             point, state = step.advance(point, problem, f"iteration-{it}", state)
         delta = point.objective - prev if it else math.nan
         _check_monotone(prev, point.objective, it, restart, point.notes)
-        seconds = time.perf_counter() - t0
+        now = time.perf_counter()
+        seconds, elapsed, n_estep = now - began, now - t0, problem.n_estep - estep0
         ll = point.stats.log_likelihood
-        rows.append((it, ll, point.objective, delta, seconds, problem.n_estep, point.step))
-        progress = Progress(restart, it, ll, point.objective, delta, seconds, problem.n_estep,
-                            point.step)
+        rows.append((it, ll, point.objective, delta, seconds, n_estep, point.step))
+        progress = Progress(restart, it, ll, point.objective, delta, seconds, n_estep,
+                            point.step, elapsed)
         _report(opts, progress)
         if observers.on_row is not None:
             observers.on_row(progress)
@@ -230,7 +241,7 @@ def run(problem: Problem, start: Parameters | Resume, restart: int, t0: float,
         if problem.interrupt.requested:
             stopped = True
             break
-        if opts.max_time is not None and seconds >= opts.max_time and it < opts.max_iter \
+        if opts.max_time is not None and elapsed >= opts.max_time and it < opts.max_iter \
                 and not converged:
             stopped = timed_out = True
             break

@@ -225,10 +225,9 @@ def compile(network: "BayesianNetwork", fixed_tree: bool = False) -> CompiledNet
     BnemTypeError
         If ``network`` is not a :class:`bnem.BayesianNetwork`.
     """
-    from ..network.bayesnet import BayesianNetwork
+    from ..network.bayesnet import as_network
 
-    if not isinstance(network, BayesianNetwork):
-        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    network = as_network(network, "compile")
     structure = Structure.of(network)
     plan = compile_plan(range(structure.n_vars), structure.factor_scopes,
                         {v: int(c) for v, c in enumerate(structure.cards)})

@@ -8,7 +8,7 @@ imported inside the functions, so ``import bnem`` does not import it.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -77,8 +77,16 @@ def to_pgmpy(network: BayesianNetwork) -> DiscreteBayesianNetwork:
     return model
 
 
-def from_pgmpy(model: DiscreteBayesianNetwork) -> BayesianNetwork:
-    """Convert a pgmpy discrete Bayesian network (with a CPD per node) to bnem.
+def from_pgmpy(model: DiscreteBayesianNetwork, data: Any = None,
+               latent: Any = None) -> BayesianNetwork:
+    """Convert a pgmpy discrete Bayesian network to bnem.
+
+    A node without a CPD takes its states from another CPD that names it (a child's
+    ``state_names``), else from its column in ``data`` (see
+    :meth:`bnem.BayesianNetwork.from_edges`), else from ``latent`` (its number of
+    states); its table starts uniform. So ``bnem.fit(model, df)`` works on a pgmpy
+    model that has only a structure, as pgmpy's own EM does (``latent`` is its
+    ``latent_card``).
 
     Nodes keep pgmpy's node order; a node's parents follow the evidence order of its
     CPD; states come from the CPDs' ``state_names`` (converted with ``str``). When a
@@ -92,6 +100,10 @@ def from_pgmpy(model: DiscreteBayesianNetwork) -> BayesianNetwork:
     Parameters
     ----------
     model : pgmpy.models.DiscreteBayesianNetwork
+    data : pandas.DataFrame, optional
+        Read only for the states of nodes without a CPD.
+    latent : dict, optional
+        Node → number of states (or state names), for latent nodes without a CPD.
 
     Returns
     -------
@@ -121,7 +133,7 @@ def from_pgmpy(model: DiscreteBayesianNetwork) -> BayesianNetwork:
         by_node[str(cpd.variable)] = cpd
     missing = [n for n in nodes if n not in by_node]
     if missing:
-        raise NetworkError(f"the pgmpy model has no CPD for node(s) {missing}")
+        return _from_structure(model, nodes, by_node, missing, data, latent)
     states = {n: tuple(str(s) for s in by_node[n].state_names[n]) for n in nodes}
     parents, tables, off = {}, {}, []
     for node in nodes:
@@ -147,6 +159,50 @@ def from_pgmpy(model: DiscreteBayesianNetwork) -> BayesianNetwork:
     name = getattr(model, "name", None)
     return BayesianNetwork([Variable(n, states[n]) for n in nodes], parents, tables,
                            name=str(name) if name else "unknown")
+
+
+def _from_structure(model, nodes, by_node, missing, data, latent):
+    """A pgmpy model some of whose nodes have no CPD: states from the CPDs that name
+    them, the data or ``latent``; the given CPDs kept."""
+    import pandas as pd
+    from ..network.from_data import network_from_edges
+
+    known: dict[str, list[str]] = {}
+    for cpd in by_node.values():
+        for v, names in cpd.state_names.items():
+            known.setdefault(str(v), [str(s) for s in names])
+    latent = {str(k): v for k, v in dict(latent or {}).items()}
+    declared = {str(n) for n in getattr(model, "latents", ()) or ()}
+    unknown = [n for n in missing if n not in known and n not in latent and
+               (data is None or n not in map(str, data.columns) or n in declared)]
+    if unknown:
+        where = "" if data is not None else " (no data was given to read states from)"
+        raise NetworkError(
+            f"the pgmpy model has no CPD for {unknown} and their states are unknown"
+            f"{where}: give their CPDs, the data with their columns, or, for latent nodes, "
+            f"their number of states: bnem.BayesianNetwork.from_pgmpy(model, data, "
+            f"latent={{{unknown[0]!r}: 2}})")
+    frame = data if data is not None else pd.DataFrame()
+    edges = [(str(p), str(c)) for p, c in model.edges()]
+    net = network_from_edges(edges, frame, latent={n: latent[n] for n in missing if n in latent},
+                             nodes=nodes, discrete=[n for n in missing if n not in latent],
+                             given_states={n: known[n] for n in nodes if n in known},
+                             name=str(getattr(model, "name", None) or "unknown"))
+    cpds = {}
+    for node, cpd in by_node.items():
+        evidence = [str(v) for v in cpd.variables[1:]]
+        if sorted(evidence) != sorted(net.parents(node)):
+            raise NetworkError(f"the CPD of {node!r} is conditioned on {evidence}, but its "
+                               f"parents in the pgmpy graph are {sorted(net.parents(node))}")
+        cards = [int(c) for c in cpd.cardinality[1:]]
+        table = np.asarray(cpd.get_values(), dtype=float).T.reshape(
+            cards + [len(net.states(node))])
+        for axis, p in enumerate(evidence):
+            table = _align(table, axis, node, p, cpd.state_names[cpd.variables[axis + 1]],
+                           net.states(p))
+        order = [evidence.index(p) for p in net.parents(node)]
+        cpds[node] = np.transpose(table, order + [len(order)]) if order else table
+    return net.with_cpds(cpds) if cpds else net
 
 
 def _align(table, axis, node, parent, cpd_states, parent_states):

@@ -21,15 +21,14 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice, check_int
-from ..data.variables import value_label
 from .estimator_fit import fit_for_estimator as em_fit
 from .estimator_fit import online_update
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
+from ..network.from_data import column_states, looks_categorical
 from .sklearn_mixture import check_input, check_weights, seed_of
 
 CLASS = "class"
-ITEM_CODES = 10  # categorical="auto": whole-number columns with at most this many values
 
 
 class LatentClassModel(DensityMixin, BaseEstimator):
@@ -178,12 +177,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         parents: dict[str, list[str]] = {}
         for c in frame.columns:
             if c in items:
-                labels = sorted({value_label(v) for v in frame[c].dropna()})
-                if isinstance(frame[c].dtype, pd.CategoricalDtype):  # declared, even unseen
-                    labels = [value_label(v) for v in frame[c].cat.categories]
-                if not labels:
-                    raise BnemValueError(f"column {c!r} has no observed value; drop it")
-                variables[c] = labels
+                variables[c] = column_states(frame[c], c)
                 parents[c] = [CLASS]
             else:
                 variables[c] = "continuous"
@@ -270,7 +264,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             check_choice(self.categorical, "categorical", ("auto", "all"))
             if self.categorical == "all":
                 return cols
-            return [c for c in cols if _looks_categorical(frame[c])]
+            return [c for c in cols if looks_categorical(frame[c])]
         if not isinstance(self.categorical, (list, tuple, set, np.ndarray, pd.Index)):
             raise BnemTypeError(f"categorical must be 'auto', 'all' or a list of column names, "
                                 f"got {self.categorical!r}")
@@ -291,14 +285,3 @@ def _weights(sample_weight: Any, n: int) -> np.ndarray:
         raise BnemValueError(f"sample_weight must hold {n} finite weights >= 0, got shape "
                              f"{w.shape}")
     return w
-
-
-def _looks_categorical(column: pd.Series) -> bool:
-    """``categorical="auto"``: text, categories and booleans are items; so are numeric
-    columns whose observed values are all whole numbers with at most ``ITEM_CODES``
-    distinct values (items coded 0/1 or 1..5); other numbers are Gaussian."""
-    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        return True
-    values = pd.to_numeric(column, errors="coerce").dropna().to_numpy(dtype=float)
-    return bool(values.size) and bool(np.all(values == np.round(values))) and \
-        np.unique(values).size <= ITEM_CODES

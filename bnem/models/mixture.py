@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from .._validation import check_choice, check_int
 from ..errors import BnemTypeError, NetworkError
 from ..inference.gaussian import components, joint
-from ..network.bayesnet import BayesianNetwork
+from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.cpd import TabularCPD
 
 COVARIANCES = ("full", "diag", "tied", "spherical")
@@ -145,8 +145,7 @@ def mixture_parameters(network: BayesianNetwork, hidden: str | None = None
     >>> covariances[0].tolist()
     [[1.0, 0.5], [0.5, 2.0]]
     """
-    if not isinstance(network, BayesianNetwork):
-        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    network = as_network(network, "mixture_parameters", needs_cpds=True)
     if not network.continuous_nodes:
         raise NetworkError("mixture_parameters needs continuous nodes; this network has none")
     comps = components(network)

@@ -10,13 +10,11 @@ import pandas as pd
 from .._validation import check_float
 from ..data.source import DataSource, as_frames, is_dask_collection
 from ..errors import BnemTypeError, BnemValueError
-from ..network.bayesnet import BayesianNetwork
+from ..network.bayesnet import BayesianNetwork, as_network
 
 
 def _network(network):
-    if not isinstance(network, BayesianNetwork):
-        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
-    return network
+    return as_network(network, "the score", needs_cpds=True)
 
 
 def bic(network: BayesianNetwork, data: DataSource) -> float:

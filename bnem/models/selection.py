@@ -28,7 +28,7 @@ from .._validation import check_int
 from ..data.variables import Variable
 from .estimator_fit import fit_for_estimator as fit_at_users_line
 from ..errors import BnemTypeError, BnemValueError
-from ..network.bayesnet import BayesianNetwork
+from ..network.bayesnet import BayesianNetwork, as_network
 
 CRITERIA = ("aic", "bic", "sabic", "caic")
 
@@ -78,8 +78,7 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
     BnemValueError
         ``node`` not discrete, observed in the data, or ``ks`` empty or not >= 1.
     """
-    if not isinstance(network, BayesianNetwork):
-        raise BnemTypeError(f"network must be a bnem.BayesianNetwork, got {type(network).__name__}")
+    network = as_network(network, "select_cardinality", data)
     if node not in network.discrete_nodes:
         raise BnemValueError(f"node {node!r} is not a discrete node of the network; expected "
                              f"one of {list(network.discrete_nodes)[:10]}")

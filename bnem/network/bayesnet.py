@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._validation import all_finite
 from ..data.variables import ContinuousVariable, Variable
-from ..errors import BnemTypeError, NetworkError
+from ..errors import BnemTypeError, BnemValueError, NetworkError
 from . import facades
 from .constraints import (Constraints, check_fix, check_hold, check_share, check_shared_values,
                           check_tie, check_tied_values, free_table_parameters,
@@ -129,7 +129,8 @@ class BayesianNetwork:
             shape = self.table_shapes[i]
             given = cpds.get(node)
             if given is None:
-                out[node] = TabularCPD(node, self._parents[node], np.full(shape, 1.0 / shape[-1]))
+                out[node] = TabularCPD(node, self._parents[node], np.full(shape, 1.0 / shape[-1]),
+                                       state_names=states)
                 continue
             if isinstance(given, GaussianCPD):
                 raise NetworkError(f"{node!r} is a discrete node but was given a GaussianCPD")
@@ -157,7 +158,8 @@ class BayesianNetwork:
                 and _valid_values(given):
             return given
         if given is None:
-            return GaussianCPD(node, disc, cont, 0.0, None, 1.0, discrete_cards=shape)
+            return GaussianCPD(node, disc, cont, 0.0, None, 1.0, discrete_cards=shape,
+                               state_names={p: self.states(p) for p in disc})
         if isinstance(given, TabularCPD):
             raise NetworkError(f"{node!r} is a continuous node but was given a TabularCPD")
         if isinstance(given, GaussianCPD):
@@ -236,7 +238,15 @@ class BayesianNetwork:
     def cpd(self, node: str) -> Any:  # TabularCPD or GaussianCPD, by the node's kind
         """The node's :class:`TabularCPD` (discrete) or :class:`GaussianCPD` (continuous)."""
         self.index(node)
-        return self._cpds[node]
+        return self._named(self._cpds[node])
+
+    def _named(self, cpd: Any) -> Any:
+        """``cpd`` with its family's state names (CPDs built outside the constructor,
+        such as an M-step's, get them here; the names depend only on the structure)."""
+        if cpd.state_names is None:
+            family = cpd.discrete_parents if isinstance(cpd, GaussianCPD) else cpd.family
+            cpd.state_names = {v: self.states(v) for v in family}
+        return cpd
 
     def configuration(self, parents: Sequence[str], index: int) -> dict:
         """The states of ``parents`` at their joint configuration number ``index`` (C
@@ -255,7 +265,7 @@ class BayesianNetwork:
 
     @property
     def cpds(self) -> dict:
-        return dict(self._cpds)
+        return {n: self._named(c) for n, c in self._cpds.items()}
 
     @property
     def edges(self) -> list:
@@ -443,6 +453,32 @@ class BayesianNetwork:
         return (f"BayesianNetwork({self.name!r}: {len(self.nodes)} nodes{kind}, {len(self.edges)} edges, "
                 f"{self.n_parameters} free parameters)")
 
+    def to_frame(self) -> pd.DataFrame:
+        """The nodes as a DataFrame indexed by node: ``kind`` (discrete or continuous),
+        ``states`` (their names, or ``"continuous"``), ``parents`` and ``fixed`` (held as
+        given by a fit).
+
+        >>> BayesianNetwork({"rain": ["yes", "no"], "wet": ["yes", "no"]},
+        ...                 {"wet": ["rain"]}).to_frame()
+                  kind   states parents  fixed
+        node
+        rain  discrete  yes, no          False
+        wet   discrete  yes, no    rain  False
+        """
+        fixed = set(self.fixed_nodes)
+        return pd.DataFrame({
+            "kind": ["continuous" if n in self.continuous_nodes else "discrete"
+                     for n in self.nodes],
+            "states": [", ".join(self.states(n)) if n in self.discrete_nodes else "continuous"
+                       for n in self.nodes],
+            "parents": [", ".join(self._parents[n]) for n in self.nodes],
+            "fixed": [n in fixed for n in self.nodes],
+        }, index=pd.Index(self.nodes, name="node"))
+
+    def _repr_html_(self) -> str:
+        from .frames import frame_html
+        return frame_html(repr(self), self.to_frame())
+
     def __eq__(self, other):
         return (isinstance(other, BayesianNetwork) and self._variables == other._variables
                 and self._parents == other._parents and self._cpds == other._cpds
@@ -482,9 +518,86 @@ class BayesianNetwork:
         return facades.call("to_pgmpy", self)
 
     @classmethod
-    def from_pgmpy(cls, model: Any) -> "BayesianNetwork":
-        """Build from a ``pgmpy`` discrete Bayesian network with CPDs."""
-        return facades.call("from_pgmpy", model)
+    def from_pgmpy(cls, model: Any, data: Any = None,
+                   latent: Mapping | None = None) -> "BayesianNetwork":
+        """Build from a ``pgmpy`` discrete Bayesian network (see :func:`bnem.from_pgmpy`:
+        nodes without a CPD take their states from ``data`` or ``latent``)."""
+        return facades.call("from_pgmpy", model, data, latent)
+
+    @classmethod
+    def from_edges(cls, edges: Any, data: Any, *, latent: Mapping | None = None,
+                   nodes: Sequence | None = None, discrete: Sequence = (),
+                   continuous: Sequence = (), name: str = "unknown") -> "BayesianNetwork":
+        """A network from its edges, with the states read from a table.
+
+        Parameters
+        ----------
+        edges : list of (parent, child) pairs
+            The arcs. Every node they name is a node of the network.
+        data : pandas.DataFrame
+            Each node's column gives its kind and states: text, categories, booleans
+            and whole numbers with at most 10 distinct values are discrete, with the
+            observed values as states (sorted; a categorical column's categories in
+            their order); other numbers are continuous (Gaussian).
+        latent : dict, optional
+            Nodes with no data, each with its number of states (``{"H": 3}``), its
+            state names, or ``"continuous"``.
+        nodes : list of str, optional
+            Nodes without edges (and the order of the nodes; by default, the order in
+            which the edges name them).
+        discrete, continuous : list of str, optional
+            Override the kind read from the data (``discrete=["age"]`` makes a column of
+            many whole numbers discrete).
+        name : str, optional
+
+        Returns
+        -------
+        BayesianNetwork
+            Uniform tables and standard Gaussians: a structure for :func:`bnem.fit`,
+            whose ``init`` replaces them.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"smoke": ["yes", "no", "no"], "cough": ["yes", None, "no"]})
+        >>> net = BayesianNetwork.from_edges([("H", "smoke"), ("H", "cough")], df,
+        ...                                   latent={"H": 2})
+        >>> net.nodes, net.states("smoke")
+        (('H', 'smoke', 'cough'), ('no', 'yes'))
+        """
+        from .from_data import network_from_edges
+        return network_from_edges(edges, data, latent=latent, nodes=nodes, discrete=discrete,
+                                  continuous=continuous, name=name)
+
+
+def as_network(network: Any, who: str, data: Any = None, needs_cpds: bool = False
+               ) -> "BayesianNetwork":
+    """``network`` as a :class:`BayesianNetwork`: a pgmpy model is converted (nodes
+    without a CPD take their states from ``data``, which must then be a DataFrame; with
+    ``needs_cpds`` every node must have one); anything else is refused with the remedy.
+    """
+    if isinstance(network, BayesianNetwork):
+        return network
+    module = type(network).__module__ or ""
+    if module.split(".")[0] == "pgmpy":
+        if needs_cpds and hasattr(network, "get_cpds"):
+            have = {str(c.variable) for c in network.get_cpds()}
+            lacking = [str(n) for n in network.nodes() if str(n) not in have]
+            if lacking:
+                raise BnemValueError(
+                    f"{who}: the pgmpy model has no CPD for {lacking}, and init='network' "
+                    "starts from the model's CPDs; add them, or use another init "
+                    "('random', 'uniform', ...)")
+        frame = data if isinstance(data, pd.DataFrame) else None
+        return facades.call("from_pgmpy", network, frame, None)
+    hint = ""
+    if isinstance(network, (str, bytes)) or hasattr(network, "__fspath__"):
+        hint = ("; to read a network file, use bnem.read_network(path), or "
+                "bnem.load_network(name) for a bundled one")
+    elif isinstance(network, (list, tuple)):
+        hint = "; to build one from edges, use bnem.BayesianNetwork.from_edges(edges, data)"
+    raise BnemTypeError(f"{who}: network must be a bnem.BayesianNetwork, got "
+                        f"{type(network).__name__} (a pgmpy model is converted too){hint}")
 
 
 MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ..errors import NetworkError
 
@@ -55,7 +59,7 @@ class TabularCPD:
     bnem.errors.NetworkError: CPD of 'wet' is not normalised: ... (rain=yes) sums to 1.1, ...
     """
 
-    __slots__ = ("node", "parents", "values")
+    __slots__ = ("node", "parents", "values", "state_names")
 
     def __init__(self, node: str, parents: Iterable[str], values: ArrayLike,
                  cards: Iterable[int] | None = None,
@@ -87,6 +91,34 @@ class TabularCPD:
             arr = arr / sums  # accepted deviations (<= 1e-6) are removed exactly
         arr.setflags(write=False)
         self.values = arr
+        #: state names of the family's variables, when known (a network's CPDs know them)
+        self.state_names: dict[str, tuple[str, ...]] | None = None
+        if state_names is not None and all(v in state_names for v in self.family):
+            self.state_names = {v: tuple(str(s) for s in state_names[v]) for v in self.family}
+
+    def to_frame(self) -> "pd.DataFrame":
+        """The table as a DataFrame: one row per parent configuration (a MultiIndex named
+        after the parents, the first slowest), one column per state of the node.
+
+        >>> cpd = TabularCPD("wet", ["rain"], [[0.9, 0.1], [0.2, 0.8]],
+        ...                  state_names={"rain": ["yes", "no"], "wet": ["yes", "no"]})
+        >>> cpd.to_frame()
+        wet   yes  no
+        rain
+        yes   0.9  0.1
+        no    0.2  0.8
+        """
+        from .frames import table_frame
+        return table_frame(self.node, self.parents, self.values, self.state_names)
+
+    def __str__(self) -> str:
+        given = f" | {', '.join(self.parents)}" if self.parents else ""
+        return f"P({self.node}{given})\n{self.to_frame().to_string()}"
+
+    def _repr_html_(self) -> str:
+        from .frames import frame_html
+        given = f" | {', '.join(self.parents)}" if self.parents else ""
+        return frame_html(f"P({self.node}{given})", self.to_frame())
 
     @property
     def card(self) -> int:
@@ -109,7 +141,7 @@ class TabularCPD:
         [[0.75, 0.25], [0.5, 0.5]]
         """
         table, _ = normalize_counts(np.asarray(counts, dtype=float) + prior)
-        return TabularCPD(self.node, self.parents, table)
+        return TabularCPD(self.node, self.parents, table, state_names=self.state_names)
 
     def __repr__(self) -> str:
         return f"TabularCPD({self.node!r} | {list(self.parents)}, shape={self.values.shape})"

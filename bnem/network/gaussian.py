@@ -11,9 +11,13 @@ This is the convention of R's bnlearn and of Lauritzen's CG networks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ..errors import NetworkError
 
@@ -52,7 +56,7 @@ class GaussianCPD:
     """
 
     __slots__ = ("node", "discrete_parents", "continuous_parents", "intercept", "weights",
-                 "variance")
+                 "variance", "state_names")
 
     def __init__(self, node: str, discrete_parents: Iterable[str] = (),
                  continuous_parents: Iterable[str] = (), intercept: ArrayLike = 0.0,
@@ -78,6 +82,11 @@ class GaussianCPD:
         self.weights = _shaped(node, "weights", w, shape + (k,),
                                f"(*discrete parent cards, {k} continuous parents)")
         self.variance = _shaped(node, "variance", _array(node, "variance", variance), shape)
+        #: state names of the discrete parents, when known (a network's CPDs know them)
+        self.state_names: dict[str, tuple[str, ...]] | None = None
+        if state_names is not None and all(p in state_names for p in self.discrete_parents):
+            self.state_names = {p: tuple(str(s) for s in state_names[p])
+                                for p in self.discrete_parents}
         bad = ~(self.variance > 0)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -107,7 +116,32 @@ class GaussianCPD:
         cpd.node, cpd.discrete_parents = like.node, like.discrete_parents
         cpd.continuous_parents = like.continuous_parents
         cpd.intercept, cpd.weights, cpd.variance = intercept, weights, variance
+        cpd.state_names = like.state_names
         return cpd
+
+    def to_frame(self) -> "pd.DataFrame":
+        """The parameters as a DataFrame: one row per configuration of the discrete
+        parents; columns ``intercept``, ``weight[parent]`` per continuous parent and
+        ``variance``.
+
+        >>> GaussianCPD("heat", ["plant"], ["age"], intercept=[1.0, 5.0], weights=[[0.5], [0.0]],
+        ...             variance=[0.5, 2.0], state_names={"plant": ["A", "B"]}).to_frame()
+               intercept  weight[age]  variance
+        plant
+        A            1.0          0.5       0.5
+        B            5.0          0.0       2.0
+        """
+        from .frames import gaussian_frame
+        return gaussian_frame(self, self.state_names)
+
+    def __str__(self) -> str:
+        given = f" | {', '.join(self.parents)}" if self.parents else ""
+        return f"P({self.node}{given}): Gaussian\n{self.to_frame().to_string()}"
+
+    def _repr_html_(self) -> str:
+        from .frames import frame_html
+        given = f" | {', '.join(self.parents)}" if self.parents else ""
+        return frame_html(f"P({self.node}{given}): Gaussian", self.to_frame())
 
     @property
     def mean_shape(self) -> tuple[int, ...]:
