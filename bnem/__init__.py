@@ -55,7 +55,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
-    "fit", "FitResult", "Progress", "CompiledNetwork", "OnlineEM",
+    "fit", "FitResult", "Progress", "compile", "CompiledNetwork", "OnlineEM",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
     "load_network", "network_names", "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",

@@ -1,4 +1,5 @@
 """Anomalous aircraft engines: a combination of readings that no plant produces.
+=============================================================================
 
 Engines come from two plants. Plant A's engines vibrate little but run anywhere from
 cool to hot; plant B's run cool but vibrate anywhere from little to a lot. Plotted as
@@ -77,7 +78,8 @@ def plant_of_component(network) -> dict:
     return {str(order[0]): "A", str(order[1]): "B"}
 
 
-def run(rows: int = 5000, seed: int = 0, n_init: int = 3, plot: str | None = None) -> dict:
+def run(rows: int = 5000, seed: int = 0, n_init: int = 3, plot: str | None = None,
+        show: bool = False) -> dict:
     engines = simulate(rows, seed)
     train = engines[FEATURES]
     gm = bnem.gaussian_mixture(FEATURES, 2, covariance="full")
@@ -118,14 +120,17 @@ def run(rows: int = 5000, seed: int = 0, n_init: int = 3, plot: str | None = Non
         "missing_threshold": missing_flag.attrs["threshold"],
         "posterior": posterior, "plot": None,
     }
-    if plot is not None:
+    if plot is not None or show:
         out["plot"] = save_plot(net, train, train_flags, pd.DataFrame([UNUSUAL]), plot,
-                                bool(out["unusual"]["anomaly"]))
+                                bool(out["unusual"]["anomaly"]), show)
     return out
 
 
-def save_plot(net, train, train_flags, unusual, path, r_flag) -> pathlib.Path | None:
-    """Density contours, training engines, flagged engines; ``None`` without matplotlib."""
+def save_plot(net, train, train_flags, unusual, path, r_flag,
+              show: bool = False) -> pathlib.Path | None:
+    """Density contours, training engines, flagged engines, written to ``path`` (if
+    given) and left open on pyplot's figures with ``show`` (the documentation's gallery
+    shows it from there); ``None`` without matplotlib or without ``path``."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -141,7 +146,11 @@ def save_plot(net, train, train_flags, unusual, path, r_flag) -> pathlib.Path | 
     zz = net.log_prob(grid).reshape(xx.shape)
     threshold = train_flags.attrs["threshold"]
 
-    fig = Figure(figsize=(7, 5.5))
+    if show:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(7, 5.5))
+    else:
+        fig = Figure(figsize=(7, 5.5))
     ax = fig.add_subplot()
     levels = np.linspace(max(zz.min(), threshold - 8), zz.max(), 12)
     contours = ax.contourf(xx, yy, zz, levels=levels, cmap="Blues", extend="min")
@@ -158,6 +167,8 @@ def save_plot(net, train, train_flags, unusual, path, r_flag) -> pathlib.Path | 
     ax.set_ylabel("heat (°C above ambient)")
     ax.set_title("Two-plant engines: fitted mixture density; dashed = 1% threshold")
     ax.legend(loc="upper right", fontsize=8)
+    if path is None:
+        return None
     path = pathlib.Path(path)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
@@ -191,14 +202,16 @@ def report(r: dict) -> None:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=5000, help="training engines")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-init", type=int, default=3, help="EM restarts")
     parser.add_argument("--plot", help="write a PNG of the fitted density here")
+    parser.add_argument("--show", action="store_true",
+                        help="leave the plot open on pyplot's figures (plt.show() shows it)")
     parser.add_argument("--out", help="write the scores of the new engines to this CSV")
     args = parser.parse_args(argv)
-    r = run(args.rows, args.seed, args.n_init, args.plot)
+    r = run(args.rows, args.seed, args.n_init, args.plot, args.show)
     if args.out:
         r["flags"].to_csv(args.out, index_label="engine")
     report(r)

@@ -1,4 +1,5 @@
 """Learn the ALARM network's CPDs from a table with 20% of its cells missing.
+==========================================================================
 
 Samples a table from the true network, blanks 20% of the cells completely at
 random, fits the CPDs by EM from a random start, and compares the learned CPDs with
@@ -14,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import pathlib
 import warnings
 
 import numpy as np
 
 import bnem
 
-NETWORK = pathlib.Path(__file__).resolve().parents[1] / "networks" / "alarm.bif"
 
 
 def mean_kl(true, learned, rows) -> float:
@@ -46,7 +45,7 @@ def mean_kl(true, learned, rows) -> float:
 
 
 def main(rows: int = 20_000, missing: float = 0.2, seed: int = 0, max_iter: int = 300) -> dict:
-    true = bnem.read_bif(NETWORK)
+    true = bnem.load_network("alarm")
     complete = true.sample(rows, seed=seed)
     rng = np.random.default_rng(seed + 1)
     holes = complete.copy()
@@ -74,7 +73,7 @@ def main(rows: int = 20_000, missing: float = 0.2, seed: int = 0, max_iter: int 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--missing", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)

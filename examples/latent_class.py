@@ -1,4 +1,5 @@
 """A latent-class model: a hidden cause whose column never appears in the data.
+============================================================================
 
 Five yes/no symptoms depend on one hidden condition with three classes. The data
 hold only the symptoms (with a few cells missing as well); EM with restarts recovers
@@ -10,6 +11,7 @@ which ``match_labels`` undoes by trying every permutation.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 
 import numpy as np
@@ -59,7 +61,12 @@ def main(rows: int = 5000, seed: int = 0, n_init: int = 5) -> dict:
 
 
 if __name__ == "__main__":
-    r = main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-init", type=int, default=5)
+    args = parser.parse_args()
+    r = main(args.rows, args.seed, args.n_init)
     np.set_printoptions(precision=3, suppress=True)
     print(r["result"].summary())
     print("class sizes   true", r["true_sizes"], " learned", r["sizes"])

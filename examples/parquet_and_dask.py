@@ -1,4 +1,5 @@
 """Fitting data that live in files, in bounded memory and on a Dask cluster.
+=========================================================================
 
 Writes ALARM rows (20% of cells missing) as several Parquet files, then learns the
 CPDs three ways from the same random start:
@@ -18,7 +19,6 @@ rounding, around 1e-15 relative).
 from __future__ import annotations
 
 import argparse
-import pathlib
 import tempfile
 import time
 import warnings
@@ -27,7 +27,6 @@ import numpy as np
 
 import bnem
 
-NETWORK = pathlib.Path(__file__).resolve().parents[1] / "networks" / "alarm.bif"
 
 
 def fit(net, data, iters, **kw):
@@ -61,7 +60,7 @@ def fits(net, df, folder, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--parts", type=int, default=4)
     p.add_argument("--iters", type=int, default=10)
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-dask", action="store_true")
     args = p.parse_args(argv)
 
-    net = bnem.read_bif(NETWORK)
+    net = bnem.load_network("alarm")
     df = net.sample(args.rows, seed=1, missing=0.2)
     with tempfile.TemporaryDirectory(prefix="bnem-example-") as folder:
         results = fits(net, df, folder, args)

@@ -1,4 +1,5 @@
 """Diagnostic accuracy without a gold standard: shared and fixed parameters.
+=========================================================================
 
 Two clinicians rate every patient for a disease that is never observed directly; a lab
 test of known sensitivity and specificity (from its validation study) is run on most
@@ -66,7 +67,7 @@ def main(rows: int = 3000, seed: int = 0, n_init: int = 5) -> dict:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--rows", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()

@@ -276,3 +276,60 @@ def test_version_and_a_semicolon_file(tmp_path, capsys):
     assert main(["loglik", str(bif), str(tmp_path / "semi.csv"), "--sep", ";"]) == 0
     assert main(["loglik", str(bif), str(tmp_path / "semi.csv"), "--sep", ";;"]) == 2
     assert "--sep must be one character" in capsys.readouterr().err
+
+
+def test_rows_named_by_file_line_and_spaces_around_cells_ignored(tmp_path, capsys):
+    head = "asia,tub,smoke,lung,bronc,either,xray,dysp\n"
+    good = "yes,no,yes,no,yes,no,yes,no\n"
+    csv = tmp_path / "d.csv"
+    # 'yes ' and ' no' match their states; 'maybe' on the file's line 4 is named so
+    csv.write_text(head + good + "yes ,no, yes,no,yes,no,yes,no\n" + good.replace("yes,no,yes", "yes,no,maybe", 1))
+    code, _, err = run(capsys, "fit", "asia", csv, "-o", tmp_path / "o.bif")
+    assert code == 2 and "value 'maybe' (in 1 row(s), first line 4)" in err
+    csv.write_text(head + good + "yes ,no, yes,no,yes,no,yes,no\n")
+    code, _, err = run(capsys, "loglik", "asia", csv)
+    assert code == 0
+    # a blank line shifts records off lines: rows are then named by record, from 0
+    csv.write_text(head + good + "\n" + good.replace("yes,no,yes", "yes,no,maybe", 1))
+    code, _, err = run(capsys, "loglik", "asia", csv)
+    assert code == 2 and "first row 1)" in err
+
+
+def test_missing_network_file_and_bundled_names(tmp_path, capsys):
+    code, _, err = run(capsys, "info", tmp_path / "nope.bif")
+    assert code == 2 and "network file" in err and "does not exist" in err and "Errno" not in err
+    code, out, _ = run(capsys, "info", "alarm")  # a bundled network, by name
+    assert code == 0 and "37 nodes, 46 edges" in out
+    code, out, _ = run(capsys, "networks")
+    assert code == 0 and out.splitlines()[0].split() == ["alarm", "alarm.bif"]
+
+
+def test_posterior_impute_se_and_select_commands(tmp_path, capsys):
+    net = bnem.load_network("asia")
+    csv = tmp_path / "d.csv"
+    net.sample(300, seed=1, missing=0.2, hide=["either"]).to_csv(csv, index=False)
+    learned = tmp_path / "l.bif"
+    assert run(capsys, "fit", "asia", csv, "-o", learned, "--max-iter", 30)[0] == 0
+    learned_net = bnem.read_bif(learned)
+    data = bnem.read_table(csv)
+    assert run(capsys, "posterior", learned, csv, "either", "-o", tmp_path / "p.csv")[0] == 0
+    post = pd.read_csv(tmp_path / "p.csv")
+    pd.testing.assert_frame_equal(post, learned_net.posterior(data, "either")
+                                  .reset_index(drop=True), check_names=False)
+    assert run(capsys, "impute", learned, csv, "-o", tmp_path / "i.csv")[0] == 0
+    filled = bnem.read_table(tmp_path / "i.csv")
+    assert not filled.isna().any().any()
+    expected = learned_net.impute(data)
+    assert (filled.astype(str).to_numpy() == expected.astype(str).to_numpy()).all()
+    assert run(capsys, "se", learned, csv, "-o", tmp_path / "se.csv")[0] == 0
+    se = pd.read_csv(tmp_path / "se.csv", keep_default_na=False, na_values=[""])
+    assert list(se.columns) == ["node", "parents", "state", "estimate", "se"]
+    assert len(se) == len(bnem.standard_errors(learned_net, data))
+    code, out, _ = run(capsys, "select", "asia", csv, "either", "--states", "1-2",
+                       "--n-init", "1", "--max-iter", "10", "-o", tmp_path / "k.csv")
+    assert code == 0 and "best number of states" in out
+    assert list(pd.read_csv(tmp_path / "k.csv")["k"]) == [1, 2]
+    code, _, err = run(capsys, "select", "asia", csv, "either", "--states", "two")
+    assert code == 2 and "--states 'two'" in err
+    code, _, err = run(capsys, "posterior", learned, csv, "nope", "-o", tmp_path / "q.csv")
+    assert code == 2 and "not a discrete node" in err

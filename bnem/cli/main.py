@@ -1,4 +1,4 @@
-"""``bnem`` command: fit, sample, loglik, info.
+"""``bnem`` command: fit, sample, loglik, info, posterior, impute, select, se, networks.
 
 User errors (bad files, bad arguments, data that does not match the network) exit
 with code 2 and a one-line message, without a traceback.
@@ -22,7 +22,7 @@ from ..locks import output_locks
 
 logger = logging.getLogger("bnem")
 
-NETWORK_FILES = ".bif, .json, .xml, .uai, .net; any of them .gz"
+NETWORK_FILES = ".bif, .json, .xml, .uai, .net; any of them .gz; or a bundled network's name"
 
 
 
@@ -81,6 +81,51 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="nodes, edges, parameters and the inference plan")
     i.add_argument("network", help=f"network file ({NETWORK_FILES})")
+
+    po = sub.add_parser("posterior", help="P(node | each row's observed cells), as CSV")
+    po.add_argument("network", help=f"network file ({NETWORK_FILES}), e.g. a learned one")
+    po.add_argument("data", help="CSV or Parquet file(s): a file, a folder or a quoted glob")
+    po.add_argument("node", help="a discrete node (latent or with missing cells)")
+    po.add_argument("-o", "--output", required=True,
+                    help="CSV: one row per data row, one column per state")
+    _missing_option(po)
+
+    im = sub.add_parser("impute", help="fill the missing cells of a CSV file")
+    im.add_argument("network", help=f"network file ({NETWORK_FILES}), e.g. a learned one")
+    im.add_argument("data", help="a CSV file")
+    im.add_argument("-o", "--output", required=True, help="CSV: the data, missing cells filled")
+    im.add_argument("--method", choices=["map", "mean", "sample"], default="map",
+                    help="map: each cell's most probable state (continuous: conditional mean "
+                         "under the most probable completion); mean: continuous cells' "
+                         "posterior mean; sample: a joint draw per row (default map)")
+    im.add_argument("--seed", type=int, default=0, help="for --method sample")
+    _missing_option(im)
+
+    se = sub.add_parser("select", help="choose a latent node's number of states "
+                                       "(AIC, BIC, SABIC, CAIC, entropy R^2)")
+    se.add_argument("network", help=f"network file ({NETWORK_FILES})")
+    se.add_argument("data", help="CSV or Parquet file(s): a file, a folder or a quoted glob")
+    se.add_argument("node", help="the latent discrete node whose number of states varies")
+    se.add_argument("--states", required=True, metavar="K1,K2,..|A-B",
+                    help="numbers of states to try: a list (2,3,4) or a range (1-5)")
+    se.add_argument("--n-init", type=int, default=10, help="restarts per number of states "
+                                                            "(default 10)")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--max-iter", type=int, default=200)
+    se.add_argument("-o", "--output", default=None, help="also write the table as CSV")
+    _missing_option(se)
+
+    er = sub.add_parser("se", help="standard errors of a network's parameters on data")
+    er.add_argument("network", help=f"network file ({NETWORK_FILES}), e.g. a learned one")
+    er.add_argument("data", help="the data it was learned from: CSV or Parquet file(s)")
+    er.add_argument("-o", "--output", required=True,
+                    help="CSV: node, parents, state, estimate, se")
+    er.add_argument("--method", choices=["hessian", "opg"], default="hessian",
+                    help="observed information (hessian, default) or the outer product of "
+                         "the rows' scores (opg, what poLCA reports)")
+    _missing_option(er)
+
+    sub.add_parser("networks", help="list the bundled networks (usable by name)")
     return p
 
 
@@ -175,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default")
             warnings.showwarning = _one_line(args.command,
                                              getattr(args, "log_format", "text") == "json")
-            command = {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info}
+            command = {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info,
+                       "posterior": _posterior, "impute": _impute, "select": _select,
+                       "se": _standard_errors, "networks": _networks}
             return command[args.command](args)
     except KeyboardInterrupt:  # before or after EM (EM itself stops cleanly, see _fit)
         print(f"bnem {args.command}: interrupted", file=sys.stderr)
@@ -224,8 +271,101 @@ def _check_writable(path, option, inputs=()):
 
 
 def _read(path):
+    """A network file, or a bundled network by name (when no file has that name)."""
+    from ..io.bundled import load_network, network_names
     from ..io.formats import read_network
+
+    if not os.path.exists(path):
+        if os.sep not in path and "/" not in path and \
+                path.strip().lower().split(".")[0] in network_names():
+            return load_network(path)
+        raise BnemValueError(
+            f"network file {path!r} does not exist (looked in {os.getcwd()}); expected a "
+            f"network file ({NETWORK_FILES.split('; or')[0]}) or the name of a bundled "
+            "network (bnem networks lists them)")
     return read_network(path)
+
+
+def _data_files(args):
+    from ..data.files import files
+    return files(args.data, missing=args.missing, sep=_separator(args.sep))
+
+
+def _posterior(args) -> int:
+    from ..inference.api import posterior
+
+    _check_writable(args.output, "-o/--output", (args.network, args.data))
+    network = _read(args.network)
+    if args.node not in network.discrete_nodes:
+        raise BnemValueError(f"node {args.node!r} is not a discrete node of the network; "
+                             f"discrete nodes are {list(network.discrete_nodes)[:20]}")
+    table = posterior(network, _data_files(args), args.node)
+    _write_csv(table, args.output)  # one line per data row, in order
+    logger.info("wrote P(%s | row) for %d rows to %s", args.node, len(table), args.output)
+    return 0
+
+
+def _impute(args) -> int:
+    from ..data.table import read_table
+    from ..inference.impute import impute
+
+    _check_writable(args.output, "-o/--output", (args.network, args.data))
+    network = _read(args.network)
+    sep = _separator(args.sep) or ("\t" if args.data.lower().endswith(".tsv") else ",")
+    data = read_table(args.data, missing=args.missing, sep=sep, network=network)
+    filled = impute(network, data, method=args.method, seed=args.seed)
+    _write_csv(filled, args.output, na_rep="")
+    logger.info("filled %d missing cell(s) of %d rows; wrote %s",
+                int(data[[c for c in data.columns if c in network.nodes]].isna().sum().sum()),
+                len(data), args.output)
+    return 0
+
+
+def _state_counts(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            lo, hi = (int(t) for t in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise BnemValueError(f"--states {text!r}: expected numbers of states as a list "
+                             "(2,3,4) or a range (1-5)") from None
+
+
+def _select(args) -> int:
+    from ..models.selection import select_cardinality
+
+    if args.output:
+        _check_writable(args.output, "-o/--output", (args.network, args.data))
+    network = _read(args.network)
+    table = select_cardinality(network, _data_files(args), args.node, _state_counts(args.states),
+                               n_init=args.n_init, seed=args.seed, max_iter=args.max_iter)
+    print(table.to_string())
+    best = table.attrs.get("best", {})
+    if best:
+        print("best number of states: " + ", ".join(f"{k} {v}" for k, v in best.items()))
+    if args.output:
+        _write_csv(table.reset_index() if table.index.name else table, args.output)
+    return 0
+
+
+def _standard_errors(args) -> int:
+    from ..em.information import standard_errors
+
+    _check_writable(args.output, "-o/--output", (args.network, args.data))
+    network = _read(args.network)
+    table = standard_errors(network, _data_files(args), method=args.method)
+    _write_csv(table, args.output)
+    logger.info("wrote %d standard errors to %s", len(table), args.output)
+    return 0
+
+
+def _networks(args) -> int:
+    from ..io.bundled import network_path, network_names
+
+    for name in network_names():
+        print(f"{name:12s} {network_path(name).name}")
+    return 0
 
 
 def _states(network):

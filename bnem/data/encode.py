@@ -111,7 +111,7 @@ class EncodedData:
             cells.append(f"{var.name}={var.states[c]!r}" if c >= 0 else f"{var.name}=missing")
         if len(cells) > 12:
             cells = cells[:12] + [f"... ({len(cells)} columns)"]
-        return f"row {row_label(self.index[pos])!r} ({', '.join(cells)})"
+        return f"{where(self.index, self.index[pos])} ({', '.join(cells)})"
 
 
 def encode(data: object, variables: Sequence, merge: bool = True,
@@ -230,6 +230,18 @@ def shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
+LINE = "line"  # the index name of rows read from a text file, labelled by file line
+
+
+def where(index: pd.Index, label: object) -> str:
+    """``"line 5"`` for a row of a text file whose index numbers its lines (as the file
+    counts them, from 1, the header being line 1), else ``"row 3"`` (the DataFrame's
+    index label)."""
+    if index.name == LINE:
+        return f"line {row_label(label)}"
+    return f"row {row_label(label)!r}"
+
+
 def row_label(label: object) -> object:
     """An index label as a plain Python value (``1``, not ``np.int64(1)``) for messages."""
     return label.item() if isinstance(label, np.generic) else label
@@ -252,13 +264,13 @@ def _in_range(out: np.ndarray, name: str, index: pd.Index) -> np.ndarray:
     huge = np.abs(out) > MAX_MAGNITUDE
     if huge.any() and not np.isinf(out).any():
         r = int(np.flatnonzero(huge)[0])
-        raise DataError(f"column {name!r}: value {out[r]:.3g} (row {row_label(index[r])!r}; "
+        raise DataError(f"column {name!r}: value {out[r]:.3g} ({where(index, index[r])}; "
                         f"{int(huge.sum())} such cell(s)) is beyond {MAX_MAGNITUDE:.0e}, where "
                         "squares overflow; rescale the column (e.g. to other units)")
     inf = np.isinf(out)
     if inf.any():
-        raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in row "
-                        f"{row_label(index[np.flatnonzero(inf)[0]])!r}); continuous cells must be "
+        raise DataError(f"column {name!r}: {int(inf.sum())} infinite value(s) (first in "
+                        f"{where(index, index[np.flatnonzero(inf)[0]])}); continuous cells must be "
                         "finite or missing (NaN)")
     return out
 
@@ -283,7 +295,7 @@ def _parsed_floats(series: pd.Series, name: str) -> np.ndarray:
         if len(odd):
             raise DataError(
                 f"column {name!r}: value {odd.iloc[0]!r} ({type(odd.iloc[0]).__name__}, in "
-                f"row {row_label(odd.index[0])!r}) is not a real number, but {name!r} is a continuous "
+                f"{where(odd.index, odd.index[0])}) is not a real number, but {name!r} is a continuous "
                 f"node; {len(odd)} such cell(s)")
     if kind == "O" and pd.api.types.infer_dtype(series, skipna=True) == "string":
         # a blank cell (only spaces) is missing, like an empty one
@@ -313,7 +325,7 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         odd = series.dropna().map(lambda v: not isinstance(v, Hashable))
         first = odd[odd].index[0]
         raise DataError(
-            f"column {var.name!r}: the cell in row {row_label(first)!r} holds a "
+            f"column {var.name!r}: the cell in {where(series.index, first)} holds a "
             f"{type(series[first]).__name__} ({shorten(repr(series[first]))}), not a value; "
             f"expected one state name per cell ({int(odd.sum())} such cell(s))") from None
     if len(uniques) == 0:
@@ -345,6 +357,10 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
             mapping[k] = lookup[str(value)]
         elif len(lower.get(label.lower(), ())) == 1:
             mapping[k] = lower[label.lower()][0]
+        elif label.strip() != label and label.strip() in lookup:  # 'yes ' is 'yes'
+            mapping[k] = lookup[label.strip()]
+        elif label.strip() != label and len(lower.get(label.strip().lower(), ())) == 1:
+            mapping[k] = lower[label.strip().lower()][0]
         else:
             bad.append(k)
     if bad:
@@ -357,7 +373,7 @@ def _encode_column(series: pd.Series, var) -> np.ndarray:
         raise DataError(
             f"column {var.name!r}: value {shorten(repr(row_label(uniques[k])))} (in "
             f"{int(counts[k])} row(s), first "
-            f"row {row_label(first)!r}) is not a state of node {var.name!r}; valid states: "
+            f"{where(series.index, first)}) is not a state of node {var.name!r}; valid states: "
             f"{list(states)}{others}. "
             "Missing cells must be NaN (read_table turns missing markers such as '?' into NaN)."
         )

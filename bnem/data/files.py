@@ -46,6 +46,7 @@ import pandas as pd
 
 from .._validation import preview
 from ..errors import BnemTypeError, DataError
+from .encode import LINE
 
 DEFAULT_MISSING = ("?", "", "NA")
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
@@ -253,9 +254,10 @@ def is_compressed(path: str) -> bool:
     return _suffixes(path)[1] != ""
 
 
-def check_widths(path: str, sep: str, width: int) -> bool:
+def check_widths(path: str, sep: str, width: int, blanks: list | None = None) -> bool:
     """Raise if a line of a CSV file has another number of fields than the header;
-    return whether the file is plain (no quote, no line ended by a lone CR).
+    return whether the file is plain (no quote, no line ended by a lone CR). For a
+    plain file, ``blanks`` (a list) gets the number of blank lines of each block.
 
     Blocks without a quote character are checked with numpy (fields = separators + 1
     per line); from the first quote on, the file is checked by the ``csv`` module
@@ -275,7 +277,7 @@ def check_widths(path: str, sep: str, width: int) -> bool:
                 _check_quoted(path, sep, width)  # quotes, or lines ended by a lone CR
                 return False
             _check_utf8(path, head, line)
-            line = _check_block(path, head, sep, width, line)
+            line = _check_block(path, head, sep, width, line, blanks)
             if not block:
                 return True
 
@@ -299,7 +301,8 @@ def _check_utf8(path: str, block: bytes, line: int) -> None:
                         "save the file as UTF-8") from None
 
 
-def _check_block(path: str, block: bytes, sep: str, width: int, line: int) -> int:
+def _check_block(path: str, block: bytes, sep: str, width: int, line: int,
+                 blanks: list | None = None) -> int:
     """Check the complete lines of ``block`` (starting after line ``line``)."""
     if not block:
         return line
@@ -312,6 +315,8 @@ def _check_block(path: str, block: bytes, sep: str, width: int, line: int) -> in
     fields = seps[ends] - seps[starts] + 1
     length = ends - starts - (buf[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
     bad = (fields != width) & (length > 0)
+    if blanks is not None:
+        blanks.append(int((length == 0).sum()))
     if line == 0:
         bad[0] = False  # the header (checked on its own)
     if bad.any():
@@ -361,7 +366,10 @@ def _csv_parts(path: str, spec: FileSource, states: Mapping[str, Iterable[str]],
                rows: int) -> Iterator[FilePart]:
     sep = spec.separator(path)
     header = csv_header(path, sep)
-    check_widths(path, sep, len(header))
+    blanks: list[int] = []
+    # a plain file without blank lines: every record is one line, and errors name
+    # rows by the line the file counts (the header is line 1)
+    by_line = check_widths(path, sep, len(header), blanks) and not any(blanks)
     markers = {}
     kept = {}
     for col in header:
@@ -380,6 +388,9 @@ def _csv_parts(path: str, spec: FileSource, states: Mapping[str, Iterable[str]],
                              skip_blank_lines=len(header) > 1, encoding="utf-8-sig")
         with reader:
             for frame in reader:
+                if by_line:
+                    first = int(frame.index[0]) + 2 if len(frame) else 2
+                    frame.index = pd.RangeIndex(first, first + len(frame), name=LINE)
                 yield FilePart(path, frame)
     except UnicodeDecodeError as exc:
         raise DataError(f"data file {path!r} is not UTF-8 text: {exc}") from None
