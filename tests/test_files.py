@@ -126,7 +126,8 @@ def test_bad_cell_far_into_a_file_is_reported_before_iterating(asia, tmp_path, s
     with pytest.raises(DataError) as err:
         bnem.fit(asia, path, callback=lambda p: calls.append(p))
     text = str(err.value)
-    assert "big.csv" in text and "18765" in text and "'perhaps'" in text and "smoke" in text
+    # named by the file's line: the header is line 1, row 0 line 2
+    assert "big.csv" in text and "line 18767" in text and "'perhaps'" in text and "smoke" in text
     assert calls == []  # no E-step ran
 
 
@@ -229,7 +230,7 @@ def test_error_names_the_file_among_several(asia, tmp_path):
     bad = good.astype(object)
     bad.loc[42, "dysp"] = "maybe"
     bad.to_csv(tmp_path / "b.csv", index=False)
-    with pytest.raises(DataError, match=r"b\.csv.*'maybe'.*row 42"):
+    with pytest.raises(DataError, match=r"b\.csv.*'maybe'.*line 44"):
         bnem.fit(asia, [tmp_path / "a.csv", tmp_path / "b.csv"])
     os.remove(tmp_path / "b.csv")
     bad.drop(columns="dysp").to_csv(tmp_path / "b.csv", index=False)
@@ -320,7 +321,7 @@ def test_impossible_row_in_merged_files_names_file_and_row(tmp_path):
     pd.DataFrame({"a": ["x", "x", None], "b": ["p", "q", "q"]}).to_csv(tmp_path / "f1.csv",
                                                                       index=False)
     pd.DataFrame({"a": ["x", "y"], "b": ["p", "q"]}).to_csv(tmp_path / "f2.csv", index=False)
-    with pytest.raises(bnem.ImpossibleRowError, match=r"row 1 \(a='y', b='q'\) of data file "
+    with pytest.raises(bnem.ImpossibleRowError, match=r"line 3 \(a='y', b='q'\) of data file "
                                                       r"'.*f2\.csv'"):
         bnem.fit(net, tmp_path, init="network")
 

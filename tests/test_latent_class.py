@@ -104,12 +104,6 @@ def test_clone_and_bad_input():
         fitted.predict(X[["q1", "q0", "q2", "q3", "q4"]])
 
 
-SKIPPED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data":
-        "random starts draw rows (k-means++, random rows) or per-row responsibilities, so a "
-        "weighted row and its repeated copies give different starts and, from them, "
-        "different local optima; from the same start the fits are equal (test_weights.py)",
-}
 
 
 @pytest.mark.parametrize("make", [lambda: bnem.GaussianMixture(2, max_iter=20),
@@ -117,12 +111,15 @@ SKIPPED_CHECKS = {
                          ids=["GaussianMixture", "LatentClassModel"])
 def test_scikit_learn_estimator_checks(make):
     """Every applicable check of scikit-learn passes but the one listed in
-    SKIPPED_CHECKS (array-API input is skipped by scikit-learn itself)."""
+    the estimator declares (array-API input is skipped by scikit-learn itself)."""
     from sklearn.utils.estimator_checks import check_estimator
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = check_estimator(make(), expected_failed_checks=SKIPPED_CHECKS, on_fail=None)
+        est = make()
+        declared = est.expected_failed_checks()
+        assert list(declared) == ["check_sample_weight_equivalence_on_dense_data"]
+        results = check_estimator(est, expected_failed_checks=declared, on_fail=None)
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
     assert len(results) > 40

@@ -92,7 +92,7 @@ def test_cli_weights(tmp_path, capsys):
     table.to_csv(tmp_path / "t.csv", index=False)
     assert main(["-q", "fit", str(tmp_path / "asia.bif"), str(tmp_path / "t.csv"), "-o",
                  str(tmp_path / "o.bif"), "--weights", "n"]) == 2
-    assert "column 'n': the weight of row 2 is 'many', not a number" in capsys.readouterr().err
+    assert "column 'n': the weight of line 4 is 'many', not a number" in capsys.readouterr().err
 
 
 def test_weights_that_leave_nothing_to_fit_or_overflow_are_refused():

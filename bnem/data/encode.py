@@ -399,31 +399,31 @@ def _row_weights(data: pd.DataFrame, sample_weight: object) -> tuple[pd.DataFram
             odd = numbers.isna() & raw.notna()
             if odd.any():
                 r = int(np.flatnonzero(odd.to_numpy())[0])
-                raise DataError(f"column {sample_weight!r}: the weight of row "
-                                f"{row_label(data.index[r])!r} is {raw.iloc[r]!r}, not a number; weights "
+                raise DataError(f"column {sample_weight!r}: the weight of "
+                                f"{where(data.index, data.index[r])} is {raw.iloc[r]!r}, not a number; weights "
                                 f"must be finite numbers >= 0 ({int(odd.sum())} such row(s))")
             raw = numbers
-        where = f"column {sample_weight!r}"
+        named = f"column {sample_weight!r}"
     else:
-        raw, where = sample_weight, "sample_weight"
+        raw, named = sample_weight, "sample_weight"
     try:
         w = np.asarray(raw, dtype=float)
     except OverflowError:  # Python integers beyond the float range
-        raise DataError(f"{where}: a weight is beyond the float range; rescale them "
+        raise DataError(f"{named}: a weight is beyond the float range; rescale them "
                         "(divide them all by the same factor)") from None
     except (TypeError, ValueError):
-        raise DataError(f"{where} must hold numbers (row weights), got "
+        raise DataError(f"{named} must hold numbers (row weights), got "
                         f"{type(sample_weight).__name__}") from None
     if w.shape != (len(data),):
-        raise DataError(f"{where} must have one weight per row ({len(data)}), got shape "
+        raise DataError(f"{named} must have one weight per row ({len(data)}), got shape "
                         f"{w.shape}")
     bad = ~(np.isfinite(w) & (w >= 0))
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{where}: the weight of row {row_label(data.index[r])!r} is {float(w[r])!r}; weights "
+        raise DataError(f"{named}: the weight of {where(data.index, data.index[r])} is {float(w[r])!r}; weights "
                         f"must be finite numbers >= 0 ({int(bad.sum())} bad row(s))")
     if not np.isfinite(w.sum()):
-        raise DataError(f"{where}: the row weights sum beyond the float range; rescale them "
+        raise DataError(f"{named}: the row weights sum beyond the float range; rescale them "
                         "(divide them all by the same factor)")
     return data, w
 

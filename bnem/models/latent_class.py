@@ -26,7 +26,7 @@ from .estimator_fit import online_update
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from ..network.from_data import column_states, looks_categorical
-from .sklearn_mixture import check_input, check_weights, seed_of
+from .sklearn_mixture import EXPECTED_FAILED_CHECKS, check_input, check_weights, seed_of
 
 CLASS = "class"
 
@@ -98,6 +98,15 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.step = step
         self.fading = fading
+
+    @staticmethod
+    def expected_failed_checks() -> dict[str, str]:
+        """scikit-learn's estimator checks this estimator fails on purpose, each with
+        its reason: ``check_estimator(est, expected_failed_checks=est.expected_failed_checks())``
+        (``check_sample_weight_equivalence_on_dense_data``: random starts depend on the
+        rows, so weights and repeated rows start differently; from the same start the
+        fits are equal)."""
+        return dict(EXPECTED_FAILED_CHECKS)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -40,6 +40,16 @@ INIT_PARAMS = {"kmeans": "k-means++", "k-means++": "k-means++", "random": "rando
                "random_from_data": "random-rows"}
 HIDDEN = "component"
 
+#: scikit-learn's estimator checks that bnem's estimators fail on purpose, with the
+#: reason; pass it on: ``check_estimator(est, expected_failed_checks=EXPECTED_FAILED_CHECKS)``
+#: (scikit-learn has no estimator tag for this since 1.6).
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data":
+        "random starts draw rows (k-means++, random rows) or per-row responsibilities, so a "
+        "weighted row and its repeated copies give different starts and, from them, "
+        "different local optima; from the same start the fits are equal",
+}
+
 
 @functools.lru_cache(maxsize=16)
 def _structure(columns: tuple, n_components: int, covariance: str) -> BayesianNetwork:
@@ -239,6 +249,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def aic(self, X: Any) -> float:
         """``-2 log L + 2 p`` on ``X``."""
         return -2.0 * self.score(X) * len(X) + 2.0 * self.network_.n_parameters
+
+    @staticmethod
+    def expected_failed_checks() -> dict[str, str]:
+        """scikit-learn's estimator checks this estimator fails on purpose, each with
+        its reason: ``check_estimator(est, expected_failed_checks=est.expected_failed_checks())``
+        (``check_sample_weight_equivalence_on_dense_data``: random starts depend on the
+        rows, so weights and repeated rows start differently; from the same start the
+        fits are equal)."""
+        return dict(EXPECTED_FAILED_CHECKS)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
