@@ -179,3 +179,64 @@ def test_impute_fills_missing_answers_from_the_fitted_network():
     out = arrays.impute(holes.to_numpy(), method="mean")
     assert isinstance(out, np.ndarray) and out.shape == holes.shape
     assert not pd.isna(out).any()
+
+
+def _survey(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.integers(0, 2, n)
+    X = pd.DataFrame({f"q{j}": np.where(rng.random(n) < np.where(z, 0.85, 0.2), "yes", "no")
+                      for j in range(4)})
+    X["score"] = rng.normal(np.where(z, 1.0, -1.0), 1.0)
+    X.iloc[::9, 1] = np.nan
+    return X
+
+
+def test_summary_criteria_and_selection_on_the_estimator():
+    X = _survey()
+    lca = quiet(bnem.LatentClassModel(2, n_init=2, random_state=0).fit, X)
+    plain = lca.summary()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bnem.DegenerateWarning)
+        full = lca.summary(X)
+    pd.testing.assert_frame_equal(plain, full.drop(columns="se"))
+    sizes = plain[plain["parameter"] == "class size"]
+    np.testing.assert_array_equal(sizes["estimate"], lca.weights_)
+    q0 = plain[(plain["item"] == "q0") & (plain["state"] == "yes")]
+    np.testing.assert_array_equal(q0["estimate"], lca.item_probabilities_["q0"]["yes"])
+    assert set(plain.loc[plain["item"] == "score", "parameter"]) == {"intercept", "variance"}
+    se = bnem.standard_errors(lca.network_, X)
+    np.testing.assert_array_equal(full["se"], se["se"])
+    # the indices, against their formulas
+    c = lca.criteria(X)
+    n, p = len(X), lca.network_.n_parameters
+    assert c["bic"] == pytest.approx(lca.bic(X)) and c["aic"] == pytest.approx(lca.aic(X))
+    assert c["sabic"] == pytest.approx(-2 * c["log_likelihood"] + p * np.log((n + 2) / 24))
+    post = lca.predict_proba(X)
+    entropy = -np.sum(post * np.log(post))
+    assert c["entropy_r2"] == pytest.approx(1 - entropy / (n * np.log(2)))
+    # select_cardinality takes the estimator: clones with its settings
+    table = quiet(bnem.select_cardinality, lca, X, range(1, 3))
+    assert list(table["k"]) == [1, 2] and table.attrs["best"]["bic"] == 2
+    assert table.attrs["fits"][2].get_params()["random_state"] == 0
+    assert table.loc[1, "log_likelihood"] == pytest.approx(lca.log_likelihood_, rel=1e-12)
+    with pytest.raises(bnem.BnemError, match="set the other options on the estimator"):
+        bnem.select_cardinality(lca, X, range(1, 3), max_iter=3)
+
+
+def test_class_profile_plot():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    X = _survey()
+    lca = quiet(bnem.LatentClassModel(2, n_init=1, random_state=0).fit, X)
+    ax = lca.plot_profiles()
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    for k, line in enumerate(lines):  # binary items: P(second state | class)
+        expected = [lca.item_probabilities_[q].iloc[k, 1] for q in ["q0", "q1", "q2", "q3"]]
+        np.testing.assert_allclose(line.get_ydata(), expected)
+    ax = lca.plot_profiles(states={"q0": "yes"})
+    assert [t.get_text() for t in ax.get_xticklabels()][0] == "q0: yes"
+    with pytest.raises(bnem.BnemError, match="not a state of 'q0'"):
+        lca.plot_profiles(states={"q0": "maybe"})
+    import matplotlib.pyplot as plt
+    plt.close("all")

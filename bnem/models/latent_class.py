@@ -240,6 +240,104 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         return -2.0 * self.score(X, sample_weight=sample_weight) * n + \
             2.0 * self.network_.n_parameters
 
+    def criteria(self, X: Any, sample_weight: Any = None) -> dict:
+        """The fit indices latent-class software reports, on ``X``: ``log_likelihood``,
+        ``n_parameters``, ``aic``, ``bic``, ``sabic`` (sample-size adjusted BIC),
+        ``caic`` and ``entropy_r2`` (1: every row classified with certainty; NaN for one
+        class), as :func:`bnem.select_cardinality` tabulates them. With
+        ``sample_weight``, ``n`` and ``L`` are weighted (a table of response patterns
+        gives its expanded rows' indices)."""
+        from .selection import fit_indices
+
+        w = _weights(sample_weight, len(X))
+        n = float(np.sum(w))
+        ll = self.score(X, sample_weight=sample_weight) * n
+        post = self.predict_proba(X)
+        return fit_indices(ll, self.network_.n_parameters, n, post,
+                           None if sample_weight is None else w)
+
+    def summary(self, X: Any = None, sample_weight: Any = None) -> pd.DataFrame:
+        """Every parameter in a tidy table: ``parameter`` (``"class size"``,
+        ``"response probability"``, or for a numeric item ``"intercept"``,
+        ``"weight[column]"``, ``"variance"``), ``item``, ``class``, ``state``,
+        ``estimate``, and with the data ``X`` the fit was on, ``se``: standard errors
+        from the observed information (:func:`bnem.standard_errors`; NaN for
+        parameters on the boundary, with a warning).
+
+        >>> import pandas as pd
+        >>> X = pd.DataFrame({"q0": ["a", "b"] * 50, "q1": ["a", "b", "b", "a"] * 25})
+        >>> table = LatentClassModel(2, n_init=1, random_state=0).fit(X).summary()
+        >>> list(table.columns)
+        ['parameter', 'item', 'class', 'state', 'estimate']
+        """
+        check_is_fitted(self, "network_")
+        if X is not None:
+            from ..em.information import standard_errors
+            frame = self._frame(X)
+            rows = standard_errors(self.network_, frame, sample_weight=sample_weight)
+        else:
+            rows = _parameter_rows(self.network_)
+        kind = []
+        for node, state in zip(rows["node"], rows["state"]):
+            if node == CLASS:
+                kind.append("class size")
+            elif node in self._items:
+                kind.append("response probability")
+            else:
+                kind.append(str(state))
+        given = rows["parents"].astype(str)
+        klass = given.str.extract(rf"(?:^|, ){CLASS}=([^,]*)")[0]
+        out = pd.DataFrame({
+            "parameter": kind,
+            "item": np.where(rows["node"] == CLASS, "", rows["node"]),
+            "class": np.where(rows["node"] == CLASS, rows["state"].astype(str),
+                              klass.fillna("")),
+            "state": np.where([k == "response probability" for k in kind],
+                              rows["state"].astype(str), ""),
+            "estimate": rows["estimate"].to_numpy(dtype=float),
+        })
+        if "se" in rows:
+            out["se"] = rows["se"].to_numpy(dtype=float)
+        return out
+
+    def plot_profiles(self, ax: Any = None, states: Any = None) -> Any:
+        """The class profiles: for each class, a line over the items of P(item = state |
+        class), on ``ax`` or a new matplotlib Axes (returned; needs matplotlib).
+
+        ``states`` maps an item to the state to show; by default a two-state item shows
+        its second state and an item with more states shows every state
+        (``item: state`` on the axis). Numeric items are left out."""
+        from ..em.result import new_axes
+
+        check_is_fitted(self, "network_")
+        states = dict(states or {})
+        labels, columns = [], []
+        for item in self._items:
+            probs = self.item_probabilities_[item]
+            if item in states:
+                chosen = [str(states[item])]
+                if chosen[0] not in probs.columns:
+                    raise BnemValueError(f"states[{item!r}] = {states[item]!r} is not a state of "
+                                         f"{item!r}; states are {list(probs.columns)}")
+            else:
+                chosen = list(probs.columns[1:2]) if probs.shape[1] == 2 else list(probs.columns)
+            for st in chosen:
+                labels.append(f"{item}: {st}")
+                columns.append(probs[st].to_numpy())
+        if not columns:
+            raise BnemValueError("the model has no categorical items to profile")
+        values = np.column_stack(columns)          # classes x shown (item, state)
+        axes = new_axes(ax)
+        x = np.arange(len(labels))
+        for k in range(values.shape[0]):
+            axes.plot(x, values[k], marker="o",
+                      label=f"class {k} ({self.weights_[k]:.0%})")
+        axes.set_xticks(x, labels, rotation=45, ha="right")
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_ylabel("P(item = state | class)")
+        axes.legend(fontsize="small")
+        return axes
+
     # -- input ---------------------------------------------------------------------------
     def _frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
         if not fitting:
@@ -283,6 +381,22 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             raise BnemValueError(f"categorical names column(s) {unknown} that X does not have; "
                                  f"columns are {cols}")
         return [c for c in cols if c in named]
+
+
+def _parameter_rows(network: BayesianNetwork) -> pd.DataFrame:
+    """``node``, ``parents``, ``state``, ``estimate`` of every parameter, laid out as
+    :func:`bnem.standard_errors` lays them out (without ``se``)."""
+    rows = []
+    for node in network.nodes:
+        frame = network.cpd(node).to_frame()
+        for config, values in frame.iterrows():
+            labels = config if isinstance(config, tuple) else (config,)
+            parents = ", ".join(f"{k}={v}" for k, v in zip(frame.index.names, labels)
+                                if k is not None)
+            for state, value in values.items():
+                rows.append({"node": node, "parents": parents, "state": str(state),
+                             "estimate": float(value)})
+    return pd.DataFrame(rows, columns=["node", "parents", "state", "estimate"])
 
 
 def _weights(sample_weight: Any, n: int) -> np.ndarray:

@@ -55,10 +55,17 @@ def with_cardinality(network: BayesianNetwork, node: str, k: int) -> BayesianNet
     return out.tie_covariance(c.tied) if c.tied else out
 
 
-def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Iterable[int],
+def select_cardinality(network: BayesianNetwork, data: Any, node: Any = None,
+                       ks: Iterable[int] | None = None,
                        n_init: int = 10, seed: Any = 0, init: str | None = None,
                        **fit_options: Any) -> pd.DataFrame:
     """Fit ``network`` with ``node`` given each number of states in ``ks``.
+
+    ``network`` may also be a :class:`bnem.LatentClassModel`: then
+    ``select_cardinality(lca, X, ks)`` (or ``ks=``) fits a clone of it with each number
+    of classes, with its own settings (``n_init`` and the other options are its
+    parameters; ``sample_weight=`` is passed to its ``fit``), and ``.attrs["fits"]``
+    holds the fitted estimators.
 
     ``node`` must be latent in ``data`` (no column, or an entirely missing one). Every
     fit uses ``n_init`` restarts from ``seed`` (``init``: ``"random-resp"`` for a
@@ -78,7 +85,20 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: str, ks: Itera
     BnemValueError
         ``node`` not discrete, observed in the data, or ``ks`` empty or not >= 1.
     """
+    if not isinstance(network, BayesianNetwork) and hasattr(network, "n_classes") \
+            and hasattr(network, "fit"):
+        if ks is None and node is not None and not isinstance(node, str):
+            node, ks = None, node  # select_cardinality(lca, X, range(1, 5))
+        extra = sorted(set(fit_options) - {"sample_weight"})
+        if node is not None or extra:
+            raise BnemValueError(f"select_cardinality of a {type(network).__name__} takes the "
+                                 "data, ks and sample_weight; set the other options on the "
+                                 f"estimator (got {['node'] if node is not None else []+ extra})")
+        return _select_estimator(network, data, ks, fit_options.get("sample_weight"))
     network = as_network(network, "select_cardinality", data)
+    if ks is None:
+        raise BnemValueError("select_cardinality needs ks, the numbers of states to try "
+                             "(e.g. range(1, 6))")
     if node not in network.discrete_nodes:
         raise BnemValueError(f"node {node!r} is not a discrete node of the network; expected "
                              f"one of {list(network.discrete_nodes)[:10]}")
@@ -148,16 +168,47 @@ def _weights(data: Any, sample_weight: Any) -> tuple[np.ndarray | None, Any]:
 
 
 def _indices(k: int, res: Any, data: Any, node: str, weights: np.ndarray | None) -> dict:
-    ll, p = res.log_likelihood, res.network.n_parameters
     n = float(res.n_rows) if weights is None else float(weights.sum())  # respondents
-    row = {"k": k, "log_likelihood": ll, "n_parameters": p, "aic": -2 * ll + 2 * p,
+    post = res.network.posterior(data, node).to_numpy() if k > 1 else None
+    return {"k": k, **fit_indices(res.log_likelihood, res.network.n_parameters, n, post,
+                                  weights), "converged": res.converged}
+
+
+def fit_indices(ll: float, p: int, n: float, post: np.ndarray | None,
+                weights: np.ndarray | None = None) -> dict:
+    """``log_likelihood``, ``n_parameters``, AIC, BIC, SABIC, CAIC and the entropy R² of
+    the class posteriors ``post`` (rows x k; ``None`` or one column: NaN), for ``n``
+    rows (the total weight) and ``p`` free parameters (see the module docstring)."""
+    row = {"log_likelihood": ll, "n_parameters": p, "aic": -2 * ll + 2 * p,
            "bic": -2 * ll + p * math.log(n), "sabic": -2 * ll + p * math.log((n + 2) / 24),
-           "caic": -2 * ll + p * (math.log(n) + 1), "entropy_r2": np.nan,
-           "converged": res.converged}
-    if k > 1:
-        post = res.network.posterior(data, node).to_numpy()
+           "caic": -2 * ll + p * (math.log(n) + 1), "entropy_r2": np.nan}
+    if post is not None and post.shape[1] > 1:
         h_row = -np.sum(np.where(post > 0, post * np.log(np.where(post > 0, post, 1.0)), 0.0),
                         axis=1)
         h = float(h_row.sum() if weights is None else weights @ h_row)
-        row["entropy_r2"] = 1.0 - h / (n * math.log(k))
+        row["entropy_r2"] = 1.0 - h / (n * math.log(post.shape[1]))
     return row
+
+
+def _select_estimator(estimator: Any, data: Any, ks: Any,
+                      sample_weight: Any = None) -> pd.DataFrame:
+    """:func:`select_cardinality` for a :class:`~bnem.LatentClassModel`: a clone with each
+    number of classes, fitted with the estimator's own settings."""
+    from sklearn.base import clone
+
+    if not isinstance(ks, Iterable) or isinstance(ks, str):
+        raise BnemTypeError(f"ks must be a list or range of numbers of classes, got {ks!r}")
+    ks = sorted({check_int(k, "ks", minimum=1) for k in ks})
+    if not ks:
+        raise BnemValueError("ks is empty; expected numbers of classes such as range(1, 6)")
+    rows, fits = [], {}
+    for k in ks:
+        est = clone(estimator).set_params(n_classes=k)
+        est.fit(data, sample_weight=sample_weight)
+        fits[k] = est
+        rows.append({"k": k, **est.criteria(data, sample_weight=sample_weight),
+                     "converged": est.converged_})
+    table = pd.DataFrame(rows)
+    table.attrs["best"] = {c: ks[int(np.argmin(table[c].to_numpy()))] for c in CRITERIA}
+    table.attrs["fits"] = fits
+    return table

@@ -48,7 +48,7 @@ def table_frame(node: str, parents: Sequence[str], values: np.ndarray,
 def gaussian_frame(cpd: Any, names: Mapping[str, Sequence[str]] | None) -> pd.DataFrame:
     index = configurations(cpd.discrete_parents, cpd.mean_shape, names)
     data = {"intercept": np.ravel(cpd.intercept)}
-    weights = np.asarray(cpd.weights).reshape(-1, len(cpd.continuous_parents))
+    weights = np.asarray(cpd.weights).reshape(np.size(cpd.intercept), len(cpd.continuous_parents))
     for j, p in enumerate(cpd.continuous_parents):
         data[f"weight[{p}]"] = weights[:, j]
     data["variance"] = np.ravel(cpd.variance)
