@@ -26,6 +26,7 @@ from .estimator_fit import online_update
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from ..network.from_data import column_states, looks_categorical
+from .class_regression import Design, fit_regression, log_items_given_class, log_softmax
 from .sklearn_mixture import EXPECTED_FAILED_CHECKS, check_input, check_weights, seed_of
 
 CLASS = "class"
@@ -53,6 +54,16 @@ class LatentClassModel(DensityMixin, BaseEstimator):
     step, fading
         Online EM's step schedule and fading factor for :meth:`partial_fit` (see
         :class:`bnem.OnlineEM`).
+    covariates : list of column names, optional
+        Latent class regression (poLCA's ``cbind(items) ~ x``): these columns of ``X``
+        are not items but covariates of class membership, ``P(class = k | z) =
+        softmax_k(b_k + w_k . z)`` with class 0 as reference (numeric columns as they
+        are, others dummy coded with their first level as reference). They must be
+        observed in every row (a missing covariate is an error naming the row); items
+        may have missing cells. The fit starts from the latent-class model without
+        covariates (``n_init`` restarts) and runs EM with the covariates from there
+        (:mod:`bnem.models.class_regression`); ``score`` is then the mean
+        ``log P(items | covariates)``. ``coef_`` holds the coefficients.
 
     Attributes
     ----------
@@ -62,6 +73,10 @@ class LatentClassModel(DensityMixin, BaseEstimator):
     item_probabilities_ : dict column -> DataFrame (classes x states)
     log_likelihood_, lower_bound_ (per row), n_iter_, converged_, n_features_in_,
     feature_names_in_
+    coef_ : DataFrame (classes x [intercept, covariates])
+        With ``covariates``: the log-odds of each class against class 0 (whose row is
+        0), on the covariates' own scale. ``weights_`` is then the mean of the rows'
+        class probabilities.
 
     Examples
     --------
@@ -83,7 +98,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
                  n_init: int = 10, init: str = "random-resp", prior: float = 0.0,
                  accelerate: str = "squarem", min_variance: float = 1e-6,
                  random_state: Any = None, verbose: int = 0, step: Any = (0.7, 2.0),
-                 fading: float | None = None) -> None:
+                 fading: float | None = None, covariates: Any = None) -> None:
         self.n_classes = n_classes
         self.categorical = categorical
         self.continuous = continuous
@@ -98,6 +113,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.step = step
         self.fading = fading
+        self.covariates = covariates
 
     @staticmethod
     def expected_failed_checks() -> dict[str, str]:
@@ -121,8 +137,11 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         check_weights(sample_weight)
         k = check_int(self.n_classes, "n_classes", minimum=1)
         check_choice(self.continuous, "continuous", ("diag", "full"))
-        self.network_ = self._network(frame, k)
-        res = em_fit(self.network_, frame, max_iter=self.max_iter, tol=self.tol,
+        items = self._item_frame(frame)
+        design = Design.of(frame, self._covariates) if self._covariates else None
+        z = design.matrix(frame) if design is not None else None
+        self.network_ = self._network(items, k)
+        res = em_fit(self.network_, items, max_iter=self.max_iter, tol=self.tol,
                      seed=seed_of(self.random_state), init=self.init, n_init=self.n_init,
                      prior=self.prior, accelerate=self.accelerate,
                      min_variance=self.min_variance, progress=bool(self.verbose),
@@ -136,6 +155,25 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             float(np.asarray(sample_weight, dtype=float).sum())
         self.lower_bound_ = res.log_likelihood / total
         self._fit_statistics = res.statistics  # partial_fit goes on from them
+        self.__dict__.pop("coef_", None)
+        if design is not None:
+            assert z is not None
+            reg = fit_regression(res.network, items, z, _weights(sample_weight, len(items)),
+                                 self.tol, self.max_iter, self.prior, self.min_variance)
+            self.network_ = reg.network
+            self.design_, self._coef = design, reg.coef
+            self.regression_history_ = reg.history
+            self.converged_, self.n_iter_ = reg.converged, reg.n_iter
+            self.log_likelihood_ = reg.log_likelihood
+            self.lower_bound_ = reg.log_likelihood / total
+            self.coef_ = pd.DataFrame(design.original(reg.coef),
+                                      index=pd.Index([str(i) for i in range(k)], name=CLASS),
+                                      columns=["intercept", *design.columns])
+            self._fit_statistics = None
+            self._set_parameters()
+            w = _weights(sample_weight, len(items))
+            self.weights_ = (w @ reg.responsibilities) / w.sum()  # at the final parameters
+            return self
         self._set_parameters()
         return self
 
@@ -148,6 +186,9 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         goes on from the fitted parameters. ``n_iter_`` counts batches;
         ``log_likelihood_`` and ``lower_bound_`` are this batch's (total and per row)
         before its update."""
+        if self.covariates:
+            raise BnemValueError("partial_fit does not take covariates yet (latent class "
+                                 "regression is fitted in batch: use fit)")
         first = not hasattr(self, "network_")
         frame = self._frame(X, fitting=first)
         check_weights(sample_weight)
@@ -198,6 +239,11 @@ class LatentClassModel(DensityMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(n, n_classes)``: P(class | observed cells of each row)."""
         frame = self._frame(X)
+        if self._covariates:
+            joint = self._joint(frame)
+            top = joint.max(axis=1, keepdims=True)
+            out = np.exp(joint - top)
+            return out / out.sum(axis=1, keepdims=True)
         return self.network_.posterior(frame, CLASS).to_numpy()
 
     def predict(self, X: Any) -> np.ndarray:
@@ -205,9 +251,31 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         return self.predict_proba(X).argmax(axis=1)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Per row ``log p(observed cells)``."""
+        """Per row ``log p(observed cells)`` (with covariates: ``log p(observed items |
+        covariates)``)."""
         frame = self._frame(X)
+        if self._covariates:
+            joint = self._joint(frame)
+            top = joint.max(axis=1)
+            with np.errstate(invalid="ignore"):
+                return top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
         return np.asarray(self.network_.log_prob(frame))
+
+    def _joint(self, frame: pd.DataFrame) -> np.ndarray:
+        """``(n, K)``: ``log P(class = k | z) + log P(items | class = k)``."""
+        k = len(self.network_.states(CLASS))
+        z = self.design_.matrix(frame)
+        return log_softmax(z, self._coef) + \
+            log_items_given_class(self.network_, self._item_frame(frame), k)
+
+    def _n_parameters(self) -> int:
+        """Free parameters: the items', and the class table's or, with covariates, the
+        coefficients of classes 1.. ."""
+        p = self.network_.n_parameters
+        if self._covariates:
+            k = len(self.network_.states(CLASS))
+            p += (k - 1) * (self._coef.shape[1] - 1)
+        return p
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean of :meth:`score_samples` (weighted by ``sample_weight``; higher is better)."""
@@ -222,6 +290,9 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         ``random_state``); see :meth:`bnem.BayesianNetwork.impute`. A DataFrame keeps its
         index and columns; other input gives an object array."""
         frame = self._frame(X)
+        if self._covariates:
+            raise BnemValueError("impute does not take covariates into account yet; fit "
+                                 "without covariates to impute")
         filled = self.network_.impute(frame, method=method, seed=seed_of(self.random_state))
         if isinstance(X, pd.DataFrame):
             return filled.set_axis(X.index, axis=0).set_axis(X.columns, axis=1)
@@ -233,12 +304,12 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         patterns gives the BIC of its expanded rows)."""
         n = float(np.sum(_weights(sample_weight, len(X))))
         return -2.0 * self.score(X, sample_weight=sample_weight) * n + \
-            self.network_.n_parameters * np.log(n)
+            self._n_parameters() * np.log(n)
 
     def aic(self, X: Any, sample_weight: Any = None) -> float:
         n = float(np.sum(_weights(sample_weight, len(X))))
         return -2.0 * self.score(X, sample_weight=sample_weight) * n + \
-            2.0 * self.network_.n_parameters
+            2.0 * self._n_parameters()
 
     def criteria(self, X: Any, sample_weight: Any = None) -> dict:
         """The fit indices latent-class software reports, on ``X``: ``log_likelihood``,
@@ -253,7 +324,7 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         n = float(np.sum(w))
         ll = self.score(X, sample_weight=sample_weight) * n
         post = self.predict_proba(X)
-        return fit_indices(ll, self.network_.n_parameters, n, post,
+        return fit_indices(ll, self._n_parameters(), n, post,
                            None if sample_weight is None else w)
 
     def summary(self, X: Any = None, sample_weight: Any = None) -> pd.DataFrame:
@@ -271,6 +342,9 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         ['parameter', 'item', 'class', 'state', 'estimate']
         """
         check_is_fitted(self, "network_")
+        if X is not None and self._covariates:
+            raise BnemValueError("standard errors of a latent class regression are not "
+                                 "available yet; call summary() without X for the estimates")
         if X is not None:
             from ..em.information import standard_errors
             frame = self._frame(X)
@@ -298,6 +372,12 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         })
         if "se" in rows:
             out["se"] = rows["se"].to_numpy(dtype=float)
+        if self._covariates:  # the class table is replaced by the coefficients
+            coef = self.coef_.iloc[1:].stack()
+            out = pd.concat([out[out["parameter"] != "class size"], pd.DataFrame({
+                "parameter": "coefficient", "item": coef.index.get_level_values(1),
+                "class": coef.index.get_level_values(0), "state": "",
+                "estimate": coef.to_numpy(dtype=float)})], ignore_index=True)
         return out
 
     def plot_profiles(self, ax: Any = None, states: Any = None) -> Any:
@@ -356,7 +436,8 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         if fitting:
             self.n_features_in_ = frame.shape[1]
             self.feature_names_in_ = np.array(list(frame.columns), dtype=object)
-            self._items = self._categorical(frame)
+            self._covariates = self._covariate_names(frame)
+            self._items = self._categorical(self._item_frame(frame))
         elif frame.shape[1] != self.n_features_in_:
             raise BnemValueError(f"X has {frame.shape[1]} features, but {type(self).__name__} "
                                  f"is expecting {self.n_features_in_} features as input")
@@ -364,6 +445,28 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             raise BnemValueError(f"X has columns {list(frame.columns)}, but the model was "
                                  f"fitted on {list(self.feature_names_in_)}")
         return frame
+
+    def _covariate_names(self, frame: pd.DataFrame) -> tuple[str, ...]:
+        if self.covariates is None:
+            return ()
+        given = [self.covariates] if isinstance(self.covariates, str) else self.covariates
+        if not isinstance(given, (list, tuple, set, np.ndarray, pd.Index)):
+            raise BnemTypeError(f"covariates must be a list of column names, got "
+                                f"{self.covariates!r}")
+        named = [str(c) for c in given]
+        unknown = sorted(set(named) - set(frame.columns))
+        if unknown:
+            raise BnemValueError(f"covariates names column(s) {unknown} that X does not have; "
+                                 f"columns are {list(frame.columns)}")
+        if len(named) == frame.shape[1]:
+            raise BnemValueError("every column of X is a covariate; a latent class model "
+                                 "needs at least one item")
+        return tuple(named)
+
+    def _item_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The columns of ``frame`` that are items (all but the covariates)."""
+        cov = getattr(self, "_covariates", ())
+        return frame.drop(columns=list(cov)) if cov else frame
 
     def _categorical(self, frame: pd.DataFrame) -> list[str]:
         cols = list(frame.columns)

@@ -1,0 +1,308 @@
+"""Latent class regression: class membership that depends on covariates (models layer).
+
+The model of poLCA's ``cbind(items) ~ x`` and stepmix's structural covariate model: a
+hidden class ``C`` is the parent of every item, as in a latent-class model, and its
+distribution depends on observed covariates ``z`` through a softmax,
+``P(C = k | z) = softmax_k(b_k + w_k . z)`` with the first class as reference
+(``b_0 = w_0 = 0``). Covariates are conditioned on, not modelled: the likelihood is
+``sum_rows log sum_k P(C = k | z) P(items | C = k)`` and every covariate must be
+observed in every row.
+
+EM, exactly:
+
+* E-step: ``log P(items_n | C = k)`` for every row and class by the network's own
+  exact inference (each row once per class, with the class observed and a uniform
+  class table; missing items summed out), and the responsibilities
+  ``r_nk = P(C = k | items_n, z_n)``.
+* M-step of the items: each row once per class with the class observed and weight
+  ``w_n r_nk``, one EM step of :func:`bnem.fit` from the current CPDs (which is the
+  exact M-step: its E-step over missing item cells is conditional on the class).
+* M-step of the coefficients: a weighted multinomial logistic regression of ``r`` on
+  ``z``, by Newton's method with step halving, so every step raises the expected
+  complete-data log-likelihood (generalised EM). The observed log-likelihood therefore
+  never falls; the loop checks it at every iteration.
+
+Numeric covariates are centred and scaled inside (for the conditioning of Newton's
+method) and their coefficients reported on the original scale; categorical ones are
+dummy coded with their first level as reference.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..em.loop import fit as em_fit
+from ..errors import (BnemTypeError, BnemValueError, ConvergenceWarning, DataError,
+                      DegenerateWarning, MonotonicityError)
+from ..network.bayesnet import BayesianNetwork
+
+CLASS = "class"
+DIVERGED = 30.0  # |coefficient| per standard deviation beyond which separation is warned
+MONOTONE_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Design:
+    """How covariate columns become the design matrix ``[1, z]``."""
+
+    covariates: tuple[str, ...]
+    columns: tuple[str, ...]                  # design columns after dummy coding
+    center: np.ndarray                        # per design column (0 for dummies)
+    scale: np.ndarray                         # per design column (1 for dummies)
+    levels: dict = field(default_factory=dict)  # categorical covariate -> its levels
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, covariates: tuple[str, ...]) -> "Design":
+        columns: list[str] = []
+        center: list[float] = []
+        scale: list[float] = []
+        levels: dict[str, list] = {}
+        for c in covariates:
+            col = frame[c]
+            _check_observed(col, c)
+            if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+                x = col.to_numpy(dtype=float)
+                sd = float(np.std(x))
+                if not sd > 0:
+                    raise BnemValueError(f"covariate {c!r} is constant ({x[0]!r} in every row); "
+                                         "it cannot be told from the intercept: drop it")
+                columns.append(c)
+                center.append(float(np.mean(x)))
+                scale.append(sd)
+            else:
+                seen = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) \
+                    else sorted(col.unique(), key=str)
+                if len(seen) < 2:
+                    raise BnemValueError(f"covariate {c!r} has one value ({seen[0]!r}) in every "
+                                         "row; it cannot be told from the intercept: drop it")
+                levels[c] = seen
+                for level in seen[1:]:
+                    columns.append(f"{c}[{level}]")
+                    center.append(0.0)
+                    scale.append(1.0)
+        return cls(tuple(covariates), tuple(columns), np.array(center), np.array(scale), levels)
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """``(n, 1 + len(columns))``: the intercept, then the scaled design columns."""
+        n = len(frame)
+        parts = [np.ones((n, 1))]
+        for c in self.covariates:
+            if c not in frame.columns:
+                raise BnemValueError(f"X has no column {c!r}, a covariate of the model")
+            col = frame[c]
+            _check_observed(col, c)
+            if c in self.levels:
+                known = self.levels[c]
+                odd = ~col.isin(known)
+                if odd.any():
+                    raise BnemValueError(
+                        f"covariate {c!r}: value {col[odd].iloc[0]!r} (row "
+                        f"{col.index[np.flatnonzero(odd.to_numpy())[0]]!r}) was not seen in "
+                        f"fitting; known values are {known}")
+                parts.append(np.column_stack([(col == level).to_numpy(dtype=float)
+                                              for level in known[1:]]))
+            else:
+                x = pd.to_numeric(col, errors="coerce")
+                if x.isna().any():
+                    r = int(np.flatnonzero(x.isna().to_numpy())[0])
+                    raise BnemValueError(f"covariate {c!r}: value {col.iloc[r]!r} (row "
+                                         f"{col.index[r]!r}) is not a number")
+                parts.append(x.to_numpy(dtype=float)[:, None])
+        z = np.hstack(parts)
+        z[:, 1:] = (z[:, 1:] - self.center) / self.scale
+        return z
+
+    def original(self, coef: np.ndarray) -> np.ndarray:
+        """Coefficients on the scaled design, ``(K, 1 + p)``, on the original scale."""
+        out = coef.copy()
+        out[:, 1:] = coef[:, 1:] / self.scale
+        out[:, 0] = coef[:, 0] - (coef[:, 1:] * (self.center / self.scale)).sum(axis=1)
+        return out
+
+
+def _check_observed(col: pd.Series, name: str) -> None:
+    missing = col.isna().to_numpy()
+    if missing.any():
+        r = int(np.flatnonzero(missing)[0])
+        raise DataError(f"covariate {name!r} is missing in {int(missing.sum())} row(s) (first "
+                        f"row {col.index[r]!r}); latent class regression conditions on the "
+                        "covariates, so each row needs them: drop or impute those rows")
+
+
+def log_softmax(z: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``(n, K)``: ``log P(C = k | z)`` for coefficients ``coef (K, 1 + p)``."""
+    eta = z @ coef.T
+    top = eta.max(axis=1, keepdims=True)
+    return eta - top - np.log(np.exp(eta - top).sum(axis=1, keepdims=True))
+
+
+def _expected_loglik(z: np.ndarray, r: np.ndarray, w: np.ndarray, coef: np.ndarray) -> float:
+    return float(np.sum(w[:, None] * r * log_softmax(z, coef)))
+
+
+def softmax_mstep(z: np.ndarray, r: np.ndarray, w: np.ndarray, coef: np.ndarray,
+                  max_steps: int = 50) -> np.ndarray:
+    """The coefficients that raise ``sum_n w_n sum_k r_nk log P(C = k | z_n)`` from
+    ``coef``: Newton steps on classes 1.., each halved until the objective does not
+    fall (a step that cannot raise it ends the search)."""
+    k, p = coef.shape
+    if k == 1:
+        return coef
+    current = _expected_loglik(z, r, w, coef)
+    for _ in range(max_steps):
+        pi = np.exp(log_softmax(z, coef))
+        grad = ((w[:, None] * (r - pi))[:, 1:]).T @ z                 # (K-1, p)
+        hess = np.empty((k - 1, p, k - 1, p))
+        for a in range(1, k):
+            for b in range(1, k):
+                s = w * pi[:, a] * ((a == b) - pi[:, b])
+                hess[a - 1, :, b - 1, :] = (z * s[:, None]).T @ z
+        h = hess.reshape((k - 1) * p, (k - 1) * p)
+        h = h + 1e-10 * max(float(np.trace(h)) / h.shape[0], 1e-300) * np.eye(h.shape[0])
+        try:
+            step = np.linalg.solve(h, grad.ravel())
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(h, grad.ravel(), rcond=None)[0]
+        t = 1.0
+        while t > 1e-8:
+            trial = coef.copy()
+            trial[1:] += t * step.reshape(k - 1, p)
+            value = _expected_loglik(z, r, w, trial)
+            if value >= current:
+                break
+            t /= 2
+        else:
+            return coef
+        gain = value - current
+        coef, current = trial, value
+        if gain <= 1e-13 * max(1.0, abs(current)) or np.max(np.abs(t * step)) < 1e-10:
+            break
+    return coef
+
+
+def log_items_given_class(network: BayesianNetwork, items: pd.DataFrame, k: int) -> np.ndarray:
+    """``(n, K)``: ``log P(items_n | C = k)``, missing items summed out (the network's
+    class table is replaced by a uniform one; each row is scored once per class)."""
+    uniform = network.with_cpds({CLASS: np.full(k, 1.0 / k)})
+    stacked = _stacked(items, k)
+    lp = np.asarray(uniform.log_prob(stacked)).reshape(k, len(items)).T
+    return lp + math.log(k)
+
+
+def _stacked(items: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Every row once per class, the class observed (class-major)."""
+    frames = [items.assign(**{CLASS: str(c)}) for c in range(k)]
+    out = pd.concat(frames, ignore_index=True)
+    out[CLASS] = pd.Categorical(out[CLASS], categories=[str(c) for c in range(k)])
+    return out
+
+
+def item_mstep(network: BayesianNetwork, items: pd.DataFrame, r: np.ndarray, w: np.ndarray,
+               prior: float, min_variance: float) -> tuple[BayesianNetwork, list]:
+    """The items' M-step for responsibilities ``r``: one EM step of :func:`bnem.fit` on
+    every row once per class (class observed, weight ``w_n r_nk``; rows of weight 0
+    left out) from ``network``; the warnings it issued are returned."""
+    k = r.shape[1]
+    stacked = _stacked(items, k)
+    weights = (r * w[:, None]).T.ravel()
+    keep = weights > 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = em_fit(network, stacked[keep], init="network", max_iter=1, tol=0.0,
+                     accelerate="none", sample_weight=weights[keep], prior=prior,
+                     min_variance=min_variance, seed=0)
+    kept = [c for c in caught if not issubclass(c.category, ConvergenceWarning)]
+    return res.network, kept
+
+
+@dataclass
+class RegressionFit:
+    network: BayesianNetwork      # the items' CPDs (the class table: mean responsibilities)
+    coef: np.ndarray              # (K, 1 + p) on the scaled design
+    history: pd.DataFrame
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+    responsibilities: np.ndarray
+
+
+def fit_regression(network: BayesianNetwork, items: pd.DataFrame, z: np.ndarray,
+                   w: np.ndarray, tol: float, max_iter: int, prior: float,
+                   min_variance: float) -> RegressionFit:
+    """EM for latent class regression from ``network`` (a fitted latent-class model:
+    its item CPDs, and its class table as the intercepts) and no slopes."""
+    if not isinstance(items, pd.DataFrame):
+        raise BnemTypeError("items must be a DataFrame")
+    k = len(network.states(CLASS))
+    sizes = np.clip(np.asarray(network.cpd(CLASS).values, dtype=float), 1e-12, None)
+    coef = np.zeros((k, z.shape[1]))
+    coef[:, 0] = np.log(sizes) - math.log(sizes[0])
+    total = float(w.sum())
+    rows, prev, converged, it = [], -math.inf, False, 0
+    last_warnings: list = []
+    r = np.full((len(items), k), 1.0 / k)
+    ll = -math.inf
+    for it in range(max_iter + 1):
+        joint = log_softmax(z, coef) + log_items_given_class(network, items, k)
+        top = joint.max(axis=1, keepdims=True)
+        if not np.isfinite(top).all():
+            bad = int(np.flatnonzero(~np.isfinite(top[:, 0]))[0])
+            raise DataError(f"row {items.index[bad]!r} has probability zero under every class "
+                            "(an answer no class gives any probability); use prior > 0")
+        ll_rows = top[:, 0] + np.log(np.exp(joint - top).sum(axis=1))
+        ll = float(w @ ll_rows)
+        objective = ll + _log_prior(network, prior)
+        delta = objective - prev if it else math.nan
+        if it and objective < prev - MONOTONE_RTOL * max(1.0, abs(prev)):
+            raise MonotonicityError(
+                f"latent class regression: the objective fell at iteration {it}: "
+                f"{prev:.12g} -> {objective:.12g}. This is a bug in bnem; please report it.")
+        rows.append((it, ll, delta))
+        r = np.exp(joint - ll_rows[:, None])
+        if it and delta <= tol * total:
+            converged = True
+            break
+        if it == max_iter:
+            break
+        prev = objective
+        network, last_warnings = item_mstep(network, items, r, w, prior, min_variance)
+        coef = softmax_mstep(z, r, w, coef)
+    for caught in _unique(last_warnings):
+        warnings.warn(caught.message, caught.category, stacklevel=4)
+    if np.max(np.abs(coef[:, 1:]), initial=0.0) > DIVERGED:
+        warnings.warn("latent class regression: some coefficients exceed "
+                      f"{DIVERGED:g} per standard deviation of their covariate: the "
+                      "covariates (nearly) separate the classes, and those coefficients "
+                      "grow without bound as EM goes on; read them as very large",
+                      DegenerateWarning, stacklevel=4)
+    history = pd.DataFrame(rows, columns=["iteration", "log_likelihood", "delta"])
+    return RegressionFit(network, coef, history, ll, it, converged, r)
+
+
+def _log_prior(network: BayesianNetwork, prior: float) -> float:
+    """The items' Dirichlet term of the MAP objective (the class table is not a
+    parameter here)."""
+    if not prior:
+        return 0.0
+    total = 0.0
+    for node in network.discrete_nodes:
+        if node != CLASS:
+            with np.errstate(divide="ignore"):
+                total += prior * float(np.sum(np.log(network.cpd(node).values)))
+    return total
+
+
+def _unique(caught: list) -> list:
+    seen, out = set(), []
+    for c in caught:
+        key = (c.category, str(c.message))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
