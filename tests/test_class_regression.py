@@ -126,3 +126,30 @@ def test_covariate_misuse_is_refused_clearly():
         warnings.simplefilter("ignore")
         with pytest.raises(bnem.BnemError, match="standard errors of a latent class regression"):
             reg.summary(X)
+
+
+def test_closed_form_item_steps_equal_the_networks_and_squarem_the_same_optimum():
+    from bnem.models.class_regression import Design, fit_regression
+
+    X = _data(n=600, seed=3)
+    items = X.drop(columns=["age", "sex"])
+    start = bnem.LatentClassModel(2, n_init=1, random_state=0).fit(items).network_
+    z = Design.of(X, ("age", "sex")).matrix(X)
+    w = np.ones(len(X))
+    args = dict(tol=0.0, max_iter=6, prior=0.5, min_variance=1e-6, accelerate=False)
+    closed = fit_regression(start, items, z, w, closed_form=True, **args)
+    network = fit_regression(start, items, z, w, closed_form=False, **args)
+    np.testing.assert_allclose(closed.history["log_likelihood"],
+                               network.history["log_likelihood"], rtol=1e-11)
+    np.testing.assert_allclose(closed.coef, network.coef, rtol=1e-8, atol=1e-10)
+    for q in items.columns:
+        np.testing.assert_allclose(closed.network.cpd(q).values, network.network.cpd(q).values,
+                                   rtol=1e-9)
+    plain = fit_regression(start, items, z, w, tol=1e-11, max_iter=5000, prior=0.0,
+                           min_variance=1e-6, accelerate=False)
+    fast = fit_regression(start, items, z, w, tol=1e-11, max_iter=5000, prior=0.0,
+                          min_variance=1e-6, accelerate=True)
+    assert fast.converged and plain.converged and fast.n_iter < plain.n_iter
+    assert fast.log_likelihood == pytest.approx(plain.log_likelihood, abs=1e-6 * len(X))
+    assert "squarem" in set(fast.history["step"])
+    np.testing.assert_allclose(fast.coef, plain.coef, atol=1e-3)

@@ -40,6 +40,7 @@ import pandas as pd
 from ..em.loop import fit as em_fit
 from ..errors import (BnemTypeError, BnemValueError, ConvergenceWarning, DataError,
                       DegenerateWarning, MonotonicityError)
+from ..data.variables import value_label
 from ..network.bayesnet import BayesianNetwork
 
 CLASS = "class"
@@ -142,10 +143,6 @@ def log_softmax(z: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return eta - top - np.log(np.exp(eta - top).sum(axis=1, keepdims=True))
 
 
-def _expected_loglik(z: np.ndarray, r: np.ndarray, w: np.ndarray, coef: np.ndarray) -> float:
-    return float(np.sum(w[:, None] * r * log_softmax(z, coef)))
-
-
 def softmax_mstep(z: np.ndarray, r: np.ndarray, w: np.ndarray, coef: np.ndarray,
                   max_steps: int = 50) -> np.ndarray:
     """The coefficients that raise ``sum_n w_n sum_k r_nk log P(C = k | z_n)`` from
@@ -154,10 +151,12 @@ def softmax_mstep(z: np.ndarray, r: np.ndarray, w: np.ndarray, coef: np.ndarray,
     k, p = coef.shape
     if k == 1:
         return coef
-    current = _expected_loglik(z, r, w, coef)
+    wr = w[:, None] * r
+    logp = log_softmax(z, coef)
+    current = float(np.sum(wr * logp))
     for _ in range(max_steps):
-        pi = np.exp(log_softmax(z, coef))
-        grad = ((w[:, None] * (r - pi))[:, 1:]).T @ z                 # (K-1, p)
+        pi = np.exp(logp)
+        grad = (wr[:, 1:] - w[:, None] * pi[:, 1:]).T @ z              # (K-1, p)
         hess = np.empty((k - 1, p, k - 1, p))
         for a in range(1, k):
             for b in range(1, k):
@@ -173,14 +172,15 @@ def softmax_mstep(z: np.ndarray, r: np.ndarray, w: np.ndarray, coef: np.ndarray,
         while t > 1e-8:
             trial = coef.copy()
             trial[1:] += t * step.reshape(k - 1, p)
-            value = _expected_loglik(z, r, w, trial)
+            trial_logp = log_softmax(z, trial)
+            value = float(np.sum(wr * trial_logp))
             if value >= current:
                 break
             t /= 2
         else:
             return coef
         gain = value - current
-        coef, current = trial, value
+        coef, current, logp = trial, value, trial_logp
         if gain <= 1e-13 * max(1.0, abs(current)) or np.max(np.abs(t * step)) < 1e-10:
             break
     return coef
@@ -221,6 +221,61 @@ def item_mstep(network: BayesianNetwork, items: pd.DataFrame, r: np.ndarray, w: 
     return res.network, kept
 
 
+class CategoricalItems:
+    """The E- and M-steps of items that are all categorical children of the class only
+    (a latent-class model without numeric items) in closed form, vectorised over rows:
+    ``log P(items_n | k) = sum_j log theta_j[k, x_nj]`` over the observed answers, and
+    expected counts in which a missing answer of a row counts ``theta_j[k, s]`` for
+    each state (what the network's exact E-step gives for such a network)."""
+
+    def __init__(self, network: BayesianNetwork, items: pd.DataFrame) -> None:
+        self.names = list(items.columns)
+        self.codes = []
+        for name in self.names:
+            lookup = {s: i for i, s in enumerate(network.states(name))}
+            raw, uniques = pd.factorize(items[name], use_na_sentinel=True)
+            index = np.array([lookup.get(value_label(u), -2) for u in uniques] + [-1],
+                             dtype=np.int64)
+            codes = index[raw]                    # raw -1 (missing) picks the last entry
+            if (codes == -2).any():  # not reached for the data of the fit
+                raise DataError(f"item {name!r} holds a value that is not one of its states")
+            self.codes.append(codes)
+        self.cards = [len(network.states(n)) for n in self.names]
+
+    @staticmethod
+    def applies(network: BayesianNetwork, items: pd.DataFrame) -> bool:
+        return not network.continuous_nodes and all(
+            network.parents(n) == (CLASS,) for n in items.columns) and \
+            set(network.nodes) == {CLASS, *items.columns}
+
+    def log_given_class(self, tables: list[np.ndarray]) -> np.ndarray:
+        n, k = len(self.codes[0]) if self.codes else 0, tables[0].shape[0]
+        out = np.zeros((n, k))
+        with np.errstate(divide="ignore"):
+            for codes, table in zip(self.codes, tables):
+                # one row per state, then a row of zeros that a missing answer (-1) picks
+                logs = np.vstack([np.log(table.T), np.zeros((1, k))])
+                out += logs[codes]
+        return out
+
+    def maximize(self, tables: list[np.ndarray], r: np.ndarray, w: np.ndarray,
+                 prior: float) -> tuple[list[np.ndarray], list[str]]:
+        wr = r * w[:, None]                                   # (n, K)
+        out, empty = [], []
+        for name, codes, table, card in zip(self.names, self.codes, tables, self.cards):
+            slot = np.where(codes >= 0, codes, card)            # missing: slot ``card``
+            counts = np.stack([np.bincount(slot, weights=wr[:, c], minlength=card + 1)
+                               for c in range(wr.shape[1])])
+            counts = counts[:, :card] + counts[:, card:] * table  # missing answers
+            counts += prior
+            total = counts.sum(axis=1, keepdims=True)
+            if (total <= 0).any():
+                empty.append(name)
+            out.append(np.where(total > 0, counts / np.where(total > 0, total, 1.0),
+                                1.0 / card))
+        return out, empty
+
+
 @dataclass
 class RegressionFit:
     network: BayesianNetwork      # the items' CPDs (the class table: mean responsibilities)
@@ -234,9 +289,17 @@ class RegressionFit:
 
 def fit_regression(network: BayesianNetwork, items: pd.DataFrame, z: np.ndarray,
                    w: np.ndarray, tol: float, max_iter: int, prior: float,
-                   min_variance: float) -> RegressionFit:
+                   min_variance: float, closed_form: bool = True,
+                   accelerate: bool = True) -> RegressionFit:
     """EM for latent class regression from ``network`` (a fitted latent-class model:
-    its item CPDs, and its class table as the intercepts) and no slopes."""
+    its item CPDs, and its class table as the intercepts) and no slopes.
+
+    Categorical items only: the items' steps in closed form (:class:`CategoricalItems`,
+    unless ``closed_form`` is False) and, with ``accelerate``, SQUAREM over the items'
+    log probabilities and the coefficients (an extrapolated point is kept only when its
+    objective is at least the second EM step's; every iteration is three E-steps).
+    Otherwise plain EM by the network's inference and M-step. ``tol`` is per row: EM
+    stops when an iteration raises the objective by less than ``tol`` times the rows."""
     if not isinstance(items, pd.DataFrame):
         raise BnemTypeError("items must be a DataFrame")
     k = len(network.states(CLASS))
@@ -244,12 +307,17 @@ def fit_regression(network: BayesianNetwork, items: pd.DataFrame, z: np.ndarray,
     coef = np.zeros((k, z.shape[1]))
     coef[:, 0] = np.log(sizes) - math.log(sizes[0])
     total = float(w.sum())
-    rows, prev, converged, it = [], -math.inf, False, 0
-    last_warnings: list = []
-    r = np.full((len(items), k), 1.0 / k)
-    ll = -math.inf
-    for it in range(max_iter + 1):
-        joint = log_softmax(z, coef) + log_items_given_class(network, items, k)
+    fast = CategoricalItems(network, items) \
+        if closed_form and CategoricalItems.applies(network, items) else None
+    items_now: Any = [np.asarray(network.cpd(n).values, dtype=float) for n in items.columns] \
+        if fast is not None else network
+    caught: list = []
+
+    def estep(params: tuple) -> tuple[float, float, np.ndarray]:
+        held, c = params
+        given = fast.log_given_class(held) if fast is not None else \
+            log_items_given_class(held, items, k)
+        joint = log_softmax(z, c) + given
         top = joint.max(axis=1, keepdims=True)
         if not np.isfinite(top).all():
             bad = int(np.flatnonzero(~np.isfinite(top[:, 0]))[0])
@@ -257,32 +325,102 @@ def fit_regression(network: BayesianNetwork, items: pd.DataFrame, z: np.ndarray,
                             "(an answer no class gives any probability); use prior > 0")
         ll_rows = top[:, 0] + np.log(np.exp(joint - top).sum(axis=1))
         ll = float(w @ ll_rows)
-        objective = ll + _log_prior(network, prior)
-        delta = objective - prev if it else math.nan
-        if it and objective < prev - MONOTONE_RTOL * max(1.0, abs(prev)):
+        objective = ll + (_log_prior_tables(held, prior) if fast is not None
+                          else _log_prior(held, prior))
+        return objective, ll, np.exp(joint - ll_rows[:, None])
+
+    def mstep(params: tuple, r: np.ndarray) -> tuple:
+        held, c = params
+        if fast is not None:
+            held, empty = fast.maximize(held, r, w, prior)
+            caught[:] = [warnings.WarningMessage(
+                f"latent class regression: no class weight for item(s) {empty} in some "
+                "class; their answer probabilities there stay uniform", DegenerateWarning,
+                "", 0)] if empty else []
+        else:
+            held, caught[:] = item_mstep(held, items, r, w, prior, min_variance)
+        return held, softmax_mstep(z, r, w, c)
+
+    point = (items_now, coef)
+    objective, ll, r = estep(point)
+    rows = [(0, ll, math.nan, "start")]
+    converged, it = False, 0
+    squarem = accelerate and fast is not None and k > 1
+    for it in range(1, max_iter + 1):
+        prev, start = objective, point
+        p1 = mstep(point, r)
+        o1, l1, r1 = estep(p1)
+        step = "em"
+        if squarem:
+            p2 = mstep(p1, r1)
+            o2, l2, r2 = estep(p2)
+            point, objective, ll, r = p2, o2, l2, r2
+            trial = _squarem_point(start, p1, p2)
+            if trial is not None:
+                ot, lt, rt = estep(trial)
+                if ot >= o2:
+                    point, objective, ll, r, step = trial, ot, lt, rt, "squarem"
+        else:
+            point, objective, ll, r = p1, o1, l1, r1
+        delta = objective - prev
+        if objective < prev - MONOTONE_RTOL * max(1.0, abs(prev)):
             raise MonotonicityError(
                 f"latent class regression: the objective fell at iteration {it}: "
                 f"{prev:.12g} -> {objective:.12g}. This is a bug in bnem; please report it.")
-        rows.append((it, ll, delta))
-        r = np.exp(joint - ll_rows[:, None])
-        if it and delta <= tol * total:
+        rows.append((it, ll, delta, step))
+        if delta <= tol * total:
             converged = True
             break
-        if it == max_iter:
-            break
-        prev = objective
-        network, last_warnings = item_mstep(network, items, r, w, prior, min_variance)
-        coef = softmax_mstep(z, r, w, coef)
-    for caught in _unique(last_warnings):
-        warnings.warn(caught.message, caught.category, stacklevel=4)
+    held, coef = point
+    if fast is not None:
+        sizes = (w @ r) / total
+        network = network.with_cpds({CLASS: sizes / sizes.sum(),
+                                     **dict(zip(items.columns, held))})
+    else:
+        network = held
+    for c in _unique(caught):
+        warnings.warn(c.message, c.category, stacklevel=4)
     if np.max(np.abs(coef[:, 1:]), initial=0.0) > DIVERGED:
         warnings.warn("latent class regression: some coefficients exceed "
                       f"{DIVERGED:g} per standard deviation of their covariate: the "
                       "covariates (nearly) separate the classes, and those coefficients "
                       "grow without bound as EM goes on; read them as very large",
                       DegenerateWarning, stacklevel=4)
-    history = pd.DataFrame(rows, columns=["iteration", "log_likelihood", "delta"])
+    history = pd.DataFrame(rows, columns=["iteration", "log_likelihood", "delta", "step"])
     return RegressionFit(network, coef, history, ll, it, converged, r)
+
+
+def _squarem_point(p0: tuple, p1: tuple, p2: tuple) -> tuple | None:
+    """SQUAREM's extrapolation from ``p0`` through two EM steps ``p1``, ``p2``, in the
+    items' log probabilities (entries at 0 stay 0) and the coefficients; None when the
+    steps are too small to extrapolate or the result is not finite."""
+    def vec(p: tuple) -> np.ndarray:
+        held, c = p
+        with np.errstate(divide="ignore"):
+            logs = [np.log(t).ravel() for t in held]
+        return np.concatenate(logs + [c[1:].ravel()])
+    x0, x1, x2 = vec(p0), vec(p1), vec(p2)
+    finite = np.isfinite(x0) & np.isfinite(x1) & np.isfinite(x2)
+    r = np.where(finite, x1 - x0, 0.0)
+    v = np.where(finite, x2 - x1, 0.0) - r
+    rr, vv = float(r @ r), float(v @ v)
+    if not (rr > 0 and vv > 0):
+        return None
+    alpha = min(-math.sqrt(rr / vv), -1.0)
+    x = np.where(finite, x0 - 2 * alpha * r + alpha ** 2 * v, -np.inf)
+    if not np.all(np.isfinite(x[finite])):
+        return None
+    held, c = p2
+    out, pos = [], 0
+    for t in held:
+        logs = x[pos:pos + t.size].reshape(t.shape)
+        pos += t.size
+        top = logs.max(axis=1, keepdims=True)
+        e = np.exp(logs - top)
+        out.append(e / e.sum(axis=1, keepdims=True))
+    coef = c.copy()
+    coef[1:] = x[pos:].reshape(c[1:].shape)
+    return out, coef
 
 
 def _log_prior(network: BayesianNetwork, prior: float) -> float:
@@ -296,6 +434,13 @@ def _log_prior(network: BayesianNetwork, prior: float) -> float:
             with np.errstate(divide="ignore"):
                 total += prior * float(np.sum(np.log(network.cpd(node).values)))
     return total
+
+
+def _log_prior_tables(tables: list[np.ndarray], prior: float) -> float:
+    if not prior:
+        return 0.0
+    with np.errstate(divide="ignore"):
+        return prior * float(sum(np.sum(np.log(t)) for t in tables))
 
 
 def _unique(caught: list) -> list:

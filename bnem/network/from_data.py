@@ -46,7 +46,7 @@ def column_states(column: pd.Series, name: str, remedy: str = "drop it") -> list
     if isinstance(column.dtype, pd.CategoricalDtype):
         labels = [value_label(v) for v in column.cat.categories]
     else:
-        labels = sorted({value_label(v) for v in column.dropna()})
+        labels = sorted({value_label(v) for v in pd.unique(column.dropna().to_numpy())})
     if not labels:
         raise BnemValueError(f"column {name!r} has no observed value, so its states are "
                              f"unknown; {remedy}")
