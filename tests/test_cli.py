@@ -180,7 +180,7 @@ def test_info_on_an_all_gaussian_bnlearn_network(capsys):
     (["fit", "{mix}", "{data}", "-o", "{tmp}/out.bif"],
      "holds discrete networks only, but the network has 2 continuous node(s) (x1, x2); "
      "name the output .json"),
-    (["fit", "{mix}", "{words}", "-o", "{tmp}/out.json"], "value 'hot' (in 1 row(s)) is not a number"),
+    (["fit", "{mix}", "{words}", "-o", "{tmp}/out.json"], "value 'hot' (in 1 row(s), first line 2) is not a number"),
     (["loglik", "{mix}", "{words}"], "column 'x1': value 'hot'"),
     (["info", "{broken}"], "broken.json:1:12: not valid JSON"),
     (["info", "{unknown}"], "unknown JSON network layout"),
@@ -333,3 +333,16 @@ def test_posterior_impute_se_and_select_commands(tmp_path, capsys):
     assert code == 2 and "--states 'two'" in err
     code, _, err = run(capsys, "posterior", learned, csv, "nope", "-o", tmp_path / "q.csv")
     assert code == 2 and "not a discrete node" in err
+
+
+def test_spaces_after_separators_and_impute_checks_every_cell(tmp_path, capsys):
+    head = "asia,tub,smoke,lung,bronc,either,xray,dysp\n"
+    csv = tmp_path / "ws.csv"
+    csv.write_text(head + "yes, no,yes,no,yes,no,yes, ?\nyes,no,yes,no,yes,no,yes,no\n")
+    code, out, _ = run(capsys, "loglik", "asia", csv)  # ' ?' is the missing marker
+    assert code == 0 and "2 rows" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text(head + "yes,no,yes,no,yes,no,yes,no\nyes,no,maybe,no,yes,no,yes,no\n")
+    code, _, err = run(capsys, "impute", "asia", bad, "-o", tmp_path / "i.csv")
+    assert code == 2 and "value 'maybe' (in 1 row(s), first line 3)" in err
+    assert not (tmp_path / "i.csv").exists()

@@ -169,3 +169,35 @@ def test_plot_shows_every_restart_without_the_start():
     assert len(res.plot(restarts=False).get_lines()) == 1
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_review_followups_on_ways_in(tmp_path):
+    from pgmpy.factors.discrete import TabularCPD as PgmpyCPD
+    from pgmpy.models import DiscreteBayesianNetwork
+
+    # a node's own CPD names its states, even when a child lists them in another order
+    model = DiscreteBayesianNetwork([("A", "B"), ("B", "C")])
+    model.add_cpds(PgmpyCPD("A", 2, [[0.7], [0.3]], state_names={"A": ["a0", "a1"]}),
+                   PgmpyCPD("B", 2, [[0.9, 0.2], [0.1, 0.8]], evidence=["A"], evidence_card=[2],
+                            state_names={"B": ["b0", "b1"], "A": ["a1", "a0"]}))
+    net = bnem.BayesianNetwork.from_pgmpy(model, pd.DataFrame({"C": ["c0", "c1"]}))
+    assert net.states("A") == ("a0", "a1") and net.cpd("A").values[0] == pytest.approx(0.7)
+    assert net.cpd("B").to_frame().loc["a1", "b0"] == pytest.approx(0.9)
+    # numbers read as text (read_table) are numbers
+    csv = tmp_path / "hy.csv"
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"g": ["a", "b"] * 50, "y": rng.normal(size=100)}).to_csv(csv, index=False)
+    net = bnem.BayesianNetwork.from_edges([("H", "g"), ("H", "y")], bnem.read_table(csv),
+                                          latent={"H": 2})
+    assert net.continuous_nodes == ("y",)
+    # a CPD pickled before CPDs carried state names still works
+    cpd = bnem.load_network("asia").cpd("lung")
+    del cpd.state_names
+    assert bnem.load_network("asia").cpd("lung").to_frame().shape == (2, 2)
+
+
+def test_select_cardinality_of_an_estimator_refuses_fit_options():
+    X = pd.DataFrame({"q0": ["a", "b"] * 20, "q1": ["a", "a", "b", "b"] * 10})
+    lca = bnem.LatentClassModel(2, n_init=1)
+    with pytest.raises(bnem.BnemError, match=r"got \['n_init'\]"):
+        bnem.select_cardinality(lca, X, [1, 2], n_init=50)

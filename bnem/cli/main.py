@@ -306,6 +306,7 @@ def _posterior(args) -> int:
 
 
 def _impute(args) -> int:
+    from ..data.encode import encode
     from ..data.table import read_table
     from ..inference.impute import impute
 
@@ -313,12 +314,28 @@ def _impute(args) -> int:
     network = _read(args.network)
     sep = _separator(args.sep) or ("\t" if args.data.lower().endswith(".tsv") else ",")
     data = read_table(args.data, missing=args.missing, sep=sep, network=network)
+    _label_lines(data, args.data, sep)
+    nodes = [c for c in data.columns if c in network.nodes]  # other columns pass through
+    encode(data[nodes], [network.variable(n) for n in network.nodes])  # every cell checked
     filled = impute(network, data, method=args.method, seed=args.seed)
     _write_csv(filled, args.output, na_rep="")
     logger.info("filled %d missing cell(s) of %d rows; wrote %s",
                 int(data[[c for c in data.columns if c in network.nodes]].isna().sum().sum()),
                 len(data), args.output)
     return 0
+
+
+def _label_lines(data, path: str, sep: str) -> None:
+    """Name ``data``'s rows by the line of ``path`` they come from (header: line 1), when
+    every record is one line (no blank line, no quote); otherwise leave them."""
+    import pandas as pd
+
+    from ..data.encode import LINE
+    from ..data.files import check_widths
+
+    blanks: list[int] = []
+    if check_widths(path, sep, data.shape[1], blanks) and not any(blanks):
+        data.index = pd.RangeIndex(2, len(data) + 2, name=LINE)
 
 
 def _state_counts(text: str) -> list[int]:

@@ -312,7 +312,8 @@ def _parsed_floats(series: pd.Series, name: str) -> np.ndarray:
         first = vals.iloc[0]
         raise DataError(
             f"column {name!r}: value {shorten(repr(row_label(first)))} (in "
-            f"{int((vals == first).sum())} row(s)) is not a "
+            f"{int((vals == first).sum())} row(s), first {where(vals.index, vals.index[0])}) "
+            "is not a "
             f"number, but {name!r} is a continuous node; {int(bad.sum())} non-numeric cell(s) "
             "in all. Missing cells must be NaN (read_table turns missing markers into NaN).")
     return out

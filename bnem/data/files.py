@@ -236,7 +236,7 @@ def csv_header(path: str, sep: str) -> list[str]:
         try:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             with large_fields():
-                first = next(csv.reader(text, delimiter=sep), None)
+                first = next(csv.reader(text, delimiter=sep, skipinitialspace=True), None)
         except UnicodeDecodeError as exc:
             raise DataError(f"data file {path!r} is not UTF-8 text: {exc}") from None
         except (csv.Error, OSError, EOFError) as exc:
@@ -331,7 +331,7 @@ def _check_quoted(path: str, sep: str, width: int) -> None:
     ``csv`` module, streamed."""
     with _open_bytes(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text, delimiter=sep)
+        reader = csv.reader(text, delimiter=sep, skipinitialspace=True)
         start = 1
         try:
             with large_fields():
@@ -385,7 +385,8 @@ def _csv_parts(path: str, spec: FileSource, states: Mapping[str, Iterable[str]],
     try:
         reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
                              na_values=markers, index_col=False, chunksize=rows,
-                             skip_blank_lines=len(header) > 1, encoding="utf-8-sig")
+                             skip_blank_lines=len(header) > 1, encoding="utf-8-sig",
+                             skipinitialspace=True)
         with reader:
             for frame in reader:
                 if by_line:

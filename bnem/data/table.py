@@ -73,7 +73,7 @@ def read_table(path: str | os.PathLike[str] | IO[str] | IO[bytes],
     text = _read_text(path)
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file>"
     with large_fields():
-        first = next(csv.reader(io.StringIO(text), delimiter=sep), None)
+        first = next(csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True), None)
     if first is None or not text.strip():
         raise DataError(f"data file {name!r} is empty; expected a header line of node names")
     if not first:
@@ -102,7 +102,7 @@ def read_table(path: str | os.PathLike[str] | IO[str] | IO[bytes],
         try:
             return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                                na_values=na_values, index_col=False,
-                               skip_blank_lines=len(first) > 1)
+                               skip_blank_lines=len(first) > 1, skipinitialspace=True)
         except (pd.errors.ParserWarning, pd.errors.ParserError, ValueError) as exc:
             detail = " ".join(str(exc).split())
             raise DataError(f"cannot parse data file {name!r}: {detail}") from None
@@ -152,7 +152,8 @@ def _bad_width(text: str, sep: str, width: int) -> str | None:
 
     Blank lines are allowed (a missing cell in a one-column file, skipped otherwise).
     """
-    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=sep), start=1):
+    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=sep,
+                                            skipinitialspace=True), start=1):
         if row and len(row) != width:
             return (f"line {number} has {len(row)} field(s) but the header has {width}; "
                     "expected one field per column")

@@ -293,6 +293,7 @@ def files_to_dask(spec: FileSource, states: dict[str, list[str]]) -> Any:
                      for col in header}
         frames.append(dd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
                                   na_values=na_values, encoding="utf-8-sig",
+                                  skipinitialspace=True,
                                   blocksize="64MB" if plain else None))
     return frames[0] if len(frames) == 1 else dd.concat(frames)
 

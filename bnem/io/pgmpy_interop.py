@@ -168,6 +168,8 @@ def _from_structure(model, nodes, by_node, missing, data, latent):
     from ..network.from_data import network_from_edges
 
     known: dict[str, list[str]] = {}
+    for node, cpd in by_node.items():  # a node's own CPD names its states first
+        known[node] = [str(s) for s in cpd.state_names[cpd.variable]]
     for cpd in by_node.values():
         for v, names in cpd.state_names.items():
             known.setdefault(str(v), [str(s) for s in names])
@@ -176,7 +178,9 @@ def _from_structure(model, nodes, by_node, missing, data, latent):
     unknown = [n for n in missing if n not in known and n not in latent and
                (data is None or n not in map(str, data.columns) or n in declared)]
     if unknown:
-        where = "" if data is not None else " (no data was given to read states from)"
+        where = "" if data is not None else (" (their states are read from a DataFrame of the "
+                                             "data; files and Dask collections are not read "
+                                             "for this)")
         raise NetworkError(
             f"the pgmpy model has no CPD for {unknown} and their states are unknown"
             f"{where}: give their CPDs, the data with their columns, or, for latent nodes, "

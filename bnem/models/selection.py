@@ -90,6 +90,8 @@ def select_cardinality(network: BayesianNetwork, data: Any, node: Any = None,
         if ks is None and node is not None and not isinstance(node, str):
             node, ks = None, node  # select_cardinality(lca, X, range(1, 5))
         extra = sorted(set(fit_options) - {"sample_weight"})
+        extra += [name for name, value, default in (("n_init", n_init, 10), ("seed", seed, 0),
+                                                    ("init", init, None)) if value != default]
         if node is not None or extra:
             raise BnemValueError(f"select_cardinality of a {type(network).__name__} takes the "
                                  "data, ks and sample_weight; set the other options on the "

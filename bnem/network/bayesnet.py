@@ -243,7 +243,7 @@ class BayesianNetwork:
     def _named(self, cpd: Any) -> Any:
         """``cpd`` with its family's state names (CPDs built outside the constructor,
         such as an M-step's, get them here; the names depend only on the structure)."""
-        if cpd.state_names is None:
+        if getattr(cpd, "state_names", None) is None:  # (pickled by an older bnem: unset)
             family = cpd.discrete_parents if isinstance(cpd, GaussianCPD) else cpd.family
             cpd.state_names = {v: self.states(v) for v in family}
         return cpd
@@ -418,7 +418,7 @@ class BayesianNetwork:
     @property
     def gaussian_cpds(self) -> dict:
         """Mapping continuous node -> :class:`GaussianCPD`."""
-        return {n: self._cpds[n] for n in self.continuous_nodes}
+        return {n: self._named(self._cpds[n]) for n in self.continuous_nodes}
 
     def flat_params(self) -> np.ndarray:
         """All discrete CPD tables concatenated in node order (C order within a table)."""
@@ -584,10 +584,13 @@ def as_network(network: Any, who: str, data: Any = None, needs_cpds: bool = Fals
             have = {str(c.variable) for c in network.get_cpds()}
             lacking = [str(n) for n in network.nodes() if str(n) not in have]
             if lacking:
+                remedy = "add them, or use another init ('random', 'uniform', ...)" \
+                    if who in ("fit", "OnlineEM") else \
+                    "add them (or learn them first: bnem.fit(model, data).network)"
+                need = "init='network' starts from the model's CPDs" \
+                    if who in ("fit", "OnlineEM") else f"{who} evaluates the model's CPDs"
                 raise BnemValueError(
-                    f"{who}: the pgmpy model has no CPD for {lacking}, and init='network' "
-                    "starts from the model's CPDs; add them, or use another init "
-                    "('random', 'uniform', ...)")
+                    f"{who}: the pgmpy model has no CPD for {lacking}, and {need}; {remedy}")
         frame = data if isinstance(data, pd.DataFrame) else None
         return facades.call("from_pgmpy", network, frame, None)
     hint = ""

@@ -29,11 +29,13 @@ def _labels(node: str, card: int, names: Mapping[str, Sequence[str]] | None) -> 
 
 def configurations(parents: Sequence[str], cards: Sequence[int],
                    names: Mapping[str, Sequence[str]] | None) -> pd.Index:
-    """The index of parent configurations: a MultiIndex (one level per parent), or a
-    one-row index for a root node."""
+    """The index of parent configurations: a MultiIndex (one level per parent), an
+    Index named after a single parent, or a one-row index for a root node."""
     if not parents:
         return pd.Index([""], name=None)
     levels = [_labels(p, int(c), names) for p, c in zip(parents, cards)]
+    if len(parents) == 1:
+        return pd.Index(levels[0], name=parents[0])
     return pd.MultiIndex.from_tuples(list(itertools.product(*levels)), names=list(parents))
 
 

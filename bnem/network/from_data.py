@@ -31,9 +31,18 @@ def looks_categorical(column: pd.Series) -> bool:
 
     >>> looks_categorical(pd.Series([1, 2, 2, 5])), looks_categorical(pd.Series([0.5, 1.2]))
     (True, False)
+    >>> looks_categorical(pd.Series(["0.5", "1.2"])), looks_categorical(pd.Series(["a", "1"]))
+    (False, True)
     """
-    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+    if pd.api.types.is_bool_dtype(column) or isinstance(column.dtype, pd.CategoricalDtype):
         return True
+    if not pd.api.types.is_numeric_dtype(column):
+        # text (as read_table reads every cell) is a number column when every value parses
+        seen = column.dropna()
+        parsed = pd.to_numeric(seen, errors="coerce")
+        if not len(seen) or parsed.isna().any():
+            return True
+        column = parsed
     values = pd.to_numeric(column, errors="coerce").dropna().to_numpy(dtype=float)
     return bool(values.size) and bool(np.all(values == np.round(values))) and \
         np.unique(values).size <= ITEM_CODES
