@@ -122,10 +122,14 @@ def test_covariate_misuse_is_refused_clearly():
         reg.partial_fit(X)
     with pytest.raises(bnem.BnemError, match="impute does not take covariates"):
         reg.impute(X)
+    numeric = X.assign(score=np.random.default_rng(0).normal(size=len(X)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(bnem.BnemError, match="standard errors of a latent class regression"):
-            reg.summary(X)
+        mixed = bnem.LatentClassModel(2, covariates=["age", "sex"], n_init=1, max_iter=15,
+                                      random_state=0).fit(numeric)
+        assert mixed.coef_.shape == (2, 3)  # numeric items: fitted by the network's steps
+        with pytest.raises(bnem.BnemError, match="need categorical items only"):
+            mixed.summary(numeric)
 
 
 def test_closed_form_item_steps_equal_the_networks_and_squarem_the_same_optimum():
@@ -153,3 +157,40 @@ def test_closed_form_item_steps_equal_the_networks_and_squarem_the_same_optimum(
     assert fast.log_likelihood == pytest.approx(plain.log_likelihood, abs=1e-6 * len(X))
     assert "squarem" in set(fast.history["step"])
     np.testing.assert_allclose(fast.coef, plain.coef, atol=1e-3)
+
+
+def test_standard_errors_equal_the_inverse_hessian_of_the_independent_likelihood():
+    X = _data(n=1500)
+    lca = bnem.LatentClassModel(2, covariates=["age", "sex"], n_init=2, random_state=0,
+                                tol=1e-12).fit(X)
+    coef = lca.coef_.to_numpy()
+    qs = ["q0", "q1", "q2", "q3"]
+    logits = np.array([[np.log(lca.item_probabilities_[q].loc[c, "yes"] /
+                               lca.item_probabilities_[q].loc[c, "no"]) for q in qs]
+                       for c in range(2)])
+
+    def f(theta):
+        c = coef.copy()
+        c[1] = theta[:3]
+        lg = theta[3:].reshape(2, 4)
+        py = 1 / (1 + np.exp(-lg))
+        return _loglik(X, c, {q: np.column_stack([1 - py[:, j], py[:, j]])
+                              for j, q in enumerate(qs)})
+
+    theta = np.concatenate([coef[1], logits.ravel()])
+    h = np.array([1e-3, 1e-5, 1e-3] + [1e-3] * 8)
+    hess = np.empty((11, 11))
+    for i in range(11):
+        for j in range(11):
+            e_i, e_j = np.eye(11)[i] * h[i], np.eye(11)[j] * h[j]
+            hess[i, j] = (f(theta + e_i + e_j) - f(theta + e_i - e_j) - f(theta - e_i + e_j)
+                          + f(theta - e_i - e_j)) / (4 * h[i] * h[j])
+    se = np.sqrt(np.diagonal(np.linalg.inv(-hess)))
+    table = lca.summary(X)
+    got = table[table["parameter"] == "coefficient"]["se"].to_numpy()
+    np.testing.assert_allclose(got, se[:3], rtol=2e-3)
+    py = 1 / (1 + np.exp(-logits))
+    for j, q in enumerate(qs):
+        rows = table[(table["item"] == q) & (table["state"] == "yes")]
+        expected = py[:, j] * (1 - py[:, j]) * se[3:].reshape(2, 4)[:, j]
+        np.testing.assert_allclose(rows["se"].to_numpy(), expected, rtol=2e-3)

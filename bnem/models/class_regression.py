@@ -451,3 +451,96 @@ def _unique(caught: list) -> list:
             seen.add(key)
             out.append(c)
     return out
+
+
+def standard_errors(network: BayesianNetwork, items: pd.DataFrame, z: np.ndarray,
+                    w: np.ndarray, coef: np.ndarray, design: Design,
+                    step: float = 1e-5) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Standard errors from the observed information, for categorical items.
+
+    The free parameters are the coefficients of classes 1.. (on the scaled design) and,
+    per item and class, the log-odds of states 1.. against state 0. The gradient of the
+    observed log-likelihood is exact (Fisher's identity: the E-step's responsibilities);
+    its central differences give the observed information, whose inverse is the
+    covariance. Coefficients are carried to the covariates' own scale, and response
+    probabilities get theirs by the delta method. A probability below 1e-8 (on the
+    boundary, where log-odds run off) holds its item's distribution in that class fixed:
+    their standard errors are NaN. Returns ``(coef_se (K, 1 + p), {item: se (K, S)})``;
+    NaN throughout when the information is singular.
+    """
+    if not CategoricalItems.applies(network, items):
+        raise BnemValueError("standard errors of a latent class regression need categorical "
+                             "items only (no numeric ones) for now")
+    fast = CategoricalItems(network, items)
+    k, p = coef.shape
+    names = list(items.columns)
+    tables = [np.asarray(network.cpd(n).values, dtype=float) for n in names]
+    free_items = [(j, c) for j, t in enumerate(tables) for c in range(k)
+                  if t[c].min() >= 1e-8 and t.shape[1] > 1]
+    n_coef = (k - 1) * p
+
+    def unpack(theta: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        c = coef.copy()
+        c[1:] = theta[:n_coef].reshape(k - 1, p)
+        ts = [t.copy() for t in tables]
+        pos = n_coef
+        for j, cls in free_items:
+            s = ts[j].shape[1]
+            eta = np.concatenate([[0.0], theta[pos:pos + s - 1]])
+            pos += s - 1
+            e = np.exp(eta - eta.max())
+            ts[j][cls] = e / e.sum()
+        return c, ts
+
+    def gradient(theta: np.ndarray) -> np.ndarray:
+        c, ts = unpack(theta)
+        joint = log_softmax(z, c) + fast.log_given_class(ts)
+        top = joint.max(axis=1, keepdims=True)
+        r = np.exp(joint - top)
+        r /= r.sum(axis=1, keepdims=True)
+        pi = np.exp(log_softmax(z, c))
+        parts = [((w[:, None] * (r - pi))[:, 1:]).T @ z]
+        wr = w[:, None] * r
+        for j, cls in free_items:
+            codes, s = fast.codes[j], ts[j].shape[1]
+            seen = codes >= 0
+            counts = np.bincount(codes[seen], weights=wr[seen, cls], minlength=s)
+            parts.append(counts[1:] - counts.sum() * ts[j][cls][1:])
+        return np.concatenate([x.ravel() for x in parts])
+
+    theta0 = [coef[1:].ravel()]
+    for j, cls in free_items:
+        theta0.append(np.log(tables[j][cls][1:] / tables[j][cls][0]))
+    theta = np.concatenate(theta0)
+    hess = np.empty((theta.size, theta.size))
+    for i in range(theta.size):
+        up, down = theta.copy(), theta.copy()
+        up[i] += step
+        down[i] -= step
+        hess[:, i] = (gradient(up) - gradient(down)) / (2 * step)
+    info = -(hess + hess.T) / 2
+    coef_se = np.full(coef.shape, np.nan)
+    item_se = {n: np.full(t.shape, np.nan) for n, t in zip(names, tables)}
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return coef_se, item_se
+    if not np.all(np.isfinite(cov)) or np.any(np.diagonal(cov) <= 0):
+        return coef_se, item_se
+    coef_se[0] = 0.0                    # the reference class: fixed at 0
+    cc = cov[:n_coef, :n_coef]
+    to_original = np.eye(p)
+    to_original[0, 1:] = -design.center / design.scale
+    to_original[1:, 1:] = np.diag(1.0 / design.scale)
+    for c in range(1, k):
+        block = cc[(c - 1) * p:c * p, (c - 1) * p:c * p]
+        coef_se[c] = np.sqrt(np.clip(np.diagonal(to_original @ block @ to_original.T), 0, None))
+    pos = n_coef
+    for j, cls in free_items:
+        t = tables[j][cls]
+        s = t.size
+        block = cov[pos:pos + s - 1, pos:pos + s - 1]
+        pos += s - 1
+        jac = (np.diag(t) - np.outer(t, t))[:, 1:]
+        item_se[names[j]][cls] = np.sqrt(np.clip(np.diagonal(jac @ block @ jac.T), 0, None))
+    return coef_se, item_se

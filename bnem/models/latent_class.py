@@ -27,6 +27,7 @@ from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from ..network.from_data import column_states, looks_categorical
 from .class_regression import Design, fit_regression, log_items_given_class, log_softmax
+from .class_regression import standard_errors as regression_errors
 from .sklearn_mixture import EXPECTED_FAILED_CHECKS, check_input, check_weights, seed_of
 
 CLASS = "class"
@@ -333,7 +334,11 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         ``"weight[column]"``, ``"variance"``), ``item``, ``class``, ``state``,
         ``estimate``, and with the data ``X`` the fit was on, ``se``: standard errors
         from the observed information (:func:`bnem.standard_errors`; NaN for
-        parameters on the boundary, with a warning).
+        parameters on the boundary, with a warning). With covariates the class sizes
+        give way to ``"coefficient"`` rows (``item`` the design column), and the
+        standard errors (categorical items only) come from the observed information of
+        the coefficients and the items' log-odds together
+        (:func:`bnem.models.class_regression.standard_errors`).
 
         >>> import pandas as pd
         >>> X = pd.DataFrame({"q0": ["a", "b"] * 50, "q1": ["a", "b", "b", "a"] * 25})
@@ -342,10 +347,20 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         ['parameter', 'item', 'class', 'state', 'estimate']
         """
         check_is_fitted(self, "network_")
+        coef_se = None
         if X is not None and self._covariates:
-            raise BnemValueError("standard errors of a latent class regression are not "
-                                 "available yet; call summary() without X for the estimates")
-        if X is not None:
+            frame = self._frame(X)
+            items = self._item_frame(frame)
+            coef_se, item_se = regression_errors(
+                self.network_, items, self.design_.matrix(frame),
+                _weights(sample_weight, len(items)), self._coef, self.design_)
+            rows = _parameter_rows(self.network_)
+            rows["se"] = [np.nan if node == CLASS else
+                          item_se[node][int(parents.split("=")[1]),
+                                        self.network_.states(node).index(state)]
+                          for node, parents, state in zip(rows["node"], rows["parents"],
+                                                          rows["state"])]
+        elif X is not None:
             from ..em.information import standard_errors
             frame = self._frame(X)
             rows = standard_errors(self.network_, frame, sample_weight=sample_weight)
@@ -374,10 +389,13 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             out["se"] = rows["se"].to_numpy(dtype=float)
         if self._covariates:  # the class table is replaced by the coefficients
             coef = self.coef_.iloc[1:].stack()
-            out = pd.concat([out[out["parameter"] != "class size"], pd.DataFrame({
+            extra = pd.DataFrame({
                 "parameter": "coefficient", "item": coef.index.get_level_values(1),
                 "class": coef.index.get_level_values(0), "state": "",
-                "estimate": coef.to_numpy(dtype=float)})], ignore_index=True)
+                "estimate": coef.to_numpy(dtype=float)})
+            if coef_se is not None:
+                extra["se"] = coef_se[1:].ravel()
+            out = pd.concat([out[out["parameter"] != "class size"], extra], ignore_index=True)
         return out
 
     def plot_profiles(self, ax: Any = None, states: Any = None) -> Any:
