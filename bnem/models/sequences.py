@@ -1,0 +1,206 @@
+"""Sequences as networks: hidden Markov models unrolled with shared CPDs (models layer).
+
+A hidden Markov model is a dynamic network whose slices share their CPDs. Unrolled to a
+length ``T``, it is a network with a hidden chain ``state[0] -> state[1] -> ...`` and,
+in each slice, observed children ``y[t]`` of ``state[t]``; every transition
+``state[t] | state[t-1]`` (t >= 1) is one shared block, and so is every slice's
+emission of each observed variable. :func:`bnem.fit` then learns it like any network
+(restarts, SQUAREM, prior, weights per sequence, checkpoints, files, Dask): the shared
+blocks pool their expected counts over the slices, which is Baum-Welch.
+
+Sequences of different lengths share one network: a sequence shorter than ``T`` is
+padded with missing cells, and missing slices at the end sum out exactly (their
+probabilities sum to one), so its likelihood is that of its own length. Inference on
+the unrolled chain is linear in ``T`` per sequence; the network has ``T`` slices, so
+this suits sequences of up to a few hundred steps (a forward-backward over one slice
+plan, for long sequences, is not built yet).
+
+Data arrive in long format, one row per time step (:func:`sequence_rows` turns them
+into one row per sequence), or as hmmlearn's ``X`` with ``lengths``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_int
+from ..data.encode import row_label
+from ..errors import BnemTypeError, BnemValueError, DataError
+from ..network.bayesnet import BayesianNetwork
+
+TRANSITION = "transition"
+
+
+def slice_name(variable: str, t: int) -> str:
+    """The node of ``variable`` in slice ``t``: ``"y[3]"``."""
+    return f"{variable}[{t}]"
+
+
+def hidden_markov_network(n_states: int, observed: Mapping[str, Any], length: int,
+                          hidden: str = "state") -> BayesianNetwork:
+    """An HMM unrolled to ``length`` slices, transitions and emissions shared.
+
+    Parameters
+    ----------
+    n_states : int
+        States of the hidden chain (named ``"0"``, ``"1"``, ...).
+    observed : dict
+        Each observed variable of a slice and its states (a list) or ``"continuous"``
+        (a Gaussian emission per hidden state).
+    length : int
+        Slices (the longest sequence).
+    hidden : str
+        Name of the hidden variable.
+
+    Returns
+    -------
+    BayesianNetwork
+        Nodes ``hidden[t]`` and ``y[t]``; shared blocks ``"transition"`` (slices 1..)
+        and ``"emission:y"`` per observed variable; ``hidden[0]``'s table is the
+        initial distribution.
+
+    Examples
+    --------
+    >>> net = hidden_markov_network(2, {"y": ["a", "b"]}, length=3)
+    >>> net.nodes
+    ('state[0]', 'y[0]', 'state[1]', 'y[1]', 'state[2]', 'y[2]')
+    >>> sorted(net.shared_groups)
+    ['emission:y', 'transition']
+    """
+    k = check_int(n_states, "n_states", minimum=1)
+    length = check_int(length, "length", minimum=1)
+    if not isinstance(observed, Mapping) or not observed:
+        raise BnemTypeError("observed must be a dict of observed variables and their states "
+                            "(or 'continuous'), e.g. {'y': ['a', 'b']}")
+    if hidden in observed:
+        raise BnemValueError(f"{hidden!r} names both the hidden variable and an observed one")
+    variables: dict[str, Any] = {}
+    parents: dict[str, list[str]] = {}
+    for t in range(length):
+        h = slice_name(hidden, t)
+        variables[h] = [str(i) for i in range(k)]
+        if t:
+            parents[h] = [slice_name(hidden, t - 1)]
+        for name, states in observed.items():
+            node = slice_name(str(name), t)
+            variables[node] = states if isinstance(states, str) else [str(s) for s in states]
+            parents[node] = [h]
+    net = BayesianNetwork(variables, parents, name=f"hmm-{length}")
+    if length > 1 and k > 1:
+        net = net.share(TRANSITION, [slice_name(hidden, t) for t in range(1, length)])
+    if length > 1:
+        for name in observed:
+            net = net.share(f"emission:{name}", [slice_name(str(name), t)
+                                                 for t in range(length)])
+    return net
+
+
+def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: str | None = None,
+                  time: str | None = None, lengths: Sequence[int] | None = None,
+                  length: int | None = None) -> pd.DataFrame:
+    """Long-format sequences as one row per sequence, for an unrolled network.
+
+    Parameters
+    ----------
+    data : DataFrame or 2-D array
+        One row per time step. With ``sequence`` (and optionally ``time``): columns
+        naming each row's sequence and time step; rows are put in time order within
+        each sequence, and a gap or a repeat in the time steps is an error naming the
+        sequence and time. With ``lengths`` (hmmlearn's convention): consecutive rows,
+        ``lengths[i]`` of them for sequence ``i``.
+    columns : list of str, optional
+        The observed variables (default: every column but ``sequence`` and ``time``; for
+        an array, ``x0``, ``x1``, ...).
+    length : int, optional
+        Slices (default: the longest sequence); shorter sequences are padded with
+        missing cells.
+
+    Returns
+    -------
+    DataFrame
+        One row per sequence (indexed by the sequence id, or its number), columns
+        ``y[t]`` for every observed variable ``y`` and slice ``t``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        values = np.asarray(data, dtype=object)
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.ndim != 2:
+            raise BnemValueError(f"expected one row per time step (a 2-D array or a "
+                                 f"DataFrame), got an array of shape {values.shape}")
+        data = pd.DataFrame(values, columns=[f"x{j}" for j in range(values.shape[1])])
+        data = data.infer_objects()
+    if (sequence is None) == (lengths is None):
+        raise BnemValueError("give either sequence= (a column of sequence ids) or lengths= "
+                             "(rows per sequence, in order)")
+    frame = data.reset_index(drop=True)
+    if lengths is not None:
+        sizes = np.asarray(lengths)
+        if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer) or (sizes < 1).any():
+            raise BnemValueError(f"lengths must be whole numbers >= 1, got {list(lengths)[:10]}")
+        if int(sizes.sum()) != len(frame):
+            raise BnemValueError(f"lengths sum to {int(sizes.sum())}, but the data have "
+                                 f"{len(frame)} rows")
+        ids = np.repeat(np.arange(sizes.size), sizes)
+        steps = np.concatenate([np.arange(n) for n in sizes])
+        frame = frame.assign(_sequence=ids, _time=steps)
+        sequence, time = "_sequence", "_time"
+    assert sequence is not None
+    if sequence not in frame.columns:
+        raise BnemValueError(f"no column {sequence!r} (sequence=); columns are "
+                             f"{list(frame.columns)}")
+    if frame[sequence].isna().any():
+        r = int(np.flatnonzero(frame[sequence].isna().to_numpy())[0])
+        raise DataError(f"row {r}: the sequence id is missing")
+    if time is not None:
+        if time not in frame.columns:
+            raise BnemValueError(f"no column {time!r} (time=); columns are {list(frame.columns)}")
+        frame = frame.sort_values([sequence, time], kind="stable")
+        steps = frame.groupby(sequence, sort=False)[time]
+        first = steps.transform("min")
+        position = steps.cumcount()
+        try:
+            offset = (frame[time] - first).to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise DataError(f"time column {time!r} must hold numbers (whole time steps)") \
+                from None
+        wrong = offset != position.to_numpy()
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            row = frame.iloc[i]
+            kind = "repeats a time step" if i and offset[i] < position.iloc[i] else \
+                "follows a gap in the time steps"
+            raise DataError(f"sequence {row_label(row[sequence])!r}: time "
+                            f"{row_label(row[time])!r} {kind}; expected "
+                            "consecutive time steps 0, 1, 2, ... from each sequence's first")
+    else:
+        position = frame.groupby(sequence, sort=False).cumcount()
+    drop = {sequence} | ({time} if time is not None else set())
+    names = [c for c in frame.columns if c not in drop] if columns is None else \
+        [str(c) for c in columns]
+    unknown = [c for c in names if c not in frame.columns]
+    if unknown:
+        raise BnemValueError(f"columns {unknown} are not in the data; columns are "
+                             f"{list(frame.columns)}")
+    longest = int(position.max()) + 1 if len(frame) else 0
+    length = longest if length is None else check_int(length, "length", minimum=1)
+    if longest > length:
+        raise BnemValueError(f"a sequence has {longest} steps, more than length={length}")
+    order = pd.unique(frame[sequence])
+    row_of = pd.Series(np.arange(order.size), index=order)
+    rows = row_of[frame[sequence].to_numpy()].to_numpy()
+    out = {}
+    for name in names:
+        values = frame[name]
+        for t in range(length):
+            column = np.full(order.size, np.nan, dtype=object)
+            at = position.to_numpy() == t
+            column[rows[at]] = values.to_numpy(dtype=object)[at]
+            out[slice_name(name, t)] = column
+    wide = pd.DataFrame(out, index=pd.Index(order, name=None if lengths is not None
+                                            else sequence))
+    return wide.infer_objects()

@@ -1,0 +1,133 @@
+"""Hidden Markov models as unrolled networks with shared CPDs, against an independent
+Baum-Welch (forward-backward in numpy) on sequences of different lengths with gaps."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+from bnem.models.sequences import hidden_markov_network, sequence_rows
+
+SYMBOLS = ["a", "b", "c"]
+
+
+def _sequences(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    A = np.array([[0.85, 0.15], [0.25, 0.75]])
+    B = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    rows = []
+    for s in range(n):
+        z = rng.choice(2, p=[0.6, 0.4])
+        for t in range(int(rng.integers(2, 9))):
+            y = rng.choice(3, p=B[z])
+            rows.append((f"s{s}", t, SYMBOLS[y] if rng.random() > 0.15 else None))
+            z = rng.choice(2, p=A[z])
+    return pd.DataFrame(rows, columns=["seq", "t", "y"])
+
+
+def _baum_welch(seqs, pi, A, B, iterations):
+    """Plain Baum-Welch; a missing symbol (-1) has likelihood 1 and adds no emission
+    count. Returns the log-likelihood before each update and the final parameters."""
+    lls = []
+    for _ in range(iterations + 1):
+        g0, xi, em, ll = np.zeros(2), np.zeros((2, 2)), np.zeros((2, 3)), 0.0
+        for obs in seqs:
+            like = np.array([B[:, o] if o >= 0 else np.ones(2) for o in obs])
+            T = len(obs)
+            alpha, c = np.zeros((T, 2)), np.zeros(T)
+            alpha[0] = pi * like[0]
+            c[0] = alpha[0].sum()
+            alpha[0] /= c[0]
+            for t in range(1, T):
+                alpha[t] = (alpha[t - 1] @ A) * like[t]
+                c[t] = alpha[t].sum()
+                alpha[t] /= c[t]
+            beta = np.ones((T, 2))
+            for t in range(T - 2, -1, -1):
+                beta[t] = A @ (like[t + 1] * beta[t + 1]) / c[t + 1]
+            gamma = alpha * beta
+            ll += np.log(c).sum()
+            g0 += gamma[0]
+            for t in range(T - 1):
+                xi += alpha[t][:, None] * A * (like[t + 1] * beta[t + 1])[None, :] / c[t + 1]
+            for t, o in enumerate(obs):
+                if o >= 0:
+                    em[:, o] += gamma[t]
+        lls.append(ll)
+        if len(lls) > iterations:
+            break
+        pi, A, B = g0 / g0.sum(), xi / xi.sum(1, keepdims=True), em / em.sum(1, keepdims=True)
+    return lls, pi, A, B
+
+
+def test_unrolled_network_is_baum_welch():
+    long = _sequences()
+    wide = sequence_rows(long, sequence="seq", time="t")
+    T = wide.shape[1]
+    seqs = [[SYMBOLS.index(v) if isinstance(v, str) else -1 for v in g["y"]]
+            for _, g in long.groupby("seq", sort=False)]
+    # missing symbols at a sequence's end are barren in the network too (no statistics)
+    seqs = [obs[:max((i + 1 for i, o in enumerate(obs) if o >= 0), default=1)]
+            for obs in seqs]
+    pi, A = np.array([0.5, 0.5]), np.array([[0.6, 0.4], [0.3, 0.7]])
+    B = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    net = hidden_markov_network(2, {"y": SYMBOLS}, length=T)
+    start = net.with_cpds({"state[0]": pi, "state[1]": A, "y[0]": B})  # shared: all slices
+    # padded and missing slices are barren: summed out, they add no statistics
+    with pytest.warns(bnem.ConvergenceWarning):  # 4 iterations, tol=0: by design
+        res = bnem.fit(start, wide, init="network", accelerate="none", max_iter=4, tol=0,
+                       sum_out_barren=True)
+    lls, pi4, A4, B4 = _baum_welch(seqs, pi, A, B, 4)
+    np.testing.assert_allclose(res.history["log_likelihood"], lls, rtol=1e-12)
+    np.testing.assert_allclose(res.network.cpd("state[0]").values, pi4, rtol=1e-10)
+    np.testing.assert_allclose(res.network.cpd(f"state[{T - 1}]").values, A4, rtol=1e-10)
+    np.testing.assert_allclose(res.network.cpd("y[3]").values, B4, rtol=1e-10)
+
+
+def test_sequence_rows_from_long_format_and_lengths():
+    long = pd.DataFrame({"seq": ["b", "a", "a", "b", "a"], "t": [1, 2, 0, 0, 1],
+                         "y": ["x", "z", "x", "y", None]})
+    wide = sequence_rows(long, sequence="seq", time="t")
+    assert list(wide.index) == ["a", "b"]
+    assert wide.loc["a", ["y[0]", "y[1]", "y[2]"]].tolist()[0] == "x"
+    assert wide.loc["a", "y[2]"] == "z" and pd.isna(wide.loc["a", "y[1]"])
+    assert wide.loc["b", "y[1]"] == "x" and pd.isna(wide.loc["b", "y[2]"])  # padded
+    X = np.array([[0.1], [0.2], [0.3], [0.4], [0.5]])
+    by_lengths = sequence_rows(X, lengths=[2, 3])
+    assert by_lengths.shape == (2, 3) and pd.isna(by_lengths.iloc[0, 2])
+    assert by_lengths.iloc[1].tolist() == [0.3, 0.4, 0.5]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sequence": "seq", "time": "t", "gap": True}, r"sequence 'a': time 3 follows a gap"),
+    ({"sequence": "seq", "time": "t", "repeat": True}, r"sequence 'a': time 1 repeats a time step"),
+    ({"lengths": [2, 2]}, "lengths sum to 4, but the data have 3 rows"),
+    ({}, "give either sequence= .* or lengths="),
+])
+def test_sequence_errors_name_the_sequence_and_time(kwargs, message):
+    t = [0, 1, 2]
+    if kwargs.pop("gap", False):
+        t = [0, 1, 3]
+    if kwargs.pop("repeat", False):
+        t = [0, 1, 1]
+    long = pd.DataFrame({"seq": ["a"] * 3, "t": t, "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(bnem.BnemError, match=message):
+        sequence_rows(long, **kwargs)
+
+
+def test_gaussian_emissions_and_a_fit_from_random_starts():
+    rng = np.random.default_rng(1)
+    rows = []
+    for s in range(60):
+        z = 0
+        for t in range(12):
+            rows.append((s, t, rng.normal([0.0, 4.0][z], 1.0)))
+            z = z if rng.random() < 0.9 else 1 - z
+    wide = sequence_rows(pd.DataFrame(rows, columns=["s", "t", "x"]), sequence="s", time="t")
+    net = hidden_markov_network(2, {"x": "continuous"}, length=12)
+    res = bnem.fit(net, wide, seed=0, n_init=2)
+    means = np.sort(res.network.cpd("x[5]").intercept)
+    np.testing.assert_allclose(means, [0.0, 4.0], atol=0.3)
+    stay = np.diagonal(res.network.cpd("state[4]").values)
+    np.testing.assert_allclose(stay, 0.9, atol=0.06)
+    assert res.history["log_likelihood"].is_monotonic_increasing
