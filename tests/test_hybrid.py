@@ -173,7 +173,7 @@ def test_gaussian_cpd_with_wrong_parents():
 
 
 @pytest.mark.parametrize("values, match", [
-    (["1.5", "abc", "abc"], r"value 'abc' \(in 2 row\(s\)\) is not a number"),
+    (["1.5", "abc", "abc"], r"value 'abc' \(in 2 row\(s\), first row 1\) is not a number"),
     ([1.0, np.inf, 2.0], r"1 infinite value\(s\)"),
     ([True, False, True], "has dtype bool, but 'g' is a continuous node"),
     ([True, None, False], r"value True \(bool, in row 0\) is not a real number"),

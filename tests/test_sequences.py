@@ -131,3 +131,30 @@ def test_gaussian_emissions_and_a_fit_from_random_starts():
     stay = np.diagonal(res.network.cpd("state[4]").values)
     np.testing.assert_allclose(stay, 0.9, atol=0.06)
     assert res.history["log_likelihood"].is_monotonic_increasing
+
+
+def test_viterbi_equals_enumeration_of_every_path():
+    import itertools
+
+    long = _sequences(n=12, seed=4)
+    wide = sequence_rows(long, sequence="seq", time="t")
+    T = wide.shape[1]
+    net = hidden_markov_network(2, {"y": SYMBOLS}, length=T)
+    fitted = bnem.fit(net, wide, seed=0, sum_out_barren=True).network
+    path, logp = bnem.viterbi(fitted, wide)
+    assert list(path.columns) == [f"state[{t}]" for t in range(T)]
+    pi = fitted.cpd("state[0]").values
+    A = fitted.cpd("state[1]").values
+    B = fitted.cpd("y[0]").values
+    for i, (_, row) in enumerate(wide.iterrows()):
+        obs = [SYMBOLS.index(v) if isinstance(v, str) else -1 for v in row]
+        best, best_path = -np.inf, None
+        for z in itertools.product(range(2), repeat=T):
+            lp = np.log(pi[z[0]]) + sum(np.log(A[z[t - 1], z[t]]) for t in range(1, T))
+            lp += sum(np.log(B[z[t], o]) for t, o in enumerate(obs) if o >= 0)
+            if lp > best:
+                best, best_path = lp, z
+        assert logp[i] == pytest.approx(best, rel=1e-12)
+        assert path.iloc[i].tolist() == [str(s) for s in best_path]
+    with pytest.raises(bnem.BnemError, match="expected an HMM"):
+        bnem.viterbi(bnem.load_network("asia"), wide)

@@ -204,3 +204,94 @@ def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: 
     wide = pd.DataFrame(out, index=pd.Index(order, name=None if lengths is not None
                                             else sequence))
     return wide.infer_objects()
+
+
+def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state"
+            ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The most probable hidden path of every sequence (max-product over the chain).
+
+    Parameters
+    ----------
+    network : BayesianNetwork
+        An HMM as :func:`hidden_markov_network` builds it (each ``y[t]`` a child of
+        ``hidden[t]`` alone), with its CPDs (a fitted one).
+    data : DataFrame
+        One row per sequence, as :func:`sequence_rows` gives; missing cells (padding
+        included) are summed out of the emissions.
+
+    Returns
+    -------
+    (DataFrame, ndarray)
+        The path, one column per slice (``hidden[t]``) holding state names, indexed like
+        ``data``; and each path's log joint probability with the observed cells,
+        ``max_path log P(path, observed)``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise BnemTypeError(f"viterbi: expected a DataFrame of one row per sequence "
+                            f"(bnem.sequence_rows gives one), got {type(data).__name__}")
+    chain = []
+    while slice_name(hidden, len(chain)) in network.nodes:
+        chain.append(slice_name(hidden, len(chain)))
+    if not chain:
+        raise BnemValueError(f"viterbi: the network has no node {slice_name(hidden, 0)!r}; "
+                             "expected an HMM from bnem.hidden_markov_network")
+    states = network.states(chain[0])
+    k, n, length = len(states), len(data), len(chain)
+    emit = np.zeros((n, length, k))
+    for t, h in enumerate(chain):
+        for child in network.children(h):
+            if child in chain:
+                continue
+            if network.parents(child) != (h,):
+                raise BnemValueError(f"viterbi: {child!r} has parents "
+                                     f"{list(network.parents(child))}; expected {h!r} alone "
+                                     "(an HMM from bnem.hidden_markov_network)")
+            if child not in data.columns:
+                continue
+            emit[:, t] += _log_emission(network, child, data[child])
+        if t and network.parents(h) != (chain[t - 1],):
+            raise BnemValueError(f"viterbi: {h!r} must have {chain[t - 1]!r} as its only "
+                                 "parent")
+    with np.errstate(divide="ignore"):
+        score = np.log(np.asarray(network.cpd(chain[0]).values, dtype=float))[None, :] + \
+            emit[:, 0]
+        back = np.zeros((n, length, k), dtype=np.int64)
+        for t in range(1, length):
+            log_a = np.log(np.asarray(network.cpd(chain[t]).values, dtype=float))
+            cand = score[:, :, None] + log_a[None, :, :]          # (n, from, to)
+            back[:, t] = cand.argmax(axis=1)
+            score = cand.max(axis=1) + emit[:, t]
+    best = score.argmax(axis=1)
+    logp = score[np.arange(n), best]
+    path = np.empty((n, length), dtype=np.int64)
+    path[:, -1] = best
+    for t in range(length - 1, 0, -1):
+        path[:, t - 1] = back[np.arange(n), t, path[:, t]]
+    names = np.asarray(states, dtype=object)
+    frame = pd.DataFrame(names[path], index=data.index, columns=chain)
+    return frame, logp
+
+
+def _log_emission(network: BayesianNetwork, node: str, column: pd.Series) -> np.ndarray:
+    """``(n, K)``: log P(cell | hidden state) per row; 0 for a missing cell."""
+    from ..data.encode import encode
+
+    cpd = network.cpd(node)
+    n = len(column)
+    out = np.zeros((n, cpd.intercept.size if node in network.continuous_nodes
+                    else cpd.values.shape[0]))
+    if node in network.continuous_nodes:
+        x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(x) & column.notna().to_numpy()
+        if bad.any():
+            raise DataError(f"column {node!r}: value {column[bad].iloc[0]!r} is not a number")
+        seen = ~np.isnan(x)
+        mean, var = np.ravel(cpd.intercept), np.ravel(cpd.variance)
+        out[seen] = -0.5 * (np.log(2 * np.pi * var)[None, :] +
+                            (x[seen, None] - mean[None, :]) ** 2 / var[None, :])
+        return out
+    codes = encode(column.to_frame(), [network.variable(node)], merge=False).codes[:, 0]
+    seen = codes >= 0
+    with np.errstate(divide="ignore"):
+        out[seen] = np.log(np.asarray(cpd.values, dtype=float).T[codes[seen]])
+    return out
