@@ -38,20 +38,24 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``bnem.GaussianMixture`` and ``bnem.LatentClassModel``: imported on first use
-    (they need scikit-learn)."""
+    """``bnem.GaussianMixture``, ``bnem.LatentClassModel`` and ``bnem.HiddenMarkovModel``:
+    imported on first use (they need scikit-learn)."""
     if name == "GaussianMixture":
         from .models.sklearn_mixture import GaussianMixture
         return GaussianMixture
     if name == "LatentClassModel":
         from .models.latent_class import LatentClassModel
         return LatentClassModel
+    if name == "HiddenMarkovModel":
+        from .models.hmm import HiddenMarkovModel
+        return HiddenMarkovModel
     raise AttributeError(f"module 'bnem' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     """The public names, the estimators imported on first use among them."""
-    return sorted(set(__all__) | {"GaussianMixture", "LatentClassModel", "__version__"})
+    return sorted(set(__all__) | {"GaussianMixture", "LatentClassModel", "HiddenMarkovModel",
+                                  "__version__"})
 
 
 __all__ = [

@@ -14,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _public_names():
-    return sorted(set(bnem.__all__) | {"GaussianMixture", "LatentClassModel"})
+    return sorted(set(bnem.__all__) | {"GaussianMixture", "LatentClassModel",
+                                       "HiddenMarkovModel"})
 
 
 def test_every_public_name_is_listed_and_documented():

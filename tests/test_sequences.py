@@ -158,3 +158,50 @@ def test_viterbi_equals_enumeration_of_every_path():
         assert path.iloc[i].tolist() == [str(s) for s in best_path]
     with pytest.raises(bnem.BnemError, match="expected an HMM"):
         bnem.viterbi(bnem.load_network("asia"), wide)
+    with pytest.raises(bnem.BnemError, match=r"column\(s\) \['z\[0\]'\] name no node"):
+        bnem.viterbi(fitted, wide.rename(columns={"y[0]": "z[0]"}))
+
+
+def test_hidden_markov_model_estimator_like_hmmlearn():
+    long = _sequences(n=60, seed=5)
+    sizes = long.groupby("seq", sort=False).size().to_numpy()
+    X = long[["y"]].to_numpy(dtype=object)
+    hmm = bnem.HiddenMarkovModel(2, random_state=0).fit(X, lengths=sizes)
+    wide = sequence_rows(long, sequence="seq", time="t")
+    direct = bnem.fit(hidden_markov_network(2, {"y": SYMBOLS}, length=wide.shape[1]), wide,
+                      seed=0, n_init=3, tol=1e-6, max_iter=500, sum_out_barren=True)
+    assert hmm.log_likelihood_ == pytest.approx(direct.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(hmm.transmat_, direct.network.cpd("state[1]").values)
+    assert hmm.score(X, lengths=sizes) == pytest.approx(hmm.log_likelihood_, rel=1e-10)
+    post = hmm.predict_proba(X, lengths=sizes)
+    assert post.shape == (len(X), 2) and np.allclose(post.sum(axis=1), 1)
+    logp, states = hmm.decode(X, lengths=sizes)
+    path, each = bnem.viterbi(hmm.network_, sequence_rows(pd.DataFrame(X, columns=["x0"]),
+                                                          lengths=sizes))
+    assert logp == pytest.approx(each.sum(), rel=1e-12)
+    assert states[:sizes[0]].tolist() == path.iloc[0, :sizes[0]].astype(int).tolist()
+    # a sequence longer than any seen in fitting: the model unrolled further
+    longer = np.array([["a"], ["b"]] * 10, dtype=object)
+    assert np.isfinite(hmm.score(longer)) and hmm.predict(longer).shape == (20,)
+    with pytest.raises(bnem.BnemError, match="lengths sum to"):
+        hmm.score(X, lengths=[3])
+
+
+def test_gaussian_hidden_markov_model_with_missing_cells():
+    rng = np.random.default_rng(2)
+    X, sizes = [], []
+    for s in range(40):
+        z, n = 0, int(rng.integers(8, 15))
+        for _ in range(n):
+            X.append(rng.normal([[0.0, 1.0], [3.0, -2.0]][z], 0.5))
+            z = z if rng.random() < 0.85 else 1 - z
+        sizes.append(n)
+    X = np.array(X)
+    X[::6, 1] = np.nan
+    hmm = bnem.HiddenMarkovModel(2, emission="gaussian", random_state=0).fit(X, lengths=sizes)
+    order = np.argsort(hmm.means_[:, 0])
+    np.testing.assert_allclose(hmm.means_[order], [[0.0, 1.0], [3.0, -2.0]], atol=0.2)
+    np.testing.assert_allclose(hmm.covars_, 0.25, atol=0.1)
+    assert np.diagonal(hmm.transmat_).min() > 0.75
+    with pytest.raises(bnem.BnemError, match="needs numbers"):
+        hmm.fit(np.array([["a", 1.0]], dtype=object))

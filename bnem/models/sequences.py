@@ -100,7 +100,7 @@ def hidden_markov_network(n_states: int, observed: Mapping[str, Any], length: in
 
 
 def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: str | None = None,
-                  time: str | None = None, lengths: Sequence[int] | None = None,
+                  time: str | None = None, lengths: Any = None,
                   length: int | None = None) -> pd.DataFrame:
     """Long-format sequences as one row per sequence, for an unrolled network.
 
@@ -229,12 +229,17 @@ def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state"
     if not isinstance(data, pd.DataFrame):
         raise BnemTypeError(f"viterbi: expected a DataFrame of one row per sequence "
                             f"(bnem.sequence_rows gives one), got {type(data).__name__}")
-    chain = []
+    chain: list[str] = []
     while slice_name(hidden, len(chain)) in network.nodes:
         chain.append(slice_name(hidden, len(chain)))
     if not chain:
         raise BnemValueError(f"viterbi: the network has no node {slice_name(hidden, 0)!r}; "
                              "expected an HMM from bnem.hidden_markov_network")
+    unknown = [c for c in data.columns if c not in network.nodes]
+    if unknown:
+        raise BnemValueError(f"viterbi: column(s) {unknown[:5]} name no node of the network "
+                             f"(its observed nodes are like "
+                             f"{[c for c in network.children(chain[0]) if c not in chain][:3]})")
     states = network.states(chain[0])
     k, n, length = len(states), len(data), len(chain)
     emit = np.zeros((n, length, k))

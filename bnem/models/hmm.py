@@ -1,0 +1,195 @@
+"""``bnem.HiddenMarkovModel``: hmmlearn's interface, missing observations allowed (models
+layer).
+
+The model is :func:`bnem.hidden_markov_network` (an HMM unrolled to the longest
+sequence, transitions and emissions shared) learned by :func:`bnem.fit` with
+``sum_out_barren=True``, which is Baum-Welch (see :mod:`bnem.models.sequences`). Like
+hmmlearn, ``X`` holds every sequence's steps one after the other and ``lengths`` says
+how many rows each sequence has; unlike hmmlearn, NaN is allowed anywhere in ``X``.
+Each column of ``X`` is an emission variable: categorical (a table per hidden state) or
+Gaussian (a mean and variance per hidden state: diagonal covariance).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_choice, check_int
+from ..errors import BnemValueError
+from ..network.bayesnet import BayesianNetwork
+from ..network.from_data import column_states
+from .estimator_fit import fit_for_estimator as em_fit
+from .sequences import hidden_markov_network, sequence_rows, slice_name, viterbi
+from .sklearn_mixture import seed_of
+
+HIDDEN = "state"
+
+
+class HiddenMarkovModel(BaseEstimator):
+    """A hidden Markov model fitted by Baum-Welch (exact EM), NaN allowed in ``X``.
+
+    Parameters
+    ----------
+    n_components : int
+        Hidden states.
+    emission : {"categorical", "gaussian"}
+        Every column's emission: a table of symbol probabilities per state, or a
+        Gaussian per state (columns independent given the state).
+    n_init, tol, max_iter, random_state
+        As for :func:`bnem.fit` (``tol`` per sequence; random starts, SQUAREM).
+
+    Attributes
+    ----------
+    startprob_ : ndarray (n_components,)
+    transmat_ : ndarray (n_components, n_components)
+    emissionprob_ : dict column -> DataFrame (states x symbols)  (categorical)
+    means_, covars_ : ndarray (n_components, n_features)  (gaussian; variances)
+    network_ : BayesianNetwork (unrolled to the longest training sequence)
+    log_likelihood_, converged_, n_iter_
+
+    Examples
+    --------
+    >>> X = np.array([["a"], ["a"], ["b"], [None], ["b"], ["a"], ["b"], ["b"]], dtype=object)
+    >>> hmm = HiddenMarkovModel(2, random_state=0).fit(X, lengths=[4, 4])
+    >>> hmm.transmat_.shape, hmm.predict(X, lengths=[4, 4]).shape
+    ((2, 2), (8,))
+    """
+
+    def __init__(self, n_components: int = 2, *, emission: str = "categorical",
+                 n_init: int = 3, tol: float = 1e-6, max_iter: int = 500,
+                 random_state: Any = None) -> None:
+        self.n_components = n_components
+        self.emission = emission
+        self.n_init = n_init
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
+        """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence)."""
+        k = check_int(self.n_components, "n_components", minimum=1)
+        check_choice(self.emission, "emission", ("categorical", "gaussian"))
+        frame = self._frame(X, fitting=True)
+        wide = sequence_rows(frame, lengths=self._lengths(frame, lengths))
+        observed = {c: (column_states(frame[c], c) if self.emission == "categorical"
+                        else "continuous") for c in frame.columns}
+        self._observed = observed
+        net = hidden_markov_network(k, observed, length=self._length_of(wide), hidden=HIDDEN)
+        res = em_fit(net, wide, seed=seed_of(self.random_state), n_init=self.n_init,
+                     tol=self.tol, max_iter=self.max_iter, sum_out_barren=True)
+        self.network_ = res.network
+        self.result_ = res
+        self.log_likelihood_ = res.log_likelihood
+        self.converged_, self.n_iter_ = res.converged, res.n_iter
+        self._set_parameters()
+        return self
+
+    def _set_parameters(self) -> None:
+        net = self.network_
+        self.startprob_ = np.asarray(net.cpd(slice_name(HIDDEN, 0)).values, dtype=float)
+        k = self.startprob_.size
+        self.transmat_ = np.asarray(net.cpd(slice_name(HIDDEN, 1)).values, dtype=float) \
+            if slice_name(HIDDEN, 1) in net.nodes else np.eye(k)
+        first = {c: net.cpd(slice_name(c, 0)) for c in self._observed}
+        if self.emission == "categorical":
+            self.emissionprob_ = {c: pd.DataFrame(cpd.values, columns=list(self._observed[c]),
+                                                  index=pd.Index(range(k), name=HIDDEN))
+                                  for c, cpd in first.items()}
+        else:
+            self.means_ = np.column_stack([np.ravel(cpd.intercept) for cpd in first.values()])
+            self.covars_ = np.column_stack([np.ravel(cpd.variance) for cpd in first.values()])
+
+    # -- using the fitted model ---------------------------------------------------------
+    def _network_for(self, length: int) -> BayesianNetwork:
+        """The fitted model unrolled to ``length`` slices."""
+        if length == self._length_of_network():
+            return self.network_
+        k = self.startprob_.size
+        net = hidden_markov_network(k, self._observed, length=length, hidden=HIDDEN)
+        cpds: dict[str, Any] = {slice_name(HIDDEN, 0): self.startprob_}
+        if length > 1:
+            cpds[slice_name(HIDDEN, 1)] = self.transmat_
+        for c in self._observed:
+            cpd = self.network_.cpd(slice_name(c, 0))
+            cpds[slice_name(c, 0)] = cpd.values if self.emission == "categorical" else \
+                {"intercept": cpd.intercept, "weights": cpd.weights, "variance": cpd.variance}
+        return net.with_cpds(cpds)
+
+    def _wide(self, X: Any, lengths: Any) -> tuple[pd.DataFrame, np.ndarray, BayesianNetwork]:
+        check_is_fitted(self, "network_")
+        frame = self._frame(X)
+        sizes = self._lengths(frame, lengths)
+        wide = sequence_rows(frame, lengths=sizes)
+        return wide, sizes, self._network_for(self._length_of(wide))
+
+    def score(self, X: Any, lengths: Any = None) -> float:
+        """Log-likelihood of ``X`` (every sequence, summed), as hmmlearn's ``score``."""
+        wide, _, net = self._wide(X, lengths)
+        return float(net.log_likelihood(wide))
+
+    def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """``(n_steps, n_components)``: P(state at each step | its whole sequence)."""
+        wide, sizes, net = self._wide(X, lengths)
+        parts = [net.posterior(wide, slice_name(HIDDEN, t)).to_numpy()
+                 for t in range(wide.shape[1] // len(self._observed))]
+        post = np.stack(parts, axis=1)                         # (sequences, T, K)
+        return np.concatenate([post[i, :n] for i, n in enumerate(sizes)])
+
+    def decode(self, X: Any, lengths: Any = None) -> tuple[float, np.ndarray]:
+        """The most probable state path (Viterbi): ``(log probability, states)``, as
+        hmmlearn's ``decode``."""
+        wide, sizes, net = self._wide(X, lengths)
+        path, logp = viterbi(net, wide, hidden=HIDDEN)
+        codes = path.to_numpy(dtype=object).astype(int)
+        return float(np.sum(logp)), np.concatenate([codes[i, :n] for i, n in enumerate(sizes)])
+
+    def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """The states of the most probable path, one per row of ``X``."""
+        return self.decode(X, lengths)[1]
+
+    # -- input ---------------------------------------------------------------------------
+    def _frame(self, X: Any, fitting: bool = False) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            frame = X.reset_index(drop=True).copy()
+            frame.columns = [str(c) for c in X.columns]
+        else:
+            values = np.asarray(X, dtype=object)
+            if values.ndim == 1:
+                values = values[:, None]
+            if values.ndim != 2 or values.shape[0] == 0:
+                raise BnemValueError(f"X must be (n_steps, n_features) with at least one row, "
+                                     f"got shape {values.shape}")
+            frame = pd.DataFrame(values, columns=[f"x{j}" for j in range(values.shape[1])])
+            frame = frame.infer_objects()
+        if fitting:
+            self.n_features_in_ = frame.shape[1]
+            self.feature_names_in_ = np.array(list(frame.columns), dtype=object)
+        elif list(frame.columns) != list(self.feature_names_in_):
+            raise BnemValueError(f"X has columns {list(frame.columns)}, but the model was "
+                                 f"fitted on {list(self.feature_names_in_)}")
+        if self.emission == "gaussian":
+            try:
+                frame = frame.apply(pd.to_numeric)
+            except (TypeError, ValueError) as exc:
+                raise BnemValueError(f"emission='gaussian' needs numbers in X: {exc}") from None
+        return frame
+
+    @staticmethod
+    def _lengths(frame: pd.DataFrame, lengths: Any) -> np.ndarray:
+        if lengths is None:
+            return np.array([len(frame)])
+        sizes = np.asarray(lengths)
+        if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
+            raise BnemValueError(f"lengths must be a list of whole numbers, got {lengths!r}")
+        return sizes
+
+    def _length_of(self, wide: pd.DataFrame) -> int:
+        return wide.shape[1] // int(self.n_features_in_)
+
+    def _length_of_network(self) -> int:
+        return sum(1 for n in self.network_.nodes if n.startswith(f"{HIDDEN}["))
