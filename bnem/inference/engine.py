@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import BnemValueError
 from ..ragged import add_at
+from . import fused
 from .evidence import ChunkEvidence, observed_families, observed_log_terms
 
 
@@ -225,10 +226,15 @@ def estep(evidence: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray | No
         raise ImpossibleRows(observed_impossible_rows(evidence, theta))
     total = float(evidence.obs_counts[seen] @ log_theta[seen])
     lin, log = gathered(theta, log_theta, extra)
-    log_z, beliefs = calibrate(evidence, log, theta=lin, row_weight=evidence.weights)
+    done = fused.estep_counts(evidence, lin, LINEAR_FLOOR) \
+        if extra is None and fused.wanted(evidence) else None
+    if done is not None:  # the compiled kernel: the same linear pass, in one loop
+        log_z, acc = done
+    else:
+        log_z, beliefs = calibrate(evidence, log, theta=lin, row_weight=evidence.weights)
+        acc = add_at(lin.size, ((idx, b) for cs, b in zip(evidence.cliques, beliefs)
+                                if b is not None for _, idx in cs.factors))
     total += float(evidence.weights @ log_z)
-    acc = add_at(lin.size, ((idx, b) for cs, b in zip(evidence.cliques, beliefs)
-                            if b is not None for _, idx in cs.factors))
     p = theta.size
     return TreeResult(evidence.obs_counts + acc[:p], total, acc[p + 1:])
 

@@ -115,7 +115,7 @@ def sample(network: BayesianNetwork, n: int, seed: int | np.random.Generator | N
     """
     n = check_int(n, "n", minimum=1)
     missing = check_float(missing, "missing", minimum=0.0, maximum=1.0)
-    hide = [hide] if isinstance(hide, str) else list(hide)
+    hide = [] if hide is None else [hide] if isinstance(hide, str) else list(hide)
     for h in hide:
         if h not in network.nodes:
             raise NetworkError(f"cannot hide {h!r}: not a node; nodes are {list(network.nodes)}")
