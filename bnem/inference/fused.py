@@ -55,7 +55,13 @@ def _kernel() -> Any:
         except ImportError:
             _STATE["kernel"] = None
             return None
-        _STATE["kernel"] = numba.njit(cache=True, nogil=True)(_calibrate_counts)
+        folder = pathlib.Path(os.environ["NUMBA_CACHE_DIR"])
+        try:  # compiled code is cached on disk where the folder can be written
+            folder.mkdir(parents=True, exist_ok=True)
+            cache = os.access(folder, os.W_OK)
+        except OSError:
+            cache = False
+        _STATE["kernel"] = numba.njit(cache=cache, nogil=True)(_calibrate_counts)
     return _STATE["kernel"]
 
 
