@@ -194,3 +194,28 @@ def test_standard_errors_equal_the_inverse_hessian_of_the_independent_likelihood
         rows = table[(table["item"] == q) & (table["state"] == "yes")]
         expected = py[:, j] * (1 - py[:, j]) * se[3:].reshape(2, 4)[:, j]
         np.testing.assert_allclose(rows["se"].to_numpy(), expected, rtol=2e-3)
+
+
+def test_answers_some_class_never_gives_do_not_stop_the_fit():
+    """Classes that always answer 'a' drive other answers' probabilities to 0; SQUAREM's
+    extrapolation must not turn that into an 'impossible row' (a second review's case)."""
+    rng = np.random.default_rng(0)
+    n = 300
+    z = rng.integers(0, 3, n)
+    X = pd.DataFrame({f"q{j}": rng.choice(list("abc"), n) for j in range(5)})
+    for j in range(5):
+        X.loc[z == j % 3, f"q{j}"] = "a"
+        X.loc[rng.random(n) < .15, f"q{j}"] = np.nan
+    X["x"], X["g"] = z + rng.normal(size=n), rng.choice(["u", "v", "w"], n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = bnem.LatentClassModel(3, covariates=["x", "g"], n_init=2, random_state=0).fit(X)
+    assert fast.converged_ and fast.regression_history_["log_likelihood"].is_monotonic_increasing
+
+
+def test_declared_but_unused_levels_are_not_covariates():
+    X = _data(n=400)
+    X["sex"] = pd.Categorical(X["sex"], categories=["m", "f", "x"])  # no "x" rows
+    reg = bnem.LatentClassModel(2, covariates=["age", "sex"], n_init=1, random_state=0).fit(X)
+    assert list(reg.coef_.columns) == ["intercept", "age", "sex[f]"]
+    assert np.isfinite(reg.summary(X)["se"]).all()

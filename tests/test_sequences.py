@@ -177,7 +177,7 @@ def test_hidden_markov_model_estimator_like_hmmlearn():
     assert post.shape == (len(X), 2) and np.allclose(post.sum(axis=1), 1)
     logp, states = hmm.decode(X, lengths=sizes)
     path, each = bnem.viterbi(hmm.network_, sequence_rows(pd.DataFrame(X, columns=["x0"]),
-                                                          lengths=sizes))
+                                                          lengths=sizes), lengths=sizes)
     assert logp == pytest.approx(each.sum(), rel=1e-12)
     assert states[:sizes[0]].tolist() == path.iloc[0, :sizes[0]].astype(int).tolist()
     # a sequence longer than any seen in fitting: the model unrolled further
@@ -205,3 +205,28 @@ def test_gaussian_hidden_markov_model_with_missing_cells():
     assert np.diagonal(hmm.transmat_).min() > 0.75
     with pytest.raises(bnem.BnemError, match="needs numbers"):
         hmm.fit(np.array([["a", 1.0]], dtype=object))
+
+
+def test_short_hmms_and_paths_that_end_with_their_sequence():
+    net = hidden_markov_network(2, {"y": ["a", "b"]}, length=2)   # one transition node
+    assert net.parents("state[1]") == ("state[0]",)
+    hmm = bnem.HiddenMarkovModel(2, random_state=0, n_init=1).fit(
+        np.array([["a"], ["b"], ["b"], ["b"]], dtype=object), lengths=[2, 2])
+    assert hmm.predict(np.array([["a"], ["b"]], dtype=object)).shape == (2,)
+    # a one-step sequence decoded next to a six-step one: its path ends after one step
+    net = hidden_markov_network(2, {"y": ["a", "b"]}, length=6).with_cpds(
+        {"state[0]": [0.5, 0.5], "state[1]": [[0.5, 0.5], [0.01, 0.99]],
+         "y[0]": [[0.6, 0.4], [0.4, 0.6]]})
+    wide = sequence_rows(pd.DataFrame({"s": [1] + [2] * 6, "y": ["a"] * 7}), sequence="s")
+    path, logp = bnem.viterbi(net, wide, lengths=[1, 6])
+    assert path.iloc[0, 0] == "0" and path.iloc[0, 1:].isna().all()
+    assert logp[0] == pytest.approx(np.log(0.3))
+    with pytest.raises(bnem.BnemError, match="lengths must hold one whole number"):
+        bnem.viterbi(net, wide, lengths=[1, 7])
+    # sequence ids of any kind (booleans) and a missing time
+    flags = sequence_rows(pd.DataFrame({"s": [True, False, True], "y": [1.0, 2.0, 3.0]}),
+                          sequence="s")
+    assert flags.shape == (2, 2)
+    with pytest.raises(bnem.BnemError, match="the time of row 1 is missing"):
+        sequence_rows(pd.DataFrame({"s": [1, 1], "t": [0, None], "y": [1.0, 2.0]}),
+                      sequence="s", time="t")

@@ -77,8 +77,10 @@ class Design:
                 center.append(float(np.mean(x)))
                 scale.append(sd)
             else:
-                seen = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) \
-                    else sorted(col.unique(), key=str)
+                # the levels that occur (a declared but unused category has no rows to
+                # estimate its coefficient from), in the categories' order if declared
+                seen = list(col.cat.remove_unused_categories().cat.categories) \
+                    if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.unique(), key=str)
                 if len(seen) < 2:
                     raise BnemValueError(f"covariate {c!r} has one value ({seen[0]!r}) in every "
                                          "row; it cannot be told from the intercept: drop it")
@@ -313,12 +315,14 @@ def fit_regression(network: BayesianNetwork, items: pd.DataFrame, z: np.ndarray,
         if fast is not None else network
     caught: list = []
 
-    def estep(params: tuple) -> tuple[float, float, np.ndarray]:
+    def estep(params: tuple, strict: bool = True) -> tuple[float, float, np.ndarray]:
         held, c = params
         given = fast.log_given_class(held) if fast is not None else \
             log_items_given_class(held, items, k)
         joint = log_softmax(z, c) + given
         top = joint.max(axis=1, keepdims=True)
+        if not strict and not np.isfinite(top).all():  # an extrapolation gone too far
+            return -math.inf, -math.inf, np.zeros_like(joint)
         if not np.isfinite(top).all():
             bad = int(np.flatnonzero(~np.isfinite(top[:, 0]))[0])
             raise DataError(f"row {items.index[bad]!r} has probability zero under every class "
@@ -357,7 +361,7 @@ def fit_regression(network: BayesianNetwork, items: pd.DataFrame, z: np.ndarray,
             point, objective, ll, r = p2, o2, l2, r2
             trial = _squarem_point(start, p1, p2)
             if trial is not None:
-                ot, lt, rt = estep(trial)
+                ot, lt, rt = estep(trial, strict=False)
                 if ot >= o2:
                     point, objective, ll, r, step = trial, ot, lt, rt, "squarem"
         else:
@@ -400,14 +404,19 @@ def _squarem_point(p0: tuple, p1: tuple, p2: tuple) -> tuple | None:
             logs = [np.log(t).ravel() for t in held]
         return np.concatenate(logs + [c[1:].ravel()])
     x0, x1, x2 = vec(p0), vec(p1), vec(p2)
+    # log probabilities near 0 (running off to -inf at a steady pace) are left as the
+    # second EM step has them: extrapolated, they would swamp the others
+    tiny = math.log(1e-10)
     finite = np.isfinite(x0) & np.isfinite(x1) & np.isfinite(x2)
+    n_coef = x0.size - sum(t.size for t in p0[0])
+    finite[:x0.size - n_coef] &= (x2[:x0.size - n_coef] > tiny)
     r = np.where(finite, x1 - x0, 0.0)
     v = np.where(finite, x2 - x1, 0.0) - r
     rr, vv = float(r @ r), float(v @ v)
     if not (rr > 0 and vv > 0):
         return None
     alpha = min(-math.sqrt(rr / vv), -1.0)
-    x = np.where(finite, x0 - 2 * alpha * r + alpha ** 2 * v, -np.inf)
+    x = np.where(finite, x0 - 2 * alpha * r + alpha ** 2 * v, x2)
     if not np.all(np.isfinite(x[finite])):
         return None
     held, c = p2

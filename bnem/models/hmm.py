@@ -144,9 +144,10 @@ class HiddenMarkovModel(BaseEstimator):
         """The most probable state path (Viterbi): ``(log probability, states)``, as
         hmmlearn's ``decode``."""
         wide, sizes, net = self._wide(X, lengths)
-        path, logp = viterbi(net, wide, hidden=HIDDEN)
-        codes = path.to_numpy(dtype=object).astype(int)
-        return float(np.sum(logp)), np.concatenate([codes[i, :n] for i, n in enumerate(sizes)])
+        path, logp = viterbi(net, wide, hidden=HIDDEN, lengths=sizes)
+        labels = path.to_numpy(dtype=object)
+        states = np.concatenate([labels[i, :n] for i, n in enumerate(sizes)]).astype(int)
+        return float(np.sum(logp)), states
 
     def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
         """The states of the most probable path, one per row of ``X``."""

@@ -497,6 +497,10 @@ class LatentClassModel(DensityMixin, BaseEstimator):
             raise BnemTypeError(f"categorical must be 'auto', 'all' or a list of column names, "
                                 f"got {self.categorical!r}")
         named = [str(c) for c in self.categorical]
+        covariates = sorted(set(named) & set(getattr(self, "_covariates", ())))
+        if covariates:
+            raise BnemValueError(f"categorical names {covariates}, which are covariates, not "
+                                 "items (a categorical covariate is dummy coded on its own)")
         unknown = sorted(set(named) - set(cols))
         if unknown:
             raise BnemValueError(f"categorical names column(s) {unknown} that X does not have; "

@@ -90,7 +90,7 @@ def hidden_markov_network(n_states: int, observed: Mapping[str, Any], length: in
             variables[node] = states if isinstance(states, str) else [str(s) for s in states]
             parents[node] = [h]
     net = BayesianNetwork(variables, parents, name=f"hmm-{length}")
-    if length > 1 and k > 1:
+    if length > 2 and k > 1:  # (one transition node at length 2: nothing to share)
         net = net.share(TRANSITION, [slice_name(hidden, t) for t in range(1, length)])
     if length > 1:
         for name in observed:
@@ -159,6 +159,10 @@ def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: 
     if time is not None:
         if time not in frame.columns:
             raise BnemValueError(f"no column {time!r} (time=); columns are {list(frame.columns)}")
+        if frame[time].isna().any():
+            r = int(np.flatnonzero(frame[time].isna().to_numpy())[0])
+            raise DataError(f"sequence {row_label(frame[sequence].iloc[r])!r}: the time of row "
+                            f"{r} is missing")
         frame = frame.sort_values([sequence, time], kind="stable")
         steps = frame.groupby(sequence, sort=False)[time]
         first = steps.transform("min")
@@ -190,9 +194,8 @@ def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: 
     length = longest if length is None else check_int(length, "length", minimum=1)
     if longest > length:
         raise BnemValueError(f"a sequence has {longest} steps, more than length={length}")
-    order = pd.unique(frame[sequence])
-    row_of = pd.Series(np.arange(order.size), index=order)
-    rows = row_of[frame[sequence].to_numpy()].to_numpy()
+    codes, order = pd.factorize(frame[sequence], sort=False)
+    rows = np.asarray(codes, dtype=np.int64)
     out = {}
     for name in names:
         values = frame[name]
@@ -206,8 +209,8 @@ def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: 
     return wide.infer_objects()
 
 
-def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state"
-            ) -> tuple[pd.DataFrame, np.ndarray]:
+def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state",
+            lengths: Any = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The most probable hidden path of every sequence (max-product over the chain).
 
     Parameters
@@ -216,15 +219,18 @@ def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state"
         An HMM as :func:`hidden_markov_network` builds it (each ``y[t]`` a child of
         ``hidden[t]`` alone), with its CPDs (a fitted one).
     data : DataFrame
-        One row per sequence, as :func:`sequence_rows` gives; missing cells (padding
-        included) are summed out of the emissions.
+        One row per sequence, as :func:`sequence_rows` gives; missing cells are summed
+        out of the emissions.
+    lengths : sequence of int, optional
+        Each sequence's own number of steps: its path ends there (the padding after it
+        is not decoded). Without it every row is decoded over all the network's slices.
 
     Returns
     -------
     (DataFrame, ndarray)
-        The path, one column per slice (``hidden[t]``) holding state names, indexed like
-        ``data``; and each path's log joint probability with the observed cells,
-        ``max_path log P(path, observed)``.
+        The path, one column per slice (``hidden[t]``) holding state names (None after
+        a sequence's end), indexed like ``data``; and each path's log joint probability
+        with the observed cells, ``max_path log P(path, observed)``.
     """
     if not isinstance(data, pd.DataFrame):
         raise BnemTypeError(f"viterbi: expected a DataFrame of one row per sequence "
@@ -257,6 +263,12 @@ def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state"
         if t and network.parents(h) != (chain[t - 1],):
             raise BnemValueError(f"viterbi: {h!r} must have {chain[t - 1]!r} as its only "
                                  "parent")
+    ends = np.full(n, length, dtype=np.int64) if lengths is None else np.asarray(lengths)
+    if ends.shape != (n,) or not np.issubdtype(ends.dtype, np.integer) or \
+            (ends < 1).any() or (ends > length).any():
+        raise BnemValueError(f"viterbi: lengths must hold one whole number in 1..{length} per "
+                             f"row of data ({n}), got {list(np.ravel(ends))[:10]}")
+    stay = np.broadcast_to(np.arange(k), (n, k))
     with np.errstate(divide="ignore"):
         score = np.log(np.asarray(network.cpd(chain[0]).values, dtype=float))[None, :] + \
             emit[:, 0]
@@ -264,8 +276,9 @@ def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state"
         for t in range(1, length):
             log_a = np.log(np.asarray(network.cpd(chain[t]).values, dtype=float))
             cand = score[:, :, None] + log_a[None, :, :]          # (n, from, to)
-            back[:, t] = cand.argmax(axis=1)
-            score = cand.max(axis=1) + emit[:, t]
+            on = (t < ends)[:, None]       # a sequence's path stops at its own end
+            back[:, t] = np.where(on, cand.argmax(axis=1), stay)
+            score = np.where(on, cand.max(axis=1) + emit[:, t], score)
     best = score.argmax(axis=1)
     logp = score[np.arange(n), best]
     path = np.empty((n, length), dtype=np.int64)
@@ -273,7 +286,9 @@ def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state"
     for t in range(length - 1, 0, -1):
         path[:, t - 1] = back[np.arange(n), t, path[:, t]]
     names = np.asarray(states, dtype=object)
-    frame = pd.DataFrame(names[path], index=data.index, columns=chain)
+    labels = names[path]
+    labels[np.arange(length)[None, :] >= ends[:, None]] = None
+    frame = pd.DataFrame(labels, index=data.index, columns=chain)
     return frame, logp
 
 
