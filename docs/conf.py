@@ -64,6 +64,8 @@ def _reset_argv(gallery_conf, script_vars):
         "latent_class.py": ["--rows", "4000", "--n-init", "3"],
         "raters.py": ["--rows", "3000"],
         "parquet_and_dask.py": ["--rows", "4000"],
+        "latent_class_regression.py": ["--rows", "1500", "--show"],
+        "hidden_markov.py": ["--logs", "150", "--show"],
     }.get(name, [])
 
 

@@ -111,3 +111,19 @@ def test_raters_example_shares_and_fixes():
     se = r["standard_errors"]
     assert se.loc[se.node == "lab", "se"].isna().all()
     assert (se.loc[se.node == "clinician1", "se"] > 0).all()
+
+
+def test_latent_class_regression_example_recovers_the_slope():
+    r = _load("latent_class_regression").main(rows=1500, seed=1)
+    assert abs(r["slope"] - 0.06) < 3 * r["slope_se"] + 0.01
+    assert r["model"].regression_history_["log_likelihood"].is_monotonic_increasing
+    assert r["criteria"]["entropy_r2"] > 0.5 and r["plot"] is None
+
+
+def test_hidden_markov_example_learns_and_decodes():
+    r = _load("hidden_markov").main(logs=150, seed=2)
+    np.testing.assert_allclose(r["transmat"], [[0.95, 0.05], [0.10, 0.90]], atol=0.06)
+    np.testing.assert_allclose(r["emissions"], [[0.85, 0.12, 0.03], [0.20, 0.45, 0.35]],
+                               atol=0.08)
+    assert r["accuracy"] > 0.85
+    assert r["hmm"].result_.history["log_likelihood"].is_monotonic_increasing
