@@ -22,7 +22,7 @@ from .models.labels import best_permutation, match_states, relabel_states
 from .models.mixture import gaussian_mixture, mixture_parameters
 from .models.scores import aic, anomaly_threshold, bic, flag_anomalies
 from .models.selection import plot_cardinality, select_cardinality
-from .models.sequences import hidden_markov_network, sequence_rows, viterbi
+from .models.sequences import dynamic_network, hidden_markov_network, sequence_rows, viterbi
 from .network.cpd import TabularCPD
 from .network.gaussian import GaussianCPD
 from .network import facades as _facades
@@ -62,7 +62,7 @@ __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
     "fit", "FitResult", "Progress", "compile", "CompiledNetwork", "OnlineEM",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
-    "flag_anomalies", "hidden_markov_network", "sequence_rows", "viterbi", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
+    "flag_anomalies", "dynamic_network", "hidden_markov_network", "sequence_rows", "viterbi", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
     "load_network", "network_names", "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",

@@ -230,3 +230,43 @@ def test_short_hmms_and_paths_that_end_with_their_sequence():
     with pytest.raises(bnem.BnemError, match="the time of row 1 is missing"):
         sequence_rows(pd.DataFrame({"s": [1, 1], "t": [0, None], "y": [1.0, 2.0]}),
                       sequence="s", time="t")
+
+
+def test_dynamic_network_generalises_the_hmm_and_learns_an_autoregressive_chain():
+    long = _sequences(n=30, seed=6)
+    wide = sequence_rows(long, sequence="seq", time="t")
+    T = wide.shape[1]
+    dbn = bnem.dynamic_network({"state": ["0", "1"], "y": SYMBOLS}, within=[("state", "y")],
+                               between=[("state", "state")], length=T)
+    hmm = hidden_markov_network(2, {"y": SYMBOLS}, length=T)
+    assert all(dbn.parents(n) == hmm.parents(n) for n in hmm.nodes)
+    assert sorted(map(sorted, dbn.shared_groups.values())) == \
+        sorted(map(sorted, hmm.shared_groups.values()))
+    a = bnem.fit(dbn, wide, seed=0, sum_out_barren=True)
+    b = bnem.fit(hmm, wide, seed=0, sum_out_barren=True)
+    np.testing.assert_allclose(a.history["log_likelihood"], b.history["log_likelihood"],
+                               rtol=1e-12)
+    # a hidden regime z and an observed w that also depends on its own last value
+    rng = np.random.default_rng(7)
+    rows = []
+    for s in range(150):
+        z, w = 0, 0
+        for t in range(10):
+            z = z if t == 0 else (z if rng.random() < 0.9 else 1 - z)
+            p_high = [[0.1, 0.6], [0.4, 0.9]][z][w] if t else [0.2, 0.8][z]
+            w = int(rng.random() < p_high)
+            rows.append((s, t, str(w) if rng.random() > 0.1 else None))
+    data = sequence_rows(pd.DataFrame(rows, columns=["s", "t", "w"]), sequence="s", time="t")
+    net = bnem.dynamic_network({"z": ["0", "1"], "w": ["0", "1"]}, within=[("z", "w")],
+                               between=[("z", "z"), ("w", "w")], length=10)
+    assert net.parents("w[3]") == ("z[3]", "w[2]") and net.parents("w[0]") == ("z[0]",)
+    res = bnem.fit(net, data, seed=0, n_init=3, sum_out_barren=True)
+    assert res.history["log_likelihood"].is_monotonic_increasing
+    assert np.diagonal(res.network.cpd("z[4]").values).min() > 0.75
+    # the fit is at least as likely as the parameters the data were drawn from
+    truth = net.with_cpds({"z[0]": [1.0, 0.0], "z[1]": [[0.9, 0.1], [0.1, 0.9]],
+                           "w[0]": [[0.8, 0.2], [0.2, 0.8]],
+                           "w[1]": [[[0.9, 0.1], [0.4, 0.6]], [[0.6, 0.4], [0.1, 0.9]]]})
+    assert res.log_likelihood >= truth.log_likelihood(data) - 1e-6
+    with pytest.raises(bnem.BnemError, match=r"names \['q'\], which are not variables"):
+        bnem.dynamic_network({"z": ["0", "1"]}, between=[("q", "z")])

@@ -1,6 +1,7 @@
 """Sequences as networks: hidden Markov models unrolled with shared CPDs (models layer).
 
-A hidden Markov model is a dynamic network whose slices share their CPDs. Unrolled to a
+A hidden Markov model is a dynamic network whose slices share their CPDs
+(:func:`dynamic_network` unrolls any two-slice structure the same way). Unrolled to a
 length ``T``, it is a network with a hidden chain ``state[0] -> state[1] -> ...`` and,
 in each slice, observed children ``y[t]`` of ``state[t]``; every transition
 ``state[t] | state[t-1]`` (t >= 1) is one shared block, and so is every slice's
@@ -96,6 +97,75 @@ def hidden_markov_network(n_states: int, observed: Mapping[str, Any], length: in
         for name in observed:
             net = net.share(f"emission:{name}", [slice_name(str(name), t)
                                                  for t in range(length)])
+    return net
+
+
+def dynamic_network(variables: Mapping[str, Any], within: Sequence = (),
+                    between: Sequence = (), length: int = 2,
+                    name: str = "dynamic") -> BayesianNetwork:
+    """A dynamic Bayesian network unrolled to ``length`` slices, its CPDs shared over time.
+
+    Parameters
+    ----------
+    variables : dict
+        The variables of one slice and their states (a list) or ``"continuous"``.
+        Latent ones are simply absent from the data.
+    within : list of (parent, child)
+        Arcs inside every slice: ``parent[t] -> child[t]``.
+    between : list of (parent, child)
+        Arcs from one slice to the next: ``parent[t-1] -> child[t]``.
+    length : int
+        Slices (the longest sequence; shorter ones are padded with missing cells).
+
+    Returns
+    -------
+    BayesianNetwork
+        Nodes ``v[t]``. Every variable's nodes of slices 1.. share one CPD (the block
+        ``"v"``); a variable without arcs from the previous slice shares it with slice
+        0 as well (its parents have the same states there), while one with such arcs has
+        its own initial CPD in slice 0 (its parents there are the slice's own only).
+
+    Examples
+    --------
+    >>> net = dynamic_network({"z": ["a", "b"], "w": ["a", "b"], "y": ["0", "1"]},
+    ...                       within=[("z", "w"), ("w", "y")], between=[("z", "z")],
+    ...                       length=3)
+    >>> net.parents("z[2]"), net.parents("w[2]"), net.parents("z[0]")
+    (('z[1]',), ('z[2]',), ())
+    >>> sorted(net.shared_groups)
+    ['w', 'y', 'z']
+    """
+    length = check_int(length, "length", minimum=1)
+    if not isinstance(variables, Mapping) or not variables:
+        raise BnemTypeError("variables must be a dict of a slice's variables and their states "
+                            "(or 'continuous'), e.g. {'z': ['a', 'b'], 'y': 'continuous'}")
+    names = [str(v) for v in variables]
+    for label, arcs in (("within", within), ("between", between)):
+        for arc in arcs:
+            if isinstance(arc, (str, bytes)) or len(arc) != 2:
+                raise BnemValueError(f"{label}: every arc must be a (parent, child) pair, got "
+                                     f"{arc!r}")
+            unknown = [str(v) for v in arc if str(v) not in names]
+            if unknown:
+                raise BnemValueError(f"{label}: arc {tuple(arc)!r} names {unknown}, which are "
+                                     f"not variables of the slice ({names})")
+    inside = {v: [str(p) for p, c in within if str(c) == v] for v in names}
+    carried = {v: [str(p) for p, c in between if str(c) == v] for v in names}
+    nodes: dict[str, Any] = {}
+    parents: dict[str, list[str]] = {}
+    for t in range(length):
+        for v in names:
+            states = variables[v]
+            node = slice_name(v, t)
+            nodes[node] = states if isinstance(states, str) else [str(x) for x in states]
+            parents[node] = [slice_name(p, t) for p in inside[v]] + \
+                ([slice_name(p, t - 1) for p in carried[v]] if t else [])
+    net = BayesianNetwork(nodes, parents, name=f"{name}-{length}")
+    for v in names:
+        first = 0 if not carried[v] else 1
+        members = [slice_name(v, t) for t in range(first, length)]
+        if len(members) > 1:
+            net = net.share(v, members)
     return net
 
 
