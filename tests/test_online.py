@@ -226,8 +226,10 @@ def test_online_errors_and_warnings():
     assert res.n_iter == 3
     with pytest.raises(BnemValueError, match="n_init=3"):
         bnem.fit(net, df, method="online", n_init=3)
-    with pytest.raises(BnemValueError, match="checkpoint= is for batch EM"):
-        bnem.fit(net, df, method="online", checkpoint="x.ckpt")
+    with pytest.raises(BnemValueError, match="checkpoint= with method='online-then-batch'"):
+        bnem.fit(net, df, method="online-then-batch", checkpoint="x.ckpt")
+    with pytest.raises(BnemValueError, match="resume= reads the data again"):
+        bnem.fit(net, iter([df]), method="online", max_passes=1, resume=__file__)
     with pytest.raises(DataError, match=r"data part 1 has other columns than data part 0"):
         bnem.fit(net, [df, df.drop(columns="asia")], method="online")
     with pytest.warns(ConvergenceWarning, match="alpha <= 0.5"):
@@ -318,3 +320,53 @@ def test_a_symlink_to_the_output_is_not_a_second_output(tmp_path, capsys):
     assert main(["fit", str(bif), str(tmp_path / "d.csv"), "-o", str(tmp_path / "out.bif"),
                  "--history", str(tmp_path / "hl.csv")]) == 2
     assert "--history and -o name the same file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["discrete", "mixture"])
+def test_online_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path, kind):
+    if kind == "discrete":
+        net = bnem.load_network("asia")
+        df = net.sample(1200, seed=4, missing=0.2)
+        options = dict(method="online", batch_rows=200, max_passes=2, seed=0, prior=1.0)
+    else:
+        rng = np.random.default_rng(5)
+        df = pd.DataFrame(np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(4, 1, (300, 2))]),
+                          columns=["a", "b"])
+        df.iloc[::9, 1] = np.nan
+        net = bnem.gaussian_mixture(["a", "b"], 2)
+        options = dict(method="online", batch_rows=100, max_passes=2, seed=0)
+    full = bnem.fit(net, df, **options)
+    ckpt = tmp_path / "online.ckpt"
+    stop_at = {"n": 0}
+
+    def stop(progress):  # stop during the second pass, after 8 batches in all
+        stop_at["n"] += 1
+        return stop_at["n"] == 8
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        part = bnem.fit(net, df, checkpoint=ckpt, callback=stop, **options)
+    assert part.stopped and len(part.history) == 8
+    learned = []  # the resumed run learns only the batches after the checkpoint
+    resumed = bnem.fit(net, df, resume=ckpt, checkpoint=ckpt,
+                       callback=lambda progress: learned.append(progress.iteration), **options)
+    assert len(learned) == len(full.history) - 8
+    cols = [c for c in full.history.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(resumed.history[cols], full.history[cols], rtol=1e-10)
+    np.testing.assert_allclose(resumed.network.flat_params(), full.network.flat_params(),
+                               rtol=1e-10)
+    for node in net.continuous_nodes:
+        np.testing.assert_allclose(resumed.network.cpd(node).variance,
+                                   full.network.cpd(node).variance, rtol=1e-10)
+    again = bnem.fit(net, df, resume=ckpt, **options)   # a finished run: nothing left
+    np.testing.assert_allclose(again.network.flat_params(), full.network.flat_params(),
+                               rtol=1e-10)
+    assert len(again.history) == len(full.history)
+    with pytest.raises(bnem.BnemError, match="with other options: batch_rows=50"):
+        bnem.fit(net, df, resume=ckpt, **{**options, "batch_rows": 50})
+    batch_ckpt = tmp_path / "batch.ckpt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bnem.fit(net, df, max_iter=2, checkpoint=batch_ckpt, seed=0)
+    with pytest.raises(bnem.BnemError, match="batch EM checkpoint"):
+        bnem.fit(net, df, resume=batch_ckpt, **options)

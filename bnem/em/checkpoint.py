@@ -63,6 +63,11 @@ class Resumed:
 def fingerprint(network: BayesianNetwork, data: FitData) -> dict[str, str]:
     """Hashes of the network (structure, states, parameters, shared and held blocks)
     and of the encoded data."""
+    return {"network": network_fingerprint(network), "data": data.digest()}
+
+
+def network_fingerprint(network: BayesianNetwork) -> str:
+    """A hash of the network: structure, states, parameters, shared and held blocks."""
     h = hashlib.sha256()
     for node in network.nodes:
         h.update(repr((node, network.parents(node), network.variable(node))).encode())
@@ -72,7 +77,12 @@ def fingerprint(network: BayesianNetwork, data: FitData) -> dict[str, str]:
             h.update(np.ascontiguousarray(a, dtype=float).tobytes())
     if network.constraints:  # shared and held blocks change the fit
         h.update(network.constraints.key().encode())
-    return {"network": h.hexdigest(), "data": data.digest()}
+    return h.hexdigest()
+
+
+def options_record(opts: FitOptions) -> dict:
+    """The options a checkpoint records (those a resumed fit must repeat)."""
+    return _options(opts)
 
 
 def _options(opts: FitOptions) -> dict:

@@ -50,6 +50,7 @@ from ..inference.budget import MemoryBudget
 from ..inference.compiled import compile
 from ..inference.dataset import AnalysedData
 from ..inference.stats import Stats
+from . import online_checkpoint
 from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
 from .families import Context, families_for
@@ -325,20 +326,36 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
     learner = OnlineEM.from_options(network, opts)
     variables = list(network.variables.values())
     weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
-    rows: list[tuple] = []
-    live = LiveCSV(opts.history_path, ONLINE_COLUMNS) if opts.history_path else None
-    pass_weight: float | None = None
-    pass_ll: list[float] = []
-    n_rows = 0
+    at = online_checkpoint.load(opts.resume, learner, network, opts) if opts.resume \
+        else online_checkpoint.Position()
+    t0 -= at.seconds                       # seconds run on from the checkpoint's
+    saver = online_checkpoint.OnlineCheckpointer(opts.checkpoint, opts.checkpoint_every,
+                                                 opts, network) if opts.checkpoint else None
+    rows: list[tuple] = list(at.rows)
+    live = LiveCSV(opts.history_path, ONLINE_COLUMNS, [list(r) for r in rows]) \
+        if opts.history_path else None
+    pass_weight: float | None = at.pass_weight
+    pass_ll: list[float] = list(at.pass_ll)
+    n_rows = at.n_rows
     stopped = timed_out = False
+    p, done, seen = at.pass_index, at.batches_done, at.seen
     try:
-        for p in range(opts.max_passes):
-            seen, pass_ll, n_rows = 0.0, [], 0
-            for label, frame, w in batches(data, opts.batch_rows, variables, opts.sample_weight):
+        for p in range(at.pass_index, opts.max_passes):
+            skip = at.batches_done if p == at.pass_index else 0
+            if p != at.pass_index:
+                seen, pass_ll, n_rows = 0.0, [], 0
+            else:
+                seen = at.seen
+            done = skip
+            for k, (label, frame, w) in enumerate(batches(data, opts.batch_rows, variables,
+                                                          opts.sample_weight)):
+                if k < skip:
+                    continue  # learned before the checkpoint
                 report = learner.update(frame, w if w is not None else weight_column,
                                         pass_weight, label)
                 seen += report.weight
                 n_rows += report.rows
+                done += 1
                 pass_ll.append(report.log_likelihood)
                 seconds = time.perf_counter() - t0
                 per_row = report.log_likelihood / report.weight if report.weight else math.nan
@@ -347,6 +364,9 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
                 rows.append(row)
                 if live is not None:
                     live.write(row)
+                if saver is not None:
+                    saver.save(learner, online_checkpoint.Position(
+                        p, done, pass_weight, seen, n_rows, list(pass_ll), rows, seconds))
                 logger.info("pass %d batch %d (%s): log-likelihood %.6f per row, step %.4g",
                             p + 1, report.batch + 1, label, row[4], report.step_size)
                 progress = Progress(0, report.batch + 1, report.log_likelihood,
@@ -363,9 +383,20 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
             pass_weight = pass_weight or seen
             if stopped:
                 break
+            if saver is not None and p + 1 < opts.max_passes:  # the next pass, from its start
+                saver.save(learner, online_checkpoint.Position(
+                    p + 1, 0, pass_weight, 0.0, 0, [], rows, time.perf_counter() - t0))
     finally:
         if live is not None:
             live.close()
+    if saver is not None and learner.params is not None:  # where it ended
+        if stopped:
+            current = online_checkpoint.Position(p, done, pass_weight, seen, n_rows, pass_ll,
+                                                 rows, time.perf_counter() - t0)
+        else:  # finished: resuming it gives the result at once
+            current = online_checkpoint.Position(opts.max_passes, 0, pass_weight, 0.0, n_rows,
+                                                 pass_ll, rows, time.perf_counter() - t0)
+        saver.save(learner, current, force=True)
     history = pd.DataFrame(rows, columns=ONLINE_COLUMNS).astype(
         {"pass": "int64", "batch": "int64", "rows": "int64"})
     result = FitResult(learner.network, history, float(sum(pass_ll)), learner.n_batches,
@@ -396,11 +427,14 @@ def _check_online(data: Any, opts: FitOptions) -> None:
                              "online EM's restarts are not offered: use n_init=1, or "
                              "method='batch'")
     for name in ("checkpoint", "resume"):
-        if getattr(opts, name) is not None:
-            raise BnemValueError(f"{name}= is for batch EM; method={opts.method!r} does not "
-                                 "write or read checkpoints yet (its passes are short: rerun "
-                                 "it, or checkpoint the batch phase by fitting it separately "
-                                 "from the online result with init='network')")
+        if getattr(opts, name) is not None and opts.method == "online-then-batch":
+            raise BnemValueError(f"{name}= with method='online-then-batch': checkpoint the "
+                                 "two phases separately (method='online' with checkpoint=, "
+                                 "then a batch fit from its network with init='network')")
+    if opts.resume is not None and one_shot(data):
+        raise BnemValueError("resume= reads the data again from the start of the pass in "
+                             "progress, but an iterator can be read once: pass a list of "
+                             "DataFrames, files or a DataFrame")
     if opts.client is not None and opts.method == "online":
         raise BnemValueError("client= (or --workers/--scheduler): online EM reads a Dask "
                              "DataFrame partition by partition in this process, not on "

@@ -93,3 +93,14 @@ class Family(Protocol):
     def from_arrays(arrays: dict, key: str, network: "BayesianNetwork") -> Any:
         """The block :meth:`arrays` wrote."""
         ...
+
+    @staticmethod
+    def stats_arrays(block: Any, key: str) -> dict[str, np.ndarray]:
+        """A statistics block as named arrays (online EM's checkpoints keep the running
+        statistics, which no E-step can recompute)."""
+        ...
+
+    @staticmethod
+    def stats_from_arrays(arrays: dict, key: str, network: "BayesianNetwork") -> Any:
+        """The statistics block :meth:`stats_arrays` wrote (ValueError if damaged)."""
+        ...

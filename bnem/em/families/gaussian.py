@@ -173,6 +173,31 @@ class GaussianFamily:
         return out
 
     @staticmethod
+    def stats_arrays(block: tuple, key: str) -> dict[str, np.ndarray]:
+        """The statistics block (moments per component) as named arrays."""
+        out = {}
+        for j, m in enumerate(block):
+            for name in ("n", "m1", "m2"):
+                out[f"{key}.s{j}.{name}"] = np.asarray(getattr(m, name), dtype=float)
+            if m.centre is not None:
+                out[f"{key}.s{j}.centre"] = np.asarray(m.centre, dtype=float)
+        return out
+
+    @staticmethod
+    def stats_from_arrays(arrays: dict, key: str, network: "BayesianNetwork") -> tuple:
+        from ...inference.stats import Moments
+        out, j = [], 0
+        while f"{key}.s{j}.n" in arrays:
+            n, m1, m2 = (np.asarray(arrays[f"{key}.s{j}.{x}"], dtype=float)
+                         for x in ("n", "m1", "m2"))
+            if not all(np.isfinite(a).all() for a in (n, m1, m2)):
+                raise ValueError(f"{key}.s{j}: moments are not finite")
+            centre = arrays.get(f"{key}.s{j}.centre")
+            out.append(Moments(n, m1, m2, None if centre is None else np.asarray(centre, float)))
+            j += 1
+        return tuple(out)
+
+    @staticmethod
     def from_arrays(arrays: dict, key: str, network: "BayesianNetwork") -> dict:
         gaussians = {}
         for j, (node, cpd) in enumerate(network.gaussian_cpds.items()):

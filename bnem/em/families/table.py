@@ -92,3 +92,16 @@ class TableFamily:
     @staticmethod
     def from_arrays(arrays: dict, key: str, network: "BayesianNetwork") -> np.ndarray:
         return arrays[f"{key}.theta"]
+
+    @staticmethod
+    def stats_arrays(block: np.ndarray, key: str) -> dict[str, np.ndarray]:
+        """The statistics block as named arrays (online EM's checkpoints)."""
+        return {f"{key}.counts": np.asarray(block, dtype=float)}
+
+    @staticmethod
+    def stats_from_arrays(arrays: dict, key: str, network: "BayesianNetwork") -> np.ndarray:
+        counts = np.asarray(arrays[f"{key}.counts"], dtype=float)
+        if counts.shape != network.flat_params().shape or not np.isfinite(counts).all():
+            raise ValueError(f"{key}.counts: {counts.shape} values for "
+                             f"{network.flat_params().size} table entries, or not finite")
+        return counts
