@@ -4,6 +4,7 @@ import gzip
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -346,3 +347,22 @@ def test_spaces_after_separators_and_impute_checks_every_cell(tmp_path, capsys):
     code, _, err = run(capsys, "impute", "asia", bad, "-o", tmp_path / "i.csv")
     assert code == 2 and "value 'maybe' (in 1 row(s), first line 3)" in err
     assert not (tmp_path / "i.csv").exists()
+
+
+def test_viterbi_command(tmp_path, capsys):
+    from bnem.models.sequences import hidden_markov_network
+    net = hidden_markov_network(2, {"y": ["a", "b"]}, length=4).with_cpds(
+        {"state[0]": [0.6, 0.4], "state[1]": [[0.9, 0.1], [0.2, 0.8]],
+         "y[0]": [[0.8, 0.2], [0.3, 0.7]]})
+    model = tmp_path / "hmm.json"
+    bnem.write_json(net, model)
+    data = pd.DataFrame({"y[0]": ["a", "b"], "y[1]": ["a", None], "y[2]": ["b", "b"],
+                         "y[3]": ["a", "b"]})
+    csv = tmp_path / "seqs.csv"
+    data.to_csv(csv, index=False)
+    code, _, err = run(capsys, "viterbi", model, csv, "-o", tmp_path / "path.csv")
+    assert code == 0, err
+    out = pd.read_csv(tmp_path / "path.csv", dtype={f"state[{t}]": str for t in range(4)})
+    path, logp = bnem.viterbi(net, data)
+    assert out[[f"state[{t}]" for t in range(4)]].to_numpy().tolist() == path.to_numpy().tolist()
+    np.testing.assert_allclose(out["log_prob"], logp)

@@ -125,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
                          "the rows' scores (opg, what poLCA reports)")
     _missing_option(er)
 
+    vi = sub.add_parser("viterbi", help="most probable hidden path of each sequence (an "
+                                        "HMM or dynamic network unrolled over time)")
+    vi.add_argument("network", help=f"network file ({NETWORK_FILES}), e.g. a learned HMM")
+    vi.add_argument("data", help="CSV, one row per sequence, columns y[0], y[1], ...")
+    vi.add_argument("-o", "--output", required=True,
+                    help="CSV: the path (columns state[0], state[1], ...) and log_prob")
+    vi.add_argument("--hidden", default="state", help="the hidden variable (default state)")
+    _missing_option(vi)
+
     sub.add_parser("networks", help="list the bundled networks (usable by name)")
     return p
 
@@ -222,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                                              getattr(args, "log_format", "text") == "json")
             command = {"fit": _fit, "sample": _sample, "loglik": _loglik, "info": _info,
                        "posterior": _posterior, "impute": _impute, "select": _select,
-                       "se": _standard_errors, "networks": _networks}
+                       "se": _standard_errors, "networks": _networks,
+                       "viterbi": _viterbi}
             return command[args.command](args)
     except KeyboardInterrupt:  # before or after EM (EM itself stops cleanly, see _fit)
         print(f"bnem {args.command}: interrupted", file=sys.stderr)
@@ -374,6 +384,21 @@ def _standard_errors(args) -> int:
     table = standard_errors(network, _data_files(args), method=args.method)
     _write_csv(table, args.output)
     logger.info("wrote %d standard errors to %s", len(table), args.output)
+    return 0
+
+
+def _viterbi(args) -> int:
+    from ..data.table import read_table
+    from ..models.sequences import viterbi
+
+    _check_writable(args.output, "-o/--output", (args.network, args.data))
+    network = _read(args.network)
+    sep = _separator(args.sep) or ("\t" if args.data.lower().endswith(".tsv") else ",")
+    data = read_table(args.data, missing=args.missing, sep=sep, network=network)
+    _label_lines(data, args.data, sep)
+    path, logp = viterbi(network, data, hidden=args.hidden)
+    _write_csv(path.assign(log_prob=logp), args.output)
+    logger.info("wrote the most probable paths of %d sequence(s) to %s", len(path), args.output)
     return 0
 
 
