@@ -270,3 +270,32 @@ def test_dynamic_network_generalises_the_hmm_and_learns_an_autoregressive_chain(
     assert res.log_likelihood >= truth.log_likelihood(data) - 1e-6
     with pytest.raises(bnem.BnemError, match=r"names \['q'\], which are not variables"):
         bnem.dynamic_network({"z": ["0", "1"]}, between=[("q", "z")])
+
+
+def test_hidden_markov_model_partial_fit_is_online_em_on_the_unrolled_network():
+    long = _sequences(n=80, seed=8)
+    sizes = long.groupby("seq", sort=False).size().to_numpy()
+    X = long[["y"]].to_numpy(dtype=object)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    parts = [(X[bounds[i]:bounds[i + 20]], sizes[i:i + 20]) for i in range(0, 80, 20)]
+    hmm = bnem.HiddenMarkovModel(2, random_state=0, length=8)
+    hmm.partial_fit(*parts[0])
+    after_one = hmm.score(X, lengths=sizes)
+    for p in range(3):
+        for Xb, lb in parts[1 if p == 0 else 0:]:
+            hmm.partial_fit(Xb, lengths=lb)
+    assert hmm.n_iter_ == 12 and hmm.network_.nodes[-1] == "x0[7]"
+    # the same batches through OnlineEM directly
+    net = hidden_markov_network(2, {"x0": SYMBOLS}, length=8)
+    learner = bnem.OnlineEM(net, init="random", seed=0, sum_out_barren=True)
+    for _ in range(3):
+        for Xb, lb in parts:
+            wide = sequence_rows(pd.DataFrame(Xb, columns=["x0"]), lengths=lb)
+            learner.update(wide.reindex(columns=[n for n in net.nodes if n.startswith("x0")]))
+    np.testing.assert_allclose(hmm.transmat_, learner.network.cpd("state[1]").values,
+                               rtol=1e-12)
+    batch = bnem.HiddenMarkovModel(2, random_state=0, length=8).fit(X, lengths=sizes)
+    # twelve online steps climb from the first batch's model towards the batch optimum
+    assert after_one < hmm.score(X, lengths=sizes) <= batch.score(X, lengths=sizes) + 1e-6
+    with pytest.raises(bnem.BnemError, match="longer than the model's 8 steps"):
+        hmm.partial_fit(np.array([["a"]] * 9, dtype=object))

@@ -42,6 +42,13 @@ class HiddenMarkovModel(BaseEstimator):
         Gaussian per state (columns independent given the state).
     n_init, tol, max_iter, random_state
         As for :func:`bnem.fit` (``tol`` per sequence; random starts, SQUAREM).
+    length : int, optional
+        Slices to unroll to (default: the longest sequence of the first ``fit`` or
+        ``partial_fit`` batch). ``partial_fit`` keeps it: set it to the longest sequence
+        the stream may bring.
+    step, fading
+        Online EM's step schedule and fading factor for :meth:`partial_fit` (see
+        :class:`bnem.OnlineEM`).
 
     Attributes
     ----------
@@ -62,13 +69,17 @@ class HiddenMarkovModel(BaseEstimator):
 
     def __init__(self, n_components: int = 2, *, emission: str = "categorical",
                  n_init: int = 3, tol: float = 1e-6, max_iter: int = 500,
-                 random_state: Any = None) -> None:
+                 random_state: Any = None, length: int | None = None,
+                 step: Any = (0.7, 2.0), fading: float | None = None) -> None:
         self.n_components = n_components
         self.emission = emission
         self.n_init = n_init
         self.tol = tol
         self.max_iter = max_iter
         self.random_state = random_state
+        self.length = length
+        self.step = step
+        self.fading = fading
 
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence)."""
@@ -79,15 +90,70 @@ class HiddenMarkovModel(BaseEstimator):
         observed = {c: (column_states(frame[c], c) if self.emission == "categorical"
                         else "continuous") for c in frame.columns}
         self._observed = observed
-        net = hidden_markov_network(k, observed, length=self._length_of(wide), hidden=HIDDEN)
-        res = em_fit(net, wide, seed=seed_of(self.random_state), n_init=self.n_init,
-                     tol=self.tol, max_iter=self.max_iter, sum_out_barren=True)
+        net = hidden_markov_network(k, observed, length=self._unrolled(wide), hidden=HIDDEN)
+        res = em_fit(net, self._padded(wide, net), seed=seed_of(self.random_state),
+                     n_init=self.n_init, tol=self.tol, max_iter=self.max_iter,
+                     sum_out_barren=True)
+        self.__dict__.pop("online_", None)
         self.network_ = res.network
         self.result_ = res
         self.log_likelihood_ = res.log_likelihood
         self.converged_, self.n_iter_ = res.converged, res.n_iter
         self._set_parameters()
         return self
+
+    def partial_fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
+        """One step of online EM on the sequences of ``X`` (see :class:`bnem.OnlineEM`):
+        their E-step at the current parameters, the running statistics moved towards it,
+        an M-step. The first call builds the model (states of categorical emissions from
+        this batch; the unrolled length from ``length`` or this batch) and starts from a
+        random point; after :meth:`fit`, it goes on from the fitted parameters. Later
+        batches' sequences may not be longer than the model's length."""
+        from .estimator_fit import online_update
+
+        first = not hasattr(self, "network_")
+        if first:
+            k = check_int(self.n_components, "n_components", minimum=1)
+            check_choice(self.emission, "emission", ("categorical", "gaussian"))
+        frame = self._frame(X, fitting=first)
+        wide = sequence_rows(frame, lengths=self._lengths(frame, lengths))
+        if first:
+            self._observed = {c: (column_states(frame[c], c)
+                                  if self.emission == "categorical" else "continuous")
+                              for c in frame.columns}
+            start = hidden_markov_network(k, self._observed, length=self._unrolled(wide),
+                                          hidden=HIDDEN)
+            init = "random"
+        else:
+            start, init = self.network_, "network"
+        net = getattr(self, "online_", None)
+        template = start if net is None else net._template
+        report = online_update(self, self._padded(wide, template), None, start, init,
+                               seed=seed_of(self.random_state), sum_out_barren=True)
+        self.network_ = self.online_.network
+        self.log_likelihood_ = report.log_likelihood
+        self.converged_, self.n_iter_ = False, self.online_.n_batches
+        self._set_parameters()
+        return self
+
+    def _unrolled(self, wide: pd.DataFrame) -> int:
+        """The length to unroll to: ``length`` if set, else the longest sequence."""
+        longest = self._length_of(wide)
+        if self.length is None:
+            return longest
+        length = check_int(self.length, "length", minimum=1)
+        if longest > length:
+            raise BnemValueError(f"a sequence has {longest} steps, more than length={length}")
+        return length
+
+    def _padded(self, wide: pd.DataFrame, network: BayesianNetwork) -> pd.DataFrame:
+        """``wide`` with the missing slices of the network added (all missing)."""
+        columns = [n for n in network.nodes if not n.startswith(f"{HIDDEN}[")]
+        extra = [c for c in wide.columns if c not in columns]
+        if extra:
+            raise BnemValueError(f"a sequence is longer than the model's {len(columns) // len(self._observed)} "
+                                 "steps; set length= to the longest sequence the data may hold")
+        return wide.reindex(columns=columns)
 
     def _set_parameters(self) -> None:
         net = self.network_
