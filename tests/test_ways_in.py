@@ -201,3 +201,13 @@ def test_select_cardinality_of_an_estimator_refuses_fit_options():
     lca = bnem.LatentClassModel(2, n_init=1)
     with pytest.raises(bnem.BnemError, match=r"got \['n_init'\]"):
         bnem.select_cardinality(lca, X, [1, 2], n_init=50)
+
+
+def test_kmeans_is_scikit_learns_name_for_the_k_means_start():
+    mix = bnem.gaussian_mixture(["x", "y"], 2)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(5, 1, (100, 2))]),
+                      columns=["x", "y"])
+    a = bnem.fit(mix, df, init="kmeans", seed=3, max_iter=5)
+    b = bnem.fit(mix, df, init="k-means++", seed=3, max_iter=5)
+    np.testing.assert_array_equal(a.history["log_likelihood"], b.history["log_likelihood"])

@@ -79,7 +79,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     seed : int or numpy Generator or None, default 0
         Seeds the random starts; the same seed gives the same result.
     init : {"random", "uniform", "network", "complete-case", "k-means++", "random-rows", "random-resp"}
-        Default: ``"random"`` for a discrete network, ``"k-means++"`` for a hybrid one.
+        Default: ``"random"`` for a discrete network, ``"k-means++"`` for a hybrid one
+        (``"kmeans"``, scikit-learn's name for it in ``init_params``, is the same).
         The last three apply to hybrid networks (Gaussian mixtures): they place each
         continuous component's interface configurations at k-means++ centres, at
         random rows, or give rows random responsibilities (see

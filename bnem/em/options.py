@@ -216,6 +216,8 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
         warnings.warn("chunk_rows is deprecated; memory_mb sizes the chunks",
                       DeprecationWarning, stacklevel=3)
         chunk_rows = check_int(chunk_rows, "chunk_rows", minimum=1)
+    if given.get("init") == "kmeans":  # scikit-learn's name (init_params) for the same start
+        given["init"] = "k-means++"
     known = {o.name: o for o in OPTIONS}
     unknown = sorted(set(given) - set(known))
     if unknown:
