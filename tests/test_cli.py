@@ -366,3 +366,18 @@ def test_viterbi_command(tmp_path, capsys):
     path, logp = bnem.viterbi(net, data)
     assert out[[f"state[{t}]" for t in range(4)]].to_numpy().tolist() == path.to_numpy().tolist()
     np.testing.assert_allclose(out["log_prob"], logp)
+
+
+def test_cli_init_kmeans_is_k_means_plus_plus(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    pd.DataFrame(np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(5, 1, (50, 2))]),
+                 columns=["x", "y"]).to_csv(tmp_path / "d.csv", index=False)
+    bnem.write_json(bnem.gaussian_mixture(["x", "y"], 2), tmp_path / "m.json")
+    outs = []
+    for init in ("kmeans", "k-means++"):
+        out = tmp_path / f"{init}.json"
+        code, _, err = run(capsys, "fit", tmp_path / "m.json", tmp_path / "d.csv", "-o", out,
+                           "--init", init, "--max-iter", 5)
+        assert code == 0, err
+        outs.append(bnem.read_json(out).cpd("x").intercept)
+    np.testing.assert_array_equal(outs[0], outs[1])

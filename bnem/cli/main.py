@@ -151,7 +151,10 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
         if o.kind == "bool":
             p.add_argument(o.flag, action="store_true", help=o.help)
         elif o.kind == "choice":
-            p.add_argument(o.flag, default=o.default, choices=list(o.choices), help=o.help)
+            # scikit-learn's name for the k-means++ start is accepted too
+            extra = ["kmeans"] if o.name == "init" else []
+            p.add_argument(o.flag, default=o.default, choices=list(o.choices) + extra,
+                           help=o.help)
         else:
             shown = "" if o.default is None or o.kind in ("nodes", "step") else \
                 f" (default {o.default:g})"
