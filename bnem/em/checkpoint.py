@@ -80,6 +80,13 @@ def network_fingerprint(network: BayesianNetwork) -> str:
     return h.hexdigest()
 
 
+def recorded_options(saved: dict) -> dict:
+    """A checkpoint's options, an option it does not name (one added since it was
+    written) taken at its default."""
+    defaults = {o.name: o.default for o in OPTIONS}
+    return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+
+
 def options_record(opts: FitOptions) -> dict:
     """The options a checkpoint records (those a resumed fit must repeat)."""
     return _options(opts)
@@ -188,8 +195,8 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
         if meta["fingerprint"][what] != prints[what]:
             raise BnemValueError(f"cannot resume from {os.fspath(path)!r}: it was written for "
                                  f"another {what} (the {what} differ from the checkpoint's)")
-    differ = {k: (v, meta["options"].get(k)) for k, v in _options(opts).items()
-              if meta["options"].get(k) != v}
+    saved = recorded_options(meta["options"])
+    differ = {k: (v, saved.get(k)) for k, v in _options(opts).items() if saved.get(k) != v}
     if differ:
         raise BnemValueError(f"cannot resume from {os.fspath(path)!r} with other options: "
                              + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"

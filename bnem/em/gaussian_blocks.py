@@ -33,6 +33,7 @@ from ..inference.structure import Structure
 from ..network.constraints import Constraints, tied_regression
 from ..network.gaussian import GaussianCPD
 from .gaussian_mstep import moments_to_scatter, pool
+from .gaussian_roundoff import map_variance
 
 
 def has_gaussian_blocks(constraints: Constraints, continuous: tuple) -> bool:
@@ -141,9 +142,9 @@ def _tied(node: str, st: _Stats, old: GaussianCPD,
     rss, rss_old = _rss(beta, within), _rss(previous, within)
     if rss_old < rss:  # round-off: never a worse regression than the one held
         beta, rss = previous, rss_old
-    var = rss / n
+    var = float(map_variance(np.asarray(rss), np.asarray(n), min_variance))
     low = not var >= min_variance
-    var = min_variance if low else var
+    var = float(min_variance) if low else var
     ok = n_u > 0
     b0 = np.where(ok, mean_u[:, -1] - mean_u[:, :-1] @ beta, old.intercept.ravel())
     shape = old.mean_shape
@@ -175,7 +176,8 @@ def _shared_all(members: tuple, stats: dict, previous: Mapping, new: dict,
     beta = np.where(worse[:, None], old_beta, beta)
     rss = np.where(worse, rss_old, rss)
     ok = n_u > 0
-    var = np.where(ok, rss / np.where(ok, n_u, 1.0), first.variance.ravel())
+    var = np.where(ok, map_variance(rss, np.where(ok, n_u, 1.0), min_variance),
+                   first.variance.ravel())
     low = ok & ~(var >= min_variance)
     var = np.where(low, min_variance, var)
     b0 = np.where(ok, mean_u[:, -1] - np.einsum("gp,gp->g", beta, mean_u[:, :-1]),
@@ -206,7 +208,8 @@ def _shared_variance(members: tuple, stats: dict, previous: Mapping, new: dict,
             rss_tot += np.maximum(scat_u[:, 0, 0], 0.0)
             intercepts[m] = np.where(n_u > 0, mean_u[:, 0], previous[m].intercept.ravel())
     ok = n_tot > 0
-    var = np.where(ok, rss_tot / np.where(ok, n_tot, 1.0), previous[members[0]].variance.ravel())
+    var = np.where(ok, map_variance(rss_tot, np.where(ok, n_tot, 1.0), min_variance),
+                   previous[members[0]].variance.ravel())
     low = ok & ~(var >= min_variance)
     var = np.where(low, min_variance, var)
     out = {}

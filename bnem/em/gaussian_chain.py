@@ -28,7 +28,7 @@ import functools
 import numpy as np
 
 from ..inference.gaussian import Component
-from .gaussian_roundoff import (COLLINEAR, estep_slack, mean_is_vague, residual_error,
+from .gaussian_roundoff import (COLLINEAR, estep_slack, map_variance, mean_is_vague, residual_error,
                                roundoff_slack, scatter_noise)
 
 MARGIN = 4.0  # the factorisation needs every eigenvalue above MARGIN * COLLINEAR
@@ -71,7 +71,7 @@ def chain_fits(moments: tuple, olds: list, min_variance: float) -> tuple[dict, f
         rss, lin, quad = (np.where(worse, a, b) for a, b in ((rss_old, rss), (lin_old, lin),
                                                             (quad_old, quad)))
     b0 = mean - np.einsum("kjp,kp->kj", beta, mean)
-    var = rss / n_k[:, None]
+    var = map_variance(rss, n_k[:, None], min_variance)
     low = ~(var >= min_variance)
     var = np.where(low, min_variance, var)
     if not (np.isfinite(b0.sum() + beta.sum() + var.sum()) and var.min() > 0):

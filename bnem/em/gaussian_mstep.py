@@ -25,8 +25,8 @@ from ..inference.stats import Moments
 from ..inference.structure import Structure
 from ..network.gaussian import GaussianCPD
 from .gaussian_chain import chain_fits, is_chain
-from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, mean_is_vague,
-                               residual_error, roundoff_slack, scatter_noise)
+from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, map_variance,
+                               mean_is_vague, residual_error, roundoff_slack, scatter_noise)
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
@@ -234,7 +234,7 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
     ok = n_u > 0
-    var = np.where(ok, resid / np.where(ok, n_u, 1.0), 1.0)
+    var = np.where(ok, map_variance(resid, np.where(ok, n_u, 1.0), min_variance), 1.0)
     low = ok & ~(var >= min_variance)
     var = np.where(low, min_variance, var)
     err = residual_error(s_jj, np.einsum("gp,gp->g", beta, s_pj),

@@ -82,3 +82,39 @@ def mean_is_vague(b0: np.ndarray, beta: np.ndarray, mean_p: np.ndarray,
     and said so (:func:`bnem.em.run._check_monotone`)."""
     formed = np.abs(b0) + np.einsum("gp,gp->g", np.abs(beta), np.abs(mean_p))
     return EPS * formed > MEAN_DIGITS * np.sqrt(var)
+
+
+class VarianceFloor(float):
+    """``min_variance``, carrying the Gaussian variance prior when one is asked for.
+
+    A scaled inverse-chi-squared prior with ``nu`` pseudo-observations of variance
+    ``s2`` on every conditional variance makes the M-step's variance
+    ``(RSS + nu s2) / (n + nu + 2)`` (the posterior mode given the regression) instead
+    of ``RSS / n``; the floor still applies after it. The value is the floor itself, so
+    every M-step that compares with ``min_variance`` works unchanged.
+    """
+
+    nu: float
+    s2: float
+
+    def __new__(cls, floor: float, nu: float = 0.0, s2: float = 0.0) -> "VarianceFloor":
+        obj = super().__new__(cls, floor)
+        obj.nu, obj.s2 = float(nu), float(s2)
+        return obj
+
+
+def map_variance(rss: np.ndarray, n: np.ndarray, floor: float) -> np.ndarray:
+    """``rss / n``, or with :class:`VarianceFloor`'s prior its posterior mode."""
+    nu = getattr(floor, "nu", 0.0)
+    if not nu:
+        return rss / n
+    return (rss + nu * floor.s2) / (n + nu + 2.0)  # type: ignore[attr-defined]
+
+
+def variance_log_prior(variances: np.ndarray, floor: float) -> float:
+    """The prior's log density (up to a constant) at ``variances``."""
+    nu = getattr(floor, "nu", 0.0)
+    if not nu:
+        return 0.0
+    v = np.asarray(variances, dtype=float)
+    return float(-(nu / 2 + 1) * np.log(v).sum() - nu * floor.s2 / 2 * (1 / v).sum())  # type: ignore[attr-defined]

@@ -49,7 +49,8 @@ __all__ = ["fit", "Progress", "MONOTONE_RTOL", "DEFAULT_MIN_VARIANCE", "STOCHAST
 def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float = 1e-6,
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
-        min_variance: float = DEFAULT_MIN_VARIANCE, hard: bool = False,
+        min_variance: float = DEFAULT_MIN_VARIANCE, variance_prior: float = 0.0,
+        variance_scale: float = 0.0, hard: bool = False,
         accelerate: str = "auto", sample_weight: Any = None, sum_out_barren: bool = False,
         max_time: float | None = None,
         history_path: Any = None,
@@ -108,6 +109,14 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         ``reg_covar``, but a floor rather than an addition). A variance that hits it
         is reported by a ``DegenerateWarning`` naming the node and configuration.
         0 disables it (a collapsing component is then an error).
+    variance_prior, variance_scale : float, default 0
+        A prior on every Gaussian conditional variance: ``variance_prior`` (``nu``)
+        pseudo-observations with variance ``variance_scale`` (``s2``), a scaled
+        inverse-chi-squared prior. The M-step's variance is then its posterior mode
+        ``(RSS + nu s2) / (n + nu + 2)`` rather than ``RSS / n``, so a component that
+        would collapse onto a few rows keeps a variance near ``s2``; the history's
+        ``log_posterior`` (with the tables' ``prior``, if any) is the monotone
+        objective. Standard errors ignore it (likelihood information).
     hard : bool, default False
         Classification EM: every row counts wholly for its most probable completion
         (k-means is the limit of this for a Gaussian mixture). The monotone objective

@@ -54,6 +54,7 @@ from . import online_checkpoint
 from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
 from .families import Context, families_for
+from .gaussian_roundoff import VarianceFloor
 from .interrupt import InterruptFlag
 from .mstep import Maximizer
 from .notes import NONE as NO_NOTES
@@ -178,7 +179,10 @@ class OnlineEM:
         self._planned: Any = None
         self.maximizer = Maximizer(network)
         self._families = families_for(Context(network, self._compiled.structure,
-                                              self.maximizer, opts.prior, opts.min_variance))
+                                              self.maximizer, opts.prior,
+                                              VarianceFloor(opts.min_variance,
+                                                            opts.variance_prior,
+                                                            opts.variance_scale)))
         self._schedule = schedule(opts.step)
         self._rng = opts.rng()
         self._budget = MemoryBudget(opts.memory_mb)

@@ -28,7 +28,7 @@ from ..errors import BnemValueError
 from ..inference.stats import Stats
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
-from .checkpoint import network_fingerprint, options_record, restored_rng
+from .checkpoint import network_fingerprint, options_record, recorded_options, restored_rng
 from .families import BY_NAME
 from .options import FitOptions
 
@@ -133,8 +133,9 @@ def load(path: Any, learner: Any, network: BayesianNetwork, opts: FitOptions) ->
     if meta.get("network") != network_fingerprint(network):
         raise BnemValueError(f"cannot resume from {name!r}: it was written for another "
                              "network (the networks differ)")
-    differ = {k: (v, meta["options"].get(k)) for k, v in options_record(opts).items()
-              if meta["options"].get(k) != v}
+    saved = recorded_options(meta["options"])
+    differ = {k: (v, saved.get(k)) for k, v in options_record(opts).items()
+              if saved.get(k) != v}
     if differ:
         raise BnemValueError(f"cannot resume from {name!r} with other options: "
                              + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"

@@ -64,6 +64,11 @@ OPTIONS: tuple[Option, ...] = (
            "(MAP-EM)", minimum=0.0, maximum=1e12),
     Option("min_variance", "float", DEFAULT_MIN_VARIANCE, "floor of the Gaussian nodes' "
            "variances (0 disables it)", minimum=0.0),
+    Option("variance_prior", "float", 0.0, "pseudo-observations of variance_scale in every "
+           "Gaussian conditional variance (MAP-EM with a scaled inverse-chi-squared prior; "
+           "0: maximum likelihood)", minimum=0.0, maximum=1e12),
+    Option("variance_scale", "float", 0.0, "the variance the prior's pseudo-observations "
+           "have (needed with variance_prior > 0)", minimum=0.0, maximum=1e300),
     Option("hard", "bool", False, "classification EM: each row counts wholly for its most "
            "probable completion", cli=False),
     Option("accelerate", "choice", "auto", "accelerate EM: 'squarem' extrapolates along two "
@@ -124,6 +129,8 @@ class FitOptions:
     n_init: int
     prior: float
     min_variance: float
+    variance_prior: float
+    variance_scale: float
     hard: bool
     accelerate: str
     sample_weight: Any
@@ -225,6 +232,10 @@ def validate(given: Mapping[str, Any], hybrid: bool) -> FitOptions:
                             f"{sorted(known)}")
     values = {o.name: _check(o, given.get(o.name, o.default)) for o in OPTIONS}
     values["init"] = _check_init(values["init"], values["n_init"], hybrid)
+    if values["variance_prior"] > 0 and not values["variance_scale"] > 0:
+        raise BnemValueError(f"variance_prior={values['variance_prior']!r} needs "
+                             "variance_scale > 0: the variance its pseudo-observations have "
+                             "(e.g. a plausible within-component variance of the data)")
     _check_paths(values)
     if values["accelerate"] == "auto":  # never slower in bench_accelerate.py: the default
         values["accelerate"] = "none" if values["hard"] else "squarem"

@@ -32,6 +32,7 @@ from ..inference.dataset import FitData
 from ..inference.stats import Stats
 from ..network.parameters import Parameters
 from .families import Context, families_for
+from .gaussian_roundoff import VarianceFloor
 from .interrupt import InterruptFlag
 from .mstep import Maximizer
 from .notes import NONE as NO_NOTES
@@ -84,7 +85,10 @@ class Problem:
         self.maximizer = maximizer
         self.options = options
         self.families = families_for(Context(data.compiled.network, data.compiled.structure,
-                                             maximizer, options.prior, options.min_variance))
+                                             maximizer, options.prior,
+                                             VarianceFloor(options.min_variance,
+                                                           options.variance_prior,
+                                                           options.variance_scale)))
         self.interrupt = interrupt or InterruptFlag()
         self.n_estep = n_estep  # E-steps so far (a resumed fit's include the checkpoint's)
 
@@ -316,9 +320,10 @@ def history_columns(opts: FitOptions) -> list[str]:
         if c in ("n_estep", "step") and opts.accelerate == "none":
             continue  # every row is one EM step: the extra columns say nothing
         if c == "objective":
-            if not (opts.hard or opts.prior):
+            map_em = bool(opts.prior or opts.variance_prior)  # a prior: the log posterior
+            if not (opts.hard or map_em):
                 continue
-            c = ("classification_" if opts.hard else "") + ("log_posterior" if opts.prior
+            c = ("classification_" if opts.hard else "") + ("log_posterior" if map_em
                                                              else "log_likelihood")
         out.append(c)
     return out
@@ -329,7 +334,7 @@ def history_frame(rows: list, opts: FitOptions) -> pd.DataFrame:
     names = history_columns(opts)
     keep = [j for j, c in enumerate(HISTORY_COLUMNS)
             if c not in ("n_estep", "step") or opts.accelerate != "none"
-            if c != "objective" or opts.hard or opts.prior]
+            if c != "objective" or opts.hard or opts.prior or opts.variance_prior]
     # column by column: a frame from a list of rows costs milliseconds per restart
     columns = list(zip(*rows)) if rows else [()] * len(HISTORY_COLUMNS)
     return pd.DataFrame({name: np.array(columns[j], dtype=_DTYPES[HISTORY_COLUMNS[j]] or object)

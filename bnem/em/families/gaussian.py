@@ -23,6 +23,7 @@ from ...network.parameters import GAUSSIAN
 from ..gaussian_blocks import (has_gaussian_blocks, maximize_blocks, project_blocks,
                                refitted_components)
 from ..gaussian_mstep import maximize_gaussians
+from ..gaussian_roundoff import variance_log_prior
 from ..notes import MStepNotes
 from .base import Context
 
@@ -108,7 +109,24 @@ class GaussianFamily:
         return {**block, **self.fixed} if self.fixed else block
 
     def log_prior(self, block: Mapping) -> float:
-        return 0.0  # Gaussian nodes are fitted by maximum likelihood
+        """The variance prior's term (0 without one): every free variance once (a shared
+        block's through its first member; a tied node's one variance once)."""
+        if not getattr(self.min_variance, "nu", 0.0):
+            return 0.0
+        c = self.network.constraints
+        counted: set[str] = set(self.fixed)
+        total = 0.0
+        for node, cpd in block.items():
+            if node in counted:
+                continue
+            group = c.group_of(node)
+            if group is not None:
+                counted.update(c.shared[group])
+            variances = np.ravel(cpd.variance)
+            if node in c.tied:
+                variances = variances[:1]
+            total += variance_log_prior(variances, self.min_variance)
+        return total
 
     def size(self, block: Mapping) -> int:
         return sum(2 * cpd.intercept.size + cpd.weights.size for cpd in block.values())
