@@ -96,3 +96,19 @@ def test_a_checkpoint_from_before_the_variance_prior_still_resumes(tmp_path):
     with pytest.warns(bnem.ConvergenceWarning):  # accepted: the missing options are defaults
         res = bnem.fit(net, df, max_iter=2, tol=0, resume=ckpt)
     assert res.n_iter == 2
+
+
+def test_gaussian_mixture_estimator_takes_the_prior():
+    rng = np.random.default_rng(3)
+    X = np.r_[rng.normal(0, 1, (150, 2)), np.full((3, 2), 9.0)]   # three identical rows
+    plain = bnem.GaussianMixture(3, covariance_type="diag", random_state=0, n_init=3,
+                                 min_variance=1e-3)
+    with pytest.warns(bnem.DegenerateWarning):
+        plain.fit(X)
+    assert plain.covariances_.min() == pytest.approx(1e-3)   # collapsed onto the floor
+    prior = bnem.GaussianMixture(3, covariance_type="diag", random_state=0, n_init=3,
+                                 min_variance=1e-3, variance_prior=2.0, variance_scale=0.5)
+    prior.fit(X)
+    assert prior.covariances_.min() > 2.0 * 0.5 / (len(X) + 4)
+    prior.partial_fit(X[:50])  # online steps carry the prior too
+    assert np.isfinite(prior.score(X))

@@ -64,8 +64,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     docstring).
 
     Parameters beyond scikit-learn's: ``min_variance`` (the floor of every variance,
-    instead of ``reg_covar``), and ``step`` and ``fading``, online EM's step schedule
-    and fading factor for :meth:`partial_fit` (see :class:`bnem.OnlineEM`).
+    instead of ``reg_covar``); ``variance_prior`` and ``variance_scale``, a prior on
+    every conditional variance (``nu`` pseudo-observations of variance ``s2``; see
+    :func:`bnem.fit`), which keeps a component from collapsing where scikit-learn adds
+    ``reg_covar``; and ``step`` and ``fading``, online EM's step schedule and fading
+    factor for :meth:`partial_fit` (see :class:`bnem.OnlineEM`).
 
     Examples
     --------
@@ -90,7 +93,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                  precisions_init: Any = None, random_state: Any = None,
                  warm_start: bool = False, verbose: int = 0,
                  min_variance: float = 1e-6, reg_covar: float = 0.0,
-                 step: Any = (0.7, 2.0), fading: float | None = None) -> None:
+                 step: Any = (0.7, 2.0), fading: float | None = None,
+                 variance_prior: float = 0.0, variance_scale: float = 0.0) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -107,6 +111,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.reg_covar = reg_covar
         self.step = step
         self.fading = fading
+        self.variance_prior = variance_prior
+        self.variance_scale = variance_scale
 
     # -- fitting -----------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GaussianMixture":
@@ -117,7 +123,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         res = em_fit(start, df, max_iter=self.max_iter, tol=self.tol, seed=seed_of(self.random_state),
                      init=init, n_init=self.n_init if init != "network" else 1,
                      min_variance=self.min_variance, progress=bool(self.verbose),
-                     sample_weight=sample_weight, accelerate="none")  # scikit-learn's steps
+                     sample_weight=sample_weight, accelerate="none",  # scikit-learn's steps
+                     variance_prior=self.variance_prior, variance_scale=self.variance_scale)
         self.__dict__.pop("online_", None)  # partial_fit goes on from this fit
         self.network_ = res.network
         self.converged_ = res.converged
@@ -143,7 +150,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             start, init = self.network_, "network"
         report = online_update(self, df, sample_weight, start, init,
                                statistics=getattr(self, "_fit_statistics", None),
-                               seed=seed_of(self.random_state), min_variance=self.min_variance)
+                               seed=seed_of(self.random_state), min_variance=self.min_variance,
+                               variance_prior=self.variance_prior,
+                               variance_scale=self.variance_scale)
         self.network_ = self.online_.network
         self.converged_ = False
         self.n_iter_ = self.online_.n_batches
