@@ -122,9 +122,25 @@ class Checkpointer:
         meta = dict(self.meta, rng=rng.bit_generator.state, n_estep=n_estep, seconds=seconds,
                     runs=[_run_meta(r, f"run{k}", arrays) for k, r in enumerate(runs)],
                     current=None if current is None else _state_meta(current, arrays))
-        arrays["meta"] = np.array(json.dumps(meta, default=_plain))
-        with atomic_open(self.path, "wb") as handle:
-            np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub
+        write_archive(self.path, meta, arrays)
+
+
+def write_archive(path: str, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """``arrays`` and ``meta`` (as JSON) in one ``.npz`` file, written atomically."""
+    arrays["meta"] = np.array(json.dumps(meta, default=_plain))
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub
+
+
+def read_archive(name: str) -> tuple[Any, dict[str, np.ndarray]]:
+    """The metadata and arrays of a file :func:`write_archive` wrote (no pickles)."""
+    try:
+        with np.load(name, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        return json.loads(str(arrays.pop("meta"))), arrays
+    except Exception as exc:  # a truncated or foreign file fails in many ways  # noqa: BLE001
+        raise BnemValueError(f"cannot resume from {name!r}: not a readable bnem checkpoint "
+                             f"({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
 def _plain(value: Any) -> Any:
@@ -177,13 +193,7 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
     if not os.path.isfile(name):
         raise BnemValueError(f"cannot resume: checkpoint file {name!r} does not exist"
                              + (" (it is a directory)" if os.path.isdir(name) else ""))
-    try:
-        with np.load(name, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except Exception as exc:  # a truncated or foreign file fails in many ways  # noqa: BLE001
-        raise BnemValueError(f"cannot resume from {name!r}: not a readable bnem checkpoint "
-                             f"({type(exc).__name__}: {str(exc)[:80]})") from None
+    meta, arrays = read_archive(name)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or \
             meta.get("version") != VERSION:
         raise BnemValueError(f"{os.fspath(path)!r} is not a bnem checkpoint of version {VERSION}")

@@ -15,7 +15,6 @@ DataFrames, DataFrames and Dask collections give (an iterator cannot be resumed)
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_open
 from ..errors import BnemValueError
 from ..inference.stats import Stats
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
-from .checkpoint import network_fingerprint, options_record, recorded_options, restored_rng
+from .checkpoint import (network_fingerprint, options_record, read_archive, recorded_options,
+                         restored_rng, write_archive)
 from .families import BY_NAME
 from .options import FitOptions
 
@@ -91,15 +90,7 @@ class OnlineCheckpointer:
                       "n_rows": position.n_rows, "pass_ll": list(position.pass_ll),
                       "rows": [list(r) for r in position.rows],
                       "seconds": position.seconds})
-        arrays["meta"] = np.array(json.dumps(meta, default=_plain))
-        with atomic_open(self.path, "wb") as handle:
-            np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot save {type(value).__name__} in a checkpoint")
+        write_archive(self.path, meta, arrays)
 
 
 def load(path: Any, learner: Any, network: BayesianNetwork, opts: FitOptions) -> Position:
@@ -115,13 +106,7 @@ def load(path: Any, learner: Any, network: BayesianNetwork, opts: FitOptions) ->
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise BnemValueError(f"cannot resume: checkpoint file {name!r} does not exist")
-    try:
-        with np.load(name, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except Exception as exc:  # a truncated or foreign file fails in many ways  # noqa: BLE001
-        raise BnemValueError(f"cannot resume from {name!r}: not a readable bnem checkpoint "
-                             f"({type(exc).__name__}: {str(exc)[:80]})") from None
+    meta, arrays = read_archive(name)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         kind = meta.get("format") if isinstance(meta, dict) else None
         hint = " (it is a batch EM checkpoint: resume it with method='batch')" \

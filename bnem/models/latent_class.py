@@ -28,12 +28,12 @@ from ..network.bayesnet import BayesianNetwork
 from ..network.from_data import column_states, looks_categorical
 from .class_regression import Design, fit_regression, log_items_given_class, log_softmax
 from .class_regression import standard_errors as regression_errors
-from .sklearn_mixture import EXPECTED_FAILED_CHECKS, check_input, check_weights, seed_of
+from .sklearn_mixture import DeclaredChecks, check_input, check_weights, seed_of
 
 CLASS = "class"
 
 
-class LatentClassModel(DensityMixin, BaseEstimator):
+class LatentClassModel(DeclaredChecks, DensityMixin, BaseEstimator):
     """Latent class model fitted by exact EM, missing cells allowed (see the module
     docstring).
 
@@ -115,15 +115,6 @@ class LatentClassModel(DensityMixin, BaseEstimator):
         self.step = step
         self.fading = fading
         self.covariates = covariates
-
-    @staticmethod
-    def expected_failed_checks() -> dict[str, str]:
-        """scikit-learn's estimator checks this estimator fails on purpose, each with
-        its reason: ``check_estimator(est, expected_failed_checks=est.expected_failed_checks())``
-        (``check_sample_weight_equivalence_on_dense_data``: random starts depend on the
-        rows, so weights and repeated rows start differently; from the same start the
-        fits are equal)."""
-        return dict(EXPECTED_FAILED_CHECKS)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

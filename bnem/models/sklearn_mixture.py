@@ -59,7 +59,20 @@ def _structure(columns: tuple, n_components: int, covariance: str) -> BayesianNe
     return gaussian_mixture(list(columns), n_components, covariance, hidden=HIDDEN)
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class DeclaredChecks:
+    """The estimators' declaration of the scikit-learn checks they fail on purpose."""
+
+    @staticmethod
+    def expected_failed_checks() -> dict[str, str]:
+        """scikit-learn's estimator checks this estimator fails on purpose, each with
+        its reason: ``check_estimator(est, expected_failed_checks=est.expected_failed_checks())``
+        (``check_sample_weight_equivalence_on_dense_data``: random starts depend on the
+        rows, so weights and repeated rows start differently; from the same start the
+        fits are equal)."""
+        return dict(EXPECTED_FAILED_CHECKS)
+
+
+class GaussianMixture(DeclaredChecks, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by exact EM, missing cells allowed (see the module
     docstring).
 
@@ -258,15 +271,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def aic(self, X: Any) -> float:
         """``-2 log L + 2 p`` on ``X``."""
         return -2.0 * self.score(X) * len(X) + 2.0 * self.network_.n_parameters
-
-    @staticmethod
-    def expected_failed_checks() -> dict[str, str]:
-        """scikit-learn's estimator checks this estimator fails on purpose, each with
-        its reason: ``check_estimator(est, expected_failed_checks=est.expected_failed_checks())``
-        (``check_sample_weight_equivalence_on_dense_data``: random starts depend on the
-        rows, so weights and repeated rows start differently; from the same start the
-        fits are equal)."""
-        return dict(EXPECTED_FAILED_CHECKS)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
