@@ -9,7 +9,9 @@ entries, so its counts and log-likelihood equal the numpy path's to round-off.
 
 It is used only where it can pay: numba installed (``pip install "bnem[fast]"``), a
 discrete network (no per-row component tables), and a chunk with enough entries
-(:data:`MIN_ENTRIES`); ``BNEM_KERNEL=numpy`` in the environment turns it off. Any
+(:data:`MIN_ENTRIES`), once the process has run :data:`WARM_UP` such E-steps on the
+numpy path (so a short job never pays numba's import); ``BNEM_KERNEL=numpy`` in the
+environment turns it off. Any
 row whose sum falls below the linear floor sends the chunk back to the numpy path,
 which redoes it in log space (and reports impossible rows). numba is imported on the
 first large chunk, not by ``import bnem``; compiled code is cached on disk in the
@@ -30,6 +32,7 @@ import numpy as np
 # load of the cached kernel cost about 0.5 s in a new process, which the kernel's saving
 # (about a quarter to a third of a large E-step) repays only on large chunks
 MIN_ENTRIES = 2_000_000
+WARM_UP = 10   # large chunk E-steps on the numpy path before the kernel is loaded
 _STATE: dict[str, Any] = {}
 _FLAT: dict[int, tuple] = {}   # id(chunk evidence) -> its flat arrays, while it lives
 
@@ -39,8 +42,14 @@ def wanted(evidence: Any) -> bool:
     if os.environ.get("BNEM_KERNEL", "auto") == "numpy":
         return False
     forced = os.environ.get("BNEM_KERNEL") == "fused"
-    if not forced and sum(cs.n_entries for cs in evidence.cliques) < MIN_ENTRIES:
-        return False
+    if not forced:
+        if sum(cs.n_entries for cs in evidence.cliques) < MIN_ENTRIES:
+            return False
+        # a short job (a score, a few iterations) never pays numba's import: the kernel
+        # starts after the process's first WARM_UP large chunk E-steps
+        _STATE["large"] = _STATE.get("large", 0) + 1
+        if _STATE["large"] <= WARM_UP:
+            return False
     return _kernel() is not None
 
 
