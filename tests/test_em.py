@@ -196,9 +196,9 @@ def test_a_decrease_is_reported_as_a_bug(monkeypatch):
     real = mstep.Maximizer.maximize
     calls = {"n": 0}
 
-    def sabotaged(self, counts, prior=0.0):
+    def sabotaged(self, counts, prior=0.0, current=None):
         calls["n"] += 1
-        theta, empty = real(self, counts, prior)
+        theta, empty = real(self, counts, prior, current)
         # call 1 builds the uniform start, call 2 is the first M-step; the second
         # M-step (call 3) returns the flat start again, which is worse
         if calls["n"] == 3:

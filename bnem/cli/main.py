@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import BnemError, BnemValueError
 from ..locks import output_locks
+from ..network.noisy_or import describe as noisy_text
 
 logger = logging.getLogger("bnem")
 
@@ -649,6 +650,11 @@ def _blocks_text(network) -> list[str]:
             f"{n} ({int(network.held_mask(n).sum())})" for n in partly))
     if c.tied:
         lines.append("tied covariance: " + ", ".join(c.tied))
+    if c.noisy:
+        lines.append("noisy-OR: " + "; ".join(
+            noisy_text(n, c.noisy[n], network.parents(n) + (n,),
+                       {v: network.states(v) for v in network.parents(n) + (n,)})
+            for n in c.noisy))
     return lines
 
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 import numpy as np
 
 from ..network.constraints import FULL_MASS_TOL  # held entries summing to 1: nothing free
+from . import noisy_or
 
 
 class Maximizer:
@@ -33,16 +34,19 @@ class Maximizer:
         self.network = network
         self.constrained = _Blocks(network, self) if _has_table_constraints(network) else None
 
-    def maximize(self, counts: np.ndarray, prior: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    def maximize(self, counts: np.ndarray, prior: float = 0.0,
+                 current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """New flat parameters and a boolean mask of blocks whose total was zero.
 
         A block with zero total keeps a uniform distribution (never NaN). Shared tables
         pool their counts (the prior is added once, to the pooled counts); held entries
         keep their values and the free ones share the rest of the mass in proportion
-        to their counts.
+        to their counts; noisy-OR tables are moved from ``current`` (the parameters of
+        the E-step; None: from a noisy-OR near the counts' proportions) by
+        :func:`bnem.em.noisy_or.maximize_links`.
         """
         if self.constrained is not None:
-            return self.constrained.maximize(counts, prior)
+            return self.constrained.maximize(counts, prior, current)
         c = counts + prior if prior else counts
         totals = np.bincount(self.block_of, weights=c, minlength=self.block_card.size)
         empty = totals <= 0
@@ -92,7 +96,7 @@ class Maximizer:
 
 def _has_table_constraints(network: "BayesianNetwork") -> bool:
     c = network.constraints
-    return bool(c.shared) or any(n in c.held for n in network.discrete_nodes)
+    return bool(c.shared) or bool(c.noisy) or any(n in c.held for n in network.discrete_nodes)
 
 
 class _Blocks:
@@ -124,8 +128,17 @@ class _Blocks:
                                   np.clip(1.0 - held_mass, 0.0, 1.0))
         self.held |= (self.free_mass <= 0)[m.block_of]  # nothing left: forced to 0
         self.n_free = np.bincount(m.block_of, weights=~self.held, minlength=n_blocks)
+        # noisy-OR nodes learned by EM: (node, its entries, table shape, spec)
+        self.noisy = [(node, slice(int(network.offsets[i]), int(network.offsets[i + 1])),
+                       tuple(int(k) for k in network.table_shapes[i]), c.noisy[node])
+                      for i, node in enumerate(network.discrete_nodes)
+                      if node in c.noisy and not c.is_fixed(node)]
+        zero = np.zeros(n, dtype=bool)  # 0 by a noisy-OR's form (no leak): not free
+        for _, where, shape, spec in self.noisy:
+            zero[where] = noisy_or.structural_zeros(spec, shape).ravel()
+        self.zero = zero if zero.any() else None
         # entries the prior and the free-parameter count see: free, in a first table
-        self.counted = (self.tie == np.arange(n)) & ~self.held
+        self.counted = (self.tie == np.arange(n)) & ~self.held & ~zero
 
     def pooled(self, counts: np.ndarray) -> np.ndarray:
         """Counts summed over the members of each shared table, given to every member."""
@@ -133,10 +146,13 @@ class _Blocks:
             return counts
         return np.bincount(self.tie, weights=counts, minlength=counts.size)[self.tie]
 
-    def maximize(self, counts: np.ndarray, prior: float) -> tuple[np.ndarray, np.ndarray]:
+    def maximize(self, counts: np.ndarray, prior: float,
+                 current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         m = self.m
         pooled = self.pooled(counts)
         c = np.where(self.held, 0.0, pooled + prior if prior else pooled)
+        if self.zero is not None:
+            c[self.zero] = 0.0
         totals = np.bincount(m.block_of, weights=c, minlength=m.block_card.size)
         no_counts = (totals <= 0) & (self.n_free > 0)
         safe = np.where(totals > 0, totals, 1.0)
@@ -145,13 +161,20 @@ class _Blocks:
         if fill.any():  # no counts: the free entries share the free mass equally
             theta[fill] = (self.free_mass / np.maximum(self.n_free, 1))[m.block_of[fill]]
         theta[self.held] = self.values[self.held]
+        for _, where, shape, spec in self.noisy:
+            theta[where] = noisy_or.maximize_links(
+                spec, c[where].reshape(shape),
+                None if current is None else current[where].reshape(shape)).ravel()
         return theta, self._unseen(pooled)
 
     def _unseen(self, pooled: np.ndarray) -> np.ndarray:
         """Distributions with free entries whose configuration the data never reach
         (no expected count on any of its entries, held ones included)."""
         totals = np.bincount(self.m.block_of, weights=pooled, minlength=self.m.block_card.size)
-        return (totals <= 0) & (self.n_free > 0)
+        unseen = (totals <= 0) & (self.n_free > 0)
+        for _, where, _, _ in self.noisy:  # (a noisy-OR's distributions follow its links)
+            unseen[np.unique(self.m.block_of[where])] = False
+        return unseen
 
     def empty(self, counts: np.ndarray) -> np.ndarray:
         return self._unseen(self.pooled(counts))

@@ -13,6 +13,10 @@ Two optional top-level keys, written only when a network has such blocks:
     An object: node name -> ``true`` (the whole CPD is fixed, any node type) or, for a
     discrete node, nested arrays of ``true``/``false`` of its ``cpd``'s shape marking
     the entries kept at their values.
+``noisy_or``
+    An object: node name -> ``{"absent": {variable: state}, "leak": true/false}``, the
+    absent state of the node and of each parent and whether it has a leak. The node's
+    ``cpd`` is its noisy-OR table (its links are read off it).
 
 >>> import bnem
 >>> net = bnem.BayesianNetwork({"z": ["a", "b"], "x1": ["0", "1"], "x2": ["0", "1"]},
@@ -35,7 +39,7 @@ from .json_checks import describe, strings
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
 
-KEYS = ("shared", "held", "tied")
+KEYS = ("shared", "held", "tied", "noisy_or")
 
 
 def constraints_document(network: "BayesianNetwork") -> dict:
@@ -51,6 +55,13 @@ def constraints_document(network: "BayesianNetwork") -> dict:
                        else np.asarray(mask).tolist() for node, mask in c.held.items()}
     if c.tied:
         out["tied"] = list(c.tied)
+    if c.noisy:
+        out["noisy_or"] = {}
+        for node, spec in c.noisy.items():
+            family = network.parents(node) + (node,)
+            out["noisy_or"][node] = {
+                "absent": {v: network.states(v)[a] for v, a in zip(family, spec.absent)},
+                "leak": spec.leak}
     return out
 
 
@@ -62,6 +73,9 @@ def apply_constraints(network: "BayesianNetwork", doc: dict, source: str) -> "Ba
         if not isinstance(value, dict):
             raise JSONFormatError(f"{source}: '{key}' must be an object, got {describe(value)}")
     tied = strings(doc.get("tied", []), source, "tied")
+    noisy = doc.get("noisy_or", {})
+    if not isinstance(noisy, dict):
+        raise JSONFormatError(f"{source}: 'noisy_or' must be an object, got {describe(noisy)}")
     try:
         for node, mask in held.items():
             where = f"{source}: held[{node!r}]"
@@ -72,6 +86,8 @@ def apply_constraints(network: "BayesianNetwork", doc: dict, source: str) -> "Ba
             else:
                 raise JSONFormatError(f"{where}: expected true or nested arrays of "
                                       f"true/false, got {describe(mask)}")
+        for node, entry in noisy.items():
+            network = _noisy_or(network, node, entry, f"{source}: noisy_or[{node!r}]")
         for name, entry in shared.items():
             where = f"{source}: shared[{name!r}]"
             members, what = _group(entry, where)
@@ -86,6 +102,27 @@ def apply_constraints(network: "BayesianNetwork", doc: dict, source: str) -> "Ba
         raise
     except BnemError as e:
         raise JSONFormatError(f"{source}: {e}") from None
+    return network
+
+
+def _noisy_or(network: "BayesianNetwork", node: str, entry: Any,
+              where: str) -> "BayesianNetwork":
+    """``network`` with ``node`` declared noisy-OR as ``entry`` says; its table must be
+    a noisy-OR table already (the file's numbers are kept)."""
+    if not isinstance(entry, dict) or set(entry) - {"absent", "leak"}:
+        raise JSONFormatError(f"{where}: expected an object with 'absent' (variable -> "
+                              f"state) and 'leak' (true/false), got {describe(entry)}")
+    absent, leak = entry.get("absent", {}), entry.get("leak", True)
+    if not isinstance(absent, dict) or not all(isinstance(v, str) for v in absent.values()):
+        raise JSONFormatError(f"{where}: 'absent' maps variable names to state names, got "
+                              f"{describe(absent)}")
+    if not isinstance(leak, bool):
+        raise JSONFormatError(f"{where}: 'leak' is true or false, got {describe(leak)}")
+    before = network.cpd(node).values if node in network.nodes else None
+    network = network.noisy_or(node, absent=absent, leak=leak)
+    if before is not None and not np.array_equal(network.cpd(node).values, before):
+        raise JSONFormatError(f"{where}: the node's cpd is not a noisy-OR table (with the "
+                              "absent states and leak declared); write it from its links")
     return network
 
 

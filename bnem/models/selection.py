@@ -50,6 +50,11 @@ def with_cardinality(network: BayesianNetwork, node: str, k: int) -> BayesianNet
     out = BayesianNetwork(variables, parents, kept, name=network.name)
     for n in c.held:
         out = out.fix(n) if c.is_fixed(n) else out.hold(n, network.held_mask(n))
+    for n, spec in c.noisy.items():  # (absent states kept by name; ``node``'s: its first)
+        family = network.parents(n) + (n,)
+        out = out.noisy_or(n, absent={v: network.states(v)[a] for v, a in
+                                      zip(family, spec.absent) if v != node},
+                           leak=spec.leak)
     for name, members in c.shared.items():
         out = out.share(name, members, c.what.get(name, "all"))
     return out.tie_covariance(c.tied) if c.tied else out

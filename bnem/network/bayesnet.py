@@ -14,7 +14,9 @@ from .._validation import all_finite
 from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, BnemValueError, NetworkError
 from . import facades
-from .constraints import (Constraints, check_fix, check_hold, check_share, check_shared_values,
+from . import noisy_or as _noisy
+from .constraints import (Constraints, check_fix, check_hold, check_noisy, check_share,
+                          check_shared_values,
                           check_tie, check_tied_values, free_table_parameters,
                           gaussian_parameters, share_value, tied_regression, with_groups)
 from .cpd import TabularCPD
@@ -284,6 +286,8 @@ class BayesianNetwork:
                 continue  # counted with its group's first member
             if node in c.held:
                 total += free_table_parameters(shape, c.held[node], self._cpds[node].values)
+            elif node in c.noisy:
+                total += _noisy.n_free(c.noisy[node], shape)
             else:
                 total += int(np.prod(shape[:-1])) * (shape[-1] - 1)
         return int(total)
@@ -415,6 +419,106 @@ class BayesianNetwork:
             new.constraints = new.constraints.with_held(member, held)
         return new
 
+    def noisy_or(self, node: str, absent: Mapping[str, str] | None = None,
+                 leak: bool | float = True,
+                 links: Mapping[str, Any] | None = None) -> "BayesianNetwork":
+        """A copy of this network in which the two-state ``node`` is a noisy-OR of its
+        parents: each parent in a present state ``s`` causes ``node``'s present state
+        with its own link probability, independently of the others, and a leak causes
+        it with no parent present (:mod:`bnem.network.noisy_or`). EM learns the links
+        and the leak from incomplete data, and BIC, AIC and the degrees of freedom count
+        one parameter per present parent state plus the leak, not the full table.
+
+        Parameters
+        ----------
+        absent : mapping variable -> state, optional
+            The absent state of ``node`` and of each parent. A variable not named takes
+            its state called "no", "false", "absent", "off", "none", "normal",
+            "negative" or "0" (case-insensitive), or else its first state.
+        leak : bool or float, default True
+            False: no leak (held at 0). True: a learned leak. A number: a learned leak
+            starting at (or, for a fixed node, kept at) that value.
+        links : mapping, optional
+            Parent -> link probability (a two-state parent), or parent -> {present
+            state: probability}. Without it the links are read off the node's current
+            table (a node built without values starts with links 0.5 and leak 0.1).
+
+        A shared table's members become noisy-OR nodes together; ``links_of`` reads
+        the learned links back.
+
+        >>> net = BayesianNetwork({"flu": ["no", "yes"], "cold": ["no", "yes"],
+        ...                        "fever": ["no", "yes"]}, {"fever": ["flu", "cold"]})
+        >>> no = net.noisy_or("fever", links={"flu": 0.8, "cold": 0.3}, leak=0.05)
+        >>> no.n_parameters, net.n_parameters
+        (5, 6)
+        >>> no.cpd("fever").values[1, 1].round(3).tolist()  # flu and cold: 1 - .95*.2*.7
+        [0.133, 0.867]
+        """
+        check_noisy(self, node)
+        if not isinstance(leak, (bool, np.bool_)) and not isinstance(leak, (int, float)):
+            raise BnemTypeError(f"noisy_or({node!r}, leak=...): True, False or a "
+                                f"probability, got {leak!r}")
+        parents = self._parents[node]
+        family = parents + (node,)
+        states = {v: self.states(v) for v in family}
+        spec = _noisy.NoisyOr(_noisy.choose_absent(node, family, states, absent),
+                              leak is not False)
+        shape = self.table_shapes[self._did[node]]
+        placeholder = node in self._defaulted and links is None
+        if links is not None:
+            ps, p_leak = _noisy.given_links(node, spec, parents, states, links,
+                                            _noisy.PLACEHOLDER_LEAK if leak is True else leak)
+        elif placeholder:
+            ps = [np.where(np.arange(c) == a, 0.0, _noisy.PLACEHOLDER_LINK)
+                  for c, a in zip(shape[:-1], spec.absent)]
+            p_leak = _noisy.PLACEHOLDER_LEAK if spec.leak else 0.0
+        else:
+            ps, p_leak = _noisy.links_of(spec, self._cpds[node].values)
+        if spec.leak and not isinstance(leak, (bool, np.bool_)):
+            p_leak = _noisy._probability(node, "leak", leak)
+        values = _noisy.table(spec, ps, p_leak, shape)
+        if links is None and not placeholder and isinstance(leak, (bool, np.bool_)) and \
+                _noisy.is_noisy_or(spec, self._cpds[node].values, tol=1e-12):
+            values = self._cpds[node].values  # a noisy-OR table already: kept as it is
+        new = self.with_cpds({node: values})
+        if placeholder:
+            new._defaulted = self._defaulted
+        for member in with_groups(self, (node,)):
+            new.constraints = new.constraints.with_noisy(member, spec)
+        return new
+
+    @property
+    def noisy_or_nodes(self) -> tuple:
+        """The noisy-OR nodes (see :meth:`noisy_or`)."""
+        return tuple(n for n in self.nodes if n in self.constraints.noisy)
+
+    def links_of(self, node: str) -> pd.Series:
+        """A noisy-OR node's link probabilities, indexed by (parent, present state),
+        and its leak (index ``("leak", "")``), read off its table.
+
+        >>> net = BayesianNetwork({"a": ["no", "yes"], "x": ["no", "yes"]}, {"x": ["a"]})
+        >>> net.noisy_or("x", links={"a": 0.9}, leak=0.2).links_of("x").round(3).tolist()
+        [0.9, 0.2]
+        """
+        self.index(node)
+        spec = self.constraints.noisy.get(node)
+        if spec is None:
+            raise NetworkError(f"{node!r} is not a noisy-OR node (noisy-OR nodes: "
+                               f"{list(self.noisy_or_nodes)}); declare it with "
+                               "net.noisy_or(node)")
+        ps, p_leak = _noisy.links_of(spec, self._cpds[node].values)
+        index, values = [], []
+        for i, p in enumerate(self._parents[node]):
+            for j, s in enumerate(self.states(p)):
+                if j != spec.absent[i]:
+                    index.append((p, s))
+                    values.append(float(ps[i][j]))
+        index.append(("leak", ""))
+        values.append(p_leak)
+        return pd.Series(values, index=pd.MultiIndex.from_tuples(index,
+                                                                names=["parent", "state"]),
+                         name=node)
+
     @property
     def gaussian_cpds(self) -> dict:
         """Mapping continuous node -> :class:`GaussianCPD`."""
@@ -446,6 +550,8 @@ class BayesianNetwork:
         for group, node in given_in.items():
             check_shared_values(new, group, node)
         check_tied_values(new, [n for n in cpds if n in c.tied])
+        _check_noisy_values(new, [n for n in new.noisy_or_nodes if n in cpds or any(
+            c.group_of(n) == g for g in given_in)])
         return new
 
     def __repr__(self):
@@ -604,6 +710,15 @@ def as_network(network: Any, who: str, data: Any = None, needs_cpds: bool = Fals
 
 
 MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table
+
+
+def _check_noisy_values(network: BayesianNetwork, nodes: list) -> None:
+    """Noisy-OR nodes given new tables must be given noisy-OR tables."""
+    for node in nodes:
+        if not _noisy.is_noisy_or(network.constraints.noisy[node], network.cpd(node).values):
+            raise NetworkError(f"{node!r} is a noisy-OR node, but the table given is not a "
+                               "noisy-OR of its parents; give its links instead "
+                               "(net.noisy_or(node, links={...}, leak=...))")
 
 
 def _valid_values(cpd: GaussianCPD) -> bool:

@@ -17,6 +17,8 @@ EM may do with them, whatever the CPD family:
   (tables and Gaussian CPDs); a table may also hold some entries of its distributions
   (any values, not only zeros), and the free entries of a distribution share the rest
   of its mass in proportion to their expected counts (the Lagrange maximum).
+* **noisy-OR**: a binary table that is a noisy-OR of its parents, one link
+  probability per present parent state and a leak (:mod:`bnem.network.noisy_or`).
 
 :class:`Constraints` is the immutable record a :class:`~bnem.network.bayesnet.BayesianNetwork`
 carries; the methods ``share``, ``fix`` and ``hold`` of the network return a new
@@ -31,7 +33,7 @@ counts of free parameters (BIC/AIC) and the standard errors read them from here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,6 +41,7 @@ import numpy as np
 from .._validation import node_names
 from ..errors import BnemTypeError, BnemValueError, NetworkError
 from .gaussian import GaussianCPD
+from .noisy_or import NoisyOr
 
 
 class Network(Protocol):
@@ -73,23 +76,26 @@ class Constraints:
     held: Mapping[str, np.ndarray | None] = field(default_factory=dict)
     what: Mapping[str, str] = field(default_factory=dict)
     tied: tuple[str, ...] = ()
+    noisy: Mapping[str, NoisyOr] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.shared) or bool(self.held) or bool(self.tied)
+        return bool(self.shared) or bool(self.held) or bool(self.tied) or bool(self.noisy)
 
     def with_group(self, name: str, nodes: tuple[str, ...], what: str = "all") -> "Constraints":
         kinds = {**self.what, name: what} if what != "all" else dict(self.what)
-        return Constraints({**self.shared, name: tuple(nodes)}, self.held, kinds, self.tied)
+        return replace(self, shared={**self.shared, name: tuple(nodes)}, what=kinds)
 
     def with_held(self, node: str, mask: np.ndarray | None) -> "Constraints":
         if mask is not None:
             mask = np.array(mask, dtype=bool)
             mask.setflags(write=False)
-        return Constraints(self.shared, {**self.held, node: mask}, self.what, self.tied)
+        return replace(self, held={**self.held, node: mask})
 
     def with_tied(self, nodes: tuple[str, ...]) -> "Constraints":
-        return Constraints(self.shared, self.held, self.what,
-                           self.tied + tuple(n for n in nodes if n not in self.tied))
+        return replace(self, tied=self.tied + tuple(n for n in nodes if n not in self.tied))
+
+    def with_noisy(self, node: str, spec: NoisyOr) -> "Constraints":
+        return replace(self, noisy={**self.noisy, node: spec})
 
     def shares_all(self, name: str) -> bool:
         """Whether group ``name`` shares whole CPDs (not only variances)."""
@@ -119,8 +125,10 @@ class Constraints:
         """A stable text of these constraints (checkpoint fingerprints, equality)."""
         held = {n: (None if m is None else np.flatnonzero(np.ravel(m)).tolist())
                 for n, m in sorted(self.held.items())}
-        return repr((sorted(self.shared.items()), held, sorted(self.what.items()),
-                     sorted(self.tied)))
+        base = (sorted(self.shared.items()), held, sorted(self.what.items()), sorted(self.tied))
+        if self.noisy:  # (keys of networks without noisy-OR nodes are as they were)
+            base += (sorted((n, s.key()) for n, s in self.noisy.items()),)
+        return repr(base)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Constraints) and self.key() == other.key()
@@ -204,6 +212,10 @@ def check_share(network: Network, name: str, nodes: Any,
             f"share({name!r}): shared tables must have one shape (parent states..., states); "
             f"{members[0]!r} has {first} but " + ", ".join(f"{n!r} has {s}"
                                                            for n, s in odd.items()))
+    if len({c.noisy[n].key() if n in c.noisy else None for n in members}) > 1:
+        raise NetworkError(f"share({name!r}): some of the nodes are noisy-OR nodes and others "
+                           "not (or with other absent states); declare noisy_or on one "
+                           "member after sharing: it applies to every member")
     if len({_held_key(c, n) for n in members}) > 1:
         raise NetworkError(f"share({name!r}): the nodes hold different entries; hold the "
                            "same entries of every member (or share first, then hold: "
@@ -301,10 +313,31 @@ def check_hold(network: Network, node: str, mask: object) -> np.ndarray | None:
     if arr.shape != shape:
         raise NetworkError(f"hold({node!r}): the mask has shape {arr.shape}; the table's "
                            f"shape is {shape} (parent states..., states)")
+    if node in network.constraints.noisy and not arr.all():
+        raise NetworkError(f"cannot hold entries of {node!r}: it is a noisy-OR node, whose "
+                           "table is given by its links; fix it whole, or give its links "
+                           "(noisy_or(node, links=...))")
     if node in network.placeholder_nodes and arr.any():
         raise NetworkError(f"cannot hold entries of {node!r}: the network was built "
                            "without CPD values for it; give its CPD first")
     return None if arr.all() else arr
+
+
+def check_noisy(network: Network, node: str) -> None:
+    """A node that may become a noisy-OR node: discrete, two states, no held entries."""
+    if not isinstance(node, str):
+        raise BnemTypeError(f"noisy_or takes one node name, got {node!r}")
+    shape = network.table_shapes[network.discrete_index(node)]
+    if int(shape[-1]) != 2:
+        raise NetworkError(f"noisy_or({node!r}): a noisy-OR node has two states (absent, "
+                           f"present); {node!r} has {int(shape[-1])} (graded noisy-MAX "
+                           "nodes are not supported yet)")
+    held = network.constraints.held
+    partly = [m for m in with_groups(network, (node,)) if m in held and
+              not network.constraints.is_fixed(m)]
+    if partly:
+        raise NetworkError(f"noisy_or({node!r}): {partly} hold some entries; a noisy-OR "
+                           "table is given by its links (fix it whole, or hold nothing)")
 
 
 def describe_array(arr: np.ndarray) -> str:

@@ -39,7 +39,8 @@ class TableFamily:
         return True  # every network has the block (empty for Gaussian nodes only)
 
     def maximize(self, params: "Parameters", stats: "Stats") -> tuple[np.ndarray, MStepNotes]:
-        theta, _ = self.maximizer.maximize(stats.blocks[TABLE], self.prior)
+        theta, _ = self.maximizer.maximize(stats.blocks[TABLE], self.prior,
+                                           params.blocks[TABLE])
         return theta, NONE
 
     def blend(self, running: np.ndarray | None, batch: np.ndarray, keep: float, take: float,
