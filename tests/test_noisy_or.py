@@ -274,3 +274,22 @@ def test_select_cardinality_keeps_noisy_or_children_of_the_latent_node():
     assert [f.network.noisy_or_nodes for f in fits.values()] == [("f1", "f2", "f3")] * 2
     # d with 3 states: each finding has 2 links and a leak; d itself 2 parameters
     assert table.set_index("k").loc[3, "n_parameters"] == 2 + 3 * 3
+
+
+def test_fit_and_cli_declare_noisy_or_nodes(tmp_path, capsys):
+    from bnem.cli.main import main
+    df = truth().sample(3000, seed=7, missing=0.1)
+    res = bnem.fit(base(), df, noisy_or="x", seed=0)
+    assert res.network.noisy_or_nodes == ("x",)
+    assert res.network == bnem.fit(base().noisy_or("x"), df, seed=0).network
+    bnem.write_json(base(), tmp_path / "net.json")
+    df.to_csv(tmp_path / "d.csv", index=False)
+    code = main(["fit", str(tmp_path / "net.json"), str(tmp_path / "d.csv"), "-o",
+                 str(tmp_path / "out.json"), "--noisy-or", "x"])
+    assert code == 0
+    out = bnem.read_json(tmp_path / "out.json")
+    assert out.noisy_or_nodes == ("x",) and out == res.network
+    code = main(["fit", str(tmp_path / "net.json"), str(tmp_path / "d.csv"), "-o",
+                 str(tmp_path / "o2.json"), "--noisy-or", "c"])
+    assert code != 0
+    assert "a noisy-OR node has two states" in capsys.readouterr().err

@@ -452,7 +452,9 @@ def _fit_locked(args) -> int:
     network = _read(args.network)
     write = _writer(args.output, network)
     opts = validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data
-    if opts.fixed:                                            # are read, --fixed nodes too
+    for node in opts.noisy_or:                                # are read, --fixed and
+        network = network.noisy_or(node)                      # --noisy-or nodes too
+    if opts.fixed:
         network.fix(opts.fixed)
     data = files(args.data, missing=args.missing, sep=_separator(args.sep))  # read in batches
     logger.info("fitting %s (%d nodes) to %s (%d file(s))", args.network,

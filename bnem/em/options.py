@@ -86,6 +86,10 @@ OPTIONS: tuple[Option, ...] = (
            "step in (0, 1]; or a function of t (command line: ALPHA,T0 or one number)"),
     Option("fixed", "nodes", (), "nodes whose CPDs are kept as given while EM learns the "
            "rest (comma-separated on the command line)"),
+    Option("noisy_or", "nodes", (), "two-state nodes learned as noisy-ORs of their parents "
+           "(a link probability per present parent state, and a leak; absent states by "
+           "name: 'no', 'false', 'absent', ..., else the first; comma-separated on the "
+           "command line)"),
     Option("sample_weight", "weights", None, "a weight per row (e.g. the frequency of a "
            "response pattern), or the name of a data column holding them", cli=False),
     Option("sum_out_barren", "bool", False, "sum out, row by row, the missing variables all of "
@@ -146,6 +150,7 @@ class FitOptions:
     progress: bool
     callback: Callable[..., Any] | None
     fixed: tuple = ()
+    noisy_or: tuple = ()
     method: str = "batch"
     batch_rows: int = 10_000
     max_passes: int = 2

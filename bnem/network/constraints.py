@@ -125,7 +125,8 @@ class Constraints:
         """A stable text of these constraints (checkpoint fingerprints, equality)."""
         held = {n: (None if m is None else np.flatnonzero(np.ravel(m)).tolist())
                 for n, m in sorted(self.held.items())}
-        base = (sorted(self.shared.items()), held, sorted(self.what.items()), sorted(self.tied))
+        base: tuple = (sorted(self.shared.items()), held, sorted(self.what.items()),
+                       sorted(self.tied))
         if self.noisy:  # (keys of networks without noisy-OR nodes are as they were)
             base += (sorted((n, s.key()) for n, s in self.noisy.items()),)
         return repr(base)

@@ -86,7 +86,7 @@ def links_of(spec: NoisyOr, values: np.ndarray) -> tuple[list[np.ndarray], float
     leak = float(np.clip(1.0 - none, 0.0, 1.0)) if spec.leak else 0.0
     links = []
     for i in range(k):
-        where = list(base)
+        where: list[Any] = list(base)
         where[i] = slice(None)
         alone = absent[tuple(where)]
         with np.errstate(divide="ignore", invalid="ignore"):
