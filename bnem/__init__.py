@@ -24,6 +24,7 @@ from .models.scores import aic, anomaly_threshold, bic, flag_anomalies
 from .models.selection import plot_cardinality, select_cardinality
 from .models.sequences import dynamic_network, hidden_markov_network, sequence_rows, viterbi
 from .network.cpd import TabularCPD
+from .network.forms import count_states
 from .network.gaussian import GaussianCPD
 from .network import facades as _facades
 from .inference import api as _api
@@ -60,6 +61,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
+    "count_states",
     "fit", "FitResult", "Progress", "compile", "CompiledNetwork", "OnlineEM",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "dynamic_network", "hidden_markov_network", "sequence_rows", "viterbi", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",

@@ -39,13 +39,13 @@ def test_table_is_the_noisy_or_formula_and_links_read_back():
     assert links.to_dict() == pytest.approx({("a", "yes"): 0.8, ("b", "yes"): 0.4,
                                              ("c", "mild"): 0.3, ("c", "severe"): 0.9,
                                              ("leak", ""): 0.05}, abs=1e-12)
-    spec = net.constraints.noisy["x"]
+    spec = net.constraints.forms["x"]
     assert spec.absent == (0, 1, 0, 0) and spec.leak  # "no", "no", "none", "no"
 
 
 def test_absent_states_are_chosen_by_name_or_given():
     net = base().noisy_or("x", absent={"c": "mild"})
-    assert net.constraints.noisy["x"].absent == (0, 1, 1, 0)
+    assert net.constraints.forms["x"].absent == (0, 1, 1, 0)
     with pytest.raises(NetworkError, match="absent state 'maybe' of 'c' is not one of"):
         base().noisy_or("x", absent={"c": "maybe"})
     with pytest.raises(NetworkError, match=r"\['z'\] are not 'x' or its parents"):
@@ -160,7 +160,7 @@ def test_em_recovers_the_links_from_incomplete_samples():
     res = bnem.fit(base().noisy_or("x"), df, seed=0)
     assert res.network.links_of("x").to_numpy() == pytest.approx(
         truth().links_of("x").to_numpy(), abs=0.03)
-    assert is_noisy_or(res.network.constraints.noisy["x"], res.network.cpd("x").values)
+    assert is_noisy_or(res.network.constraints.forms["x"], res.network.cpd("x").values)
     assert np.all(np.diff(res.history.log_likelihood) >= 0)
 
 
@@ -211,7 +211,7 @@ def test_online_em_keeps_the_noisy_or_form():
     df = truth().sample(4000, seed=6, missing=0.2)
     res = bnem.fit(base().noisy_or("x"), df, method="online", batch_rows=1000,
                    max_passes=2, seed=0)
-    assert is_noisy_or(res.network.constraints.noisy["x"], res.network.cpd("x").values)
+    assert is_noisy_or(res.network.constraints.forms["x"], res.network.cpd("x").values)
 
 
 def test_json_round_trips_and_bif_warns(tmp_path):
@@ -243,7 +243,7 @@ def test_errors_say_what_was_expected():
     three = bnem.BayesianNetwork({"a": S, "x": ["lo", "mid", "hi"]}, {"x": ["a"]})
     with pytest.raises(NetworkError, match="two states.*'x' has 3.*noisy-MAX"):
         three.noisy_or("x")
-    with pytest.raises(NetworkError, match="not a noisy-OR of its parents"):
+    with pytest.raises(NetworkError, match="the table given is not a noisy-OR table"):
         odd = np.full((2, 2, 3, 2), [0.2, 0.8])
         odd[1] = [0.9, 0.1]  # a present parent that makes x less likely: no OR
         truth().with_cpds({"x": odd})

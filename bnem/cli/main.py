@@ -19,7 +19,6 @@ from typing import Any
 
 from ..errors import BnemError, BnemValueError
 from ..locks import output_locks
-from ..network.noisy_or import describe as noisy_text
 
 logger = logging.getLogger("bnem")
 
@@ -452,8 +451,10 @@ def _fit_locked(args) -> int:
     network = _read(args.network)
     write = _writer(args.output, network)
     opts = validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data
-    for node in opts.noisy_or:                                # are read, --fixed and
-        network = network.noisy_or(node)                      # --noisy-or nodes too
+    for node in opts.noisy_or:                                # are read, --fixed,
+        network = network.noisy_or(node)                      # --noisy-or and --poisson
+    for node in opts.poisson:                                 # nodes too
+        network = network.poisson(node)
     if opts.fixed:
         network.fix(opts.fixed)
     data = files(args.data, missing=args.missing, sep=_separator(args.sep))  # read in batches
@@ -652,11 +653,11 @@ def _blocks_text(network) -> list[str]:
             f"{n} ({int(network.held_mask(n).sum())})" for n in partly))
     if c.tied:
         lines.append("tied covariance: " + ", ".join(c.tied))
-    if c.noisy:
-        lines.append("noisy-OR: " + "; ".join(
-            noisy_text(n, c.noisy[n], network.parents(n) + (n,),
+    for kind in dict.fromkeys(f.kind for f in c.forms.values()):
+        lines.append(f"{kind}: " + "; ".join(
+            f.describe(n, network.parents(n) + (n,),
                        {v: network.states(v) for v in network.parents(n) + (n,)})
-            for n in c.noisy))
+            for n, f in c.of_kind(kind).items()))
     return lines
 
 

@@ -78,11 +78,13 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     if network.is_hybrid and method == "opg":
         raise BnemValueError("method='opg' covers discrete networks only, for now; use "
                              "method='hessian' for a network with Gaussian nodes")
-    learned = [n for n in network.noisy_or_nodes if n not in network.fixed_nodes]
+    learned = {n: f.kind for n, f in network.constraints.forms.items()
+               if n not in network.fixed_nodes}
     if learned:
-        raise BnemValueError(f"standard errors of noisy-OR links ({learned}) are not "
-                             "supported yet; fix those nodes (net.fix(...)) to get the "
-                             "other parameters' standard errors given them")
+        raise BnemValueError(f"standard errors of noisy-OR links and Poisson rates "
+                             f"({learned}) are not supported yet; fix those nodes "
+                             "(net.fix(...)) to get the other parameters' standard errors "
+                             "given them")
     maximizer = Maximizer(network)
     theta = network.flat_params()
     layout = _Layout(maximizer)

@@ -56,7 +56,7 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         history_path: Any = None,
         checkpoint: Any = None, checkpoint_every: float = 0.0,
         resume: Any = None, spill_dir: Any = None, client: Any = None, fixed: Any = (),
-        noisy_or: Any = (), method: str = "batch", batch_rows: int = 10_000, max_passes: int = 2,
+        noisy_or: Any = (), poisson: Any = (), method: str = "batch", batch_rows: int = 10_000, max_passes: int = 2,
         step: Any = (0.7, 2.0), **deprecated: Any) -> FitResult:
     """Learn the CPDs of ``network`` from ``data`` by EM.
 
@@ -152,6 +152,10 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         states (:meth:`BayesianNetwork.noisy_or`, which also takes the absent states,
         the leak and starting links; the returned network keeps them noisy-OR).
 
+    poisson : str or list of str, optional
+        Count nodes learned as Poisson, one rate per parent configuration
+        (:meth:`BayesianNetwork.poisson`; states from :func:`bnem.count_states`).
+
     method : {"batch", "online", "online-then-batch"}, default "batch"
         ``"online"``: stepwise EM (:mod:`bnem.em.online`) over mini-batches of
         ``batch_rows`` consecutive rows, an M-step after each, for ``max_passes``
@@ -200,6 +204,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     opts = validate({**given, **deprecated}, network.is_hybrid)
     for node in opts.noisy_or:
         network = network.noisy_or(node)
+    for node in opts.poisson:
+        network = network.poisson(node)
     if opts.fixed:
         network = network.fix(opts.fixed)
     if opts.method != "batch":
@@ -250,7 +256,7 @@ def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float) -> FitR
     """``method="online-then-batch"``: batch EM from the online result to convergence;
     the history holds both phases (a ``phase`` column)."""
     given = {o.name: getattr(opts, o.name) for o in OPTIONS}
-    given.update(method="batch", init="network", n_init=1, fixed=(), noisy_or=(),
+    given.update(method="batch", init="network", n_init=1, fixed=(), noisy_or=(), poisson=(),
                  history_path=None)
     if opts.max_time is not None:  # what is left of it
         given["max_time"] = max(opts.max_time - (time.perf_counter() - t0), 0.0)

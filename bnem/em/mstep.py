@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 import numpy as np
 
 from ..network.constraints import FULL_MASS_TOL  # held entries summing to 1: nothing free
-from . import noisy_or
+from . import forms
 
 
 class Maximizer:
@@ -41,9 +41,9 @@ class Maximizer:
         A block with zero total keeps a uniform distribution (never NaN). Shared tables
         pool their counts (the prior is added once, to the pooled counts); held entries
         keep their values and the free ones share the rest of the mass in proportion
-        to their counts; noisy-OR tables are moved from ``current`` (the parameters of
-        the E-step; None: from a noisy-OR near the counts' proportions) by
-        :func:`bnem.em.noisy_or.maximize_links`.
+        to their counts; tables with a form (noisy-OR, Poisson) are moved from
+        ``current`` (the parameters of the E-step; None: from the counts' proportions)
+        by :func:`bnem.em.forms.maximize_form`.
         """
         if self.constrained is not None:
             return self.constrained.maximize(counts, prior, current)
@@ -96,7 +96,7 @@ class Maximizer:
 
 def _has_table_constraints(network: "BayesianNetwork") -> bool:
     c = network.constraints
-    return bool(c.shared) or bool(c.noisy) or any(n in c.held for n in network.discrete_nodes)
+    return bool(c.shared) or bool(c.forms) or any(n in c.held for n in network.discrete_nodes)
 
 
 class _Blocks:
@@ -128,17 +128,20 @@ class _Blocks:
                                   np.clip(1.0 - held_mass, 0.0, 1.0))
         self.held |= (self.free_mass <= 0)[m.block_of]  # nothing left: forced to 0
         self.n_free = np.bincount(m.block_of, weights=~self.held, minlength=n_blocks)
-        # noisy-OR nodes learned by EM: (node, its entries, table shape, spec)
-        self.noisy = [(node, slice(int(network.offsets[i]), int(network.offsets[i + 1])),
-                       tuple(int(k) for k in network.table_shapes[i]), c.noisy[node])
+        # nodes with a table form learned by EM: (node, its entries, table shape, form)
+        self.forms = [(node, slice(int(network.offsets[i]), int(network.offsets[i + 1])),
+                       tuple(int(k) for k in network.table_shapes[i]), c.forms[node])
                       for i, node in enumerate(network.discrete_nodes)
-                      if node in c.noisy and not c.is_fixed(node)]
-        zero = np.zeros(n, dtype=bool)  # 0 by a noisy-OR's form (no leak): not free
-        for _, where, shape, spec in self.noisy:
-            zero[where] = noisy_or.structural_zeros(spec, shape).ravel()
-        self.zero = zero if zero.any() else None
+                      if node in c.forms and not c.is_fixed(node)]
+        zero = np.zeros(n, dtype=bool)  # 0 by the form (a noisy-OR without leak)
+        plain = np.zeros(n, dtype=bool)  # of a form the Dirichlet prior does not smooth
+        for _, where, shape, form in self.forms:
+            zero[where] = forms.structural_zeros(form, shape).ravel()
+            plain[where] = not form.takes_prior
+        self.structural = zero if zero.any() else None
+        self.no_prior = plain if plain.any() else None
         # entries the prior and the free-parameter count see: free, in a first table
-        self.counted = (self.tie == np.arange(n)) & ~self.held & ~zero
+        self.counted = (self.tie == np.arange(n)) & ~self.held & ~zero & ~plain
 
     def pooled(self, counts: np.ndarray) -> np.ndarray:
         """Counts summed over the members of each shared table, given to every member."""
@@ -151,8 +154,10 @@ class _Blocks:
         m = self.m
         pooled = self.pooled(counts)
         c = np.where(self.held, 0.0, pooled + prior if prior else pooled)
-        if self.zero is not None:
-            c[self.zero] = 0.0
+        if self.no_prior is not None and prior:
+            c[self.no_prior] = pooled[self.no_prior]
+        if self.structural is not None:  # (a start's random counts there too)
+            c[self.structural] = 0.0
         totals = np.bincount(m.block_of, weights=c, minlength=m.block_card.size)
         no_counts = (totals <= 0) & (self.n_free > 0)
         safe = np.where(totals > 0, totals, 1.0)
@@ -161,9 +166,9 @@ class _Blocks:
         if fill.any():  # no counts: the free entries share the free mass equally
             theta[fill] = (self.free_mass / np.maximum(self.n_free, 1))[m.block_of[fill]]
         theta[self.held] = self.values[self.held]
-        for _, where, shape, spec in self.noisy:
-            theta[where] = noisy_or.maximize_links(
-                spec, c[where].reshape(shape),
+        for _, where, shape, form in self.forms:
+            theta[where] = forms.maximize_form(
+                form, c[where].reshape(shape),
                 None if current is None else current[where].reshape(shape)).ravel()
         return theta, self._unseen(pooled)
 
@@ -172,7 +177,7 @@ class _Blocks:
         (no expected count on any of its entries, held ones included)."""
         totals = np.bincount(self.m.block_of, weights=pooled, minlength=self.m.block_card.size)
         unseen = (totals <= 0) & (self.n_free > 0)
-        for _, where, _, _ in self.noisy:  # (a noisy-OR's distributions follow its links)
+        for _, where, _, _ in self.forms:  # (their distributions follow their parameters)
             unseen[np.unique(self.m.block_of[where])] = False
         return unseen
 

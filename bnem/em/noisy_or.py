@@ -59,7 +59,7 @@ def maximize_links(spec: NoisyOr, counts: np.ndarray, current: np.ndarray | None
         absent = table(spec, ps, leak, counts.shape)[..., spec.child_absent]
         p_present = 1.0 - absent
         ratio = np.divide(present, p_present, out=np.zeros_like(present),
-                          where=present > 0)
+                          where=(present > 0) & (p_present > 0))
         new = []
         for i in range(k):
             seen = per_state[i] > 0

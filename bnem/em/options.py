@@ -90,6 +90,9 @@ OPTIONS: tuple[Option, ...] = (
            "(a link probability per present parent state, and a leak; absent states by "
            "name: 'no', 'false', 'absent', ..., else the first; comma-separated on the "
            "command line)"),
+    Option("poisson", "nodes", (), "count nodes (states '0' .. 'M' and one for more) learned "
+           "as Poisson: one rate per parent configuration (comma-separated on the command "
+           "line)"),
     Option("sample_weight", "weights", None, "a weight per row (e.g. the frequency of a "
            "response pattern), or the name of a data column holding them", cli=False),
     Option("sum_out_barren", "bool", False, "sum out, row by row, the missing variables all of "
@@ -151,6 +154,7 @@ class FitOptions:
     callback: Callable[..., Any] | None
     fixed: tuple = ()
     noisy_or: tuple = ()
+    poisson: tuple = ()
     method: str = "batch"
     batch_rows: int = 10_000
     max_passes: int = 2

@@ -17,6 +17,9 @@ Two optional top-level keys, written only when a network has such blocks:
     An object: node name -> ``{"absent": {variable: state}, "leak": true/false}``, the
     absent state of the node and of each parent and whether it has a leak. The node's
     ``cpd`` is its noisy-OR table (its links are read off it).
+``poisson``
+    An array of count nodes whose tables are Poisson (states ``"0"`` .. ``"M"`` and one
+    for larger counts; the ``cpd`` is the Poisson table of one rate per configuration).
 
 >>> import bnem
 >>> net = bnem.BayesianNetwork({"z": ["a", "b"], "x1": ["0", "1"], "x2": ["0", "1"]},
@@ -39,7 +42,7 @@ from .json_checks import describe, strings
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
 
-KEYS = ("shared", "held", "tied", "noisy_or")
+KEYS = ("shared", "held", "tied", "noisy_or", "poisson")
 
 
 def constraints_document(network: "BayesianNetwork") -> dict:
@@ -55,13 +58,16 @@ def constraints_document(network: "BayesianNetwork") -> dict:
                        else np.asarray(mask).tolist() for node, mask in c.held.items()}
     if c.tied:
         out["tied"] = list(c.tied)
-    if c.noisy:
+    noisy, poisson = c.of_kind("noisy-OR"), c.of_kind("Poisson")
+    if noisy:
         out["noisy_or"] = {}
-        for node, spec in c.noisy.items():
+        for node, spec in noisy.items():
             family = network.parents(node) + (node,)
             out["noisy_or"][node] = {
                 "absent": {v: network.states(v)[a] for v, a in zip(family, spec.absent)},
                 "leak": spec.leak}
+    if poisson:
+        out["poisson"] = list(poisson)
     return out
 
 
@@ -73,6 +79,7 @@ def apply_constraints(network: "BayesianNetwork", doc: dict, source: str) -> "Ba
         if not isinstance(value, dict):
             raise JSONFormatError(f"{source}: '{key}' must be an object, got {describe(value)}")
     tied = strings(doc.get("tied", []), source, "tied")
+    poisson = strings(doc.get("poisson", []), source, "poisson")
     noisy = doc.get("noisy_or", {})
     if not isinstance(noisy, dict):
         raise JSONFormatError(f"{source}: 'noisy_or' must be an object, got {describe(noisy)}")
@@ -88,6 +95,12 @@ def apply_constraints(network: "BayesianNetwork", doc: dict, source: str) -> "Ba
                                       f"true/false, got {describe(mask)}")
         for node, entry in noisy.items():
             network = _noisy_or(network, node, entry, f"{source}: noisy_or[{node!r}]")
+        for node in poisson:
+            before = network.cpd(node).values
+            network = network.poisson(node)
+            if not np.array_equal(network.cpd(node).values, before):
+                raise JSONFormatError(f"{source}: poisson: {node!r}'s cpd is not a Poisson "
+                                      "table; write it from its rates")
         for name, entry in shared.items():
             where = f"{source}: shared[{name!r}]"
             members, what = _group(entry, where)

@@ -1,4 +1,4 @@
-"""The one warning for formats that cannot hold shared, held, tied or noisy-OR blocks (io layer)."""
+"""The one warning for formats that cannot hold shared, held, tied, noisy-OR or Poisson blocks (io layer)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def warn_constraints_lost(network: "BayesianNetwork", target: str) -> None:
         lost.append(f"held entries of {', '.join(partly)}")
     if c.tied:
         lost.append(f"tied covariance of {', '.join(c.tied)}")
-    if c.noisy:
-        lost.append(f"noisy-OR form of {', '.join(c.noisy)} (written as full tables)")
-    warnings.warn(f"{target} cannot express shared, held, tied or noisy-OR parameters; the values are "
+    for kind in dict.fromkeys(f.kind for f in c.forms.values()):
+        lost.append(f"{kind} form of {', '.join(c.of_kind(kind))} (written as full tables)")
+    warnings.warn(f"{target} cannot express shared, held, tied, noisy-OR or Poisson parameters; the values are "
                   f"written but these are lost: {'; '.join(lost)}. Write JSON "
                   "(bnem.write_json, a '.json' file) to keep them.", FormatWarning,
                   stacklevel=3)

@@ -50,8 +50,12 @@ def with_cardinality(network: BayesianNetwork, node: str, k: int) -> BayesianNet
     out = BayesianNetwork(variables, parents, kept, name=network.name)
     for n in c.held:
         out = out.fix(n) if c.is_fixed(n) else out.hold(n, network.held_mask(n))
-    for n, spec in c.noisy.items():  # (absent states kept by name; ``node``'s: its first)
+    for n, form in c.forms.items():  # (absent states kept by name; ``node``'s: its first)
+        if form.kind == "Poisson":
+            out = out.poisson(n)
+            continue
         family = network.parents(n) + (n,)
+        spec: Any = form  # a NoisyOr
         out = out.noisy_or(n, absent={v: network.states(v)[a] for v, a in
                                       zip(family, spec.absent) if v != node},
                            leak=spec.leak)

@@ -15,11 +15,12 @@ from ..data.variables import ContinuousVariable, Variable
 from ..errors import BnemTypeError, BnemValueError, NetworkError
 from . import facades
 from . import noisy_or as _noisy
-from .constraints import (Constraints, check_fix, check_hold, check_noisy, check_share,
+from .constraints import (Constraints, check_fix, check_form, check_hold, check_share,
                           check_shared_values,
                           check_tie, check_tied_values, free_table_parameters,
                           gaussian_parameters, share_value, tied_regression, with_groups)
 from .cpd import TabularCPD
+from .forms import check_poisson, count_states
 from .gaussian import GaussianCPD
 from .dag import build_dag, topological_order
 
@@ -286,8 +287,8 @@ class BayesianNetwork:
                 continue  # counted with its group's first member
             if node in c.held:
                 total += free_table_parameters(shape, c.held[node], self._cpds[node].values)
-            elif node in c.noisy:
-                total += _noisy.n_free(c.noisy[node], shape)
+            elif node in c.forms:
+                total += c.forms[node].n_free(shape)
             else:
                 total += int(np.prod(shape[:-1])) * (shape[-1] - 1)
         return int(total)
@@ -454,7 +455,7 @@ class BayesianNetwork:
         >>> no.cpd("fever").values[1, 1].round(3).tolist()  # flu and cold: 1 - .95*.2*.7
         [0.133, 0.867]
         """
-        check_noisy(self, node)
+        check_form(self, node, "noisy_or")
         if not isinstance(leak, (bool, np.bool_)) and not isinstance(leak, (int, float)):
             raise BnemTypeError(f"noisy_or({node!r}, leak=...): True, False or a "
                                 f"probability, got {leak!r}")
@@ -480,17 +481,75 @@ class BayesianNetwork:
         if links is None and not placeholder and isinstance(leak, (bool, np.bool_)) and \
                 _noisy.is_noisy_or(spec, self._cpds[node].values, tol=1e-12):
             values = self._cpds[node].values  # a noisy-OR table already: kept as it is
+        return self._with_form(node, spec, values, placeholder)
+
+    def _with_form(self, node: str, form: Any, values: np.ndarray,
+                   placeholder: bool) -> "BayesianNetwork":
+        """A copy with ``node`` (and its shared group) given ``form`` and ``values``."""
         new = self.with_cpds({node: values})
         if placeholder:
             new._defaulted = self._defaulted
         for member in with_groups(self, (node,)):
-            new.constraints = new.constraints.with_noisy(member, spec)
+            new.constraints = new.constraints.with_form(member, form)
         return new
 
     @property
     def noisy_or_nodes(self) -> tuple:
         """The noisy-OR nodes (see :meth:`noisy_or`)."""
-        return tuple(n for n in self.nodes if n in self.constraints.noisy)
+        return tuple(n for n in self.nodes if n in self.constraints.of_kind("noisy-OR"))
+
+    def poisson(self, node: str, rates: Any = None) -> "BayesianNetwork":
+        """A copy of this network in which the count ``node`` is Poisson: its states
+        are ``"0"`` .. ``"M"`` and a last one for larger counts (build them with
+        :func:`bnem.count_states`), and in each configuration of its parents its table
+        is the Poisson distribution of one rate (the last state: ``P(Y > M)``), so the
+        likelihood of an observed count is exactly Poisson. EM learns the rates (the
+        closed-form M-step, a missing count summed out exactly), BIC and AIC count one
+        parameter per parent configuration, and the Dirichlet ``prior=`` does not apply
+        to it. ``rates``: a number or an array of the parents' states; without it they
+        are read off the current table (a node built without values starts at rate 1).
+
+        >>> net = BayesianNetwork({"z": ["a", "b"], "y": count_states(4)}, {"y": ["z"]})
+        >>> pois = net.poisson("y", rates=[0.5, 3.0])
+        >>> pois.rates_of("y").tolist(), pois.n_parameters
+        ([0.5, 3.0], 3)
+        """
+        check_form(self, node, "poisson")
+        form = check_poisson(node, self.states(node))
+        shape = self.table_shapes[self._did[node]]
+        placeholder = node in self._defaulted and rates is None
+        if rates is None:
+            given = np.ones(shape[:-1]) if placeholder else \
+                form.rates_of(self._cpds[node].values)
+        else:
+            try:
+                given = np.broadcast_to(np.asarray(rates, dtype=float), shape[:-1])
+            except (TypeError, ValueError):
+                raise NetworkError(f"poisson({node!r}, rates=...): a non-negative number or "
+                                   f"an array of shape {tuple(int(k) for k in shape[:-1])} (the parents' "
+                                   f"states), got {rates!r}") from None
+            if not (np.isfinite(given).all() and (given >= 0).all()):
+                raise NetworkError(f"poisson({node!r}): rates are finite and >= 0, got "
+                                   f"{np.asarray(rates).tolist()}")
+        values = form.table(given)
+        if rates is None and not placeholder and form.is_table(self._cpds[node].values, 1e-12):
+            values = self._cpds[node].values  # a Poisson table already: kept as it is
+        return self._with_form(node, form, values, placeholder)
+
+    @property
+    def poisson_nodes(self) -> tuple:
+        """The Poisson count nodes (see :meth:`poisson`)."""
+        return tuple(n for n in self.nodes if n in self.constraints.of_kind("Poisson"))
+
+    def rates_of(self, node: str) -> np.ndarray:
+        """A Poisson node's rates, an array of its parents' states (see :meth:`poisson`)."""
+        self.index(node)
+        form = self.constraints.of_kind("Poisson").get(node)
+        if form is None:
+            raise NetworkError(f"{node!r} is not a Poisson node (Poisson nodes: "
+                               f"{list(self.poisson_nodes)}); declare it with "
+                               "net.poisson(node)")
+        return form.rates_of(self._cpds[node].values)
 
     def links_of(self, node: str) -> pd.Series:
         """A noisy-OR node's link probabilities, indexed by (parent, present state),
@@ -501,7 +560,7 @@ class BayesianNetwork:
         [0.9, 0.2]
         """
         self.index(node)
-        spec = self.constraints.noisy.get(node)
+        spec = self.constraints.of_kind("noisy-OR").get(node)
         if spec is None:
             raise NetworkError(f"{node!r} is not a noisy-OR node (noisy-OR nodes: "
                                f"{list(self.noisy_or_nodes)}); declare it with "
@@ -550,7 +609,7 @@ class BayesianNetwork:
         for group, node in given_in.items():
             check_shared_values(new, group, node)
         check_tied_values(new, [n for n in cpds if n in c.tied])
-        _check_noisy_values(new, [n for n in new.noisy_or_nodes if n in cpds or any(
+        _check_form_values(new, [n for n in c.forms if n in cpds or any(
             c.group_of(n) == g for g in given_in)])
         return new
 
@@ -712,13 +771,15 @@ def as_network(network: Any, who: str, data: Any = None, needs_cpds: bool = Fals
 MAX_TABLE_ENTRIES = 1 << 31  # 16 GiB of float64 for one table
 
 
-def _check_noisy_values(network: BayesianNetwork, nodes: list) -> None:
-    """Noisy-OR nodes given new tables must be given noisy-OR tables."""
+def _check_form_values(network: BayesianNetwork, nodes: list) -> None:
+    """Nodes with a table form given new tables must be given tables of that form."""
     for node in nodes:
-        if not _noisy.is_noisy_or(network.constraints.noisy[node], network.cpd(node).values):
-            raise NetworkError(f"{node!r} is a noisy-OR node, but the table given is not a "
-                               "noisy-OR of its parents; give its links instead "
-                               "(net.noisy_or(node, links={...}, leak=...))")
+        form = network.constraints.forms[node]
+        if not form.is_table(network.cpd(node).values):
+            how = "its links (net.noisy_or(node, links={...}, leak=...))" \
+                if form.kind == "noisy-OR" else "its rates (net.poisson(node, rates=...))"
+            raise NetworkError(f"{node!r} is a {form.kind} node, but the table given is not "
+                               f"a {form.kind} table; give {how} instead")
 
 
 def _valid_values(cpd: GaussianCPD) -> bool:

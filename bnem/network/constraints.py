@@ -17,8 +17,9 @@ EM may do with them, whatever the CPD family:
   (tables and Gaussian CPDs); a table may also hold some entries of its distributions
   (any values, not only zeros), and the free entries of a distribution share the rest
   of its mass in proportion to their expected counts (the Lagrange maximum).
-* **noisy-OR**: a binary table that is a noisy-OR of its parents, one link
-  probability per present parent state and a leak (:mod:`bnem.network.noisy_or`).
+* **form**: a table given by a few parameters (:mod:`bnem.network.forms`): a noisy-OR
+  of its parents (a link probability per present parent state and a leak), or a
+  Poisson count (a rate per parent configuration).
 
 :class:`Constraints` is the immutable record a :class:`~bnem.network.bayesnet.BayesianNetwork`
 carries; the methods ``share``, ``fix`` and ``hold`` of the network return a new
@@ -41,7 +42,7 @@ import numpy as np
 from .._validation import node_names
 from ..errors import BnemTypeError, BnemValueError, NetworkError
 from .gaussian import GaussianCPD
-from .noisy_or import NoisyOr
+from .forms import TableForm
 
 
 class Network(Protocol):
@@ -76,10 +77,10 @@ class Constraints:
     held: Mapping[str, np.ndarray | None] = field(default_factory=dict)
     what: Mapping[str, str] = field(default_factory=dict)
     tied: tuple[str, ...] = ()
-    noisy: Mapping[str, NoisyOr] = field(default_factory=dict)
+    forms: Mapping[str, TableForm] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.shared) or bool(self.held) or bool(self.tied) or bool(self.noisy)
+        return bool(self.shared) or bool(self.held) or bool(self.tied) or bool(self.forms)
 
     def with_group(self, name: str, nodes: tuple[str, ...], what: str = "all") -> "Constraints":
         kinds = {**self.what, name: what} if what != "all" else dict(self.what)
@@ -94,8 +95,12 @@ class Constraints:
     def with_tied(self, nodes: tuple[str, ...]) -> "Constraints":
         return replace(self, tied=self.tied + tuple(n for n in nodes if n not in self.tied))
 
-    def with_noisy(self, node: str, spec: NoisyOr) -> "Constraints":
-        return replace(self, noisy={**self.noisy, node: spec})
+    def with_form(self, node: str, form: TableForm) -> "Constraints":
+        return replace(self, forms={**self.forms, node: form})
+
+    def of_kind(self, kind: str) -> dict:
+        """Node -> form, for the nodes whose table has the form named ``kind``."""
+        return {n: f for n, f in self.forms.items() if f.kind == kind}
 
     def shares_all(self, name: str) -> bool:
         """Whether group ``name`` shares whole CPDs (not only variances)."""
@@ -127,8 +132,8 @@ class Constraints:
                 for n, m in sorted(self.held.items())}
         base: tuple = (sorted(self.shared.items()), held, sorted(self.what.items()),
                        sorted(self.tied))
-        if self.noisy:  # (keys of networks without noisy-OR nodes are as they were)
-            base += (sorted((n, s.key()) for n, s in self.noisy.items()),)
+        if self.forms:  # (keys of networks without table forms are as they were)
+            base += (sorted((n, f.key()) for n, f in self.forms.items()),)
         return repr(base)
 
     def __eq__(self, other: object) -> bool:
@@ -213,10 +218,10 @@ def check_share(network: Network, name: str, nodes: Any,
             f"share({name!r}): shared tables must have one shape (parent states..., states); "
             f"{members[0]!r} has {first} but " + ", ".join(f"{n!r} has {s}"
                                                            for n, s in odd.items()))
-    if len({c.noisy[n].key() if n in c.noisy else None for n in members}) > 1:
-        raise NetworkError(f"share({name!r}): some of the nodes are noisy-OR nodes and others "
-                           "not (or with other absent states); declare noisy_or on one "
-                           "member after sharing: it applies to every member")
+    if len({c.forms[n].key() if n in c.forms else None for n in members}) > 1:
+        raise NetworkError(f"share({name!r}): some of the nodes have a table form (noisy-OR, "
+                           "Poisson) and others not, or another; share first, then declare "
+                           "the form on one member: it applies to every member")
     if len({_held_key(c, n) for n in members}) > 1:
         raise NetworkError(f"share({name!r}): the nodes hold different entries; hold the "
                            "same entries of every member (or share first, then hold: "
@@ -314,22 +319,23 @@ def check_hold(network: Network, node: str, mask: object) -> np.ndarray | None:
     if arr.shape != shape:
         raise NetworkError(f"hold({node!r}): the mask has shape {arr.shape}; the table's "
                            f"shape is {shape} (parent states..., states)")
-    if node in network.constraints.noisy and not arr.all():
-        raise NetworkError(f"cannot hold entries of {node!r}: it is a noisy-OR node, whose "
-                           "table is given by its links; fix it whole, or give its links "
-                           "(noisy_or(node, links=...))")
+    form = network.constraints.forms.get(node)
+    if form is not None and not arr.all():
+        raise NetworkError(f"cannot hold entries of {node!r}: it is a {form.kind} node, whose "
+                           "table is given by its parameters; fix it whole instead")
     if node in network.placeholder_nodes and arr.any():
         raise NetworkError(f"cannot hold entries of {node!r}: the network was built "
                            "without CPD values for it; give its CPD first")
     return None if arr.all() else arr
 
 
-def check_noisy(network: Network, node: str) -> None:
-    """A node that may become a noisy-OR node: discrete, two states, no held entries."""
+def check_form(network: Network, node: str, what: str) -> None:
+    """A node that may take a table form (``what``: the method's name): discrete, no
+    held entries (for a noisy-OR: two states)."""
     if not isinstance(node, str):
-        raise BnemTypeError(f"noisy_or takes one node name, got {node!r}")
+        raise BnemTypeError(f"{what} takes one node name, got {node!r}")
     shape = network.table_shapes[network.discrete_index(node)]
-    if int(shape[-1]) != 2:
+    if what == "noisy_or" and int(shape[-1]) != 2:
         raise NetworkError(f"noisy_or({node!r}): a noisy-OR node has two states (absent, "
                            f"present); {node!r} has {int(shape[-1])} (graded noisy-MAX "
                            "nodes are not supported yet)")
@@ -337,8 +343,8 @@ def check_noisy(network: Network, node: str) -> None:
     partly = [m for m in with_groups(network, (node,)) if m in held and
               not network.constraints.is_fixed(m)]
     if partly:
-        raise NetworkError(f"noisy_or({node!r}): {partly} hold some entries; a noisy-OR "
-                           "table is given by its links (fix it whole, or hold nothing)")
+        raise NetworkError(f"{what}({node!r}): {partly} hold some entries; the table is "
+                           "given by its parameters (fix it whole, or hold nothing)")
 
 
 def describe_array(arr: np.ndarray) -> str:

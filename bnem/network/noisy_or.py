@@ -27,7 +27,7 @@ turn link probabilities into the table (:func:`table`) and back (:func:`links_of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -45,13 +45,25 @@ class NoisyOr:
 
     absent: tuple[int, ...]
     leak: bool = True
+    kind: ClassVar[str] = "noisy-OR"
+    json_key: ClassVar[str] = "noisy_or"
+    takes_prior: ClassVar[bool] = True
 
     @property
     def child_absent(self) -> int:
         return self.absent[-1]
 
     def key(self) -> tuple:
-        return (self.absent, self.leak)
+        return ("noisy_or", self.absent, self.leak)
+
+    def n_free(self, shape: Sequence[int]) -> int:
+        return n_free(self, shape)
+
+    def is_table(self, values: np.ndarray, tol: float = 1e-9) -> bool:
+        return is_noisy_or(self, values, tol)
+
+    def describe(self, node: str, family: Sequence[str], states: Any) -> str:
+        return describe(node, self, family, states)
 
 
 def n_free(spec: NoisyOr, shape: Sequence[int]) -> int:

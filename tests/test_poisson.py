@@ -1,0 +1,173 @@
+"""Poisson count nodes: the closed-form M-step, EM against an independent Poisson-mixture
+EM and brute-force likelihoods, HMM emissions, counting, files and errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bnem
+from bnem.em.mstep import Maximizer
+from bnem.errors import BnemValueError, DataError, NetworkError
+from bnem.io.json_checks import JSONFormatError
+
+M = 40
+
+
+def counts(df):
+    """Sampled count columns (categories named '0', '1', ...) as numbers."""
+    return df.apply(lambda c: pd.to_numeric(c.astype(object)))
+
+
+def mixture(k=3):
+    return bnem.BayesianNetwork({"z": [f"c{i}" for i in range(k)],
+                                 "y1": bnem.count_states(M), "y2": bnem.count_states(M)},
+                                {"y1": ["z"], "y2": ["z"]}, {"z": np.full(k, 1 / k)})
+
+
+def truth():
+    return mixture().with_cpds({"z": [0.5, 0.3, 0.2]}).poisson("y1", rates=[1.0, 5.0, 12.0]) \
+        .poisson("y2", rates=[3.0, 0.5, 8.0])
+
+
+def test_the_table_is_poisson_with_the_tail_last():
+    net = truth()
+    t = net.cpd("y1").values
+    assert t.shape == (3, M + 2)
+    np.testing.assert_allclose(t[:, :-1], stats.poisson.pmf(np.arange(M + 1),
+                                                            [[1.0], [5.0], [12.0]]), rtol=1e-13)
+    np.testing.assert_allclose(t[:, -1], stats.poisson.sf(M, [1.0, 5.0, 12.0]), rtol=1e-10)
+    np.testing.assert_allclose(net.rates_of("y1"), [1.0, 5.0, 12.0], rtol=1e-12)
+    assert mixture().n_parameters == 2 + 2 * 3 * (M + 1)
+    assert truth().n_parameters == 2 + 3 + 3
+
+
+def test_the_m_step_on_complete_data_is_the_mean_count_per_configuration():
+    rng = np.random.default_rng(0)
+    z = rng.choice(["c0", "c1", "c2"], 300)
+    y = rng.poisson(np.select([z == "c0", z == "c1"], [2.0, 7.0], 0.3))
+    df = pd.DataFrame({"z": z, "y1": y, "y2": rng.poisson(4.0, 300)})
+    res = bnem.fit(truth(), df, init="network", max_iter=1, prior=2.0)
+    means = df.groupby("z")["y1"].mean().to_numpy()
+    np.testing.assert_allclose(res.network.rates_of("y1"), means, rtol=1e-12)
+    np.testing.assert_allclose(res.network.rates_of("y2"),
+                               df.groupby("z")["y2"].mean().to_numpy(), rtol=1e-12)
+    # the Dirichlet prior smooths z's table, not the counts (and the objective agrees)
+    np.testing.assert_allclose(res.network.cpd("z").values,
+                               (df.z.value_counts().sort_index() + 2) / 306, rtol=1e-12)
+    counted = Maximizer(truth()).constrained.counted  # the MAP objective's prior term
+    assert counted[:3].all() and not counted[3:].any()  # z's three entries only
+
+
+def independent_em(df, pi, rates, n_iter):
+    """EM for a mixture of independent Poissons with missing counts, by hand: a missing
+    count's expected value is its component's current rate."""
+    y = df[["y1", "y2"]].to_numpy(dtype=float)
+    seen = ~np.isnan(y)
+    out = []
+    for _ in range(n_iter + 1):
+        logp = np.log(pi)[None, :] + np.where(
+            seen[:, None, :], stats.poisson.logpmf(np.nan_to_num(y)[:, None, :],
+                                                   rates.T[None, :, :]), 0.0).sum(axis=2)
+        top = logp.max(axis=1, keepdims=True)
+        ll = float((top[:, 0] + np.log(np.exp(logp - top).sum(axis=1))).sum())
+        out.append(ll)
+        if len(out) > n_iter:
+            break
+        r = np.exp(logp - top)
+        r /= r.sum(axis=1, keepdims=True)
+        filled = np.where(seen[:, None, :], np.nan_to_num(y)[:, None, :], rates.T[None])
+        rates = ((r[:, :, None] * filled).sum(axis=0) / r.sum(axis=0)[:, None]).T
+        pi = r.mean(axis=0)
+    return np.array(out), rates
+
+
+def test_em_equals_an_independent_poisson_mixture_em():
+    df = truth().sample(800, seed=3, missing=0.25).drop(columns="z")
+    start = mixture().with_cpds({"z": [0.4, 0.35, 0.25]}).poisson("y1", rates=[2.0, 4.0, 9.0]) \
+        .poisson("y2", rates=[2.5, 1.0, 6.0])
+    with pytest.warns(bnem.ConvergenceWarning):
+        res = bnem.fit(start, df, init="network", max_iter=8, tol=0, accelerate="none")
+    lls, rates = independent_em(counts(df), np.array([0.4, 0.35, 0.25]),
+                                np.array([[2.0, 4.0, 9.0], [2.5, 1.0, 6.0]]), 8)
+    np.testing.assert_allclose(res.history.log_likelihood, lls, rtol=1e-11)
+    # the rates after the 8 M-steps (the history's last entry is their likelihood)
+    np.testing.assert_allclose(res.network.rates_of("y1"), rates[0], rtol=1e-9)
+    np.testing.assert_allclose(res.network.rates_of("y2"), rates[1], rtol=1e-9)
+
+
+def test_the_likelihood_is_the_brute_force_poisson_mixture_density():
+    df = truth().sample(300, seed=5, missing=0.3).drop(columns="z")
+    res = bnem.fit(mixture().poisson("y1").poisson("y2"), df, seed=0, n_init=3)
+    net = res.network
+    pi, r1, r2 = net.cpd("z").values, net.rates_of("y1"), net.rates_of("y2")
+    y = counts(df).to_numpy(dtype=float)
+    dens = np.zeros(len(df))
+    for k in range(3):
+        term = np.full(len(df), pi[k])
+        for j, r in enumerate((r1, r2)):
+            term *= np.where(np.isnan(y[:, j]), 1.0,
+                             stats.poisson.pmf(np.nan_to_num(y[:, j]), r[k]))
+        dens += term
+    np.testing.assert_allclose(net.log_prob(df), np.log(dens), rtol=1e-11)
+    assert res.log_likelihood == pytest.approx(np.log(dens).sum(), rel=1e-11)
+    assert np.all(np.diff(res.history.log_likelihood) >= 0)
+
+
+def test_a_poisson_hidden_markov_model_recovers_its_rates():
+    hmm = bnem.hidden_markov_network(2, {"y": bnem.count_states(M)}, length=40)
+    truth_hmm = hmm.poisson("y[0]", rates=[1.0, 8.0]).with_cpds(
+        {"state[0]": [0.5, 0.5], "state[1]": [[0.9, 0.1], [0.2, 0.8]]})
+    assert truth_hmm.poisson_nodes == tuple(f"y[{t}]" for t in range(40))
+    assert truth_hmm.n_parameters == 1 + 2 + 2
+    df = truth_hmm.sample(150, seed=2, missing=0.1).filter(like="y[")
+    res = bnem.fit(hmm.poisson("y[0]"), df, seed=0, n_init=3, sum_out_barren=True)
+    rates = np.sort(res.network.rates_of("y[7]"))
+    np.testing.assert_allclose(rates, [1.0, 8.0], atol=0.25)
+
+
+def test_json_round_trips_and_bif_warns(tmp_path):
+    net = truth()
+    bnem.write_json(net, tmp_path / "p.json")
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["poisson"] == ["y1", "y2"]
+    back = bnem.read_json(tmp_path / "p.json")
+    assert back == net and back.poisson_nodes == ("y1", "y2")
+    doc["poisson"] = ["z"]
+    with pytest.raises(JSONFormatError, match="count node's states are '0', '1'"):
+        bnem.read_json(json.dumps(doc))
+    with pytest.warns(bnem.FormatWarning, match="Poisson form of y1, y2"):
+        bnem.write_bif(net, tmp_path / "p.bif")
+
+
+def test_fit_and_cli_declare_poisson_nodes(tmp_path):
+    from bnem.cli.main import main
+    df = truth().sample(600, seed=8, missing=0.1).drop(columns="z")
+    res = bnem.fit(mixture(), df, poisson=["y1", "y2"], seed=0)
+    assert res.network == bnem.fit(mixture().poisson("y1").poisson("y2"), df, seed=0).network
+    bnem.write_json(mixture(), tmp_path / "net.json")
+    df.to_csv(tmp_path / "d.csv", index=False)
+    assert main(["fit", str(tmp_path / "net.json"), str(tmp_path / "d.csv"), "-o",
+                 str(tmp_path / "out.json"), "--poisson", "y1,y2"]) == 0
+    assert bnem.read_json(tmp_path / "out.json") == res.network
+
+
+def test_errors_say_what_was_expected():
+    with pytest.raises(NetworkError, match=r"count node's states are '0', '1', \.\.\., 'M'"):
+        mixture().poisson("z")
+    with pytest.raises(NetworkError, match=r"rates are finite and >= 0, got \[-1.0\]"):
+        mixture().poisson("y1", rates=[-1.0])
+    with pytest.raises(NetworkError, match=r"an array of shape \(3,\)"):
+        mixture().poisson("y1", rates=[1.0, 2.0])
+    with pytest.raises(NetworkError, match="'z' is not a Poisson node"):
+        truth().rates_of("z")
+    with pytest.raises(NetworkError, match="not a Poisson table; give its rates"):
+        truth().with_cpds({"y1": np.full((3, M + 2), 1 / (M + 2))})
+    with pytest.raises(DataError, match=r"value 45 .* is not a state of node 'y1'"):
+        truth().log_prob(pd.DataFrame({"y1": [3, 45]}))
+    with pytest.raises(BnemValueError, match="Poisson rates"):
+        bnem.standard_errors(truth(), truth().sample(50, seed=0))
+    with pytest.raises(TypeError, match="count_states"):
+        bnem.count_states(0)
