@@ -21,14 +21,14 @@ def counts(df):
     return df.apply(lambda c: pd.to_numeric(c.astype(object)))
 
 
-def mixture(k=3):
+def mixture(k=3, m=M):
     return bnem.BayesianNetwork({"z": [f"c{i}" for i in range(k)],
-                                 "y1": bnem.count_states(M), "y2": bnem.count_states(M)},
+                                 "y1": bnem.count_states(m), "y2": bnem.count_states(m)},
                                 {"y1": ["z"], "y2": ["z"]}, {"z": np.full(k, 1 / k)})
 
 
-def truth():
-    return mixture().with_cpds({"z": [0.5, 0.3, 0.2]}).poisson("y1", rates=[1.0, 5.0, 12.0]) \
+def truth(m=M):
+    return mixture(m=m).with_cpds({"z": [0.5, 0.3, 0.2]}).poisson("y1", rates=[1.0, 5.0, 12.0]) \
         .poisson("y2", rates=[3.0, 0.5, 8.0])
 
 
@@ -84,12 +84,16 @@ def independent_em(df, pi, rates, n_iter):
     return np.array(out), rates
 
 
-def test_em_equals_an_independent_poisson_mixture_em():
-    df = truth().sample(800, seed=3, missing=0.25).drop(columns="z")
-    start = mixture().with_cpds({"z": [0.4, 0.35, 0.25]}).poisson("y1", rates=[2.0, 4.0, 9.0]) \
-        .poisson("y2", rates=[2.5, 1.0, 6.0])
+@pytest.mark.parametrize("m", [M, 13])  # 13: the last state (> 13) holds up to 10% of
+def test_em_equals_an_independent_poisson_mixture_em(m):  # a missing count's mass
+    df = truth(m).sample(800, seed=3, missing=0.25).drop(columns="z")
+    df = df.apply(lambda c: c.astype(object).where(c.astype(object) != f">{m}"))
+    start = mixture(m=m).with_cpds({"z": [0.4, 0.35, 0.25]}) \
+        .poisson("y1", rates=[2.0, 4.0, 9.0]).poisson("y2", rates=[2.5, 1.0, 6.0])
     with pytest.warns(bnem.ConvergenceWarning):
         res = bnem.fit(start, df, init="network", max_iter=8, tol=0, accelerate="none")
+    # the start is kept as given: the history's first entry is its log-likelihood
+    assert res.history.log_likelihood[0] == pytest.approx(start.log_likelihood(df), rel=1e-13)
     lls, rates = independent_em(counts(df), np.array([0.4, 0.35, 0.25]),
                                 np.array([[2.0, 4.0, 9.0], [2.5, 1.0, 6.0]]), 8)
     np.testing.assert_allclose(res.history.log_likelihood, lls, rtol=1e-11)

@@ -11,7 +11,8 @@ the form takes it) and the table of the E-step, and puts back the table this ret
   conditional mean under the E-step's rate, ``rate * P(Y >= M) / P(Y > M)``.
 
 With no E-step table (a start, or a point SQUAREM put back on the form's tables), the
-form's parameters are read off the counts' own proportions.
+form's parameters are read off the counts' own proportions: exactly, when they are
+those of a table of the form (a start given as such is kept).
 
 >>> from bnem.network.forms import Poisson
 >>> f = Poisson(3)
@@ -67,4 +68,10 @@ def poisson_rates(form: Poisson, counts: np.ndarray, current: np.ndarray | None)
         above = np.where(np.isfinite(above), above, m + 1.0)
     tail = counts[..., -1]
     expected = seen + np.where(tail > 0, tail * above, 0.0)
-    return np.where(total > 0, expected / np.where(total > 0, total, 1.0), old)
+    rates = np.where(total > 0, expected / np.where(total > 0, total, 1.0), old)
+    if current is None:  # counts in the proportions of a Poisson table: its own rates
+        rows = counts / np.where(total > 0, total, 1.0)[..., None]
+        exact = form.rates_of(rows)
+        same = np.isclose(form.table(exact), rows, rtol=0, atol=1e-12).all(axis=-1)
+        rates = np.where(same & (total > 0), exact, rates)
+    return rates
