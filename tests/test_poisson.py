@@ -175,3 +175,27 @@ def test_errors_say_what_was_expected():
         bnem.standard_errors(truth(), truth().sample(50, seed=0))
     with pytest.raises(TypeError, match="count_states"):
         bnem.count_states(0)
+
+
+def test_hidden_markov_model_with_poisson_emissions_and_missing_counts():
+    hmm = bnem.hidden_markov_network(2, {"y": bnem.count_states(30)}, length=30)
+    truth_hmm = hmm.poisson("y[0]", rates=[1.0, 8.0]).with_cpds(
+        {"state[0]": [0.5, 0.5], "state[1]": [[0.9, 0.1], [0.2, 0.8]]})
+    wide = counts(truth_hmm.sample(40, seed=4, missing=0.1).filter(like="y["))
+    X = wide.to_numpy(dtype=float).reshape(-1, 1)  # 40 sequences of 30 steps, NaN kept
+    model = bnem.HiddenMarkovModel(2, emission="poisson", random_state=0).fit(X, [30] * 40)
+    assert model.lambdas_.shape == (2, 1)
+    np.testing.assert_allclose(np.sort(model.lambdas_[:, 0]), [1.0, 8.0], atol=0.5)
+    m = len(model._observed["x0"]) - 2
+    assert m == max(2 * int(np.nanmax(X)), int(np.nanmax(X)) + 20)
+    # the estimator is bnem.fit on the unrolled network with Poisson emissions
+    net = bnem.hidden_markov_network(2, {"x0": bnem.count_states(m)}, length=30)
+    frame = pd.DataFrame(X.reshape(40, 30), columns=[f"x0[{t}]" for t in range(30)])
+    direct = bnem.fit(net.poisson("x0[0]"), frame, seed=0, n_init=3, tol=1e-6,
+                      max_iter=500, sum_out_barren=True)
+    assert model.log_likelihood_ == pytest.approx(direct.log_likelihood, rel=1e-12)
+    assert model.score(X, [30] * 40) == pytest.approx(direct.log_likelihood, rel=1e-9)
+    with pytest.raises(BnemValueError, match=r"more than the model's max_count"):
+        model.score(np.array([[3.0], [m + 1.0]]))
+    with pytest.raises(BnemValueError, match=r"counts \(whole numbers >= 0\).*row 1"):
+        bnem.HiddenMarkovModel(2, emission="poisson").fit(np.array([[1.0], [2.5]]))

@@ -6,8 +6,9 @@ sequence, transitions and emissions shared) learned by :func:`bnem.fit` with
 ``sum_out_barren=True``, which is Baum-Welch (see :mod:`bnem.models.sequences`). Like
 hmmlearn, ``X`` holds every sequence's steps one after the other and ``lengths`` says
 how many rows each sequence has; unlike hmmlearn, NaN is allowed anywhere in ``X``.
-Each column of ``X`` is an emission variable: categorical (a table per hidden state) or
-Gaussian (a mean and variance per hidden state: diagonal covariance).
+Each column of ``X`` is an emission variable: categorical (a table per hidden state),
+Gaussian (a mean and variance per hidden state: diagonal covariance) or Poisson (a rate
+per hidden state: hmmlearn's ``PoissonHMM``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_choice, check_int
 from ..errors import BnemValueError
 from ..network.bayesnet import BayesianNetwork
+from ..network.forms import count_states
 from ..network.from_data import column_states
 from .estimator_fit import fit_for_estimator as em_fit
 from .sequences import hidden_markov_network, sequence_rows, slice_name, viterbi
 from .sklearn_mixture import seed_of
 
 HIDDEN = "state"
+EMISSIONS = ("categorical", "gaussian", "poisson")
 
 
 class HiddenMarkovModel(BaseEstimator):
@@ -37,9 +40,14 @@ class HiddenMarkovModel(BaseEstimator):
     ----------
     n_components : int
         Hidden states.
-    emission : {"categorical", "gaussian"}
-        Every column's emission: a table of symbol probabilities per state, or a
-        Gaussian per state (columns independent given the state).
+    emission : {"categorical", "gaussian", "poisson"}
+        Every column's emission: a table of symbol probabilities per state, a
+        Gaussian per state, or a Poisson count per state (columns independent given
+        the state).
+    max_count : int, optional
+        ``emission="poisson"``: the largest count the model can score (its count
+        nodes' states, :func:`bnem.count_states`); default twice the largest count of
+        the first fit, at least 20 more. A larger count later is an error.
     n_init, tol, max_iter, random_state
         As for :func:`bnem.fit` (``tol`` per sequence; random starts, SQUAREM).
     length : int, optional
@@ -56,6 +64,7 @@ class HiddenMarkovModel(BaseEstimator):
     transmat_ : ndarray (n_components, n_components)
     emissionprob_ : dict column -> DataFrame (states x symbols)  (categorical)
     means_, covars_ : ndarray (n_components, n_features)  (gaussian; variances)
+    lambdas_ : ndarray (n_components, n_features)  (poisson: the rates)
     network_ : BayesianNetwork (unrolled to the longest training sequence)
     log_likelihood_, converged_, n_iter_
 
@@ -70,9 +79,11 @@ class HiddenMarkovModel(BaseEstimator):
     def __init__(self, n_components: int = 2, *, emission: str = "categorical",
                  n_init: int = 3, tol: float = 1e-6, max_iter: int = 500,
                  random_state: Any = None, length: int | None = None,
+                 max_count: int | None = None,
                  step: Any = (0.7, 2.0), fading: float | None = None) -> None:
         self.n_components = n_components
         self.emission = emission
+        self.max_count = max_count
         self.n_init = n_init
         self.tol = tol
         self.max_iter = max_iter
@@ -84,13 +95,11 @@ class HiddenMarkovModel(BaseEstimator):
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence)."""
         k = check_int(self.n_components, "n_components", minimum=1)
-        check_choice(self.emission, "emission", ("categorical", "gaussian"))
+        check_choice(self.emission, "emission", EMISSIONS)
         frame = self._frame(X, fitting=True)
         wide = sequence_rows(frame, lengths=self._lengths(frame, lengths))
-        observed = {c: (column_states(frame[c], c) if self.emission == "categorical"
-                        else "continuous") for c in frame.columns}
-        self._observed = observed
-        net = hidden_markov_network(k, observed, length=self._unrolled(wide), hidden=HIDDEN)
+        self._observed = self._observed_states(frame)
+        net = self._network(k, self._unrolled(wide))
         res = em_fit(net, self._padded(wide, net), seed=seed_of(self.random_state),
                      n_init=self.n_init, tol=self.tol, max_iter=self.max_iter,
                      sum_out_barren=True)
@@ -114,15 +123,12 @@ class HiddenMarkovModel(BaseEstimator):
         first = not hasattr(self, "network_")
         if first:
             k = check_int(self.n_components, "n_components", minimum=1)
-            check_choice(self.emission, "emission", ("categorical", "gaussian"))
+            check_choice(self.emission, "emission", EMISSIONS)
         frame = self._frame(X, fitting=first)
         wide = sequence_rows(frame, lengths=self._lengths(frame, lengths))
         if first:
-            self._observed = {c: (column_states(frame[c], c)
-                                  if self.emission == "categorical" else "continuous")
-                              for c in frame.columns}
-            start = hidden_markov_network(k, self._observed, length=self._unrolled(wide),
-                                          hidden=HIDDEN)
+            self._observed = self._observed_states(frame)
+            start = self._network(k, self._unrolled(wide))
             init = "random"
         else:
             start, init = self.network_, "network"
@@ -135,6 +141,27 @@ class HiddenMarkovModel(BaseEstimator):
         self.converged_, self.n_iter_ = False, self.online_.n_batches
         self._set_parameters()
         return self
+
+    def _observed_states(self, frame: pd.DataFrame) -> dict:
+        """Each column's states: its symbols, ``"continuous"``, or counts 0..max_count."""
+        if self.emission == "categorical":
+            return {c: column_states(frame[c], c) for c in frame.columns}
+        if self.emission == "gaussian":
+            return {c: "continuous" for c in frame.columns}
+        seen = int(np.nanmax(frame.to_numpy(dtype=float), initial=0.0))
+        m = max(2 * seen, seen + 20) if self.max_count is None else \
+            check_int(self.max_count, "max_count", minimum=1)
+        if seen > m:
+            raise BnemValueError(f"X holds the count {seen}, more than max_count={m}")
+        return {c: count_states(m) for c in frame.columns}
+
+    def _network(self, k: int, length: int) -> BayesianNetwork:
+        """The HMM unrolled to ``length`` slices, Poisson emissions declared."""
+        net = hidden_markov_network(k, self._observed, length=length, hidden=HIDDEN)
+        if self.emission == "poisson":
+            for c in self._observed:
+                net = net.poisson(slice_name(c, 0))
+        return net
 
     def _unrolled(self, wide: pd.DataFrame) -> int:
         """The length to unroll to: ``length`` if set, else the longest sequence."""
@@ -166,6 +193,9 @@ class HiddenMarkovModel(BaseEstimator):
             self.emissionprob_ = {c: pd.DataFrame(cpd.values, columns=list(self._observed[c]),
                                                   index=pd.Index(range(k), name=HIDDEN))
                                   for c, cpd in first.items()}
+        elif self.emission == "poisson":
+            self.lambdas_ = np.column_stack([net.rates_of(slice_name(c, 0))
+                                             for c in self._observed])
         else:
             self.means_ = np.column_stack([np.ravel(cpd.intercept) for cpd in first.values()])
             self.covars_ = np.column_stack([np.ravel(cpd.variance) for cpd in first.values()])
@@ -176,13 +206,13 @@ class HiddenMarkovModel(BaseEstimator):
         if length == self._length_of_network():
             return self.network_
         k = self.startprob_.size
-        net = hidden_markov_network(k, self._observed, length=length, hidden=HIDDEN)
+        net = self._network(k, length)
         cpds: dict[str, Any] = {slice_name(HIDDEN, 0): self.startprob_}
         if length > 1:
             cpds[slice_name(HIDDEN, 1)] = self.transmat_
         for c in self._observed:
             cpd = self.network_.cpd(slice_name(c, 0))
-            cpds[slice_name(c, 0)] = cpd.values if self.emission == "categorical" else \
+            cpds[slice_name(c, 0)] = cpd.values if self.emission != "gaussian" else \
                 {"intercept": cpd.intercept, "weights": cpd.weights, "variance": cpd.variance}
         return net.with_cpds(cpds)
 
@@ -239,11 +269,26 @@ class HiddenMarkovModel(BaseEstimator):
         elif list(frame.columns) != list(self.feature_names_in_):
             raise BnemValueError(f"X has columns {list(frame.columns)}, but the model was "
                                  f"fitted on {list(self.feature_names_in_)}")
-        if self.emission == "gaussian":
+        if self.emission in ("gaussian", "poisson"):
             try:
                 frame = frame.apply(pd.to_numeric)
             except (TypeError, ValueError) as exc:
-                raise BnemValueError(f"emission='gaussian' needs numbers in X: {exc}") from None
+                raise BnemValueError(f"emission={self.emission!r} needs numbers in X: "
+                                     f"{exc}") from None
+        if self.emission == "poisson":
+            values = frame.to_numpy(dtype=float)
+            bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)))
+            if bad.any():
+                row, col = (int(i) for i in np.argwhere(bad)[0])
+                raise BnemValueError(f"emission='poisson' needs counts (whole numbers >= 0) "
+                                     f"in X; row {row}, column {frame.columns[col]!r} holds "
+                                     f"{values[row, col]!r}")
+            if not fitting and hasattr(self, "_observed"):
+                m = len(next(iter(self._observed.values()))) - 2
+                if np.nanmax(values, initial=0.0) > m:
+                    raise BnemValueError(f"X holds the count {int(np.nanmax(values))}, more "
+                                         f"than the model's max_count={m}; refit with a "
+                                         "larger max_count")
         return frame
 
     @staticmethod
