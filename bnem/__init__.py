@@ -12,6 +12,7 @@ from .em.information import standard_errors
 from .em.loop import Progress, fit
 from .em.online import OnlineEM
 from .inference.compiled import CompiledNetwork, compile
+from .inference.api import most_probable
 from .em.result import FitResult
 from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, DataError,
                      DegenerateWarning, FormatWarning, ImpossibleRowError, InferenceTooLargeError, InterruptedWarning,
@@ -63,6 +64,7 @@ __all__ = [
     "BayesianNetwork", "TabularCPD", "GaussianCPD", "Variable", "ContinuousVariable",
     "count_states",
     "fit", "FitResult", "Progress", "compile", "CompiledNetwork", "OnlineEM",
+    "most_probable",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
     "flag_anomalies", "dynamic_network", "hidden_markov_network", "sequence_rows", "viterbi", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
     "load_network", "network_names", "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",

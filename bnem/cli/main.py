@@ -94,10 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("network", help=f"network file ({NETWORK_FILES}), e.g. a learned one")
     im.add_argument("data", help="a CSV file")
     im.add_argument("-o", "--output", required=True, help="CSV: the data, missing cells filled")
-    im.add_argument("--method", choices=["map", "mean", "sample"], default="map",
+    im.add_argument("--method", choices=["map", "mean", "sample", "mpe"], default="map",
                     help="map: each cell's most probable state (continuous: conditional mean "
                          "under the most probable completion); mean: continuous cells' "
-                         "posterior mean; sample: a joint draw per row (default map)")
+                         "posterior mean; sample: a joint draw per row; mpe: each row's most "
+                         "probable joint completion (discrete networks) (default map)")
     im.add_argument("--seed", type=int, default=0, help="for --method sample")
     _missing_option(im)
 

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 
 from ..data.source import EncodedSource, encode_source, is_dask_collection
-from ..errors import ImpossibleRowError
+from ..errors import BnemTypeError, BnemValueError, ImpossibleRowError
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
 from .compiled import CompiledNetwork, ImpossibleRows, Prepared, compile
 from .dataset import describe_row, iter_analysed
 from .evidence import ChunkEvidence
+from .mpe import most_probable as _most_probable_chunk
 
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
@@ -150,5 +151,53 @@ def interface_posteriors(network: "BayesianNetwork", data: pd.DataFrame,
             for c, post in enumerate(posts):
                 distinct[c][ref.part].append(post)
         return [source.per_row([np.concatenate(d) for d in per_part]) for per_part in distinct]
+    finally:
+        source.close()
+
+
+def most_probable(network: "BayesianNetwork", data: object,
+                  budget: MemoryBudget = MemoryBudget()) -> tuple[pd.DataFrame, np.ndarray]:
+    """The most probable explanation of each row: the joint state of all its missing
+    discrete variables (latent nodes too) maximising ``P(missing, observed)``, by
+    max-product over the clique tree (:mod:`bnem.inference.mpe`).
+
+    Returns
+    -------
+    (DataFrame, ndarray)
+        One column per discrete node (categorical, its states), each row completed,
+        indexed like ``data``; and per row ``max log P(missing, observed)``.
+
+    Raises
+    ------
+    ImpossibleRowError
+        If a row has probability zero under the network.
+    """
+    if is_dask_collection(data):
+        raise BnemTypeError("most_probable takes a DataFrame or data files; for a Dask "
+                            "DataFrame, map it over the partitions (ddf.map_partitions)")
+    if network.continuous_nodes:
+        raise BnemValueError("most_probable covers discrete networks for now; "
+                             f"{list(network.continuous_nodes)[:3]} are Gaussian nodes")
+    compiled, source, prepared = _prepared(network, data)
+    best: list[list[np.ndarray]] = [[] for _ in source.parts]
+    codes: list[list[np.ndarray]] = [[] for _ in source.parts]
+    try:
+        for ref, ev in iter_analysed(compiled, source, budget, keep_assign=True):
+            try:
+                b, c = _most_probable_chunk(ev, prepared.log_theta)
+            except ImpossibleRows as exc:
+                desc = describe_row(compiled, source, ref.part,
+                                    ref.rows.start + int(exc.rows[0]))
+                raise ImpossibleRowError(f"{desc} has probability zero under the network, "
+                                         "so it has no most probable explanation") from None
+            best[ref.part].append(b)
+            codes[ref.part].append(c)
+        log_max = source.per_row([np.concatenate(d) for d in best])
+        completed = source.per_row([np.concatenate(d) for d in codes])
+        frame = pd.DataFrame({node: pd.Categorical.from_codes(completed[:, i].astype(np.int64),
+                                                              pd.Index(network.states(node)))
+                              for i, node in enumerate(network.discrete_nodes)},
+                             index=source.index)
+        return frame, log_max
     finally:
         source.close()

@@ -3,7 +3,9 @@
 ``method="map"``: each missing discrete cell gets its most probable state given the
 observed cells of its row (the mode of its marginal posterior). These per-cell modes
 are not the most probable joint completion and may even combine into a row the network
-gives probability zero; use ``"sample"`` for rows that are jointly consistent.
+gives probability zero; use ``"mpe"`` for the most probable joint completion of each row
+(max-product, :func:`bnem.most_probable`; discrete networks) or ``"sample"`` for rows
+that are jointly consistent draws.
 ``method="mean"``: discrete cells as ``"map"``; continuous cells get their posterior
 mean. ``method="sample"``: the missing cells of a row are drawn jointly from their
 posterior, one discrete node after another, each draw conditioned on the observed cells
@@ -33,13 +35,13 @@ import pandas as pd
 from .._validation import check_choice, check_seed
 from ..errors import BnemTypeError, BnemValueError
 from ..data.variables import value_label
-from .api import interface_posteriors, posterior
+from .api import interface_posteriors, most_probable, posterior
 from .impute_gaussian import draw_rows, impute_continuous
 
 if TYPE_CHECKING:
     from ..network.bayesnet import BayesianNetwork
 
-METHODS = ("map", "mean", "sample")
+METHODS = ("map", "mean", "sample", "mpe")
 
 
 def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
@@ -61,6 +63,15 @@ def impute(network: "BayesianNetwork", data: pd.DataFrame, method: str = "map",
     check_choice(method, "method", METHODS)
     rng = check_seed(seed)
     out = data.copy()
+    if method == "mpe":
+        completed, _ = most_probable(network, data)
+        for node in network.discrete_nodes:
+            if node in out.columns:
+                missing = out[node].isna().to_numpy()
+                if missing.any():
+                    out[node] = _filled(out[node], missing,
+                                        completed[node].astype(str).to_numpy()[missing].tolist())
+        return out
     for node in network.discrete_nodes:
         if node not in out.columns:
             continue
