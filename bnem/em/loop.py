@@ -39,7 +39,8 @@ from .options import DEFAULT_MIN_VARIANCE, OPTIONS, STOCHASTIC_INITS, FitOptions
 from .report import check_observed, conclude, warn_symmetric
 from .trace import LiveHistory
 from .result import FitResult
-from .run import MONOTONE_RTOL, Observers, Problem, Progress, Resume, RunOutcome, run
+from .run import (MONOTONE_RTOL, Observers, Problem, Progress, Resume, RunOutcome,
+                  history_frame, run)
 
 logger = logging.getLogger("bnem")
 
@@ -438,12 +439,12 @@ def _constant_columns(data_: FitData) -> dict[str, float]:
 
 
 def _histories(runs: list[RunOutcome]) -> pd.DataFrame:
-    """Every restart's history, one after the other, with a leading ``restart`` column."""
-    frames = [r.history for r in runs]
-    if len(frames) == 1:
-        return frames[0].assign(restart=0)[["restart", *frames[0].columns]]
-    out = pd.concat([f.assign(restart=i) for i, f in enumerate(frames)], ignore_index=True)
-    return out[["restart", *frames[0].columns]]
+    """Every restart's history, one after the other, with a leading ``restart`` column
+    (one frame from all the runs' rows: a frame per run, then their concatenation, cost
+    a fifth of a small mixture's fit)."""
+    out = history_frame([row for r in runs for row in r.rows], runs[0].options)
+    out.insert(0, "restart", np.repeat(np.arange(len(runs)), [len(r.rows) for r in runs]))
+    return out
 
 
 def _restarts(runs: list[RunOutcome]) -> pd.DataFrame:
