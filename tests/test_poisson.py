@@ -117,7 +117,24 @@ def test_the_likelihood_is_the_brute_force_poisson_mixture_density():
         dens += term
     np.testing.assert_allclose(net.log_prob(df), np.log(dens), rtol=1e-11)
     assert res.log_likelihood == pytest.approx(np.log(dens).sum(), rel=1e-11)
-    assert np.all(np.diff(res.history.log_likelihood) >= 0)
+
+
+def test_an_observed_count_above_m_is_a_censored_count():
+    net = truth(m=8)
+    df = pd.DataFrame({"y1": [">8", "3"], "y2": ["2", None]})
+    rates1, rates2, pi = net.rates_of("y1"), net.rates_of("y2"), net.cpd("z").values
+    first = (pi * stats.poisson.sf(8, rates1) * stats.poisson.pmf(2, rates2)).sum()
+    second = (pi * stats.poisson.pmf(3, rates1)).sum()
+    np.testing.assert_allclose(net.log_prob(df), np.log([first, second]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("init", ["complete-case", "random-resp"])
+def test_other_starts_reach_the_optimum(init):
+    df = truth().sample(1500, seed=3, missing=0.1).drop(columns="z")
+    start = mixture().poisson("y1").poisson("y2")
+    best = bnem.fit(truth(), df, init="network", tol=1e-10).log_likelihood
+    res = bnem.fit(start, df, init=init, seed=0, tol=1e-10)
+    assert res.log_likelihood == pytest.approx(best, abs=1e-5)
 
 
 def test_a_poisson_hidden_markov_model_recovers_its_rates():
@@ -165,6 +182,10 @@ def test_errors_say_what_was_expected():
         mixture().poisson("y1", rates=[-1.0])
     with pytest.raises(NetworkError, match=r"an array of shape \(3,\)"):
         mixture().poisson("y1", rates=[1.0, 2.0])
+    with pytest.raises(NetworkError, match="count node's states are"):
+        bnem.BayesianNetwork({"y": ["0", "1", "2"]}).poisson("y")   # no '>1' state
+    with pytest.raises(NetworkError, match="rate 800.0 puts almost all its mass above"):
+        bnem.BayesianNetwork({"y": bnem.count_states(3)}).poisson("y", rates=800.0)
     with pytest.raises(NetworkError, match="'z' is not a Poisson node"):
         truth().rates_of("z")
     with pytest.raises(NetworkError, match="not a Poisson table; give its rates"):

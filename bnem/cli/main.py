@@ -443,7 +443,7 @@ def _fit(args) -> int:
 def _fit_locked(args) -> int:
     """``bnem fit`` once its outputs are checked and locked."""
     from ..data.files import files
-    from ..em.loop import fit
+    from ..em.loop import fit, with_forms
     from ..em.options import validate
 
     json_log = args.log_format == "json"
@@ -452,10 +452,8 @@ def _fit_locked(args) -> int:
     network = _read(args.network)
     write = _writer(args.output, network)
     opts = validate(_fit_kwargs(args), network.is_hybrid)  # options fail before the data
-    for node in opts.noisy_or:                                # are read, --fixed,
-        network = network.noisy_or(node)                      # --noisy-or and --poisson
-    for node in opts.poisson:                                 # nodes too
-        network = network.poisson(node)
+    network = with_forms(network, opts)                       # are read, --fixed,
+                                                              # --noisy-or and --poisson
     if opts.fixed:
         network.fix(opts.fixed)
     data = files(args.data, missing=args.missing, sep=_separator(args.sep))  # read in batches

@@ -37,7 +37,7 @@ def initial_theta(init: str, network: "BayesianNetwork", maximizer: "Maximizer",
     else:
         theta, _ = maximizer.maximize(obs_counts,
                                       prior=max(prior, COMPLETE_CASE_PSEUDOCOUNT))
-        unseen = maximizer.empty_blocks(obs_counts)
+        unseen = maximizer.empty_blocks(obs_counts, forms=True)
         if unseen.any():
             drawn, _ = maximizer.maximize(rng.gamma(1.0, size=network.offsets[-1]))
             fill = unseen[maximizer.block_of]

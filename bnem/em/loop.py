@@ -203,10 +203,7 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     if "cache_mb" in deprecated and memory_mb == DEFAULT_MEMORY_MB:
         del given["memory_mb"]  # the deprecated name stands in for the default
     opts = validate({**given, **deprecated}, network.is_hybrid)
-    for node in opts.noisy_or:
-        network = network.noisy_or(node)
-    for node in opts.poisson:
-        network = network.poisson(node)
+    network = with_forms(network, opts)
     if opts.fixed:
         network = network.fix(opts.fixed)
     if opts.method != "batch":
@@ -436,6 +433,18 @@ def _constant_columns(data_: FitData) -> dict[str, float]:
     if lo is None or hi is None:
         return {}
     return {n: float(a) for n, a, b in zip(names, lo, hi) if a == b}
+
+
+def with_forms(network: BayesianNetwork, opts: FitOptions) -> BayesianNetwork:
+    """``network`` with the nodes of ``noisy_or=`` and ``poisson=`` given their form (a
+    node that has it already keeps it as declared: its absent states, its values)."""
+    for node in opts.noisy_or:
+        if node not in network.noisy_or_nodes:
+            network = network.noisy_or(node)
+    for node in opts.poisson:
+        if node not in network.poisson_nodes:
+            network = network.poisson(node)
+    return network
 
 
 def _histories(runs: list[RunOutcome]) -> pd.DataFrame:

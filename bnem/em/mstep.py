@@ -57,11 +57,14 @@ class Maximizer:
             theta[fill] = 1.0 / self.block_card[self.block_of[fill]]
         return theta, empty
 
-    def empty_blocks(self, counts: np.ndarray) -> np.ndarray:
+    def empty_blocks(self, counts: np.ndarray, forms: bool = False) -> np.ndarray:
         """Mask of blocks (node, parent configuration) whose expected count is zero
-        (pooled over a shared block; wholly held blocks are never empty)."""
+        (pooled over a shared block; wholly held blocks are never empty). The
+        distributions of a table form (noisy-OR, Poisson) follow its parameters, so
+        they are never reported empty, unless ``forms`` (a start, which draws random
+        values for them: the form's M-step would give every configuration alike)."""
         if self.constrained is not None:
-            return self.constrained.empty(counts)
+            return self.constrained.empty(counts, forms)
         return np.bincount(self.block_of, weights=counts, minlength=self.block_card.size) <= 0
 
     def project(self, theta: np.ndarray) -> np.ndarray:
@@ -172,14 +175,14 @@ class _Blocks:
                 None if current is None else current[where].reshape(shape)).ravel()
         return theta, self._unseen(pooled)
 
-    def _unseen(self, pooled: np.ndarray) -> np.ndarray:
+    def _unseen(self, pooled: np.ndarray, forms: bool = False) -> np.ndarray:
         """Distributions with free entries whose configuration the data never reach
         (no expected count on any of its entries, held ones included)."""
         totals = np.bincount(self.m.block_of, weights=pooled, minlength=self.m.block_card.size)
         unseen = (totals <= 0) & (self.n_free > 0)
-        for _, where, _, _ in self.forms:  # (their distributions follow their parameters)
+        for _, where, _, _ in ([] if forms else self.forms):  # (they follow their parameters)
             unseen[np.unique(self.m.block_of[where])] = False
         return unseen
 
-    def empty(self, counts: np.ndarray) -> np.ndarray:
-        return self._unseen(self.pooled(counts))
+    def empty(self, counts: np.ndarray, forms: bool = False) -> np.ndarray:
+        return self._unseen(self.pooled(counts), forms)

@@ -27,7 +27,8 @@ from ..network.noisy_or import NoisyOr, is_noisy_or, links_of, table
 
 INNER_STEPS = 100  # mechanism-EM steps per M-step (1: exactly EM on the decomposed network)
 INNER_TOL = 1e-12  # stop once no link or leak moves by more than this
-START_CLIP = 1e-3  # a start read off a table that is no noisy-OR: links kept off 0 and 1
+START_CLIP = 1e-3  # a start read off counts: links kept off 0 and 1 (where EM cannot
+                   # move them: the update multiplies by the link)
 
 
 def maximize_links(spec: NoisyOr, counts: np.ndarray, current: np.ndarray | None,
@@ -41,12 +42,10 @@ def maximize_links(spec: NoisyOr, counts: np.ndarray, current: np.ndarray | None
     if current is None:
         totals = counts.sum(axis=-1, keepdims=True)
         rows = np.divide(counts, totals, out=np.full(counts.shape, 0.5), where=totals > 0)
-        if is_noisy_or(spec, rows, tol=1e-12):
-            return table(spec, *links_of(spec, rows), counts.shape)
         ps, leak = links_of(spec, rows)
-        ps = [np.where(np.arange(p.size) == a, 0.0, np.clip(p, START_CLIP, 1 - START_CLIP))
-              for p, a in zip(ps, spec.absent)]
-        leak = float(np.clip(leak, START_CLIP, 1 - START_CLIP)) if spec.leak else 0.0
+        if _interior(spec, ps, leak) and is_noisy_or(spec, rows, tol=1e-12):
+            return table(spec, ps, leak, counts.shape)  # a start given as one: kept
+        ps, leak = _clipped(spec, ps, leak)
     else:
         ps, leak = links_of(spec, current)
     k = counts.ndim - 1
@@ -73,7 +72,23 @@ def maximize_links(spec: NoisyOr, counts: np.ndarray, current: np.ndarray | None
         ps, leak = new, new_leak
         if change <= INNER_TOL:
             break
+    if current is None:  # a start (or a point put back): links off 0 and 1
+        ps, leak = _clipped(spec, ps, leak)
     return table(spec, ps, leak, counts.shape)
+
+
+def _interior(spec: NoisyOr, ps: list, leak: float) -> bool:
+    """Whether every link (and the leak, if any) is strictly between 0 and 1."""
+    free = [np.delete(p, a) for p, a in zip(ps, spec.absent)]
+    inside = all(((f > 0) & (f < 1)).all() for f in free)
+    return inside and (not spec.leak or 0 < leak < 1)
+
+
+def _clipped(spec: NoisyOr, ps: list, leak: float) -> tuple[list, float]:
+    """Links and leak moved into [START_CLIP, 1 - START_CLIP] (absent states: 0)."""
+    ps = [np.where(np.arange(p.size) == a, 0.0, np.clip(p, START_CLIP, 1 - START_CLIP))
+          for p, a in zip(ps, spec.absent)]
+    return ps, float(np.clip(leak, START_CLIP, 1 - START_CLIP)) if spec.leak else 0.0
 
 
 def structural_zeros(spec: NoisyOr, shape: tuple) -> np.ndarray:

@@ -51,7 +51,7 @@ def random_resp_theta(network: "BayesianNetwork", maximizer: "Maximizer",
             counts[network.offsets[i]:network.offsets[i + 1]] += _family_counts(
                 members, network.table_shapes[i], codes, weights, resp)
     theta, _ = maximizer.maximize(counts, prior=max(prior, COMPLETE_CASE_PSEUDOCOUNT))
-    unseen = maximizer.empty_blocks(counts)
+    unseen = maximizer.empty_blocks(counts, forms=True)
     if unseen.any():  # families no row informs start as random ones
         drawn, _ = maximizer.maximize(rng.gamma(1.0, size=counts.size))
         fill = unseen[maximizer.block_of]

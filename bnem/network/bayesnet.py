@@ -459,6 +459,13 @@ class BayesianNetwork:
         if not isinstance(leak, (bool, np.bool_)) and not isinstance(leak, (int, float)):
             raise BnemTypeError(f"noisy_or({node!r}, leak=...): True, False or a "
                                 f"probability, got {leak!r}")
+        if not isinstance(leak, (bool, np.bool_)) and leak == 0:
+            raise NetworkError(f"noisy_or({node!r}, leak=0): a learned leak starting at 0 "
+                               "could never move; leak=False means no leak")
+        if absent is not None and not isinstance(absent, Mapping):
+            raise BnemTypeError(f"noisy_or({node!r}, absent=...): a mapping from variable "
+                                f"names to their absent state, e.g. {{{node!r}: 'no'}}; "
+                                f"got {absent!r}")
         parents = self._parents[node]
         family = parents + (node,)
         states = {v: self.states(v) for v in family}
@@ -532,6 +539,13 @@ class BayesianNetwork:
                 raise NetworkError(f"poisson({node!r}): rates are finite and >= 0, got "
                                    f"{np.asarray(rates).tolist()}")
         values = form.table(given)
+        lost = ~np.isclose(form.rates_of(values), given, rtol=1e-9, atol=0)
+        if rates is not None and lost.any():
+            raise NetworkError(f"poisson({node!r}): rate {float(given[lost].flat[0])!r} "
+                               f"puts almost all its mass above the largest count "
+                               f"{form.max_count}, where the table cannot tell rates apart; "
+                               "give the node more states (bnem.count_states(M) with a "
+                               "larger M)")
         if rates is None and not placeholder and form.is_table(self._cpds[node].values, 1e-12):
             values = self._cpds[node].values  # a Poisson table already: kept as it is
         return self._with_form(node, form, values, placeholder)

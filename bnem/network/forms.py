@@ -106,8 +106,8 @@ def check_poisson(node: str, states: Sequence[str]) -> Poisson:
     """The Poisson form of a node with ``states``: ``"0"`` .. ``"M"`` and one more."""
     names = [str(s) for s in states]
     m = len(names) - 2
-    if m < 1 or names[:-1] != [str(i) for i in range(m + 1)]:
+    if m < 1 or names[:-1] != [str(i) for i in range(m + 1)] or names[-1] != f">{m}":
         raise NetworkError(f"poisson({node!r}): a count node's states are '0', '1', ..., "
-                           "'M' and a last state for counts above M (bnem.count_states(M)); "
+                           "'M' and '>M' for larger counts (bnem.count_states(M)); "
                            f"{node!r} has {names[:6] + (['...'] if len(names) > 6 else [])}")
     return Poisson(m)
