@@ -44,6 +44,10 @@ def test_latent_nodes_are_explained_too_and_impute_fills_the_joint_mode():
     completed, best = bnem.most_probable(net, df)
     assert list(completed.columns) == list(net.discrete_nodes)
     np.testing.assert_allclose(net.log_prob(completed.astype(str)), best, rtol=1e-12)
+    np.testing.assert_allclose(best[:40], enumerated(net, df.iloc[:40]), rtol=1e-12)
+    # a pgmpy model is taken as the network, as by fit
+    np.testing.assert_allclose(bnem.most_probable(net.to_pgmpy(), df.iloc[:40])[1],
+                               best[:40], rtol=1e-12)
     filled = net.impute(df, method="mpe")
     assert list(filled.columns) == list(df.columns) and not filled.isna().any().any()
     assert (filled.astype(str) == completed[df.columns].astype(str)).all().all()
@@ -66,6 +70,11 @@ def test_errors():
                                {"a": [1.0, 0.0], "b": [[0.5, 0.5], [0.5, 0.5]]})
     with pytest.raises(ImpossibleRowError, match="row 1 .* no most probable explanation"):
         bnem.most_probable(net, pd.DataFrame({"a": ["x", "y"], "b": [None, "x"]}))
+    # impossible only once the missing parent is maximised over
+    det = bnem.BayesianNetwork({"a": ["x", "y"], "b": ["x", "y", "z"]}, {"b": ["a"]},
+                               {"a": [0.5, 0.5], "b": [[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]]})
+    with pytest.raises(ImpossibleRowError, match="row 2 .* no most probable explanation"):
+        bnem.most_probable(det, pd.DataFrame({"b": ["x", "y", "z"]}))
     mix = bnem.BayesianNetwork({"z": ["0", "1"], "x": "continuous"}, {"x": ["z"]})
     with pytest.raises(BnemValueError, match="discrete networks for now"):
         bnem.most_probable(mix, pd.DataFrame({"x": [0.1]}))

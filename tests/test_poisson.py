@@ -220,3 +220,20 @@ def test_hidden_markov_model_with_poisson_emissions_and_missing_counts():
         model.score(np.array([[3.0], [m + 1.0]]))
     with pytest.raises(BnemValueError, match=r"counts \(whole numbers >= 0\).*row 1"):
         bnem.HiddenMarkovModel(2, emission="poisson").fit(np.array([[1.0], [2.5]]))
+
+
+def test_hidden_markov_model_with_small_and_large_counts_and_bad_counts():
+    # a random table would start every rate near max_count / 2, where a count of 3 has
+    # probability below the floating-point range: the estimator starts from the data
+    rng = np.random.default_rng(0)
+    z = np.repeat(rng.integers(0, 2, 20), 10)
+    X = rng.poisson(np.where(z, 3, 760))[:, None].astype(float)
+    model = bnem.HiddenMarkovModel(2, emission="poisson", n_init=2, random_state=0)
+    model.fit(X, [20] * 10)
+    # the regimes are told apart without doubt: each rate is its regime's mean count
+    np.testing.assert_allclose(np.sort(model.lambdas_[:, 0]),
+                               np.sort([X[z == 0].mean(), X[z == 1].mean()]), rtol=1e-6)
+    with pytest.raises(BnemValueError, match=r"row 1, column 'x0' holds inf"):
+        bnem.HiddenMarkovModel(2, emission="poisson").fit(np.array([[1.0], [np.inf]]))
+    with pytest.raises(BnemValueError, match="counts up to 40000.*Set max_count="):
+        bnem.HiddenMarkovModel(2, emission="poisson").fit(np.array([[1.0], [40000.0]]))

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..data.source import EncodedSource, encode_source, is_dask_collection
 from ..errors import BnemTypeError, BnemValueError, ImpossibleRowError
+from ..network.bayesnet import as_network
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
 from .compiled import CompiledNetwork, ImpossibleRows, Prepared, compile
@@ -172,6 +173,7 @@ def most_probable(network: "BayesianNetwork", data: object,
     ImpossibleRowError
         If a row has probability zero under the network.
     """
+    network = as_network(network, "most_probable", needs_cpds=True)
     if is_dask_collection(data):
         raise BnemTypeError("most_probable takes a DataFrame or data files; for a Dask "
                             "DataFrame, map it over the partitions (ddf.map_partitions)")

@@ -30,6 +30,7 @@ from .sequences import hidden_markov_network, sequence_rows, slice_name, viterbi
 from .sklearn_mixture import seed_of
 
 HIDDEN = "state"
+LARGE_COUNT = 5_000  # default max_count above this: refused unless max_count is given
 EMISSIONS = ("categorical", "gaussian", "poisson")
 
 
@@ -100,9 +101,13 @@ class HiddenMarkovModel(BaseEstimator):
         wide = sequence_rows(frame, lengths=self._lengths(frame, lengths))
         self._observed = self._observed_states(frame)
         net = self._network(k, self._unrolled(wide))
+        # Poisson rates start from the data (random responsibilities, then an M-step):
+        # a random table would start every rate near max_count / 2, where small counts
+        # can have probability below the floating-point range
+        init = "random-resp" if self.emission == "poisson" else None
         res = em_fit(net, self._padded(wide, net), seed=seed_of(self.random_state),
                      n_init=self.n_init, tol=self.tol, max_iter=self.max_iter,
-                     sum_out_barren=True)
+                     sum_out_barren=True, init=init)
         self.__dict__.pop("online_", None)
         self.network_ = res.network
         self.result_ = res
@@ -151,6 +156,13 @@ class HiddenMarkovModel(BaseEstimator):
         seen = int(np.nanmax(frame.to_numpy(dtype=float), initial=0.0))
         m = max(2 * seen, seen + 20) if self.max_count is None else \
             check_int(self.max_count, "max_count", minimum=1)
+        if self.max_count is None and m > LARGE_COUNT:
+            raise BnemValueError(
+                f"X holds counts up to {seen}: a Poisson emission keeps a table of "
+                f"max_count + 2 = {m + 2} states per hidden state and inference ranges over "
+                "them where a count is missing, which is slow and large at this scale. Set "
+                "max_count= to accept that cost, or model the counts as Gaussian "
+                "(emission='gaussian', e.g. of their square roots)")
         if seen > m:
             raise BnemValueError(f"X holds the count {seen}, more than max_count={m}")
         return {c: count_states(m) for c in frame.columns}
@@ -277,12 +289,13 @@ class HiddenMarkovModel(BaseEstimator):
                                      f"{exc}") from None
         if self.emission == "poisson":
             values = frame.to_numpy(dtype=float)
-            bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)))
+            bad = ~np.isnan(values) & ((values < 0) | ~np.isfinite(values)
+                                       | (values != np.round(values)))
             if bad.any():
                 row, col = (int(i) for i in np.argwhere(bad)[0])
                 raise BnemValueError(f"emission='poisson' needs counts (whole numbers >= 0) "
                                      f"in X; row {row}, column {frame.columns[col]!r} holds "
-                                     f"{values[row, col]!r}")
+                                     f"{float(values[row, col])!r}")
             if not fitting and hasattr(self, "_observed"):
                 m = len(next(iter(self._observed.values()))) - 2
                 if np.nanmax(values, initial=0.0) > m:
