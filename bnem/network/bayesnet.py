@@ -557,13 +557,17 @@ class BayesianNetwork:
 
     def rates_of(self, node: str) -> np.ndarray:
         """A Poisson node's rates, an array of its parents' states (see :meth:`poisson`)."""
+        return self._form(node, "Poisson", "poisson").rates_of(self._cpds[node].values)
+
+    def _form(self, node: str, kind: str, method: str) -> Any:
+        """``node``'s table form of ``kind`` (an error naming the nodes that have one)."""
         self.index(node)
-        form = self.constraints.of_kind("Poisson").get(node)
+        form = self.constraints.of_kind(kind).get(node)
         if form is None:
-            raise NetworkError(f"{node!r} is not a Poisson node (Poisson nodes: "
-                               f"{list(self.poisson_nodes)}); declare it with "
-                               "net.poisson(node)")
-        return form.rates_of(self._cpds[node].values)
+            have = [n for n in self.nodes if n in self.constraints.of_kind(kind)]
+            raise NetworkError(f"{node!r} is not a {kind} node ({kind} nodes: {have}); "
+                               f"declare it with net.{method}(node)")
+        return form
 
     def links_of(self, node: str) -> pd.Series:
         """A noisy-OR node's link probabilities, indexed by (parent, present state),
@@ -573,12 +577,7 @@ class BayesianNetwork:
         >>> net.noisy_or("x", links={"a": 0.9}, leak=0.2).links_of("x").round(3).tolist()
         [0.9, 0.2]
         """
-        self.index(node)
-        spec = self.constraints.of_kind("noisy-OR").get(node)
-        if spec is None:
-            raise NetworkError(f"{node!r} is not a noisy-OR node (noisy-OR nodes: "
-                               f"{list(self.noisy_or_nodes)}); declare it with "
-                               "net.noisy_or(node)")
+        spec = self._form(node, "noisy-OR", "noisy_or")
         ps, p_leak = _noisy.links_of(spec, self._cpds[node].values)
         index, values = [], []
         for i, p in enumerate(self._parents[node]):
