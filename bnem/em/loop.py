@@ -25,6 +25,7 @@ from ..locks import output_locks
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
 from ..data.source import is_dask_collection
+from ..data.sequences import Sequences
 from ..inference.dataset import AnalysedData, FitData
 from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
@@ -377,6 +378,12 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
     budget = MemoryBudget(opts.memory_mb) if opts.chunk_rows is None else \
         MemoryBudget(opts.memory_mb, opts.chunk_rows)
     barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
+    if isinstance(data, Sequences):
+        from ..inference.chain import ChainData
+        chained = ChainData(compile(network), data, budget)
+        logger.info("%d sequences (%d steps) for forward-backward over the chain %r in %.3f s",
+                    len(data), len(data.steps), chained.chain, time.perf_counter() - t0)
+        return chained
     if is_dask_collection(data):
         from .distributed import DaskData
         on_dask = DaskData(compile(network, opts.hard), data, budget, barren, opts.sample_weight,

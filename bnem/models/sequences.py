@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_int
-from ..data.encode import row_label
+from ..data.sequences import ordered_steps
 from ..errors import BnemTypeError, BnemValueError, DataError
 from ..network.bayesnet import BayesianNetwork
 
@@ -195,64 +195,7 @@ def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: 
         One row per sequence (indexed by the sequence id, or its number), columns
         ``y[t]`` for every observed variable ``y`` and slice ``t``.
     """
-    if not isinstance(data, pd.DataFrame):
-        values = np.asarray(data, dtype=object)
-        if values.ndim == 1:
-            values = values[:, None]
-        if values.ndim != 2:
-            raise BnemValueError(f"expected one row per time step (a 2-D array or a "
-                                 f"DataFrame), got an array of shape {values.shape}")
-        data = pd.DataFrame(values, columns=[f"x{j}" for j in range(values.shape[1])])
-        data = data.infer_objects()
-    if (sequence is None) == (lengths is None):
-        raise BnemValueError("give either sequence= (a column of sequence ids) or lengths= "
-                             "(rows per sequence, in order)")
-    frame = data.reset_index(drop=True)
-    if lengths is not None:
-        sizes = np.asarray(lengths)
-        if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer) or (sizes < 1).any():
-            raise BnemValueError(f"lengths must be whole numbers >= 1, got {list(lengths)[:10]}")
-        if int(sizes.sum()) != len(frame):
-            raise BnemValueError(f"lengths sum to {int(sizes.sum())}, but the data have "
-                                 f"{len(frame)} rows")
-        ids = np.repeat(np.arange(sizes.size), sizes)
-        steps = np.concatenate([np.arange(n) for n in sizes])
-        frame = frame.assign(_sequence=ids, _time=steps)
-        sequence, time = "_sequence", "_time"
-    assert sequence is not None
-    if sequence not in frame.columns:
-        raise BnemValueError(f"no column {sequence!r} (sequence=); columns are "
-                             f"{list(frame.columns)}")
-    if frame[sequence].isna().any():
-        r = int(np.flatnonzero(frame[sequence].isna().to_numpy())[0])
-        raise DataError(f"row {r}: the sequence id is missing")
-    if time is not None:
-        if time not in frame.columns:
-            raise BnemValueError(f"no column {time!r} (time=); columns are {list(frame.columns)}")
-        if frame[time].isna().any():
-            r = int(np.flatnonzero(frame[time].isna().to_numpy())[0])
-            raise DataError(f"sequence {row_label(frame[sequence].iloc[r])!r}: the time of row "
-                            f"{r} is missing")
-        frame = frame.sort_values([sequence, time], kind="stable")
-        steps = frame.groupby(sequence, sort=False)[time]
-        first = steps.transform("min")
-        position = steps.cumcount()
-        try:
-            offset = (frame[time] - first).to_numpy(dtype=float)
-        except (TypeError, ValueError):
-            raise DataError(f"time column {time!r} must hold numbers (whole time steps)") \
-                from None
-        wrong = offset != position.to_numpy()
-        if wrong.any():
-            i = int(np.flatnonzero(wrong)[0])
-            row = frame.iloc[i]
-            kind = "repeats a time step" if i and offset[i] < position.iloc[i] else \
-                "follows a gap in the time steps"
-            raise DataError(f"sequence {row_label(row[sequence])!r}: time "
-                            f"{row_label(row[time])!r} {kind}; expected "
-                            "consecutive time steps 0, 1, 2, ... from each sequence's first")
-    else:
-        position = frame.groupby(sequence, sort=False).cumcount()
+    frame, sequence, time, position = ordered_steps(data, sequence, time, lengths)
     drop = {sequence} | ({time} if time is not None else set())
     names = [c for c in frame.columns if c not in drop] if columns is None else \
         [str(c) for c in columns]
@@ -271,7 +214,7 @@ def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: 
         values = frame[name]
         for t in range(length):
             column = np.full(order.size, np.nan, dtype=object)
-            at = position.to_numpy() == t
+            at = position == t
             column[rows[at]] = values.to_numpy(dtype=object)[at]
             out[slice_name(name, t)] = column
     wide = pd.DataFrame(out, index=pd.Index(order, name=None if lengths is not None

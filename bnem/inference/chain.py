@@ -1,0 +1,474 @@
+"""Forward-backward over a hidden chain: two-slice networks without unrolling
+(inference layer).
+
+A dynamic network given by its two slices (nodes ``v[0]`` and ``v[1]``) whose slices
+are joined only through one discrete *chain* node (``h[0] -> h[1]``, the chain's only
+parent in either slice, and no other arc between slices) factorises, for a sequence
+``y_0 .. y_{T-1}``, as ``P(h_0) P(y_0 | h_0) prod_t P(h_t | h_{t-1}) P(y_t | h_t)``,
+where ``P(y_t | h_t)`` is the rest of the slice (any structure, discrete and
+Gaussian nodes, missing cells) given the chain. So:
+
+* the *slice networks*: each slice alone, its chain node a root; every distinct
+  step is evaluated once per chain state ``k`` with the chain observed as ``k``,
+  which gives ``log P(y_t | h_t = k)`` by the network's own exact inference
+  (:class:`~bnem.inference.compiled.CompiledNetwork`, one plan, whatever the length);
+* forward-backward over the chain, batched over sequences (one pass per time
+  position; memory and time linear in the number of steps), gives each sequence's
+  log-likelihood, each step's ``P(h_t | sequence)`` and the expected transitions;
+* the slice networks' E-step with each (step, ``k``) row weighted by its posterior
+  gives the expected statistics of the slice's other families, which are those of the
+  two-slice network's nodes of the same names (slice 0: the first step of every
+  sequence; slice 1: all later steps).
+
+:class:`ChainData` is that E-step behind the interface the EM driver reads
+(:class:`~bnem.inference.dataset.FitData`), so :func:`bnem.fit` learns the two-slice
+network (shared emissions pool slices 0 and 1 as Baum-Welch does) with all of its
+options but hard EM. The statistics, log-likelihood and so every EM iterate equal
+those of the network unrolled to each sequence's length (a test checks it to 1e-12).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..data.encode import encode
+from ..data.sequences import Sequences
+from ..errors import BnemValueError, DataError, ImpossibleRowError, NetworkError
+from ..network.parameters import GAUSSIAN, TABLE, Parameters
+from ..ragged import add_at
+from .budget import MemoryBudget
+from .compiled import CompiledNetwork, ImpossibleRows, compile
+from .evidence import ChunkEvidence, observed_families
+from .stats import Moments, Stats
+
+if TYPE_CHECKING:
+    from ..network.bayesnet import BayesianNetwork
+
+SLICED = re.compile(r"^(.*)\[([01])\]$")
+
+
+def slices_of(network: "BayesianNetwork") -> tuple[str, dict[str, tuple[str, int]]]:
+    """The chain variable of a two-slice ``network`` and each node's ``(variable,
+    slice)``; raises :class:`NetworkError` saying what is not a chained two-slice
+    network."""
+    where: dict[str, tuple[str, int]] = {}
+    for n in network.nodes:
+        m = SLICED.match(n)
+        if m is None:
+            raise NetworkError(f"node {n!r} is not named for a slice: a two-slice network has "
+                               "nodes 'v[0]' and 'v[1]' (bnem.dynamic_network(..., length=2))")
+        where[n] = (m.group(1), int(m.group(2)))
+    across = [(p, c) for c in network.nodes for p in network.parents(c)
+              if where[p][1] != where[c][1]]
+    if len(across) != 1:
+        raise NetworkError(
+            f"sequences are learned without unrolling when one discrete chain joins the two "
+            f"slices (h[0] -> h[1] the only arc between them); this network has "
+            f"{len(across)} arcs between slices: {across[:6]}. Unroll it instead "
+            "(bnem.dynamic_network(..., length=T) and bnem.sequence_rows)")
+    parent, child = across[0]
+    chain = where[parent][0]
+    if where[child][0] != chain or where[parent][1] != 0:
+        raise NetworkError(f"the arc between slices, {parent!r} -> {child!r}, must join one "
+                           "variable to itself (h[0] -> h[1]) for the chained path")
+    for node in (f"{chain}[0]", f"{chain}[1]"):
+        if node not in network.discrete_nodes:
+            raise NetworkError(f"the chain {node!r} must be a discrete node")
+    if network.parents(f"{chain}[0]") or network.parents(f"{chain}[1]") != (f"{chain}[0]",):
+        raise NetworkError(f"the chain {chain!r} may have no parent but its previous slice "
+                           f"(parents of {chain}[0]: {list(network.parents(f'{chain}[0]'))}, "
+                           f"of {chain}[1]: {list(network.parents(f'{chain}[1]'))})")
+    variables: dict[str, set] = {}
+    for n, (v, s) in where.items():
+        variables.setdefault(v, set()).add(s)
+    lone = sorted(v for v, s in variables.items() if s != {0, 1})
+    if lone:
+        raise NetworkError(f"variable(s) {lone} have a node in one slice only; every "
+                           "variable needs v[0] and v[1]")
+    return chain, where
+
+
+@dataclass(frozen=True)
+class SliceNet:
+    """One slice as its own network (the chain a root), and where its parameters and
+    statistics sit in the two-slice network's."""
+
+    compiled: CompiledNetwork
+    chain: int                 # the chain's discrete id in this network
+    chain_size: int
+    own: np.ndarray            # flat table positions here (the chain's excluded) ...
+    template: np.ndarray       # ... and the same entries in the two-slice network
+    components: tuple          # per component here: the two-slice network's component
+    gaussian_nodes: tuple
+
+
+def _slice_net(network: "BayesianNetwork", template_compiled: CompiledNetwork, chain: str,
+               where: dict, s: int) -> SliceNet:
+    from ..network.bayesnet import BayesianNetwork
+
+    nodes = [n for n in network.nodes if where[n][1] == s]
+    head = f"{chain}[{s}]"
+    parents = {n: [] if n == head else list(network.parents(n)) for n in nodes}
+    variables = {n: ("continuous" if n in network.continuous_nodes else list(network.states(n)))
+                 for n in nodes}
+    net = BayesianNetwork(variables, parents, name=f"{network.name}-slice{s}")
+    compiled = compile(net)
+    own, at = [], []
+    for i, n in enumerate(net.discrete_nodes):
+        if n == head:
+            continue
+        j = network.discrete_index(n)
+        size = int(net.offsets[i + 1] - net.offsets[i])
+        assert size == int(network.offsets[j + 1] - network.offsets[j])
+        own.append(np.arange(net.offsets[i], net.offsets[i + 1]))
+        at.append(np.arange(network.offsets[j], network.offsets[j + 1]))
+    by_nodes = {tuple(c.nodes): k for k, c in enumerate(template_compiled.structure.components)}
+    comps = []
+    for c in compiled.structure.components:
+        k = by_nodes.get(tuple(c.nodes))
+        tc = None if k is None else template_compiled.structure.components[k]
+        scope = [net.discrete_nodes[v] for v in c.scope]
+        if tc is None or [network.discrete_nodes[v] for v in tc.scope] != scope:
+            raise NetworkError(f"bnem bug: slice {s}'s Gaussian component {c.nodes} has no "
+                               "counterpart in the two-slice network")
+        comps.append(k)
+    empty = np.zeros(0, dtype=np.int64)
+    return SliceNet(compiled, net.discrete_index(head), int(net.cards[net.discrete_index(head)]),
+                    np.concatenate(own) if own else empty, np.concatenate(at) if at else empty,
+                    tuple(comps), tuple(net.continuous_nodes))
+
+
+@dataclass
+class _Chunk:
+    ev: ChunkEvidence
+    rows: slice                               # its rows among the slice's expanded rows
+    observed: list                            # observed_families of its rows
+
+
+class _SliceRows:
+    """One slice's distinct steps, each once per chain state (state-major), analysed."""
+
+    def __init__(self, net: SliceNet, frame: pd.DataFrame, weights: np.ndarray,
+                 budget: MemoryBudget) -> None:
+        compiled = net.compiled
+        enc = encode(frame, list(compiled.network.variables.values()), sample_weight=weights)
+        self.inverse = enc.inverse
+        self.n_distinct = int(enc.codes.shape[0])
+        k = net.chain_size
+        codes = np.tile(enc.codes, (k, 1))
+        given = enc.codes[:, net.chain]
+        self.ruled_out = np.concatenate([(given >= 0) & (given != s) for s in range(k)])
+        codes[:, net.chain] = np.repeat(np.arange(k), self.n_distinct)
+        values = np.tile(enc.values, (k, 1)) if compiled.network.continuous_nodes else None
+        self.codes, self.values = codes, values
+        self.chunks = []
+        for rows in compiled.chunk_bounds(codes, budget, keep_assign=False):
+            ev = compiled.analyse(codes[rows], None, None if values is None else values[rows],
+                                  keep_assign=False)
+            self.chunks.append(_Chunk(ev, rows, list(observed_families(ev.structure,
+                                                                         ev.codes))))
+
+    def log_likelihoods(self, net: SliceNet, prepared) -> np.ndarray:
+        """``(chain states, distinct steps)``: log P(step | chain state), -inf where
+        impossible."""
+        out = np.empty(self.codes.shape[0])
+        for c in self.chunks:
+            out[c.rows] = _log_prob_or_minus_inf(net.compiled, c.ev, prepared)
+        out[self.ruled_out] = -np.inf
+        return out.reshape(net.chain_size, self.n_distinct)
+
+    def stats(self, net: SliceNet, prepared, weights: np.ndarray, possible: np.ndarray) -> Stats:
+        """The slice network's E-step with expanded row ``r`` weighted ``weights[r]``;
+        rows not ``possible`` (weight 0) are left out."""
+        structure = net.compiled.structure
+        total = None
+        for c in self.chunks:
+            w = weights[c.rows]
+            ok = possible[c.rows]
+            if ok.all():
+                obs = add_at(structure.n_params, ((idx, w[full]) for _, full, idx in c.observed))
+                ev = dataclasses.replace(c.ev, weights=w, obs_counts=obs)
+            elif not ok.any():
+                continue
+            else:  # rows ruled out by their steps: analysed again without them
+                keep = np.flatnonzero(ok)
+                ev = net.compiled.analyse(c.ev.codes[keep], w[keep],
+                                          None if c.ev.values is None else c.ev.values[keep],
+                                          keep_assign=False)
+            part = net.compiled.estep(ev, prepared)
+            total = part if total is None else total + part
+        if total is None:
+            raise DataError("bnem bug: a slice with no possible step")
+        return total
+
+
+def _log_prob_or_minus_inf(compiled: CompiledNetwork, ev: ChunkEvidence, prepared) -> np.ndarray:
+    """Per row log P(observed part); rows impossible under the parameters get -inf."""
+    out = np.empty(ev.n_rows)
+    bad = np.zeros(ev.n_rows, dtype=bool)
+    sub = ev
+    while True:
+        keep = np.flatnonzero(~bad)
+        if keep.size == 0:
+            break
+        if keep.size < ev.n_rows:
+            sub = compiled.analyse(ev.codes[keep], None,
+                                   None if ev.values is None else ev.values[keep],
+                                   keep_assign=False)
+        try:
+            out[keep] = compiled.log_prob(sub, prepared)
+            break
+        except ImpossibleRows as exc:
+            bad[keep[exc.rows]] = True
+    out[bad] = -np.inf
+    return out
+
+
+# -- forward-backward -------------------------------------------------------------------
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore", under="ignore"):
+        return np.log(np.sum(np.exp(a - top), axis=axis)) + np.squeeze(top, axis=axis)
+
+
+@dataclass(frozen=True)
+class Smoothed:
+    """Forward-backward's results for a set of sequences."""
+
+    log_likelihood: np.ndarray   # (sequences,)
+    posterior: np.ndarray        # (steps, K): P(h_t | its sequence)
+    transitions: np.ndarray      # (K, K): sum over sequences and t >= 1 of w P(h_{t-1}, h_t | seq)
+    initial: np.ndarray          # (K,): sum over sequences of w P(h_0 | seq)
+
+
+def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
+                     lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
+    """Forward-backward in log space, one pass per time position, batched over the
+    sequences (steps of sequence ``i`` are rows ``starts[i] ..`` of ``emission``,
+    ``(steps, K)`` log P(step | state)). An impossible sequence has log-likelihood
+    -inf and zero posteriors."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    order = np.argsort(-lengths, kind="stable")
+    ln, st = lengths[order], starts[order]
+    n_steps, k = emission.shape
+    longest = int(ln[0]) if ln.size else 0
+    active = np.searchsorted(-ln, -np.arange(longest), side="left")  # sequences longer than p
+    la = np.empty((n_steps, k))
+    la[st] = log_start + emission[st]
+    for p in range(1, longest):
+        idx = st[:active[p]] + p
+        la[idx] = _logsumexp(la[idx - 1][:, :, None] + log_trans, axis=1) + emission[idx]
+    ends = starts + lengths - 1
+    ll = _logsumexp(la[ends], axis=1)
+    lb = np.empty((n_steps, k))
+    lb[ends] = 0.0
+    step_seq = np.repeat(np.arange(lengths.size), lengths)
+    possible = np.isfinite(ll)
+    norm = np.where(possible, ll, 0.0)[step_seq]
+    trans = np.zeros((k, k))
+    w_seq = np.where(possible, weights, 0.0)
+    with np.errstate(under="ignore"):
+        for p in range(longest - 2, -1, -1):
+            idx = st[:active[p + 1]] + p
+            nxt = idx + 1
+            ahead = emission[nxt] + lb[nxt]                        # (n, K)
+            lb[idx] = _logsumexp(log_trans + ahead[:, None, :], axis=2)
+            joint = la[idx][:, :, None] + log_trans + ahead[:, None, :] - norm[idx][:, None, None]
+            trans += np.einsum("n,njk->jk", w_seq[step_seq[idx]], np.exp(joint))
+        post = np.exp(la + lb - norm[:, None])
+    post[~possible[step_seq]] = 0.0
+    initial = w_seq @ post[starts]
+    return Smoothed(ll, post, trans, initial)
+
+
+# -- the data source the EM driver reads ---------------------------------------------------
+
+class ChainData:
+    """Sequences against a chained two-slice network: the E-step of
+    :func:`bnem.fit` by forward-backward (see the module docstring)."""
+
+    def __init__(self, compiled: CompiledNetwork, data: Sequences,
+                 budget: MemoryBudget = MemoryBudget()) -> None:
+        network = compiled.network
+        chain, where = slices_of(network)
+        self.compiled = compiled
+        self.data = data
+        self.chain = chain
+        self.k = int(network.cards[network.discrete_index(f"{chain}[0]")])
+        names = {v for v, _ in where.values()}
+        unknown = [c for c in data.steps.columns if c not in names]
+        if unknown:
+            raise BnemValueError(f"column(s) {unknown} name no variable of the two-slice "
+                                 f"network (its variables: {sorted(names)})")
+        self.slices = tuple(_slice_net(network, compiled, chain, where, s) for s in (0, 1))
+        starts = data.starts
+        first = np.zeros(len(data.steps), dtype=bool)
+        first[starts] = True
+        self._first = first
+        self._step_weight = np.repeat(data.weights, data.lengths)
+        self.rows = []
+        for s, net in enumerate(self.slices):
+            at = first if s == 0 else ~first
+            frame = data.steps[at].rename(columns={v: f"{v}[{s}]" for v in data.steps.columns})
+            self.rows.append(None if not at.any() else
+                             _SliceRows(net, frame.reset_index(drop=True),
+                                        self._step_weight[at], budget))
+        self._at = (np.flatnonzero(first), np.flatnonzero(~first))
+        observed = {c for c in data.steps.columns if data.steps[c].notna().any()}
+        self.latent = tuple(n for n in network.nodes if where[n][0] not in observed)
+        pair_codes, pair_values, pair_w = self._pairs()
+        self._pair_rows = (pair_codes, pair_values, pair_w)
+        self.obs_counts = add_at(compiled.structure.n_params,
+                                 ((idx, pair_w[full]) for _, full, idx in
+                                  observed_families(compiled.structure, pair_codes)))
+
+    # -- FitData ---------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        return len(self.data)
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.data.weights.sum())
+
+    @property
+    def n_distinct(self) -> int:
+        return len(self.data)
+
+    def close(self) -> None:
+        pass
+
+    def digest(self) -> str:
+        d = hashlib.sha256()
+        for rows in self.rows:
+            if rows is not None:
+                for a in (rows.codes, rows.inverse) + (() if rows.values is None else (rows.values,)):
+                    d.update(np.ascontiguousarray(a).tobytes())
+        d.update(self.data.lengths.tobytes())
+        d.update(self.data.weights.tobytes())
+        return d.hexdigest()
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Consecutive steps as rows of the two-slice network (slice 0 the earlier
+        step; a sequence of one step with slice 1 missing): what starting points are
+        drawn from (each later step is seen twice there; EM itself never reads them)."""
+        steps, lengths = self.data.steps, self.data.lengths
+        starts = self.data.starts
+        later = np.flatnonzero(~self._first)
+        single = starts[lengths == 1]
+        before = np.concatenate([later - 1, single])
+        after = np.concatenate([later, np.full(single.size, -1)])
+        cols = {}
+        for v in steps.columns:
+            col = steps[v].to_numpy(dtype=object)
+            cols[f"{v}[0]"] = col[before]
+            nxt = np.empty(after.size, dtype=object)
+            nxt[:] = None
+            ok = after >= 0
+            nxt[ok] = col[after[ok]]
+            cols[f"{v}[1]"] = nxt
+        frame = pd.DataFrame(cols).infer_objects()
+        w = np.concatenate([self._step_weight[later], self._step_weight[single]])
+        enc = encode(frame, list(self.compiled.network.variables.values()), merge=False,
+                     sample_weight=w)
+        codes = enc.codes[enc.inverse]
+        values = enc.values[enc.inverse] if enc.values.size else \
+            np.zeros((codes.shape[0], 0))
+        return codes, values, enc.weights[enc.inverse]
+
+    def canonical_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._pair_rows
+
+    def distinct_rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        yield self._pair_rows[0], self._pair_rows[2]
+
+    # -- the E-step ----------------------------------------------------------------------
+    def _slice_parameters(self, params: Parameters, net: SliceNet) -> Parameters:
+        theta = np.ones(net.compiled.structure.n_params)  # the chain's table: 1 (observed)
+        theta[net.own] = params.theta[net.template]
+        gaussians = params.gaussians
+        return Parameters(theta, {n: gaussians[n] for n in net.gaussian_nodes}
+                          if net.gaussian_nodes else None)
+
+    def emissions(self, params: Parameters) -> tuple[np.ndarray, list]:
+        """``(steps, K)`` log P(step | chain state), and per slice its prepared
+        parameters and ``(K, distinct steps)`` log-likelihoods."""
+        out = np.empty((len(self.data.steps), self.k))
+        slices = []
+        for s, (net, rows) in enumerate(zip(self.slices, self.rows)):
+            prep = net.compiled.prepare(self._slice_parameters(params, net))
+            lik = None
+            if rows is not None:
+                lik = rows.log_likelihoods(net, prep)
+                out[self._at[s]] = lik.T[rows.inverse]
+            slices.append((prep, lik))
+        return out, slices
+
+    def chain_tables(self, params: Parameters) -> tuple[np.ndarray, np.ndarray]:
+        network = self.compiled.network
+        tables = []
+        for s in (0, 1):
+            i = network.discrete_index(f"{self.chain}[{s}]")
+            tables.append(params.theta[network.offsets[i]:network.offsets[i + 1]])
+        with np.errstate(divide="ignore"):
+            return np.log(tables[0]), np.log(tables[1]).reshape(self.k, self.k)
+
+    def smoothed(self, params: Parameters) -> tuple[Smoothed, list]:
+        log_start, log_trans = self.chain_tables(params)
+        emission, prepared = self.emissions(params)
+        return forward_backward(log_start, log_trans, emission, self.data.lengths,
+                                self.data.weights), prepared
+
+    def stats(self, params: Parameters, hard: bool = False, context: str = "") -> Stats:
+        if hard:
+            raise BnemValueError("hard=True is not available for sequences learned without "
+                                 "unrolling; use soft EM, or unroll the network "
+                                 "(bnem.dynamic_network(..., length=T), bnem.sequence_rows)")
+        sm, prepared = self.smoothed(params)
+        bad = np.flatnonzero(~np.isfinite(sm.log_likelihood))
+        if bad.size:
+            i = int(bad[0])
+            raise ImpossibleRowError(
+                f"sequence {self.data.ids[i]!r} has probability zero under the "
+                f"{context or 'current'} parameters (no path of the chain "
+                f"{self.chain!r} can produce it); {bad.size} sequence(s) in all. Start from "
+                "parameters without zeros (a prior, or init='random').")
+        network, structure = self.compiled.network, self.compiled.structure
+        counts = np.zeros(structure.n_params)
+        for s in (0, 1):
+            i = network.discrete_index(f"{self.chain}[{s}]")
+            counts[network.offsets[i]:network.offsets[i + 1]] = \
+                sm.initial if s == 0 else sm.transitions.ravel()
+        moments: list = [None] * len(structure.components)
+        w_step = self._step_weight * np.isfinite(sm.log_likelihood)[
+            np.repeat(np.arange(len(self.data)), self.data.lengths)]
+        for s, (net, rows) in enumerate(zip(self.slices, self.rows)):
+            if rows is None:
+                continue
+            at = self._at[s]
+            weights = np.stack([np.bincount(rows.inverse, weights=w_step[at] * sm.posterior[at, j],
+                                            minlength=rows.n_distinct)
+                                for j in range(self.k)]).ravel()
+            prep, lik = prepared[s]
+            part = rows.stats(net, prep, weights, np.isfinite(lik.ravel()))
+            counts[net.template] += part.counts[net.own]
+            for j, m in zip(net.components, part.moments):
+                moments[j] = m if moments[j] is None else moments[j] + m
+        if structure.components:
+            for j, comp in enumerate(structure.components):
+                if moments[j] is None:
+                    moments[j] = Moments(np.zeros(comp.size), np.zeros((comp.size, comp.m)),
+                                         np.zeros((comp.size, comp.m, comp.m)))
+        ll = float(self.data.weights @ sm.log_likelihood)
+        return Stats(counts, tuple(moments), ll, None, self.total_weight)
