@@ -47,6 +47,7 @@ from ..ragged import add_at
 from .budget import MemoryBudget
 from .compiled import CompiledNetwork, ImpossibleRows, compile
 from .evidence import ChunkEvidence, observed_families
+from .jit import disabled, jitted
 from .stats import Moments, Stats
 
 if TYPE_CHECKING:
@@ -251,12 +252,150 @@ class Smoothed:
     initial: np.ndarray          # (K,): sum over sequences of w P(h_0 | seq)
 
 
+KERNEL_STEPS = 2_000  # a longest sequence from this many steps on: the compiled kernel
+                     # (the numpy path runs one pass per time position, ~20 us each)
+
+
 def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
                      lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
+    """Forward-backward over sequences (steps of sequence ``i`` are consecutive rows
+    of ``emission``, ``(steps, K)`` log P(step | state), in order): the compiled
+    kernel (scaled linear space) when numba is installed and a sequence is long, the
+    numpy path (log space, one pass per time position batched over the sequences)
+    otherwise and for any sequence the kernel cannot represent. An impossible
+    sequence has log-likelihood -inf and zero posteriors."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    weights = np.asarray(weights, dtype=float)
+    if lengths.size and int(lengths.max()) >= KERNEL_STEPS and not disabled():
+        kernel = jitted(_scaled_kernel)
+        if kernel is not None:
+            return _compiled(kernel, log_start, log_trans, emission, lengths, weights)
+    return log_forward_backward(log_start, log_trans, emission, lengths, weights)
+
+
+def _compiled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
+              lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
+    """The kernel over every sequence; those it flags (a scale of 0 or beyond floats)
+    are done again by :func:`log_forward_backward`."""
+    n_steps, k = emission.shape
+    top = emission.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(under="ignore"):
+        scaled = np.exp(emission - top[:, None])
+    starts = np.cumsum(lengths) - lengths
+    post = np.zeros((n_steps, k))
+    trans = np.zeros((k, k))
+    initial = np.zeros(k)
+    ll = np.zeros(lengths.size)
+    ok = np.zeros(lengths.size, dtype=np.bool_)
+    kernel(np.exp(log_start), np.exp(log_trans), scaled, top, starts, lengths, weights,
+           post, trans, initial, ll, ok)
+    redo = np.flatnonzero(~ok)
+    if redo.size:
+        rows = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in redo])
+        again = log_forward_backward(log_start, log_trans, emission[rows], lengths[redo],
+                                     weights[redo])
+        ll[redo] = again.log_likelihood
+        post[rows] = again.posterior
+        trans += again.transitions
+        initial += again.initial
+    return Smoothed(ll, post, trans, initial)
+
+
+def _scaled_kernel(start, trans, scaled, top, starts, lengths, weights, post, trans_acc,
+                   initial, ll, ok):  # pragma: no cover  (compiled by numba; tested through it)
+    """Scaled forward-backward, one sequence at a time: ``alpha`` normalised at each
+    step (its sum is the step's scale), ``beta`` divided by the next step's scale, so
+    ``alpha * beta`` is the posterior. ``post`` holds alpha until the backward pass
+    overwrites it. A sequence with a zero scale or a value beyond floats is flagged
+    (``ok`` False) and contributes nothing."""
+    k = start.size
+    scale = np.empty(scaled.shape[0])
+    beta = np.empty(k)
+    b = np.empty(k)
+    acc = np.empty((k, k))
+    for i in range(lengths.size):
+        s0 = starts[i]
+        n = lengths[i]
+        c = 0.0
+        for j in range(k):
+            a = start[j] * scaled[s0, j]
+            post[s0, j] = a
+            c += a
+        good = c > 0.0
+        if good:
+            scale[s0] = c
+            for j in range(k):
+                post[s0, j] /= c
+        t = 1
+        while good and t < n:
+            r = s0 + t
+            c = 0.0
+            for j in range(k):
+                a = 0.0
+                for h in range(k):
+                    a += post[r - 1, h] * trans[h, j]
+                a *= scaled[r, j]
+                post[r, j] = a
+                c += a
+            if c > 0.0:
+                scale[r] = c
+                for j in range(k):
+                    post[r, j] /= c
+            else:
+                good = False
+            t += 1
+        if not good:
+            for r in range(s0, s0 + n):
+                for j in range(k):
+                    post[r, j] = 0.0
+            continue
+        total = 0.0
+        for r in range(s0, s0 + n):
+            total += np.log(scale[r]) + top[r]
+        for j in range(k):
+            beta[j] = 1.0
+            for h in range(k):
+                acc[j, h] = 0.0
+        for t in range(n - 1, 0, -1):
+            r = s0 + t
+            for j in range(k):
+                post[r, j] *= beta[j]          # alpha * beta: the posterior at r
+                b[j] = scaled[r, j] * beta[j] / scale[r]
+            for h in range(k):
+                a = 0.0
+                for j in range(k):
+                    a += trans[h, j] * b[j]
+                    acc[h, j] += post[r - 1, h] * trans[h, j] * b[j]
+                beta[h] = a                    # beta at r - 1
+            for h in range(k):
+                if not np.isfinite(beta[h]):
+                    good = False
+        if good:
+            for j in range(k):
+                post[s0, j] *= beta[j]
+            for j in range(k):
+                for h in range(k):
+                    if not np.isfinite(acc[j, h]):
+                        good = False
+        if not good:
+            for r in range(s0, s0 + n):
+                for j in range(k):
+                    post[r, j] = 0.0
+            continue
+        ok[i] = True
+        ll[i] = total
+        w = weights[i]
+        for j in range(k):
+            initial[j] += w * post[s0, j]
+            for h in range(k):
+                trans_acc[j, h] += w * acc[j, h]
+
+
+def log_forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
+                         lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
     """Forward-backward in log space, one pass per time position, batched over the
-    sequences (steps of sequence ``i`` are rows ``starts[i] ..`` of ``emission``,
-    ``(steps, K)`` log P(step | state)). An impossible sequence has log-likelihood
-    -inf and zero posteriors."""
+    sequences."""
     lengths = np.asarray(lengths, dtype=np.int64)
     starts = np.cumsum(lengths) - lengths
     order = np.argsort(-lengths, kind="stable")
@@ -472,3 +611,100 @@ class ChainData:
                                          np.zeros((comp.size, comp.m, comp.m)))
         ll = float(self.data.weights @ sm.log_likelihood)
         return Stats(counts, tuple(moments), ll, None, self.total_weight)
+
+
+# -- queries of a fitted two-slice network ---------------------------------------------------
+
+def smooth(network: "BayesianNetwork", data: Sequences) -> Smoothed:
+    """Forward-backward of ``data`` under ``network``'s parameters: each sequence's
+    log-likelihood and each step's ``P(chain state | its sequence)``."""
+    chained = ChainData(compile(network), data)
+    return chained.smoothed(Parameters.of(network))[0]
+
+
+def viterbi_path(network: "BayesianNetwork", data: Sequences) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable path of the chain given each sequence's observed cells (the
+    slice's other unobserved variables summed out): ``(states per step, log P(path,
+    observed) per sequence)``; an impossible sequence gets -inf and state -1."""
+    chained = ChainData(compile(network), data)
+    params = Parameters.of(network)
+    log_start, log_trans = chained.chain_tables(params)
+    emission, _ = chained.emissions(params)
+    lengths = data.lengths
+    if lengths.size and int(lengths.max()) >= KERNEL_STEPS and not disabled():
+        kernel = jitted(_viterbi_kernel)
+        if kernel is not None:
+            path = np.full(emission.shape[0], -1, dtype=np.int64)
+            best = np.full(lengths.size, -np.inf)
+            kernel(log_start, log_trans, emission, data.starts, lengths, path, best)
+            return path, best
+    return _log_viterbi(log_start, log_trans, emission, lengths)
+
+
+def _log_viterbi(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
+                 lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Viterbi in log space, one pass per time position, batched over the sequences."""
+    starts = np.cumsum(lengths) - lengths
+    order = np.argsort(-lengths, kind="stable")
+    ln, st = lengths[order], starts[order]
+    n_steps, k = emission.shape
+    longest = int(ln[0]) if ln.size else 0
+    active = np.searchsorted(-ln, -np.arange(longest), side="left")
+    score = np.empty((n_steps, k))
+    back = np.zeros((n_steps, k), dtype=np.int64)
+    score[st] = log_start + emission[st]
+    for p in range(1, longest):
+        idx = st[:active[p]] + p
+        cand = score[idx - 1][:, :, None] + log_trans          # (n, from, to)
+        back[idx] = cand.argmax(axis=1)
+        score[idx] = np.take_along_axis(cand, back[idx][:, None, :], axis=1)[:, 0] + emission[idx]
+    ends = starts + lengths - 1
+    best = score[ends].max(axis=1)
+    path = np.full(n_steps, -1, dtype=np.int64)
+    path[ends] = score[ends].argmax(axis=1)
+    for p in range(longest - 1, 0, -1):
+        idx = st[:active[p]] + p
+        path[idx - 1] = back[idx, path[idx]]
+    step_seq = np.repeat(np.arange(lengths.size), lengths)
+    path[~np.isfinite(best)[step_seq]] = -1
+    return path, best
+
+
+def _viterbi_kernel(log_start, log_trans, emission, starts, lengths, path,
+                    best):  # pragma: no cover  (compiled by numba; tested through it)
+    """Viterbi one sequence at a time (the same steps as :func:`_log_viterbi`)."""
+    k = log_start.size
+    score = np.empty(k)
+    nxt = np.empty(k)
+    back = np.zeros((emission.shape[0], k), np.int64)
+    for i in range(lengths.size):
+        s0 = starts[i]
+        n = lengths[i]
+        for j in range(k):
+            score[j] = log_start[j] + emission[s0, j]
+        for t in range(1, n):
+            r = s0 + t
+            for j in range(k):
+                top = -np.inf
+                arg = 0
+                for h in range(k):
+                    v = score[h] + log_trans[h, j]
+                    if v > top:
+                        top = v
+                        arg = h
+                nxt[j] = top + emission[r, j]
+                back[r, j] = arg
+            for j in range(k):
+                score[j] = nxt[j]
+        top = -np.inf
+        arg = 0
+        for j in range(k):
+            if score[j] > top:
+                top = score[j]
+                arg = j
+        best[i] = top
+        if top == -np.inf:
+            continue
+        path[s0 + n - 1] = arg
+        for t in range(n - 1, 0, -1):
+            path[s0 + t - 1] = back[s0 + t, path[s0 + t]]

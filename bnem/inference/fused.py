@@ -22,11 +22,12 @@ compilation.
 from __future__ import annotations
 
 import os
-import pathlib
 import weakref
 from typing import Any
 
 import numpy as np
+
+from .jit import disabled, jitted
 
 # a chunk's clique entries below which the numpy path is used: numba's import and the
 # load of the cached kernel cost about 0.5 s in a new process, which the kernel's saving
@@ -39,7 +40,7 @@ _FLAT: dict[int, tuple] = {}   # id(chunk evidence) -> its flat arrays, while it
 
 def wanted(evidence: Any) -> bool:
     """Whether to try the kernel on this chunk."""
-    if os.environ.get("BNEM_KERNEL", "auto") == "numpy":
+    if disabled():
         return False
     forced = os.environ.get("BNEM_KERNEL") == "fused"
     if not forced:
@@ -56,21 +57,7 @@ def wanted(evidence: Any) -> bool:
 def _kernel() -> Any:
     """The compiled kernel (None when numba is not installed)."""
     if "kernel" not in _STATE:
-        if "NUMBA_CACHE_DIR" not in os.environ:
-            base = os.environ.get("XDG_CACHE_HOME") or str(pathlib.Path.home() / ".cache")
-            os.environ["NUMBA_CACHE_DIR"] = str(pathlib.Path(base) / "bnem" / "numba")
-        try:
-            import numba
-        except ImportError:
-            _STATE["kernel"] = None
-            return None
-        folder = pathlib.Path(os.environ["NUMBA_CACHE_DIR"])
-        try:  # compiled code is cached on disk where the folder can be written
-            folder.mkdir(parents=True, exist_ok=True)
-            cache = os.access(folder, os.W_OK)
-        except OSError:
-            cache = False
-        _STATE["kernel"] = numba.njit(cache=cache, nogil=True)(_calibrate_counts)
+        _STATE["kernel"] = jitted(_calibrate_counts)
     return _STATE["kernel"]
 
 

@@ -1,9 +1,12 @@
 """``bnem.HiddenMarkovModel``: hmmlearn's interface, missing observations allowed (models
 layer).
 
-The model is :func:`bnem.hidden_markov_network` (an HMM unrolled to the longest
-sequence, transitions and emissions shared) learned by :func:`bnem.fit` with
-``sum_out_barren=True``, which is Baum-Welch (see :mod:`bnem.models.sequences`). Like
+The model is :func:`bnem.hidden_markov_network` learned by :func:`bnem.fit`, which is
+Baum-Welch, in one of two ways (``inference=``): unrolled to the longest sequence
+(transitions and emissions shared, ``sum_out_barren=True``; see
+:mod:`bnem.models.sequences`), or as its two slices with forward-backward over the
+hidden chain (:mod:`bnem.inference.chain`), whose time and memory grow linearly with
+the steps whatever the sequences' lengths. Both give the same iterates. Like
 hmmlearn, ``X`` holds every sequence's steps one after the other and ``lengths`` says
 how many rows each sequence has; unlike hmmlearn, NaN is allowed anywhere in ``X``.
 Each column of ``X`` is an emission variable: categorical (a table per hidden state),
@@ -25,13 +28,17 @@ from ..errors import BnemValueError
 from ..network.bayesnet import BayesianNetwork
 from ..network.forms import count_states
 from ..network.from_data import column_states
+from ..data.sequences import Sequences
 from .estimator_fit import fit_for_estimator as em_fit
+from ..inference.chain import smooth, viterbi_path
 from .sequences import hidden_markov_network, sequence_rows, slice_name, viterbi
 from .sklearn_mixture import seed_of
 
 HIDDEN = "state"
 LARGE_COUNT = 5_000  # default max_count above this: refused unless max_count is given
 EMISSIONS = ("categorical", "gaussian", "poisson")
+INFERENCE = ("auto", "unroll", "chain")
+CHAIN_FROM = 200  # inference="auto": sequences longer than this are not unrolled
 
 
 class HiddenMarkovModel(BaseEstimator):
@@ -55,6 +62,15 @@ class HiddenMarkovModel(BaseEstimator):
         Slices to unroll to (default: the longest sequence of the first ``fit`` or
         ``partial_fit`` batch). ``partial_fit`` keeps it: set it to the longest sequence
         the stream may bring.
+    inference : {"auto", "unroll", "chain"}, default "auto"
+        How ``fit`` and the fitted model evaluate sequences. ``"unroll"``: the network
+        unrolled to the longest sequence (what ``partial_fit`` continues from).
+        ``"chain"``: the two slices and forward-backward over the hidden chain, in time
+        and memory linear in the steps (one sequence of 100,000 steps is a fraction of a
+        second per iteration); ``network_`` is then the two-slice network and
+        ``partial_fit`` is not available. ``"auto"``: ``"chain"`` when ``length`` is not
+        given and the longest training sequence has more than 200 steps, else
+        ``"unroll"``. Both give the same EM iterates.
     step, fading
         Online EM's step schedule and fading factor for :meth:`partial_fit` (see
         :class:`bnem.OnlineEM`).
@@ -66,7 +82,8 @@ class HiddenMarkovModel(BaseEstimator):
     emissionprob_ : dict column -> DataFrame (states x symbols)  (categorical)
     means_, covars_ : ndarray (n_components, n_features)  (gaussian; variances)
     lambdas_ : ndarray (n_components, n_features)  (poisson: the rates)
-    network_ : BayesianNetwork (unrolled to the longest training sequence)
+    network_ : BayesianNetwork (unrolled to the longest training sequence, or its two
+        slices with ``inference='chain'``)
     log_likelihood_, converged_, n_iter_
 
     Examples
@@ -81,7 +98,8 @@ class HiddenMarkovModel(BaseEstimator):
                  n_init: int = 3, tol: float = 1e-6, max_iter: int = 500,
                  random_state: Any = None, length: int | None = None,
                  max_count: int | None = None,
-                 step: Any = (0.7, 2.0), fading: float | None = None) -> None:
+                 step: Any = (0.7, 2.0), fading: float | None = None,
+                 inference: str = "auto") -> None:
         self.n_components = n_components
         self.emission = emission
         self.max_count = max_count
@@ -92,22 +110,30 @@ class HiddenMarkovModel(BaseEstimator):
         self.length = length
         self.step = step
         self.fading = fading
+        self.inference = inference
 
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence)."""
         k = check_int(self.n_components, "n_components", minimum=1)
         check_choice(self.emission, "emission", EMISSIONS)
+        check_choice(self.inference, "inference", INFERENCE)
         frame = self._frame(X, fitting=True)
-        wide = sequence_rows(frame, lengths=self._lengths(frame, lengths))
+        sizes = self._lengths(frame, lengths)
         self._observed = self._observed_states(frame)
-        net = self._network(k, self._unrolled(wide))
         # Poisson rates start from the data (random responsibilities, then an M-step):
         # a random table would start every rate near max_count / 2, where small counts
         # can have probability below the floating-point range
         init = "random-resp" if self.emission == "poisson" else None
-        res = em_fit(net, self._padded(wide, net), seed=seed_of(self.random_state),
-                     n_init=self.n_init, tol=self.tol, max_iter=self.max_iter,
-                     sum_out_barren=True, init=init)
+        options = dict(seed=seed_of(self.random_state), n_init=self.n_init, tol=self.tol,
+                       max_iter=self.max_iter, init=init)
+        self._chained = self.inference == "chain" or (
+            self.inference == "auto" and self.length is None and int(sizes.max()) > CHAIN_FROM)
+        if self._chained:
+            res = em_fit(self._network(k, 2), Sequences(frame, lengths=sizes), **options)
+        else:
+            wide = sequence_rows(frame, lengths=sizes)
+            net = self._network(k, self._unrolled(wide))
+            res = em_fit(net, self._padded(wide, net), sum_out_barren=True, **options)
         self.__dict__.pop("online_", None)
         self.network_ = res.network
         self.result_ = res
@@ -126,6 +152,11 @@ class HiddenMarkovModel(BaseEstimator):
         from .estimator_fit import online_update
 
         first = not hasattr(self, "network_")
+        if getattr(self, "_chained", False) and not first:
+            raise BnemValueError("partial_fit continues an unrolled model, and this one was "
+                                 "fitted as two slices (inference='chain'); fit with "
+                                 "inference='unroll' (and length= the longest sequence) to "
+                                 "continue it online")
         if first:
             k = check_int(self.n_components, "n_components", minimum=1)
             check_choice(self.emission, "emission", EMISSIONS)
@@ -235,13 +266,27 @@ class HiddenMarkovModel(BaseEstimator):
         wide = sequence_rows(frame, lengths=sizes)
         return wide, sizes, self._network_for(self._length_of(wide))
 
+    def _sequences(self, X: Any, lengths: Any) -> Sequences | None:
+        """``X`` as :class:`Sequences` for a model fitted as two slices (else None)."""
+        if not getattr(self, "_chained", False):
+            return None
+        check_is_fitted(self, "network_")
+        frame = self._frame(X)
+        return Sequences(frame, lengths=self._lengths(frame, lengths))
+
     def score(self, X: Any, lengths: Any = None) -> float:
         """Log-likelihood of ``X`` (every sequence, summed), as hmmlearn's ``score``."""
+        seqs = self._sequences(X, lengths)
+        if seqs is not None:
+            return float(np.sum(smooth(self.network_, seqs).log_likelihood))
         wide, _, net = self._wide(X, lengths)
         return float(net.log_likelihood(wide))
 
     def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
         """``(n_steps, n_components)``: P(state at each step | its whole sequence)."""
+        seqs = self._sequences(X, lengths)
+        if seqs is not None:
+            return smooth(self.network_, seqs).posterior
         wide, sizes, net = self._wide(X, lengths)
         parts = [net.posterior(wide, slice_name(HIDDEN, t)).to_numpy()
                  for t in range(wide.shape[1] // len(self._observed))]
@@ -251,6 +296,10 @@ class HiddenMarkovModel(BaseEstimator):
     def decode(self, X: Any, lengths: Any = None) -> tuple[float, np.ndarray]:
         """The most probable state path (Viterbi): ``(log probability, states)``, as
         hmmlearn's ``decode``."""
+        seqs = self._sequences(X, lengths)
+        if seqs is not None:
+            path, best = viterbi_path(self.network_, seqs)
+            return float(np.sum(best)), path
         wide, sizes, net = self._wide(X, lengths)
         path, logp = viterbi(net, wide, hidden=HIDDEN, lengths=sizes)
         labels = path.to_numpy(dtype=object)

@@ -1,0 +1,392 @@
+"""Sequences without unrolling: forward-backward over the hidden chain of a two-slice
+network (bnem.inference.chain), against the unrolled network, brute-force enumeration
+and the log-space path."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bnem
+from bnem.data.sequences import Sequences
+from bnem.errors import BnemValueError, DataError, ImpossibleRowError, NetworkError
+from bnem.inference import chain
+from bnem.inference.chain import ChainData
+from bnem.inference.dataset import AnalysedData
+from bnem.network.parameters import Parameters
+
+SYMBOLS = ["a", "b", "c"]
+
+
+def _random_tables(rng, obs, k):
+    """A random HMM's CPDs: the two-slice network's and, for ``unrolled``, by slice."""
+    def rnd(shape):
+        a = rng.random(shape) + 0.05
+        return a / a.sum(-1, keepdims=True)
+    cp = {"state[0]": rnd(k), "state[1]": rnd((k, k))}
+    for c, states in obs.items():
+        cp[f"{c}[0]"] = rnd((k, len(states))) if states != "continuous" else \
+            {"intercept": rng.normal(size=k), "weights": np.zeros((k, 0)),
+             "variance": rng.random(k) + 0.5}
+        cp[f"{c}[1]"] = cp[f"{c}[0]"]
+    return cp
+
+
+def _unrolled_tables(cp, obs, length):
+    out = {"state[0]": cp["state[0]"]}
+    for t in range(length):
+        for c in obs:
+            out[f"{c}[{t}]"] = cp[f"{c}[0]"]
+        if t:
+            out[f"state[{t}]"] = cp["state[1]"]
+    return out
+
+
+def _steps(rng, obs, n, missing=0.25):
+    cols = {}
+    for c, states in obs.items():
+        if states == "continuous":
+            v = rng.normal(size=n)
+            v[rng.random(n) < missing] = np.nan
+        else:
+            v = rng.choice(states, n).astype(object)
+            v[rng.random(n) < missing] = None
+        cols[c] = v
+    return pd.DataFrame(cols)
+
+
+def _fit(net, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bnem.fit(net, data, init="network", accelerate="none", tol=0, **kw)
+
+
+@pytest.mark.parametrize("obs", [{"y": SYMBOLS, "z": ["u", "v"]},
+                                 {"y": "continuous", "z": "continuous"},
+                                 {"y": SYMBOLS, "x": "continuous"}])
+def test_em_iterates_equal_the_unrolled_network(obs):
+    """Sequences of one length with missing cells: every EM iterate of the chained path
+    equals EM on the network unrolled to that length (no padding)."""
+    rng = np.random.default_rng(0)
+    k, length, n_seq = 3, 5, 6
+    steps = _steps(rng, obs, length * n_seq)
+    cp = _random_tables(rng, obs, k)
+    two = bnem.hidden_markov_network(k, obs, length=2).with_cpds(cp)
+    unrolled = bnem.hidden_markov_network(k, obs, length=length).with_cpds(
+        _unrolled_tables(cp, obs, length))
+    wide = bnem.sequence_rows(steps, lengths=[length] * n_seq)
+    a = _fit(unrolled, wide, max_iter=8)
+    b = _fit(two, Sequences(steps, lengths=[length] * n_seq), max_iter=8)
+    np.testing.assert_allclose(b.history.log_likelihood, a.history.log_likelihood,
+                               rtol=1e-12, atol=0)
+    for node in ("state[0]", "state[1]", f"{next(iter(obs))}[0]"):
+        got, want = b.network.cpd(node), a.network.cpd(node)
+        if hasattr(want, "values"):
+            np.testing.assert_allclose(got.values, want.values, atol=1e-10)
+        else:
+            np.testing.assert_allclose(got.intercept, want.intercept, atol=1e-10)
+            np.testing.assert_allclose(got.variance, want.variance, atol=1e-10)
+
+
+def _pooled(net, stats, var):
+    """A variable's counts summed over the slices of ``net``."""
+    total = 0
+    for n in net.nodes:
+        if n.startswith(f"{var}["):
+            i = net.discrete_index(n)
+            total = total + stats.counts[net.offsets[i]:net.offsets[i + 1]]
+    return total
+
+
+def test_statistics_of_mixed_lengths_equal_the_unrolled_networks_by_length():
+    """Mixed lengths, missing cells, an observed chain cell and sequence weights: the
+    chained E-step's statistics equal the sum over lengths of the E-steps of the network
+    unrolled to each length."""
+    rng = np.random.default_rng(1)
+    obs = {"y": SYMBOLS, "z": ["u", "v"]}
+    k = 2
+    lengths = [1, 4, 2, 4, 3, 1, 2]
+    steps = _steps(rng, obs, sum(lengths))
+    steps["state"] = None
+    steps.loc[3, "state"] = "1"     # one step's chain state is observed
+    weights = rng.random(len(lengths)) + 0.5
+    cp = _random_tables(rng, obs, k)
+    two = bnem.hidden_markov_network(k, obs, length=2).with_cpds(cp)
+    got = ChainData(bnem.compile(two), Sequences(steps, lengths=lengths, sample_weight=weights)
+                    ).stats(Parameters.of(two))
+    want_ll, want = 0.0, {v: 0 for v in ("y", "z")}
+    start = trans = 0
+    ends = np.cumsum(lengths)
+    for length in sorted(set(lengths)):
+        pick = [i for i, n in enumerate(lengths) if n == length]
+        rows = np.concatenate([np.arange(ends[i] - length, ends[i]) for i in pick])
+        net = bnem.hidden_markov_network(k, obs, length=length).with_cpds(
+            _unrolled_tables(cp, obs, length))
+        wide = bnem.sequence_rows(steps.iloc[rows].reset_index(drop=True),
+                                  lengths=[length] * len(pick))
+        s = AnalysedData(bnem.compile(net), wide, sample_weight=weights[pick]).stats(
+            Parameters.of(net))
+        want_ll += s.log_likelihood
+        for v in want:
+            want[v] = want[v] + _pooled(net, s, v)
+        i = net.discrete_index("state[0]")
+        start = start + s.counts[net.offsets[i]:net.offsets[i + 1]]
+        for t in range(1, length):
+            i = net.discrete_index(f"state[{t}]")
+            trans = trans + s.counts[net.offsets[i]:net.offsets[i + 1]]
+    assert got.log_likelihood == pytest.approx(want_ll, rel=1e-13)
+    for v in want:
+        np.testing.assert_allclose(_pooled(two, got, v), want[v], rtol=1e-12)
+    i = two.discrete_index("state[0]")
+    np.testing.assert_allclose(got.counts[two.offsets[i]:two.offsets[i + 1]], start, rtol=1e-12)
+    i = two.discrete_index("state[1]")
+    np.testing.assert_allclose(got.counts[two.offsets[i]:two.offsets[i + 1]], trans, rtol=1e-12)
+    assert got.weight == pytest.approx(weights.sum())
+
+
+def test_dynamic_network_likelihood_equals_brute_force():
+    """A two-slice network with structure inside the slice (z -> w given the chain,
+    its own initial CPD for the chain), tiny sequences with missing cells: the
+    log-likelihood equals enumeration of every hidden path and missing cell."""
+    rng = np.random.default_rng(2)
+    two = bnem.dynamic_network({"h": ["0", "1"], "w": ["p", "q", "r"], "y": ["0", "1"]},
+                               within=[("h", "w"), ("h", "y"), ("w", "y")],
+                               between=[("h", "h")], length=2)
+    cpds = {}
+    for n in two.nodes:
+        shape = [len(two.states(p)) for p in two.parents(n)] + [len(two.states(n))]
+        a = rng.random(shape) + 0.1
+        cpds[n] = a / a.sum(-1, keepdims=True)
+    for v in ("w", "y"):
+        cpds[f"{v}[1]"] = cpds[f"{v}[0]"]   # shared across slices
+    two = two.with_cpds(cpds)
+    steps = pd.DataFrame({"w": ["p", None, "r", "q", None], "y": ["1", "0", None, None, "1"]})
+    lengths = [3, 2]
+    ll = chain.smooth(two, Sequences(steps, lengths=lengths)).log_likelihood
+
+    def table(n):
+        return np.asarray(two.cpd(n).values)
+    start, trans = table("h[0]"), table("h[1]")
+    w_of, y_of = table("w[1]"), table("y[1]")
+    wmap, ymap = {"p": 0, "q": 1, "r": 2}, {"0": 0, "1": 1}
+    at = 0
+    for i, n in enumerate(lengths):
+        rows = steps.iloc[at:at + n]
+        at += n
+        total = 0.0
+        for path in itertools.product(range(2), repeat=n):
+            p = start[path[0]] * np.prod([trans[path[t - 1], path[t]] for t in range(1, n)])
+            for t, (_, row) in enumerate(rows.iterrows()):
+                ws = [wmap[row.w]] if not pd.isna(row.w) else range(3)
+                ys = [ymap[row.y]] if not pd.isna(row.y) else range(2)
+                p *= sum(w_of[path[t], a] * y_of[path[t], a, b] for a in ws for b in ys)
+            total += p
+        assert ll[i] == pytest.approx(np.log(total), rel=1e-13)
+
+
+@pytest.fixture
+def kernel_always(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(chain, "KERNEL_STEPS", 1)
+    monkeypatch.delenv("BNEM_KERNEL", raising=False)
+
+
+def test_compiled_kernel_equals_the_log_space_path(kernel_always):
+    rng = np.random.default_rng(3)
+    k = 4
+    lengths = np.array([1, 7, 3, 600, 5])
+    emission = np.log(rng.random((lengths.sum(), k))) * 3
+    emission[10, :] = -np.inf                 # an impossible step: its sequence is flagged
+    emission[20, 2] = -np.inf
+    log_start = np.log(rng.dirichlet(np.ones(k)))
+    log_trans = np.log(rng.dirichlet(np.ones(k), size=k))
+    log_trans[1, 3] = -np.inf                 # a structural zero
+    w = rng.random(lengths.size) * 2
+    a = chain.log_forward_backward(log_start, log_trans, emission, lengths, w)
+    b = chain.forward_backward(log_start, log_trans, emission, lengths, w)
+    assert np.isneginf(a.log_likelihood[2]) and np.isneginf(b.log_likelihood[2])
+    np.testing.assert_allclose(b.log_likelihood, a.log_likelihood, rtol=1e-12)
+    np.testing.assert_allclose(b.posterior, a.posterior, atol=1e-9)
+    np.testing.assert_allclose(b.transitions, a.transitions, rtol=1e-9)
+    np.testing.assert_allclose(b.initial, a.initial, rtol=1e-11)
+    possible = np.repeat(np.isfinite(a.log_likelihood), lengths)
+    np.testing.assert_allclose(b.posterior.sum(axis=1)[possible], 1.0, rtol=1e-12)
+    assert not b.posterior[~possible].any()
+
+
+def _fitted_hmm(rng, obs, k, length=2):
+    return bnem.hidden_markov_network(k, obs, length=length).with_cpds(
+        _random_tables(rng, obs, k))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_queries_equal_the_unrolled_network(compiled, monkeypatch):
+    """Posteriors and the Viterbi path (numpy and compiled) equal the unrolled
+    network's posterior and bnem.viterbi, missing cells summed out."""
+    if compiled:
+        pytest.importorskip("numba")
+        monkeypatch.setattr(chain, "KERNEL_STEPS", 1)
+    rng = np.random.default_rng(4)
+    obs = {"y": SYMBOLS, "x": "continuous"}
+    cp = _random_tables(rng, obs, 3)
+    two = bnem.hidden_markov_network(3, obs, length=2).with_cpds(cp)
+    lengths = [6, 3, 6]
+    steps = _steps(rng, obs, sum(lengths))
+    seqs = Sequences(steps, lengths=lengths)
+    unrolled = bnem.hidden_markov_network(3, obs, length=6).with_cpds(_unrolled_tables(cp, obs, 6))
+    wide = bnem.sequence_rows(steps, lengths=lengths)
+    path, each = bnem.viterbi(unrolled, wide, lengths=lengths)
+    got_path, got_best = chain.viterbi_path(two, seqs)
+    np.testing.assert_allclose(got_best, each, rtol=1e-12)
+    want = np.concatenate([path.to_numpy(dtype=object)[i, :n] for i, n in enumerate(lengths)])
+    assert [str(s) for s in got_path] == list(want)
+    post = chain.smooth(two, seqs).posterior
+    long = wide[wide.notna().sum(axis=1) > 0]
+    p3 = unrolled.posterior(wide, "state[2]").to_numpy()
+    np.testing.assert_allclose(post[[2, 6 + 2, 9 + 2]], p3[[0, 1, 2]], atol=1e-12)
+    assert len(long) == 3
+
+
+def test_estimator_chained_queries_equal_the_unrolled_ones():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(260, 2))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = bnem.HiddenMarkovModel(2, emission="gaussian", random_state=0, n_init=1,
+                                      max_iter=2).fit(X, [230, 30])
+        assert auto.network_.nodes[-1] == "x1[1]"           # auto: chained (> 200 steps)
+        auto = bnem.HiddenMarkovModel(2, emission="gaussian", random_state=0, n_init=1,
+                                      max_iter=2).fit(X[:60], [30, 30])
+        assert auto.network_.nodes[-1] == "x1[29]"          # auto: unrolled
+        X, lengths = X[:45], [30, 15]
+        hmm = bnem.HiddenMarkovModel(2, emission="gaussian", random_state=0, n_init=1,
+                                     max_iter=20, inference="chain").fit(X, lengths)
+    assert hmm.network_.nodes[-1] == "x1[1]"
+    unrolled = bnem.HiddenMarkovModel(2, emission="gaussian", inference="unroll")
+    unrolled.n_features_in_, unrolled.feature_names_in_ = 2, hmm.feature_names_in_
+    unrolled._observed, unrolled._chained = hmm._observed, False
+    unrolled.startprob_, unrolled.transmat_ = hmm.startprob_, hmm.transmat_
+    unrolled.network_ = hmm.network_
+    unrolled.network_ = unrolled._network_for(30)
+    assert hmm.score(X, lengths) == pytest.approx(unrolled.score(X, lengths), rel=1e-12)
+    np.testing.assert_allclose(hmm.predict_proba(X, lengths),
+                               unrolled.predict_proba(X, lengths), atol=1e-10)
+    a, b = hmm.decode(X, lengths), unrolled.decode(X, lengths)
+    assert a[0] == pytest.approx(b[0], rel=1e-12)
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(BnemValueError, match="partial_fit"):
+        hmm.partial_fit(X, lengths)
+
+
+def test_one_long_sequence_recovers_its_transitions():
+    """20,000 steps in one sequence (SQUAREM, random starts): the log-likelihood never
+    falls and the transitions come back."""
+    rng = np.random.default_rng(6)
+    trans = np.array([[0.9, 0.1], [0.2, 0.8]])
+    emit = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    n = 20_000
+    u = rng.random(n)
+    state = [0]
+    for t in range(1, n):
+        state.append(int(u[t] > trans[state[-1], 0]))
+    state = np.array(state)
+    cum = np.cumsum(emit, axis=1)[state]
+    y = (rng.random(n)[:, None] > cum).sum(axis=1).astype(str).astype(object)
+    y[rng.random(n) < 0.2] = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bnem.fit(bnem.hidden_markov_network(2, {"y": ["0", "1", "2"]}, length=2),
+                       Sequences(pd.DataFrame({"y": y}), lengths=[n]), n_init=3, seed=0)
+    assert np.all(np.diff(res.history.log_likelihood) >= -1e-9 * n)
+    got = np.asarray(res.network.cpd("state[1]").values)
+    if got[0, 0] < got[1, 0]:      # the states' labels are arbitrary
+        got = got[::-1, ::-1]
+    np.testing.assert_allclose(got, trans, atol=0.03)
+
+
+def test_sequence_weights_count_like_repeated_sequences():
+    rng = np.random.default_rng(7)
+    obs = {"y": SYMBOLS}
+    two = _fitted_hmm(rng, obs, 2)
+    steps = _steps(rng, obs, 7)
+    once = ChainData(bnem.compile(two), Sequences(steps, lengths=[4, 3], sample_weight=[2, 1]))
+    twice = ChainData(bnem.compile(two),
+                      Sequences(pd.concat([steps.iloc[:4], steps], ignore_index=True),
+                                lengths=[4, 4, 3]))
+    a, b = once.stats(Parameters.of(two)), twice.stats(Parameters.of(two))
+    np.testing.assert_allclose(a.counts, b.counts, rtol=1e-12)
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-13)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_after_a_crash_gives_the_uninterrupted_fit(tmp_path):
+    rng = np.random.default_rng(8)
+    obs = {"y": SYMBOLS}
+    two = bnem.hidden_markov_network(2, obs, length=2)
+    seqs = Sequences(_steps(rng, obs, 300), lengths=[100, 200])
+
+    def crash(progress):
+        if progress.iteration == 5:
+            raise Crash()
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = bnem.fit(two, seqs, seed=1, max_iter=12, tol=0)
+        with pytest.raises(Crash):
+            bnem.fit(two, seqs, seed=1, max_iter=12, tol=0, checkpoint=tmp_path / "c.ckpt",
+                     callback=crash)
+        resumed = bnem.fit(two, seqs, seed=1, max_iter=12, tol=0, resume=tmp_path / "c.ckpt")
+        other = Sequences(_steps(rng, obs, 300), lengths=[100, 200])
+        with pytest.raises(bnem.BnemError, match="written for another data"):
+            bnem.fit(two, other, seed=1, max_iter=12, tol=0, resume=tmp_path / "c.ckpt")
+    assert resumed.log_likelihood == pytest.approx(full.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(resumed.history.log_likelihood, full.history.log_likelihood,
+                               rtol=1e-12)
+
+
+def test_clear_errors():
+    rng = np.random.default_rng(9)
+    obs = {"y": SYMBOLS}
+    two = _fitted_hmm(rng, obs, 2)
+    steps = _steps(rng, obs, 6, missing=0.0)
+    autoregressive = bnem.dynamic_network({"h": ["0", "1"], "y": SYMBOLS},
+                                          within=[("h", "y")], between=[("h", "h"), ("y", "y")])
+    with pytest.raises(NetworkError, match="2 arcs between slices"):
+        bnem.fit(autoregressive, Sequences(steps.rename(columns={"y": "y"}), lengths=[6]))
+    with pytest.raises(NetworkError, match="named for a slice"):
+        bnem.fit(bnem.load_network("asia"), Sequences(steps, lengths=[6]))
+    with pytest.raises(BnemValueError, match=r"column\(s\) \['q'\] name no variable"):
+        bnem.fit(two, Sequences(steps.rename(columns={"y": "q"}), lengths=[6]))
+    with pytest.raises(BnemValueError, match="hard=True"):
+        bnem.fit(two, Sequences(steps, lengths=[6]), hard=True)
+    zero = two.with_cpds({"y[0]": [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]],
+                          "y[1]": [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]})
+    bad = pd.DataFrame({"y": ["a", "a", "b", "a"], "id": ["s1", "s1", "s2", "s2"]})
+    with pytest.raises(ImpossibleRowError, match="sequence 's2'"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the start's equal emissions are warned of
+        bnem.fit(zero, Sequences(bad, sequence="id"), init="network")
+    with pytest.raises(BnemValueError, match="one weight per sequence"):
+        Sequences(steps, lengths=[3, 3], sample_weight=[1.0])
+    with pytest.raises(BnemValueError, match="lengths sum to 5"):
+        Sequences(steps, lengths=[2, 3])
+    gap = pd.DataFrame({"y": ["a", "b", "c"], "id": [1, 1, 1], "t": [0, 1, 3]})
+    with pytest.raises(DataError, match="sequence 1: time 3 follows a gap"):
+        Sequences(gap, sequence="id", time="t")
+
+
+def test_time_column_orders_the_steps():
+    frame = pd.DataFrame({"y": ["c", "a", "b", "a"], "id": ["s", "s", "r", "s"],
+                          "t": [2, 0, 5, 1]})
+    seqs = Sequences(frame, sequence="id", time="t")
+    assert list(seqs.ids) == ["r", "s"] and seqs.lengths.tolist() == [1, 3]
+    assert seqs.steps["y"].tolist() == ["b", "a", "a", "c"]
+    given = Sequences(frame.drop(columns="t"), sequence="id")   # no time: as given
+    assert list(given.ids) == ["s", "r"] and given.steps["y"].tolist() == ["c", "a", "a", "b"]
