@@ -298,8 +298,8 @@ class HiddenMarkovModel(BaseEstimator):
         hmmlearn's ``decode``."""
         seqs = self._sequences(X, lengths)
         if seqs is not None:
-            path, best = viterbi_path(self.network_, seqs)
-            return float(np.sum(best)), path
+            chained, best = viterbi_path(self.network_, seqs)
+            return float(np.sum(best)), chained
         wide, sizes, net = self._wide(X, lengths)
         path, logp = viterbi(net, wide, hidden=HIDDEN, lengths=sizes)
         labels = path.to_numpy(dtype=object)
