@@ -188,17 +188,20 @@ def test_dynamic_network_likelihood_equals_brute_force():
         assert ll[i] == pytest.approx(np.log(total), rel=1e-13)
 
 
-@pytest.fixture
-def kernel_always(monkeypatch):
-    pytest.importorskip("numba")
-    monkeypatch.setattr(chain, "KERNEL_STEPS", 1)
-    monkeypatch.delenv("BNEM_KERNEL", raising=False)
-
-
-def test_compiled_kernel_equals_the_log_space_path(kernel_always):
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+def test_scaled_paths_equal_the_log_space_path(path):
+    """The scaled forward-backward (numpy in segments of ~sqrt(T) steps, and the numba
+    kernel) equals the log-space pass, with an impossible sequence, a structural zero,
+    weights, and sequences of one step to many segments."""
+    if path == "compiled":
+        pytest.importorskip("numba")
+        from bnem.inference.jit import jitted
+        kernel = jitted(chain._scaled_kernel)
+    else:
+        kernel = chain._scaled_linear
     rng = np.random.default_rng(3)
     k = 4
-    lengths = np.array([1, 7, 3, 600, 5])
+    lengths = np.array([1, 7, 3, 600, 5, 1100])
     emission = np.log(rng.random((lengths.sum(), k))) * 3
     emission[10, :] = -np.inf                 # an impossible step: its sequence is flagged
     emission[20, 2] = -np.inf
@@ -207,7 +210,7 @@ def test_compiled_kernel_equals_the_log_space_path(kernel_always):
     log_trans[1, 3] = -np.inf                 # a structural zero
     w = rng.random(lengths.size) * 2
     a = chain.log_forward_backward(log_start, log_trans, emission, lengths, w)
-    b = chain.forward_backward(log_start, log_trans, emission, lengths, w)
+    b = chain._scaled(kernel, log_start, log_trans, emission, lengths, w)
     assert np.isneginf(a.log_likelihood[2]) and np.isneginf(b.log_likelihood[2])
     np.testing.assert_allclose(b.log_likelihood, a.log_likelihood, rtol=1e-12)
     np.testing.assert_allclose(b.posterior, a.posterior, atol=1e-9)

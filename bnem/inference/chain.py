@@ -266,17 +266,17 @@ def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.
     sequence has log-likelihood -inf and zero posteriors."""
     lengths = np.asarray(lengths, dtype=np.int64)
     weights = np.asarray(weights, dtype=float)
+    kernel = _scaled_linear
     if lengths.size and int(lengths.max()) >= KERNEL_STEPS and not disabled():
-        kernel = jitted(_scaled_kernel)
-        if kernel is not None:
-            return _compiled(kernel, log_start, log_trans, emission, lengths, weights)
-    return log_forward_backward(log_start, log_trans, emission, lengths, weights)
+        kernel = jitted(_scaled_kernel) or _scaled_linear
+    return _scaled(kernel, log_start, log_trans, emission, lengths, weights)
 
 
-def _compiled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
-              lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
-    """The kernel over every sequence; those it flags (a scale of 0 or beyond floats)
-    are done again by :func:`log_forward_backward`."""
+def _scaled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
+            lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
+    """Scaled forward-backward by ``kernel`` (compiled, or its numpy twin); the
+    sequences it flags (a scale of 0, or a value beyond floats) are done again by
+    :func:`log_forward_backward`."""
     n_steps, k = emission.shape
     top = emission.max(axis=1)
     top = np.where(np.isfinite(top), top, 0.0)
@@ -390,6 +390,128 @@ def _scaled_kernel(start, trans, scaled, top, starts, lengths, weights, post, tr
             initial[j] += w * post[s0, j]
             for h in range(k):
                 trans_acc[j, h] += w * acc[j, h]
+
+
+def _by_position(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pieces sorted longest first, and how many are longer than each position."""
+    order = np.argsort(-lengths, kind="stable")
+    longest = int(lengths[order[0]]) if lengths.size else 0
+    return order, np.searchsorted(-lengths[order], -np.arange(longest), side="left")
+
+
+def _normalised(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``a`` divided by their sums (sums of 0 left as they are, and flagged)."""
+    c = a.sum(axis=1)
+    zero = ~(c > 0)
+    return a / np.where(zero, 1.0, c)[:, None], zero
+
+
+def _scaled_linear(start, trans, scaled, top, starts, lengths, weights, post, trans_acc,
+                   initial, ll, ok) -> None:
+    """:func:`_scaled_kernel`'s results in numpy, in about ``5 sqrt(T)`` vectorised passes
+    for a sequence of ``T`` steps (a pass per time position would cost ~20 us each).
+
+    Each sequence is cut into segments of about ``sqrt(T)`` steps. (1) Each segment's
+    transfer matrix ``prod_t A diag(e_t)`` (its steps after the first), normalised, all
+    segments at once, position by position; (2) the forward vectors at the segments'
+    ends, segment after segment, all sequences at once; (3) the scaled forward pass
+    inside every segment from its entry vector, all segments at once (which gives each
+    step's scale exactly as a pass over the whole sequence would); (4) and (5) the same
+    backwards, the boundary vectors rescaled so that ``alpha . beta = 1``. Sequences
+    with a zero scale or values beyond floats are flagged (``ok`` False)."""
+    n_steps, k = scaled.shape
+    n_seq = lengths.size
+    size = max(32, int(np.ceil(np.sqrt(lengths.max())))) if n_seq else 1
+    per = (lengths + size - 1) // size                     # segments per sequence
+    seg_seq = np.repeat(np.arange(n_seq), per)
+    j_of = np.arange(seg_seq.size) - np.repeat(np.cumsum(per) - per, per)
+    seg_start = starts[seg_seq] + j_of * size
+    seg_len = np.minimum(size, starts[seg_seq] + lengths[seg_seq] - seg_start)
+    first = j_of == 0
+    bad = np.zeros(n_seq, dtype=bool)
+    scale = np.ones(n_steps)
+    with np.errstate(all="ignore"):
+        # (1) transfer matrices of the steps after each segment's first
+        q = np.broadcast_to(np.eye(k), (seg_seq.size, k, k)).copy()
+        order, active = _by_position(seg_len)
+        for p in range(1, active.size):
+            g = order[:active[p]]
+            m = (q[g] @ trans) * scaled[seg_start[g] + p][:, None, :]
+            q[g] = m / m.sum(axis=(1, 2))[:, None, None]
+        # (2) forward vectors at each segment's last step, segment after segment
+        first_of = np.cumsum(per) - per                    # each sequence's first segment
+        entry = np.zeros((seg_seq.size, k))                # alpha just before the segment
+        exit_ = np.zeros((seg_seq.size, k))
+        seq_order, seq_active = _by_position(per)
+        for j in range(seq_active.size):
+            g = first_of[seq_order[:seq_active[j]]] + j
+            a = start * scaled[seg_start[g]] if j == 0 else \
+                (exit_[g - 1] @ trans) * scaled[seg_start[g]]
+            if j:
+                entry[g] = exit_[g - 1]
+            exit_[g], zero = _normalised(np.einsum("gj,gjk->gk", a, q[g]))
+            bad[seg_seq[g[zero]]] = True
+        # (3) the scaled forward pass inside every segment
+        for p in range(active.size):
+            g = order[:active[p]]
+            idx = seg_start[g] + p
+            if p == 0:
+                a = np.where(first[g][:, None], start * scaled[idx], (entry[g] @ trans) * scaled[idx])
+            else:
+                a = (post[idx - 1] @ trans) * scaled[idx]
+            c = a.sum(axis=1)
+            zero = ~(c > 0)
+            bad[seg_seq[g[zero]]] = True
+            c = np.where(zero, 1.0, c)
+            post[idx] = a / c[:, None]
+            scale[idx] = c
+        # (4) backward vectors at each segment's last step, rescaled to alpha . beta = 1
+        beta = np.ones((n_steps, k))
+        last = seg_start + seg_len - 1
+        after = np.ones((seg_seq.size, k))                # beta at the segment's first step's
+        for j in range(seq_active.size - 1, -1, -1):      # predecessor, up to scale
+            g = first_of[seq_order[:seq_active[j]]] + j
+            more = j < per[seg_seq[g]] - 1                # not its sequence's last segment
+            h = g[more]
+            if h.size:
+                back = after[h + 1]
+                norm = np.einsum("gk,gk->g", post[last[h]], back)
+                bad[seg_seq[h[~(norm > 0)]]] = True
+                beta[last[h]] = back / np.where(norm > 0, norm, 1.0)[:, None]
+            inside = np.einsum("gjk,gk->gj", q[g], beta[last[g]])
+            step = (inside * scaled[seg_start[g]]) @ trans.T
+            after[g] = step / np.where(step.sum(axis=1) > 0, step.sum(axis=1), 1.0)[:, None]
+        # (5) the backward pass inside every segment, with the expected transitions
+        w = np.where(bad, 0.0, weights)[seg_seq]
+        acc = np.zeros((k, k))
+        for p in range(active.size - 1, -1, -1):
+            g = order[:active[p]]
+            idx = seg_start[g] + p
+            inner = p < seg_len[g] - 1
+            if inner.any():
+                r = idx[inner]
+                b = scaled[r + 1] * beta[r + 1] / scale[r + 1][:, None]
+                beta[r] = b @ trans.T
+            if p == 0:
+                g, idx = g[~first[g]], idx[~first[g]]      # a sequence's first step: no link
+            if idx.size:
+                b = scaled[idx] * beta[idx] / scale[idx][:, None]
+                acc += (post[idx - 1] * w[g][:, None]).T @ b
+        post *= beta
+        acc *= trans
+        seq_of = np.repeat(np.arange(n_seq), lengths)
+        total = np.bincount(seq_of, weights=np.log(scale) + top, minlength=n_seq)
+    finite = np.bincount(seq_of, weights=~np.isfinite(post).all(axis=1),
+                         minlength=n_seq) == 0
+    good = ~bad & np.isfinite(total) & finite
+    if not np.isfinite(acc).all() or (~good & ~bad).any():
+        good[:] = False  # beyond floats somewhere: every sequence by the log-space path
+    post[~good[seq_of]] = 0.0
+    ok[:] = good
+    ll[good] = total[good]
+    if good.any():  # (the flagged sequences had weight 0 in ``acc``)
+        trans_acc += acc
+        initial += np.where(good, weights, 0.0) @ post[starts]
 
 
 def log_forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
