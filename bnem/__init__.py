@@ -18,6 +18,7 @@ from .errors import (BIFParseError, BnemError, ConvergenceWarning, CycleError, D
                      DegenerateWarning, FormatWarning, ImpossibleRowError, InferenceTooLargeError, InterruptedWarning,
                      MonotonicityError, NetworkError)
 from .io import from_pgmpy, load_network, network_names, read_bif, read_json, read_network, to_pgmpy, write_bif, write_json
+from .data.sequences import Sequences
 from .network.bayesnet import BayesianNetwork
 from .models.labels import best_permutation, match_states, relabel_states
 from .models.mixture import gaussian_mixture, mixture_parameters
@@ -66,7 +67,7 @@ __all__ = [
     "fit", "FitResult", "Progress", "compile", "CompiledNetwork", "OnlineEM",
     "most_probable",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
-    "flag_anomalies", "dynamic_network", "hidden_markov_network", "sequence_rows", "viterbi", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
+    "flag_anomalies", "dynamic_network", "hidden_markov_network", "sequence_rows", "Sequences", "viterbi", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
     "load_network", "network_names", "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",

@@ -393,3 +393,38 @@ def test_time_column_orders_the_steps():
     assert seqs.steps["y"].tolist() == ["b", "a", "a", "c"]
     given = Sequences(frame.drop(columns="t"), sequence="id")   # no time: as given
     assert list(given.ids) == ["s", "r"] and given.steps["y"].tolist() == ["c", "a", "a", "b"]
+
+
+def test_command_line_fits_and_decodes_long_format_sequences(tmp_path, capsys):
+    """`bnem fit/viterbi --sequence --time` on a shuffled long-format CSV: the same fit
+    as bnem.fit on the same Sequences, and the Viterbi path of chain.viterbi_path."""
+    from bnem.cli.main import main
+
+    rng = np.random.default_rng(10)
+    obs = {"y": SYMBOLS, "x": "continuous"}
+    two = bnem.hidden_markov_network(2, obs, length=2)
+    bnem.write_json(two, tmp_path / "hmm.json")
+    n = 120
+    frame = pd.DataFrame({"id": np.repeat(["s1", "s2"], n // 2),
+                          "t": np.tile(np.arange(n // 2), 2),
+                          "y": rng.choice(SYMBOLS, n), "x": rng.normal(size=n).round(6)})
+    frame.loc[rng.random(n) < 0.1, "y"] = None
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    shuffled.to_csv(tmp_path / "steps.csv", index=False)
+    assert main(["fit", str(tmp_path / "hmm.json"), str(tmp_path / "steps.csv"), "--sequence",
+                 "id", "--time", "t", "-o", str(tmp_path / "learned.json"), "--seed", "0"]) == 0
+    learned = bnem.read_json(tmp_path / "learned.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = bnem.fit(two, Sequences(frame, sequence="id", time="t"), seed=0)
+    np.testing.assert_allclose(learned.cpd("state[1]").values,
+                               direct.network.cpd("state[1]").values, atol=1e-9)
+    assert main(["viterbi", str(tmp_path / "learned.json"), str(tmp_path / "steps.csv"),
+                 "--sequence", "id", "--time", "t", "-o", str(tmp_path / "paths.csv")]) == 0
+    paths = pd.read_csv(tmp_path / "paths.csv", dtype={"state": str})
+    states, best = chain.viterbi_path(learned, Sequences(frame, sequence="id", time="t"))
+    assert paths["state"].tolist() == [str(s) for s in states]
+    assert paths.groupby("sequence")["log_prob"].first().tolist() == pytest.approx(best.tolist())
+    assert main(["fit", str(tmp_path / "hmm.json"), str(tmp_path / "steps.csv"), "--time", "t",
+                 "-o", str(tmp_path / "l.json")]) != 0
+    assert "--time needs --sequence" in capsys.readouterr().err

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--weights", metavar="COLUMN", default=None,
                    help="a data column of row weights (e.g. the frequency of each response "
                         "pattern); it is not a node")
+    _sequence_options(f, "the network is its two slices (v[0], v[1]), learned by "
+                         "forward-backward over its hidden chain without unrolling")
     f.add_argument("--log-format", choices=["text", "json"], default="text",
                    help="per-iteration log lines on standard error: text, or one JSON object "
                         "per iteration (restart, iteration, log_likelihood, objective, delta, "
@@ -133,10 +135,48 @@ def _parser() -> argparse.ArgumentParser:
     vi.add_argument("-o", "--output", required=True,
                     help="CSV: the path (columns state[0], state[1], ...) and log_prob")
     vi.add_argument("--hidden", default="state", help="the hidden variable (default state)")
+    _sequence_options(vi, "the network is its two slices (v[0], v[1]); the output has one "
+                          "line per step (sequence, step, state, log_prob of its path)")
     _missing_option(vi)
 
     sub.add_parser("networks", help="list the bundled networks (usable by name)")
     return p
+
+
+def _sequence_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--sequence", metavar="COLUMN", default=None,
+                   help="long format: a CSV with one line per time step and this column "
+                        f"naming each line's sequence; {what}")
+    p.add_argument("--time", metavar="COLUMN", default=None,
+                   help="with --sequence: the column of time steps (lines are sorted by "
+                        "it; a gap is an error). Without it, each sequence's lines are "
+                        "taken in file order")
+
+
+def _sequences(args, network):
+    """The long-format CSV of ``--sequence``/``--time`` as :class:`Sequences`."""
+    import numpy as np
+    import pandas as pd
+
+    from ..data.sequences import Sequences
+    from ..data.table import read_table
+
+    if args.time is not None and args.sequence is None:
+        raise BnemValueError("--time needs --sequence (the column naming each line's "
+                             "sequence)")
+    sep = _separator(args.sep) or ("\t" if args.data.lower().endswith(".tsv") else ",")
+    frame = read_table(args.data, missing=args.missing, sep=sep)
+    for column in frame.columns:  # a continuous variable's cells as numbers
+        node = f"{column}[0]"
+        if node in network.nodes and node in network.continuous_nodes:
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            bad = numbers.isna() & frame[column].notna()
+            if bad.any():
+                line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+                raise BnemValueError(f"{args.data}, line {line}: {column!r} is continuous, "
+                                     f"but the cell holds {frame[column][bad].iloc[0]!r}")
+            frame[column] = numbers
+    return Sequences(frame, sequence=args.sequence, time=args.time)
 
 
 def _fit_options(p: argparse.ArgumentParser) -> None:
@@ -397,6 +437,25 @@ def _viterbi(args) -> int:
 
     _check_writable(args.output, "-o/--output", (args.network, args.data))
     network = _read(args.network)
+    if args.sequence is not None or args.time is not None:
+        import numpy as np
+        import pandas as pd
+
+        from ..inference.chain import viterbi_path
+
+        seqs = _sequences(args, network)
+        states, best = viterbi_path(network, seqs)
+        names = np.array(network.states(f"{args.hidden}[0]") + (None,), dtype=object)
+        table = pd.DataFrame({"sequence": np.repeat(np.asarray(seqs.ids, dtype=object),
+                                                    seqs.lengths),
+                              "step": np.arange(len(states)) - np.repeat(seqs.starts,
+                                                                         seqs.lengths),
+                              args.hidden: names[states],
+                              "log_prob": np.repeat(best, seqs.lengths)})
+        _write_csv(table, args.output, na_rep="")
+        logger.info("wrote the most probable paths of %d sequence(s) to %s", len(seqs),
+                    args.output)
+        return 0
     sep = _separator(args.sep) or ("\t" if args.data.lower().endswith(".tsv") else ",")
     data = read_table(args.data, missing=args.missing, sep=sep, network=network)
     _label_lines(data, args.data, sep)
@@ -456,6 +515,13 @@ def _fit_locked(args) -> int:
                                                               # --noisy-or and --poisson
     if opts.fixed:
         network.fix(opts.fixed)
+    if args.sequence is not None or args.time is not None:
+        if args.workers is not None or args.scheduler is not None or args.weights:
+            raise BnemValueError("--sequence reads one CSV of time steps in this process; "
+                                 "drop --workers, --scheduler and --weights")
+        res = fit(network, _sequences(args, network), history_path=args.history,
+                  callback=_json_line if json_log else None, **_fit_kwargs(args))
+        return _report_fit(args, res, write)
     data = files(args.data, missing=args.missing, sep=_separator(args.sep))  # read in batches
     logger.info("fitting %s (%d nodes) to %s (%d file(s))", args.network,
                 len(network.nodes), args.data, len(data.paths))
@@ -467,6 +533,11 @@ def _fit_locked(args) -> int:
         res = fit(network, source, history_path=args.history, sample_weight=args.weights,
                   callback=_json_line if json_log else None, client=client,
                   **_fit_kwargs(args))
+    return _report_fit(args, res, write)
+
+
+def _report_fit(args, res, write) -> int:
+    """Write the learned network and the trace; say how the fit ended."""
     write(res.network, args.output)
     history = res.history
     last = len(res.restarts) - 1  # the restart Ctrl-C stopped

@@ -74,6 +74,12 @@ def ordered_steps(data: Any, sequence: str | None = None, time: str | None = Non
         r = int(np.flatnonzero(frame[time].isna().to_numpy())[0])
         raise DataError(f"sequence {row_label(frame[sequence].iloc[r])!r}: the time of row "
                         f"{r} is missing")
+    if not pd.api.types.is_numeric_dtype(frame[time]):  # e.g. read from a CSV as text
+        try:
+            frame = frame.assign(**{time: pd.to_numeric(frame[time])})
+        except (TypeError, ValueError):
+            raise DataError(f"time column {time!r} must hold numbers (whole time steps)") \
+                from None
     frame = frame.sort_values([sequence, time], kind="stable")
     steps = frame.groupby(sequence, sort=False)[time]
     first = steps.transform("min")
