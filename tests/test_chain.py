@@ -376,6 +376,8 @@ def test_clear_errors():
     with pytest.raises(ImpossibleRowError, match="sequence 's2'"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the start's equal emissions are warned of
         bnem.fit(zero, Sequences(bad, sequence="id"), init="network")
+    with pytest.raises(BnemValueError, match="drop method='online'"):
+        bnem.fit(two, Sequences(steps, lengths=[6]), method="online")
     with pytest.raises(BnemValueError, match="one weight per sequence"):
         Sequences(steps, lengths=[3, 3], sample_weight=[1.0])
     with pytest.raises(BnemValueError, match="lengths sum to 5"):

@@ -207,6 +207,12 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     network = with_forms(network, opts)
     if opts.fixed:
         network = network.fix(opts.fixed)
+    if isinstance(data, Sequences) and (opts.method != "batch" or opts.client is not None):
+        raise BnemValueError(
+            "Sequences are learned by batch EM in this process (forward-backward over the "
+            f"chain); drop method={opts.method!r}" if opts.method != "batch" else
+            "Sequences are learned by batch EM in this process (forward-backward over the "
+            "chain); drop client=")
     if opts.method != "batch":
         with output_locks({"history_path": opts.history_path, "checkpoint": opts.checkpoint}):
             with graceful_interrupt() as interrupt:
