@@ -13,8 +13,9 @@ Sequences of different lengths share one network: a sequence shorter than ``T`` 
 padded with missing cells, and missing slices at the end sum out exactly (their
 probabilities sum to one), so its likelihood is that of its own length. Inference on
 the unrolled chain is linear in ``T`` per sequence; the network has ``T`` slices, so
-this suits sequences of up to a few hundred steps (a forward-backward over one slice
-plan, for long sequences, is not built yet).
+this suits sequences of up to a few hundred steps. Longer ones are learned from the
+two slices alone when one hidden chain joins them (:class:`bnem.Sequences`,
+:mod:`bnem.inference.chain`).
 
 Data arrive in long format, one row per time step (:func:`sequence_rows` turns them
 into one row per sequence), or as hmmlearn's ``X`` with ``lengths``.
