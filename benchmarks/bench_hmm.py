@@ -12,7 +12,11 @@ same start, the cases of the sequences issue.
   ``state -> y1, y2, y3`` with ``y1 -> y2 -> y3`` and ``y1 -> y3``, a conditional
   linear Gaussian chain that is the full-covariance Gaussian per state, its start
   converted from the same means and covariances);
-* (c) one sequence of 100,000 steps, the model of (a).
+* (c) one sequence of 100,000 steps, the model of (a);
+* (d) what hmmlearn cannot express: a dynamic network with a hidden regime chain and
+  two discrete and two Gaussian nodes per slice (arcs between them), 500 sequences of
+  50 steps, 20% of the cells missing; whole fits with SQUAREM, chained and unrolled,
+  from one start (a random start after one EM step).
 
 Both run the same number of plain EM iterations (``--iterations``) from the same
 start; hmmlearn with ``init_params=""``, Dirichlet priors of 1 (which add nothing) and
@@ -170,6 +174,72 @@ def run_gaussian(n_seq: int, length: int, iterations: int, seed: int) -> dict:
     return out
 
 
+def run_dynamic(n_seq: int, length: int, seed: int) -> dict:
+    """(d) A dynamic network hmmlearn cannot express: a hidden regime chain and, in each
+    slice, two discrete and two Gaussian nodes with arcs between them, 20% of the cells
+    missing; whole fits (SQUAREM, tol 1e-6 per sequence) chained and unrolled."""
+    variables = {"regime": ["calm", "busy", "jam"], "load": ["low", "mid", "high"],
+                 "alarm": ["off", "on"], "delay": "continuous", "temp": "continuous"}
+    within = [("regime", "load"), ("regime", "alarm"), ("load", "alarm"),
+              ("regime", "delay"), ("load", "delay"), ("regime", "temp"), ("temp", "delay")]
+    truth = bnem.dynamic_network(variables, within, [("regime", "regime")], length=length)
+    rng = np.random.default_rng(seed)
+    cpds: dict = {}
+    for node in ("regime[0]", "regime[1]", "load[0]", "alarm[0]"):
+        shape = [len(truth.states(p)) for p in truth.parents(node)] + [len(truth.states(node))]
+        a = rng.dirichlet(np.ones(shape[-1]), size=int(np.prod(shape[:-1]))).reshape(shape)
+        cpds[node] = a * 0.5 + np.eye(shape[-1])[:, :] * 0.5 if node == "regime[1]" else a
+    cpds["delay[0]"] = {"intercept": rng.normal(scale=3, size=(3, 3)),
+                        "weights": rng.normal(size=(3, 3, 1)), "variance": np.ones((3, 3))}
+    cpds["temp[0]"] = {"intercept": rng.normal(scale=3, size=3), "weights": np.zeros((3, 0)),
+                       "variance": np.ones(3)}
+    full = {"regime[0]": cpds["regime[0]"]}
+    for t in range(length):
+        for v in ("load", "alarm", "delay", "temp"):
+            full[f"{v}[{t}]"] = cpds[f"{v}[0]"]
+        if t:
+            full[f"regime[{t}]"] = cpds["regime[1]"]
+    wide = truth.with_cpds(full).sample(n_seq, seed=seed, missing=0.2)
+    wide = wide[[c for c in wide.columns if not c.startswith("regime[")]]
+    observed = ["load", "alarm", "delay", "temp"]
+    steps = pd.DataFrame({v: np.concatenate([wide[f"{v}[{t}]"].to_numpy(dtype=object)[:, None]
+                                             for t in range(length)], axis=1).reshape(-1)
+                          for v in observed})
+    for v in ("delay", "temp"):
+        steps[v] = pd.to_numeric(steps[v])
+    out: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        two = bnem.dynamic_network(variables, within, [("regime", "regime")], length=2)
+        seqs = bnem.Sequences(steps, lengths=[length] * n_seq)
+        # one start for both: a random start after one plain EM step
+        start = bnem.fit(two, seqs, seed=seed, max_iter=1, accelerate="none").network
+        given = {n: start.cpd(n) for n in two.nodes}
+        unrolled_start = {"regime[0]": given["regime[0]"]}
+        for t in range(length):
+            for v in ("load", "alarm", "delay", "temp"):
+                c = given[f"{v}[0]"]
+                unrolled_start[f"{v}[{t}]"] = c.values if hasattr(c, "values") else \
+                    {"intercept": c.intercept, "weights": c.weights, "variance": c.variance}
+            if t:
+                unrolled_start[f"regime[{t}]"] = given["regime[1]"].values
+        t0 = time.process_time()
+        chained = bnem.fit(start, seqs, init="network", tol=1e-6, max_iter=1000)
+        out["chain seconds"] = time.process_time() - t0
+        out["chain iterations"] = chained.n_iter
+        out["chain steady"] = float(np.median(np.diff(chained.history.seconds)))
+        out["chain ll"] = chained.log_likelihood
+        t0 = time.process_time()
+        net = bnem.dynamic_network(variables, within, [("regime", "regime")], length=length)
+        unrolled = bnem.fit(net.with_cpds(unrolled_start), wide, init="network", tol=1e-6,
+                            max_iter=1000)
+        out["unrolled seconds"] = time.process_time() - t0
+        out["unrolled iterations"] = unrolled.n_iter
+        out["unrolled steady"] = float(np.median(np.diff(unrolled.history.seconds)))
+        out["unrolled ll"] = unrolled.log_likelihood
+    return out
+
+
 def peak_memory_of_bnem_fit(iterations: int, seed: int) -> float:
     """MB: the peak resident memory of a process running only (c)'s bnem fit."""
     code = (f"import sys; sys.argv=['x']; import bench_hmm as b; "
@@ -193,7 +263,7 @@ def bnem_only(iterations: int, seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", choices=["a", "b", "c", "all"], default="all")
+    ap.add_argument("--case", choices=["a", "b", "c", "d", "all"], default="all")
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -208,6 +278,13 @@ def main() -> None:
         r = run_categorical(1, 100_000, args.iterations, args.seed, unrolled=False)
         r["bnem peak MB"] = peak_memory_of_bnem_fit(args.iterations, args.seed)
         results["c: 1 x 100,000, 5 states, 10 symbols"] = r
+    if args.case in ("d", "all"):
+        r = run_dynamic(500, 50, args.seed)
+        print(f"d: 500 x 50, a 5-node dynamic network, 20% missing: chained "
+              f"{r['chain seconds']:.2f} CPU s, {r['chain iterations']} SQUAREM iterations, "
+              f"{r['chain steady']:.4f} s each, log-likelihood {r['chain ll']:.3f}; unrolled "
+              f"{r['unrolled seconds']:.2f} s, {r['unrolled iterations']} iterations, "
+              f"{r['unrolled steady']:.4f} s each, log-likelihood {r['unrolled ll']:.3f}")
     for name, r in results.items():
         ratio = r["hmmlearn"] / r["bnem"]
         print(f"{name}: CPU s per iteration (whole call / iterations) bnem {r['bnem']:.4f}, "
