@@ -430,3 +430,27 @@ def test_command_line_fits_and_decodes_long_format_sequences(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "hmm.json"), str(tmp_path / "steps.csv"), "--time", "t",
                  "-o", str(tmp_path / "l.json")]) != 0
     assert "--time needs --sequence" in capsys.readouterr().err
+
+
+def test_sequences_from_data_files_equal_the_frame(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"id": ["a", "a", "b", "b", "b"], "t": [0, 1, 0, 1, 2],
+                          "y": ["x", None, "y", "x", "x"], "v": [0.5, 1.5, None, 2.0, 3.0]})
+    frame.to_parquet(tmp_path / "steps.parquet")
+    frame.iloc[:3].to_csv(tmp_path / "p1.csv", index=False)
+    frame.iloc[3:].to_csv(tmp_path / "p2.csv", index=False)
+    want = Sequences(frame, sequence="id", time="t")
+    for source in (tmp_path / "steps.parquet", [tmp_path / "p1.csv", tmp_path / "p2.csv"]):
+        got = Sequences(source, sequence="id", time="t")
+        assert got.lengths.tolist() == want.lengths.tolist()
+        assert [None if pd.isna(v) else v for v in got.steps["y"]] == ["x", None, "y", "x", "x"]
+        pd.testing.assert_series_equal(pd.to_numeric(got.steps["v"]), want.steps["v"])
+    from bnem.cli.main import main
+    bad = frame.assign(v=["0.5", "1.5", "", "oops", "3"])
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    net = bnem.dynamic_network({"h": ["0", "1"], "y": ["x", "y"], "v": "continuous"},
+                               within=[("h", "y"), ("h", "v")], between=[("h", "h")])
+    bnem.write_json(net, tmp_path / "net.json")
+    assert main(["fit", str(tmp_path / "net.json"), str(tmp_path / "bad.csv"), "--sequence",
+                 "id", "--time", "t", "-o", str(tmp_path / "out.json")]) != 0
+    assert "line 5: 'v' is continuous, but the cell holds 'oops'" in capsys.readouterr().err

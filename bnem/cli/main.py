@@ -158,23 +158,24 @@ def _sequences(args, network):
     import numpy as np
     import pandas as pd
 
-    from ..data.sequences import Sequences
-    from ..data.table import read_table
+    from ..data.sequences import Sequences, read_steps
 
     if args.time is not None and args.sequence is None:
         raise BnemValueError("--time needs --sequence (the column naming each line's "
                              "sequence)")
-    sep = _separator(args.sep) or ("\t" if args.data.lower().endswith(".tsv") else ",")
-    frame = read_table(args.data, missing=args.missing, sep=sep)
+    spec = _data_files(args)
+    frame = read_steps(spec)
     for column in frame.columns:  # a continuous variable's cells as numbers
         node = f"{column}[0]"
         if node in network.nodes and node in network.continuous_nodes:
             numbers = pd.to_numeric(frame[column], errors="coerce")
             bad = numbers.isna() & frame[column].notna()
             if bad.any():
-                line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-                raise BnemValueError(f"{args.data}, line {line}: {column!r} is continuous, "
-                                     f"but the cell holds {frame[column][bad].iloc[0]!r}")
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                where = f"line {frame.index[i]}" if len(spec.paths) == 1 and \
+                    spec.kind == "csv" else f"row {i}"
+                raise BnemValueError(f"{args.data}, {where}: {column!r} is continuous, "
+                                     f"but the cell holds {frame[column].iloc[i]!r}")
             frame[column] = numbers
     return Sequences(frame, sequence=args.sequence, time=args.time)
 

@@ -15,14 +15,32 @@ import pandas as pd
 
 from ..errors import BnemTypeError, BnemValueError, DataError
 from .encode import row_label
+from .files import as_file_source, iter_parts
 
 SEQUENCE, TIME = "_sequence", "_time"
 
 
+READ_ROWS = 1_000_000  # rows per batch read from data files
+
+
+def read_steps(spec: Any) -> pd.DataFrame:
+    """Every row of data files (a :class:`~bnem.data.files.FileSource`), in order, as one
+    DataFrame; a single CSV file's index numbers its lines (the header is line 1)."""
+    parts = [part.frame for part in iter_parts(spec, {}, READ_ROWS)]
+    if not parts:
+        raise DataError(f"the data files {list(spec.paths)[:3]} hold no rows")
+    frame = pd.concat(parts) if len(parts) > 1 else parts[0]
+    return frame if len(spec.paths) == 1 else frame.reset_index(drop=True)
+
+
 def as_step_frame(data: Any) -> pd.DataFrame:
-    """``data`` as a DataFrame of time steps (a 2-D array gets columns ``x0``, ``x1``...)."""
+    """``data`` as a DataFrame of time steps (a 2-D array gets columns ``x0``, ``x1``...;
+    data files are read whole)."""
     if isinstance(data, pd.DataFrame):
         return data
+    spec = as_file_source(data)
+    if spec is not None:
+        return read_steps(spec)
     values = np.asarray(data, dtype=object)
     if values.ndim == 1:
         values = values[:, None]
@@ -112,9 +130,12 @@ class Sequences:
 
     Parameters
     ----------
-    data : DataFrame or 2-D array
+    data : DataFrame, 2-D array or data files
         One row per time step; its columns are the slice variables (``y`` for the
-        nodes ``y[0]`` and ``y[1]``), missing cells as NaN or None.
+        nodes ``y[0]`` and ``y[1]``), missing cells as NaN or None. Data files (a
+        CSV or Parquet path, a glob pattern, a folder, a list of paths or
+        :func:`bnem.files`) are read whole, in order: forward-backward needs each
+        sequence entire, and memory grows linearly with the steps anyway.
     sequence, time : str, optional
         Columns naming each row's sequence and time step (rows are put in time order;
         a gap or a repeat in time is an error naming the sequence and time). Without
