@@ -427,9 +427,14 @@ def test_command_line_fits_and_decodes_long_format_sequences(tmp_path, capsys):
     states, best = chain.viterbi_path(learned, Sequences(frame, sequence="id", time="t"))
     assert paths["state"].tolist() == [str(s) for s in states]
     assert paths.groupby("sequence")["log_prob"].first().tolist() == pytest.approx(best.tolist())
+    assert paths["t"].tolist() == frame.sort_values(["id", "t"])["t"].tolist()
     assert main(["fit", str(tmp_path / "hmm.json"), str(tmp_path / "steps.csv"), "--time", "t",
                  "-o", str(tmp_path / "l.json")]) != 0
     assert "--time needs --sequence" in capsys.readouterr().err
+    assert main(["viterbi", str(tmp_path / "learned.json"), str(tmp_path / "steps.csv"),
+                 "--sequence", "id", "--time", "t", "--hidden", "y",
+                 "-o", str(tmp_path / "p2.csv")]) != 0
+    assert "the chain that joins the slices, 'state'" in capsys.readouterr().err
 
 
 def test_sequences_from_data_files_equal_the_frame(tmp_path, capsys):
@@ -454,3 +459,80 @@ def test_sequences_from_data_files_equal_the_frame(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "net.json"), str(tmp_path / "bad.csv"), "--sequence",
                  "id", "--time", "t", "-o", str(tmp_path / "out.json")]) != 0
     assert "line 5: 'v' is continuous, but the cell holds 'oops'" in capsys.readouterr().err
+
+
+def test_review_findings_stay_fixed(tmp_path, monkeypatch, capsys):
+    # weights follow the order sequences first appear, also when time= sorts them
+    frame = pd.DataFrame({"y": ["c", "a", "b", "a"], "id": ["s", "s", "r", "s"],
+                          "t": [2, 0, 5, 1]})
+    seqs = Sequences(frame, sequence="id", time="t", sample_weight=[10.0, 1.0])
+    assert dict(zip(seqs.ids, seqs.weights)) == {"s": 10.0, "r": 1.0}
+    assert seqs.times.tolist() == [5, 0, 1, 2]
+    # bad specifications: clear errors
+    with pytest.raises(BnemValueError, match="lengths must be a list"):
+        Sequences(frame, lengths=3)
+    with pytest.raises(bnem.BnemError, match="names one column"):
+        Sequences(frame, sequence=["id"])
+    with pytest.raises(DataError, match="0.5 is not a whole time step"):
+        Sequences(frame.assign(t=[0, 0.5, 1, 2]), sequence="id", time="t")
+    with pytest.raises(DataError, match="dates or durations"):
+        Sequences(frame.assign(t=pd.to_datetime(["2020-01-01"] * 4)), sequence="id", time="t")
+    two = bnem.hidden_markov_network(2, {"y": SYMBOLS}, length=2)
+    with pytest.raises(BnemValueError, match="one weight per sequence"):
+        bnem.fit(two, Sequences(frame, sequence="id"), sample_weight=[1.0] * 4)
+    # the chain's two nodes with their states in another order
+    swapped = bnem.BayesianNetwork({"h[0]": ["0", "1"], "h[1]": ["1", "0"], "y[0]": SYMBOLS,
+                                    "y[1]": SYMBOLS},
+                                   {"h[1]": ["h[0]"], "y[0]": ["h[0]"], "y[1]": ["h[1]"]})
+    with pytest.raises(NetworkError, match="same states in the same order"):
+        bnem.fit(swapped, Sequences(frame, sequence="id"))
+    # a Gaussian node that depends on no discrete node of its slice
+    free = bnem.dynamic_network({"h": ["0", "1"], "r": "continuous", "y": ["a", "b"]},
+                                within=[("h", "y")], between=[("h", "h")])
+    with pytest.raises(NetworkError, match="depend on no discrete node"):
+        bnem.fit(free, Sequences(pd.DataFrame({"y": list("abab"), "r": np.arange(4.0)}),
+                                 lengths=[2, 2]))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_emission_that_underflows_beside_near_zero_transitions(compiled, monkeypatch):
+    """A 40-sigma outlier under a chain that switches with probability 1e-300: the
+    scaled arithmetic would drop the state the path stays in; such sequences go to the
+    log-space path, and the result equals the unrolled network's."""
+    if compiled:
+        pytest.importorskip("numba")
+        monkeypatch.setattr(chain, "KERNEL_STEPS", 1)
+    e = 1e-300
+    trans = [[1 - e, e], [e, 1 - e]]
+    g = {"intercept": np.zeros(2), "weights": np.zeros((2, 0)), "variance": np.array([1.0, 1e4])}
+    n = 60
+    two = bnem.hidden_markov_network(2, {"x": "continuous"}, length=2).with_cpds(
+        {"state[0]": [0.5, 0.5], "state[1]": trans, "x[0]": g, "x[1]": g})
+    x = np.random.default_rng(0).normal(size=n)
+    x[30] = 40.0
+    sm = chain.smooth(two, Sequences(pd.DataFrame({"x": x}), lengths=[n]))
+    cp: dict = {"state[0]": [0.5, 0.5]}
+    for t in range(n):
+        cp[f"x[{t}]"] = g
+        if t:
+            cp[f"state[{t}]"] = trans
+    unrolled = bnem.hidden_markov_network(2, {"x": "continuous"}, length=n).with_cpds(cp)
+    wide = bnem.sequence_rows(pd.DataFrame({"x": x}), lengths=[n])
+    assert sm.log_likelihood[0] == pytest.approx(unrolled.log_likelihood(wide), rel=1e-12)
+    np.testing.assert_allclose(sm.posterior[30], unrolled.posterior(wide, "state[30]")
+                               .to_numpy()[0], atol=1e-12)
+
+
+def test_chained_estimator_refuses_impossible_sequences():
+    rng = np.random.default_rng(11)
+    X = rng.choice(["a", "b"], size=(30, 1)).astype(object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hmm = bnem.HiddenMarkovModel(2, inference="chain", random_state=0, n_init=1,
+                                     max_iter=5).fit(X, [30])
+    hmm.network_ = hmm.network_.with_cpds({"x0[0]": [[1.0, 0.0], [1.0, 0.0]],
+                                           "x0[1]": [[1.0, 0.0], [1.0, 0.0]]})
+    with pytest.raises(ImpossibleRowError, match="sequence 0"):
+        hmm.predict_proba(np.array([["b"]], dtype=object))
+    with pytest.raises(ImpossibleRowError, match="sequence 0"):
+        hmm.decode(np.array([["b"]], dtype=object))

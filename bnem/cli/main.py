@@ -134,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     vi.add_argument("data", help="CSV, one row per sequence, columns y[0], y[1], ...")
     vi.add_argument("-o", "--output", required=True,
                     help="CSV: the path (columns state[0], state[1], ...) and log_prob")
-    vi.add_argument("--hidden", default="state", help="the hidden variable (default state)")
+    vi.add_argument("--hidden", default=None,
+                    help="the hidden variable (default state; with --sequence, the chain "
+                         "that joins the two slices)")
     _sequence_options(vi, "the network is its two slices (v[0], v[1]); the output has one "
                           "line per step (sequence, step, state, log_prob of its path)")
     _missing_option(vi)
@@ -444,14 +446,20 @@ def _viterbi(args) -> int:
 
         from ..inference.chain import viterbi_path
 
+        from ..inference.chain import slices_of
+
+        chain, _ = slices_of(network)
+        if args.hidden is not None and args.hidden != chain:
+            raise BnemValueError(f"--hidden {args.hidden!r}: with --sequence the path decoded "
+                                 f"is the chain that joins the slices, {chain!r}; drop "
+                                 "--hidden or give that name")
         seqs = _sequences(args, network)
         states, best = viterbi_path(network, seqs)
-        names = np.array(network.states(f"{args.hidden}[0]") + (None,), dtype=object)
+        names = np.array(network.states(f"{chain}[0]") + (None,), dtype=object)
         table = pd.DataFrame({"sequence": np.repeat(np.asarray(seqs.ids, dtype=object),
                                                     seqs.lengths),
-                              "step": np.arange(len(states)) - np.repeat(seqs.starts,
-                                                                         seqs.lengths),
-                              args.hidden: names[states],
+                              args.time or "step": seqs.times,
+                              chain: names[states],
                               "log_prob": np.repeat(best, seqs.lengths)})
         _write_csv(table, args.output, na_rep="")
         logger.info("wrote the most probable paths of %d sequence(s) to %s", len(seqs),
@@ -460,7 +468,7 @@ def _viterbi(args) -> int:
     sep = _separator(args.sep) or ("\t" if args.data.lower().endswith(".tsv") else ",")
     data = read_table(args.data, missing=args.missing, sep=sep, network=network)
     _label_lines(data, args.data, sep)
-    path, logp = viterbi(network, data, hidden=args.hidden)
+    path, logp = viterbi(network, data, hidden=args.hidden or "state")
     _write_csv(path.assign(log_prob=logp), args.output)
     logger.info("wrote the most probable paths of %d sequence(s) to %s", len(path), args.output)
     return 0

@@ -62,6 +62,12 @@ def ordered_steps(data: Any, sequence: str | None = None, time: str | None = Non
     the order given.
     """
     frame = as_step_frame(data)
+    for name, value in (("sequence", sequence), ("time", time)):
+        if value is not None and not isinstance(value, str):
+            raise BnemTypeError(f"{name}= names one column (a string), got {value!r}")
+    if lengths is not None and (isinstance(lengths, (str, bytes)) or np.ndim(lengths) != 1):
+        raise BnemValueError(f"lengths must be a list of whole numbers >= 1 (steps per "
+                             f"sequence), got {lengths!r}")
     if (sequence is None) == (lengths is None):
         raise BnemValueError("give either sequence= (a column of sequence ids) or lengths= "
                              "(rows per sequence, in order)")
@@ -92,12 +98,24 @@ def ordered_steps(data: Any, sequence: str | None = None, time: str | None = Non
         r = int(np.flatnonzero(frame[time].isna().to_numpy())[0])
         raise DataError(f"sequence {row_label(frame[sequence].iloc[r])!r}: the time of row "
                         f"{r} is missing")
+    if pd.api.types.is_datetime64_any_dtype(frame[time]) or \
+            pd.api.types.is_timedelta64_dtype(frame[time]):
+        raise DataError(f"time column {time!r} holds dates or durations; give whole time "
+                        "steps 0, 1, 2, ... (e.g. the rank of each date in its sequence)")
     if not pd.api.types.is_numeric_dtype(frame[time]):  # e.g. read from a CSV as text
         try:
             frame = frame.assign(**{time: pd.to_numeric(frame[time])})
         except (TypeError, ValueError):
             raise DataError(f"time column {time!r} must hold numbers (whole time steps)") \
                 from None
+    if pd.api.types.is_numeric_dtype(frame[time]):
+        values = frame[time].to_numpy(dtype=float)
+        ragged = np.isfinite(values) & (values != np.round(values))
+        if ragged.any() or not np.isfinite(values).all():
+            i = int(np.flatnonzero(ragged | ~np.isfinite(values))[0])
+            raise DataError(f"sequence {row_label(frame[sequence].iloc[i])!r}: time "
+                            f"{row_label(frame[time].iloc[i])!r} is not a whole time step; "
+                            "expected 0, 1, 2, ...")
     frame = frame.sort_values([sequence, time], kind="stable")
     steps = frame.groupby(sequence, sort=False)[time]
     first = steps.transform("min")
@@ -144,7 +162,8 @@ class Sequences:
         hmmlearn's convention instead of ``sequence``: consecutive rows, ``lengths[i]``
         of them for sequence ``i``.
     sample_weight : array of float, optional
-        One weight per sequence (in the order sequences first appear), ``>= 0``.
+        One weight per sequence, in the order the sequences first appear in ``data``
+        (also when ``time`` sorts them), ``>= 0``.
 
     Attributes
     ----------
@@ -153,7 +172,10 @@ class Sequences:
     lengths : ndarray of int
         Steps per sequence.
     ids : Index
-        Sequence ids, in order.
+        Sequence ids, in the order of :attr:`steps` (sorted when ``time`` is given,
+        else in order of first appearance).
+    times : ndarray
+        Each step's time (``time``'s values, or its position in its sequence).
     weights : ndarray of float
         Per sequence.
 
@@ -167,7 +189,9 @@ class Sequences:
 
     def __init__(self, data: Any, *, sequence: str | None = None, time: str | None = None,
                  lengths: Any = None, sample_weight: Any = None) -> None:
-        frame, seq, tcol, position = ordered_steps(data, sequence, time, lengths)
+        given = as_step_frame(data)
+        frame, seq, tcol, position = ordered_steps(given, sequence, time, lengths)
+        appear: Any = pd.unique(frame[seq].sort_index())  # ids in the input's order
         codes, ids = pd.factorize(frame[seq], sort=False)
         codes = np.asarray(codes, dtype=np.int64)
         order = np.lexsort((position, codes))  # sequences one after another, in time order
@@ -176,7 +200,10 @@ class Sequences:
         self.steps.columns = [str(c) for c in self.steps.columns]
         self.lengths = np.bincount(codes, minlength=len(ids)).astype(np.int64)
         self.ids = pd.Index(ids)
-        self.weights = _sequence_weights(sample_weight, len(ids))
+        self.times = (frame[tcol].to_numpy() if tcol not in (None, TIME) else position)[order]
+        weights = _sequence_weights(sample_weight, len(ids))
+        self.weights = weights if sample_weight is None else \
+            weights[pd.Index(appear).get_indexer(self.ids)]
         if len(self.steps) == 0:
             raise DataError("the data hold no time steps")
 

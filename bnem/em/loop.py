@@ -207,6 +207,9 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     network = with_forms(network, opts)
     if opts.fixed:
         network = network.fix(opts.fixed)
+    if isinstance(data, Sequences) and opts.sample_weight is not None:
+        raise BnemValueError("sample_weight= gives row weights; Sequences take one weight "
+                             "per sequence: bnem.Sequences(..., sample_weight=[...])")
     if isinstance(data, Sequences) and (opts.method != "batch" or opts.client is not None):
         raise BnemValueError(
             "Sequences are learned by batch EM in this process (forward-backward over the "

@@ -12,9 +12,11 @@ Gaussian nodes, missing cells) given the chain. So:
   step is evaluated once per chain state ``k`` with the chain observed as ``k``,
   which gives ``log P(y_t | h_t = k)`` by the network's own exact inference
   (:class:`~bnem.inference.compiled.CompiledNetwork`, one plan, whatever the length);
-* forward-backward over the chain, batched over sequences (one pass per time
-  position; memory and time linear in the number of steps), gives each sequence's
-  log-likelihood, each step's ``P(h_t | sequence)`` and the expected transitions;
+* forward-backward over the chain gives each sequence's log-likelihood, each step's
+  ``P(h_t | sequence)`` and the expected transitions, in scaled linear space (a numba
+  kernel, or numpy over segments of about ``sqrt(T)`` steps, batched over sequences;
+  memory and time linear in the number of steps), and in log space for the sequences
+  scaled arithmetic cannot be trusted with (see :data:`RISKY`);
 * the slice networks' E-step with each (step, ``k``) row weighted by its posterior
   gives the expected statistics of the slice's other families, which are those of the
   two-slice network's nodes of the same names (slice 0: the first step of every
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..data.encode import encode
+from ..data.encode import encode, row_label
 from ..data.sequences import Sequences
 from ..errors import BnemValueError, DataError, ImpossibleRowError, NetworkError
 from ..network.parameters import GAUSSIAN, TABLE, Parameters
@@ -83,6 +85,10 @@ def slices_of(network: "BayesianNetwork") -> tuple[str, dict[str, tuple[str, int
     for node in (f"{chain}[0]", f"{chain}[1]"):
         if node not in network.discrete_nodes:
             raise NetworkError(f"the chain {node!r} must be a discrete node")
+    if network.states(f"{chain}[0]") != network.states(f"{chain}[1]"):
+        raise NetworkError(f"the chain's two nodes must have the same states in the same "
+                           f"order: {chain}[0] has {list(network.states(f'{chain}[0]'))}, "
+                           f"{chain}[1] has {list(network.states(f'{chain}[1]'))}")
     if network.parents(f"{chain}[0]") or network.parents(f"{chain}[1]") != (f"{chain}[0]",):
         raise NetworkError(f"the chain {chain!r} may have no parent but its previous slice "
                            f"(parents of {chain}[0]: {list(network.parents(f'{chain}[0]'))}, "
@@ -138,8 +144,12 @@ def _slice_net(network: "BayesianNetwork", template_compiled: CompiledNetwork, c
         tc = None if k is None else template_compiled.structure.components[k]
         scope = [net.discrete_nodes[v] for v in c.scope]
         if tc is None or [network.discrete_nodes[v] for v in tc.scope] != scope:
-            raise NetworkError(f"bnem bug: slice {s}'s Gaussian component {c.nodes} has no "
-                               "counterpart in the two-slice network")
+            raise NetworkError(
+                f"the Gaussian node(s) {list(c.nodes)} of slice {s} depend on no discrete node "
+                "of their slice, so the two slices' copies are one Gaussian block of the "
+                "two-slice network, which the chained path cannot split. Make them "
+                "children of the chain (or of another discrete node), or unroll the "
+                "network (bnem.dynamic_network(..., length=T))")
         comps.append(k)
     empty = np.zeros(0, dtype=np.int64)
     return SliceNet(compiled, net.discrete_index(head), int(net.cards[net.discrete_index(head)]),
@@ -252,19 +262,21 @@ class Smoothed:
     initial: np.ndarray          # (K,): sum over sequences of w P(h_0 | seq)
 
 
-KERNEL_STEPS = 20_000  # from this many steps in all on, the compiled kernels (numba's
-                      # import and the load of the cached kernel, ~0.5 s in a new process,
-                      # against ~0.4 us per step and E-step saved by the kernel)
+KERNEL_STEPS = 20_000  # from this many steps in all on, the compiled kernels: numba's
+                      # import and the load of the cached kernel cost ~0.5 s in a new
+                      # process; the kernel saves ~0.4 us per step and E-step over the
+                      # numpy path (and Viterbi's numpy path is a pass per position)
 
 
 def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
                      lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
     """Forward-backward over sequences (steps of sequence ``i`` are consecutive rows
-    of ``emission``, ``(steps, K)`` log P(step | state), in order): the compiled
-    kernel (scaled linear space) when numba is installed and a sequence is long, the
-    numpy path (log space, one pass per time position batched over the sequences)
-    otherwise and for any sequence the kernel cannot represent. An impossible
-    sequence has log-likelihood -inf and zero posteriors."""
+    of ``emission``, ``(steps, K)`` log P(step | state), in order), in scaled linear
+    space: the compiled kernel when numba is installed and there are at least
+    :data:`KERNEL_STEPS` steps, else :func:`_scaled_linear` (numpy, segments of about
+    ``sqrt(T)`` steps); :func:`log_forward_backward` for the sequences those cannot
+    be trusted with. An impossible sequence has log-likelihood -inf and zero
+    posteriors."""
     lengths = np.asarray(lengths, dtype=np.int64)
     weights = np.asarray(weights, dtype=float)
     kernel = _scaled_linear
@@ -275,8 +287,9 @@ def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.
 
 def _scaled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
             lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
-    """Scaled forward-backward by ``kernel`` (compiled, or its numpy twin); the
-    sequences it flags (a scale of 0, or a value beyond floats) are done again by
+    """Scaled forward-backward by ``kernel`` (compiled, or its numpy twin); sequences
+    the scaled arithmetic cannot be trusted with (see :data:`RISKY`) and those the
+    kernel flags (a scale of 0, or a value beyond floats) are done by
     :func:`log_forward_backward`."""
     n_steps, k = emission.shape
     top = emission.max(axis=1)
@@ -284,13 +297,28 @@ def _scaled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.n
     with np.errstate(under="ignore"):
         scaled = np.exp(emission - top[:, None])
     starts = np.cumsum(lengths) - lengths
+    seq_of = np.repeat(np.arange(lengths.size), lengths)
+    fast = np.ones(lengths.size, dtype=bool)
+    if min(_smallest(log_start), _smallest(log_trans)) < -RISKY:
+        lost = ((scaled == 0.0) & np.isfinite(emission)).any(axis=1)
+        fast &= np.bincount(seq_of, weights=lost, minlength=lengths.size) == 0
     post = np.zeros((n_steps, k))
     trans = np.zeros((k, k))
     initial = np.zeros(k)
     ll = np.zeros(lengths.size)
     ok = np.zeros(lengths.size, dtype=np.bool_)
-    kernel(np.exp(log_start), np.exp(log_trans), scaled, top, starts, lengths, weights,
-           post, trans, initial, ll, ok)
+    if fast.any():
+        rows = fast[seq_of] if not fast.all() else slice(None)
+        sub_post = np.zeros((int(lengths[fast].sum()), k))
+        sub_ll = np.zeros(int(fast.sum()))
+        sub_ok = np.zeros(sub_ll.size, dtype=np.bool_)
+        sub_len = lengths[fast]
+        kernel(np.exp(log_start), np.exp(log_trans), scaled[rows], top[rows],
+               np.cumsum(sub_len) - sub_len, sub_len, weights[fast], sub_post, trans,
+               initial, sub_ll, sub_ok)
+        post[rows] = sub_post
+        ll[fast] = sub_ll
+        ok[fast] = sub_ok
     redo = np.flatnonzero(~ok)
     if redo.size:
         rows = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in redo])
@@ -301,6 +329,19 @@ def _scaled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.n
         trans += again.transitions
         initial += again.initial
     return Smoothed(ll, post, trans, initial)
+
+
+RISKY = 350.0  # nats. Scaled arithmetic divides each step's emissions by the largest, so
+               # one more than ~745 nats below it underflows to 0. That cannot matter when
+               # every start and transition probability is above exp(-RISKY): a path through
+               # such a state loses to leaving for the best state and coming back, which
+               # costs at most 2 * RISKY = 700 nats. With smaller ones (or zeros), the
+               # sequences with such an underflow are done in log space.
+
+
+def _smallest(log_p: np.ndarray) -> float:
+    """The smallest log probability (-inf for a zero)."""
+    return float(np.min(log_p)) if log_p.size else 0.0
 
 
 def _scaled_kernel(start, trans, scaled, top, starts, lengths, weights, post, trans_acc,
@@ -702,7 +743,7 @@ class ChainData:
         if bad.size:
             i = int(bad[0])
             raise ImpossibleRowError(
-                f"sequence {self.data.ids[i]!r} has probability zero under the "
+                f"sequence {row_label(self.data.ids[i])!r} has probability zero under the "
                 f"{context or 'current'} parameters (no path of the chain "
                 f"{self.chain!r} can produce it); {bad.size} sequence(s) in all. Start from "
                 "parameters without zeros (a prior, or init='random').")

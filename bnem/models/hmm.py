@@ -6,7 +6,10 @@ Baum-Welch, in one of two ways (``inference=``): unrolled to the longest sequenc
 (transitions and emissions shared, ``sum_out_barren=True``; see
 :mod:`bnem.models.sequences`), or as its two slices with forward-backward over the
 hidden chain (:mod:`bnem.inference.chain`), whose time and memory grow linearly with
-the steps whatever the sequences' lengths. Both give the same iterates. Like
+the steps whatever the sequences' lengths. Both fit the same model by exact EM; their
+iterates differ (random starts are drawn over different parameter vectors, and the
+unrolled network sums out missing cells, which then add no expected counts), so the
+two may reach different local optima. Like
 hmmlearn, ``X`` holds every sequence's steps one after the other and ``lengths`` says
 how many rows each sequence has; unlike hmmlearn, NaN is allowed anywhere in ``X``.
 Each column of ``X`` is an emission variable: categorical (a table per hidden state),
@@ -24,7 +27,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_choice, check_int
-from ..errors import BnemValueError
+from ..errors import BnemValueError, ImpossibleRowError
 from ..network.bayesnet import BayesianNetwork
 from ..network.forms import count_states
 from ..network.from_data import column_states
@@ -70,7 +73,9 @@ class HiddenMarkovModel(BaseEstimator):
         second per iteration); ``network_`` is then the two-slice network and
         ``partial_fit`` is not available. ``"auto"``: ``"chain"`` when ``length`` is not
         given and the longest training sequence has more than 200 steps, else
-        ``"unroll"``. Both give the same EM iterates.
+        ``"unroll"``. Both are exact EM for the same model, but from different random
+        starts and by different iterates (see the module notes), so a fit may differ
+        between the two; set ``inference`` to keep one. ``"chain"`` ignores ``length``.
     step, fading
         Online EM's step schedule and fading factor for :meth:`partial_fit` (see
         :class:`bnem.OnlineEM`).
@@ -286,7 +291,9 @@ class HiddenMarkovModel(BaseEstimator):
         """``(n_steps, n_components)``: P(state at each step | its whole sequence)."""
         seqs = self._sequences(X, lengths)
         if seqs is not None:
-            return smooth(self.network_, seqs).posterior
+            smoothed = smooth(self.network_, seqs)
+            _check_possible(smoothed.log_likelihood, seqs)
+            return smoothed.posterior
         wide, sizes, net = self._wide(X, lengths)
         parts = [net.posterior(wide, slice_name(HIDDEN, t)).to_numpy()
                  for t in range(wide.shape[1] // len(self._observed))]
@@ -299,6 +306,7 @@ class HiddenMarkovModel(BaseEstimator):
         seqs = self._sequences(X, lengths)
         if seqs is not None:
             chained, best = viterbi_path(self.network_, seqs)
+            _check_possible(best, seqs)
             return float(np.sum(best)), chained
         wide, sizes, net = self._wide(X, lengths)
         path, logp = viterbi(net, wide, hidden=HIDDEN, lengths=sizes)
@@ -367,3 +375,11 @@ class HiddenMarkovModel(BaseEstimator):
 
     def _length_of_network(self) -> int:
         return sum(1 for n in self.network_.nodes if n.startswith(f"{HIDDEN}["))
+
+
+def _check_possible(log_p: np.ndarray, seqs: Sequences) -> None:
+    """Refuse sequences with probability zero under the fitted model, naming one."""
+    bad = np.flatnonzero(~np.isfinite(log_p))
+    if bad.size:
+        raise ImpossibleRowError(f"sequence {int(bad[0])} (of {len(seqs)}) has probability "
+                                 f"zero under the fitted model; {bad.size} in all")
