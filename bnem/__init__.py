@@ -24,7 +24,8 @@ from .models.labels import best_permutation, match_states, relabel_states
 from .models.mixture import gaussian_mixture, mixture_parameters
 from .models.scores import aic, anomaly_threshold, bic, flag_anomalies
 from .models.selection import plot_cardinality, select_cardinality
-from .models.sequences import dynamic_network, hidden_markov_network, sequence_rows, viterbi
+from .models.sequences import (dynamic_network, forward_backward, hidden_markov_network,
+                               sequence_rows, viterbi)
 from .network.cpd import TabularCPD
 from .network.forms import count_states
 from .network.gaussian import GaussianCPD
@@ -67,7 +68,7 @@ __all__ = [
     "fit", "FitResult", "Progress", "compile", "CompiledNetwork", "OnlineEM",
     "most_probable",
     "gaussian_mixture", "mixture_parameters", "bic", "aic", "anomaly_threshold",
-    "flag_anomalies", "dynamic_network", "hidden_markov_network", "sequence_rows", "Sequences", "viterbi", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
+    "flag_anomalies", "dynamic_network", "hidden_markov_network", "sequence_rows", "Sequences", "viterbi", "forward_backward", "select_cardinality", "plot_cardinality", "standard_errors", "best_permutation", "match_states", "relabel_states",
     "load_network", "network_names", "read_bif", "write_bif", "read_json", "write_json", "read_network", "read_table", "files",
     "to_pgmpy", "from_pgmpy",
     "BnemError", "NetworkError", "CycleError", "DataError", "BIFParseError",

@@ -536,3 +536,23 @@ def test_chained_estimator_refuses_impossible_sequences():
         hmm.predict_proba(np.array([["b"]], dtype=object))
     with pytest.raises(ImpossibleRowError, match="sequence 0"):
         hmm.decode(np.array([["b"]], dtype=object))
+
+
+def test_public_viterbi_and_forward_backward_on_sequences():
+    rng = np.random.default_rng(12)
+    obs = {"y": SYMBOLS}
+    two = _fitted_hmm(rng, obs, 2)
+    frame = _steps(rng, obs, 9).assign(id=["p"] * 4 + ["q"] * 5, t=list(range(4)) + list(range(5)))
+    seqs = Sequences(frame, sequence="id", time="t")
+    path, best = bnem.viterbi(two, seqs)
+    codes, want = chain.viterbi_path(two, seqs)
+    assert path["state"].tolist() == [str(c) for c in codes]
+    assert path["time"].tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(best, want)
+    post, ll = bnem.forward_backward(two, seqs)
+    sm = chain.smooth(two, seqs)
+    np.testing.assert_array_equal(post[["0", "1"]].to_numpy(), sm.posterior)
+    assert ll.index.tolist() == ["p", "q"]
+    np.testing.assert_array_equal(ll.to_numpy(), sm.log_likelihood)
+    with pytest.raises(bnem.BnemError, match="expected bnem.Sequences"):
+        bnem.forward_backward(two, frame)

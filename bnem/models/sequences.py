@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_int
-from ..data.sequences import ordered_steps
+from ..data.sequences import Sequences, ordered_steps
 from ..errors import BnemTypeError, BnemValueError, DataError
 from ..network.bayesnet import BayesianNetwork
 
@@ -223,9 +223,14 @@ def sequence_rows(data: Any, columns: Sequence[str] | None = None, *, sequence: 
     return wide.infer_objects()
 
 
-def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state",
+def viterbi(network: BayesianNetwork, data: Any, hidden: str = "state",
             lengths: Any = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The most probable hidden path of every sequence (max-product over the chain).
+
+    With ``data`` a :class:`bnem.Sequences` and ``network`` a two-slice network whose
+    slices one chain joins (see the sequences guide), the chain is decoded without
+    unrolling: the path comes one row per step (columns ``sequence``, ``time`` and the
+    chain's name, its states), and ``hidden`` and ``lengths`` are not used.
 
     Parameters
     ----------
@@ -246,6 +251,15 @@ def viterbi(network: BayesianNetwork, data: pd.DataFrame, hidden: str = "state",
         a sequence's end), indexed like ``data``; and each path's log joint probability
         with the observed cells, ``max_path log P(path, observed)``.
     """
+    if isinstance(data, Sequences):
+        from ..inference.chain import slices_of, viterbi_path
+
+        name, _ = slices_of(network)
+        codes, best = viterbi_path(network, data)
+        labels = np.array(network.states(f"{name}[0]") + (None,), dtype=object)
+        return pd.DataFrame({"sequence": np.repeat(np.asarray(data.ids, dtype=object),
+                                                   data.lengths),
+                             "time": data.times, name: labels[codes]}), best
     if not isinstance(data, pd.DataFrame):
         raise BnemTypeError(f"viterbi: expected a DataFrame of one row per sequence "
                             f"(bnem.sequence_rows gives one), got {type(data).__name__}")
@@ -329,3 +343,43 @@ def _log_emission(network: BayesianNetwork, node: str, column: pd.Series) -> np.
     with np.errstate(divide="ignore"):
         out[seen] = np.log(np.asarray(cpd.values, dtype=float).T[codes[seen]])
     return out
+
+
+def forward_backward(network: BayesianNetwork, data: Sequences) -> tuple[pd.DataFrame,
+                                                                         pd.Series]:
+    """Smoothed posteriors of the chain of a two-slice network, without unrolling.
+
+    Parameters
+    ----------
+    network : BayesianNetwork
+        Two slices joined by one discrete chain ``h[0] -> h[1]`` (a fitted
+        :func:`hidden_markov_network` or :func:`dynamic_network` of ``length=2``).
+    data : Sequences
+
+    Returns
+    -------
+    (DataFrame, Series)
+        ``P(h_t = k | its sequence)``, one row per step (columns ``sequence``, ``time``,
+        then one per state); and each sequence's log-likelihood, indexed by its id.
+        An impossible sequence has log-likelihood -inf and posteriors 0.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> net = hidden_markov_network(2, {"y": ["a", "b"]}, length=2)
+    >>> post, ll = forward_backward(net, Sequences(pd.DataFrame({"y": ["a", "b", "a"]}),
+    ...                                            lengths=[3]))
+    >>> list(post.columns), post.shape
+    (['sequence', 'time', '0', '1'], (3, 4))
+    """
+    from ..inference.chain import slices_of, smooth
+
+    if not isinstance(data, Sequences):
+        raise BnemTypeError(f"forward_backward: expected bnem.Sequences, got "
+                            f"{type(data).__name__}")
+    name, _ = slices_of(network)
+    smoothed = smooth(network, data)
+    post = pd.DataFrame(smoothed.posterior, columns=list(network.states(f"{name}[0]")))
+    post.insert(0, "time", data.times)
+    post.insert(0, "sequence", np.repeat(np.asarray(data.ids, dtype=object), data.lengths))
+    return post, pd.Series(smoothed.log_likelihood, index=data.ids, name="log_likelihood")
