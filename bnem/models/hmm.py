@@ -34,13 +34,15 @@ from ..network.from_data import column_states
 from ..data.sequences import Sequences
 from .estimator_fit import fit_for_estimator as em_fit
 from ..inference.chain import smooth, viterbi_path
-from .sequences import hidden_markov_network, sequence_rows, slice_name, viterbi
+from .sequences import dynamic_network, hidden_markov_network, sequence_rows, slice_name, viterbi
 from .sklearn_mixture import seed_of
 
 HIDDEN = "state"
 LARGE_COUNT = 5_000  # default max_count above this: refused unless max_count is given
 EMISSIONS = ("categorical", "gaussian", "poisson")
 INFERENCE = ("auto", "unroll", "chain")
+COVARIANCES = ("diag", "full")
+LETTERS = {"categorical": "ste", "gaussian": "stmc", "poisson": "stl"}  # hmmlearn's
 CHAIN_FROM = 200  # inference="auto": sequences longer than this are not unrolled
 
 
@@ -54,7 +56,21 @@ class HiddenMarkovModel(BaseEstimator):
     emission : {"categorical", "gaussian", "poisson"}
         Every column's emission: a table of symbol probabilities per state, a
         Gaussian per state, or a Poisson count per state (columns independent given
-        the state).
+        the state, but for ``covariance_type="full"``).
+    covariance_type : {"diag", "full"}, default "diag"
+        Gaussian emissions: independent columns given the state, or a full covariance
+        per state (in the network, each column regressed on the earlier ones within
+        the slice, a conditional linear Gaussian chain that is the same model).
+    init_params, params : str, optional
+        hmmlearn's letters: ``s`` start probabilities, ``t`` transitions, ``e``
+        emission probabilities (categorical), ``m`` and ``c`` means and covariances
+        (Gaussian; learned together: give both or neither), ``l`` rates (Poisson).
+        Default: all of them. ``init_params`` are drawn at random by ``fit``; the others
+        are taken from the attributes (``startprob_``, ``transmat_``,
+        ``emissionprob_``, ``means_``, ``covars_``, ``lambdas_``) set before ``fit``.
+        ``params`` are learned; the others are held at their starting values (their
+        nodes fixed, :meth:`bnem.BayesianNetwork.fix`). When either leaves a letter
+        out, ``fit`` runs one start (``n_init`` is not used).
     max_count : int, optional
         ``emission="poisson"``: the largest count the model can score (its count
         nodes' states, :func:`bnem.count_states`); default twice the largest count of
@@ -104,7 +120,8 @@ class HiddenMarkovModel(BaseEstimator):
                  random_state: Any = None, length: int | None = None,
                  max_count: int | None = None,
                  step: Any = (0.7, 2.0), fading: float | None = None,
-                 inference: str = "auto") -> None:
+                 inference: str = "auto", covariance_type: str = "diag",
+                 params: str | None = None, init_params: str | None = None) -> None:
         self.n_components = n_components
         self.emission = emission
         self.max_count = max_count
@@ -116,12 +133,17 @@ class HiddenMarkovModel(BaseEstimator):
         self.step = step
         self.fading = fading
         self.inference = inference
+        self.covariance_type = covariance_type
+        self.params = params
+        self.init_params = init_params
 
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence)."""
         k = check_int(self.n_components, "n_components", minimum=1)
         check_choice(self.emission, "emission", EMISSIONS)
         check_choice(self.inference, "inference", INFERENCE)
+        check_choice(self.covariance_type, "covariance_type", COVARIANCES)
+        drawn, learned = self._letters("init_params"), self._letters("params")
         frame = self._frame(X, fitting=True)
         sizes = self._lengths(frame, lengths)
         self._observed = self._observed_states(frame)
@@ -133,11 +155,16 @@ class HiddenMarkovModel(BaseEstimator):
                        max_iter=self.max_iter, init=init)
         self._chained = self.inference == "chain" or (
             self.inference == "auto" and self.length is None and int(sizes.max()) > CHAIN_FROM)
-        if self._chained:
-            res = em_fit(self._network(k, 2), Sequences(frame, lengths=sizes), **options)
+        wide = None if self._chained else sequence_rows(frame, lengths=sizes)
+        net = self._network(k, 2 if wide is None else self._unrolled(wide))
+        everything = set(LETTERS[self.emission])
+        if set(drawn) != everything or set(learned) != everything:  # a start of our own
+            rng = np.random.default_rng(seed_of(self.random_state))
+            net = self._with_parameters(net, *self._start(k, frame, drawn, rng))
+            options.update(init="network", n_init=1, fixed=self._held_nodes(net, learned))
+        if wide is None:
+            res = em_fit(net, Sequences(frame, lengths=sizes), **options)
         else:
-            wide = sequence_rows(frame, lengths=sizes)
-            net = self._network(k, self._unrolled(wide))
             res = em_fit(net, self._padded(wide, net), sum_out_barren=True, **options)
         self.__dict__.pop("online_", None)
         self.network_ = res.network
@@ -203,8 +230,18 @@ class HiddenMarkovModel(BaseEstimator):
             raise BnemValueError(f"X holds the count {seen}, more than max_count={m}")
         return {c: count_states(m) for c in frame.columns}
 
+    def _full(self) -> bool:
+        return self.emission == "gaussian" and getattr(self, "covariance_type", "diag") == "full"
+
     def _network(self, k: int, length: int) -> BayesianNetwork:
         """The HMM unrolled to ``length`` slices, Poisson emissions declared."""
+        if self._full():  # each column regressed on the earlier ones: a full covariance
+            cols = list(self._observed)
+            within = [(HIDDEN, c) for c in cols] + \
+                [(a, b) for i, a in enumerate(cols) for b in cols[i + 1:]]
+            return dynamic_network({HIDDEN: [str(i) for i in range(k)],
+                                    **{c: "continuous" for c in cols}}, within,
+                                   [(HIDDEN, HIDDEN)], length=length, name=f"hmm-{length}")
         net = hidden_markov_network(k, self._observed, length=length, hidden=HIDDEN)
         if self.emission == "poisson":
             for c in self._observed:
@@ -244,6 +281,8 @@ class HiddenMarkovModel(BaseEstimator):
         elif self.emission == "poisson":
             self.lambdas_ = np.column_stack([net.rates_of(slice_name(c, 0))
                                              for c in self._observed])
+        elif self._full():
+            self.means_, self.covars_ = _moments_of(net, list(self._observed), k)
         else:
             self.means_ = np.column_stack([np.ravel(cpd.intercept) for cpd in first.values()])
             self.covars_ = np.column_stack([np.ravel(cpd.variance) for cpd in first.values()])
@@ -254,15 +293,125 @@ class HiddenMarkovModel(BaseEstimator):
         if length == self._length_of_network():
             return self.network_
         k = self.startprob_.size
-        net = self._network(k, length)
-        cpds: dict[str, Any] = {slice_name(HIDDEN, 0): self.startprob_}
-        if length > 1:
-            cpds[slice_name(HIDDEN, 1)] = self.transmat_
+        emissions = {}
         for c in self._observed:
             cpd = self.network_.cpd(slice_name(c, 0))
-            cpds[slice_name(c, 0)] = cpd.values if self.emission != "gaussian" else \
+            emissions[c] = cpd.values if self.emission != "gaussian" else \
                 {"intercept": cpd.intercept, "weights": cpd.weights, "variance": cpd.variance}
-        return net.with_cpds(cpds)
+        return self._with_parameters(self._network(k, length), self.startprob_,
+                                     self.transmat_, emissions)
+
+    # -- starting values: hmmlearn's init_params and params ---------------------------
+    def _letters(self, name: str) -> str:
+        value = getattr(self, name)
+        allowed = LETTERS[self.emission]
+        if value is None:
+            return allowed
+        if not isinstance(value, str) or set(value) - set(allowed):
+            raise BnemValueError(f"{name} must be letters among {allowed!r} for "
+                                 f"emission={self.emission!r}, got {value!r}")
+        if self.emission == "gaussian" and name == "params" and ("m" in value) != ("c" in value):
+            raise BnemValueError(f"params={value!r}: bnem learns a Gaussian emission's means "
+                                 "and covariances together (one CPD); give both 'm' and 'c' "
+                                 "or neither")
+        return value
+
+    def _given(self, name: str, letter: str, shape: tuple, value: Any = None) -> np.ndarray:
+        """Attribute ``name`` set before ``fit`` (init_params leaves ``letter`` out), or
+        ``value`` (a part of it)."""
+        if value is None and not hasattr(self, name):
+            raise BnemValueError(f"init_params={self.init_params!r} leaves out {letter!r}: "
+                                 f"set {name} before fit, or add {letter!r} to init_params")
+        if value is None:
+            value = getattr(self, name)
+        if isinstance(value, pd.DataFrame):
+            value = value.to_numpy()
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise BnemValueError(f"{name} must be numbers of shape {shape}") from None
+        if array.shape != shape or not np.isfinite(array).all():
+            raise BnemValueError(f"{name} must be finite numbers of shape {shape}, got shape "
+                                 f"{array.shape}")
+        return array
+
+    def _start(self, k: int, frame: pd.DataFrame, drawn: str,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Start probabilities, transitions and each column's emission CPD: the letters
+        of ``drawn`` at random (tables from a flat Dirichlet; means, rates from observed
+        values; variances the columns'), the others from the attributes."""
+        start = rng.dirichlet(np.ones(k)) if "s" in drawn else \
+            self._given("startprob_", "s", (k,))
+        trans = rng.dirichlet(np.ones(k), size=k) if "t" in drawn else \
+            self._given("transmat_", "t", (k, k))
+        cols = list(self._observed)
+        emissions: dict = {}
+        if self.emission == "categorical":
+            for c in cols:
+                n = len(self._observed[c])
+                if "e" in drawn:
+                    emissions[c] = rng.dirichlet(np.ones(n), size=k)
+                else:
+                    given = getattr(self, "emissionprob_", None)
+                    if isinstance(given, dict) and c in given:
+                        given = given[c]
+                    elif isinstance(given, dict) or given is None or len(cols) > 1:
+                        raise BnemValueError(f"init_params={self.init_params!r} leaves out 'e': "
+                                             "set emissionprob_ before fit (a dict of column -> "
+                                             "(n_components, symbols) table)")
+                    emissions[c] = self._given(f"emissionprob_[{c!r}]", "e", (k, n), given)
+            return start, trans, emissions
+        values = frame[cols].to_numpy(dtype=float)
+        observed = [v[np.isfinite(v)] for v in values.T]
+        if any(v.size == 0 for v in observed):
+            raise BnemValueError("a column of X has no observed value to start from")
+        if self.emission == "poisson":
+            rates = np.column_stack([rng.choice(v, k) + 0.5 for v in observed]) \
+                if "l" in drawn else self._given("lambdas_", "l", (k, len(cols)))
+            return start, trans, {c: rates[:, j] for j, c in enumerate(cols)}
+        means = np.column_stack([rng.choice(v, k) for v in observed]) if "m" in drawn else \
+            self._given("means_", "m", (k, len(cols)))
+        spread = np.array([np.var(v) if np.var(v) > 0 else 1.0 for v in observed])
+        if self._full():
+            covars = np.broadcast_to(np.diag(spread), (k, len(cols), len(cols))) \
+                if "c" in drawn else self._given("covars_", "c", (k, len(cols), len(cols)))
+            return start, trans, _regressions(means, covars, cols)
+        covars = np.broadcast_to(spread, (k, len(cols))) if "c" in drawn else \
+            self._given("covars_", "c", (k, len(cols)))
+        return start, trans, {c: {"intercept": means[:, j], "weights": np.zeros((k, 0)),
+                                  "variance": covars[:, j]} for j, c in enumerate(cols)}
+
+    def _with_parameters(self, net: BayesianNetwork, start: np.ndarray, trans: np.ndarray,
+                         emissions: dict) -> BayesianNetwork:
+        """``net`` (any length) with these parameters in every slice."""
+        cpds: dict[str, Any] = {}
+        rates = {}
+        for node in net.nodes:
+            name, t = node.rsplit("[", 1)
+            if name == HIDDEN:
+                cpds[node] = start if t == "0]" else trans
+            elif self.emission == "poisson":
+                rates[name] = emissions[name]
+            else:
+                cpds[node] = emissions[name]
+        net = net.with_cpds(cpds)
+        for name, r in rates.items():  # the Poisson table of these rates, in every slice
+            net = net.poisson(slice_name(name, 0), rates=np.asarray(r, dtype=float))
+            table = net.cpd(slice_name(name, 0)).values
+            net = net.with_cpds({n: table for n in net.nodes
+                                 if n.rsplit("[", 1)[0] == name and n != slice_name(name, 0)})
+        return net
+
+    def _held_nodes(self, net: BayesianNetwork, learned: str) -> list:
+        """The nodes ``params`` leaves out (shared ones by their first slice)."""
+        held = []
+        if "s" not in learned:
+            held.append(slice_name(HIDDEN, 0))
+        if "t" not in learned and slice_name(HIDDEN, 1) in net.nodes:
+            held.append(slice_name(HIDDEN, 1))
+        if not set(learned) & set("emcl"):
+            held += [slice_name(c, 0) for c in self._observed]
+        return held
 
     def _wide(self, X: Any, lengths: Any) -> tuple[pd.DataFrame, np.ndarray, BayesianNetwork]:
         check_is_fitted(self, "network_")
@@ -383,3 +532,40 @@ def _check_possible(log_p: np.ndarray, seqs: Sequences) -> None:
     if bad.size:
         raise ImpossibleRowError(f"sequence {int(bad[0])} (of {len(seqs)}) has probability "
                                  f"zero under the fitted model; {bad.size} in all")
+
+
+def _regressions(means: np.ndarray, covars: np.ndarray, cols: list) -> dict:
+    """Full covariances per state as each column's regression on the earlier ones."""
+    k, d = means.shape
+    out = {}
+    for j, c in enumerate(cols):
+        b0, w, var = np.empty(k), np.empty((k, j)), np.empty(k)
+        for s in range(k):
+            sigma, mu = covars[s], means[s]
+            coef = np.linalg.solve(sigma[:j, :j], sigma[:j, j]) if j else np.zeros(0)
+            w[s], b0[s] = coef, mu[j] - coef @ mu[:j]
+            var[s] = sigma[j, j] - sigma[:j, j] @ coef
+        if not (var > 0).all():
+            raise BnemValueError("covars_ must be positive definite covariance matrices")
+        out[c] = {"intercept": b0, "weights": w, "variance": var}
+    return out
+
+
+def _moments_of(net: BayesianNetwork, cols: list, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means ``(k, d)`` and covariances ``(k, d, d)`` per state of a regression chain."""
+    d = len(cols)
+    b = np.zeros((k, d))
+    weights = np.zeros((k, d, d))
+    var = np.zeros((k, d))
+    for j, c in enumerate(cols):
+        cpd = net.cpd(slice_name(c, 0))
+        b[:, j] = np.ravel(cpd.intercept)
+        var[:, j] = np.ravel(cpd.variance)
+        parents = [p.rsplit("[", 1)[0] for p in net.parents(slice_name(c, 0))
+                   if p in net.continuous_nodes]
+        for i, p in enumerate(parents):
+            weights[:, j, cols.index(p)] = np.asarray(cpd.weights).reshape(k, -1)[:, i]
+    inv = np.linalg.inv(np.eye(d) - weights)               # x = B x + b + e
+    means = np.einsum("kij,kj->ki", inv, b)
+    covars = np.einsum("kij,kj,klj->kil", inv, var, inv)
+    return means, covars

@@ -1,0 +1,215 @@
+"""HiddenMarkovModel: full-covariance Gaussian emissions and hmmlearn's init_params /
+params, against an independent numpy forward algorithm and Baum-Welch."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+import bnem
+from bnem.errors import BnemValueError
+
+MEANS = np.array([[0.0, 0.0, 0.0], [4.0, 4.0, -4.0]])
+COVS = np.array([[[1.0, 0.5, 0.2], [0.5, 1.0, 0.3], [0.2, 0.3, 1.0]],
+                 [[2.0, -0.5, 0.0], [-0.5, 1.0, 0.0], [0.0, 0.0, 0.5]]])
+
+
+def _sample(n, seed, missing=0.0, apart=1.0):
+    rng = np.random.default_rng(seed)
+    state = [0]
+    for _ in range(n - 1):
+        state.append(state[-1] if rng.random() < 0.9 else 1 - state[-1])
+    X = np.array([rng.multivariate_normal(MEANS[s] * apart, COVS[s]) for s in state])
+    X[rng.random(X.shape) < missing] = np.nan
+    return X
+
+
+def _log_emissions(X, means, covs):
+    """log N(x_obs; mu_obs, Sigma_obs) per step and state: missing dimensions
+    marginalised by dropping them."""
+    out = np.zeros((len(X), len(means)))
+    for t, x in enumerate(X):
+        seen = ~np.isnan(x)
+        for k in range(len(means)):
+            if seen.any():
+                out[t, k] = multivariate_normal(means[k][seen],
+                                                covs[k][np.ix_(seen, seen)]).logpdf(x[seen])
+    return out
+
+
+def _forward(X, lengths, start, trans, means, covs):
+    emit = _log_emissions(X, means, covs)
+    total, at = 0.0, 0
+    for n in lengths:
+        a = np.log(start) + emit[at]
+        for t in range(1, n):
+            a = logsumexp(a[:, None] + np.log(trans), axis=0) + emit[at + t]
+        total += logsumexp(a)
+        at += n
+    return total
+
+
+def _baum_welch(X, lengths, start, trans, means, covs, iterations):
+    """Textbook Baum-Welch with full covariances (no missing cells), log space."""
+    k = len(start)
+    history = []
+    for _ in range(iterations):
+        emit = _log_emissions(X, means, covs)
+        gammas, xi, first, ll, at = [], np.zeros((k, k)), np.zeros(k), 0.0, 0
+        for n in lengths:
+            e = emit[at:at + n]
+            la = np.zeros((n, k))
+            lb = np.zeros((n, k))
+            la[0] = np.log(start) + e[0]
+            for t in range(1, n):
+                la[t] = logsumexp(la[t - 1][:, None] + np.log(trans), axis=0) + e[t]
+            for t in range(n - 2, -1, -1):
+                lb[t] = logsumexp(np.log(trans) + (e[t + 1] + lb[t + 1])[None, :], axis=1)
+            z = logsumexp(la[-1])
+            ll += z
+            g = np.exp(la + lb - z)
+            gammas.append(g)
+            first += g[0]
+            for t in range(1, n):
+                xi += np.exp(la[t - 1][:, None] + np.log(trans) + (e[t] + lb[t])[None, :] - z)
+            at += n
+        history.append(ll)
+        g = np.concatenate(gammas)
+        start = first / first.sum()
+        trans = xi / xi.sum(axis=1, keepdims=True)
+        w = g.sum(axis=0)
+        means = (g.T @ X) / w[:, None]
+        covs = np.stack([((X - means[s]).T * g[:, s]) @ (X - means[s]) / w[s] for s in range(k)])
+    return np.array(history), start, trans, means, covs
+
+
+def _quiet_fit(model, X, lengths):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X, lengths)
+
+
+def _chain_cpds(means, covs):
+    """Each column's regression on the earlier ones, per state (the test's own)."""
+    k, d = means.shape
+    out = {}
+    for j in range(d):
+        b0, w, var = np.zeros(k), np.zeros((k, j)), np.zeros(k)
+        for s in range(k):
+            beta = np.linalg.lstsq(covs[s][:j, :j], covs[s][:j, j], rcond=None)[0] if j \
+                else np.zeros(0)
+            w[s], b0[s] = beta, means[s, j] - beta @ means[s, :j]
+            var[s] = covs[s][j, j] - covs[s][:j, j] @ beta
+        out[f"x{j}"] = {"intercept": b0, "weights": w, "variance": var}
+    return out
+
+
+@pytest.mark.parametrize("chained", [False, True])
+def test_full_covariance_iterations_equal_baum_welch(chained):
+    """The estimator's full-covariance network, from one start, plain EM: every
+    iteration's log-likelihood equals a textbook full-covariance Baum-Welch, chained or
+    unrolled (sequences of one length: an unrolled network's padding slices of Gaussian
+    nodes would add expected moments that slow EM without moving its fixed points)."""
+    X, lengths = _sample(80, 0, apart=0.3), [40, 40]    # overlapping states: many steps
+    start = np.array([0.6, 0.4])
+    trans = np.array([[0.7, 0.3], [0.2, 0.8]])
+    means, covs = MEANS * 0.3 + 0.5, COVS * 1.5
+    hmm = bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="full",
+                                 init_params="", inference="chain" if chained else "unroll",
+                                 max_iter=1)
+    hmm.startprob_, hmm.transmat_, hmm.means_, hmm.covars_ = start, trans, means, covs
+    _quiet_fit(hmm, X, lengths)                       # builds the network and its start
+    net = hmm.network_ if chained else hmm._network(2, 40)
+    emissions = _chain_cpds(means, covs)
+    cpds = {}
+    for node in net.nodes:
+        name, t = node.rsplit("[", 1)
+        cpds[node] = (start if t == "0]" else trans) if name == "state" else emissions[name]
+    net = net.with_cpds(cpds)
+    import pandas as pd
+    steps = pd.DataFrame(X, columns=["x0", "x1", "x2"])
+    data = bnem.Sequences(steps, lengths=lengths) if chained else \
+        bnem.sequence_rows(steps, lengths=lengths)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bnem.fit(net, data, init="network", accelerate="none", max_iter=6, tol=0)
+    got = res.history["log_likelihood"].to_numpy()
+    assert got.size == 7
+    want, _, _, want_means, want_covs = _baum_welch(X, lengths, start, trans, means, covs, 6)
+    np.testing.assert_allclose(got[:6], want, rtol=1e-11)
+    hmm.network_ = res.network
+    hmm._set_parameters()                   # the regressions back to means and covariances
+    np.testing.assert_allclose(hmm.means_, want_means, rtol=1e-9)
+    np.testing.assert_allclose(hmm.covars_, want_covs, rtol=1e-9)
+
+
+@pytest.mark.parametrize("inference", ["unroll", "chain"])
+def test_full_covariance_plain_em_and_score_with_missing_cells(inference):
+    X, lengths = _sample(60, 1, missing=0.15), [35, 25]
+    hmm = bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="full",
+                                 random_state=0, inference=inference, n_init=2)
+    _quiet_fit(hmm, X, lengths)
+    assert hmm.covars_.shape == (2, 3, 3) and hmm.means_.shape == (2, 3)
+    want = _forward(X, lengths, hmm.startprob_, hmm.transmat_, hmm.means_, hmm.covars_)
+    assert hmm.score(X, lengths) == pytest.approx(want, rel=1e-10)
+    assert hmm.log_likelihood_ == pytest.approx(want, rel=1e-8)
+    for s in range(2):
+        assert np.all(np.linalg.eigvalsh(hmm.covars_[s]) > 0)
+
+
+def test_init_params_and_params_as_hmmlearn():
+    rng = np.random.default_rng(3)
+    X = rng.choice(["a", "b", "c"], size=(120, 1)).astype(object)
+    X[rng.random(120) < 0.1, 0] = None
+    emit = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    hmm = bnem.HiddenMarkovModel(2, init_params="st", params="st", random_state=0)
+    hmm.emissionprob_ = {"x0": emit}
+    _quiet_fit(hmm, X, [60, 60])
+    np.testing.assert_array_equal(hmm.emissionprob_["x0"].to_numpy(), emit)  # held
+    assert not np.allclose(hmm.transmat_, 0.5)
+    # the same through inference="chain"
+    chained = bnem.HiddenMarkovModel(2, init_params="st", params="st", random_state=0,
+                                     inference="chain")
+    chained.emissionprob_ = {"x0": emit}
+    _quiet_fit(chained, X, [60, 60])
+    assert chained.log_likelihood_ == pytest.approx(hmm.log_likelihood_, rel=1e-9)
+    # only transitions learned, from given start and transitions
+    given = bnem.HiddenMarkovModel(2, init_params="", params="t")
+    given.startprob_, given.transmat_ = np.array([0.5, 0.5]), np.array([[0.9, 0.1], [0.1, 0.9]])
+    given.emissionprob_ = {"x0": emit}
+    _quiet_fit(given, X, [60, 60])
+    np.testing.assert_array_equal(given.startprob_, [0.5, 0.5])
+    np.testing.assert_array_equal(given.emissionprob_["x0"].to_numpy(), emit)
+    # Poisson rates given
+    counts = rng.poisson(np.where(rng.random(200) < 0.5, 2.0, 9.0))[:, None]
+    pois = bnem.HiddenMarkovModel(2, emission="poisson", init_params="st", params="st",
+                                  random_state=0)
+    pois.lambdas_ = np.array([[2.0], [9.0]])
+    _quiet_fit(pois, counts, [200])
+    np.testing.assert_allclose(pois.lambdas_, [[2.0], [9.0]], rtol=1e-12)
+
+
+def test_init_params_and_params_errors():
+    X = np.array([["a"], ["b"], ["a"]], dtype=object)
+    with pytest.raises(BnemValueError, match="letters among 'ste'"):
+        bnem.HiddenMarkovModel(2, params="stx").fit(X)
+    with pytest.raises(BnemValueError, match="set transmat_ before fit"):
+        bnem.HiddenMarkovModel(2, init_params="se").fit(X)
+    with pytest.raises(BnemValueError, match="give both 'm' and 'c' or neither"):
+        bnem.HiddenMarkovModel(2, emission="gaussian", params="stm").fit(np.ones((4, 1)))
+    bad = bnem.HiddenMarkovModel(2, init_params="e")
+    bad.startprob_, bad.transmat_ = np.array([0.5, 0.5]), np.ones((3, 3)) / 3
+    with pytest.raises(BnemValueError, match=r"transmat_ must be finite numbers of shape \(2, 2\)"):
+        bad.fit(X)
+    full = bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="full",
+                                  init_params="st")
+    full.means_ = np.zeros((2, 2))
+    full.covars_ = np.array([[[1.0, 2.0], [2.0, 1.0]]] * 2)   # not positive definite
+    with pytest.raises(BnemValueError, match="positive definite"):
+        full.fit(np.random.default_rng(0).normal(size=(10, 2)))
+    with pytest.raises(BnemValueError, match="covariance_type"):
+        bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="tied").fit(np.ones((4, 1)))
