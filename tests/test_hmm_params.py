@@ -213,3 +213,22 @@ def test_init_params_and_params_errors():
         full.fit(np.random.default_rng(0).normal(size=(10, 2)))
     with pytest.raises(BnemValueError, match="covariance_type"):
         bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="tied").fit(np.ones((4, 1)))
+
+
+def test_queries_of_an_unrolled_full_covariance_model_run_over_the_chain():
+    """A model fitted unrolled answers score, predict_proba and decode by forward-backward
+    over its two slices: equal to the same parameters fitted chained, and the score to
+    an independent forward algorithm."""
+    X, lengths = _sample(40, 2, missing=0.1), [20, 20]
+    a = _quiet_fit(bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="full",
+                                          random_state=0, inference="unroll"), X, lengths)
+    b = bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="full", init_params="",
+                               params="", inference="chain", max_iter=1)
+    b.startprob_, b.transmat_, b.means_, b.covars_ = a.startprob_, a.transmat_, a.means_, a.covars_
+    _quiet_fit(b, X, lengths)
+    assert a.score(X, lengths) == pytest.approx(b.score(X, lengths), rel=1e-12)
+    assert a.score(X, lengths) == pytest.approx(
+        _forward(X, lengths, a.startprob_, a.transmat_, a.means_, a.covars_), rel=1e-10)
+    np.testing.assert_allclose(a.predict_proba(X, lengths), b.predict_proba(X, lengths),
+                               atol=1e-12)
+    np.testing.assert_array_equal(a.predict(X, lengths), b.predict(X, lengths))

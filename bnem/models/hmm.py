@@ -6,7 +6,8 @@ Baum-Welch, in one of two ways (``inference=``): unrolled to the longest sequenc
 (transitions and emissions shared, ``sum_out_barren=True``; see
 :mod:`bnem.models.sequences`), or as its two slices with forward-backward over the
 hidden chain (:mod:`bnem.inference.chain`), whose time and memory grow linearly with
-the steps whatever the sequences' lengths. Both fit the same model by exact EM; their
+the steps whatever the sequences' lengths. ``score``, ``predict_proba`` and ``decode``
+always run over the two slices. Both fit the same model by exact EM; their
 iterates differ (random starts are drawn over different parameter vectors, and the
 unrolled network sums out missing cells, which then add no expected counts), so the
 two may reach different local optima. Like
@@ -34,7 +35,7 @@ from ..network.from_data import column_states
 from ..data.sequences import Sequences
 from .estimator_fit import fit_for_estimator as em_fit
 from ..inference.chain import smooth, viterbi_path
-from .sequences import dynamic_network, hidden_markov_network, sequence_rows, slice_name, viterbi
+from .sequences import dynamic_network, hidden_markov_network, sequence_rows, slice_name
 from .sklearn_mixture import seed_of
 
 HIDDEN = "state"
@@ -295,8 +296,10 @@ class HiddenMarkovModel(BaseEstimator):
         k = self.startprob_.size
         emissions = {}
         for c in self._observed:
-            cpd = self.network_.cpd(slice_name(c, 0))
-            emissions[c] = cpd.values if self.emission != "gaussian" else \
+            node = slice_name(c, 0)
+            cpd = self.network_.cpd(node)
+            emissions[c] = cpd.values if self.emission == "categorical" else \
+                self.network_.rates_of(node) if self.emission == "poisson" else \
                 {"intercept": cpd.intercept, "weights": cpd.weights, "variance": cpd.variance}
         return self._with_parameters(self._network(k, length), self.startprob_,
                                      self.transmat_, emissions)
@@ -413,55 +416,33 @@ class HiddenMarkovModel(BaseEstimator):
             held += [slice_name(c, 0) for c in self._observed]
         return held
 
-    def _wide(self, X: Any, lengths: Any) -> tuple[pd.DataFrame, np.ndarray, BayesianNetwork]:
+    def _sequences(self, X: Any, lengths: Any) -> tuple[Sequences, BayesianNetwork]:
+        """``X`` as :class:`Sequences`, and the fitted model as its two slices: queries
+        run forward-backward over the chain whichever way the model was fitted."""
         check_is_fitted(self, "network_")
         frame = self._frame(X)
-        sizes = self._lengths(frame, lengths)
-        wide = sequence_rows(frame, lengths=sizes)
-        return wide, sizes, self._network_for(self._length_of(wide))
-
-    def _sequences(self, X: Any, lengths: Any) -> Sequences | None:
-        """``X`` as :class:`Sequences` for a model fitted as two slices (else None)."""
-        if not getattr(self, "_chained", False):
-            return None
-        check_is_fitted(self, "network_")
-        frame = self._frame(X)
-        return Sequences(frame, lengths=self._lengths(frame, lengths))
+        two = self.network_ if getattr(self, "_chained", False) else self._network_for(2)
+        return Sequences(frame, lengths=self._lengths(frame, lengths)), two
 
     def score(self, X: Any, lengths: Any = None) -> float:
         """Log-likelihood of ``X`` (every sequence, summed), as hmmlearn's ``score``."""
-        seqs = self._sequences(X, lengths)
-        if seqs is not None:
-            return float(np.sum(smooth(self.network_, seqs).log_likelihood))
-        wide, _, net = self._wide(X, lengths)
-        return float(net.log_likelihood(wide))
+        seqs, two = self._sequences(X, lengths)
+        return float(np.sum(smooth(two, seqs).log_likelihood))
 
     def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
         """``(n_steps, n_components)``: P(state at each step | its whole sequence)."""
-        seqs = self._sequences(X, lengths)
-        if seqs is not None:
-            smoothed = smooth(self.network_, seqs)
-            _check_possible(smoothed.log_likelihood, seqs)
-            return smoothed.posterior
-        wide, sizes, net = self._wide(X, lengths)
-        parts = [net.posterior(wide, slice_name(HIDDEN, t)).to_numpy()
-                 for t in range(wide.shape[1] // len(self._observed))]
-        post = np.stack(parts, axis=1)                         # (sequences, T, K)
-        return np.concatenate([post[i, :n] for i, n in enumerate(sizes)])
+        seqs, two = self._sequences(X, lengths)
+        smoothed = smooth(two, seqs)
+        _check_possible(smoothed.log_likelihood, seqs)
+        return smoothed.posterior
 
     def decode(self, X: Any, lengths: Any = None) -> tuple[float, np.ndarray]:
         """The most probable state path (Viterbi): ``(log probability, states)``, as
-        hmmlearn's ``decode``."""
-        seqs = self._sequences(X, lengths)
-        if seqs is not None:
-            chained, best = viterbi_path(self.network_, seqs)
-            _check_possible(best, seqs)
-            return float(np.sum(best)), chained
-        wide, sizes, net = self._wide(X, lengths)
-        path, logp = viterbi(net, wide, hidden=HIDDEN, lengths=sizes)
-        labels = path.to_numpy(dtype=object)
-        states = np.concatenate([labels[i, :n] for i, n in enumerate(sizes)]).astype(int)
-        return float(np.sum(logp)), states
+        hmmlearn's ``decode``; missing cells are summed out."""
+        seqs, two = self._sequences(X, lengths)
+        states, best = viterbi_path(two, seqs)
+        _check_possible(best, seqs)
+        return float(np.sum(best)), states
 
     def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
         """The states of the most probable path, one per row of ``X``."""
