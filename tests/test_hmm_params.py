@@ -44,10 +44,12 @@ def _log_emissions(X, means, covs):
 def _forward(X, lengths, start, trans, means, covs):
     emit = _log_emissions(X, means, covs)
     total, at = 0.0, 0
+    with np.errstate(divide="ignore"):       # a start probability of 0 is -inf
+        log_start, log_trans = np.log(start), np.log(trans)
     for n in lengths:
-        a = np.log(start) + emit[at]
+        a = log_start + emit[at]
         for t in range(1, n):
-            a = logsumexp(a[:, None] + np.log(trans), axis=0) + emit[at + t]
+            a = logsumexp(a[:, None] + log_trans, axis=0) + emit[at + t]
         total += logsumexp(a)
         at += n
     return total
@@ -232,3 +234,64 @@ def test_queries_of_an_unrolled_full_covariance_model_run_over_the_chain():
     np.testing.assert_allclose(a.predict_proba(X, lengths), b.predict_proba(X, lengths),
                                atol=1e-12)
     np.testing.assert_array_equal(a.predict(X, lengths), b.predict(X, lengths))
+
+
+def _gmm_forward(X, lengths, start, trans, weights, means, variances):
+    """The forward algorithm with a mixture of diagonal Gaussians per state, missing
+    dimensions dropped."""
+    k, m, _ = means.shape
+    emit = np.zeros((len(X), k))
+    for t, x in enumerate(X):
+        seen = ~np.isnan(x)
+        for s in range(k):
+            terms = [np.log(weights[s, j]) + np.sum(-0.5 * np.log(2 * np.pi * variances[s, j, seen])
+                                                     - 0.5 * (x[seen] - means[s, j, seen]) ** 2
+                                                     / variances[s, j, seen])
+                     for j in range(m)]
+            emit[t, s] = logsumexp(terms)
+    total, at = 0.0, 0
+    with np.errstate(divide="ignore"):       # a start probability of 0 is -inf
+        log_start, log_trans = np.log(start), np.log(trans)
+    for n in lengths:
+        a = log_start + emit[at]
+        for t in range(1, n):
+            a = logsumexp(a[:, None] + log_trans, axis=0) + emit[at + t]
+        total += logsumexp(a)
+        at += n
+    return total
+
+
+def test_gmm_emissions_as_hmmlearn_gmmhmm():
+    rng = np.random.default_rng(4)
+    n = 300
+    state = [0]
+    for _ in range(n - 1):
+        state.append(state[-1] if rng.random() < 0.9 else 1 - state[-1])
+    state = np.array(state)
+    centres = np.array([[[0.0, 0.0], [3.0, 0.0]], [[10.0, 10.0], [13.0, 10.0]]])
+    X = centres[state, rng.integers(2, size=n)] + rng.normal(scale=0.5, size=(n, 2))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    lengths = [150, 150]
+    hmm = bnem.HiddenMarkovModel(2, emission="gmm", n_mix=2, init_params="", random_state=0)
+    hmm.startprob_, hmm.transmat_ = np.array([0.5, 0.5]), np.array([[0.8, 0.2], [0.2, 0.8]])
+    hmm.weights_ = np.full((2, 2), 0.5)
+    hmm.means_ = centres + 0.7
+    hmm.covars_ = np.ones((2, 2, 2))
+    _quiet_fit(hmm, X, lengths)
+    assert hmm.weights_.shape == (2, 2) and hmm.means_.shape == (2, 2, 2)
+    assert hmm.covars_.shape == (2, 2, 2) and hmm.network_.nodes[-1] == "x1[1]"
+    np.testing.assert_allclose(hmm.means_, centres, atol=0.2)      # recovered from near
+    np.testing.assert_allclose(hmm.transmat_, [[0.9, 0.1], [0.1, 0.9]], atol=0.06)
+    want = _gmm_forward(X, lengths, hmm.startprob_, hmm.transmat_, hmm.weights_, hmm.means_,
+                        hmm.covars_)
+    assert hmm.score(X, lengths) == pytest.approx(want, rel=1e-10)
+    assert hmm.log_likelihood_ == pytest.approx(want, rel=1e-8)
+    assert np.mean(hmm.predict(X, lengths) == state) > 0.95
+    held = bnem.HiddenMarkovModel(2, emission="gmm", n_mix=2, init_params="", params="st")
+    held.startprob_, held.transmat_ = hmm.startprob_, hmm.transmat_
+    held.weights_, held.means_, held.covars_ = hmm.weights_, hmm.means_, hmm.covars_
+    _quiet_fit(held, X, lengths)
+    np.testing.assert_array_equal(held.weights_, hmm.weights_)
+    np.testing.assert_array_equal(held.means_, hmm.means_)
+    with pytest.raises(BnemValueError, match="covariance_type='diag'"):
+        bnem.HiddenMarkovModel(2, emission="gmm", covariance_type="full").fit(X, lengths)

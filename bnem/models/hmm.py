@@ -40,10 +40,12 @@ from .sklearn_mixture import seed_of
 
 HIDDEN = "state"
 LARGE_COUNT = 5_000  # default max_count above this: refused unless max_count is given
-EMISSIONS = ("categorical", "gaussian", "poisson")
+EMISSIONS = ("categorical", "gaussian", "poisson", "gmm")
+MIXTURE = "mixture"  # the hidden mixture node of emission="gmm"
 INFERENCE = ("auto", "unroll", "chain")
 COVARIANCES = ("diag", "full")
-LETTERS = {"categorical": "ste", "gaussian": "stmc", "poisson": "stl"}  # hmmlearn's
+LETTERS = {"categorical": "ste", "gaussian": "stmc", "poisson": "stl",  # hmmlearn's
+           "gmm": "stmcw"}
 CHAIN_FROM = 200  # inference="auto": sequences longer than this are not unrolled
 
 
@@ -54,10 +56,15 @@ class HiddenMarkovModel(BaseEstimator):
     ----------
     n_components : int
         Hidden states.
-    emission : {"categorical", "gaussian", "poisson"}
+    emission : {"categorical", "gaussian", "poisson", "gmm"}
         Every column's emission: a table of symbol probabilities per state, a
-        Gaussian per state, or a Poisson count per state (columns independent given
-        the state, but for ``covariance_type="full"``).
+        Gaussian per state, a Poisson count per state (columns independent given
+        the state, but for ``covariance_type="full"``), or hmmlearn's ``GMMHMM``: a
+        mixture of ``n_mix`` diagonal Gaussians per state (a hidden ``mixture`` node in
+        the slice; ``weights_`` ``(n_components, n_mix)``, ``means_`` and ``covars_``
+        ``(n_components, n_mix, n_features)``). Always fitted as two slices.
+    n_mix : int, default 1
+        Mixture components per state (``emission="gmm"``).
     covariance_type : {"diag", "full"}, default "diag"
         Gaussian emissions: independent columns given the state, or a full covariance
         per state (in the network, each column regressed on the earlier ones within
@@ -65,7 +72,8 @@ class HiddenMarkovModel(BaseEstimator):
     init_params, params : str, optional
         hmmlearn's letters: ``s`` start probabilities, ``t`` transitions, ``e``
         emission probabilities (categorical), ``m`` and ``c`` means and covariances
-        (Gaussian; learned together: give both or neither), ``l`` rates (Poisson).
+        (Gaussian; learned together: give both or neither), ``l`` rates (Poisson),
+        ``w`` mixture weights (GMM).
         Default: all of them. ``init_params`` are drawn at random by ``fit``; the others
         are taken from the attributes (``startprob_``, ``transmat_``,
         ``emissionprob_``, ``means_``, ``covars_``, ``lambdas_``) set before ``fit``.
@@ -122,7 +130,8 @@ class HiddenMarkovModel(BaseEstimator):
                  max_count: int | None = None,
                  step: Any = (0.7, 2.0), fading: float | None = None,
                  inference: str = "auto", covariance_type: str = "diag",
-                 params: str | None = None, init_params: str | None = None) -> None:
+                 params: str | None = None, init_params: str | None = None,
+                 n_mix: int = 1) -> None:
         self.n_components = n_components
         self.emission = emission
         self.max_count = max_count
@@ -137,6 +146,7 @@ class HiddenMarkovModel(BaseEstimator):
         self.covariance_type = covariance_type
         self.params = params
         self.init_params = init_params
+        self.n_mix = n_mix
 
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence)."""
@@ -154,7 +164,10 @@ class HiddenMarkovModel(BaseEstimator):
         init = "random-resp" if self.emission == "poisson" else None
         options = dict(seed=seed_of(self.random_state), n_init=self.n_init, tol=self.tol,
                        max_iter=self.max_iter, init=init)
-        self._chained = self.inference == "chain" or (
+        if self.emission == "gmm" and self.covariance_type != "diag":
+            raise BnemValueError("emission='gmm' takes covariance_type='diag' (each mixture "
+                                 "component's columns independent)")
+        self._chained = self.inference == "chain" or self.emission == "gmm" or (
             self.inference == "auto" and self.length is None and int(sizes.max()) > CHAIN_FROM)
         wide = None if self._chained else sequence_rows(frame, lengths=sizes)
         net = self._network(k, 2 if wide is None else self._unrolled(wide))
@@ -215,7 +228,10 @@ class HiddenMarkovModel(BaseEstimator):
         """Each column's states: its symbols, ``"continuous"``, or counts 0..max_count."""
         if self.emission == "categorical":
             return {c: column_states(frame[c], c) for c in frame.columns}
-        if self.emission == "gaussian":
+        if self.emission in ("gaussian", "gmm"):
+            if self.emission == "gmm" and MIXTURE in frame.columns:
+                raise BnemValueError(f"X has a column named {MIXTURE!r}, the name of the "
+                                     "mixture node of emission='gmm'; rename it")
             return {c: "continuous" for c in frame.columns}
         seen = int(np.nanmax(frame.to_numpy(dtype=float), initial=0.0))
         m = max(2 * seen, seen + 20) if self.max_count is None else \
@@ -242,6 +258,15 @@ class HiddenMarkovModel(BaseEstimator):
                 [(a, b) for i, a in enumerate(cols) for b in cols[i + 1:]]
             return dynamic_network({HIDDEN: [str(i) for i in range(k)],
                                     **{c: "continuous" for c in cols}}, within,
+                                   [(HIDDEN, HIDDEN)], length=length, name=f"hmm-{length}")
+        if self.emission == "gmm":
+            cols = list(self._observed)
+            m = check_int(self.n_mix, "n_mix", minimum=1)
+            return dynamic_network({HIDDEN: [str(i) for i in range(k)],
+                                    MIXTURE: [str(i) for i in range(m)],
+                                    **{c: "continuous" for c in cols}},
+                                   [(HIDDEN, MIXTURE)] + [(p, c) for c in cols
+                                                          for p in (HIDDEN, MIXTURE)],
                                    [(HIDDEN, HIDDEN)], length=length, name=f"hmm-{length}")
         net = hidden_markov_network(k, self._observed, length=length, hidden=HIDDEN)
         if self.emission == "poisson":
@@ -282,6 +307,12 @@ class HiddenMarkovModel(BaseEstimator):
         elif self.emission == "poisson":
             self.lambdas_ = np.column_stack([net.rates_of(slice_name(c, 0))
                                              for c in self._observed])
+        elif self.emission == "gmm":
+            self.weights_ = np.asarray(net.cpd(slice_name(MIXTURE, 0)).values, dtype=float)
+            self.means_ = np.stack([np.asarray(cpd.intercept, dtype=float)
+                                    for cpd in first.values()], axis=-1)
+            self.covars_ = np.stack([np.asarray(cpd.variance, dtype=float)
+                                     for cpd in first.values()], axis=-1)
         elif self._full():
             self.means_, self.covars_ = _moments_of(net, list(self._observed), k)
         else:
@@ -301,6 +332,8 @@ class HiddenMarkovModel(BaseEstimator):
             emissions[c] = cpd.values if self.emission == "categorical" else \
                 self.network_.rates_of(node) if self.emission == "poisson" else \
                 {"intercept": cpd.intercept, "weights": cpd.weights, "variance": cpd.variance}
+        if self.emission == "gmm":
+            emissions[MIXTURE] = self.network_.cpd(slice_name(MIXTURE, 0)).values
         return self._with_parameters(self._network(k, length), self.startprob_,
                                      self.transmat_, emissions)
 
@@ -313,7 +346,8 @@ class HiddenMarkovModel(BaseEstimator):
         if not isinstance(value, str) or set(value) - set(allowed):
             raise BnemValueError(f"{name} must be letters among {allowed!r} for "
                                  f"emission={self.emission!r}, got {value!r}")
-        if self.emission == "gaussian" and name == "params" and ("m" in value) != ("c" in value):
+        if self.emission in ("gaussian", "gmm") and name == "params" and \
+                ("m" in value) != ("c" in value):
             raise BnemValueError(f"params={value!r}: bnem learns a Gaussian emission's means "
                                  "and covariances together (one CPD); give both 'm' and 'c' "
                                  "or neither")
@@ -372,9 +406,23 @@ class HiddenMarkovModel(BaseEstimator):
             rates = np.column_stack([rng.choice(v, k) + 0.5 for v in observed]) \
                 if "l" in drawn else self._given("lambdas_", "l", (k, len(cols)))
             return start, trans, {c: rates[:, j] for j, c in enumerate(cols)}
+        if self.emission == "gmm":
+            m = check_int(self.n_mix, "n_mix", minimum=1)
+            d = len(cols)
+            weights = rng.dirichlet(np.ones(m), size=k) if "w" in drawn else \
+                self._given("weights_", "w", (k, m))
+            means = np.stack([rng.choice(v, (k, m)) for v in observed], axis=-1) \
+                if "m" in drawn else self._given("means_", "m", (k, m, d))
+            variances = np.broadcast_to(_spread(observed), (k, m, d)) if "c" in drawn else \
+                self._given("covars_", "c", (k, m, d))
+            if not (variances > 0).all():
+                raise BnemValueError("covars_ must hold positive variances")
+            out = {c: {"intercept": means[..., j], "weights": np.zeros((k, m, 0)),
+                       "variance": variances[..., j]} for j, c in enumerate(cols)}
+            return start, trans, {**out, MIXTURE: weights}
         means = np.column_stack([rng.choice(v, k) for v in observed]) if "m" in drawn else \
             self._given("means_", "m", (k, len(cols)))
-        spread = np.array([np.var(v) if np.var(v) > 0 else 1.0 for v in observed])
+        spread = _spread(observed)
         if self._full():
             covars = np.broadcast_to(np.diag(spread), (k, len(cols), len(cols))) \
                 if "c" in drawn else self._given("covars_", "c", (k, len(cols), len(cols)))
@@ -414,6 +462,8 @@ class HiddenMarkovModel(BaseEstimator):
             held.append(slice_name(HIDDEN, 1))
         if not set(learned) & set("emcl"):
             held += [slice_name(c, 0) for c in self._observed]
+        if self.emission == "gmm" and "w" not in learned:
+            held.append(slice_name(MIXTURE, 0))
         return held
 
     def _sequences(self, X: Any, lengths: Any) -> tuple[Sequences, BayesianNetwork]:
@@ -468,7 +518,7 @@ class HiddenMarkovModel(BaseEstimator):
         elif list(frame.columns) != list(self.feature_names_in_):
             raise BnemValueError(f"X has columns {list(frame.columns)}, but the model was "
                                  f"fitted on {list(self.feature_names_in_)}")
-        if self.emission in ("gaussian", "poisson"):
+        if self.emission in ("gaussian", "poisson", "gmm"):
             try:
                 frame = frame.apply(pd.to_numeric)
             except (TypeError, ValueError) as exc:
@@ -550,3 +600,8 @@ def _moments_of(net: BayesianNetwork, cols: list, k: int) -> tuple[np.ndarray, n
     means = np.einsum("kij,kj->ki", inv, b)
     covars = np.einsum("kij,kj,klj->kil", inv, var, inv)
     return means, covars
+
+
+def _spread(observed: list) -> np.ndarray:
+    """Each column's variance (1 where it does not vary): starting variances."""
+    return np.array([np.var(v) if np.var(v) > 0 else 1.0 for v in observed])
