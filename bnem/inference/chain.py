@@ -170,6 +170,8 @@ class _SliceRows:
     def __init__(self, net: SliceNet, frame: pd.DataFrame, weights: np.ndarray,
                  budget: MemoryBudget) -> None:
         compiled = net.compiled
+        self.room = budget.cache_bytes / 4  # for Gaussian tables kept from the likelihoods
+        self.tables: list = []              # to the statistics of one E-step
         enc = encode(frame, list(compiled.network.variables.values()), sample_weight=weights)
         self.inverse = enc.inverse
         self.n_distinct = int(enc.codes.shape[0])
@@ -187,12 +189,27 @@ class _SliceRows:
             self.chunks.append(_Chunk(ev, rows, list(observed_families(ev.structure,
                                                                          ev.codes))))
 
-    def log_likelihoods(self, net: SliceNet, prepared) -> np.ndarray:
+    def log_likelihoods(self, net: SliceNet, prepared, keep: bool = False) -> np.ndarray:
         """``(chain states, distinct steps)``: log P(step | chain state), -inf where
-        impossible."""
+        impossible. With ``keep``, a hybrid slice's Gaussian tables are kept (within
+        ``room`` bytes) for :meth:`stats` at the same parameters: they are most of an
+        E-step's work and do not depend on the row weights."""
         out = np.empty(self.codes.shape[0])
+        self.tables = []
+        room = self.room
         for c in self.chunks:
-            out[c.rows] = _log_prob_or_minus_inf(net.compiled, c.ev, prepared)
+            tables = net.compiled.component_tables(c.ev, prepared) if keep else None
+            try:
+                out[c.rows] = net.compiled.log_prob(c.ev, prepared, tables)
+            except ImpossibleRows:
+                out[c.rows] = _log_prob_or_minus_inf(net.compiled, c.ev, prepared)
+                tables = None
+            size = _nbytes(tables)
+            if tables is not None and size <= room:
+                room -= size
+            else:
+                tables = None
+            self.tables.append(tables)
         out[self.ruled_out] = -np.inf
         return out.reshape(net.chain_size, self.n_distinct)
 
@@ -201,7 +218,8 @@ class _SliceRows:
         rows not ``possible`` (weight 0) are left out."""
         structure = net.compiled.structure
         total = None
-        for c in self.chunks:
+        kept = self.tables or [None] * len(self.chunks)
+        for c, tables in zip(self.chunks, kept):
             w = weights[c.rows]
             ok = possible[c.rows]
             if ok.all():
@@ -214,11 +232,24 @@ class _SliceRows:
                 ev = net.compiled.analyse(c.ev.codes[keep], w[keep],
                                           None if c.ev.values is None else c.ev.values[keep],
                                           keep_assign=False)
-            part = net.compiled.estep(ev, prepared)
+                tables = None
+            part = net.compiled.estep(ev, prepared, tables=tables)
             total = part if total is None else total + part
         if total is None:
             raise DataError("bnem bug: a slice with no possible step")
         return total
+
+
+def _nbytes(value: object) -> int:
+    """Bytes of the arrays in a nest of tuples, lists and dataclasses (arrays shared
+    with the chunk, such as a pattern's values, are counted too: an upper bound)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(_nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 0
 
 
 def _log_prob_or_minus_inf(compiled: CompiledNetwork, ev: ChunkEvidence, prepared) -> np.ndarray:
@@ -704,7 +735,7 @@ class ChainData:
         return Parameters(theta, {n: gaussians[n] for n in net.gaussian_nodes}
                           if net.gaussian_nodes else None)
 
-    def emissions(self, params: Parameters) -> tuple[np.ndarray, list]:
+    def emissions(self, params: Parameters, keep: bool = False) -> tuple[np.ndarray, list]:
         """``(steps, K)`` log P(step | chain state), and per slice its prepared
         parameters and ``(K, distinct steps)`` log-likelihoods."""
         out = np.empty((len(self.data.steps), self.k))
@@ -713,7 +744,7 @@ class ChainData:
             prep = net.compiled.prepare(self._slice_parameters(params, net))
             lik = None
             if rows is not None:
-                lik = rows.log_likelihoods(net, prep)
+                lik = rows.log_likelihoods(net, prep, keep=keep)
                 out[self._at[s]] = lik.T[rows.inverse]
             slices.append((prep, lik))
         return out, slices
@@ -727,9 +758,9 @@ class ChainData:
         with np.errstate(divide="ignore"):
             return np.log(tables[0]), np.log(tables[1]).reshape(self.k, self.k)
 
-    def smoothed(self, params: Parameters) -> tuple[Smoothed, list]:
+    def smoothed(self, params: Parameters, keep: bool = False) -> tuple[Smoothed, list]:
         log_start, log_trans = self.chain_tables(params)
-        emission, prepared = self.emissions(params)
+        emission, prepared = self.emissions(params, keep)
         return forward_backward(log_start, log_trans, emission, self.data.lengths,
                                 self.data.weights), prepared
 
@@ -738,7 +769,7 @@ class ChainData:
             raise BnemValueError("hard=True is not available for sequences learned without "
                                  "unrolling; use soft EM, or unroll the network "
                                  "(bnem.dynamic_network(..., length=T), bnem.sequence_rows)")
-        sm, prepared = self.smoothed(params)
+        sm, prepared = self.smoothed(params, keep=bool(self.compiled.structure.components))
         bad = np.flatnonzero(~np.isfinite(sm.log_likelihood))
         if bad.size:
             i = int(bad[0])
@@ -765,6 +796,7 @@ class ChainData:
                                 for j in range(self.k)]).ravel()
             prep, lik = prepared[s]
             part = rows.stats(net, prep, weights, np.isfinite(lik.ravel()))
+            rows.tables = []  # (this E-step's only)
             counts[net.template] += part.counts[net.own]
             for j, m in zip(net.components, part.moments):
                 moments[j] = m if moments[j] is None else moments[j] + m

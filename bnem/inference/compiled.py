@@ -37,7 +37,7 @@ from .budget import MemoryBudget
 from .engine import ImpossibleRows, estep as tree_estep, node_marginals, row_log_prob
 from .evidence import ChunkEvidence, analyse, chunk_bounds
 from .hard import SplitRows, hard_estep
-from .hybrid import (factor_caches, hybrid_estep, hybrid_hard_estep,
+from .hybrid import (component_tables, factor_caches, hybrid_estep, hybrid_hard_estep,
                      hybrid_interface_posteriors, hybrid_node_marginals, hybrid_row_log_prob)
 from .plan import Plan, compile_plan
 from .stats import Stats
@@ -149,8 +149,10 @@ class CompiledNetwork:
         return Prepared(params.theta, log_theta, caches)
 
     # -- kernels: one chunk ---------------------------------------------------------------
-    def estep(self, ev: ChunkEvidence, prepared: Prepared, hard: bool = False) -> Stats:
-        """The E-step of one chunk: expected statistics and log-likelihood.
+    def estep(self, ev: ChunkEvidence, prepared: Prepared, hard: bool = False,
+              tables: tuple | None = None) -> Stats:
+        """The E-step of one chunk: expected statistics and log-likelihood (``tables``:
+        the chunk's :meth:`component_tables`, if already made).
 
         Raises
         ------
@@ -160,8 +162,11 @@ class CompiledNetwork:
             With ``hard``: rows whose unobserved discrete variables span several cliques.
         """
         if self.structure.components:
-            kernel = hybrid_hard_estep if hard else hybrid_estep
-            return kernel(ev, prepared.theta, prepared.log_theta, prepared.caches)
+            if hard:
+                return hybrid_hard_estep(ev, prepared.theta, prepared.log_theta,
+                                         prepared.caches)
+            return hybrid_estep(ev, prepared.theta, prepared.log_theta, prepared.caches,
+                                tables)
         weight = float(ev.weights.sum())
         if hard:
             h = hard_estep(ev, prepared.theta, prepared.log_theta)
@@ -169,10 +174,19 @@ class CompiledNetwork:
         tree = tree_estep(ev, prepared.theta, prepared.log_theta)
         return Stats(tree.counts, (), tree.log_likelihood, None, weight)
 
-    def log_prob(self, ev: ChunkEvidence, prepared: Prepared) -> np.ndarray:
+    def component_tables(self, ev: ChunkEvidence, prepared: Prepared) -> tuple | None:
+        """A hybrid chunk's per-row Gaussian tables with their moments, for
+        :meth:`log_prob` and then :meth:`estep` at the same parameters (None for a
+        discrete network)."""
+        if not self.structure.components:
+            return None
+        return component_tables(ev, prepared.caches, keep_moments=True)
+
+    def log_prob(self, ev: ChunkEvidence, prepared: Prepared,
+                 tables: tuple | None = None) -> np.ndarray:
         """Per-row log P(observed part) of a chunk (raises :class:`ImpossibleRows`)."""
         if self.structure.components:
-            return hybrid_row_log_prob(ev, prepared.log_theta, prepared.caches)
+            return hybrid_row_log_prob(ev, prepared.log_theta, prepared.caches, tables)
         return row_log_prob(ev, prepared.log_theta)
 
     def interface_posteriors(self, ev: ChunkEvidence, prepared: Prepared) -> list[np.ndarray]:

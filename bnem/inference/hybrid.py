@@ -77,12 +77,15 @@ def component_tables(ev: ChunkEvidence, caches: tuple,
 
 
 def hybrid_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarray,
-                 caches: tuple) -> Stats:
+                 caches: tuple, tables: tuple | None = None) -> Stats:
     """Expected counts, per-component moment sums and the weighted log-likelihood of
-    one chunk (see :func:`bnem.inference.gaussian_moments.accumulate_moments`)."""
+    one chunk (see :func:`bnem.inference.gaussian_moments.accumulate_moments`).
+    ``tables``: this chunk's :func:`component_tables` with moments, if already made
+    (they depend on the rows and parameters, not on the row weights)."""
     if _hidden_root_only(ev):
         return _hidden_root_estep(ev, log_theta, caches[0])
-    extra, const, parts = component_tables(ev, caches, keep_moments=True)
+    extra, const, parts = tables if tables is not None else \
+        component_tables(ev, caches, keep_moments=True)
     tree = estep(ev, theta, log_theta, extra)
     moments = []
     p0 = ev.structure.n_params + 1
@@ -180,11 +183,13 @@ def hybrid_hard_estep(ev: ChunkEvidence, theta: np.ndarray, log_theta: np.ndarra
                  hard.classification + shift, float(ev.weights.sum()))
 
 
-def hybrid_row_log_prob(ev: ChunkEvidence, log_theta: np.ndarray, caches: tuple) -> np.ndarray:
-    """Per-row log p(observed part) of a hybrid chunk."""
+def hybrid_row_log_prob(ev: ChunkEvidence, log_theta: np.ndarray, caches: tuple,
+                        tables: tuple | None = None) -> np.ndarray:
+    """Per-row log p(observed part) of a hybrid chunk (``tables`` as for
+    :func:`hybrid_estep`)."""
     if _hidden_root_only(ev):
         return _hidden_root_rows(ev, log_theta, caches[0], False)[0]
-    extra, const, _ = component_tables(ev, caches)
+    extra, const, _ = tables if tables is not None else component_tables(ev, caches)
     return row_log_prob(ev, log_theta, extra) + const
 
 
