@@ -556,3 +556,42 @@ def test_public_viterbi_and_forward_backward_on_sequences():
     np.testing.assert_array_equal(ll.to_numpy(), sm.log_likelihood)
     with pytest.raises(bnem.BnemError, match="expected bnem.Sequences"):
         bnem.forward_backward(two, frame)
+
+
+@pytest.mark.parametrize("log_space", [False, True])
+def test_filtering_posteriors_equal_enumeration(log_space):
+    """P(h_t | steps 0..t) by the forward passes (numpy in segments, or log space)
+    equals enumeration of the paths over the steps so far; at each sequence's last step
+    it is the smoothed posterior."""
+    rng = np.random.default_rng(13)
+    obs = {"y": SYMBOLS}
+    two = _fitted_hmm(rng, obs, 2)
+    lengths = [4, 1, 3]
+    steps = _steps(rng, obs, sum(lengths))
+    seqs = Sequences(steps, lengths=lengths)
+    post, ll = bnem.forward_backward(two, seqs, filtered=True)
+    if log_space:   # the path for sequences the scaled arithmetic cannot be trusted with
+        data = ChainData(bnem.compile(two), seqs)
+        params = Parameters.of(two)
+        got = chain.log_forward_backward(*data.chain_tables(params), data.emissions(params)[0],
+                                         seqs.lengths, seqs.weights, filtered=True)
+        post[["0", "1"]] = got.posterior
+    smoothed, ll2 = bnem.forward_backward(two, seqs)
+    np.testing.assert_allclose(ll, ll2, rtol=1e-12)
+    start, trans = np.asarray(two.cpd("state[0]").values), np.asarray(two.cpd("state[1]").values)
+    emit = np.asarray(two.cpd("y[1]").values)
+    at = 0
+    for n in lengths:
+        ys = steps["y"].iloc[at:at + n].tolist()
+        for t in range(n):
+            joint = np.zeros(2)
+            for path in itertools.product(range(2), repeat=t + 1):
+                p = start[path[0]] * np.prod([trans[path[i - 1], path[i]] for i in range(1, t + 1)])
+                for i in range(t + 1):
+                    p *= 1.0 if pd.isna(ys[i]) else emit[path[i], SYMBOLS.index(ys[i])]
+                joint[path[-1]] += p
+            np.testing.assert_allclose(post[["0", "1"]].to_numpy()[at + t], joint / joint.sum(),
+                                       rtol=1e-12)
+        np.testing.assert_allclose(post[["0", "1"]].to_numpy()[at + n - 1],
+                                   smoothed[["0", "1"]].to_numpy()[at + n - 1], rtol=1e-12)
+        at += n

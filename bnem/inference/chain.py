@@ -32,6 +32,7 @@ those of the network unrolled to each sequence's length (a test checks it to 1e-
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -300,16 +301,20 @@ KERNEL_STEPS = 20_000  # from this many steps in all on, the compiled kernels: n
 
 
 def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
-                     lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
+                     lengths: np.ndarray, weights: np.ndarray, filtered: bool = False) -> Smoothed:
     """Forward-backward over sequences (steps of sequence ``i`` are consecutive rows
     of ``emission``, ``(steps, K)`` log P(step | state), in order), in scaled linear
     space: the compiled kernel when numba is installed and there are at least
     :data:`KERNEL_STEPS` steps, else :func:`_scaled_linear` (numpy, segments of about
     ``sqrt(T)`` steps); :func:`log_forward_backward` for the sequences those cannot
     be trusted with. An impossible sequence has log-likelihood -inf and zero
-    posteriors."""
+    posteriors. ``filtered``: the filtering posteriors ``P(h_t | steps 0..t)`` instead
+    (numpy's forward passes; no expected transitions)."""
     lengths = np.asarray(lengths, dtype=np.int64)
     weights = np.asarray(weights, dtype=float)
+    if filtered:
+        return _scaled(functools.partial(_scaled_linear, forward_only=True), log_start,
+                       log_trans, emission, lengths, weights, filtered=True)
     kernel = _scaled_linear
     if int(lengths.sum()) >= KERNEL_STEPS and not disabled():
         kernel = jitted(_scaled_kernel) or _scaled_linear
@@ -317,7 +322,7 @@ def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.
 
 
 def _scaled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
-            lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
+            lengths: np.ndarray, weights: np.ndarray, filtered: bool = False) -> Smoothed:
     """Scaled forward-backward by ``kernel`` (compiled, or its numpy twin); sequences
     the scaled arithmetic cannot be trusted with (see :data:`RISKY`) and those the
     kernel flags (a scale of 0, or a value beyond floats) are done by
@@ -354,7 +359,7 @@ def _scaled(kernel, log_start: np.ndarray, log_trans: np.ndarray, emission: np.n
     if redo.size:
         rows = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in redo])
         again = log_forward_backward(log_start, log_trans, emission[rows], lengths[redo],
-                                     weights[redo])
+                                     weights[redo], filtered)
         ll[redo] = again.log_likelihood
         post[rows] = again.posterior
         trans += again.transitions
@@ -480,7 +485,7 @@ def _normalised(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scaled_linear(start, trans, scaled, top, starts, lengths, weights, post, trans_acc,
-                   initial, ll, ok) -> None:
+                   initial, ll, ok, forward_only: bool = False) -> None:
     """:func:`_scaled_kernel`'s results in numpy, in about ``5 sqrt(T)`` vectorised passes
     for a sequence of ``T`` steps (a pass per time position would cost ~20 us each).
 
@@ -491,7 +496,9 @@ def _scaled_linear(start, trans, scaled, top, starts, lengths, weights, post, tr
     inside every segment from its entry vector, all segments at once (which gives each
     step's scale exactly as a pass over the whole sequence would); (4) and (5) the same
     backwards, the boundary vectors rescaled so that ``alpha . beta = 1``. Sequences
-    with a zero scale or values beyond floats are flagged (``ok`` False)."""
+    with a zero scale or values beyond floats are flagged (``ok`` False).
+    ``forward_only``: stop after (3); ``post`` then holds the filtering posteriors
+    ``P(h_t | steps 0..t)`` and nothing is added to ``trans_acc`` and ``initial``."""
     n_steps, k = scaled.shape
     n_seq = lengths.size
     size = max(32, int(np.ceil(np.sqrt(lengths.max())))) if n_seq else 1
@@ -538,6 +545,14 @@ def _scaled_linear(start, trans, scaled, top, starts, lengths, weights, post, tr
             c = np.where(zero, 1.0, c)
             post[idx] = a / c[:, None]
             scale[idx] = c
+        if forward_only:
+            seq_of = np.repeat(np.arange(n_seq), lengths)
+            total = np.bincount(seq_of, weights=np.log(scale) + top, minlength=n_seq)
+            good = ~bad & np.isfinite(total)
+            post[~good[seq_of]] = 0.0
+            ok[:] = good
+            ll[good] = total[good]
+            return
         # (4) backward vectors at each segment's last step, rescaled to alpha . beta = 1
         beta = np.ones((n_steps, k))
         last = seg_start + seg_len - 1
@@ -588,7 +603,8 @@ def _scaled_linear(start, trans, scaled, top, starts, lengths, weights, post, tr
 
 
 def log_forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndarray,
-                         lengths: np.ndarray, weights: np.ndarray) -> Smoothed:
+                         lengths: np.ndarray, weights: np.ndarray,
+                         filtered: bool = False) -> Smoothed:
     """Forward-backward in log space, one pass per time position, batched over the
     sequences."""
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -605,6 +621,12 @@ def log_forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission:
         la[idx] = _logsumexp(la[idx - 1][:, :, None] + log_trans, axis=1) + emission[idx]
     ends = starts + lengths - 1
     ll = _logsumexp(la[ends], axis=1)
+    if filtered:  # P(h_t | steps 0..t): each forward vector normalised
+        seq_of = np.repeat(np.arange(lengths.size), lengths)
+        with np.errstate(under="ignore", invalid="ignore"):
+            post = np.exp(la - _logsumexp(la, axis=1)[:, None])
+        post[~np.isfinite(ll)[seq_of]] = 0.0
+        return Smoothed(ll, post, np.zeros((k, k)), np.zeros(k))
     lb = np.empty((n_steps, k))
     lb[ends] = 0.0
     step_seq = np.repeat(np.arange(lengths.size), lengths)
@@ -758,11 +780,12 @@ class ChainData:
         with np.errstate(divide="ignore"):
             return np.log(tables[0]), np.log(tables[1]).reshape(self.k, self.k)
 
-    def smoothed(self, params: Parameters, keep: bool = False) -> tuple[Smoothed, list]:
+    def smoothed(self, params: Parameters, keep: bool = False,
+                 filtered: bool = False) -> tuple[Smoothed, list]:
         log_start, log_trans = self.chain_tables(params)
         emission, prepared = self.emissions(params, keep)
         return forward_backward(log_start, log_trans, emission, self.data.lengths,
-                                self.data.weights), prepared
+                                self.data.weights, filtered), prepared
 
     def stats(self, params: Parameters, hard: bool = False, context: str = "") -> Stats:
         if hard:
@@ -811,11 +834,12 @@ class ChainData:
 
 # -- queries of a fitted two-slice network ---------------------------------------------------
 
-def smooth(network: "BayesianNetwork", data: Sequences) -> Smoothed:
+def smooth(network: "BayesianNetwork", data: Sequences, filtered: bool = False) -> Smoothed:
     """Forward-backward of ``data`` under ``network``'s parameters: each sequence's
-    log-likelihood and each step's ``P(chain state | its sequence)``."""
+    log-likelihood and each step's ``P(chain state | its sequence)`` (``filtered``:
+    ``P(chain state | its steps up to this one)``, the forward pass alone)."""
     chained = ChainData(compile(network), data)
-    return chained.smoothed(Parameters.of(network))[0]
+    return chained.smoothed(Parameters.of(network), filtered=filtered)[0]
 
 
 def viterbi_path(network: "BayesianNetwork", data: Sequences) -> tuple[np.ndarray, np.ndarray]:

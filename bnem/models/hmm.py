@@ -479,10 +479,11 @@ class HiddenMarkovModel(BaseEstimator):
         seqs, two = self._sequences(X, lengths)
         return float(np.sum(smooth(two, seqs).log_likelihood))
 
-    def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
-        """``(n_steps, n_components)``: P(state at each step | its whole sequence)."""
+    def predict_proba(self, X: Any, lengths: Any = None, filtered: bool = False) -> np.ndarray:
+        """``(n_steps, n_components)``: P(state at each step | its whole sequence), or
+        with ``filtered`` P(state at each step | its sequence up to that step)."""
         seqs, two = self._sequences(X, lengths)
-        smoothed = smooth(two, seqs)
+        smoothed = smooth(two, seqs, filtered=filtered)
         _check_possible(smoothed.log_likelihood, seqs)
         return smoothed.posterior
 

@@ -345,9 +345,10 @@ def _log_emission(network: BayesianNetwork, node: str, column: pd.Series) -> np.
     return out
 
 
-def forward_backward(network: BayesianNetwork, data: Sequences) -> tuple[pd.DataFrame,
-                                                                         pd.Series]:
-    """Smoothed posteriors of the chain of a two-slice network, without unrolling.
+def forward_backward(network: BayesianNetwork, data: Sequences,
+                     filtered: bool = False) -> tuple[pd.DataFrame, pd.Series]:
+    """Smoothed (or filtered) posteriors of the chain of a two-slice network, without
+    unrolling.
 
     Parameters
     ----------
@@ -355,6 +356,9 @@ def forward_backward(network: BayesianNetwork, data: Sequences) -> tuple[pd.Data
         Two slices joined by one discrete chain ``h[0] -> h[1]`` (a fitted
         :func:`hidden_markov_network` or :func:`dynamic_network` of ``length=2``).
     data : Sequences
+    filtered : bool, default False
+        ``P(h_t = k | its sequence's steps up to t)`` (the forward pass alone, what an
+        online monitor knows at step ``t``) instead of the smoothed posteriors.
 
     Returns
     -------
@@ -378,7 +382,7 @@ def forward_backward(network: BayesianNetwork, data: Sequences) -> tuple[pd.Data
         raise BnemTypeError(f"forward_backward: expected bnem.Sequences, got "
                             f"{type(data).__name__}")
     name, _ = slices_of(network)
-    smoothed = smooth(network, data)
+    smoothed = smooth(network, data, filtered=filtered)
     post = pd.DataFrame(smoothed.posterior, columns=list(network.states(f"{name}[0]")))
     post.insert(0, "time", data.times)
     post.insert(0, "sequence", np.repeat(np.asarray(data.ids, dtype=object), data.lengths))
