@@ -279,7 +279,7 @@ def test_gmm_emissions_as_hmmlearn_gmmhmm():
     hmm.covars_ = np.ones((2, 2, 2))
     _quiet_fit(hmm, X, lengths)
     assert hmm.weights_.shape == (2, 2) and hmm.means_.shape == (2, 2, 2)
-    assert hmm.covars_.shape == (2, 2, 2) and hmm.network_.nodes[-1] == "x1[1]"
+    assert hmm.covars_.shape == (2, 2, 2)
     np.testing.assert_allclose(hmm.means_, centres, atol=0.2)      # recovered from near
     np.testing.assert_allclose(hmm.transmat_, [[0.9, 0.1], [0.1, 0.9]], atol=0.06)
     want = _gmm_forward(X, lengths, hmm.startprob_, hmm.transmat_, hmm.weights_, hmm.means_,
@@ -295,3 +295,86 @@ def test_gmm_emissions_as_hmmlearn_gmmhmm():
     np.testing.assert_array_equal(held.means_, hmm.means_)
     with pytest.raises(BnemValueError, match="covariance_type='diag'"):
         bnem.HiddenMarkovModel(2, emission="gmm", covariance_type="full").fit(X, lengths)
+
+
+def _categorical_forward(codes, lengths, start, trans, emit):
+    total, at = 0.0, 0
+    for n in lengths:
+        a = start * emit[:, codes[at]]
+        total += np.log(a.sum())
+        a /= a.sum()
+        for t in range(1, n):
+            a = (a @ trans) * emit[:, codes[at + t]]
+            total += np.log(a.sum())
+            a /= a.sum()
+        at += n
+    return total
+
+
+def test_second_review_findings_stay_fixed():
+    # integer codes are hmmlearn's symbols in code order, unseen ones included
+    n = 11
+    emit = np.full((2, n), 0.01)
+    emit[:, 10] = 0.9
+    emit /= emit.sum(axis=1, keepdims=True)
+    codes = np.r_[np.arange(n), [10, 10, 1, 10]]
+    held = bnem.HiddenMarkovModel(2, init_params="", params="")
+    held.startprob_, held.transmat_ = np.array([0.5, 0.5]), np.full((2, 2), 0.5)
+    held.emissionprob_ = emit
+    _quiet_fit(held, codes[:, None], [len(codes)])
+    assert list(held.emissionprob_["x0"].columns) == [str(i) for i in range(n)]
+    probe = np.array([10, 10, 1, 10])
+    assert held.score(probe[:, None]) == pytest.approx(
+        _categorical_forward(probe, [4], held.startprob_, held.transmat_, emit), rel=1e-12)
+    # a labelled emissionprob_ is aligned by its labels
+    labelled = bnem.HiddenMarkovModel(2, init_params="", params="")
+    labelled.startprob_, labelled.transmat_ = np.array([0.5, 0.5]), np.full((2, 2), 0.5)
+    import pandas as pd
+    labelled.emissionprob_ = {"x0": pd.DataFrame([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]],
+                                                 columns=["c", "b", "a"])}
+    _quiet_fit(labelled, np.array([["a"], ["b"], ["c"]], dtype=object), [3])
+    np.testing.assert_allclose(labelled.emissionprob_["x0"][["c", "b", "a"]].to_numpy(),
+                               [[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    assert not labelled.network_.fixed_nodes       # params holds during fit only
+    # sequences of one step: the given transitions are kept (and used by score)
+    X = np.random.default_rng(0).normal(size=(10, 1))
+    one = bnem.HiddenMarkovModel(2, emission="gaussian", init_params="", params="",
+                                 inference="unroll")
+    one.startprob_, one.transmat_ = np.array([0.6, 0.4]), np.array([[0.8, 0.2], [0.3, 0.7]])
+    one.means_, one.covars_ = np.array([[0.0], [3.0]]), np.ones((2, 1))
+    _quiet_fit(one, X, [1] * 10)
+    np.testing.assert_array_equal(one.transmat_, [[0.8, 0.2], [0.3, 0.7]])
+    # a failed refit leaves the fitted model as it was
+    before = one.score(X, [10])
+    with pytest.raises(BnemValueError):
+        one.set_params(max_iter=-1).fit(X, [10])
+    assert one.score(X, [10]) == before
+    # the first partial_fit starts from the attributes and holds what params leaves out
+    online = bnem.HiddenMarkovModel(2, emission="gaussian", init_params="", params="mc",
+                                    random_state=0)
+    online.startprob_, online.transmat_ = np.array([0.6, 0.4]), np.array([[0.8, 0.2], [0.3, 0.7]])
+    online.means_, online.covars_ = np.zeros((2, 1)), np.ones((2, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        online.partial_fit(X, [5, 5])
+    np.testing.assert_array_equal(online.startprob_, [0.6, 0.4])
+    np.testing.assert_array_equal(online.transmat_, [[0.8, 0.2], [0.3, 0.7]])
+    # auto: Gaussian emissions with sequences of different lengths run over two slices
+    auto = _quiet_fit(bnem.HiddenMarkovModel(2, emission="gaussian", random_state=0,
+                                             max_iter=3), X, [4, 6])
+    assert auto.network_.nodes[-1] == "x0[1]"
+    # clear errors
+    bad = bnem.HiddenMarkovModel(2, init_params="e")
+    bad.startprob_, bad.transmat_ = np.array([0.5, 0.6]), np.full((2, 2), 0.5)
+    with pytest.raises(BnemValueError, match="startprob_ must hold probabilities"):
+        bad.fit(np.array([["a"], ["b"]], dtype=object))
+    skew = bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="full",
+                                  init_params="st")
+    skew.means_, skew.covars_ = np.zeros((2, 2)), np.array([[[1.0, 0.9], [0.0, 1.0]]] * 2)
+    with pytest.raises(BnemValueError, match=r"covars_\[0\] is not symmetric"):
+        skew.fit(np.random.default_rng(1).normal(size=(6, 2)))
+    with pytest.raises(BnemValueError, match="named 'state'"):
+        bnem.HiddenMarkovModel(2, emission="gaussian").fit(
+            pd.DataFrame({"state": [1.0, 2.0], "b": [0.0, 1.0]}))
+    with pytest.raises(BnemValueError, match="is for emission='gaussian'"):
+        bnem.HiddenMarkovModel(2, covariance_type="full").fit(np.array([["a"]], dtype=object))

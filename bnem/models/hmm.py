@@ -7,15 +7,17 @@ Baum-Welch, in one of two ways (``inference=``): unrolled to the longest sequenc
 :mod:`bnem.models.sequences`), or as its two slices with forward-backward over the
 hidden chain (:mod:`bnem.inference.chain`), whose time and memory grow linearly with
 the steps whatever the sequences' lengths. ``score``, ``predict_proba`` and ``decode``
-always run over the two slices. Both fit the same model by exact EM; their
-iterates differ (random starts are drawn over different parameter vectors, and the
-unrolled network sums out missing cells, which then add no expected counts), so the
-two may reach different local optima. Like
-hmmlearn, ``X`` holds every sequence's steps one after the other and ``lengths`` says
-how many rows each sequence has; unlike hmmlearn, NaN is allowed anywhere in ``X``.
-Each column of ``X`` is an emission variable: categorical (a table per hidden state),
-Gaussian (a mean and variance per hidden state: diagonal covariance) or Poisson (a rate
-per hidden state: hmmlearn's ``PoissonHMM``).
+always run over the two slices. Both fit the same model by exact EM, but their
+iterates differ: random starts are drawn over different parameter vectors; unrolled,
+missing discrete cells are summed out (they add no expected counts), and the padding
+slices of sequences shorter than the longest add expected statistics to Gaussian
+emissions (slower EM, the same fixed points). So the two may reach different local
+optima. Like hmmlearn, ``X`` holds every sequence's steps one after the other and
+``lengths`` says how many rows each sequence has; unlike hmmlearn, NaN is allowed
+anywhere in ``X``. Each column of ``X`` is an emission variable: categorical (a table
+per hidden state), Gaussian (a mean and variance per hidden state, or a full covariance
+over the columns), a mixture of Gaussians (hmmlearn's ``GMMHMM``) or Poisson (a rate per
+hidden state: hmmlearn's ``PoissonHMM``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .._validation import check_choice, check_int
 from ..errors import BnemValueError, ImpossibleRowError
 from ..network.bayesnet import BayesianNetwork
 from ..network.forms import count_states
+from ..data.variables import value_label
 from ..network.from_data import column_states
 from ..data.sequences import Sequences
 from .estimator_fit import fit_for_estimator as em_fit
@@ -97,10 +100,12 @@ class HiddenMarkovModel(BaseEstimator):
         and memory linear in the steps (one sequence of 100,000 steps is a fraction of a
         second per iteration); ``network_`` is then the two-slice network and
         ``partial_fit`` is not available. ``"auto"``: ``"chain"`` when ``length`` is not
-        given and the longest training sequence has more than 200 steps, else
-        ``"unroll"``. Both are exact EM for the same model, but from different random
-        starts and by different iterates (see the module notes), so a fit may differ
-        between the two; set ``inference`` to keep one. ``"chain"`` ignores ``length``.
+        given and the longest training sequence has more than 200 steps, or the
+        emissions are Gaussian and the sequences of different lengths, or every
+        sequence has one step; else ``"unroll"``. Both are exact EM for the same model,
+        but from different random starts and by different iterates (see the module
+        notes), so a fit may differ between the two; set ``inference`` to keep one.
+        ``"chain"`` ignores ``length``.
     step, fading
         Online EM's step schedule and fading factor for :meth:`partial_fit` (see
         :class:`bnem.OnlineEM`).
@@ -109,8 +114,12 @@ class HiddenMarkovModel(BaseEstimator):
     ----------
     startprob_ : ndarray (n_components,)
     transmat_ : ndarray (n_components, n_components)
-    emissionprob_ : dict column -> DataFrame (states x symbols)  (categorical)
-    means_, covars_ : ndarray (n_components, n_features)  (gaussian; variances)
+    emissionprob_ : dict column -> DataFrame (states x symbols)  (categorical; integer
+        codes give symbols ``"0"`` .. ``"max"`` in code order, as hmmlearn's)
+    means_, covars_ : ndarray  (gaussian: ``(n_components, n_features)`` means and
+        variances, or with ``covariance_type="full"`` covariances ``(n_components,
+        n_features, n_features)``; gmm: ``(n_components, n_mix, n_features)`` each)
+    weights_ : ndarray (n_components, n_mix)  (gmm: the mixture weights)
     lambdas_ : ndarray (n_components, n_features)  (poisson: the rates)
     network_ : BayesianNetwork (unrolled to the longest training sequence, or its two
         slices with ``inference='chain'``)
@@ -149,11 +158,32 @@ class HiddenMarkovModel(BaseEstimator):
         self.n_mix = n_mix
 
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
-        """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence)."""
+        """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence). A fit
+        that fails leaves the model as it was."""
+        saved = dict(self.__dict__)
+        try:
+            return self._fit(X, lengths)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _check_options(self) -> int:
+        """The options' values checked; returns ``n_components``."""
         k = check_int(self.n_components, "n_components", minimum=1)
         check_choice(self.emission, "emission", EMISSIONS)
         check_choice(self.inference, "inference", INFERENCE)
         check_choice(self.covariance_type, "covariance_type", COVARIANCES)
+        if self.covariance_type != "diag" and self.emission != "gaussian":
+            raise BnemValueError(f"covariance_type={self.covariance_type!r} is for "
+                                 f"emission='gaussian'; emission={self.emission!r} takes "
+                                 "covariance_type='diag'")
+        self._letters("init_params")
+        self._letters("params")
+        return k
+
+    def _fit(self, X: Any, lengths: Any) -> "HiddenMarkovModel":
+        k = self._check_options()
         drawn, learned = self._letters("init_params"), self._letters("params")
         frame = self._frame(X, fitting=True)
         sizes = self._lengths(frame, lengths)
@@ -164,11 +194,7 @@ class HiddenMarkovModel(BaseEstimator):
         init = "random-resp" if self.emission == "poisson" else None
         options = dict(seed=seed_of(self.random_state), n_init=self.n_init, tol=self.tol,
                        max_iter=self.max_iter, init=init)
-        if self.emission == "gmm" and self.covariance_type != "diag":
-            raise BnemValueError("emission='gmm' takes covariance_type='diag' (each mixture "
-                                 "component's columns independent)")
-        self._chained = self.inference == "chain" or self.emission == "gmm" or (
-            self.inference == "auto" and self.length is None and int(sizes.max()) > CHAIN_FROM)
+        self._chained = self._chain_for(sizes)
         wide = None if self._chained else sequence_rows(frame, lengths=sizes)
         net = self._network(k, 2 if wide is None else self._unrolled(wide))
         everything = set(LETTERS[self.emission])
@@ -181,12 +207,37 @@ class HiddenMarkovModel(BaseEstimator):
         else:
             res = em_fit(net, self._padded(wide, net), sum_out_barren=True, **options)
         self.__dict__.pop("online_", None)
-        self.network_ = res.network
+        self.network_ = self._released(res.network)
         self.result_ = res
         self.log_likelihood_ = res.log_likelihood
         self.converged_, self.n_iter_ = res.converged, res.n_iter
         self._set_parameters()
         return self
+
+    def _chain_for(self, sizes: np.ndarray) -> bool:
+        """Whether ``fit`` runs over two slices: ``inference="chain"``; or ``"auto"``
+        without ``length`` and with a sequence longer than 200 steps, or Gaussian
+        emissions and sequences of different lengths (unrolled, the padding slices
+        would add expected statistics: slower EM); and always when every sequence has
+        one step (an unrolled network would have no transition)."""
+        if self.inference == "chain" or int(sizes.max()) < 2:
+            return True
+        if self.inference == "unroll" or self.length is not None:
+            return False
+        return int(sizes.max()) > CHAIN_FROM or (
+            self.emission in ("gaussian", "gmm") and int(sizes.min()) != int(sizes.max()))
+
+    def _released(self, net: BayesianNetwork) -> BayesianNetwork:
+        """A fitted network with the same parameters but no node held (``params``
+        holds nodes during ``fit`` only: ``network_`` is the model, free to refit)."""
+        if not net.fixed_nodes:
+            return net
+        start, trans = np.asarray(net.cpd(slice_name(HIDDEN, 0)).values), \
+            np.asarray(net.cpd(slice_name(HIDDEN, 1)).values)
+        length = sum(1 for n in net.nodes if n.startswith(f"{HIDDEN}["))
+        k = start.size
+        return self._with_parameters(self._network(k, length), start, trans,
+                                     self._emissions_of(net))
 
     def partial_fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """One step of online EM on the sequences of ``X`` (see :class:`bnem.OnlineEM`):
@@ -203,31 +254,44 @@ class HiddenMarkovModel(BaseEstimator):
                                  "fitted as two slices (inference='chain'); fit with "
                                  "inference='unroll' (and length= the longest sequence) to "
                                  "continue it online")
+        held: list = []
         if first:
-            k = check_int(self.n_components, "n_components", minimum=1)
-            check_choice(self.emission, "emission", EMISSIONS)
+            k = self._check_options()
         frame = self._frame(X, fitting=first)
         wide = sequence_rows(frame, lengths=self._lengths(frame, lengths))
         if first:
             self._observed = self._observed_states(frame)
-            start = self._network(k, self._unrolled(wide))
+            self._chained = False
+            start = self._network(k, max(2, self._unrolled(wide)))
             init = "random"
+            drawn, learned = self._letters("init_params"), self._letters("params")
+            everything = set(LETTERS[self.emission])
+            if set(drawn) != everything or set(learned) != everything:  # as in fit
+                rng = np.random.default_rng(seed_of(self.random_state))
+                start = self._with_parameters(start, *self._start(k, frame, drawn, rng))
+                init, held = "network", self._held_nodes(start, learned)
         else:
             start, init = self.network_, "network"
+            held = self._held_nodes(start, self._letters("params"))
         net = getattr(self, "online_", None)
         template = start if net is None else net._template
         report = online_update(self, self._padded(wide, template), None, start, init,
-                               seed=seed_of(self.random_state), sum_out_barren=True)
-        self.network_ = self.online_.network
+                               seed=seed_of(self.random_state), sum_out_barren=True,
+                               fixed=held)
+        self.network_ = self._released(self.online_.network)
         self.log_likelihood_ = report.log_likelihood
         self.converged_, self.n_iter_ = False, self.online_.n_batches
         self._set_parameters()
         return self
 
     def _observed_states(self, frame: pd.DataFrame) -> dict:
-        """Each column's states: its symbols, ``"continuous"``, or counts 0..max_count."""
+        """Each column's states: its symbols (integer codes ``0..max``, as hmmlearn's, or
+        the labels seen, sorted), ``"continuous"``, or counts 0..max_count."""
+        if HIDDEN in frame.columns:
+            raise BnemValueError(f"X has a column named {HIDDEN!r}, the name of the hidden "
+                                 "chain; rename it")
         if self.emission == "categorical":
-            return {c: column_states(frame[c], c) for c in frame.columns}
+            return {c: _codes_or_labels(frame[c], c) for c in frame.columns}
         if self.emission in ("gaussian", "gmm"):
             if self.emission == "gmm" and MIXTURE in frame.columns:
                 raise BnemValueError(f"X has a column named {MIXTURE!r}, the name of the "
@@ -325,17 +389,21 @@ class HiddenMarkovModel(BaseEstimator):
         if length == self._length_of_network():
             return self.network_
         k = self.startprob_.size
-        emissions = {}
+        return self._with_parameters(self._network(k, length), self.startprob_,
+                                     self.transmat_, self._emissions_of(self.network_))
+
+    def _emissions_of(self, net: BayesianNetwork) -> dict:
+        """Each slice variable's CPD in ``net`` (rates for Poisson nodes)."""
+        emissions: dict = {}
         for c in self._observed:
             node = slice_name(c, 0)
-            cpd = self.network_.cpd(node)
+            cpd = net.cpd(node)
             emissions[c] = cpd.values if self.emission == "categorical" else \
-                self.network_.rates_of(node) if self.emission == "poisson" else \
+                net.rates_of(node) if self.emission == "poisson" else \
                 {"intercept": cpd.intercept, "weights": cpd.weights, "variance": cpd.variance}
         if self.emission == "gmm":
-            emissions[MIXTURE] = self.network_.cpd(slice_name(MIXTURE, 0)).values
-        return self._with_parameters(self._network(k, length), self.startprob_,
-                                     self.transmat_, emissions)
+            emissions[MIXTURE] = net.cpd(slice_name(MIXTURE, 0)).values
+        return emissions
 
     # -- starting values: hmmlearn's init_params and params ---------------------------
     def _letters(self, name: str) -> str:
@@ -353,7 +421,8 @@ class HiddenMarkovModel(BaseEstimator):
                                  "or neither")
         return value
 
-    def _given(self, name: str, letter: str, shape: tuple, value: Any = None) -> np.ndarray:
+    def _given(self, name: str, letter: str, shape: tuple, value: Any = None,
+               probabilities: bool = False) -> np.ndarray:
         """Attribute ``name`` set before ``fit`` (init_params leaves ``letter`` out), or
         ``value`` (a part of it)."""
         if value is None and not hasattr(self, name):
@@ -370,6 +439,10 @@ class HiddenMarkovModel(BaseEstimator):
         if array.shape != shape or not np.isfinite(array).all():
             raise BnemValueError(f"{name} must be finite numbers of shape {shape}, got shape "
                                  f"{array.shape}")
+        if probabilities and ((array < 0).any() or
+                              not np.allclose(array.sum(axis=-1), 1.0, rtol=0, atol=1e-8)):
+            raise BnemValueError(f"{name} must hold probabilities >= 0 summing to 1 along "
+                                 f"its last axis; got sums {np.round(array.sum(axis=-1), 6)}")
         return array
 
     def _start(self, k: int, frame: pd.DataFrame, drawn: str,
@@ -378,9 +451,9 @@ class HiddenMarkovModel(BaseEstimator):
         of ``drawn`` at random (tables from a flat Dirichlet; means, rates from observed
         values; variances the columns'), the others from the attributes."""
         start = rng.dirichlet(np.ones(k)) if "s" in drawn else \
-            self._given("startprob_", "s", (k,))
+            self._given("startprob_", "s", (k,), probabilities=True)
         trans = rng.dirichlet(np.ones(k), size=k) if "t" in drawn else \
-            self._given("transmat_", "t", (k, k))
+            self._given("transmat_", "t", (k, k), probabilities=True)
         cols = list(self._observed)
         emissions: dict = {}
         if self.emission == "categorical":
@@ -396,7 +469,16 @@ class HiddenMarkovModel(BaseEstimator):
                         raise BnemValueError(f"init_params={self.init_params!r} leaves out 'e': "
                                              "set emissionprob_ before fit (a dict of column -> "
                                              "(n_components, symbols) table)")
-                    emissions[c] = self._given(f"emissionprob_[{c!r}]", "e", (k, n), given)
+                    if isinstance(given, pd.DataFrame):  # labelled: aligned by its labels
+                        labels = [value_label(v) for v in given.columns]
+                        lost = [st for st in self._observed[c] if st not in labels]
+                        if lost:
+                            raise BnemValueError(f"emissionprob_[{c!r}] has no column for the "
+                                                 f"symbol(s) {lost[:5]} of X")
+                        given = given.to_numpy()[:, [labels.index(st)
+                                                     for st in self._observed[c]]]
+                    emissions[c] = self._given(f"emissionprob_[{c!r}]", "e", (k, n), given,
+                                               probabilities=True)
             return start, trans, emissions
         values = frame[cols].to_numpy(dtype=float)
         observed = [v[np.isfinite(v)] for v in values.T]
@@ -410,7 +492,7 @@ class HiddenMarkovModel(BaseEstimator):
             m = check_int(self.n_mix, "n_mix", minimum=1)
             d = len(cols)
             weights = rng.dirichlet(np.ones(m), size=k) if "w" in drawn else \
-                self._given("weights_", "w", (k, m))
+                self._given("weights_", "w", (k, m), probabilities=True)
             means = np.stack([rng.choice(v, (k, m)) for v in observed], axis=-1) \
                 if "m" in drawn else self._given("means_", "m", (k, m, d))
             variances = np.broadcast_to(_spread(observed), (k, m, d)) if "c" in drawn else \
@@ -574,6 +656,8 @@ def _regressions(means: np.ndarray, covars: np.ndarray, cols: list) -> dict:
         b0, w, var = np.empty(k), np.empty((k, j)), np.empty(k)
         for s in range(k):
             sigma, mu = covars[s], means[s]
+            if not np.allclose(sigma, sigma.T, rtol=1e-10, atol=0):
+                raise BnemValueError(f"covars_[{s}] is not symmetric")
             coef = np.linalg.solve(sigma[:j, :j], sigma[:j, j]) if j else np.zeros(0)
             w[s], b0[s] = coef, mu[j] - coef @ mu[:j]
             var[s] = sigma[j, j] - sigma[:j, j] @ coef
@@ -606,3 +690,17 @@ def _moments_of(net: BayesianNetwork, cols: list, k: int) -> tuple[np.ndarray, n
 def _spread(observed: list) -> np.ndarray:
     """Each column's variance (1 where it does not vary): starting variances."""
     return np.array([np.var(v) if np.var(v) > 0 else 1.0 for v in observed])
+
+
+def _codes_or_labels(column: pd.Series, name: str) -> list[str]:
+    """A categorical column's symbols: ``"0"`` .. ``str(max)`` when every value is a
+    whole number >= 0 (hmmlearn's integer codes, in code order, unseen ones included),
+    else the labels seen, sorted (:func:`~bnem.network.from_data.column_states`)."""
+    seen = column.dropna()
+    if len(seen) and not isinstance(column.dtype, pd.CategoricalDtype):
+        numbers = pd.to_numeric(seen, errors="coerce")
+        if numbers.notna().all() and not seen.map(lambda v: isinstance(v, (str, bool))).any():
+            values = numbers.to_numpy(dtype=float)
+            if (values >= 0).all() and (values == np.round(values)).all():
+                return [str(i) for i in range(int(values.max()) + 1)]
+    return column_states(column, name)
