@@ -378,3 +378,47 @@ def test_second_review_findings_stay_fixed():
             pd.DataFrame({"state": [1.0, 2.0], "b": [0.0, 1.0]}))
     with pytest.raises(BnemValueError, match="is for emission='gaussian'"):
         bnem.HiddenMarkovModel(2, covariance_type="full").fit(np.array([["a"]], dtype=object))
+
+
+@pytest.mark.parametrize("emission", ["categorical", "gaussian-full", "gmm", "poisson"])
+def test_sample_draws_from_the_fitted_model(emission):
+    """hmmlearn's sample: the path's transitions and each state's emissions match the
+    model's parameters within sampling error, and random_state reproduces a draw."""
+    kind, _, full = emission.partition("-")
+    hmm = bnem.HiddenMarkovModel(2, emission=kind, init_params="", params="",
+                                 covariance_type="full" if full else "diag",
+                                 **({"n_mix": 2} if kind == "gmm" else {}))
+    hmm.startprob_, hmm.transmat_ = np.array([0.5, 0.5]), np.array([[0.9, 0.1], [0.2, 0.8]])
+    if kind == "categorical":
+        hmm.emissionprob_ = {"x0": np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])}
+        X0 = np.array([[0], [1], [2]])
+    elif kind == "poisson":
+        hmm.lambdas_ = np.array([[1.0], [8.0]])
+        X0 = np.array([[0], [3], [9]])
+    elif kind == "gmm":
+        hmm.weights_ = np.array([[0.5, 0.5], [0.3, 0.7]])
+        hmm.means_ = np.array([[[0.0, 0.0], [2.0, 2.0]], [[9.0, 9.0], [11.0, 11.0]]])
+        hmm.covars_ = np.ones((2, 2, 2))
+        X0 = np.zeros((3, 2))
+    else:
+        hmm.means_ = np.array([[0.0, 0.0], [5.0, 5.0]])
+        hmm.covars_ = np.array([[[1.0, 0.5], [0.5, 1.0]], [[2.0, 0.0], [0.0, 1.0]]])
+        X0 = np.zeros((3, 2))
+    _quiet_fit(hmm, X0, [3])
+    X, Z = hmm.sample(20000, random_state=0)
+    again, _ = hmm.sample(20000, random_state=0)
+    np.testing.assert_array_equal(X, again)
+    trans = np.array([[np.mean(Z[1:][Z[:-1] == i] == j) for j in range(2)] for i in range(2)])
+    np.testing.assert_allclose(trans, hmm.transmat_, atol=0.02)
+    for s in range(2):
+        x = X[Z == s]
+        if kind == "categorical":
+            freq = [np.mean(x[:, 0] == v) for v in range(3)]
+            np.testing.assert_allclose(freq, hmm.emissionprob_["x0"].to_numpy()[s], atol=0.02)
+        elif kind == "poisson":
+            assert x.mean() == pytest.approx(hmm.lambdas_[s, 0], abs=0.1)
+        elif kind == "gmm":
+            np.testing.assert_allclose(x.mean(axis=0), hmm.weights_[s] @ hmm.means_[s], atol=0.1)
+        else:
+            np.testing.assert_allclose(x.mean(axis=0), hmm.means_[s], atol=0.06)
+            np.testing.assert_allclose(np.cov(x.T.astype(float)), hmm.covars_[s], atol=0.08)

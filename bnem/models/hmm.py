@@ -577,6 +577,42 @@ class HiddenMarkovModel(BaseEstimator):
         _check_possible(best, seqs)
         return float(np.sum(best)), states
 
+    def sample(self, n_samples: int = 1, random_state: Any = None) -> tuple[np.ndarray,
+                                                                              np.ndarray]:
+        """Draw one sequence of ``n_samples`` steps from the fitted model, as hmmlearn's
+        ``sample``: ``(X, states)``, ``X`` of shape ``(n_samples, n_features)``
+        (categorical: the symbols, integer codes as ints; Poisson: counts, drawn without
+        the model's ``max_count`` cap) and the hidden states."""
+        check_is_fitted(self, "network_")
+        n = check_int(n_samples, "n_samples", minimum=1)
+        rng = np.random.default_rng(seed_of(random_state if random_state is not None
+                                            else self.random_state))
+        k = self.startprob_.size
+        u = rng.random(n)
+        cum_start, cum_trans = np.cumsum(self.startprob_), np.cumsum(self.transmat_, axis=1)
+        states = np.empty(n, dtype=np.int64)
+        state = min(int(np.searchsorted(cum_start, u[0], side="right")), k - 1)
+        states[0] = state
+        for t in range(1, n):  # (a chain: each step's state needs the previous one)
+            state = min(int(np.searchsorted(cum_trans[state], u[t], side="right")), k - 1)
+            states[t] = state
+        cols = list(self._observed)
+        if self.emission == "poisson":
+            return rng.poisson(self.lambdas_[states]).astype(float), states
+        two = self.network_ if getattr(self, "_chained", False) else self._network_for(2)
+        out = np.empty((n, len(cols)), dtype=object if self.emission == "categorical"
+                       else float)
+        for j in range(k):
+            at = np.flatnonzero(states == j)
+            if at.size:
+                rows = _slice_given(two, j).sample(int(at.size), seed=rng)
+                out[at] = rows[[slice_name(c, 1) for c in cols]].to_numpy()
+        if self.emission == "categorical":
+            for c, column in zip(cols, out.T):
+                if self._observed[c] == [str(i) for i in range(len(self._observed[c]))]:
+                    column[:] = column.astype(int)
+        return out, states
+
     def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
         """The states of the most probable path, one per row of ``X``."""
         return self.decode(X, lengths)[1]
@@ -704,3 +740,16 @@ def _codes_or_labels(column: pd.Series, name: str) -> list[str]:
             if (values >= 0).all() and (values == np.round(values)).all():
                 return [str(i) for i in range(int(values.max()) + 1)]
     return column_states(column, name)
+
+
+def _slice_given(two: BayesianNetwork, state: int) -> BayesianNetwork:
+    """Slice 1 of a two-slice HMM as its own network, its chain fixed at ``state``."""
+    head = slice_name(HIDDEN, 1)
+    nodes = [n for n in two.nodes if n.endswith("[1]")]
+    variables = {n: ("continuous" if n in two.continuous_nodes else list(two.states(n)))
+                 for n in nodes}
+    parents = {n: [] if n == head else list(two.parents(n)) for n in nodes}
+    k = len(two.states(head))
+    cpds: dict = {n: two.cpd(n) for n in nodes if n != head}
+    cpds[head] = np.eye(k)[state]
+    return BayesianNetwork(variables, parents, cpds)
