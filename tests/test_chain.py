@@ -595,3 +595,14 @@ def test_filtering_posteriors_equal_enumeration(log_space):
         np.testing.assert_allclose(post[["0", "1"]].to_numpy()[at + n - 1],
                                    smoothed[["0", "1"]].to_numpy()[at + n - 1], rtol=1e-12)
         at += n
+
+
+def test_sequences_from_a_dask_dataframe_equal_the_frame():
+    dd = pytest.importorskip("dask.dataframe")
+    frame = pd.DataFrame({"id": ["a", "a", "b", "b", "b"], "t": [1, 0, 0, 2, 1],
+                          "y": ["x", None, "y", "x", "x"]})
+    got = Sequences(dd.from_pandas(frame, npartitions=2), sequence="id", time="t")
+    want = Sequences(frame, sequence="id", time="t")
+    assert got.lengths.tolist() == want.lengths.tolist()
+    assert got.steps["y"].fillna("-").tolist() == want.steps["y"].fillna("-").tolist()
+    assert got.times.tolist() == want.times.tolist()

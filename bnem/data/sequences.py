@@ -16,6 +16,7 @@ import pandas as pd
 from ..errors import BnemTypeError, BnemValueError, DataError
 from .encode import row_label
 from .files import as_file_source, iter_parts
+from .source import is_dask_collection
 
 SEQUENCE, TIME = "_sequence", "_time"
 
@@ -38,6 +39,9 @@ def as_step_frame(data: Any) -> pd.DataFrame:
     data files are read whole)."""
     if isinstance(data, pd.DataFrame):
         return data
+    if is_dask_collection(data):  # read whole: forward-backward needs each sequence entire
+        frame = data.compute()
+        return frame.reset_index(drop=True)
     spec = as_file_source(data)
     if spec is not None:
         return read_steps(spec)
@@ -152,8 +156,9 @@ class Sequences:
         One row per time step; its columns are the slice variables (``y`` for the
         nodes ``y[0]`` and ``y[1]``), missing cells as NaN or None. Data files (a
         CSV or Parquet path, a glob pattern, a folder, a list of paths or
-        :func:`bnem.files`) are read whole, in order: forward-backward needs each
-        sequence entire, and memory grows linearly with the steps anyway.
+        :func:`bnem.files`) and Dask DataFrames are read whole, in order:
+        forward-backward needs each sequence entire, and memory grows linearly with
+        the steps anyway.
     sequence, time : str, optional
         Columns naming each row's sequence and time step (rows are put in time order;
         a gap or a repeat in time is an error naming the sequence and time). Without
