@@ -422,3 +422,15 @@ def test_sample_draws_from_the_fitted_model(emission):
         else:
             np.testing.assert_allclose(x.mean(axis=0), hmm.means_[s], atol=0.06)
             np.testing.assert_allclose(np.cov(x.T.astype(float)), hmm.covars_[s], atol=0.08)
+
+
+def test_min_variance_floors_the_emission_variances():
+    rng = np.random.default_rng(5)
+    X = np.r_[rng.normal(size=(40, 1)), np.zeros((5, 1))]   # a point mass invites collapse
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hmm = bnem.HiddenMarkovModel(3, emission="gaussian", random_state=0, n_init=3,
+                                     min_variance=0.05).fit(X, [45])
+    assert hmm.covars_.min() >= 0.05 * (1 - 1e-12)
+    with pytest.raises(BnemValueError, match="min_variance"):
+        bnem.HiddenMarkovModel(2, emission="gaussian", min_variance=-1.0).fit(X, [45])

@@ -68,6 +68,10 @@ class HiddenMarkovModel(BaseEstimator):
         ``(n_components, n_mix, n_features)``). Always fitted as two slices.
     n_mix : int, default 1
         Mixture components per state (``emission="gmm"``).
+    min_variance : float, default 1e-6
+        The floor of every Gaussian (conditional) variance, as :func:`bnem.fit`'s: a
+        component that collapses onto a point is held there (and warned of). Raise it
+        (hmmlearn's ``min_covar`` is 1e-3) to keep components from collapsing.
     covariance_type : {"diag", "full"}, default "diag"
         Gaussian emissions: independent columns given the state, or a full covariance
         per state (in the network, each column regressed on the earlier ones within
@@ -140,7 +144,7 @@ class HiddenMarkovModel(BaseEstimator):
                  step: Any = (0.7, 2.0), fading: float | None = None,
                  inference: str = "auto", covariance_type: str = "diag",
                  params: str | None = None, init_params: str | None = None,
-                 n_mix: int = 1) -> None:
+                 n_mix: int = 1, min_variance: float = 1e-6) -> None:
         self.n_components = n_components
         self.emission = emission
         self.max_count = max_count
@@ -156,6 +160,7 @@ class HiddenMarkovModel(BaseEstimator):
         self.params = params
         self.init_params = init_params
         self.n_mix = n_mix
+        self.min_variance = min_variance
 
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence). A fit
@@ -193,7 +198,7 @@ class HiddenMarkovModel(BaseEstimator):
         # can have probability below the floating-point range
         init = "random-resp" if self.emission == "poisson" else None
         options = dict(seed=seed_of(self.random_state), n_init=self.n_init, tol=self.tol,
-                       max_iter=self.max_iter, init=init)
+                       max_iter=self.max_iter, init=init, min_variance=self.min_variance)
         self._chained = self._chain_for(sizes)
         wide = None if self._chained else sequence_rows(frame, lengths=sizes)
         net = self._network(k, 2 if wide is None else self._unrolled(wide))
@@ -277,7 +282,7 @@ class HiddenMarkovModel(BaseEstimator):
         template = start if net is None else net._template
         report = online_update(self, self._padded(wide, template), None, start, init,
                                seed=seed_of(self.random_state), sum_out_barren=True,
-                               fixed=held)
+                               fixed=held, min_variance=self.min_variance)
         self.network_ = self._released(self.online_.network)
         self.log_likelihood_ = report.log_likelihood
         self.converged_, self.n_iter_ = False, self.online_.n_batches
