@@ -434,3 +434,58 @@ def test_min_variance_floors_the_emission_variances():
     assert hmm.covars_.min() >= 0.05 * (1 - 1e-12)
     with pytest.raises(BnemValueError, match="min_variance"):
         bnem.HiddenMarkovModel(2, emission="gaussian", min_variance=-1.0).fit(X, [45])
+
+
+def test_third_review_findings_stay_fixed():
+    import pandas as pd
+    from bnem.errors import ImpossibleRowError
+    # a failed first partial_fit leaves no stale learner behind
+    p = bnem.HiddenMarkovModel(2, random_state=0, init_params="st", params="st")
+    p.emissionprob_ = {"x0": np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]])}
+    X = np.array([[0], [2], [1]])
+    with pytest.raises(ImpossibleRowError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p.partial_fit(X)
+    assert not hasattr(p, "online_") and not hasattr(p, "network_")
+    p.emissionprob_ = {"x0": np.array([[0.4, 0.4, 0.2], [0.5, 0.3, 0.2]])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p.partial_fit(X)
+    # sample and the queries read network_, never edited attributes
+    rng = np.random.default_rng(6)
+    m = _quiet_fit(bnem.HiddenMarkovModel(2, emission="gaussian", random_state=0, n_init=1,
+                                          max_iter=5, inference="unroll"),
+                   rng.normal(size=(40, 1)), [20, 20])
+    before = m.score(np.zeros((5, 1)))
+    drawn = m.sample(50, random_state=1)
+    m.means_, m.transmat_ = np.array([[100.0], [200.0]]), np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert m.score(np.zeros((5, 1))) == before
+    np.testing.assert_array_equal(m.sample(50, random_state=1)[0], drawn[0])
+    # refitting from a fitted labelled table on data with fewer symbols keeps its symbols
+    codes = _quiet_fit(bnem.HiddenMarkovModel(2, random_state=0, n_init=1, max_iter=5),
+                       rng.integers(0, 5, (100, 1)), [100])
+    codes.set_params(init_params="st")
+    _quiet_fit(codes, rng.integers(0, 3, (100, 1)), [100])
+    assert list(codes.emissionprob_["x0"].columns) == ["0", "1", "2", "3", "4"]
+    # sparse integer codes are the codes seen, in numeric order (not 0..max)
+    ids = _quiet_fit(bnem.HiddenMarkovModel(2, random_state=0, n_init=1, max_iter=3),
+                     np.array([[10001], [94105], [10001], [2]]), [4])
+    assert list(ids.emissionprob_["x0"].columns) == ["2", "10001", "94105"]
+    x, _ = ids.sample(10, random_state=0)
+    assert x.dtype == np.int64
+    # inference="unroll" is kept for sequences of one step
+    one = _quiet_fit(bnem.HiddenMarkovModel(2, emission="gaussian", random_state=0,
+                                            inference="unroll", max_iter=3),
+                     rng.normal(size=(6, 1)), [1] * 6)
+    assert one.network_.nodes[-1] == "x0[1]" and not one._chained
+    # filtering posteriors are defined up to a sequence's first impossible step
+    two = bnem.hidden_markov_network(2, {"y": ["a", "b", "c"]}, length=2).with_cpds(
+        {"y[0]": [[0.5, 0.5, 0.0], [0.4, 0.6, 0.0]], "y[1]": [[0.5, 0.5, 0.0], [0.4, 0.6, 0.0]]})
+    steps = pd.DataFrame({"y": ["a", "b", "a", "c"]})
+    post, ll = bnem.forward_backward(two, bnem.Sequences(steps, lengths=[4]), filtered=True)
+    head, _ = bnem.forward_backward(two, bnem.Sequences(steps.iloc[:3], lengths=[3]),
+                                    filtered=True)
+    assert np.isneginf(ll.iloc[0])
+    np.testing.assert_allclose(post[["0", "1"]].to_numpy()[:3], head[["0", "1"]].to_numpy(),
+                               rtol=1e-12)
+    assert not post[["0", "1"]].to_numpy()[3].any()

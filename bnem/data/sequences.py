@@ -40,8 +40,9 @@ def as_step_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
     if is_dask_collection(data):  # read whole: forward-backward needs each sequence entire
-        frame = data.compute()
-        return frame.reset_index(drop=True)
+        computed = data.compute()
+        return computed.reset_index(drop=True) if isinstance(computed, pd.DataFrame) \
+            else as_step_frame(computed)
     spec = as_file_source(data)
     if spec is not None:
         return read_steps(spec)

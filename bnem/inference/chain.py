@@ -171,8 +171,9 @@ class _SliceRows:
     def __init__(self, net: SliceNet, frame: pd.DataFrame, weights: np.ndarray,
                  budget: MemoryBudget) -> None:
         compiled = net.compiled
-        self.room = budget.cache_bytes / 4  # for Gaussian tables kept from the likelihoods
-        self.tables: list = []              # to the statistics of one E-step
+        self.room = budget.cache_bytes / 8  # for Gaussian tables kept from the likelihoods
+        self.tables: list = []              # to the statistics of one E-step (the two
+        # slices together: a quarter of the memory budget)
         enc = encode(frame, list(compiled.network.variables.values()), sample_weight=weights)
         self.inverse = enc.inverse
         self.n_distinct = int(enc.codes.shape[0])
@@ -309,7 +310,8 @@ def forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission: np.
     ``sqrt(T)`` steps); :func:`log_forward_backward` for the sequences those cannot
     be trusted with. An impossible sequence has log-likelihood -inf and zero
     posteriors. ``filtered``: the filtering posteriors ``P(h_t | steps 0..t)`` instead
-    (numpy's forward passes; no expected transitions)."""
+    (numpy's forward passes; no expected transitions; 0 from a sequence's first
+    impossible step on)."""
     lengths = np.asarray(lengths, dtype=np.int64)
     weights = np.asarray(weights, dtype=float)
     if filtered:
@@ -621,11 +623,13 @@ def log_forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission:
         la[idx] = _logsumexp(la[idx - 1][:, :, None] + log_trans, axis=1) + emission[idx]
     ends = starts + lengths - 1
     ll = _logsumexp(la[ends], axis=1)
-    if filtered:  # P(h_t | steps 0..t): each forward vector normalised
-        seq_of = np.repeat(np.arange(lengths.size), lengths)
-        with np.errstate(under="ignore", invalid="ignore"):
-            post = np.exp(la - _logsumexp(la, axis=1)[:, None])
-        post[~np.isfinite(ll)[seq_of]] = 0.0
+    if filtered:  # P(h_t | steps 0..t): each forward vector normalised; a step is
+        # defined up to the first impossible one of its sequence (0 from there on)
+        norm = _logsumexp(la, axis=1)
+        fine = np.isfinite(norm)
+        post = np.zeros_like(la)
+        with np.errstate(under="ignore"):
+            post[fine] = np.exp(la[fine] - norm[fine][:, None])
         return Smoothed(ll, post, np.zeros((k, k)), np.zeros(k))
     lb = np.empty((n_steps, k))
     lb[ends] = 0.0

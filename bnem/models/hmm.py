@@ -201,7 +201,7 @@ class HiddenMarkovModel(BaseEstimator):
                        max_iter=self.max_iter, init=init, min_variance=self.min_variance)
         self._chained = self._chain_for(sizes)
         wide = None if self._chained else sequence_rows(frame, lengths=sizes)
-        net = self._network(k, 2 if wide is None else self._unrolled(wide))
+        net = self._network(k, 2 if wide is None else max(2, self._unrolled(wide)))
         everything = set(LETTERS[self.emission])
         if set(drawn) != everything or set(learned) != everything:  # a start of our own
             rng = np.random.default_rng(seed_of(self.random_state))
@@ -223,12 +223,14 @@ class HiddenMarkovModel(BaseEstimator):
         """Whether ``fit`` runs over two slices: ``inference="chain"``; or ``"auto"``
         without ``length`` and with a sequence longer than 200 steps, or Gaussian
         emissions and sequences of different lengths (unrolled, the padding slices
-        would add expected statistics: slower EM); and always when every sequence has
-        one step (an unrolled network would have no transition)."""
-        if self.inference == "chain" or int(sizes.max()) < 2:
+        would add expected statistics: slower EM), or every sequence of one step. (An
+        unrolled network has at least two slices, so that it has a transition.)"""
+        if self.inference == "chain":
             return True
         if self.inference == "unroll" or self.length is not None:
             return False
+        if int(sizes.max()) < 2:
+            return True
         return int(sizes.max()) > CHAIN_FROM or (
             self.emission in ("gaussian", "gmm") and int(sizes.min()) != int(sizes.max()))
 
@@ -250,7 +252,17 @@ class HiddenMarkovModel(BaseEstimator):
         an M-step. The first call builds the model (states of categorical emissions from
         this batch; the unrolled length from ``length`` or this batch) and starts from a
         random point; after :meth:`fit`, it goes on from the fitted parameters. Later
-        batches' sequences may not be longer than the model's length."""
+        batches' sequences may not be longer than the model's length. A call that
+        fails leaves the model as it was."""
+        saved = dict(self.__dict__)
+        try:
+            return self._partial_fit(X, lengths)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _partial_fit(self, X: Any, lengths: Any) -> "HiddenMarkovModel":
         from .estimator_fit import online_update
 
         first = not hasattr(self, "network_")
@@ -296,7 +308,13 @@ class HiddenMarkovModel(BaseEstimator):
             raise BnemValueError(f"X has a column named {HIDDEN!r}, the name of the hidden "
                                  "chain; rename it")
         if self.emission == "categorical":
-            return {c: _codes_or_labels(frame[c], c) for c in frame.columns}
+            states = {c: _codes_or_labels(frame[c], c) for c in frame.columns}
+            self._coded = {c for c in frame.columns if _is_codes(frame[c])}
+            if "e" not in self._letters("init_params"):
+                states = {c: self._symbols_given(c, v, {value_label(x) for x in
+                                                        pd.unique(frame[c].dropna())})
+                          for c, v in states.items()}
+            return states
         if self.emission in ("gaussian", "gmm"):
             if self.emission == "gmm" and MIXTURE in frame.columns:
                 raise BnemValueError(f"X has a column named {MIXTURE!r}, the name of the "
@@ -393,9 +411,11 @@ class HiddenMarkovModel(BaseEstimator):
         """The fitted model unrolled to ``length`` slices."""
         if length == self._length_of_network():
             return self.network_
-        k = self.startprob_.size
-        return self._with_parameters(self._network(k, length), self.startprob_,
-                                     self.transmat_, self._emissions_of(self.network_))
+        net = self.network_
+        start = np.asarray(net.cpd(slice_name(HIDDEN, 0)).values, dtype=float)
+        trans = np.asarray(net.cpd(slice_name(HIDDEN, 1)).values, dtype=float)
+        return self._with_parameters(self._network(start.size, length), start, trans,
+                                     self._emissions_of(net))
 
     def _emissions_of(self, net: BayesianNetwork) -> dict:
         """Each slice variable's CPD in ``net`` (rates for Poisson nodes)."""
@@ -425,6 +445,25 @@ class HiddenMarkovModel(BaseEstimator):
                                  "and covariances together (one CPD); give both 'm' and 'c' "
                                  "or neither")
         return value
+
+    def _symbols_given(self, column: str, seen: list, observed: set) -> list:
+        """A column's symbols when ``emissionprob_`` is given (init_params without
+        ``e``): a labelled table's labels, or for integer codes ``0..n-1`` with ``n``
+        its number of columns (as hmmlearn's ``n_features``), else those seen."""
+        given = getattr(self, "emissionprob_", None)
+        if isinstance(given, dict):
+            given = given.get(column)
+        if isinstance(given, pd.DataFrame):
+            labels = [value_label(v) for v in given.columns]
+            extra = sorted(observed - set(labels))
+            if extra:
+                raise BnemValueError(f"X's column {column!r} holds symbol(s) {extra[:5]} that "
+                                     f"emissionprob_[{column!r}] has no column for")
+            return labels
+        width = np.shape(given)[-1] if given is not None and np.ndim(given) == 2 else None
+        if column in self._coded and width is not None and width >= len(seen):
+            return [str(i) for i in range(width)]
+        return seen
 
     def _given(self, name: str, letter: str, shape: tuple, value: Any = None,
                probabilities: bool = False) -> np.ndarray:
@@ -584,17 +623,21 @@ class HiddenMarkovModel(BaseEstimator):
 
     def sample(self, n_samples: int = 1, random_state: Any = None) -> tuple[np.ndarray,
                                                                               np.ndarray]:
-        """Draw one sequence of ``n_samples`` steps from the fitted model, as hmmlearn's
-        ``sample``: ``(X, states)``, ``X`` of shape ``(n_samples, n_features)``
-        (categorical: the symbols, integer codes as ints; Poisson: counts, drawn without
-        the model's ``max_count`` cap) and the hidden states."""
+        """Draw one sequence of ``n_samples`` steps from the fitted model (``network_``),
+        as hmmlearn's ``sample``: ``(X, states)``, ``X`` of shape ``(n_samples,
+        n_features)`` (categorical: the symbols, integer codes as ints; Poisson: counts,
+        drawn without the model's ``max_count`` cap) and the hidden states."""
         check_is_fitted(self, "network_")
         n = check_int(n_samples, "n_samples", minimum=1)
         rng = np.random.default_rng(seed_of(random_state if random_state is not None
                                             else self.random_state))
-        k = self.startprob_.size
+        two = self.network_ if getattr(self, "_chained", False) else self._network_for(2)
+        start = np.asarray(two.cpd(slice_name(HIDDEN, 0)).values, dtype=float)
+        k = start.size
         u = rng.random(n)
-        cum_start, cum_trans = np.cumsum(self.startprob_), np.cumsum(self.transmat_, axis=1)
+        cum_start = np.cumsum(start)
+        cum_trans = np.cumsum(np.asarray(two.cpd(slice_name(HIDDEN, 1)).values, dtype=float),
+                              axis=1)
         states = np.empty(n, dtype=np.int64)
         state = min(int(np.searchsorted(cum_start, u[0], side="right")), k - 1)
         states[0] = state
@@ -603,8 +646,8 @@ class HiddenMarkovModel(BaseEstimator):
             states[t] = state
         cols = list(self._observed)
         if self.emission == "poisson":
-            return rng.poisson(self.lambdas_[states]).astype(float), states
-        two = self.network_ if getattr(self, "_chained", False) else self._network_for(2)
+            rates = np.column_stack([two.rates_of(slice_name(c, 1)) for c in cols])
+            return rng.poisson(rates[states]).astype(float), states
         out = np.empty((n, len(cols)), dtype=object if self.emission == "categorical"
                        else float)
         for j in range(k):
@@ -613,9 +656,12 @@ class HiddenMarkovModel(BaseEstimator):
                 rows = _slice_given(two, j).sample(int(at.size), seed=rng)
                 out[at] = rows[[slice_name(c, 1) for c in cols]].to_numpy()
         if self.emission == "categorical":
+            coded: set = getattr(self, "_coded", set())
             for c, column in zip(cols, out.T):
-                if self._observed[c] == [str(i) for i in range(len(self._observed[c]))]:
-                    column[:] = column.astype(int)
+                if c in coded:
+                    column[:] = column.astype(np.int64)
+            if all(c in coded for c in cols):
+                out = out.astype(np.int64)
         return out, states
 
     def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
@@ -733,17 +779,32 @@ def _spread(observed: list) -> np.ndarray:
     return np.array([np.var(v) if np.var(v) > 0 else 1.0 for v in observed])
 
 
-def _codes_or_labels(column: pd.Series, name: str) -> list[str]:
-    """A categorical column's symbols: ``"0"`` .. ``str(max)`` when every value is a
-    whole number >= 0 (hmmlearn's integer codes, in code order, unseen ones included),
-    else the labels seen, sorted (:func:`~bnem.network.from_data.column_states`)."""
+def _is_codes(column: pd.Series) -> bool:
+    """Whether a column holds integer codes: whole numbers >= 0, not text."""
     seen = column.dropna()
-    if len(seen) and not isinstance(column.dtype, pd.CategoricalDtype):
-        numbers = pd.to_numeric(seen, errors="coerce")
-        if numbers.notna().all() and not seen.map(lambda v: isinstance(v, (str, bool))).any():
-            values = numbers.to_numpy(dtype=float)
-            if (values >= 0).all() and (values == np.round(values)).all():
-                return [str(i) for i in range(int(values.max()) + 1)]
+    if not len(seen) or isinstance(column.dtype, pd.CategoricalDtype) or \
+            seen.map(lambda v: isinstance(v, (str, bool))).any():
+        return False
+    numbers = pd.to_numeric(seen, errors="coerce")
+    if not numbers.notna().all():
+        return False
+    values = numbers.to_numpy(dtype=float)
+    return bool(np.isfinite(values).all() and (values >= 0).all()
+                and (values == np.round(values)).all())
+
+
+def _codes_or_labels(column: pd.Series, name: str) -> list[str]:
+    """A categorical column's symbols. Integer codes: ``"0"`` .. ``str(max)`` (hmmlearn's
+    symbols, in code order, unseen ones included) when they are dense (``max`` below 100
+    or twice the number of distinct codes), else the codes seen in numeric order (an
+    ID-like column would otherwise give one state per number up to its largest). Other
+    values: the labels seen, sorted (:func:`~bnem.network.from_data.column_states`)."""
+    if _is_codes(column):
+        values = np.unique(pd.to_numeric(column.dropna()).to_numpy(dtype=float))
+        top = int(values.max())
+        if top < max(100, 2 * values.size):
+            return [str(i) for i in range(top + 1)]
+        return [str(int(v)) for v in values]
     return column_states(column, name)
 
 

@@ -365,7 +365,8 @@ def forward_backward(network: BayesianNetwork, data: Sequences,
     (DataFrame, Series)
         ``P(h_t = k | its sequence)``, one row per step (columns ``sequence``, ``time``,
         then one per state); and each sequence's log-likelihood, indexed by its id.
-        An impossible sequence has log-likelihood -inf and posteriors 0.
+        An impossible sequence has log-likelihood -inf and posteriors 0 (filtering
+        posteriors: 0 from its first impossible step on).
 
     Examples
     --------
