@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.source import EncodedSource, encode_source, is_dask_collection
+from ..data.variables import value_label
 from ..errors import BnemTypeError, BnemValueError, ImpossibleRowError
 from ..network.bayesnet import as_network
 from ..network.parameters import Parameters
@@ -157,16 +158,25 @@ def interface_posteriors(network: "BayesianNetwork", data: pd.DataFrame,
 
 
 def most_probable(network: "BayesianNetwork", data: object,
-                  budget: MemoryBudget = MemoryBudget()) -> tuple[pd.DataFrame, np.ndarray]:
+                  budget: MemoryBudget = MemoryBudget(),
+                  nodes: object = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The most probable explanation of each row: the joint state of all its missing
     discrete variables (latent nodes too) maximising ``P(missing, observed)``, by
     max-product over the clique tree (:mod:`bnem.inference.mpe`).
 
+    With ``nodes`` (some discrete nodes), the maximum a posteriori state of those
+    nodes alone where a row misses them, every other unobserved variable (discrete or
+    Gaussian) summed out: ``max P(nodes, observed)``. Each row's candidate states are
+    enumerated and scored by exact inference, so the nodes a row misses may have at
+    most 100,000 joint states; this works for networks with Gaussian nodes too.
+
     Returns
     -------
     (DataFrame, ndarray)
-        One column per discrete node (categorical, its states), each row completed,
-        indexed like ``data``; and per row ``max log P(missing, observed)``.
+        One column per discrete node (or per node of ``nodes``; categorical, its
+        states), each row completed, indexed like ``data``; and per row
+        ``max log P(missing, observed)`` (with ``nodes``: ``max log P(nodes,
+        observed)``).
 
     Raises
     ------
@@ -177,9 +187,13 @@ def most_probable(network: "BayesianNetwork", data: object,
     if is_dask_collection(data):
         raise BnemTypeError("most_probable takes a DataFrame or data files; for a Dask "
                             "DataFrame, map it over the partitions (ddf.map_partitions)")
+    if nodes is not None:
+        return _most_probable_of(network, data, nodes, budget)
     if network.continuous_nodes:
-        raise BnemValueError("most_probable covers discrete networks for now; "
-                             f"{list(network.continuous_nodes)[:3]} are Gaussian nodes")
+        raise BnemValueError("most_probable over every missing variable covers discrete "
+                             f"networks; {list(network.continuous_nodes)[:3]} are Gaussian "
+                             "nodes. Give nodes=[...] (discrete nodes) for their most "
+                             "probable states with the rest summed out")
     compiled, source, prepared = _prepared(network, data)
     best: list[list[np.ndarray]] = [[] for _ in source.parts]
     codes: list[list[np.ndarray]] = [[] for _ in source.parts]
@@ -203,3 +217,66 @@ def most_probable(network: "BayesianNetwork", data: object,
         return frame, log_max
     finally:
         source.close()
+
+
+MAX_CONFIGURATIONS = 100_000  # joint states of a row's missing query nodes, enumerated
+EXPANDED_ROWS = 200_000       # rows x candidate states scored at a time
+
+
+def _most_probable_of(network: "BayesianNetwork", data: object, nodes: object,
+                      budget: MemoryBudget) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`most_probable` with ``nodes``: each row's candidate states of the query
+    nodes it misses, scored by :func:`log_prob` (exact, the rest summed out)."""
+    if not isinstance(data, pd.DataFrame):
+        raise BnemTypeError(f"most_probable(..., nodes=) takes a pandas DataFrame, got "
+                            f"{type(data).__name__}")
+    names = [nodes] if isinstance(nodes, str) else list(nodes)  # type: ignore[call-overload]
+    if not names or len(set(names)) != len(names):
+        raise BnemValueError(f"nodes must name distinct discrete nodes, got {nodes!r}")
+    wrong = [n for n in names if n not in network.discrete_nodes]
+    if wrong:
+        raise BnemValueError(f"nodes {wrong} are not discrete nodes of the network "
+                             f"(discrete nodes: {list(network.discrete_nodes)[:10]})")
+    frame = data.reset_index(drop=True)
+    n_rows = len(frame)
+    miss = np.column_stack([frame[n].isna().to_numpy() if n in frame.columns
+                            else np.ones(n_rows, dtype=bool) for n in names])
+    cards = [len(network.states(n)) for n in names]
+    codes = np.full((n_rows, len(names)), -1, dtype=np.int64)
+    best = np.full(n_rows, -np.inf)
+    patterns, inverse = np.unique(miss, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        rows = np.flatnonzero(inverse.ravel() == k)
+        free = [j for j in range(len(names)) if pattern[j]]
+        n_conf = int(np.prod([cards[j] for j in free])) if free else 1
+        if n_conf > MAX_CONFIGURATIONS:
+            raise BnemValueError(f"the nodes {[names[j] for j in free]} missing in row "
+                                 f"{data.index[rows[0]]!r} have {n_conf:,} joint states, "
+                                 f"more than the {MAX_CONFIGURATIONS:,} most_probable "
+                                 "enumerates; ask for fewer nodes")
+        grid = np.indices([cards[j] for j in free]).reshape(len(free), -1).T if free \
+            else np.zeros((1, 0), dtype=np.int64)
+        per = max(1, EXPANDED_ROWS // n_conf)
+        for start in range(0, rows.size, per):
+            r = rows[start:start + per]
+            block = frame.iloc[np.repeat(r, n_conf)].reset_index(drop=True)
+            for col, j in enumerate(free):
+                states = np.array(network.states(names[j]), dtype=object)
+                block[names[j]] = states[np.tile(grid[:, col], r.size)]
+            scores = log_prob(network, block, budget).reshape(r.size, n_conf)
+            arg = scores.argmax(axis=1)
+            best[r] = scores[np.arange(r.size), arg]
+            codes[np.ix_(r, np.asarray(free, dtype=np.int64))] = grid[arg]
+    for j, n in enumerate(names):  # the query cells a row has: as given
+        seen = ~miss[:, j]
+        if seen.any():
+            index = {s: i for i, s in enumerate(network.states(n))}
+            codes[seen, j] = [index[value_label(v)] for v in frame[n].to_numpy()[seen]]
+    bad = np.flatnonzero(~np.isfinite(best))
+    if bad.size:
+        raise ImpossibleRowError(f"row {data.index[bad[0]]!r} has probability zero under the "
+                                 f"network whatever the states of {names}, so it has no most "
+                                 f"probable explanation ({bad.size} such row(s))")
+    out = pd.DataFrame({n: pd.Categorical.from_codes(codes[:, j], pd.Index(network.states(n)))
+                        for j, n in enumerate(names)}, index=data.index)
+    return out, best
