@@ -76,7 +76,7 @@ def test_errors():
     with pytest.raises(ImpossibleRowError, match="row 2 .* no most probable explanation"):
         bnem.most_probable(det, pd.DataFrame({"b": ["x", "y", "z"]}))
     mix = bnem.BayesianNetwork({"z": ["0", "1"], "x": "continuous"}, {"x": ["z"]})
-    with pytest.raises(BnemValueError, match="discrete networks for now"):
+    with pytest.raises(BnemValueError, match="covers discrete networks; .* Give nodes="):
         bnem.most_probable(mix, pd.DataFrame({"x": [0.1]}))
 
 
