@@ -85,3 +85,25 @@ def test_errors():
     bad = df.assign(asia=net.states("asia")[1], tub=None)
     with pytest.raises(ImpossibleRowError, match="probability zero"):
         bnem.most_probable(zero, bad, nodes=["tub"])
+
+
+def test_review_findings_stay_fixed():
+    net = bnem.load_network("asia")
+    df = net.sample(8, seed=4, missing=0.3)
+    df.index = [f"r{i}" for i in range(8)]
+    by_name, best = bnem.most_probable(net, df, nodes=["tub"])
+    positional, best2 = bnem.most_probable(net, df, ["tub"])     # nodes as the third argument
+    np.testing.assert_array_equal(best, best2)
+    # identical rows scored once, answers for every row
+    twice = pd.concat([df, df])
+    _, best_twice = bnem.most_probable(net, twice, nodes=["tub"])
+    np.testing.assert_array_equal(best_twice, np.r_[best, best])
+    # bad cells are named by the user's rows
+    bad = df.astype(object)
+    bad.loc["r6", "smoke"] = "maybe"
+    with pytest.raises(bnem.BnemError, match="'r6'"):
+        bnem.most_probable(net, bad, nodes=["tub", "lung"])
+    with pytest.raises(bnem.BnemError, match="empty"):
+        bnem.most_probable(net, df.iloc[:0], nodes=["tub"])
+    with pytest.raises(bnem.BnemError, match="a node name or a list"):
+        bnem.most_probable(net, df, nodes=5)

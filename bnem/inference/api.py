@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..data.source import EncodedSource, encode_source, is_dask_collection
 from ..data.variables import value_label
-from ..errors import BnemTypeError, BnemValueError, ImpossibleRowError
+from ..errors import BnemTypeError, BnemValueError, DataError, ImpossibleRowError
 from ..network.bayesnet import as_network
 from ..network.parameters import Parameters
 from .budget import MemoryBudget
@@ -157,9 +157,8 @@ def interface_posteriors(network: "BayesianNetwork", data: pd.DataFrame,
         source.close()
 
 
-def most_probable(network: "BayesianNetwork", data: object,
-                  budget: MemoryBudget = MemoryBudget(),
-                  nodes: object = None) -> tuple[pd.DataFrame, np.ndarray]:
+def most_probable(network: "BayesianNetwork", data: object, nodes: object = None,
+                  budget: MemoryBudget = MemoryBudget()) -> tuple[pd.DataFrame, np.ndarray]:
     """The most probable explanation of each row: the joint state of all its missing
     discrete variables (latent nodes too) maximising ``P(missing, observed)``, by
     max-product over the clique tree (:mod:`bnem.inference.mpe`).
@@ -168,7 +167,9 @@ def most_probable(network: "BayesianNetwork", data: object,
     nodes alone where a row misses them, every other unobserved variable (discrete or
     Gaussian) summed out: ``max P(nodes, observed)``. Each row's candidate states are
     enumerated and scored by exact inference, so the nodes a row misses may have at
-    most 100,000 joint states; this works for networks with Gaussian nodes too.
+    most 100,000 joint states, and the time grows with rows times states (identical
+    rows are scored once); this works for networks with Gaussian nodes too. Ties go to
+    the first state in the network's order. ``data`` is then a pandas DataFrame.
 
     Returns
     -------
@@ -184,9 +185,13 @@ def most_probable(network: "BayesianNetwork", data: object,
         If a row has probability zero under the network.
     """
     network = as_network(network, "most_probable", needs_cpds=True)
+    if isinstance(nodes, MemoryBudget):  # the older positional order (network, data, budget)
+        budget = nodes
+        nodes = None
     if is_dask_collection(data):
-        raise BnemTypeError("most_probable takes a DataFrame or data files; for a Dask "
-                            "DataFrame, map it over the partitions (ddf.map_partitions)")
+        raise BnemTypeError("most_probable takes a DataFrame (or, without nodes=, data "
+                            "files); for a Dask DataFrame, map it over the partitions "
+                            "(ddf.map_partitions)")
     if nodes is not None:
         return _most_probable_of(network, data, nodes, budget)
     if network.continuous_nodes:
@@ -230,14 +235,21 @@ def _most_probable_of(network: "BayesianNetwork", data: object, nodes: object,
     if not isinstance(data, pd.DataFrame):
         raise BnemTypeError(f"most_probable(..., nodes=) takes a pandas DataFrame, got "
                             f"{type(data).__name__}")
-    names = [nodes] if isinstance(nodes, str) else list(nodes)  # type: ignore[call-overload]
+    if not isinstance(nodes, str) and not hasattr(nodes, "__iter__"):
+        raise BnemTypeError(f"nodes must be a node name or a list of them, got {nodes!r}")
+    names = [nodes] if isinstance(nodes, str) else list(nodes)
     if not names or len(set(names)) != len(names):
         raise BnemValueError(f"nodes must name distinct discrete nodes, got {nodes!r}")
     wrong = [n for n in names if n not in network.discrete_nodes]
     if wrong:
         raise BnemValueError(f"nodes {wrong} are not discrete nodes of the network "
                              f"(discrete nodes: {list(network.discrete_nodes)[:10]})")
-    frame = data.reset_index(drop=True)
+    if len(data) == 0:
+        raise DataError("the data table is empty (0 rows); expected at least one row")
+    log_prob(network, data, budget)  # every cell checked, errors naming the user's rows
+    hashed = pd.util.hash_pandas_object(data.astype(object), index=False).to_numpy()
+    _, first, back = np.unique(hashed, return_index=True, return_inverse=True)
+    frame = data.iloc[first].reset_index(drop=True)  # identical rows scored once
     n_rows = len(frame)
     miss = np.column_stack([frame[n].isna().to_numpy() if n in frame.columns
                             else np.ones(n_rows, dtype=bool) for n in names])
@@ -245,18 +257,24 @@ def _most_probable_of(network: "BayesianNetwork", data: object, nodes: object,
     codes = np.full((n_rows, len(names)), -1, dtype=np.int64)
     best = np.full(n_rows, -np.inf)
     patterns, inverse = np.unique(miss, axis=0, return_inverse=True)
+    sizes = [int(np.prod([cards[j] for j in range(len(names)) if pattern[j]]))
+             for pattern in patterns]
+    for k, n_conf in enumerate(sizes):  # all checked before any work
+        if n_conf > MAX_CONFIGURATIONS:
+            row = int(first[np.flatnonzero(inverse.ravel() == k)[0]])
+            raise BnemValueError(f"the nodes {[n for n, m in zip(names, patterns[k]) if m]} "
+                                 f"missing in row {data.index[row]!r} have {n_conf:,} joint "
+                                 f"states, more than the {MAX_CONFIGURATIONS:,} most_probable "
+                                 "enumerates; ask for fewer nodes")
+    expanded = max(1_000, min(EXPANDED_ROWS,  # rows x states at a time, within the budget
+                              int(budget.cache_bytes // (64 * max(1, frame.shape[1])))))
     for k, pattern in enumerate(patterns):
         rows = np.flatnonzero(inverse.ravel() == k)
         free = [j for j in range(len(names)) if pattern[j]]
-        n_conf = int(np.prod([cards[j] for j in free])) if free else 1
-        if n_conf > MAX_CONFIGURATIONS:
-            raise BnemValueError(f"the nodes {[names[j] for j in free]} missing in row "
-                                 f"{data.index[rows[0]]!r} have {n_conf:,} joint states, "
-                                 f"more than the {MAX_CONFIGURATIONS:,} most_probable "
-                                 "enumerates; ask for fewer nodes")
+        n_conf = sizes[k]
         grid = np.indices([cards[j] for j in free]).reshape(len(free), -1).T if free \
             else np.zeros((1, 0), dtype=np.int64)
-        per = max(1, EXPANDED_ROWS // n_conf)
+        per = max(1, expanded // n_conf)
         for start in range(0, rows.size, per):
             r = rows[start:start + per]
             block = frame.iloc[np.repeat(r, n_conf)].reset_index(drop=True)
@@ -272,11 +290,12 @@ def _most_probable_of(network: "BayesianNetwork", data: object, nodes: object,
         if seen.any():
             index = {s: i for i, s in enumerate(network.states(n))}
             codes[seen, j] = [index[value_label(v)] for v in frame[n].to_numpy()[seen]]
+    codes, best = codes[back.ravel()], best[back.ravel()]  # every row again
     bad = np.flatnonzero(~np.isfinite(best))
     if bad.size:
         raise ImpossibleRowError(f"row {data.index[bad[0]]!r} has probability zero under the "
-                                 f"network whatever the states of {names}, so it has no most "
-                                 f"probable explanation ({bad.size} such row(s))")
+                                 "network whatever the states of the nodes it misses, so it "
+                                 f"has no most probable explanation ({bad.size} such row(s))")
     out = pd.DataFrame({n: pd.Categorical.from_codes(codes[:, j], pd.Index(network.states(n)))
                         for j, n in enumerate(names)}, index=data.index)
     return out, best
