@@ -65,6 +65,17 @@ def categorical_start(k: int, symbols: int, seed: int):
             rng.dirichlet(np.ones(symbols) * 5, size=k))
 
 
+def _compared(out: dict, ours, model) -> dict:
+    """``out`` with the largest per-iteration log-likelihood difference of the two fits."""
+    a = ours.history.log_likelihood.to_numpy()
+    b = np.array(model.monitor_.history)
+    n = min(a.size, b.size)
+    out["ll difference"] = float(np.abs(a[:n] - b[:n]).max())
+    out["ll"] = float(b[n - 1])
+    out["iterations compared"] = n
+    return out
+
+
 def run_categorical(n_seq: int, length: int, iterations: int, seed: int,
                     unrolled: bool) -> dict:
     from hmmlearn.hmm import CategoricalHMM
@@ -99,13 +110,7 @@ def run_categorical(n_seq: int, length: int, iterations: int, seed: int,
             bnem.fit(net.with_cpds(cpds), wide, init="network", max_iter=iterations - 1,
                      tol=0, accelerate="none")
             out["bnem unrolled"] = (time.process_time() - t0) / iterations
-    a = ours.history.log_likelihood.to_numpy()
-    b = np.array(model.monitor_.history)
-    n = min(a.size, b.size)
-    out["ll difference"] = float(np.abs(a[:n] - b[:n]).max())
-    out["ll"] = float(b[n - 1])
-    out["iterations compared"] = n
-    return out
+    return _compared(out, ours, model)
 
 
 def run_gaussian(n_seq: int, length: int, iterations: int, seed: int) -> dict:
@@ -165,13 +170,7 @@ def run_gaussian(n_seq: int, length: int, iterations: int, seed: int) -> dict:
         model.covars_ = cov
         model.fit(X, lengths)
         out["hmmlearn"] = (time.process_time() - t0) / iterations
-    a = ours.history.log_likelihood.to_numpy()
-    b = np.array(model.monitor_.history)
-    n = min(a.size, b.size)
-    out["ll difference"] = float(np.abs(a[:n] - b[:n]).max())
-    out["ll"] = float(b[n - 1])
-    out["iterations compared"] = n
-    return out
+    return _compared(out, ours, model)
 
 
 def run_dynamic(n_seq: int, length: int, seed: int) -> dict:

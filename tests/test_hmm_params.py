@@ -42,7 +42,11 @@ def _log_emissions(X, means, covs):
 
 
 def _forward(X, lengths, start, trans, means, covs):
-    emit = _log_emissions(X, means, covs)
+    return _chain_forward(_log_emissions(X, means, covs), lengths, start, trans)
+
+
+def _chain_forward(emit, lengths, start, trans):
+    """The forward algorithm over log emissions ``(steps, states)``, in log space."""
     total, at = 0.0, 0
     with np.errstate(divide="ignore"):       # a start probability of 0 is -inf
         log_start, log_trans = np.log(start), np.log(trans)
@@ -249,16 +253,7 @@ def _gmm_forward(X, lengths, start, trans, weights, means, variances):
                                                      / variances[s, j, seen])
                      for j in range(m)]
             emit[t, s] = logsumexp(terms)
-    total, at = 0.0, 0
-    with np.errstate(divide="ignore"):       # a start probability of 0 is -inf
-        log_start, log_trans = np.log(start), np.log(trans)
-    for n in lengths:
-        a = log_start + emit[at]
-        for t in range(1, n):
-            a = logsumexp(a[:, None] + log_trans, axis=0) + emit[at + t]
-        total += logsumexp(a)
-        at += n
-    return total
+    return _chain_forward(emit, lengths, start, trans)
 
 
 def test_gmm_emissions_as_hmmlearn_gmmhmm():

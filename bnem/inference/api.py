@@ -16,7 +16,6 @@ from ..network.parameters import Parameters
 from .budget import MemoryBudget
 from .compiled import CompiledNetwork, ImpossibleRows, Prepared, compile
 from .dataset import describe_row, iter_analysed
-from .evidence import ChunkEvidence
 from .mpe import most_probable as _most_probable_chunk
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ def log_prob(network: "BayesianNetwork", data: object,
             try:
                 distinct[ref.part].append(compiled.log_prob(ev, prepared))
             except ImpossibleRows:
-                distinct[ref.part].append(_log_prob_with_zeros(compiled, ev, prepared))
+                distinct[ref.part].append(compiled.log_prob_or_minus_inf(ev, prepared))
         return source.per_row([np.concatenate(d) for d in distinct])
     finally:
         source.close()
@@ -56,30 +55,6 @@ def _prepared(network: "BayesianNetwork",
     compiled = compile(network)
     source = encode_source(data, list(network.variables.values()))
     return compiled, source, compiled.prepare(Parameters.of(network))
-
-
-def _log_prob_with_zeros(compiled: CompiledNetwork, ev: ChunkEvidence,
-                         prepared: Prepared) -> np.ndarray:
-    """Rows impossible under the network get -inf; the rest are evaluated normally.
-
-    Each failed pass names some impossible rows; they are masked out and the pass is
-    repeated on the remaining rows (a few passes at most in practice).
-    """
-    out = np.empty(ev.n_rows)
-    bad = np.zeros(ev.n_rows, dtype=bool)
-    while True:
-        keep = np.flatnonzero(~bad)
-        if keep.size == 0:
-            break
-        sub = compiled.analyse(ev.codes[keep], ev.weights[keep],  # (barren cells stay marked)
-                               None if ev.values is None else ev.values[keep], keep_assign=False)
-        try:
-            out[keep] = compiled.log_prob(sub, prepared)
-            break
-        except ImpossibleRows as exc:
-            bad[keep[exc.rows]] = True
-    out[bad] = -np.inf
-    return out
 
 
 def log_likelihood(network: "BayesianNetwork", data: object) -> float:

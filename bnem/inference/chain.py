@@ -204,7 +204,7 @@ class _SliceRows:
             try:
                 out[c.rows] = net.compiled.log_prob(c.ev, prepared, tables)
             except ImpossibleRows:
-                out[c.rows] = _log_prob_or_minus_inf(net.compiled, c.ev, prepared)
+                out[c.rows] = net.compiled.log_prob_or_minus_inf(c.ev, prepared)
                 tables = None
             size = _nbytes(tables)
             if tables is not None and size <= room:
@@ -252,28 +252,6 @@ def _nbytes(value: object) -> int:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return sum(_nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
     return 0
-
-
-def _log_prob_or_minus_inf(compiled: CompiledNetwork, ev: ChunkEvidence, prepared) -> np.ndarray:
-    """Per row log P(observed part); rows impossible under the parameters get -inf."""
-    out = np.empty(ev.n_rows)
-    bad = np.zeros(ev.n_rows, dtype=bool)
-    sub = ev
-    while True:
-        keep = np.flatnonzero(~bad)
-        if keep.size == 0:
-            break
-        if keep.size < ev.n_rows:
-            sub = compiled.analyse(ev.codes[keep], None,
-                                   None if ev.values is None else ev.values[keep],
-                                   keep_assign=False)
-        try:
-            out[keep] = compiled.log_prob(sub, prepared)
-            break
-        except ImpossibleRows as exc:
-            bad[keep[exc.rows]] = True
-    out[bad] = -np.inf
-    return out
 
 
 # -- forward-backward -------------------------------------------------------------------

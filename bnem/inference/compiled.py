@@ -189,6 +189,29 @@ class CompiledNetwork:
             return hybrid_row_log_prob(ev, prepared.log_theta, prepared.caches, tables)
         return row_log_prob(ev, prepared.log_theta)
 
+    def log_prob_or_minus_inf(self, ev: ChunkEvidence, prepared: Prepared) -> np.ndarray:
+        """:meth:`log_prob` with -inf for the rows impossible under the parameters: each
+        failed pass names some impossible rows, which are left out of the next (a few
+        passes at most in practice; barren marks of the codes are kept)."""
+        out = np.empty(ev.n_rows)
+        bad = np.zeros(ev.n_rows, dtype=bool)
+        sub = ev
+        while True:
+            keep = np.flatnonzero(~bad)
+            if keep.size == 0:
+                break
+            if keep.size < ev.n_rows:
+                sub = self.analyse(ev.codes[keep], ev.weights[keep],
+                                   None if ev.values is None else ev.values[keep],
+                                   keep_assign=False)
+            try:
+                out[keep] = self.log_prob(sub, prepared)
+                break
+            except ImpossibleRows as exc:
+                bad[keep[exc.rows]] = True
+        out[bad] = -np.inf
+        return out
+
     def interface_posteriors(self, ev: ChunkEvidence, prepared: Prepared) -> list[np.ndarray]:
         """Per continuous component, ``(n, K)`` posterior of its interface configuration
         in each row (hybrid networks)."""

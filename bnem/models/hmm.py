@@ -165,9 +165,13 @@ class HiddenMarkovModel(BaseEstimator):
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence). A fit
         that fails leaves the model as it was."""
+        return self._restoring(self._fit, X, lengths)
+
+    def _restoring(self, step: Any, *args: Any) -> "HiddenMarkovModel":
+        """``step(*args)``; if it raises, the estimator's state as before the call."""
         saved = dict(self.__dict__)
         try:
-            return self._fit(X, lengths)
+            return step(*args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -254,13 +258,7 @@ class HiddenMarkovModel(BaseEstimator):
         random point; after :meth:`fit`, it goes on from the fitted parameters. Later
         batches' sequences may not be longer than the model's length. A call that
         fails leaves the model as it was."""
-        saved = dict(self.__dict__)
-        try:
-            return self._partial_fit(X, lengths)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
+        return self._restoring(self._partial_fit, X, lengths)
 
     def _partial_fit(self, X: Any, lengths: Any) -> "HiddenMarkovModel":
         from .estimator_fit import online_update
