@@ -606,3 +606,58 @@ def test_sequences_from_a_dask_dataframe_equal_the_frame():
     assert got.lengths.tolist() == want.lengths.tolist()
     assert got.steps["y"].fillna("-").tolist() == want.steps["y"].fillna("-").tolist()
     assert got.times.tolist() == want.times.tolist()
+
+
+def test_a_sequence_with_every_cell_missing_and_score_samples():
+    """A sequence with no observed cell has likelihood 1 whatever its length, in both
+    paths; score_samples is (score, predict_proba) as hmmlearn's."""
+    rng = np.random.default_rng(14)
+    X = rng.choice(["a", "b"], size=(12, 1)).astype(object)
+    X[5:9, 0] = None                                  # the second sequence: all missing
+    lengths = [5, 4, 3]
+    for inference in ("unroll", "chain"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hmm = bnem.HiddenMarkovModel(2, random_state=0, n_init=1, max_iter=20,
+                                         inference=inference).fit(X, lengths)
+        assert hmm.score(X[5:9], [4]) == pytest.approx(0.0, abs=1e-12)
+        total, post = hmm.score_samples(X, lengths)
+        assert total == pytest.approx(hmm.score(X, lengths), rel=1e-12)
+        np.testing.assert_allclose(post, hmm.predict_proba(X, lengths), rtol=1e-12)
+
+
+def test_factorial_hmm_unrolled_equals_brute_force_and_chained_path_refuses_it():
+    """Two hidden chains and one child of both: the unrolled network's likelihood equals
+    enumeration of both paths; the chained path (one chain) refuses it."""
+    rng = np.random.default_rng(15)
+    net = bnem.dynamic_network({"a": ["0", "1"], "b": ["0", "1"], "y": SYMBOLS},
+                               within=[("a", "y"), ("b", "y")],
+                               between=[("a", "a"), ("b", "b")], length=3)
+    cpds = {}
+    for n in net.nodes:
+        shape = [len(net.states(p)) for p in net.parents(n)] + [len(net.states(n))]
+        table = rng.random(shape) + 0.1
+        cpds[n] = table / table.sum(-1, keepdims=True)
+    for v in ("a", "b"):
+        cpds[f"{v}[2]"] = cpds[f"{v}[1]"]
+    for t in (1, 2):
+        cpds[f"y[{t}]"] = cpds["y[0]"]
+    net = net.with_cpds(cpds)
+    ys = ["c", None, "a"]
+    wide = pd.DataFrame({f"y[{t}]": [v] for t, v in enumerate(ys)})
+    total = 0.0
+    for path in itertools.product(range(2), repeat=6):
+        a, b = path[:3], path[3:]
+        p = cpds["a[0]"][a[0]] * cpds["b[0]"][b[0]]
+        for t in (1, 2):
+            p *= cpds["a[1]"][a[t - 1], a[t]] * cpds["b[1]"][b[t - 1], b[t]]
+        for t, v in enumerate(ys):
+            if v is not None:
+                p *= cpds["y[0]"][a[t], b[t], SYMBOLS.index(v)]
+        total += p
+    assert net.log_likelihood(wide) == pytest.approx(np.log(total), rel=1e-12)
+    two = bnem.dynamic_network({"a": ["0", "1"], "b": ["0", "1"], "y": SYMBOLS},
+                               within=[("a", "y"), ("b", "y")],
+                               between=[("a", "a"), ("b", "b")], length=2)
+    with pytest.raises(NetworkError, match="2 arcs between slices"):
+        bnem.fit(two, Sequences(pd.DataFrame({"y": ["a", "b"]}), lengths=[2]))

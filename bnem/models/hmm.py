@@ -603,6 +603,14 @@ class HiddenMarkovModel(BaseEstimator):
         seqs, two = self._sequences(X, lengths)
         return float(np.sum(smooth(two, seqs).log_likelihood))
 
+    def score_samples(self, X: Any, lengths: Any = None) -> tuple[float, np.ndarray]:
+        """``(log-likelihood of X, P(state at each step | its sequence))``, as hmmlearn's
+        ``score_samples``."""
+        seqs, two = self._sequences(X, lengths)
+        smoothed = smooth(two, seqs)
+        _check_possible(smoothed.log_likelihood, seqs)
+        return float(np.sum(smoothed.log_likelihood)), smoothed.posterior
+
     def predict_proba(self, X: Any, lengths: Any = None, filtered: bool = False) -> np.ndarray:
         """``(n_steps, n_components)``: P(state at each step | its whole sequence), or
         with ``filtered`` P(state at each step | its sequence up to that step)."""
