@@ -36,6 +36,16 @@ def _random_tables(rng, obs, k):
     return cp
 
 
+def _random_cpds(net, rng):
+    """A random table for every (discrete) node of ``net``, each entry above 0."""
+    cpds = {}
+    for n in net.nodes:
+        shape = [len(net.states(p)) for p in net.parents(n)] + [len(net.states(n))]
+        table = rng.random(shape) + 0.1
+        cpds[n] = table / table.sum(-1, keepdims=True)
+    return cpds
+
+
 def _unrolled_tables(cp, obs, length):
     out = {"state[0]": cp["state[0]"]}
     for t in range(length):
@@ -156,11 +166,7 @@ def test_dynamic_network_likelihood_equals_brute_force():
     two = bnem.dynamic_network({"h": ["0", "1"], "w": ["p", "q", "r"], "y": ["0", "1"]},
                                within=[("h", "w"), ("h", "y"), ("w", "y")],
                                between=[("h", "h")], length=2)
-    cpds = {}
-    for n in two.nodes:
-        shape = [len(two.states(p)) for p in two.parents(n)] + [len(two.states(n))]
-        a = rng.random(shape) + 0.1
-        cpds[n] = a / a.sum(-1, keepdims=True)
+    cpds = _random_cpds(two, rng)
     for v in ("w", "y"):
         cpds[f"{v}[1]"] = cpds[f"{v}[0]"]   # shared across slices
     two = two.with_cpds(cpds)
@@ -633,11 +639,7 @@ def test_factorial_hmm_unrolled_equals_brute_force_and_chained_path_refuses_it()
     net = bnem.dynamic_network({"a": ["0", "1"], "b": ["0", "1"], "y": SYMBOLS},
                                within=[("a", "y"), ("b", "y")],
                                between=[("a", "a"), ("b", "b")], length=3)
-    cpds = {}
-    for n in net.nodes:
-        shape = [len(net.states(p)) for p in net.parents(n)] + [len(net.states(n))]
-        table = rng.random(shape) + 0.1
-        cpds[n] = table / table.sum(-1, keepdims=True)
+    cpds = _random_cpds(net, rng)
     for v in ("a", "b"):
         cpds[f"{v}[2]"] = cpds[f"{v}[1]"]
     for t in (1, 2):

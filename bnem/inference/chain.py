@@ -589,11 +589,10 @@ def log_forward_backward(log_start: np.ndarray, log_trans: np.ndarray, emission:
     sequences."""
     lengths = np.asarray(lengths, dtype=np.int64)
     starts = np.cumsum(lengths) - lengths
-    order = np.argsort(-lengths, kind="stable")
-    ln, st = lengths[order], starts[order]
+    order, active = _by_position(lengths)
+    st = starts[order]
     n_steps, k = emission.shape
-    longest = int(ln[0]) if ln.size else 0
-    active = np.searchsorted(-ln, -np.arange(longest), side="left")  # sequences longer than p
+    longest = active.size
     la = np.empty((n_steps, k))
     la[st] = log_start + emission[st]
     for p in range(1, longest):
@@ -847,11 +846,10 @@ def _log_viterbi(log_start: np.ndarray, log_trans: np.ndarray, emission: np.ndar
                  lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Viterbi in log space, one pass per time position, batched over the sequences."""
     starts = np.cumsum(lengths) - lengths
-    order = np.argsort(-lengths, kind="stable")
-    ln, st = lengths[order], starts[order]
+    order, active = _by_position(lengths)
+    st = starts[order]
     n_steps, k = emission.shape
-    longest = int(ln[0]) if ln.size else 0
-    active = np.searchsorted(-ln, -np.arange(longest), side="left")
+    longest = active.size
     score = np.empty((n_steps, k))
     back = np.zeros((n_steps, k), dtype=np.int64)
     score[st] = log_start + emission[st]
