@@ -224,10 +224,8 @@ def test_online_errors_and_warnings():
     res = bnem.fit(net, iter([df.iloc[:300], df.iloc[300:]]), method="online", max_passes=1,
                    batch_rows=200)
     assert res.n_iter == 3
-    with pytest.raises(BnemValueError, match="n_init=3"):
-        bnem.fit(net, df, method="online", n_init=3)
-    with pytest.raises(BnemValueError, match="checkpoint= with method='online-then-batch'"):
-        bnem.fit(net, df, method="online-then-batch", checkpoint="x.ckpt")
+    with pytest.raises(BnemValueError, match="n_init=3 restarts need a random start"):
+        bnem.fit(net, df, method="online", n_init=3, init="network")
     with pytest.raises(BnemValueError, match="resume= reads the data again"):
         bnem.fit(net, iter([df]), method="online", max_passes=1, resume=__file__)
     with pytest.raises(DataError, match=r"data part 1 has other columns than data part 0"):

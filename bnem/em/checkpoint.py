@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,10 @@ from .run import Point, Resume, RunOutcome
 
 FORMAT = "bnem-checkpoint"
 VERSION = 1
+# ``method="online-then-batch"``: the finished online phase (metadata and arrays), saved
+# in every checkpoint of the batch phase so that one file resumes the whole hand-off
+EARLIER_PHASE: ContextVar[tuple[dict, dict[str, np.ndarray]] | None] = \
+    ContextVar("bnem_earlier_phase", default=None)
 # options that may change between a run and its resumption (declared in OPTIONS)
 IGNORED = tuple(o.name for o in OPTIONS if o.resumable)
 
@@ -110,6 +115,9 @@ class Checkpointer:
         self.every = every
         self.meta = {"format": FORMAT, "version": VERSION, "options": _options(opts),
                      "fingerprint": prints}
+        self.earlier = EARLIER_PHASE.get()
+        if self.earlier is not None:
+            self.meta["online_phase"] = self.earlier[0]
         self.last = -np.inf
 
     def save(self, runs: list[RunOutcome], current: RunState | None, rng: np.random.Generator,
@@ -118,7 +126,7 @@ class Checkpointer:
         if not force and now - self.last < self.every:
             return
         self.last = now
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, np.ndarray] = dict(self.earlier[1]) if self.earlier else {}
         meta = dict(self.meta, rng=rng.bit_generator.state, n_estep=n_estep, seconds=seconds,
                     runs=[_run_meta(r, f"run{k}", arrays) for k, r in enumerate(runs)],
                     current=None if current is None else _state_meta(current, arrays))

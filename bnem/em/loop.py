@@ -30,11 +30,13 @@ from ..inference.dataset import AnalysedData, FitData
 from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
 from .accelerate import Squarem
-from .checkpoint import Checkpointer, Resumed, RunState, fingerprint, restored_rng
+from .checkpoint import (EARLIER_PHASE, Checkpointer, Resumed, RunState, fingerprint,
+                         restored_rng)
 from .checkpoint import load as load_checkpoint
 from .interrupt import graceful_interrupt
 from .mstep import Maximizer
 from .online import fit_online, outcome_of
+from .online_checkpoint import handed_over, online_phase_record
 from .start import start_point
 from .options import DEFAULT_MIN_VARIANCE, OPTIONS, STOCHASTIC_INITS, FitOptions, validate
 from .report import check_observed, conclude, warn_symmetric
@@ -218,6 +220,11 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
             "chain); drop client=")
     if opts.method != "batch":
         with output_locks({"history_path": opts.history_path, "checkpoint": opts.checkpoint}):
+            handed = handed_over(opts.resume, network, opts) \
+                if opts.method == "online-then-batch" and opts.resume is not None else None
+            if handed is not None:  # the checkpoint is of the batch phase
+                return _hand_off(handed, data, opts, time.perf_counter() - handed.seconds,
+                                 resume=True)
             with graceful_interrupt() as interrupt:
                 t0 = time.perf_counter()
                 result, learner = fit_online(network, data, opts, interrupt, t0)
@@ -260,18 +267,24 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         return result
 
 
-def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float) -> FitResult:
+def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float,
+              resume: bool = False) -> FitResult:
     """``method="online-then-batch"``: batch EM from the online result to convergence;
-    the history holds both phases (a ``phase`` column)."""
+    the history holds both phases (a ``phase`` column). With ``checkpoint=``, the batch
+    phase's checkpoints carry the online phase too (``resume``: go on from one)."""
     given = {o.name: getattr(opts, o.name) for o in OPTIONS}
     given.update(method="batch", init="network", n_init=1, fixed=(), noisy_or=(), poisson=(),
-                 history_path=None)
+                 history_path=None, resume=opts.resume if resume else None)
     if opts.max_time is not None:  # what is left of it
         given["max_time"] = max(opts.max_time - (time.perf_counter() - t0), 0.0)
     if opts.chunk_rows is not None:
         given["chunk_rows"] = opts.chunk_rows
-    # the batch phase's warnings, at the user's call to fit
-    batch = warnings_reissued(3, fit, online.network, data, **given)
+    token = EARLIER_PHASE.set(online_phase_record(online)) if opts.checkpoint else None
+    try:  # the batch phase's warnings, at the user's call to fit
+        batch = warnings_reissued(3, fit, online.network, data, **given)
+    finally:
+        if token is not None:
+            EARLIER_PHASE.reset(token)
     elapsed = float(online.history["seconds"].iloc[-1])
     later = batch.history.assign(seconds=batch.history["seconds"] + elapsed, phase="batch")
     history = pd.concat([online.history.assign(phase="online"), later], ignore_index=True)

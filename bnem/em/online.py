@@ -31,6 +31,7 @@ use it); :func:`fit_online` is ``bnem.fit(..., method="online")``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -190,6 +191,11 @@ class OnlineEM:
         self._rng = opts.rng()
         self._budget = MemoryBudget(opts.memory_mb)
         self._barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
+        self._reset()
+
+    def _reset(self) -> None:
+        """No batch learned: the start's parameters (or none, to be drawn)."""
+        network, opts = self._template, self.options
         self.params: Parameters | None = Parameters.of(network) \
             if opts.init == "network" else None
         self.statistics: Stats | None = None
@@ -208,6 +214,14 @@ class OnlineEM:
         self.statistics = statistics
         self.weight_seen = float(statistics.weight)
         self._continued = True
+
+    def fresh(self) -> "OnlineEM":
+        """A learner with this one's set-up (network, options, compiled plan) and
+        nothing learned, drawing its start from this one's random generator: the next
+        start of a fit with restarts."""
+        other = copy.copy(self)
+        other._reset()
+        return other
 
     @classmethod
     def from_options(cls, network: BayesianNetwork, opts: FitOptions) -> "OnlineEM":
@@ -327,97 +341,183 @@ class OnlineEM:
 def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
                interrupt: InterruptFlag, t0: float) -> tuple[FitResult, OnlineEM]:
     """``bnem.fit(..., method="online")``: ``opts.max_passes`` passes of stepwise EM
-    over ``data`` in batches of ``opts.batch_rows`` rows."""
+    over ``data`` in batches of ``opts.batch_rows`` rows, from each of ``opts.n_init``
+    starts; the start with the highest log-likelihood over its last pass (the sum of
+    its batches' log-likelihoods, each before its update) is kept.
+
+    Returns the result and the kept start's learner."""
     _check_online(data, opts)
     warn_schedule(opts.step, stacklevel=4)
     learner = OnlineEM.from_options(network, opts)
-    variables = list(network.variables.values())
-    weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
-    at = online_checkpoint.load(opts.resume, learner, network, opts) if opts.resume \
-        else online_checkpoint.Position()
+    best: OnlineEM | None = None
+    if opts.resume:
+        at, best = online_checkpoint.load(opts.resume, learner, network, opts)
+    else:
+        at = online_checkpoint.Position()
     t0 -= at.seconds                       # seconds run on from the checkpoint's
     saver = online_checkpoint.OnlineCheckpointer(opts.checkpoint, opts.checkpoint_every,
                                                  opts, network) if opts.checkpoint else None
-    rows: list[tuple] = list(at.rows)
-    live = LiveCSV(opts.history_path, ONLINE_COLUMNS, [list(r) for r in rows]) \
-        if opts.history_path else None
-    pass_weight: float | None = at.pass_weight
-    pass_ll: list[float] = list(at.pass_ll)
-    n_rows = at.n_rows
-    stopped = timed_out = False
-    p, done, seen = at.pass_index, at.batches_done, at.seen
+    several = opts.n_init > 1
+    starts: list[dict[str, Any]] = list(at.starts)  # the finished starts: objective, rows
+
+    def labelled(start: int, rows: list) -> list[list]:
+        return [([start] if several else []) + list(r) for r in rows]
+
+    live = LiveCSV(opts.history_path, (["restart"] if several else []) + ONLINE_COLUMNS,
+                   [x for k, r in enumerate(starts) for x in labelled(k, r["rows"])]
+                   + labelled(at.start, at.rows)) if opts.history_path else None
+    run = _StartRun(learner, at)
     try:
+        for start in range(at.start, opts.n_init):
+            if start != at.start:  # a new start, drawn from the same random stream
+                learner = learner.fresh()
+                run = _StartRun(learner, online_checkpoint.Position(start=start,
+                                                                    starts=starts))
+            run.go(data, opts, t0, interrupt, saver, best, _writer(live, labelled, start))
+            if run.stopped:
+                break
+            starts.append({"objective": float(sum(run.pass_ll)), "n_batches":
+                           learner.n_batches, "n_rows": run.n_rows, "rows": run.rows})
+            if best is None or starts[-1]["objective"] > \
+                    max(r["objective"] for r in starts[:-1]):
+                best = learner
+            if saver is not None and start + 1 < opts.n_init:  # the next start, unbegun
+                saver.save(learner.fresh(), online_checkpoint.Position(
+                    start=start + 1, starts=starts, seconds=time.perf_counter() - t0),
+                    best, force=True)
+    finally:
+        if live is not None:
+            live.close()
+    if saver is not None and learner.params is not None:  # where it ended
+        if run.stopped:
+            current = run.position(t0)
+        else:  # finished: resuming it gives the result at once
+            starts.pop()
+            current = dataclasses.replace(run.position(t0), pass_index=opts.max_passes,
+                                          batches_done=0, seen=0.0)
+        saver.save(learner, current, best if current.start > 0 else None, force=True)
+        if not run.stopped:
+            starts.append({"objective": float(sum(run.pass_ll)),
+                           "n_batches": learner.n_batches, "n_rows": run.n_rows,
+                           "rows": run.rows})
+    starts_shown: list[dict[str, Any]]
+    if not starts:  # stopped during the first start: what it has learned so far
+        starts_shown = [{"objective": float(sum(run.pass_ll)), "n_batches": learner.n_batches,
+                         "n_rows": run.n_rows, "rows": run.rows}]
+        kept, chosen = 0, learner
+    else:
+        starts_shown = starts
+        kept = int(np.argmax([r["objective"] for r in starts]))
+        chosen = best if best is not None else learner
+    record = starts_shown[kept]
+    history = _online_history(record["rows"])
+    histories = _online_history([r for k, x in enumerate(starts_shown) for r in
+                                 labelled(k, x["rows"])] if several else record["rows"],
+                                several)
+    if not several:
+        histories.insert(0, "restart", 0)
+    total_batches = sum(int(r["n_batches"]) for r in starts_shown) + \
+        (learner.n_batches if run.stopped and starts else 0)
+    result = FitResult(chosen.network, history, record["objective"], int(record["n_batches"]),
+                       False, int(record["n_rows"]), time.perf_counter() - t0,
+                       restarts=pd.DataFrame({
+                           "restart": np.arange(len(starts_shown)),
+                           "log_likelihood": [r["objective"] for r in starts_shown],
+                           "objective": [r["objective"] for r in starts_shown],
+                           "n_iter": [int(r["n_batches"]) for r in starts_shown],
+                           "converged": [False] * len(starts_shown)}),
+                       n_estep=total_batches, interrupted=interrupt.requested,
+                       stop_signal=interrupt.signal if interrupt.requested else None,
+                       method="online", stopped=run.stopped, histories=histories,
+                       best_restart=kept)
+    if run.timed_out:
+        warnings.warn(f"online EM stopped at max_time={opts.max_time:g} s after batch "
+                      f"{learner.n_batches}", ConvergenceWarning, stacklevel=4)
+    return result, chosen
+
+
+def _writer(live: LiveCSV | None, labelled: Callable[[int, list], list[list]],
+            start: int) -> Callable[[tuple], None] | None:
+    """Writes a start's history rows to the live file (labelled with the start)."""
+    if live is None:
+        return None
+    return lambda row: live.write(labelled(start, [row])[0])
+
+
+def _online_history(rows: list, several: bool = False) -> pd.DataFrame:
+    columns = (["restart"] if several else []) + ONLINE_COLUMNS
+    types = {c: "int64" for c in ("restart", "pass", "batch", "rows") if c in columns}
+    return pd.DataFrame([list(r) for r in rows], columns=columns).astype(types)
+
+
+class _StartRun:
+    """One start's passes over the data, from a position (a checkpoint's, or the
+    start's beginning)."""
+
+    def __init__(self, learner: OnlineEM, at: "online_checkpoint.Position") -> None:
+        self.learner, self.at = learner, at
+        self.rows: list[tuple] = list(at.rows)
+        self.pass_weight: float | None = at.pass_weight
+        self.pass_ll: list[float] = list(at.pass_ll)
+        self.n_rows = at.n_rows
+        self.p, self.done, self.seen = at.pass_index, at.batches_done, at.seen
+        self.stopped = self.timed_out = False
+
+    def position(self, t0: float) -> "online_checkpoint.Position":
+        return online_checkpoint.Position(self.p, self.done, self.pass_weight, self.seen,
+                                          self.n_rows, list(self.pass_ll), list(self.rows),
+                                          time.perf_counter() - t0, self.at.start,
+                                          list(self.at.starts))
+
+    def go(self, data: Any, opts: FitOptions, t0: float, interrupt: InterruptFlag,
+           saver: "online_checkpoint.OnlineCheckpointer | None", best: OnlineEM | None,
+           write: Callable[[tuple], None] | None) -> None:
+        at, learner = self.at, self.learner
+        variables = list(learner._template.variables.values())
+        weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
         for p in range(at.pass_index, opts.max_passes):
+            self.p = p
             skip = at.batches_done if p == at.pass_index else 0
             if p != at.pass_index:
-                seen, pass_ll, n_rows = 0.0, [], 0
-            else:
-                seen = at.seen
-            done = skip
+                self.seen, self.pass_ll, self.n_rows = 0.0, [], 0
+            self.done = skip
             for k, (label, frame, w) in enumerate(batches(data, opts.batch_rows, variables,
                                                           opts.sample_weight)):
                 if k < skip:
                     continue  # learned before the checkpoint
                 report = learner.update(frame, w if w is not None else weight_column,
-                                        pass_weight, label)
-                seen += report.weight
-                n_rows += report.rows
-                done += 1
-                pass_ll.append(report.log_likelihood)
+                                        self.pass_weight, label)
+                self.seen += report.weight
+                self.n_rows += report.rows
+                self.done += 1
+                self.pass_ll.append(report.log_likelihood)
                 seconds = time.perf_counter() - t0
                 per_row = report.log_likelihood / report.weight if report.weight else math.nan
                 row = (p + 1, report.batch + 1, report.rows, report.log_likelihood, per_row,
                        report.step_size, seconds)
-                rows.append(row)
-                if live is not None:
-                    live.write(row)
+                self.rows.append(row)
+                if write is not None:
+                    write(row)
                 if saver is not None:
-                    saver.save(learner, online_checkpoint.Position(
-                        p, done, pass_weight, seen, n_rows, list(pass_ll), rows, seconds))
-                logger.info("pass %d batch %d (%s): log-likelihood %.6f per row, step %.4g",
-                            p + 1, report.batch + 1, label, row[4], report.step_size)
-                progress = Progress(0, report.batch + 1, report.log_likelihood,
-                                    report.log_likelihood, math.nan, seconds, learner.n_batches,
-                                    "online")
+                    saver.save(learner, self.position(t0), best)
+                logger.info("start %d pass %d batch %d (%s): log-likelihood %.6f per row, "
+                            "step %.4g", at.start + 1, p + 1, report.batch + 1, label, row[4],
+                            report.step_size)
+                progress = Progress(at.start, report.batch + 1, report.log_likelihood,
+                                    report.log_likelihood, math.nan, seconds,
+                                    learner.n_batches, "online")
                 if opts.callback is not None and opts.callback(progress):
-                    stopped = True
+                    self.stopped = True
                 if interrupt.requested:
-                    stopped = True
+                    self.stopped = True
                 if opts.max_time is not None and seconds >= opts.max_time:
-                    stopped = timed_out = True
-                if stopped:
-                    break
-            pass_weight = pass_weight or seen
-            if stopped:
-                break
+                    self.stopped = self.timed_out = True
+                if self.stopped:
+                    return
+            self.pass_weight = self.pass_weight or self.seen
             if saver is not None and p + 1 < opts.max_passes:  # the next pass, from its start
-                saver.save(learner, online_checkpoint.Position(
-                    p + 1, 0, pass_weight, 0.0, 0, [], rows, time.perf_counter() - t0))
-    finally:
-        if live is not None:
-            live.close()
-    if saver is not None and learner.params is not None:  # where it ended
-        if stopped:
-            current = online_checkpoint.Position(p, done, pass_weight, seen, n_rows, pass_ll,
-                                                 rows, time.perf_counter() - t0)
-        else:  # finished: resuming it gives the result at once
-            current = online_checkpoint.Position(opts.max_passes, 0, pass_weight, 0.0, n_rows,
-                                                 pass_ll, rows, time.perf_counter() - t0)
-        saver.save(learner, current, force=True)
-    history = pd.DataFrame(rows, columns=ONLINE_COLUMNS).astype(
-        {"pass": "int64", "batch": "int64", "rows": "int64"})
-    result = FitResult(learner.network, history, float(sum(pass_ll)), learner.n_batches,
-                       False, n_rows, time.perf_counter() - t0,
-                       restarts=pd.DataFrame({"objective": [float(sum(pass_ll))],
-                                              "n_iter": [learner.n_batches],
-                                              "converged": [False]}),
-                       n_estep=learner.n_batches, interrupted=interrupt.requested,
-                       stop_signal=interrupt.signal if interrupt.requested else None,
-                       method="online", stopped=stopped)
-    if timed_out:
-        warnings.warn(f"online EM stopped at max_time={opts.max_time:g} s after batch "
-                      f"{learner.n_batches}", ConvergenceWarning, stacklevel=4)
-    return result, learner
+                self.p, self.done, self.seen, self.pass_ll, self.n_rows = p + 1, 0, 0.0, [], 0
+                saver.save(learner, self.position(t0), best, force=True)
 
 
 def outcome_of(learner: OnlineEM, opts: FitOptions) -> RunOutcome:
@@ -429,15 +529,6 @@ def outcome_of(learner: OnlineEM, opts: FitOptions) -> RunOutcome:
 
 
 def _check_online(data: Any, opts: FitOptions) -> None:
-    if opts.n_init > 1:
-        raise BnemValueError(f"method={opts.method!r} runs one start (n_init={opts.n_init}); "
-                             "online EM's restarts are not offered: use n_init=1, or "
-                             "method='batch'")
-    for name in ("checkpoint", "resume"):
-        if getattr(opts, name) is not None and opts.method == "online-then-batch":
-            raise BnemValueError(f"{name}= with method='online-then-batch': checkpoint the "
-                                 "two phases separately (method='online' with checkpoint=, "
-                                 "then a batch fit from its network with init='network')")
     if opts.resume is not None and one_shot(data):
         raise BnemValueError("resume= reads the data again from the start of the pass in "
                              "progress, but an iterator can be read once: pass a list of "
