@@ -229,3 +229,36 @@ def test_tied_and_spherical_mixtures_on_dask_equal_in_memory(client, kind):
         for field in ("intercept", "weights", "variance"):
             np.testing.assert_allclose(getattr(b, field), getattr(a, field), rtol=1e-9,
                                        atol=1e-12)
+
+
+@pytest.mark.parametrize("npartitions", [1, 3, 7])
+def test_online_e_steps_on_workers_equal_in_memory(client, asia, table, npartitions):
+    # batches of 300 rows cross the partitions' edges: joined on a worker, the same
+    # batches (and the same steps) as from the frame in memory
+    options = dict(method="online", batch_rows=300, max_passes=2, seed=2, init="random",
+                   prior=1.0, n_init=2)
+    ref = fit(asia, table, **options)
+    on_workers = fit(asia, dd.from_pandas(table, npartitions=npartitions), client=client,
+                     **options)
+    cols = ["pass", "batch", "rows", "log_likelihood", "step_size"]
+    pd.testing.assert_frame_equal(on_workers.histories[["restart"] + cols],
+                                  ref.histories[["restart"] + cols], rtol=1e-10)
+    np.testing.assert_allclose(on_workers.network.flat_params(), ref.network.flat_params(),
+                               rtol=1e-10, atol=1e-14)
+
+
+def test_online_on_workers_weights_hand_off_and_errors(client, asia, table):
+    weighted = table.assign(w=np.random.default_rng(0).uniform(0.5, 2, len(table)))
+    options = dict(method="online-then-batch", batch_rows=500, max_passes=1, seed=2,
+                   sample_weight="w", max_iter=5)
+    ref = fit(asia, weighted, **options)
+    on_workers = fit(asia, dd.from_pandas(weighted, npartitions=3), client=client, **options)
+    pd.testing.assert_frame_equal(on_workers.history.drop(columns="seconds"),
+                                  ref.history.drop(columns="seconds"), rtol=1e-10)
+    impossible = bnem.BayesianNetwork({"a": ["x", "y"]}, cpds={"a": [1.0, 0.0]})
+    rows = dd.from_pandas(pd.DataFrame({"a": ["x"] * 40 + ["y"] * 20}), npartitions=3)
+    with pytest.raises(bnem.ImpossibleRowError, match="rows 41-50"):
+        fit(impossible, rows, method="online", init="network", batch_rows=10, max_passes=1,
+            client=client)
+    with pytest.raises(BnemValueError, match="client= runs online EM's E-steps"):
+        fit(asia, table, method="online", client=client)

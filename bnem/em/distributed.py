@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..data.files import FileSource, check_widths, csv_header, is_compressed
 from ..data.source import other_columns
-from ..errors import BnemError, BnemTypeError, BnemValueError
+from ..errors import BnemError, BnemTypeError, BnemValueError, DataError
 from ..inference.budget import MemoryBudget
 from ..inference.compiled import CompiledNetwork
 from ..inference.dataset import AnalysedData
@@ -303,3 +303,104 @@ def _same_columns(headers: list[tuple[str, list[str]]]) -> None:
     for path, cols in headers[1:]:
         if sorted(cols) != sorted(columns):
             raise other_columns(f"data file {path!r}", f"data file {first!r}", cols, columns)
+
+
+# ---- online EM: each batch's E-step on the workers that hold its rows ----------------
+
+def cluster_client(client: Any) -> Any:
+    """The client online EM runs its E-steps on: ``client`` (checked), else the active
+    dask.distributed client, else ``None`` (the partitions are computed here)."""
+    if client is not None:
+        return _client(client)
+    try:
+        from dask.distributed import get_client
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+Piece = tuple[Any, int, int]  # (a partition's future, first row, row after the last)
+
+
+class RemoteBatches:
+    """Consecutive batches of ``rows`` rows of a Dask DataFrame (the same batches as
+    :func:`bnem.data.batches.batches` cuts), whose rows stay on the workers: a batch is
+    a list of pieces of partitions, and its E-step runs on a worker (a batch across two
+    partitions is joined there); only the statistics reach this process. Each partition
+    is computed once per pass, the next one while the current one is learned."""
+
+    def __init__(self, client: Any, data: Any, rows: int) -> None:
+        self.client, self.data, self.rows = client, data, rows
+        self._network: Any = None
+
+    def __iter__(self) -> Iterator[tuple[str, list[Piece], int]]:
+        parts = self.data.to_delayed()
+        futures: dict[int, Any] = {}
+
+        def part(k: int) -> Any:
+            if k not in futures:
+                futures[k] = self.client.compute(parts[k])
+            return futures[k]
+
+        held: list[Piece] = []
+        n_held = done = 0
+        for k in range(len(parts)):
+            future = part(k)
+            if k + 1 < len(parts):
+                part(k + 1)  # read ahead while this one is learned
+            n = int(self.client.submit(len, future, pure=False).result())
+            start = 0
+            while start < n:
+                take = min(self.rows - n_held, n - start)
+                held.append((future, start, start + take))
+                n_held, start = n_held + take, start + take
+                if n_held == self.rows:
+                    yield f"rows {done + 1}-{done + n_held}", held, n_held
+                    done, held, n_held = done + n_held, [], 0
+            del futures[k]  # (its pieces still hold it while they are used)
+        if held:
+            yield f"rows {done + 1}-{done + n_held}", held, n_held
+        elif done == 0:
+            raise DataError("the data have no rows; expected at least one")
+
+    def frame(self, pieces: list[Piece]) -> pd.DataFrame:
+        """The batch's rows, brought here (the first batch of a start: its start is drawn
+        from them)."""
+        return self.client.submit(_joined, pieces, pure=False).result()
+
+    def stats(self, planned: CompiledNetwork, pieces: list[Piece], params: Parameters,
+              hard: bool, budget: MemoryBudget, barren: bool, weight_column: str | None,
+              columns: list[str], label: str) -> tuple[Stats, tuple[str, ...]]:
+        """The batch's E-step on a worker: its statistics and latent nodes."""
+        if self._network is None or self._network[0] is not planned:
+            self._network = (planned, self.client.submit(_held, planned, pure=False))
+        return self.client.submit(_online_stats, self._network[1], pieces, params, hard,
+                                  budget, barren, weight_column, columns, label,
+                                  pure=False).result()
+
+    def close(self) -> None:
+        if self._network is not None:
+            self.client.cancel([self._network[1]])
+            self._network = None
+
+
+def _joined(pieces: list[Piece]) -> pd.DataFrame:
+    """Runs on a worker: a batch's rows from its pieces of partitions."""
+    frames = [frame.iloc[a:b] for frame, a, b in pieces]
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def _online_stats(planned: CompiledNetwork, pieces: list[Piece], params: Parameters,
+                  hard: bool, budget: MemoryBudget, barren: bool, weight_column: str | None,
+                  columns: list[str], label: str) -> tuple[Stats, tuple[str, ...]]:
+    """Runs on a worker: one batch analysed with the plan chosen on the first batch, and
+    its E-step at ``params``."""
+    frame = _joined(pieces)
+    names = [str(c) for c in frame.columns]
+    if sorted(names) != sorted(columns):
+        raise other_columns(label, "the first batch", names, columns)
+    data = AnalysedData(planned, frame, budget, barren, weight_column, once=True)
+    try:
+        return data.stats(params, hard, f"current ({label})"), tuple(data.latent)
+    finally:
+        data.close()

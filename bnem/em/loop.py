@@ -164,12 +164,14 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         ``"online"``: stepwise EM (:mod:`bnem.em.online`) over mini-batches of
         ``batch_rows`` consecutive rows, an M-step after each, for ``max_passes``
         passes over the data; any source works (a DataFrame, a list of DataFrames, data
-        files read batch by batch, a Dask DataFrame computed a partition at a time; an
-        iterator only for one pass). The history has a row per batch with the batch's
-        log-likelihood before its update. ``"online-then-batch"``: then batch EM from
-        the online result to ``tol`` or ``max_iter``; the history has both phases
-        (``phase`` column). Online EM runs one start (``n_init=1``) and writes no
-        checkpoints.
+        files read batch by batch, a Dask DataFrame: with a ``client`` (or an active
+        dask.distributed client) each batch's E-step runs on the workers holding its
+        rows, otherwise partitions are computed one at a time here; an iterator only
+        for one pass). The history has a row per batch with the batch's log-likelihood
+        before its update. With ``n_init`` starts, the one with the highest
+        log-likelihood over its last pass is kept. ``"online-then-batch"``: then batch
+        EM from the online result to ``tol`` or ``max_iter``; the history has both
+        phases (``phase`` column), and one ``checkpoint`` file resumes either phase.
     batch_rows : int, default 10000
         Rows per mini-batch of online EM.
     max_passes : int, default 2

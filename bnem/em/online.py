@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.batches import batches, one_shot
-from ..data.source import other_columns
+from ..data.source import is_dask_collection, other_columns
 from ..errors import (BnemTypeError, BnemValueError, ConvergenceWarning, DataError,
                       ImpossibleRowError)
 from ..inference.budget import MemoryBudget
@@ -270,15 +270,8 @@ class OnlineEM:
         else:  # and kept: choosing it again for every batch cost a third of a pass
             data = AnalysedData(self._planned, batch, self._budget, self._barren,
                                 sample_weight, once=True)
-        latent = [n for n in data.latent if n in self._template.discrete_nodes]
-        states = max((len(self._template.states(n)) for n in latent), default=0)
-        if len(batch) < states and not self._warned_small:
-            self._warned_small = True
-            warnings.warn(f"{name} has {len(batch)} row(s), fewer than the {states} states of "
-                          f"latent node {max(latent, key=lambda n: len(self._template.states(n)))!r}: "
-                          "such small batches move the parameters by noise; use larger "
-                          "batches (batch_rows)", ConvergenceWarning, stacklevel=2)
         try:
+            self._warn_small(data.latent, len(batch), name)
             if self.params is None:  # a start drawn from the first batch
                 self.params = start_point(Problem(data, self.maximizer, self.options),
                                           self._rng)
@@ -290,17 +283,58 @@ class OnlineEM:
             try:
                 stats = data.stats(self.params, self.options.hard, f"current ({name})")
             except ImpossibleRowError as exc:
-                if self.n_batches == 0:
-                    raise
-                raise ImpossibleRowError(
-                    f"{exc} In online EM this is usually a state that the batches learned "
-                    "so far never showed, so their M-step gave it probability 0: use "
-                    "prior > 0 (e.g. prior=1), or larger or shuffled batches.") from None
+                raise self._impossible(exc) from None
         finally:
             data.close()
+        return self.learn(stats, len(batch), reference_weight)
+
+    def _warn_small(self, latent: Any, rows: int, name: str) -> None:
+        """Warn once when a batch has fewer rows than a latent node has states."""
+        latent = [n for n in latent if n in self._template.discrete_nodes]
+        states = max((len(self._template.states(n)) for n in latent), default=0)
+        if rows < states and not self._warned_small:
+            self._warned_small = True
+            warnings.warn(f"{name} has {rows} row(s), fewer than the {states} states of "
+                          f"latent node {max(latent, key=lambda n: len(self._template.states(n)))!r}: "
+                          "such small batches move the parameters by noise; use larger "
+                          "batches (batch_rows)", ConvergenceWarning, stacklevel=3)
+
+    def _impossible(self, exc: ImpossibleRowError) -> ImpossibleRowError:
+        if self.n_batches == 0:
+            return exc
+        return ImpossibleRowError(
+            f"{exc} In online EM this is usually a state that the batches learned "
+            "so far never showed, so their M-step gave it probability 0: use "
+            "prior > 0 (e.g. prior=1), or larger or shuffled batches.")
+
+    def update_on_cluster(self, remote: Any, pieces: list, rows: int,
+                          sample_weight: str | None = None,
+                          reference_weight: float | None = None,
+                          label: str = "") -> BatchReport:
+        """:meth:`update` for a batch whose rows stay on a Dask cluster
+        (:class:`bnem.em.distributed.RemoteBatches`): its E-step runs on a worker. A
+        start's first batch (which chooses the plan and draws the start) comes here."""
+        name = label or f"batch {self.n_batches + 1}"
+        if self.params is None or self._planned is None or self._columns is None:
+            return self.update(remote.frame(pieces), sample_weight, reference_weight, name)
+        try:
+            stats, latent = remote.stats(self._planned, pieces, self.params,
+                                         self.options.hard, self._budget, self._barren,
+                                         sample_weight, self._columns, name)
+        except ImpossibleRowError as exc:
+            raise self._impossible(exc) from None
+        self._warn_small(latent, rows, name)
+        return self.learn(stats, rows, reference_weight)
+
+    def learn(self, stats: Stats, rows: int, reference_weight: float | None = None
+              ) -> BatchReport:
+        """Move the running statistics towards a batch's ``stats`` (its E-step at the
+        current parameters, of ``rows`` rows), then an M-step (the second half of
+        :meth:`update`)."""
+        assert self.params is not None, "learn() needs a start: update() the first batch"
         if not stats.weight > 0:  # nothing to learn: the statistics stay as they are
             self.n_batches += 1
-            return BatchReport(self.n_batches - 1, len(batch), 0.0, 0.0, 0.0)
+            return BatchReport(self.n_batches - 1, rows, 0.0, 0.0, 0.0)
         if self._continued and self.n_batches == 0:
             self.n_batches = max(1, round(self.weight_seen / stats.weight))
         self.weight_seen += stats.weight
@@ -332,7 +366,7 @@ class OnlineEM:
             new[family.name], found = family.maximize(self.params, self.statistics)
             notes = notes + found
         self.params, self.notes = Parameters(blocks=new), notes
-        report = BatchReport(self.n_batches, len(batch), float(stats.weight),
+        report = BatchReport(self.n_batches, rows, float(stats.weight),
                              float(stats.log_likelihood), eta)
         self.n_batches += 1
         return report
@@ -475,18 +509,40 @@ class _StartRun:
         at, learner = self.at, self.learner
         variables = list(learner._template.variables.values())
         weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
+        cluster = None
+        if is_dask_collection(data):
+            from .distributed import RemoteBatches, cluster_client
+            client = cluster_client(opts.client)
+            cluster = RemoteBatches(client, data, opts.batch_rows) if client else None
+        try:
+            self._passes(data, opts, t0, interrupt, saver, best, write, variables,
+                         weight_column, cluster)
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+    def _passes(self, data: Any, opts: FitOptions, t0: float, interrupt: InterruptFlag,
+                saver: "online_checkpoint.OnlineCheckpointer | None", best: OnlineEM | None,
+                write: Callable[[tuple], None] | None, variables: list,
+                weight_column: str | None, cluster: Any) -> None:
+        at, learner = self.at, self.learner
         for p in range(at.pass_index, opts.max_passes):
             self.p = p
             skip = at.batches_done if p == at.pass_index else 0
             if p != at.pass_index:
                 self.seen, self.pass_ll, self.n_rows = 0.0, [], 0
             self.done = skip
-            for k, (label, frame, w) in enumerate(batches(data, opts.batch_rows, variables,
-                                                          opts.sample_weight)):
+            source = cluster if cluster is not None else \
+                batches(data, opts.batch_rows, variables, opts.sample_weight)
+            for k, (label, frame, w) in enumerate(source):
                 if k < skip:
                     continue  # learned before the checkpoint
-                report = learner.update(frame, w if w is not None else weight_column,
-                                        self.pass_weight, label)
+                if cluster is not None:  # (frame: the batch's pieces; w: its rows)
+                    report = learner.update_on_cluster(cluster, frame, w, weight_column,
+                                                       self.pass_weight, label)
+                else:
+                    report = learner.update(frame, w if w is not None else weight_column,
+                                            self.pass_weight, label)
                 self.seen += report.weight
                 self.n_rows += report.rows
                 self.done += 1
@@ -533,10 +589,11 @@ def _check_online(data: Any, opts: FitOptions) -> None:
         raise BnemValueError("resume= reads the data again from the start of the pass in "
                              "progress, but an iterator can be read once: pass a list of "
                              "DataFrames, files or a DataFrame")
-    if opts.client is not None and opts.method == "online":
-        raise BnemValueError("client= (or --workers/--scheduler): online EM reads a Dask "
-                             "DataFrame partition by partition in this process, not on "
-                             "workers; leave the cluster out")
+    if opts.client is not None and not is_dask_collection(data):
+        raise BnemValueError("client= runs online EM's E-steps on a Dask cluster, batch by "
+                             f"batch; the data here are a {type(data).__name__}. Pass a Dask "
+                             "DataFrame (e.g. dask.dataframe.read_parquet(...)), or drop "
+                             "client=")
     if (opts.max_passes > 1 or opts.method == "online-then-batch") and one_shot(data):
         why = f"max_passes={opts.max_passes}" if opts.method == "online" else \
             "method='online-then-batch' (its batch phase reads the data again)"
