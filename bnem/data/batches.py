@@ -23,13 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BnemTypeError, DataError
-from .files import as_file_source, iter_parts
-from .source import GROUP_ROWS, _frames, is_dask_collection, other_columns
-
-
-def one_shot(data: object) -> bool:
-    """Whether ``data`` can be read only once (an iterator of DataFrames)."""
-    return isinstance(data, Iterator) and as_file_source(data) is None
+from .files import iter_parts
+from .source import GROUP_ROWS, Kind, _frames, as_source, other_columns
 
 
 def batches(data: object, rows: int, variables: Sequence = (),
@@ -57,17 +52,17 @@ def batches(data: object, rows: int, variables: Sequence = (),
 
 def _parts(data: object, variables: Sequence,
            weights: np.ndarray | None) -> Iterator[tuple[str, pd.DataFrame, np.ndarray | None]]:
-    if isinstance(data, pd.DataFrame):
-        yield "the data", data, weights
+    source = as_source(data)
+    if source.kind is Kind.FRAME:
+        yield "the data", data, weights  # type: ignore[misc]
         return
-    if is_dask_collection(data):
+    if source.kind is Kind.DASK:
         for k in range(data.npartitions):  # type: ignore[attr-defined]
             yield f"Dask partition {k}", data.get_partition(k).compute(), None  # type: ignore
         return
-    spec = as_file_source(data)
-    if spec is not None:
+    if source.files is not None:
         states = {v.name: v.states for v in variables if not v.is_continuous}
-        for part in iter_parts(spec, states, GROUP_ROWS):
+        for part in iter_parts(source.files, states, GROUP_ROWS):
             yield f"data file {part.path!r}", part.frame, None
         return
     for k, frame in enumerate(_frames(data)):

@@ -15,8 +15,8 @@ import pandas as pd
 
 from ..errors import BnemTypeError, BnemValueError, DataError
 from .encode import row_label
-from .files import as_file_source, iter_parts
-from .source import is_dask_collection
+from .files import iter_parts
+from .source import Kind, as_source
 
 SEQUENCE, TIME = "_sequence", "_time"
 
@@ -37,15 +37,19 @@ def read_steps(spec: Any) -> pd.DataFrame:
 def as_step_frame(data: Any) -> pd.DataFrame:
     """``data`` as a DataFrame of time steps (a 2-D array gets columns ``x0``, ``x1``...;
     data files are read whole)."""
-    if isinstance(data, pd.DataFrame):
+    source = as_source(data)
+    if source.kind is Kind.FRAME:
         return data
-    if is_dask_collection(data):  # read whole: forward-backward needs each sequence entire
+    if source.kind is Kind.DASK:  # read whole: forward-backward needs each sequence entire
         computed = data.compute()
         return computed.reset_index(drop=True) if isinstance(computed, pd.DataFrame) \
             else as_step_frame(computed)
-    spec = as_file_source(data)
-    if spec is not None:
-        return read_steps(spec)
+    if source.files is not None:
+        return read_steps(source.files)
+    if source.kind is Kind.SEQUENCES:
+        raise BnemTypeError("expected steps (a DataFrame, an array or data files), got "
+                            "bnem.Sequences: pass its steps, or the Sequences where a "
+                            "function takes them")
     values = np.asarray(data, dtype=object)
     if values.ndim == 1:
         values = values[:, None]
@@ -192,6 +196,8 @@ class Sequences:
     >>> seqs.lengths.tolist(), len(seqs)
     ([2, 1], 2)
     """
+
+    source_kind = Kind.SEQUENCES  # (how bnem.data.source.as_source tells it apart)
 
     def __init__(self, data: Any, *, sequence: str | None = None, time: str | None = None,
                  lengths: Any = None, sample_weight: Any = None) -> None:

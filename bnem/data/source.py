@@ -20,6 +20,7 @@ of the parts, and errors name the part (and the row label) they come from.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -168,6 +169,56 @@ def is_dask_collection(data: object) -> bool:
     return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "to_delayed")
 
 
+class Kind(enum.Enum):
+    """What kind of data source a user passed (see :func:`as_source`)."""
+
+    FRAME = "a pandas DataFrame"
+    PARTS = "a list or tuple of DataFrames"
+    ITERATOR = "an iterator of DataFrames (read once)"
+    FILES = "data files"
+    DASK = "a Dask DataFrame"
+    SEQUENCES = "bnem.Sequences"
+    OTHER = "something else"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A data source with its kind told apart once (:func:`as_source`)."""
+
+    kind: Kind
+    data: object
+    files: FileSource | None = None   # for Kind.FILES: the files, resolved
+
+    @property
+    def once(self) -> bool:
+        """Whether it can be read only once (an iterator of DataFrames)."""
+        return self.kind is Kind.ITERATOR
+
+
+def as_source(data: object) -> Source:
+    """The one place where the kinds of data source are told apart: a DataFrame, a
+    list or tuple of DataFrames, an iterator of them, data files (a path, a glob, a
+    folder, a list of paths, :func:`bnem.files`), a Dask DataFrame, or an object that
+    declares its kind in a ``source_kind`` class attribute (:class:`bnem.Sequences`
+    does); anything else is :attr:`Kind.OTHER`, for the caller to refuse or convert.
+    Checking a kind imports nothing (no Dask)."""
+    if isinstance(data, pd.DataFrame):
+        return Source(Kind.FRAME, data)
+    if is_dask_collection(data):
+        return Source(Kind.DASK, data)
+    declared = getattr(type(data), "source_kind", None)
+    if isinstance(declared, Kind):
+        return Source(declared, data)
+    spec = as_file_source(data)
+    if spec is not None:
+        return Source(Kind.FILES, data, spec)
+    if isinstance(data, Iterator):
+        return Source(Kind.ITERATOR, data)
+    if isinstance(data, (list, tuple)):
+        return Source(Kind.PARTS, data)
+    return Source(Kind.OTHER, data)
+
+
 def _frames(data: object) -> Iterator[pd.DataFrame]:
     """The DataFrames of a list, tuple or iterator source, checked one by one."""
     if not isinstance(data, (list, tuple, Iterator)):
@@ -266,10 +317,16 @@ def encode_source(data: object, variables: Sequence, sample_weight: object = Non
         No rows at all, parts whose columns differ, or any error of :func:`encode`
         (naming the part).
     """
-    if isinstance(data, pd.DataFrame):
+    given = as_source(data)
+    if given.kind is Kind.FRAME:
         enc = encode(data, variables, sample_weight=sample_weight)
         return EncodedSource((enc,), enc.latent)
-    if is_dask_collection(data):
+    if given.kind is Kind.SEQUENCES:
+        raise BnemTypeError("bnem.Sequences are read whole, a sequence at a time, by bnem.fit, "
+                            "bnem.viterbi and bnem.forward_backward on a two-slice network; "
+                            "here pass rows (a pandas DataFrame, parts or data files), e.g. "
+                            "the Sequences' steps")
+    if given.kind is Kind.DASK:
         raise BnemTypeError("a Dask DataFrame is read partition by partition on its cluster: "
                             "bnem.fit, log_prob, log_likelihood and posterior take it; here "
                             "pass a pandas DataFrame (e.g. ddf.compute()) or data files")
@@ -277,7 +334,7 @@ def encode_source(data: object, variables: Sequence, sample_weight: object = Non
         raise BnemTypeError("with several data parts, sample_weight must name a column of "
                             f"the parts, got {type(sample_weight).__name__}")
     labels: list[str] = []
-    spec = as_file_source(data)
+    spec = given.files
     frames = _labelled(data, spec, variables, labels)
     spill = Spill(spill_dir) if spec is not None else None
     try:
@@ -317,6 +374,6 @@ def as_frames(data: object) -> pd.DataFrame | list[pd.DataFrame]:
     BnemTypeError
         If ``data`` is neither a DataFrame nor a list, tuple or iterator of them.
     """
-    if isinstance(data, pd.DataFrame) or as_file_source(data) is not None:
+    if as_source(data).kind in (Kind.FRAME, Kind.FILES):
         return data  # type: ignore[return-value]  # files can be read twice
     return list(_frames(data))

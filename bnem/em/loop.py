@@ -24,8 +24,7 @@ from ..errors import BnemTypeError, BnemValueError, DataError, warnings_reissued
 from ..locks import output_locks
 from ..inference.budget import DEFAULT_MEMORY_MB, MemoryBudget
 from ..inference.compiled import compile
-from ..data.source import is_dask_collection
-from ..data.sequences import Sequences
+from ..data.source import Kind, as_source
 from ..inference.dataset import AnalysedData, FitData
 from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
@@ -211,10 +210,11 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     network = with_forms(network, opts)
     if opts.fixed:
         network = network.fix(opts.fixed)
-    if isinstance(data, Sequences) and opts.sample_weight is not None:
+    kind = as_source(data).kind
+    if kind is Kind.SEQUENCES and opts.sample_weight is not None:
         raise BnemValueError("sample_weight= gives row weights; Sequences take one weight "
                              "per sequence: bnem.Sequences(..., sample_weight=[...])")
-    if isinstance(data, Sequences) and (opts.method != "batch" or opts.client is not None):
+    if kind is Kind.SEQUENCES and (opts.method != "batch" or opts.client is not None):
         raise BnemValueError(
             "Sequences are learned by batch EM in this process (forward-backward over the "
             f"chain); drop method={opts.method!r}" if opts.method != "batch" else
@@ -402,13 +402,14 @@ def _analyse(network: BayesianNetwork, data: Any, opts: FitOptions, t0: float) -
     budget = MemoryBudget(opts.memory_mb) if opts.chunk_rows is None else \
         MemoryBudget(opts.memory_mb, opts.chunk_rows)
     barren = opts.sum_out_barren and not opts.hard and not network.is_hybrid
-    if isinstance(data, Sequences):
+    kind = as_source(data).kind
+    if kind is Kind.SEQUENCES:
         from ..inference.chain import ChainData
         chained = ChainData(compile(network), data, budget)
         logger.info("%d sequences (%d steps) for forward-backward over the chain %r in %.3f s",
                     len(data), len(data.steps), chained.chain, time.perf_counter() - t0)
         return chained
-    if is_dask_collection(data):
+    if kind is Kind.DASK:
         from .distributed import DaskData
         on_dask = DaskData(compile(network, opts.hard), data, budget, barren, opts.sample_weight,
                            opts.client)

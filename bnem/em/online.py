@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.batches import batches, one_shot
-from ..data.source import is_dask_collection, other_columns
+from ..data.batches import batches
+from ..data.source import Kind, as_source, other_columns
 from ..errors import (BnemTypeError, BnemValueError, ConvergenceWarning, DataError,
                       ImpossibleRowError)
 from ..inference.budget import MemoryBudget
@@ -510,7 +510,7 @@ class _StartRun:
         variables = list(learner._template.variables.values())
         weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
         cluster = None
-        if is_dask_collection(data):
+        if as_source(data).kind is Kind.DASK:
             from .distributed import RemoteBatches, cluster_client
             client = cluster_client(opts.client)
             cluster = RemoteBatches(client, data, opts.batch_rows) if client else None
@@ -585,16 +585,17 @@ def outcome_of(learner: OnlineEM, opts: FitOptions) -> RunOutcome:
 
 
 def _check_online(data: Any, opts: FitOptions) -> None:
-    if opts.resume is not None and one_shot(data):
+    source = as_source(data)
+    if opts.resume is not None and source.once:
         raise BnemValueError("resume= reads the data again from the start of the pass in "
                              "progress, but an iterator can be read once: pass a list of "
                              "DataFrames, files or a DataFrame")
-    if opts.client is not None and not is_dask_collection(data):
+    if opts.client is not None and source.kind is not Kind.DASK:
         raise BnemValueError("client= runs online EM's E-steps on a Dask cluster, batch by "
                              f"batch; the data here are a {type(data).__name__}. Pass a Dask "
                              "DataFrame (e.g. dask.dataframe.read_parquet(...)), or drop "
                              "client=")
-    if (opts.max_passes > 1 or opts.method == "online-then-batch") and one_shot(data):
+    if (opts.max_passes > 1 or opts.method == "online-then-batch") and source.once:
         why = f"max_passes={opts.max_passes}" if opts.method == "online" else \
             "method='online-then-batch' (its batch phase reads the data again)"
         raise BnemValueError(f"{why} needs data that can be read again, but an iterator "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..data.source import EncodedSource, encode_source, is_dask_collection
+from ..data.source import EncodedSource, Kind, as_source, encode_source
 from ..data.variables import value_label
 from ..errors import BnemTypeError, BnemValueError, DataError, ImpossibleRowError
 from ..network.bayesnet import as_network
@@ -30,7 +30,7 @@ def log_prob(network: "BayesianNetwork", data: object,
     under the network gets ``-inf`` (it is a valid answer here, not an error). For a
     Dask DataFrame: a lazy Dask Series in the input's partitioning.
     """
-    if is_dask_collection(data):
+    if as_source(data).kind is Kind.DASK:
         def part(frame: pd.DataFrame) -> pd.Series:
             values = log_prob(network, frame, budget) if len(frame) else np.zeros(0)
             return pd.Series(values, index=frame.index, name="log_prob")
@@ -60,7 +60,7 @@ def _prepared(network: "BayesianNetwork",
 def log_likelihood(network: "BayesianNetwork", data: object) -> float:
     """Total observed-data log-likelihood of ``data`` (``-inf`` if a row is impossible)."""
     scores = log_prob(network, data)
-    if is_dask_collection(data):
+    if as_source(data).kind is Kind.DASK:
         return float(scores.sum().compute())
     return float(np.sum(scores))
 
@@ -75,7 +75,7 @@ def posterior(network: "BayesianNetwork", data: object, node: str,
         If a row has probability zero under the network (its posterior is undefined).
     """
     i = network.discrete_index(node)
-    if is_dask_collection(data):
+    if as_source(data).kind is Kind.DASK:
         states = list(network.states(node))
 
         def part(frame: pd.DataFrame) -> pd.DataFrame:
@@ -163,7 +163,7 @@ def most_probable(network: "BayesianNetwork", data: object, nodes: object = None
     if isinstance(nodes, MemoryBudget):  # the older positional order (network, data, budget)
         budget = nodes
         nodes = None
-    if is_dask_collection(data):
+    if as_source(data).kind is Kind.DASK:
         raise BnemTypeError("most_probable takes a DataFrame (or, without nodes=, data "
                             "files); for a Dask DataFrame, map it over the partitions "
                             "(ddf.map_partitions)")

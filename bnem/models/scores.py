@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_float
-from ..data.source import DataSource, as_frames, is_dask_collection
+from ..data.source import DataSource, Kind, as_frames, as_source
 from ..errors import BnemTypeError, BnemValueError
 from ..network.bayesnet import BayesianNetwork, as_network
 
@@ -61,13 +61,13 @@ def _scores(network: BayesianNetwork, data: DataSource) -> np.ndarray:
     """Per-row log densities as an array (a Dask DataFrame's are gathered: the quantile
     is exact)."""
     scores = _network(network).log_prob(data)
-    if is_dask_collection(data):
+    if as_source(data).kind is Kind.DASK:
         return scores.compute().to_numpy()
     return np.asarray(scores)
 
 
 def _sum_and_count(scores: object) -> tuple[float, int]:
-    if is_dask_collection(scores):
+    if as_source(scores).kind is Kind.DASK:
         import dask
         total, n = dask.compute(scores.sum(), scores.count())  # type: ignore[attr-defined]
         return float(total), int(n)
@@ -117,7 +117,7 @@ def flag_anomalies(network: BayesianNetwork, data: DataSource, threshold: float 
     if threshold is not None and reference is not None:
         raise BnemValueError("give either threshold or reference data, not both")
     quantile = check_float(quantile, "quantile", minimum=0.0, maximum=1.0)
-    if is_dask_collection(data):
+    if as_source(data).kind is Kind.DASK:
         raise BnemTypeError("flag_anomalies returns one row per input row; for a Dask "
                             "DataFrame use network.log_prob(ddf) (a Dask Series) and compare "
                             "it with anomaly_threshold(network, reference)")

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .._validation import check_int
 from ..data.sequences import Sequences, ordered_steps
+from ..data.source import Kind, as_source
 from ..errors import BnemTypeError, BnemValueError, DataError
 from ..network.bayesnet import BayesianNetwork
 
@@ -251,7 +252,7 @@ def viterbi(network: BayesianNetwork, data: Any, hidden: str = "state",
         a sequence's end), indexed like ``data``; and each path's log joint probability
         with the observed cells, ``max_path log P(path, observed)``.
     """
-    if isinstance(data, Sequences):
+    if as_source(data).kind is Kind.SEQUENCES:
         from ..inference.chain import slices_of, viterbi_path
 
         name, _ = slices_of(network)
@@ -379,7 +380,7 @@ def forward_backward(network: BayesianNetwork, data: Sequences,
     """
     from ..inference.chain import slices_of, smooth
 
-    if not isinstance(data, Sequences):
+    if as_source(data).kind is not Kind.SEQUENCES:
         raise BnemTypeError(f"forward_backward: expected bnem.Sequences, got "
                             f"{type(data).__name__}")
     name, _ = slices_of(network)
