@@ -484,3 +484,66 @@ def test_third_review_findings_stay_fixed():
     np.testing.assert_allclose(post[["0", "1"]].to_numpy()[:3], head[["0", "1"]].to_numpy(),
                                rtol=1e-12)
     assert not post[["0", "1"]].to_numpy()[3].any()
+
+
+def test_variance_prior_is_map_em_of_the_same_network():
+    import pandas as pd
+    rng = np.random.default_rng(8)
+    X = np.r_[rng.normal(0, 1, (60, 2)), rng.normal(3, 0.5, (60, 2))]
+    X[rng.random(X.shape) < 0.1] = np.nan
+    start = dict(startprob_=np.array([0.6, 0.4]), transmat_=np.array([[0.8, 0.2], [0.3, 0.7]]),
+                 means_=np.array([[0.5, 0.0], [2.0, 2.5]]), covars_=np.array([[1.0, 2.0],
+                                                                              [0.5, 1.5]]))
+    prior = dict(variance_prior=4.0, variance_scale=0.3)
+
+    def model(max_iter, **kw):
+        hmm = bnem.HiddenMarkovModel(2, emission="gaussian", init_params="", tol=0.0,
+                                     max_iter=max_iter, inference="chain", **kw)
+        for name, value in start.items():
+            setattr(hmm, name, value)
+        return _quiet_fit(hmm, X, [70, 50])
+
+    first = model(0).network_  # the start, as the estimator's two-slice network
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = bnem.fit(first, bnem.Sequences(pd.DataFrame(X, columns=["x0", "x1"]),
+                                                lengths=[70, 50]),
+                          init="network", max_iter=6, tol=0.0, min_variance=1e-6, **prior)
+    fitted = model(6, **prior)
+    assert fitted.log_likelihood_ == pytest.approx(direct.log_likelihood, rel=1e-12)
+    for node in first.continuous_nodes:
+        np.testing.assert_allclose(fitted.network_.cpd(node).variance,
+                                   direct.network.cpd(node).variance, rtol=1e-10)
+    plain = model(6)
+    assert not np.allclose(plain.covars_, fitted.covars_, rtol=1e-3)  # the prior counts
+    with pytest.raises(BnemValueError, match="variance_scale"):
+        bnem.HiddenMarkovModel(2, emission="gaussian", variance_prior=1.0).fit(X, [120])
+
+
+def test_n_features_gives_every_symbol_a_column():
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 3, (150, 1))
+    hmm = _quiet_fit(bnem.HiddenMarkovModel(2, n_features=5, random_state=0), X, [150])
+    table = hmm.emissionprob_["x0"]
+    assert list(table.columns) == ["0", "1", "2", "3", "4"]
+    np.testing.assert_array_equal(table[["3", "4"]].to_numpy(), 0.0)  # never seen: ML 0
+    np.testing.assert_allclose(table.sum(axis=1), 1.0, rtol=1e-12)
+    assert hmm.score(np.array([[4]])) == -np.inf
+    # from the same start, the unseen symbols' zero columns change no iterate
+    emit = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    runs = []
+    for table, extra in ((emit, {}), (np.c_[emit, np.zeros((2, 2))], {"n_features": 5})):
+        model = bnem.HiddenMarkovModel(2, init_params="", max_iter=5, tol=0.0, **extra)
+        model.startprob_, model.transmat_ = np.array([0.5, 0.5]), np.array([[0.8, 0.2],
+                                                                            [0.4, 0.6]])
+        model.emissionprob_ = table
+        runs.append(_quiet_fit(model, X, [150]))
+    assert runs[1].log_likelihood_ == pytest.approx(runs[0].log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(runs[1].emissionprob_["x0"].to_numpy()[:, :3],
+                               runs[0].emissionprob_["x0"].to_numpy(), rtol=1e-10)
+    with pytest.raises(BnemValueError, match="holds symbol 2, at or above n_features=2"):
+        bnem.HiddenMarkovModel(2, n_features=2).fit(X)
+    with pytest.raises(BnemValueError, match="holds labels"):
+        bnem.HiddenMarkovModel(2, n_features=4).fit(np.array([["a"], ["b"]], dtype=object))
+    with pytest.raises(BnemValueError, match="counts the symbols of emission='categorical'"):
+        bnem.HiddenMarkovModel(2, emission="gaussian", n_features=3).fit(X.astype(float))

@@ -72,6 +72,16 @@ class HiddenMarkovModel(BaseEstimator):
         The floor of every Gaussian (conditional) variance, as :func:`bnem.fit`'s: a
         component that collapses onto a point is held there (and warned of). Raise it
         (hmmlearn's ``min_covar`` is 1e-3) to keep components from collapsing.
+    variance_prior, variance_scale : float, default 0
+        Gaussian emissions: a scaled inverse-chi-squared prior on every (conditional)
+        variance, ``variance_prior`` pseudo-observations of variance
+        ``variance_scale`` (MAP-EM, as :func:`bnem.fit`'s; 0: maximum likelihood).
+        hmmlearn's ``covars_prior`` and ``covars_weight`` play this part there.
+    n_features : int, optional
+        ``emission="categorical"`` with integer-coded symbols: the number of possible
+        symbols, ``0 .. n_features - 1``, as hmmlearn's ``CategoricalHMM``; symbols the
+        data never show get a column of ``emissionprob_`` too (default: ``0 .. max``
+        seen). A code at or above it is an error.
     covariance_type : {"diag", "full"}, default "diag"
         Gaussian emissions: independent columns given the state, or a full covariance
         per state (in the network, each column regressed on the earlier ones within
@@ -144,7 +154,9 @@ class HiddenMarkovModel(BaseEstimator):
                  step: Any = (0.7, 2.0), fading: float | None = None,
                  inference: str = "auto", covariance_type: str = "diag",
                  params: str | None = None, init_params: str | None = None,
-                 n_mix: int = 1, min_variance: float = 1e-6) -> None:
+                 n_mix: int = 1, min_variance: float = 1e-6,
+                 variance_prior: float = 0.0, variance_scale: float = 0.0,
+                 n_features: int | None = None) -> None:
         self.n_components = n_components
         self.emission = emission
         self.max_count = max_count
@@ -161,6 +173,9 @@ class HiddenMarkovModel(BaseEstimator):
         self.init_params = init_params
         self.n_mix = n_mix
         self.min_variance = min_variance
+        self.variance_prior = variance_prior
+        self.variance_scale = variance_scale
+        self.n_features = n_features
 
     def fit(self, X: Any, lengths: Any = None) -> "HiddenMarkovModel":
         """Fit by Baum-Welch; ``lengths`` as hmmlearn's (default: one sequence). A fit
@@ -189,6 +204,10 @@ class HiddenMarkovModel(BaseEstimator):
                                  "covariance_type='diag'")
         self._letters("init_params")
         self._letters("params")
+        if self.n_features is not None and self.emission != "categorical":
+            raise BnemValueError(f"n_features={self.n_features!r} counts the symbols of "
+                                 f"emission='categorical'; emission={self.emission!r} takes "
+                                 "its features from X's columns (leave n_features out)")
         return k
 
     def _fit(self, X: Any, lengths: Any) -> "HiddenMarkovModel":
@@ -202,7 +221,8 @@ class HiddenMarkovModel(BaseEstimator):
         # can have probability below the floating-point range
         init = "random-resp" if self.emission == "poisson" else None
         options = dict(seed=seed_of(self.random_state), n_init=self.n_init, tol=self.tol,
-                       max_iter=self.max_iter, init=init, min_variance=self.min_variance)
+                       max_iter=self.max_iter, init=init, min_variance=self.min_variance,
+                       variance_prior=self.variance_prior, variance_scale=self.variance_scale)
         self._chained = self._chain_for(sizes)
         wide = None if self._chained else sequence_rows(frame, lengths=sizes)
         net = self._network(k, 2 if wide is None else max(2, self._unrolled(wide)))
@@ -292,7 +312,9 @@ class HiddenMarkovModel(BaseEstimator):
         template = start if net is None else net._template
         report = online_update(self, self._padded(wide, template), None, start, init,
                                seed=seed_of(self.random_state), sum_out_barren=True,
-                               fixed=held, min_variance=self.min_variance)
+                               fixed=held, min_variance=self.min_variance,
+                               variance_prior=self.variance_prior,
+                               variance_scale=self.variance_scale)
         self.network_ = self._released(self.online_.network)
         self.log_likelihood_ = report.log_likelihood
         self.converged_, self.n_iter_ = False, self.online_.n_batches
@@ -308,6 +330,8 @@ class HiddenMarkovModel(BaseEstimator):
         if self.emission == "categorical":
             states = {c: _codes_or_labels(frame[c], c) for c in frame.columns}
             self._coded = {c for c in frame.columns if _is_codes(frame[c])}
+            if self.n_features is not None:
+                states = self._all_symbols(frame, states)
             if "e" not in self._letters("init_params"):
                 states = {c: self._symbols_given(c, v, {value_label(x) for x in
                                                         pd.unique(frame[c].dropna())})
@@ -443,6 +467,23 @@ class HiddenMarkovModel(BaseEstimator):
                                  "and covariances together (one CPD); give both 'm' and 'c' "
                                  "or neither")
         return value
+
+    def _all_symbols(self, frame: pd.DataFrame, states: dict) -> dict:
+        """``n_features`` symbols ``0 .. n_features - 1`` for every (integer-coded)
+        column."""
+        n = check_int(self.n_features, "n_features", minimum=1)
+        out = {}
+        for c, seen in states.items():
+            if c not in self._coded:
+                raise BnemValueError(f"n_features={n} gives the symbols as integer codes "
+                                     f"0 .. {n - 1}, but X's column {c!r} holds labels "
+                                     f"({seen[:3]}...); leave n_features out for labels")
+            top = int(pd.to_numeric(frame[c].dropna()).max()) if frame[c].notna().any() else -1
+            if top >= n:
+                raise BnemValueError(f"X's column {c!r} holds symbol {top}, at or above "
+                                     f"n_features={n} (symbols are 0 .. {n - 1})")
+            out[c] = [str(i) for i in range(n)]
+        return out
 
     def _symbols_given(self, column: str, seen: list, observed: set) -> list:
         """A column's symbols when ``emissionprob_`` is given (init_params without
