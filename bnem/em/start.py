@@ -21,7 +21,7 @@ def start_point(problem: Problem, rng: np.random.Generator) -> Parameters:
         return problem.constrain(Parameters(_random_resp(problem, rng)))
     table_init = "random" if opts.init in MIXTURE_INITS else opts.init
     theta = initial_theta(table_init, network, problem.maximizer, data.obs_counts, rng,
-                          opts.prior)
+                          opts.prior, _count_means(problem))
     if not network.is_hybrid:
         return problem.constrain(Parameters(theta))
     return problem.constrain(Parameters(theta, initial_gaussians(opts.init, data, rng,
@@ -38,3 +38,22 @@ def _random_resp(problem: Problem, rng: np.random.Generator) -> np.ndarray:
                              "these data have none. Use init='random' or 'complete-case'.")
     return random_resp_theta(network, problem.maximizer, data.distinct_rows(), latent, rng,
                              problem.options.prior)
+
+
+def _count_means(problem: Problem) -> dict[str, float]:
+    """The observed mean count of every Poisson node (a count above its ``max_count``
+    taken as ``max_count + 1``), for random starts near the data; one pass over the
+    distinct rows, only when the network has Poisson nodes."""
+    network = problem.data.compiled.network
+    forms = network.constraints.forms
+    nodes = [n for n, f in forms.items() if getattr(f, "kind", None) == "Poisson"]
+    if not nodes:
+        return {}
+    index = [network.discrete_index(n) for n in nodes]
+    totals, weights = np.zeros(len(nodes)), np.zeros(len(nodes))
+    for codes, w in problem.data.distinct_rows():
+        values = codes[:, index].astype(float)
+        seen = values >= 0
+        totals += np.where(seen, values, 0.0).T @ w
+        weights += seen.T.astype(float) @ w
+    return {n: float(t / c) for n, t, c in zip(nodes, totals, weights) if c > 0}

@@ -216,9 +216,7 @@ class HiddenMarkovModel(BaseEstimator):
         frame = self._frame(X, fitting=True)
         sizes = self._lengths(frame, lengths)
         self._observed = self._observed_states(frame)
-        # Poisson rates start from the data (random responsibilities, then an M-step):
-        # a random table would start every rate near max_count / 2, where small counts
-        # can have probability below the floating-point range
+        # Poisson rates start from the data (random responsibilities, then an M-step)
         init = "random-resp" if self.emission == "poisson" else None
         options = dict(seed=seed_of(self.random_state), n_init=self.n_init, tol=self.tol,
                        max_iter=self.max_iter, init=init, min_variance=self.min_variance,
