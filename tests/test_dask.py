@@ -262,3 +262,27 @@ def test_online_on_workers_weights_hand_off_and_errors(client, asia, table):
             client=client)
     with pytest.raises(BnemValueError, match="client= runs online EM's E-steps"):
         fit(asia, table, method="online", client=client)
+
+
+def test_online_on_workers_refuses_bad_input_and_leaves_nothing_held(client, asia, table):
+    import gc
+    import time
+
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(bnem.BnemError, match="online EM reads a Dask DataFrame"):
+        fit(asia, da.zeros((10, 3), chunks=5), method="online", client=client)
+    with pytest.raises(bnem.BnemError, match="sample_weight must name a column"):
+        fit(asia, dd.from_pandas(table, npartitions=3), method="online", client=client,
+            sample_weight=np.ones(len(table)))
+    bad = table.astype(object)
+    bad.loc[3500, "smoke"] = "often"
+    for _ in range(2):
+        with pytest.raises(bnem.DataError, match="often"):
+            fit(asia, dd.from_pandas(bad, npartitions=4), method="online", batch_rows=300,
+                max_passes=1, client=client)
+    gc.collect()
+    for _ in range(50):  # the scheduler forgets cancelled tasks asynchronously
+        if _scheduler_tasks(client) == 0:
+            break
+        time.sleep(0.1)
+    assert _scheduler_tasks(client) == 0

@@ -84,8 +84,12 @@ def test_restarts_resume_from_a_checkpoint_within_the_second_start(tmp_path):
         part = bnem.fit(net, df, n_init=3, checkpoint=ckpt, checkpoint_every=0,
                         history_path=live, callback=stop, **ONLINE)
         assert part.stopped
-        # stopped part-way through a later start: the finished first start is kept
-        assert part.best_restart == 0 and len(part.restarts) == 1
+        # stopped part-way through a later start: the finished first start is kept; the
+        # stopped one is listed (as batch EM lists its stopped restart), not compared
+        assert part.best_restart == 0 and len(part.restarts) == 2
+        assert np.isnan(part.restarts["objective"].iloc[1])
+        assert part.restarts["n_iter"].tolist() == [10, 7] and part.n_estep == 17
+        assert len(part.histories) == 17
         pd.testing.assert_frame_equal(_no_seconds(part.history),
                                       _no_seconds(full.histories[full.histories.restart == 0]
                                                   .drop(columns="restart")
@@ -174,3 +178,78 @@ def test_hand_off_with_restarts_starts_batch_em_from_the_kept_start():
                          max_iter=25, prior=1.0)
     np.testing.assert_allclose(both.network.flat_params(), batch.network.flat_params(),
                                rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("stop_at", [1, 10, 20, 30])
+def test_a_stop_on_a_start_s_last_batch_keeps_that_start(tmp_path, stop_at):
+    # batch 10, 20 and 30 end starts 1, 2 and 3 (2 passes of 5 batches each); batch 1
+    # is in the first pass (its weight not yet known)
+    net, df = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = bnem.fit(net, df, n_init=3, **ONLINE)
+        seen = {"n": 0}
+
+        def stop(progress):
+            seen["n"] += 1
+            return seen["n"] == stop_at
+
+        ckpt = tmp_path / "s.ckpt"
+        part = bnem.fit(net, df, n_init=3, callback=stop, checkpoint=ckpt, **ONLINE)
+        finished = stop_at // 10
+        assert len(part.restarts) == finished + (stop_at % 10 != 0)
+        if finished:
+            objectives = full.restarts["objective"].to_numpy()[:finished]
+            np.testing.assert_allclose(part.restarts["objective"].to_numpy()[:finished],
+                                       objectives, rtol=1e-12)
+            assert part.best_restart == int(np.argmax(objectives))
+        resumed = bnem.fit(net, df, n_init=3, checkpoint=ckpt, resume=ckpt, **ONLINE)
+    pd.testing.assert_frame_equal(_no_seconds(resumed.histories), _no_seconds(full.histories),
+                                  rtol=1e-10)
+    np.testing.assert_allclose(resumed.network.flat_params(), full.network.flat_params(),
+                               rtol=1e-10, atol=1e-14)
+
+
+def test_restart_and_hand_off_review_findings(tmp_path):
+    net, df = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(BnemValueError, match=r"n_init=3 \(each start reads the data\)"):
+            bnem.fit(net, iter([df.iloc[:1000], df.iloc[1000:]]),
+                     **dict(ONLINE, n_init=3, max_passes=1))
+        # the hand-off lists every online start; the kept one goes on in batch EM
+        live = tmp_path / "h.csv"
+        both = bnem.fit(net, df, n_init=3, history_path=live, **HAND_OFF)
+        assert len(both.restarts) == 3 and both.best_restart == int(
+            np.argmax(both.restarts["objective"]))
+        phases = both.histories.groupby("phase")["restart"].unique()
+        assert sorted(phases["online"]) == [0, 1, 2]
+        assert list(phases["batch"]) == [both.best_restart]
+        written = pd.read_csv(live)
+        assert len(written) == len(both.histories) and "restart" in written.columns
+        # the batch phase's seconds count from the fit's start: after every online start
+        online_end = both.histories.loc[both.histories.phase == "online", "seconds"]
+        batch_seconds = both.history.loc[both.history.phase == "batch", "seconds"]
+        starts_total = both.histories[both.histories.phase == "online"].groupby(
+            "restart")["seconds"].max().sum()
+        assert batch_seconds.min() >= starts_total * (1 - 1e-9) >= online_end.max() * 0.999
+        # a batch-phase checkpoint of the hand-off refuses other online options
+        ckpt = tmp_path / "b.ckpt"
+        seen = {"n": 0}
+
+        def stop(progress):
+            seen["n"] += 1
+            return seen["n"] == 34  # 30 online batches, then the batch phase
+
+        bnem.fit(net, df, n_init=3, checkpoint=ckpt, checkpoint_every=0, callback=stop,
+                 **HAND_OFF)
+        assert "online_phase" in json.loads(str(np.load(ckpt)["meta"]))
+        for other in ({"n_init": 2}, {"step": (0.9, 1.0)}, {"batch_rows": 500}):
+            with pytest.raises(BnemValueError, match="with other options"):
+                bnem.fit(net, df, resume=ckpt, **{**HAND_OFF, "n_init": 3, **other})
+        with pytest.raises(BnemValueError, match="batch phase of method='online-then-batch'"):
+            bnem.fit(net, df, resume=ckpt, **dict(ONLINE, n_init=3))
+        resumed = bnem.fit(net, df, n_init=3, resume=ckpt, **HAND_OFF)
+    pd.testing.assert_frame_equal(_no_seconds(resumed.histories), _no_seconds(both.histories),
+                                  rtol=1e-10)
+    assert resumed.seconds >= resumed.history["seconds"].iloc[-1] * 0.999

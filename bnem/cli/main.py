@@ -550,7 +550,7 @@ def _report_fit(args, res, write) -> int:
     write(res.network, args.output)
     history = res.history
     last = len(res.restarts) - 1  # the restart Ctrl-C stopped
-    best = int(res.restarts["objective"].to_numpy().argmax())
+    best = int(res.best_restart)
     if res.interrupted and best == last:  # the trace says where it was stopped
         history = history.assign(status=[""] * (len(history) - 1) + ["interrupted"])
     if args.history:

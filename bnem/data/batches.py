@@ -3,7 +3,8 @@
 Online EM (:mod:`bnem.em.online`) reads its data as mini-batches of ``rows`` rows: a
 DataFrame is sliced, a list or iterator of DataFrames and data files (CSV, Parquet)
 are read part by part and cut or joined into batches, a Dask DataFrame is computed one
-partition at a time on its cluster and brought here. Batches follow the rows' order
+partition at a time and brought here (on a dask.distributed cluster, online EM cuts the
+same batches without bringing the rows here: :class:`bnem.em.distributed.RemoteBatches`). Batches follow the rows' order
 and do not depend on how the source is split into parts, so the same rows give the
 same batches from a DataFrame, files or Dask. Every part's columns are checked
 against the first part's.

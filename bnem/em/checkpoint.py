@@ -88,7 +88,7 @@ def network_fingerprint(network: BayesianNetwork) -> str:
 def recorded_options(saved: dict) -> dict:
     """A checkpoint's options, an option it does not name (one added since it was
     written) taken at its default."""
-    defaults = {o.name: o.default for o in OPTIONS}
+    defaults = {o.name: _recorded(o.default) for o in OPTIONS}
     return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
 
@@ -97,11 +97,23 @@ def options_record(opts: FitOptions) -> dict:
     return _options(opts)
 
 
+def _recorded(value: Any) -> Any:
+    """An option's value as a checkpoint records it: a tuple of numbers (online EM's
+    ``step=(alpha, t0)``) as a list of floats, as JSON gives it back."""
+    if isinstance(value, tuple) and value and \
+            all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+        return [float(x) for x in value]
+    return value
+
+
 def _options(opts: FitOptions) -> dict:
     out = {}
     for name in opts.__dataclass_fields__:
         value = getattr(opts, name)
-        if name not in IGNORED and (value is None or isinstance(value, (int, float, str, bool))):
+        if name in IGNORED:
+            continue
+        value = _recorded(value)
+        if value is None or isinstance(value, (int, float, str, bool, list)):
             out[name] = value
     return out
 

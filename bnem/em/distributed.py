@@ -327,46 +327,51 @@ class RemoteBatches:
     :func:`bnem.data.batches.batches` cuts), whose rows stay on the workers: a batch is
     a list of pieces of partitions, and its E-step runs on a worker (a batch across two
     partitions is joined there); only the statistics reach this process. Each partition
-    is computed once per pass, the next one while the current one is learned."""
+    is computed once per pass, the next one while the current one is learned, and let
+    go once its batches are learned."""
 
     def __init__(self, client: Any, data: Any, rows: int) -> None:
         self.client, self.data, self.rows = client, data, rows
         self._network: Any = None
+        self._parts: dict[int, Any] = {}   # partitions computed or being computed
+        self._pieces: list[Piece] = []     # the batch being gathered
 
     def __iter__(self) -> Iterator[tuple[str, list[Piece], int]]:
         parts = self.data.to_delayed()
-        futures: dict[int, Any] = {}
 
         def part(k: int) -> Any:
-            if k not in futures:
-                futures[k] = self.client.compute(parts[k])
-            return futures[k]
+            if k not in self._parts:
+                self._parts[k] = self.client.compute(parts[k])
+            return self._parts[k]
 
-        held: list[Piece] = []
         n_held = done = 0
         for k in range(len(parts)):
             future = part(k)
             if k + 1 < len(parts):
                 part(k + 1)  # read ahead while this one is learned
-            n = int(self.client.submit(len, future, pure=False).result())
+            size = self.client.submit(len, future, pure=False)
+            n = int(size.result())
+            size.release()
             start = 0
             while start < n:
                 take = min(self.rows - n_held, n - start)
-                held.append((future, start, start + take))
+                self._pieces.append((future, start, start + take))
                 n_held, start = n_held + take, start + take
                 if n_held == self.rows:
-                    yield f"rows {done + 1}-{done + n_held}", held, n_held
-                    done, held, n_held = done + n_held, [], 0
-            del futures[k]  # (its pieces still hold it while they are used)
-        if held:
-            yield f"rows {done + 1}-{done + n_held}", held, n_held
+                    batch, self._pieces = self._pieces, []
+                    yield f"rows {done + 1}-{done + n_held}", batch, n_held
+                    done, n_held = done + n_held, 0
+            del self._parts[k]  # (a piece of it in the next batch still holds it)
+        if self._pieces:
+            batch, self._pieces = self._pieces, []
+            yield f"rows {done + 1}-{done + n_held}", batch, n_held
         elif done == 0:
             raise DataError("the data have no rows; expected at least one")
 
     def frame(self, pieces: list[Piece]) -> pd.DataFrame:
         """The batch's rows, brought here (the first batch of a start: its start is drawn
         from them)."""
-        return self.client.submit(_joined, pieces, pure=False).result()
+        return self._result(self.client.submit(_joined, pieces, pure=False), pieces)
 
     def stats(self, planned: CompiledNetwork, pieces: list[Piece], params: Parameters,
               hard: bool, budget: MemoryBudget, barren: bool, weight_column: str | None,
@@ -374,14 +379,29 @@ class RemoteBatches:
         """The batch's E-step on a worker: its statistics and latent nodes."""
         if self._network is None or self._network[0] is not planned:
             self._network = (planned, self.client.submit(_held, planned, pure=False))
-        return self.client.submit(_online_stats, self._network[1], pieces, params, hard,
-                                  budget, barren, weight_column, columns, label,
-                                  pure=False).result()
+        return self._result(self.client.submit(
+            _online_stats, self._network[1], pieces, params, hard, budget, barren,
+            weight_column, columns, label, pure=False), pieces)
+
+    def _result(self, future: Any, pieces: list[Piece]) -> Any:
+        """``future``'s result; on an error, the batch's partitions are cancelled too (a
+        held error's traceback would otherwise keep them pinned on the cluster)."""
+        try:
+            return future.result()
+        except BaseException:
+            self.client.cancel([future] + [f for f, _, _ in pieces])
+            raise
+        finally:
+            future.release()
 
     def close(self) -> None:
+        """Cancel what this pass still holds on the cluster (partitions, the plan)."""
+        held = list(self._parts.values()) + [f for f, _, _ in self._pieces]
         if self._network is not None:
-            self.client.cancel([self._network[1]])
-            self._network = None
+            held.append(self._network[1])
+        if held:
+            self.client.cancel(held)
+        self._parts, self._pieces, self._network = {}, [], None
 
 
 def _joined(pieces: list[Piece]) -> pd.DataFrame:

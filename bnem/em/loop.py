@@ -225,8 +225,7 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
             handed = handed_over(opts.resume, network, opts) \
                 if opts.method == "online-then-batch" and opts.resume is not None else None
             if handed is not None:  # the checkpoint is of the batch phase
-                return _hand_off(handed, data, opts, time.perf_counter() - handed.seconds,
-                                 resume=True)
+                return _hand_off(handed, data, opts, resume=True)
             with graceful_interrupt() as interrupt:
                 t0 = time.perf_counter()
                 result, learner = fit_online(network, data, opts, interrupt, t0)
@@ -236,7 +235,7 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
                 learner.statistics.weight, result.interrupted, False, interrupt.reason)
             if opts.method == "online" or result.stopped:
                 return result
-            return _hand_off(result, data, opts, t0)
+            return _hand_off(result, data, opts)
     with output_locks({"history_path": opts.history_path, "checkpoint": opts.checkpoint}):
         # (the body stays in fit itself: the warnings' stacklevel names the caller)
         rng = opts.rng()
@@ -269,35 +268,43 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         return result
 
 
-def _hand_off(online: FitResult, data: Any, opts: FitOptions, t0: float,
-              resume: bool = False) -> FitResult:
-    """``method="online-then-batch"``: batch EM from the online result to convergence;
-    the history holds both phases (a ``phase`` column). With ``checkpoint=``, the batch
-    phase's checkpoints carry the online phase too (``resume``: go on from one)."""
+def _hand_off(online: FitResult, data: Any, opts: FitOptions, resume: bool = False
+              ) -> FitResult:
+    """``method="online-then-batch"``: batch EM from the online result (its kept start)
+    to convergence. The history holds both phases (a ``phase`` column; the batch
+    phase's ``seconds`` count from the fit's beginning, every online start included);
+    ``restarts`` and ``histories`` list the online starts, the kept one's row in
+    ``histories`` followed by the batch phase. With ``checkpoint=``, the batch phase's
+    checkpoints carry the online phase too (``resume``: go on from one)."""
     given = {o.name: getattr(opts, o.name) for o in OPTIONS}
     given.update(method="batch", init="network", n_init=1, fixed=(), noisy_or=(), poisson=(),
                  history_path=None, resume=opts.resume if resume else None)
     if opts.max_time is not None:  # what is left of it
-        given["max_time"] = max(opts.max_time - (time.perf_counter() - t0), 0.0)
+        given["max_time"] = max(opts.max_time - online.seconds, 0.0)
     if opts.chunk_rows is not None:
         given["chunk_rows"] = opts.chunk_rows
-    token = EARLIER_PHASE.set(online_phase_record(online)) if opts.checkpoint else None
+    token = EARLIER_PHASE.set(online_phase_record(online, opts)) if opts.checkpoint else None
     try:  # the batch phase's warnings, at the user's call to fit
         batch = warnings_reissued(3, fit, online.network, data, **given)
     finally:
         if token is not None:
             EARLIER_PHASE.reset(token)
-    elapsed = float(online.history["seconds"].iloc[-1])
-    later = batch.history.assign(seconds=batch.history["seconds"] + elapsed, phase="batch")
+    later = batch.history.assign(seconds=batch.history["seconds"] + online.seconds,
+                                 phase="batch")
+    ints = ("restart", "pass", "batch", "rows", "iteration", "n_estep")
     history = pd.concat([online.history.assign(phase="online"), later], ignore_index=True)
-    history = history.astype({c: "Int64" for c in ("pass", "batch", "rows", "iteration",
-                                                   "n_estep") if c in history})
+    history = history.astype({c: "Int64" for c in ints if c in history})
+    kept = online.best_restart
+    histories = pd.concat([online.histories.assign(phase="online"),
+                           later.assign(restart=kept)], ignore_index=True)
+    histories = histories.astype({c: "Int64" for c in ints if c in histories})
     if opts.history_path is not None:  # the live file held the online phase: now both
         with atomic_open(opts.history_path, "w", encoding="utf-8", newline="") as handle:
-            history.to_csv(handle, index=False)
-    return dataclasses.replace(batch, history=history, seconds=time.perf_counter() - t0,
+            (histories if opts.n_init > 1 else history).to_csv(handle, index=False)
+    return dataclasses.replace(batch, history=history, seconds=online.seconds + batch.seconds,
                                n_estep=online.n_estep + batch.n_estep,
-                               method="online-then-batch")
+                               method="online-then-batch", restarts=online.restarts,
+                               histories=histories, best_restart=kept)
 
 
 def _restarts_with_checkpoints(problem: Problem, rng: np.random.Generator, t0: float,

@@ -37,7 +37,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -377,9 +377,12 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
     """``bnem.fit(..., method="online")``: ``opts.max_passes`` passes of stepwise EM
     over ``data`` in batches of ``opts.batch_rows`` rows, from each of ``opts.n_init``
     starts; the start with the highest log-likelihood over its last pass (the sum of
-    its batches' log-likelihoods, each before its update) is kept.
+    its batches' log-likelihoods, each before its update) is kept. A start stopped
+    part-way (``callback``, ``max_time``, a signal) is listed but not compared: its
+    last pass is incomplete.
 
-    Returns the result and the kept start's learner."""
+    Returns the result (its ``seconds``: the whole fit's, checkpointed runs included)
+    and the kept start's learner."""
     _check_online(data, opts)
     warn_schedule(opts.step, stacklevel=4)
     learner = OnlineEM.from_options(network, opts)
@@ -400,74 +403,90 @@ def fit_online(network: BayesianNetwork, data: Any, opts: FitOptions,
     live = LiveCSV(opts.history_path, (["restart"] if several else []) + ONLINE_COLUMNS,
                    [x for k, r in enumerate(starts) for x in labelled(k, r["rows"])]
                    + labelled(at.start, at.rows)) if opts.history_path else None
-    run = _StartRun(learner, at)
+    run = _StartRun(learner, at, t0)
     try:
         for start in range(at.start, opts.n_init):
             if start != at.start:  # a new start, drawn from the same random stream
                 learner = learner.fresh()
-                run = _StartRun(learner, online_checkpoint.Position(start=start,
-                                                                    starts=starts))
-            run.go(data, opts, t0, interrupt, saver, best, _writer(live, labelled, start))
-            if run.stopped:
-                break
-            starts.append({"objective": float(sum(run.pass_ll)), "n_batches":
-                           learner.n_batches, "n_rows": run.n_rows, "rows": run.rows})
+                run = _StartRun(learner, online_checkpoint.Position(start=start), t0)
+            run.go(data, opts, t0, interrupt, saver, best, starts,
+                   _writer(live, labelled, start))
+            if not run.complete:
+                break  # stopped part-way through this start
+            starts.append(run.record())
             if best is None or starts[-1]["objective"] > \
                     max(r["objective"] for r in starts[:-1]):
                 best = learner
+            if run.stopped:  # (on this start's last batch)
+                break
             if saver is not None and start + 1 < opts.n_init:  # the next start, unbegun
                 saver.save(learner.fresh(), online_checkpoint.Position(
-                    start=start + 1, starts=starts, seconds=time.perf_counter() - t0),
+                    start=start + 1, starts=list(starts), seconds=time.perf_counter() - t0),
                     best, force=True)
     finally:
         if live is not None:
             live.close()
     if saver is not None and learner.params is not None:  # where it ended
-        if run.stopped:
-            current = run.position(t0)
-        else:  # finished: resuming it gives the result at once
-            starts.pop()
-            current = dataclasses.replace(run.position(t0), pass_index=opts.max_passes,
-                                          batches_done=0, seen=0.0)
-        saver.save(learner, current, best if current.start > 0 else None, force=True)
-        if not run.stopped:
-            starts.append({"objective": float(sum(run.pass_ll)),
-                           "n_batches": learner.n_batches, "n_rows": run.n_rows,
-                           "rows": run.rows})
-    starts_shown: list[dict[str, Any]]
-    if not starts:  # stopped during the first start: what it has learned so far
-        starts_shown = [{"objective": float(sum(run.pass_ll)), "n_batches": learner.n_batches,
-                         "n_rows": run.n_rows, "rows": run.rows}]
-        kept, chosen = 0, learner
-    else:
-        starts_shown = starts
+        if len(starts) == opts.n_init:  # finished: resuming it gives the result at once
+            current = dataclasses.replace(run.position(t0, starts[:-1]),
+                                          pass_index=opts.max_passes, batches_done=0,
+                                          seen=0.0)
+            saver.save(learner, current, best if current.start > 0 else None, force=True)
+        elif not run.complete:  # stopped part-way through a start
+            saver.save(learner, run.position(t0, starts), best, force=True)
+        else:  # stopped at the end of a start: the next one, unbegun
+            saver.save(learner.fresh(), online_checkpoint.Position(
+                start=len(starts), starts=list(starts), seconds=time.perf_counter() - t0),
+                best, force=True)
+    listed = list(starts)
+    if not run.complete:
+        listed.append(run.record())
+    if starts:
         kept = int(np.argmax([r["objective"] for r in starts]))
         chosen = best if best is not None else learner
-    record = starts_shown[kept]
+    else:  # stopped during the first start: what it has learned so far
+        kept, chosen = 0, learner
+    if not run.complete and starts:  # not comparable: its last pass is incomplete
+        listed[-1] = dict(listed[-1], objective=math.nan)
+    record = listed[kept]
     history = _online_history(record["rows"])
-    histories = _online_history([r for k, x in enumerate(starts_shown) for r in
+    histories = _online_history([r for k, x in enumerate(listed) for r in
                                  labelled(k, x["rows"])] if several else record["rows"],
                                 several)
     if not several:
         histories.insert(0, "restart", 0)
-    total_batches = sum(int(r["n_batches"]) for r in starts_shown) + \
-        (learner.n_batches if run.stopped and starts else 0)
     result = FitResult(chosen.network, history, record["objective"], int(record["n_batches"]),
                        False, int(record["n_rows"]), time.perf_counter() - t0,
                        restarts=pd.DataFrame({
-                           "restart": np.arange(len(starts_shown)),
-                           "log_likelihood": [r["objective"] for r in starts_shown],
-                           "objective": [r["objective"] for r in starts_shown],
-                           "n_iter": [int(r["n_batches"]) for r in starts_shown],
-                           "converged": [False] * len(starts_shown)}),
-                       n_estep=total_batches, interrupted=interrupt.requested,
+                           "restart": np.arange(len(listed)),
+                           "log_likelihood": [r["objective"] for r in listed],
+                           "objective": [r["objective"] for r in listed],
+                           "n_iter": [int(r["n_batches"]) for r in listed],
+                           "converged": [False] * len(listed)}),
+                       n_estep=sum(int(r["n_batches"]) for r in listed),
+                       interrupted=interrupt.requested,
                        stop_signal=interrupt.signal if interrupt.requested else None,
                        method="online", stopped=run.stopped, histories=histories,
                        best_restart=kept)
     if run.timed_out:
         warnings.warn(f"online EM stopped at max_time={opts.max_time:g} s after batch "
-                      f"{learner.n_batches}", ConvergenceWarning, stacklevel=4)
+                      f"{learner.n_batches}" + (f" of start {run.at.start + 1}" if several
+                                                else ""),
+                      ConvergenceWarning, stacklevel=4)
     return result, chosen
+
+
+def _with_last(items: Any) -> Iterator[tuple[Any, bool]]:
+    """``(item, whether it is the last)``, one item read ahead."""
+    it = iter(items)
+    try:
+        held = next(it)
+    except StopIteration:
+        return
+    for item in it:
+        yield held, False
+        held = item
+    yield held, True
 
 
 def _writer(live: LiveCSV | None, labelled: Callable[[int, list], list[list]],
@@ -486,9 +505,11 @@ def _online_history(rows: list, several: bool = False) -> pd.DataFrame:
 
 class _StartRun:
     """One start's passes over the data, from a position (a checkpoint's, or the
-    start's beginning)."""
+    start's beginning). Its history's ``seconds`` count from the start's beginning (as
+    batch EM's restarts' do); ``max_time`` bounds the whole fit's."""
 
-    def __init__(self, learner: OnlineEM, at: "online_checkpoint.Position") -> None:
+    def __init__(self, learner: OnlineEM, at: "online_checkpoint.Position",
+                 t0: float) -> None:
         self.learner, self.at = learner, at
         self.rows: list[tuple] = list(at.rows)
         self.pass_weight: float | None = at.pass_weight
@@ -496,17 +517,28 @@ class _StartRun:
         self.n_rows = at.n_rows
         self.p, self.done, self.seen = at.pass_index, at.batches_done, at.seen
         self.stopped = self.timed_out = False
+        self.complete = False   # every pass of the start learned
+        # the first start's clock is the fit's; a later one's starts with it (on a
+        # resume: back by the seconds its history had reached)
+        self.begun = t0 if at.start == 0 else \
+            time.perf_counter() - (float(at.rows[-1][6]) if at.rows else 0.0)
 
-    def position(self, t0: float) -> "online_checkpoint.Position":
+    def record(self) -> dict[str, Any]:
+        """The start as the fit lists it."""
+        return {"objective": float(sum(self.pass_ll)), "n_batches": self.learner.n_batches,
+                "n_rows": self.n_rows, "rows": self.rows}
+
+    def position(self, t0: float, starts: list) -> "online_checkpoint.Position":
+        """Where the start stands (``starts``: the finished ones before it)."""
         return online_checkpoint.Position(self.p, self.done, self.pass_weight, self.seen,
                                           self.n_rows, list(self.pass_ll), list(self.rows),
                                           time.perf_counter() - t0, self.at.start,
-                                          list(self.at.starts))
+                                          list(starts))
 
     def go(self, data: Any, opts: FitOptions, t0: float, interrupt: InterruptFlag,
            saver: "online_checkpoint.OnlineCheckpointer | None", best: OnlineEM | None,
-           write: Callable[[tuple], None] | None) -> None:
-        at, learner = self.at, self.learner
+           starts: list, write: Callable[[tuple], None] | None) -> None:
+        learner = self.learner
         variables = list(learner._template.variables.values())
         weight_column = opts.sample_weight if isinstance(opts.sample_weight, str) else None
         cluster = None
@@ -515,7 +547,7 @@ class _StartRun:
             client = cluster_client(opts.client)
             cluster = RemoteBatches(client, data, opts.batch_rows) if client else None
         try:
-            self._passes(data, opts, t0, interrupt, saver, best, write, variables,
+            self._passes(data, opts, t0, interrupt, saver, best, starts, write, variables,
                          weight_column, cluster)
         finally:
             if cluster is not None:
@@ -523,7 +555,7 @@ class _StartRun:
 
     def _passes(self, data: Any, opts: FitOptions, t0: float, interrupt: InterruptFlag,
                 saver: "online_checkpoint.OnlineCheckpointer | None", best: OnlineEM | None,
-                write: Callable[[tuple], None] | None, variables: list,
+                starts: list, write: Callable[[tuple], None] | None, variables: list,
                 weight_column: str | None, cluster: Any) -> None:
         at, learner = self.at, self.learner
         for p in range(at.pass_index, opts.max_passes):
@@ -534,7 +566,7 @@ class _StartRun:
             self.done = skip
             source = cluster if cluster is not None else \
                 batches(data, opts.batch_rows, variables, opts.sample_weight)
-            for k, (label, frame, w) in enumerate(source):
+            for k, ((label, frame, w), last) in enumerate(_with_last(source)):
                 if k < skip:
                     continue  # learned before the checkpoint
                 if cluster is not None:  # (frame: the batch's pieces; w: its rows)
@@ -547,7 +579,8 @@ class _StartRun:
                 self.n_rows += report.rows
                 self.done += 1
                 self.pass_ll.append(report.log_likelihood)
-                seconds = time.perf_counter() - t0
+                now = time.perf_counter()
+                seconds, elapsed = now - self.begun, now - t0
                 per_row = report.log_likelihood / report.weight if report.weight else math.nan
                 row = (p + 1, report.batch + 1, report.rows, report.log_likelihood, per_row,
                        report.step_size, seconds)
@@ -555,25 +588,28 @@ class _StartRun:
                 if write is not None:
                     write(row)
                 if saver is not None:
-                    saver.save(learner, self.position(t0), best)
+                    saver.save(learner, self.position(t0, starts), best)
                 logger.info("start %d pass %d batch %d (%s): log-likelihood %.6f per row, "
                             "step %.4g", at.start + 1, p + 1, report.batch + 1, label, row[4],
                             report.step_size)
                 progress = Progress(at.start, report.batch + 1, report.log_likelihood,
                                     report.log_likelihood, math.nan, seconds,
-                                    learner.n_batches, "online")
+                                    learner.n_batches, "online", elapsed)
                 if opts.callback is not None and opts.callback(progress):
                     self.stopped = True
                 if interrupt.requested:
                     self.stopped = True
-                if opts.max_time is not None and seconds >= opts.max_time:
+                if opts.max_time is not None and elapsed >= opts.max_time:
                     self.stopped = self.timed_out = True
                 if self.stopped:
+                    self.complete = last and p == opts.max_passes - 1
                     return
             self.pass_weight = self.pass_weight or self.seen
             if saver is not None and p + 1 < opts.max_passes:  # the next pass, from its start
                 self.p, self.done, self.seen, self.pass_ll, self.n_rows = p + 1, 0, 0.0, [], 0
-                saver.save(learner, self.position(t0), best, force=True)
+                saver.save(learner, self.position(t0, starts), best, force=True)
+        self.complete = True
+
 
 
 def outcome_of(learner: OnlineEM, opts: FitOptions) -> RunOutcome:
@@ -595,10 +631,21 @@ def _check_online(data: Any, opts: FitOptions) -> None:
                              f"batch; the data here are a {type(data).__name__}. Pass a Dask "
                              "DataFrame (e.g. dask.dataframe.read_parquet(...)), or drop "
                              "client=")
-    if (opts.max_passes > 1 or opts.method == "online-then-batch") and source.once:
-        why = f"max_passes={opts.max_passes}" if opts.method == "online" else \
+    if source.kind is Kind.DASK:
+        if not hasattr(data, "columns") or not hasattr(data, "get_partition"):
+            raise BnemTypeError(f"online EM reads a Dask DataFrame, got a "
+                                f"{type(data).__module__.split('.')[0]} "
+                                f"{type(data).__name__}; make it a DataFrame first (e.g. "
+                                "dask.dataframe.from_dask_array(x, columns=[...]))")
+        if opts.sample_weight is not None and not isinstance(opts.sample_weight, str):
+            raise BnemTypeError("with a Dask DataFrame, sample_weight must name a column of "
+                                f"it, got {type(opts.sample_weight).__name__}")
+    if (opts.max_passes > 1 or opts.n_init > 1 or opts.method == "online-then-batch") \
+            and source.once:
+        why = f"max_passes={opts.max_passes}" if opts.max_passes > 1 else \
+            f"n_init={opts.n_init} (each start reads the data)" if opts.n_init > 1 else \
             "method='online-then-batch' (its batch phase reads the data again)"
         raise BnemValueError(f"{why} needs data that can be read again, but an iterator "
                              "can be read once: pass a list of DataFrames, files or a "
-                             "DataFrame" + (", or use max_passes=1" if opts.method == "online"
-                                            else ""))
+                             "DataFrame" + (", or use max_passes=1 and n_init=1"
+                                            if opts.method == "online" else ""))

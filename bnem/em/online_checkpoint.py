@@ -148,8 +148,10 @@ def load(path: Any, learner: Any, network: BayesianNetwork,
     meta, arrays = read_archive(name)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         kind = meta.get("format") if isinstance(meta, dict) else None
-        hint = " (it is a batch EM checkpoint: resume it with method='batch')" \
-            if kind == "bnem-checkpoint" else ""
+        hint = "" if kind != "bnem-checkpoint" else \
+            " (it is a checkpoint of the batch phase of method='online-then-batch': resume " \
+            "it with that method)" if "online_phase" in meta else \
+            " (it is a batch EM checkpoint: resume it with method='batch')"
         raise BnemValueError(f"{name!r} is not a checkpoint of online EM{hint}")
     if meta.get("version") != VERSION:
         raise BnemValueError(f"{name!r}: online checkpoint version {meta.get('version')!r}, "
@@ -192,20 +194,32 @@ def load(path: Any, learner: Any, network: BayesianNetwork,
     return position, best
 
 
-def online_phase_record(online: Any) -> tuple[dict, dict[str, np.ndarray]]:
-    """A finished online phase of ``method="online-then-batch"`` (a ``FitResult``) as
-    the metadata and arrays the batch phase's checkpoints carry."""
+def online_phase_record(online: Any, opts: FitOptions) -> tuple[dict, dict[str, np.ndarray]]:
+    """A finished online phase of ``method="online-then-batch"`` (a ``FitResult``) and
+    the fit's options, as the metadata and arrays the batch phase's checkpoints carry."""
     arrays: dict[str, np.ndarray] = {}
     params = Parameters.of(online.network)
     for name, block in params.blocks.items():
         arrays.update(BY_NAME[name].arrays(block, "online_phase"))
-    history = online.history
-    meta = {"families": list(params.blocks), "columns": [str(c) for c in history.columns],
-            "rows": [[_plain(v) for v in row] for row in history.itertuples(index=False)],
+    meta = {"families": list(params.blocks), "options": options_record(opts),
+            "history": _frame_record(online.history),
+            "histories": _frame_record(online.histories),
+            "restarts": _frame_record(online.restarts), "best_restart": int(online.best_restart),
             "log_likelihood": float(online.log_likelihood), "n_iter": int(online.n_iter),
             "n_rows": int(online.n_rows), "n_estep": int(online.n_estep),
-            "seconds": float(history["seconds"].iloc[-1]) if len(history) else 0.0}
+            "seconds": float(online.seconds)}
     return meta, arrays
+
+
+def _frame_record(frame: pd.DataFrame) -> dict:
+    return {"columns": [str(c) for c in frame.columns],
+            "rows": [[_plain(v) for v in row] for row in frame.itertuples(index=False)]}
+
+
+def _frame(record: dict) -> pd.DataFrame:
+    frame = pd.DataFrame(record["rows"], columns=record["columns"])
+    ints = ("restart", "pass", "batch", "rows", "n_iter")
+    return frame.astype({c: "int64" for c in ints if c in frame.columns})
 
 
 def _plain(value: Any) -> Any:
@@ -220,7 +234,8 @@ def handed_over(path: Any, network: BayesianNetwork, opts: FitOptions) -> Any:
     Raises
     ------
     BnemValueError
-        The file is a checkpoint of a plain batch fit, or its online phase is damaged.
+        The file is a checkpoint of a plain batch fit, it was written with other
+        options, or its online phase is damaged.
     """
     name = os.fspath(path)
     if not os.path.isfile(name):
@@ -232,15 +247,23 @@ def handed_over(path: Any, network: BayesianNetwork, opts: FitOptions) -> Any:
         raise BnemValueError(f"{name!r} is a checkpoint of batch EM, not of "
                              "method='online-then-batch': resume it with method='batch'")
     record = meta["online_phase"]
+    saved = recorded_options(record.get("options", {}))
+    differ = {k: (v, saved.get(k)) for k, v in options_record(opts).items()
+              if saved.get(k) != v}
+    if differ:
+        raise BnemValueError(f"cannot resume from {name!r} with other options: "
+                             + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
+                                         for k, (new, old) in differ.items()))
     try:
         params = Parameters(blocks={f: BY_NAME[f].from_arrays(arrays, "online_phase", network)
                                     for f in record["families"]})
-        history = pd.DataFrame(record["rows"], columns=record["columns"]).astype(
-            {c: "int64" for c in ("pass", "batch", "rows") if c in record["columns"]})
-        return FitResult(params.to_network(network), history, float(record["log_likelihood"]),
-                         int(record["n_iter"]), False, int(record["n_rows"]),
-                         float(record["seconds"]), n_estep=int(record["n_estep"]),
-                         method="online")
+        return FitResult(params.to_network(network), _frame(record["history"]),
+                         float(record["log_likelihood"]), int(record["n_iter"]), False,
+                         int(record["n_rows"]), float(record["seconds"]),
+                         restarts=_frame(record["restarts"]),
+                         n_estep=int(record["n_estep"]), method="online",
+                         histories=_frame(record["histories"]),
+                         best_restart=int(record["best_restart"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise BnemValueError(f"cannot resume from {name!r}: its online phase is damaged "
                              f"({type(exc).__name__}: {str(exc)[:80]})") from None
