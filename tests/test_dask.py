@@ -157,10 +157,19 @@ def _scheduler_tasks(client):
     return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
 
 
-def test_a_failed_fit_leaves_nothing_on_the_cluster(client, asia, table):
+def _assert_nothing_held(client):
     import gc
     import time
 
+    gc.collect()
+    for _ in range(50):  # the scheduler forgets cancelled tasks asynchronously
+        if _scheduler_tasks(client) == 0:
+            break
+        time.sleep(0.1)
+    assert _scheduler_tasks(client) == 0
+
+
+def test_a_failed_fit_leaves_nothing_on_the_cluster(client, asia, table):
     bad = table.astype(object)
     bad.loc[10, "smoke"] = "often"
     with pytest.raises(bnem.DataError):
@@ -169,12 +178,7 @@ def test_a_failed_fit_leaves_nothing_on_the_cluster(client, asia, table):
     with pytest.raises(bnem.ImpossibleRowError, match="Dask partition"):
         bnem.fit(net, dd.from_pandas(pd.DataFrame({"a": ["x", "y"] * 20}), npartitions=3),
                  init="network")
-    gc.collect()
-    for _ in range(50):  # the scheduler forgets cancelled tasks asynchronously
-        if _scheduler_tasks(client) == 0:
-            break
-        time.sleep(0.1)
-    assert _scheduler_tasks(client) == 0
+    _assert_nothing_held(client)
 
 
 def test_scores_on_dask(client, asia, table):
@@ -265,9 +269,6 @@ def test_online_on_workers_weights_hand_off_and_errors(client, asia, table):
 
 
 def test_online_on_workers_refuses_bad_input_and_leaves_nothing_held(client, asia, table):
-    import gc
-    import time
-
     da = pytest.importorskip("dask.array")
     with pytest.raises(bnem.BnemError, match="online EM reads a Dask DataFrame"):
         fit(asia, da.zeros((10, 3), chunks=5), method="online", client=client)
@@ -280,9 +281,4 @@ def test_online_on_workers_refuses_bad_input_and_leaves_nothing_held(client, asi
         with pytest.raises(bnem.DataError, match="often"):
             fit(asia, dd.from_pandas(bad, npartitions=4), method="online", batch_rows=300,
                 max_passes=1, client=client)
-    gc.collect()
-    for _ in range(50):  # the scheduler forgets cancelled tasks asynchronously
-        if _scheduler_tasks(client) == 0:
-            break
-        time.sleep(0.1)
-    assert _scheduler_tasks(client) == 0
+    _assert_nothing_held(client)

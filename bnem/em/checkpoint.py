@@ -92,6 +92,18 @@ def recorded_options(saved: dict) -> dict:
     return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
 
+def same_options(name: str, saved: dict, opts: FitOptions, hint: str = "") -> None:
+    """Refuse to resume the checkpoint ``name`` (its recorded options ``saved``) with
+    other options, naming each that differs."""
+    recorded = recorded_options(saved)
+    differ = {k: (v, recorded.get(k)) for k, v in _options(opts).items()
+              if recorded.get(k) != v}
+    if differ:
+        raise BnemValueError(f"cannot resume from {name!r} with other options: "
+                             + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
+                                         for k, (new, old) in differ.items()) + hint)
+
+
 def options_record(opts: FitOptions) -> dict:
     """The options a checkpoint records (those a resumed fit must repeat)."""
     return _options(opts)
@@ -225,14 +237,9 @@ def load(path: str | os.PathLike[str], network: BayesianNetwork, opts: FitOption
         if meta["fingerprint"][what] != prints[what]:
             raise BnemValueError(f"cannot resume from {os.fspath(path)!r}: it was written for "
                                  f"another {what} (the {what} differ from the checkpoint's)")
-    saved = recorded_options(meta["options"])
-    differ = {k: (v, saved.get(k)) for k, v in _options(opts).items() if saved.get(k) != v}
-    if differ:
-        raise BnemValueError(f"cannot resume from {os.fspath(path)!r} with other options: "
-                             + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
-                                         for k, (new, old) in differ.items())
-                             + "; pass the checkpoint's values to resume it (accelerate "
-                             "defaults to 'squarem' for soft EM since this version)")
+    same_options(os.fspath(path), meta["options"], opts,
+                 "; pass the checkpoint's values to resume it (accelerate defaults to "
+                 "'squarem' for soft EM since this version)")
     try:  # the values, once they are known to be for this network
         keys = [r["point"]["key"] for r in meta["runs"]] + \
             ([meta["current"]["point"]["key"]] if meta["current"] is not None else [])

@@ -27,8 +27,8 @@ from ..errors import BnemValueError
 from ..inference.stats import Stats
 from ..network.bayesnet import BayesianNetwork
 from ..network.parameters import Parameters
-from .checkpoint import (network_fingerprint, options_record, read_archive, recorded_options,
-                         restored_rng, write_archive)
+from .checkpoint import (network_fingerprint, options_record, read_archive, restored_rng,
+                         same_options, write_archive)
 from .families import BY_NAME
 from .options import FitOptions
 from .result import FitResult
@@ -159,13 +159,7 @@ def load(path: Any, learner: Any, network: BayesianNetwork,
     if meta.get("network") != network_fingerprint(network):
         raise BnemValueError(f"cannot resume from {name!r}: it was written for another "
                              "network (the networks differ)")
-    saved = recorded_options(meta["options"])
-    differ = {k: (v, saved.get(k)) for k, v in options_record(opts).items()
-              if saved.get(k) != v}
-    if differ:
-        raise BnemValueError(f"cannot resume from {name!r} with other options: "
-                             + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
-                                         for k, (new, old) in differ.items()))
+    same_options(name, meta["options"], opts)
     best = None
     try:
         where = meta["position"]
@@ -247,13 +241,7 @@ def handed_over(path: Any, network: BayesianNetwork, opts: FitOptions) -> Any:
         raise BnemValueError(f"{name!r} is a checkpoint of batch EM, not of "
                              "method='online-then-batch': resume it with method='batch'")
     record = meta["online_phase"]
-    saved = recorded_options(record.get("options", {}))
-    differ = {k: (v, saved.get(k)) for k, v in options_record(opts).items()
-              if saved.get(k) != v}
-    if differ:
-        raise BnemValueError(f"cannot resume from {name!r} with other options: "
-                             + ", ".join(f"{k}={new!r} (checkpoint: {old!r})"
-                                         for k, (new, old) in differ.items()))
+    same_options(name, record.get("options", {}), opts)
     try:
         params = Parameters(blocks={f: BY_NAME[f].from_arrays(arrays, "online_phase", network)
                                     for f in record["families"]})
