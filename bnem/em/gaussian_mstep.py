@@ -26,7 +26,8 @@ from ..inference.structure import Structure
 from ..network.gaussian import GaussianCPD
 from .gaussian_chain import chain_fits, is_chain
 from .gaussian_roundoff import (COLLINEAR, EPS, TINY, estep_slack, map_variance,
-                               mean_is_vague, residual_error, roundoff_slack, scatter_noise)
+                               mean_is_vague, residual_error, roundoff_slack, scatter_noise,
+                               weight_precision)
 
 
 def maximize_gaussians(structure: Structure, moments: tuple, previous: Mapping,
@@ -80,7 +81,7 @@ def pool(n_k: np.ndarray, mean: np.ndarray, scatter: np.ndarray, groups: np.ndar
     return n_u, mean_u, scatter_u
 
 
-def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
+def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous, lam=0.0):
     """Weighted least squares from scatter matrices, per configuration.
 
     Returns the coefficients ``beta (G, p)`` and the residual sums of squares
@@ -98,6 +99,11 @@ def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
 
     Also returns, per configuration, whether an ignored direction carried signal (it
     would have explained more than 1e-6 of the residual): the caller warns.
+
+    With ``lam > 0`` (the weight prior's precision) it is ridge regression: ``lam`` is
+    added to ``S_pp``'s diagonal (``lam / S_pp[i, i]`` on the correlation scale) and
+    the residual returned, and compared with the previous coefficients', is the
+    penalised ``RSS + lam |beta|^2``.
     """
     p = s_pj.shape[1]
     diag = np.diagonal(s_pp, axis1=1, axis2=2)
@@ -105,6 +111,8 @@ def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
     scale = np.where(keep, np.sqrt(np.where(keep, diag, 1.0)), 1.0)
     corr = s_pp / (scale[:, :, None] * scale[:, None, :])
     corr = np.where(keep[:, :, None] & keep[:, None, :], corr, np.eye(p))
+    if lam:
+        corr = corr + np.eye(p) * np.where(keep, lam / np.where(keep, diag, 1.0), 0.0)[:, None, :]
     rhs = np.where(keep, s_pj / scale, 0.0)
     w, v = np.linalg.eigh(corr)
     big = w > COLLINEAR * w.max(axis=1, keepdims=True)
@@ -112,8 +120,8 @@ def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous):
     along = np.einsum("gij,gi->gj", v, rhs)
     proj = along * inv_w
     beta = np.einsum("gij,gj->gi", v, proj) / scale
-    rss = _rss(beta, s_pp, s_pj, s_jj)
-    rss_old = _rss(previous, s_pp, s_pj, s_jj)
+    rss = _rss(beta, s_pp, s_pj, s_jj) + lam * np.einsum("gp,gp->g", beta, beta)
+    rss_old = _rss(previous, s_pp, s_pj, s_jj) + lam * np.einsum("gp,gp->g", previous, previous)
     worse = rss_old < rss
     # a direction's eigenvalue is only known to about p * eps of the largest (p the
     # node's own parents, not the batch's padded width): below that, even negative, it
@@ -160,7 +168,8 @@ def maximize_component(comp: Component, stats: Moments, centres: np.ndarray, pre
     olds = [previous[node] for node in comp.nodes]
     sizes = [old.intercept.size for old in olds]
     moments = (n_k, mean, scatter, cancelled, overall)
-    chain = chain_fits(moments, olds, min_variance) if is_chain(comp) else None
+    chain = chain_fits(moments, olds, min_variance) \
+        if is_chain(comp) and not weight_precision(min_variance) else None
     if chain is not None:  # a full-covariance component, well conditioned: one factor
         fits, slack = chain
     else:
@@ -229,12 +238,14 @@ def _fit_batch(comp: Component, nodes: list[int], moments: tuple, olds: list,
         comp, nodes, moments, sizes, slots, filled)
     own_row = np.repeat(np.arange(len(nodes)), [sizes[j] for j in nodes])  # stack -> batch row
     if width:
-        beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, noise_p, np.concatenate(prev))
+        beta, resid, lost = _regress(s_pp, s_pj, s_jj, n_u, noise_p, np.concatenate(prev),
+                                     weight_precision(min_variance))
     else:
         beta, resid, lost = np.zeros((s_jj.size, 0)), s_jj, np.zeros(s_jj.size, dtype=bool)
     b0 = mean_j - np.einsum("kp,kp->k", beta, mean_p)
     ok = n_u > 0
-    var = np.where(ok, map_variance(resid, np.where(ok, n_u, 1.0), min_variance), 1.0)
+    var = np.where(ok, map_variance(resid, np.where(ok, n_u, 1.0), min_variance,
+                                    filled.sum(axis=1)[own_row]), 1.0)
     low = ok & ~(var >= min_variance)
     var = np.where(low, min_variance, var)
     err = residual_error(s_jj, np.einsum("gp,gp->g", beta, s_pj),

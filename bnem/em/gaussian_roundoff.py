@@ -92,23 +92,50 @@ class VarianceFloor(float):
     ``(RSS + nu s2) / (n + nu + 2)`` (the posterior mode given the regression) instead
     of ``RSS / n``; the floor still applies after it. The value is the floor itself, so
     every M-step that compares with ``min_variance`` works unchanged.
+
+    It also carries ``lam``, the precision of the conjugate normal prior on the weights
+    (``N(0, variance / lam)`` each, :func:`bnem.fit`'s ``weight_prior``): the M-step is
+    then ridge regression and the variance's mode counts the ``p`` weights' prior too
+    (:func:`map_variance`).
     """
 
     nu: float
     s2: float
+    lam: float
 
-    def __new__(cls, floor: float, nu: float = 0.0, s2: float = 0.0) -> "VarianceFloor":
+    def __new__(cls, floor: float, nu: float = 0.0, s2: float = 0.0,
+                lam: float = 0.0) -> "VarianceFloor":
         obj = super().__new__(cls, floor)
-        obj.nu, obj.s2 = float(nu), float(s2)
+        obj.nu, obj.s2, obj.lam = float(nu), float(s2), float(lam)
         return obj
 
 
-def map_variance(rss: np.ndarray, n: np.ndarray, floor: float) -> np.ndarray:
-    """``rss / n``, or with :class:`VarianceFloor`'s prior its posterior mode."""
+def weight_precision(floor: float) -> float:
+    """The weight prior's precision carried by ``floor`` (0: none)."""
+    return float(getattr(floor, "lam", 0.0))
+
+
+def map_variance(rss: np.ndarray, n: np.ndarray, floor: float,
+                 parents: np.ndarray | int = 0) -> np.ndarray:
+    """``rss / n``, or with :class:`VarianceFloor`'s priors its posterior mode: with the
+    weight prior, ``rss`` includes its penalty ``lam |w|^2`` and the ``parents`` weights
+    each count once in the denominator."""
     nu = getattr(floor, "nu", 0.0)
+    extra = np.asarray(parents, dtype=float) if weight_precision(floor) else 0.0
     if not nu:
-        return rss / n
-    return (rss + nu * floor.s2) / (n + nu + 2.0)  # type: ignore[attr-defined]
+        return rss / (n + extra)
+    return (rss + nu * floor.s2) / (n + extra + nu + 2.0)  # type: ignore[attr-defined]
+
+
+def weight_log_prior(weights: np.ndarray, variances: np.ndarray, floor: float) -> float:
+    """The weight prior's log density (up to a constant) at ``weights`` ``(configs, p)``
+    with conditional ``variances`` ``(configs,)``: ``sum -p/2 log v - lam |w|^2 / 2v``."""
+    lam = weight_precision(floor)
+    w = np.asarray(weights, dtype=float).reshape(np.size(variances), -1)
+    if not lam or w.shape[1] == 0:
+        return 0.0
+    v = np.ravel(np.asarray(variances, dtype=float))
+    return float(-(w.shape[1] / 2) * np.log(v).sum() - lam / 2 * ((w * w).sum(axis=1) / v).sum())
 
 
 def variance_log_prior(variances: np.ndarray, floor: float) -> float:

@@ -53,7 +53,7 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         seed: Any = 0, init: str | None = None, n_init: int = 1, prior: float = 0.0,
         callback: Any = None, progress: bool = False, memory_mb: float = 512.0,
         min_variance: float = DEFAULT_MIN_VARIANCE, variance_prior: float = 0.0,
-        variance_scale: float = 0.0, hard: bool = False,
+        variance_scale: float = 0.0, weight_prior: float = 0.0, hard: bool = False,
         accelerate: str = "auto", sample_weight: Any = None, sum_out_barren: bool = False,
         max_time: float | None = None,
         history_path: Any = None,
@@ -120,6 +120,16 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         would collapse onto a few rows keeps a variance near ``s2``; the history's
         ``log_posterior`` (with the tables' ``prior``, if any) is the monotone
         objective. Standard errors ignore it (likelihood information).
+    weight_prior : float, default 0
+        A normal prior ``N(0, variance / weight_prior)`` on each Gaussian node's weights
+        on its continuous parents, per discrete-parent configuration (conjugate: it
+        scales with the conditional variance; the intercept is not penalised). The
+        M-step is then ridge regression, ``(S_pp + weight_prior I)^-1 S_pj`` from the
+        centred scatter, and the variance ``(RSS + weight_prior |w|^2 [+ nu s2]) / (n
+        + p [+ nu + 2])`` with ``p`` the node's continuous parents: the posterior mode.
+        It keeps the weights finite with collinear or nearly constant parents. The
+        history's ``log_posterior`` includes it. Not with shared or tied Gaussian
+        CPDs.
     hard : bool, default False
         Classification EM: every row counts wholly for its most probable completion
         (k-means is the limit of this for a Gaussian mixture). The monotone objective

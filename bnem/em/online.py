@@ -129,7 +129,8 @@ class OnlineEM:
     fading : float in (0, 1], optional
         Keep discounted sums of the batches' statistics instead (``1``: plain sums,
         every batch counts equally).
-    init, seed, prior, min_variance, variance_prior, variance_scale, hard, memory_mb,
+    init, seed, prior, min_variance, variance_prior, variance_scale, weight_prior, hard,
+    memory_mb,
     sum_out_barren, fixed
         As for :func:`bnem.fit`; a start other than ``"network"`` is drawn from the
         first batch.
@@ -153,12 +154,12 @@ class OnlineEM:
                  prior: float = 0.0, min_variance: float | None = None, hard: bool = False,
                  memory_mb: float | None = None, sum_out_barren: bool = False,
                  fixed: Any = (), variance_prior: float = 0.0,
-                 variance_scale: float = 0.0) -> None:
+                 variance_scale: float = 0.0, weight_prior: float = 0.0) -> None:
         network = as_network(network, "OnlineEM", needs_cpds=init == "network")
         given = {"init": init, "seed": seed, "prior": prior, "hard": hard,
                  "sum_out_barren": sum_out_barren, "fixed": fixed, "step": step,
                  "accelerate": "none", "variance_prior": variance_prior,
-                 "variance_scale": variance_scale}
+                 "variance_scale": variance_scale, "weight_prior": weight_prior}
         if min_variance is not None:
             given["min_variance"] = min_variance
         if memory_mb is not None:
@@ -186,7 +187,8 @@ class OnlineEM:
                                               self.maximizer, opts.prior,
                                               VarianceFloor(opts.min_variance,
                                                             opts.variance_prior,
-                                                            opts.variance_scale)))
+                                                            opts.variance_scale,
+                                                            opts.weight_prior)))
         self._schedule = schedule(opts.step)
         self._rng = opts.rng()
         self._budget = MemoryBudget(opts.memory_mb)

@@ -69,6 +69,9 @@ OPTIONS: tuple[Option, ...] = (
            "0: maximum likelihood)", minimum=0.0, maximum=1e12),
     Option("variance_scale", "float", 0.0, "the variance the prior's pseudo-observations "
            "have (needed with variance_prior > 0)", minimum=0.0, maximum=1e300),
+    Option("weight_prior", "float", 0.0, "precision of a normal prior on the Gaussian nodes' "
+           "weights on their continuous parents, N(0, variance / weight_prior) (ridge "
+           "regression in the M-step; 0: none)", minimum=0.0, maximum=1e12),
     Option("hard", "bool", False, "classification EM: each row counts wholly for its most "
            "probable completion", cli=False),
     Option("accelerate", "choice", "auto", "accelerate EM: 'squarem' extrapolates along two "
@@ -138,6 +141,7 @@ class FitOptions:
     min_variance: float
     variance_prior: float
     variance_scale: float
+    weight_prior: float
     hard: bool
     accelerate: str
     sample_weight: Any

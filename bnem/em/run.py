@@ -88,7 +88,8 @@ class Problem:
                                              maximizer, options.prior,
                                              VarianceFloor(options.min_variance,
                                                            options.variance_prior,
-                                                           options.variance_scale)))
+                                                           options.variance_scale,
+                                                           options.weight_prior)))
         self.interrupt = interrupt or InterruptFlag()
         self.n_estep = n_estep  # E-steps so far (a resumed fit's include the checkpoint's)
 
@@ -320,7 +321,7 @@ def history_columns(opts: FitOptions) -> list[str]:
         if c in ("n_estep", "step") and opts.accelerate == "none":
             continue  # every row is one EM step: the extra columns say nothing
         if c == "objective":
-            map_em = bool(opts.prior or opts.variance_prior)  # a prior: the log posterior
+            map_em = bool(opts.prior or opts.variance_prior or opts.weight_prior)  # a prior
             if not (opts.hard or map_em):
                 continue
             c = ("classification_" if opts.hard else "") + ("log_posterior" if map_em
@@ -334,7 +335,8 @@ def history_frame(rows: list, opts: FitOptions) -> pd.DataFrame:
     names = history_columns(opts)
     keep = [j for j, c in enumerate(HISTORY_COLUMNS)
             if c not in ("n_estep", "step") or opts.accelerate != "none"
-            if c != "objective" or opts.hard or opts.prior or opts.variance_prior]
+            if c != "objective" or opts.hard or opts.prior or opts.variance_prior
+            or opts.weight_prior]
     # column by column: a frame from a list of rows costs milliseconds per restart
     columns = list(zip(*rows)) if rows else [()] * len(HISTORY_COLUMNS)
     return pd.DataFrame({name: np.array(columns[j], dtype=_DTYPES[HISTORY_COLUMNS[j]] or object)

@@ -23,7 +23,8 @@ from ...network.parameters import GAUSSIAN
 from ..gaussian_blocks import (has_gaussian_blocks, maximize_blocks, project_blocks,
                                refitted_components)
 from ..gaussian_mstep import maximize_gaussians
-from ..gaussian_roundoff import variance_log_prior
+from ...errors import BnemValueError
+from ..gaussian_roundoff import variance_log_prior, weight_log_prior, weight_precision
 from ..notes import MStepNotes
 from .base import Context
 
@@ -47,6 +48,10 @@ class GaussianFamily:
         self.min_variance = context.min_variance
         network = context.network
         self.blocks = has_gaussian_blocks(network.constraints, network.continuous_nodes)
+        if self.blocks and weight_precision(self.min_variance):
+            raise BnemValueError("weight_prior= is not available with shared or tied "
+                                 "Gaussian CPDs (their pooled M-step has no ridge form "
+                                 "yet); drop weight_prior, or the sharing")
         self.skip = refitted_components(context.structure, network.constraints)
         self.fixed = {n: network.cpd(n) for n in network.fixed_nodes
                       if n in network.continuous_nodes}
@@ -109,10 +114,15 @@ class GaussianFamily:
         return {**block, **self.fixed} if self.fixed else block
 
     def log_prior(self, block: Mapping) -> float:
-        """The variance prior's term (0 without one): every free variance once (a shared
-        block's through its first member; a tied node's one variance once)."""
+        """The priors' terms (0 without any): the variance prior's for every free variance
+        once (a shared block's through its first member; a tied node's one variance
+        once), and the weight prior's for every free node's weights with their
+        configuration's variance (no shared or tied blocks then)."""
+        lam = weight_precision(self.min_variance)
+        weights = sum(weight_log_prior(cpd.weights, cpd.variance, self.min_variance)
+                      for node, cpd in block.items() if node not in self.fixed) if lam else 0.0
         if not getattr(self.min_variance, "nu", 0.0):
-            return 0.0
+            return weights
         c = self.network.constraints
         counted: set[str] = set(self.fixed)
         total = 0.0
@@ -126,7 +136,7 @@ class GaussianFamily:
             if node in c.tied:
                 variances = variances[:1]
             total += variance_log_prior(variances, self.min_variance)
-        return total
+        return total + weights
 
     def size(self, block: Mapping) -> int:
         return sum(2 * cpd.intercept.size + cpd.weights.size for cpd in block.values())
