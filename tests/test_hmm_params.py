@@ -547,3 +547,27 @@ def test_n_features_gives_every_symbol_a_column():
         bnem.HiddenMarkovModel(2, n_features=4).fit(np.array([["a"], ["b"]], dtype=object))
     with pytest.raises(BnemValueError, match="counts the symbols of emission='categorical'"):
         bnem.HiddenMarkovModel(2, emission="gaussian", n_features=3).fit(X.astype(float))
+
+
+def test_second_review_of_n_features_and_the_variance_prior():
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 3, (120, 1))
+    given = bnem.HiddenMarkovModel(2, n_features=5, init_params="st", random_state=0)
+    given.emissionprob_ = np.full((2, 7), 1 / 7)          # not n_features columns
+    with pytest.raises(BnemValueError, match="it must have 5, one per symbol"):
+        _quiet_fit(given, X, [120])
+    import pandas as pd
+    given.emissionprob_ = pd.DataFrame(np.full((2, 4), 0.25), columns=["0", "1", "2", "7"])
+    with pytest.raises(BnemValueError, match="they must be the symbols"):
+        _quiet_fit(given, X, [120])
+    given.emissionprob_ = np.full((2, 5), 0.2)            # the right width is taken
+    _quiet_fit(given, X, [120])
+    assert list(given.emissionprob_["x0"].columns) == ["0", "1", "2", "3", "4"]
+    with pytest.raises(BnemValueError, match=r"holds symbol\(s\) \['9'\] the model has no"):
+        given.score(np.array([[9]]))
+    Y = rng.normal(size=(80, 2))
+    with pytest.raises(BnemValueError, match="depend on the columns' order"):
+        bnem.HiddenMarkovModel(2, emission="gaussian", covariance_type="full",
+                               variance_prior=2.0, variance_scale=1.0).fit(Y)
+    with pytest.raises(BnemValueError, match="emission='categorical' has none"):
+        bnem.HiddenMarkovModel(2, variance_prior=2.0, variance_scale=1.0).fit(X)

@@ -181,13 +181,24 @@ class Kind(enum.Enum):
     OTHER = "something else"
 
 
-@dataclass(frozen=True)
 class Source:
-    """A data source with its kind told apart once (:func:`as_source`)."""
+    """A data source with its kind told apart once (:func:`as_source`), by the types of
+    the value alone; data files are resolved (globs, folders) only when :attr:`files`
+    is first read, and once."""
 
-    kind: Kind
-    data: object
-    files: FileSource | None = None   # for Kind.FILES: the files, resolved
+    def __init__(self, kind: Kind, data: object) -> None:
+        self.kind, self.data = kind, data
+        self._files: FileSource | None = None
+
+    @property
+    def files(self) -> FileSource | None:
+        """For :attr:`Kind.FILES`: the files, resolved (a missing file is a
+        :class:`~bnem.errors.DataError` naming it); else None."""
+        if self.kind is not Kind.FILES:
+            return None
+        if self._files is None:
+            self._files = as_file_source(self.data)
+        return self._files
 
     @property
     def once(self) -> bool:
@@ -195,13 +206,21 @@ class Source:
         return self.kind is Kind.ITERATOR
 
 
+def _names_files(data: object) -> bool:
+    """Whether ``data`` names data files (by its type; nothing is resolved)."""
+    if isinstance(data, (FileSource, str, os.PathLike)):
+        return True
+    return isinstance(data, (list, tuple)) and bool(data) and \
+        all(isinstance(p, (str, os.PathLike)) for p in data)
+
+
 def as_source(data: object) -> Source:
     """The one place where the kinds of data source are told apart: a DataFrame, a
     list or tuple of DataFrames, an iterator of them, data files (a path, a glob, a
-    folder, a list of paths, :func:`bnem.files`), a Dask DataFrame, or an object that
+    folder, a list of paths, :func:`bnem.files`), a Dask collection, or an object that
     declares its kind in a ``source_kind`` class attribute (:class:`bnem.Sequences`
     does); anything else is :attr:`Kind.OTHER`, for the caller to refuse or convert.
-    Checking a kind imports nothing (no Dask)."""
+    Telling the kind imports nothing (no Dask) and reads no file system."""
     if isinstance(data, pd.DataFrame):
         return Source(Kind.FRAME, data)
     if is_dask_collection(data):
@@ -209,9 +228,8 @@ def as_source(data: object) -> Source:
     declared = getattr(type(data), "source_kind", None)
     if isinstance(declared, Kind):
         return Source(declared, data)
-    spec = as_file_source(data)
-    if spec is not None:
-        return Source(Kind.FILES, data, spec)
+    if _names_files(data):
+        return Source(Kind.FILES, data)
     if isinstance(data, Iterator):
         return Source(Kind.ITERATOR, data)
     if isinstance(data, (list, tuple)):

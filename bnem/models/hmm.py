@@ -204,6 +204,17 @@ class HiddenMarkovModel(BaseEstimator):
                                  "covariance_type='diag'")
         self._letters("init_params")
         self._letters("params")
+        prior = self.variance_prior
+        if isinstance(prior, (int, float)) and prior > 0:
+            if self.emission not in ("gaussian", "gmm"):
+                raise BnemValueError(f"variance_prior is a prior on Gaussian variances; "
+                                     f"emission={self.emission!r} has none (leave it 0)")
+            if self.covariance_type == "full":
+                raise BnemValueError(
+                    "variance_prior with covariance_type='full' would act on the "
+                    "conditional variances of the columns regressed on the earlier ones, "
+                    "so its effect would depend on the columns' order; use "
+                    "covariance_type='diag', or min_variance")
         if self.n_features is not None and self.emission != "categorical":
             raise BnemValueError(f"n_features={self.n_features!r} counts the symbols of "
                                  f"emission='categorical'; emission={self.emission!r} takes "
@@ -330,6 +341,9 @@ class HiddenMarkovModel(BaseEstimator):
             self._coded = {c for c in frame.columns if _is_codes(frame[c])}
             if self.n_features is not None:
                 states = self._all_symbols(frame, states)
+                if "e" not in self._letters("init_params"):
+                    self._check_width(states)
+                return states
             if "e" not in self._letters("init_params"):
                 states = {c: self._symbols_given(c, v, {value_label(x) for x in
                                                         pd.unique(frame[c].dropna())})
@@ -465,6 +479,22 @@ class HiddenMarkovModel(BaseEstimator):
                                  "and covariances together (one CPD); give both 'm' and 'c' "
                                  "or neither")
         return value
+
+    def _check_width(self, states: dict) -> None:
+        """``emissionprob_`` given with ``n_features``: one column per symbol."""
+        given = getattr(self, "emissionprob_", None)
+        for c, symbols in states.items():
+            table = given.get(c) if isinstance(given, dict) else given
+            if isinstance(table, pd.DataFrame):
+                labels = [value_label(v) for v in table.columns]
+                if labels != symbols:
+                    raise BnemValueError(f"emissionprob_[{c!r}] has columns {labels[:8]}; "
+                                         f"with n_features={self.n_features} they must be "
+                                         f"the symbols {symbols[:8]}")
+            elif table is not None and np.shape(table)[-1] != len(symbols):
+                raise BnemValueError(f"emissionprob_ has {np.shape(table)[-1]} columns; with "
+                                     f"n_features={self.n_features} it must have "
+                                     f"{len(symbols)}, one per symbol")
 
     def _all_symbols(self, frame: pd.DataFrame, states: dict) -> dict:
         """``n_features`` symbols ``0 .. n_features - 1`` for every (integer-coded)
@@ -754,6 +784,15 @@ class HiddenMarkovModel(BaseEstimator):
                     raise BnemValueError(f"X holds the count {int(np.nanmax(values))}, more "
                                          f"than the model's max_count={m}; refit with a "
                                          "larger max_count")
+        if self.emission == "categorical" and not fitting and hasattr(self, "_observed"):
+            for c in frame.columns:  # a symbol the model has no state for, named here
+                known = set(self._observed.get(c, ()))
+                seen = {value_label(v) for v in pd.unique(frame[c].dropna())}
+                if seen - known:
+                    raise BnemValueError(f"X's column {c!r} holds symbol(s) "
+                                         f"{sorted(seen - known)[:5]} the model has no "
+                                         f"emission probability for (its symbols: "
+                                         f"{sorted(known)[:10]})")
         return frame
 
     @staticmethod
