@@ -169,6 +169,11 @@ def is_dask_collection(data: object) -> bool:
     return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "to_delayed")
 
 
+SEQUENCES_HERE = ("bnem.Sequences are read whole, a sequence at a time, by bnem.fit, "
+                  "bnem.viterbi and bnem.forward_backward on a two-slice network; here pass "
+                  "rows (a pandas DataFrame, parts or data files), e.g. the Sequences' steps")
+
+
 class Kind(enum.Enum):
     """What kind of data source a user passed (see :func:`as_source`)."""
 
@@ -176,7 +181,7 @@ class Kind(enum.Enum):
     PARTS = "a list or tuple of DataFrames"
     ITERATOR = "an iterator of DataFrames (read once)"
     FILES = "data files"
-    DASK = "a Dask DataFrame"
+    DASK = "a Dask collection (a DataFrame; a Series or an Array where a caller takes one)"
     SEQUENCES = "bnem.Sequences"
     OTHER = "something else"
 
@@ -239,6 +244,8 @@ def as_source(data: object) -> Source:
 
 def _frames(data: object) -> Iterator[pd.DataFrame]:
     """The DataFrames of a list, tuple or iterator source, checked one by one."""
+    if as_source(data).kind is Kind.SEQUENCES:
+        raise BnemTypeError(SEQUENCES_HERE)
     if not isinstance(data, (list, tuple, Iterator)):
         raise BnemTypeError(f"data must be a pandas DataFrame, a list, tuple or iterator of "
                             "DataFrames, or data files (a path, a glob pattern or a list of "
@@ -340,10 +347,7 @@ def encode_source(data: object, variables: Sequence, sample_weight: object = Non
         enc = encode(data, variables, sample_weight=sample_weight)
         return EncodedSource((enc,), enc.latent)
     if given.kind is Kind.SEQUENCES:
-        raise BnemTypeError("bnem.Sequences are read whole, a sequence at a time, by bnem.fit, "
-                            "bnem.viterbi and bnem.forward_backward on a two-slice network; "
-                            "here pass rows (a pandas DataFrame, parts or data files), e.g. "
-                            "the Sequences' steps")
+        raise BnemTypeError(SEQUENCES_HERE)
     if given.kind is Kind.DASK:
         raise BnemTypeError("a Dask DataFrame is read partition by partition on its cluster: "
                             "bnem.fit, log_prob, log_likelihood and posterior take it; here "
