@@ -2,6 +2,7 @@
 EM and brute-force likelihoods, HMM emissions, counting, files and errors."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -239,8 +240,12 @@ def test_errors_say_what_was_expected():
         truth().with_cpds({"y1": np.full((3, M + 2), 1 / (M + 2))})
     with pytest.raises(DataError, match=r"value 45 .* is not a state of node 'y1'"):
         truth().log_prob(pd.DataFrame({"y1": [3, 45]}))
-    with pytest.raises(BnemValueError, match="Poisson rates"):
-        bnem.standard_errors(truth(), truth().sample(50, seed=0))
+    shared = bnem.hidden_markov_network(2, {"y": bnem.count_states(20)}, 3).poisson("y[0]")
+    steps = pd.DataFrame({f"y[{t}]": ["1", "2", "3", "4"] for t in range(3)})
+    with pytest.raises(BnemValueError, match="shared Poisson rates"):
+        bnem.standard_errors(shared, steps)
+    with pytest.raises(BnemValueError, match="'opg' does not cover Poisson rates"):
+        bnem.standard_errors(truth(), truth().sample(50, seed=0), method="opg")
     with pytest.raises(TypeError, match="count_states"):
         bnem.count_states(0)
 
@@ -284,3 +289,51 @@ def test_hidden_markov_model_with_small_and_large_counts_and_bad_counts():
         bnem.HiddenMarkovModel(2, emission="poisson").fit(np.array([[1.0], [np.inf]]))
     with pytest.raises(BnemValueError, match="counts up to 40000.*Set max_count="):
         bnem.HiddenMarkovModel(2, emission="poisson").fit(np.array([[1.0], [40000.0]]))
+
+
+def test_standard_errors_of_rates_closed_form_on_complete_data():
+    rng = np.random.default_rng(7)
+    g = rng.choice(["u", "v"], 500)
+    y = rng.poisson(np.where(g == "u", 2.0, 7.0))
+    net = bnem.BayesianNetwork({"g": ["u", "v"], "y": bnem.count_states(40)},
+                               {"y": ["g"]}).poisson("y")
+    df = pd.DataFrame({"g": g, "y": y.astype(str)})
+    fitted = bnem.fit(net, df, tol=1e-12).network
+    se = bnem.standard_errors(fitted, df)
+    rows = se[se.node == "y"]
+    assert list(rows.state) == ["rate", "rate"]
+    for label, row in zip(["u", "v"], rows.itertuples()):
+        n = (g == label).sum()
+        mean = y[g == label].mean()
+        assert row.estimate == pytest.approx(mean, rel=1e-9)
+        assert row.se == pytest.approx(np.sqrt(mean / n), rel=1e-5)  # Fisher: n / rate
+
+
+def test_standard_errors_of_rates_equal_the_log_likelihood_s_curvature():
+    df = truth(m=30).sample(600, seed=8, missing=0.1).drop(columns="z")
+    start = bnem.BayesianNetwork({"z": ["c0", "c1"], "y1": bnem.count_states(30),
+                                  "y2": bnem.count_states(30)},
+                                 {"y1": ["z"], "y2": ["z"]}).poisson("y1").poisson("y2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(start, df, seed=0, n_init=3, tol=1e-12).network
+    se = bnem.standard_errors(fitted, df)
+
+    def loglik(x):  # x: P(z = c0), then y1's and y2's rates
+        net = fitted.with_cpds({"z": [x[0], 1 - x[0]]}).poisson("y1", rates=x[1:3]) \
+            .poisson("y2", rates=x[3:5])
+        return net.log_likelihood(df)
+
+    x0 = np.r_[fitted.cpd("z").values[0], fitted.rates_of("y1"), fitted.rates_of("y2")]
+    h = 1e-4 * np.maximum(np.abs(x0), 1e-2)
+    hess = np.zeros((5, 5))
+    for i in range(5):
+        for j in range(5):
+            e_i, e_j = np.eye(5)[i] * h[i], np.eye(5)[j] * h[j]
+            hess[i, j] = (loglik(x0 + e_i + e_j) - loglik(x0 + e_i - e_j)
+                          - loglik(x0 - e_i + e_j) + loglik(x0 - e_i - e_j)) / (4 * h[i] * h[j])
+    expect = np.sqrt(np.diag(np.linalg.inv(-hess)))
+    got = np.r_[se[(se.node == "z") & (se.state == "c0")].se,
+                se[se.node == "y1"].se, se[se.node == "y2"].se]
+    np.testing.assert_allclose(got, expect, rtol=2e-3)
+

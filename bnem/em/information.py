@@ -28,6 +28,7 @@ standard errors ignore the prior.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -78,19 +79,24 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     if network.is_hybrid and method == "opg":
         raise BnemValueError("method='opg' covers discrete networks only, for now; use "
                              "method='hessian' for a network with Gaussian nodes")
-    learned = {n: f.kind for n, f in network.constraints.forms.items()
-               if n not in network.fixed_nodes}
+    c = network.constraints
+    learned = {n: f.kind for n, f in c.forms.items()
+               if n not in network.fixed_nodes and (f.kind != "Poisson" or c.group_of(n))}
     if learned:
-        raise BnemValueError(f"standard errors of noisy-OR links and Poisson rates "
-                             f"({learned}) are not supported yet; fix those nodes "
+        raise BnemValueError(f"standard errors of noisy-OR links and of shared Poisson "
+                             f"rates ({learned}) are not supported yet; fix those nodes "
                              "(net.fix(...)) to get the other parameters' standard errors "
                              "given them")
     maximizer = Maximizer(network)
     theta = network.flat_params()
-    layout = _Layout(maximizer)
+    rates = _Rates(network)
+    if rates.size and method == "opg":
+        raise BnemValueError("method='opg' does not cover Poisson rates yet; use "
+                             "method='hessian'")
+    layout = _Layout(maximizer, rates.entries)
     free, last = layout.free, layout.last
-    point = _Point(network, theta, layout)
-    n_free = free.size + point.gkeep.size
+    point = _Point(network, theta, layout, rates)
+    n_free = free.size + rates.size + point.gkeep.size
     if n_free > MAX_FREE:
         raise BnemValueError(f"{n_free} free parameters: the information matrix would need "
                              f"{2 * n_free} E-steps and {n_free ** 2 * 8 / 2 ** 30:.1f} "
@@ -103,16 +109,23 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     finally:
         data_.close()
     boundary = np.concatenate([(theta[free] < BOUNDARY) | (theta[last] < BOUNDARY),
+                               rates.values < BOUNDARY,
                                point.held_variances(min_variance)[point.gkeep]])
     cov, bad = _covariance(info, boundary)
     nd = free.size
     se = _all_states(cov[:nd, :nd], theta, layout, maximizer)
+    rate_se = np.sqrt(np.clip(np.diagonal(cov)[nd:nd + rates.size], 0.0, None))
+    rate_se[bad[nd:nd + rates.size]] = np.nan
     se[np.isin(maximizer.block_of, maximizer.block_of[free[bad[:nd]]])] = np.nan
     se = se[layout.tie]  # a shared table's members: its first table's errors
-    gauss_se = np.sqrt(np.clip(np.diagonal(cov)[nd:], 0.0, None))
-    gauss_se[bad[nd:]] = np.nan
+    ng = nd + rates.size  # where the Gaussian parameters start
+    gauss_se = np.sqrt(np.clip(np.diagonal(cov)[ng:], 0.0, None))
+    gauss_se[bad[ng:]] = np.nan
     gauss_se = gauss_se[point.gtie]  # shared and tied copies: their parameter's error
     tables = _table(network, maximizer, theta, se)
+    if rates.size:  # a Poisson node's table is its rates: one row per configuration
+        tables = pd.concat([tables[~tables["node"].isin(rates.nodes)],
+                            rates.table(network, rate_se)], ignore_index=True)
     if not network.continuous_nodes:
         return tables
     return pd.concat([tables, _gaussian_table(network, point, gauss_se)], ignore_index=True)
@@ -128,11 +141,13 @@ class _Layout:
     moves it in every member of its shared group (``tie``: each entry's position in its
     group's first table), so its gradient is the sum of the members' gradients."""
 
-    def __init__(self, maximizer: Maximizer) -> None:
+    def __init__(self, maximizer: Maximizer, given: np.ndarray | None = None) -> None:
         n = maximizer.block_of.size
         blocks = maximizer.constrained
         self.tie = np.arange(n) if blocks is None else blocks.tie
         held = np.zeros(n, dtype=bool) if blocks is None else blocks.held
+        if given is not None:  # entries another parameter gives (a Poisson node's)
+            held = held | given
         candidate = (self.tie == np.arange(n)) & ~held  # free entries of first tables
         pos = np.where(candidate, np.arange(n), -1)
         last_of_block = np.maximum.reduceat(pos, maximizer.block_start) if n else pos
@@ -164,8 +179,9 @@ class _Point:
     Gaussian nodes' (see :mod:`bnem.em.gaussian_information`); fixed Gaussian CPDs are
     not free."""
 
-    def __init__(self, network: BayesianNetwork, theta: np.ndarray, layout: _Layout) -> None:
-        self.theta, self.layout = theta, layout
+    def __init__(self, network: BayesianNetwork, theta: np.ndarray, layout: _Layout,
+                 rates: "_Rates") -> None:
+        self.theta, self.layout, self.rates = theta, layout, rates
         self.free, self.last = layout.free, layout.last
         self.fixed = [n for n in network.continuous_nodes if n in network.fixed_nodes]
         self.order = [n for n in network.continuous_nodes if n not in self.fixed]
@@ -197,7 +213,13 @@ class _Point:
                                          at_floor]).ravel())
         return np.concatenate(held) if held else np.zeros(0, dtype=bool)
 
-    def gradient(self, data: AnalysedData, theta: np.ndarray, gauss: np.ndarray) -> np.ndarray:
+    def gradient(self, data: AnalysedData, theta: np.ndarray, gauss: np.ndarray,
+                 rates: np.ndarray | None = None) -> np.ndarray:
+        """The exact gradient (Fisher's identity: one E-step) in the free table entries,
+        the Poisson rates and the free Gaussian parameters, at ``theta`` (its Poisson
+        tables those of ``rates``, default the point's) and ``gauss``."""
+        rates = self.rates.values if rates is None else rates
+        theta = self.rates.put(theta, rates)
         cpds = gaussian_information.unpack(gauss, self.cpds, self.order)
         stats = data.stats(Parameters(theta, cpds if self.order else {}))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -205,8 +227,9 @@ class _Point:
         table = per_entry[self.free] - per_entry[self.last]
         full = gaussian_information.gradient(data.compiled.structure, stats.moments, cpds,
                                              self.order)
-        return np.concatenate([table, np.bincount(self.gtie, weights=full,
-                                                  minlength=self.gkeep.size)])
+        return np.concatenate([table, self.rates.gradient(stats.counts, rates),
+                               np.bincount(self.gtie, weights=full,
+                                           minlength=self.gkeep.size)])
 
     def move_gaussian(self, gauss: np.ndarray, j: int, h: float) -> np.ndarray:
         """``gauss`` with free Gaussian parameter ``j`` moved by ``h`` in every copy."""
@@ -253,23 +276,102 @@ def _parent_spread(network: BayesianNetwork, cpds: dict) -> dict[str, float]:
 
 def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
     theta, free, last, gauss = point.theta, point.free, point.last, point.gauss
-    p = free.size + point.gkeep.size
+    rates, n_rates = point.rates.values, point.rates.size
+    p = free.size + n_rates + point.gkeep.size
     hess = np.zeros((p, p))
     for j in range(p):  # one column per free parameter: two E-steps each
         up, down = theta.copy(), theta.copy()
         g_up, g_down = gauss.copy(), gauss.copy()
+        r_up, r_down = rates, rates
         if j < free.size:
             h = 1e-4 * min(theta[free[j]], theta[last[j]])
             if h <= 0:
                 hess[:, j] = np.nan
                 continue
             up, down = point.layout.move(theta, j, h), point.layout.move(theta, j, -h)
+        elif j < free.size + n_rates:
+            k = j - free.size
+            h = 1e-4 * rates[k]
+            if h <= 0:
+                hess[:, j] = np.nan
+                continue
+            r_up, r_down = rates.copy(), rates.copy()
+            r_up[k] += h
+            r_down[k] -= h
         else:
-            h = point.steps[point.gkeep[j - free.size]]
-            g_up = point.move_gaussian(gauss, j - free.size, h)
-            g_down = point.move_gaussian(gauss, j - free.size, -h)
-        hess[:, j] = (point.gradient(data, up, g_up) - point.gradient(data, down, g_down)) / (2 * h)
+            k = j - free.size - n_rates
+            h = point.steps[point.gkeep[k]]
+            g_up = point.move_gaussian(gauss, k, h)
+            g_down = point.move_gaussian(gauss, k, -h)
+        hess[:, j] = (point.gradient(data, up, g_up, r_up)
+                      - point.gradient(data, down, g_down, r_down)) / (2 * h)
     return (hess + hess.T) / 2
+
+
+class _Rates:
+    """The rates of the network's learned Poisson nodes (not fixed, not shared): free
+    parameters in their own right, each configuration's table given by its rate."""
+
+    def __init__(self, network: BayesianNetwork) -> None:
+        c = network.constraints
+        self.nodes = [n for n, f in c.forms.items() if f.kind == "Poisson"
+                      and n not in network.fixed_nodes and not c.group_of(n)]
+        self.forms = [c.forms[n] for n in self.nodes]
+        self.spans = []
+        self.entries = np.zeros(int(network.offsets[-1]), dtype=bool)
+        values = []
+        for node, form in zip(self.nodes, self.forms):
+            i = network.discrete_index(node)
+            lo, hi = int(network.offsets[i]), int(network.offsets[i + 1])
+            self.spans.append((lo, hi, int(network.cards[i])))
+            self.entries[lo:hi] = True
+            values.append(network.rates_of(node).ravel())
+        self.values = np.concatenate(values) if values else np.zeros(0)
+        self.size = self.values.size
+
+    def _each(self, rates: np.ndarray) -> Iterator[tuple[Any, int, int, int, np.ndarray]]:
+        """Per node: its form, its span in ``theta``, its states, its rates."""
+        at = 0
+        for form, (lo, hi, card) in zip(self.forms, self.spans):
+            n = (hi - lo) // card
+            yield form, lo, hi, card, rates[at:at + n]
+            at += n
+
+    def put(self, theta: np.ndarray, rates: np.ndarray) -> np.ndarray:
+        """``theta`` with each Poisson node's table that of ``rates``."""
+        if not self.size:
+            return theta
+        theta = theta.copy()
+        for form, lo, hi, _, r in self._each(rates):
+            theta[lo:hi] = form.table(r).ravel()
+        return theta
+
+    def gradient(self, counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
+        """``d/d rate`` of the expected complete-data log-likelihood of ``counts`` (by
+        Fisher's identity, the observed log-likelihood's): ``sum_y n_y (y / rate - 1)``
+        over the counts 0..M, and ``n_tail P(Y = M) / P(Y > M)`` for the last state."""
+        out = []
+        for form, lo, hi, card, r in self._each(rates):
+            n = counts[lo:hi].reshape(-1, card)
+            m = form.max_count
+            ys = np.arange(m + 1)
+            table = form.table(r)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tail = np.where(n[:, -1] > 0, n[:, -1] * table[:, m] / table[:, -1], 0.0)
+            out.append((n[:, :-1] * (ys / r[:, None] - 1.0)).sum(axis=1) + tail)
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def table(self, network: BayesianNetwork, se: np.ndarray) -> pd.DataFrame:
+        rows = []
+        for (form, lo, hi, card, r), node in zip(self._each(self.values), self.nodes):
+            for u, rate in enumerate(r):
+                parents = ", ".join(f"{k}={v}" for k, v in
+                                    network.configuration(network.parents(node), u).items())
+                rows.append({"node": node, "parents": parents, "state": "rate",
+                             "estimate": float(rate), "se": 0.0})
+        out = pd.DataFrame(rows, columns=["node", "parents", "state", "estimate", "se"])
+        out["se"] = se
+        return out
 
 
 def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
