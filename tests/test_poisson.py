@@ -337,3 +337,22 @@ def test_standard_errors_of_rates_equal_the_log_likelihood_s_curvature():
                 se[se.node == "y1"].se, se[se.node == "y2"].se]
     np.testing.assert_allclose(got, expect, rtol=2e-3)
 
+
+
+def test_standard_errors_with_a_rate_at_zero_warn_once_and_keep_node_order():
+    rng = np.random.default_rng(0)
+    g = rng.choice(["a", "b"], 200)
+    df = pd.DataFrame({"g": g, "y": np.where(g == "a", 0, rng.poisson(2, 200)).astype(str),
+                       "f": rng.choice(["p", "q"], 200)})
+    net = bnem.BayesianNetwork({"g": ["a", "b"], "y": bnem.count_states(10), "f": ["p", "q"]},
+                               {"y": ["g"]}).poisson("y")
+    fitted = bnem.fit(net, df).network
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        se = bnem.standard_errors(fitted, df)
+    kinds = {type(w.message).__name__ for w in caught}
+    assert kinds == {"DegenerateWarning"}, kinds          # no raw numpy warning
+    assert "Poisson rate" in str(caught[0].message)
+    assert list(dict.fromkeys(se.node)) == ["g", "y", "f"]
+    rates = se[se.node == "y"]
+    assert np.isnan(rates.se.iloc[0]) and rates.se.iloc[1] > 0

@@ -111,3 +111,30 @@ def test_weight_prior_errors_and_online():
                       max_passes=3, step=1.0, init="network")
     np.testing.assert_allclose(online.network.cpd("y").weights,
                                batch.network.cpd("y").weights, rtol=1e-10)
+
+
+def test_review_findings_small_spread_parent_and_huge_weights():
+    # a parent of tiny spread must not swamp the others' directions (the ridge system
+    # is scaled to a unit diagonal before the collinearity cut)
+    rng = np.random.default_rng(0)
+    n = 200
+    x1 = rng.normal(size=n)
+    x2 = 0.6 * x1 + 0.8 * rng.normal(size=n)
+    df = pd.DataFrame(dict(x1=x1, x2=x2, x3=rng.normal(0, 1e-5, n),
+                           y=1 + 2 * x1 - x2 + rng.normal(0, 0.5, n)))
+    net = bnem.BayesianNetwork({c: "continuous" for c in df}, {"y": ["x1", "x2", "x3"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "collinear" warning either
+        got = bnem.fit(net, df, weight_prior=1.0, min_variance=1e-12).network.cpd("y")
+    X = df[["x1", "x2", "x3"]].to_numpy()
+    Xc = X - X.mean(0)
+    beta = np.linalg.solve(Xc.T @ Xc + np.eye(3), Xc.T @ (df.y - df.y.mean()).to_numpy())
+    np.testing.assert_allclose(np.ravel(got.weights), beta, rtol=1e-8, atol=1e-12)
+    # without the prior, weights beyond 1e154 are fitted as before (no 0 * inf penalty)
+    wide = pd.DataFrame(dict(x1=rng.normal(size=n), x3=rng.normal(0, 1e-157, n)))
+    wide["y"] = 2 * wide.x1 + rng.normal(size=n)
+    huge = bnem.BayesianNetwork({c: "continuous" for c in wide}, {"y": ["x1", "x3"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bnem.fit(huge, wide, max_iter=5)
+    assert np.abs(res.network.cpd("y").weights).max() > 1e150

@@ -101,18 +101,20 @@ def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous, lam=0.0):
     would have explained more than 1e-6 of the residual): the caller warns.
 
     With ``lam > 0`` (the weight prior's precision) it is ridge regression: ``lam`` is
-    added to ``S_pp``'s diagonal (``lam / S_pp[i, i]`` on the correlation scale) and
-    the residual returned, and compared with the previous coefficients', is the
-    penalised ``RSS + lam |beta|^2``.
+    added to ``S_pp``'s diagonal, which is then scaled to a unit diagonal (so a parent
+    of small spread does not swamp the others' directions), and the residual returned,
+    and compared with the previous coefficients', is the penalised
+    ``RSS + lam |beta|^2``.
     """
     p = s_pj.shape[1]
     diag = np.diagonal(s_pp, axis1=1, axis2=2)
     keep = (diag > noise_p) & (diag > 0)
-    scale = np.where(keep, np.sqrt(np.where(keep, diag, 1.0)), 1.0)
+    # (with the prior, scaled by the diagonal of S_pp + lam I: a unit diagonal again)
+    scale = np.where(keep, np.sqrt(np.where(keep, diag + lam if lam else diag, 1.0)), 1.0)
     corr = s_pp / (scale[:, :, None] * scale[:, None, :])
     corr = np.where(keep[:, :, None] & keep[:, None, :], corr, np.eye(p))
     if lam:
-        corr = corr + np.eye(p) * np.where(keep, lam / np.where(keep, diag, 1.0), 0.0)[:, None, :]
+        corr = corr + np.eye(p) * np.where(keep, lam / (scale * scale), 0.0)[:, None, :]
     rhs = np.where(keep, s_pj / scale, 0.0)
     w, v = np.linalg.eigh(corr)
     big = w > COLLINEAR * w.max(axis=1, keepdims=True)
@@ -120,8 +122,11 @@ def _regress(s_pp, s_pj, s_jj, n_u, noise_p, previous, lam=0.0):
     along = np.einsum("gij,gi->gj", v, rhs)
     proj = along * inv_w
     beta = np.einsum("gij,gj->gi", v, proj) / scale
-    rss = _rss(beta, s_pp, s_pj, s_jj) + lam * np.einsum("gp,gp->g", beta, beta)
-    rss_old = _rss(previous, s_pp, s_pj, s_jj) + lam * np.einsum("gp,gp->g", previous, previous)
+    rss = _rss(beta, s_pp, s_pj, s_jj)
+    rss_old = _rss(previous, s_pp, s_pj, s_jj)
+    if lam:  # (only then: 0 * an overflowed |beta|^2 would be NaN)
+        rss = rss + lam * np.einsum("gp,gp->g", beta, beta)
+        rss_old = rss_old + lam * np.einsum("gp,gp->g", previous, previous)
     worse = rss_old < rss
     # a direction's eigenvalue is only known to about p * eps of the largest (p the
     # node's own parents, not the batch's padded width): below that, even negative, it

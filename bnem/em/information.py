@@ -68,8 +68,8 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     -------
     pandas.DataFrame
         Columns ``node``, ``parents`` (the configuration, as text), ``state`` (a
-        table's state, or ``intercept``, ``weight[parent]``, ``variance``),
-        ``estimate``, ``se``.
+        table's state; ``rate`` for a learned Poisson node, one row per configuration;
+        or ``intercept``, ``weight[parent]``, ``variance``), ``estimate``, ``se``.
     """
     network = as_network(network, "standard_errors", needs_cpds=True)
     if method not in METHODS:
@@ -126,6 +126,9 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     if rates.size:  # a Poisson node's table is its rates: one row per configuration
         tables = pd.concat([tables[~tables["node"].isin(rates.nodes)],
                             rates.table(network, rate_se)], ignore_index=True)
+        order = {n: k for k, n in enumerate(network.nodes)}
+        tables = tables.iloc[np.argsort(tables["node"].map(order).to_numpy(),
+                                        kind="stable")].reset_index(drop=True)
     if not network.continuous_nodes:
         return tables
     return pd.concat([tables, _gaussian_table(network, point, gauss_se)], ignore_index=True)
@@ -356,9 +359,9 @@ class _Rates:
             m = form.max_count
             ys = np.arange(m + 1)
             table = form.table(r)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):  # (a rate of 0: boundary)
                 tail = np.where(n[:, -1] > 0, n[:, -1] * table[:, m] / table[:, -1], 0.0)
-            out.append((n[:, :-1] * (ys / r[:, None] - 1.0)).sum(axis=1) + tail)
+                out.append((n[:, :-1] * (ys / r[:, None] - 1.0)).sum(axis=1) + tail)
         return np.concatenate(out) if out else np.zeros(0)
 
     def table(self, network: BayesianNetwork, se: np.ndarray) -> pd.DataFrame:
@@ -383,8 +386,9 @@ def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.
     bad = boundary.copy()
     if bad.any():
         warnings.warn(f"{int(bad.sum())} free parameter(s) are on the boundary (a probability "
-                      f"below {BOUNDARY:g}, or a variance held at min_variance); they and "
-                      "their distributions get NaN standard errors",
+                      f"or a Poisson rate below {BOUNDARY:g}, or a variance held at "
+                      "min_variance); they and their distributions get NaN standard "
+                      "errors",
                       DegenerateWarning, stacklevel=3)
     keep = np.flatnonzero(~bad)
     cov = np.full(info.shape, np.nan)

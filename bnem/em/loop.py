@@ -97,7 +97,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
     prior : float, default 0
         Dirichlet pseudo-count added to every expected count of a table (MAP-EM). The
         monotone objective is then the log posterior, shown in
-        ``history.log_posterior``. Gaussian nodes are always fitted by maximum likelihood.
+        ``history.log_posterior``. Gaussian nodes take their own priors
+        (``variance_prior``, ``weight_prior``).
     callback : callable, optional
         Called with a :class:`Progress` after every E-step; returning ``True`` stops.
     progress : bool, default False
@@ -128,8 +129,8 @@ def fit(network: BayesianNetwork, data: Any, *, max_iter: int = 200, tol: float 
         centred scatter, and the variance ``(RSS + weight_prior |w|^2 [+ nu s2]) / (n
         + p [+ nu + 2])`` with ``p`` the node's continuous parents: the posterior mode.
         It keeps the weights finite with collinear or nearly constant parents. The
-        history's ``log_posterior`` includes it. Not with shared or tied Gaussian
-        CPDs.
+        history's ``log_posterior`` includes it; standard errors ignore it (likelihood
+        information). Not with shared or tied Gaussian CPDs.
     hard : bool, default False
         Classification EM: every row counts wholly for its most probable completion
         (k-means is the limit of this for a Gaussian mixture). The monotone objective
