@@ -240,10 +240,6 @@ def test_errors_say_what_was_expected():
         truth().with_cpds({"y1": np.full((3, M + 2), 1 / (M + 2))})
     with pytest.raises(DataError, match=r"value 45 .* is not a state of node 'y1'"):
         truth().log_prob(pd.DataFrame({"y1": [3, 45]}))
-    shared = bnem.hidden_markov_network(2, {"y": bnem.count_states(20)}, 3).poisson("y[0]")
-    steps = pd.DataFrame({f"y[{t}]": ["1", "2", "3", "4"] for t in range(3)})
-    with pytest.raises(BnemValueError, match="shared Poisson rates"):
-        bnem.standard_errors(shared, steps)
     with pytest.raises(BnemValueError, match="'opg' does not cover Poisson rates"):
         bnem.standard_errors(truth(), truth().sample(50, seed=0), method="opg")
     with pytest.raises(TypeError, match="count_states"):
@@ -356,3 +352,32 @@ def test_standard_errors_with_a_rate_at_zero_warn_once_and_keep_node_order():
     assert list(dict.fromkeys(se.node)) == ["g", "y", "f"]
     rates = se[se.node == "y"]
     assert np.isnan(rates.se.iloc[0]) and rates.se.iloc[1] > 0
+
+
+def test_standard_errors_of_shared_rates_equal_the_log_likelihood_s_curvature():
+    net = bnem.BayesianNetwork({"z": ["a", "b"], "y1": bnem.count_states(30),
+                                "y2": bnem.count_states(30)},
+                               {"y1": ["z"], "y2": ["z"]}).share("em", ["y1", "y2"]).poisson("y1")
+    truth_ = net.with_cpds({"z": [0.4, 0.6]}).poisson("y1", rates=[2.0, 8.0])
+    df = truth_.sample(500, seed=1, missing=0.1).drop(columns="z")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(net, df, seed=0, n_init=3, tol=1e-12).network
+    se = bnem.standard_errors(fitted, df)
+
+    def loglik(x):  # one rate per class for both members
+        return fitted.with_cpds({"z": [x[0], 1 - x[0]]}).poisson("y1", rates=x[1:3]) \
+            .log_likelihood(df)
+
+    x0 = np.r_[fitted.cpd("z").values[0], fitted.rates_of("y1")]
+    h = 1e-4 * np.maximum(np.abs(x0), 1e-2)
+    hess = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            e_i, e_j = np.eye(3)[i] * h[i], np.eye(3)[j] * h[j]
+            hess[i, j] = (loglik(x0 + e_i + e_j) - loglik(x0 + e_i - e_j)
+                          - loglik(x0 - e_i + e_j) + loglik(x0 - e_i - e_j)) / (4 * h[i] * h[j])
+    expect = np.sqrt(np.diag(np.linalg.inv(-hess)))
+    for node in ("y1", "y2"):  # each member shows the block's rates and errors
+        got = np.r_[se[(se.node == "z") & (se.state == "a")].se, se[se.node == node].se]
+        np.testing.assert_allclose(got, expect, rtol=2e-3)

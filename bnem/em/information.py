@@ -81,12 +81,11 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
                              "method='hessian' for a network with Gaussian nodes")
     c = network.constraints
     learned = {n: f.kind for n, f in c.forms.items()
-               if n not in network.fixed_nodes and (f.kind != "Poisson" or c.group_of(n))}
+               if n not in network.fixed_nodes and f.kind != "Poisson"}
     if learned:
-        raise BnemValueError(f"standard errors of noisy-OR links and of shared Poisson "
-                             f"rates ({learned}) are not supported yet; fix those nodes "
-                             "(net.fix(...)) to get the other parameters' standard errors "
-                             "given them")
+        raise BnemValueError(f"standard errors of noisy-OR links ({learned}) are not "
+                             "supported yet; fix those nodes (net.fix(...)) to get the "
+                             "other parameters' standard errors given them")
     maximizer = Maximizer(network)
     theta = network.flat_params()
     rates = _Rates(network)
@@ -312,32 +311,42 @@ def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
 
 
 class _Rates:
-    """The rates of the network's learned Poisson nodes (not fixed, not shared): free
-    parameters in their own right, each configuration's table given by its rate."""
+    """The rates of the network's learned Poisson nodes (not fixed): free parameters in
+    their own right, each configuration's table given by its rate. A shared block's
+    members have one set of rates (its first member's), whose gradient is the sum of
+    the members'."""
 
     def __init__(self, network: BayesianNetwork) -> None:
         c = network.constraints
         self.nodes = [n for n, f in c.forms.items() if f.kind == "Poisson"
-                      and n not in network.fixed_nodes and not c.group_of(n)]
-        self.forms = [c.forms[n] for n in self.nodes]
-        self.spans = []
+                      and n not in network.fixed_nodes]
+        units: dict[str, list[str]] = {}  # first member (or the node) -> its members
+        for n in self.nodes:
+            group = c.group_of(n)
+            members = [m for m in c.shared[group] if m in self.nodes] if group else [n]
+            units.setdefault(members[0], members)
+        self.units = []  # (form, configurations, states, [each member's span])
         self.entries = np.zeros(int(network.offsets[-1]), dtype=bool)
         values = []
-        for node, form in zip(self.nodes, self.forms):
-            i = network.discrete_index(node)
-            lo, hi = int(network.offsets[i]), int(network.offsets[i + 1])
-            self.spans.append((lo, hi, int(network.cards[i])))
-            self.entries[lo:hi] = True
-            values.append(network.rates_of(node).ravel())
+        for first, members in units.items():
+            spans = []
+            for m in members:
+                i = network.discrete_index(m)
+                lo, hi = int(network.offsets[i]), int(network.offsets[i + 1])
+                spans.append((lo, hi))
+                self.entries[lo:hi] = True
+            card = int(network.cards[network.discrete_index(first)])
+            self.units.append((c.forms[first], (spans[0][1] - spans[0][0]) // card, card,
+                               spans))
+            values.append(network.rates_of(first).ravel())
         self.values = np.concatenate(values) if values else np.zeros(0)
         self.size = self.values.size
 
-    def _each(self, rates: np.ndarray) -> Iterator[tuple[Any, int, int, int, np.ndarray]]:
-        """Per node: its form, its span in ``theta``, its states, its rates."""
+    def _each(self, rates: np.ndarray) -> Iterator[tuple[Any, int, list, np.ndarray]]:
+        """Per unit: its form, its states, its members' spans in ``theta``, its rates."""
         at = 0
-        for form, (lo, hi, card) in zip(self.forms, self.spans):
-            n = (hi - lo) // card
-            yield form, lo, hi, card, rates[at:at + n]
+        for form, n, card, spans in self.units:
+            yield form, card, spans, rates[at:at + n]
             at += n
 
     def put(self, theta: np.ndarray, rates: np.ndarray) -> np.ndarray:
@@ -345,17 +354,20 @@ class _Rates:
         if not self.size:
             return theta
         theta = theta.copy()
-        for form, lo, hi, _, r in self._each(rates):
-            theta[lo:hi] = form.table(r).ravel()
+        for form, _, spans, r in self._each(rates):
+            table = form.table(r).ravel()
+            for lo, hi in spans:
+                theta[lo:hi] = table
         return theta
 
     def gradient(self, counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
         """``d/d rate`` of the expected complete-data log-likelihood of ``counts`` (by
         Fisher's identity, the observed log-likelihood's): ``sum_y n_y (y / rate - 1)``
-        over the counts 0..M, and ``n_tail P(Y = M) / P(Y > M)`` for the last state."""
+        over the counts 0..M, and ``n_tail P(Y = M) / P(Y > M)`` for the last state;
+        summed over a shared block's members."""
         out = []
-        for form, lo, hi, card, r in self._each(rates):
-            n = counts[lo:hi].reshape(-1, card)
+        for form, card, spans, r in self._each(rates):
+            n = np.sum([counts[lo:hi].reshape(-1, card) for lo, hi in spans], axis=0)
             m = form.max_count
             ys = np.arange(m + 1)
             table = form.table(r)
@@ -365,15 +377,23 @@ class _Rates:
         return np.concatenate(out) if out else np.zeros(0)
 
     def table(self, network: BayesianNetwork, se: np.ndarray) -> pd.DataFrame:
-        rows = []
-        for (form, lo, hi, card, r), node in zip(self._each(self.values), self.nodes):
-            for u, rate in enumerate(r):
-                parents = ", ".join(f"{k}={v}" for k, v in
-                                    network.configuration(network.parents(node), u).items())
-                rows.append({"node": node, "parents": parents, "state": "rate",
-                             "estimate": float(rate), "se": 0.0})
-        out = pd.DataFrame(rows, columns=["node", "parents", "state", "estimate", "se"])
-        out["se"] = se
+        """One row per configuration of every learned Poisson node (a shared block's
+        members: its rates and their errors)."""
+        rows, errors = [], []
+        at = 0
+        for (form, card, spans, r), (_, n, _, _) in zip(self._each(self.values), self.units):
+            for lo, _ in spans:
+                node = network.discrete_nodes[int(np.searchsorted(network.offsets, lo,
+                                                                  side="right")) - 1]
+                for u, rate in enumerate(r):
+                    parents = ", ".join(f"{k}={v}" for k, v in network.configuration(
+                        network.parents(node), u).items())
+                    rows.append({"node": node, "parents": parents, "state": "rate",
+                                 "estimate": float(rate)})
+                    errors.append(float(se[at + u]))
+            at += n
+        out = pd.DataFrame(rows, columns=["node", "parents", "state", "estimate"])
+        out["se"] = errors
         return out
 
 
