@@ -283,8 +283,46 @@ def test_errors_say_what_was_expected():
         net.noisy_or("x", leak=0)
     with pytest.raises(NetworkError, match="'a' is not a noisy-OR node"):
         truth().links_of("a")
-    with pytest.raises(BnemValueError, match="standard errors of noisy-OR links"):
-        bnem.standard_errors(truth(), truth().sample(50, seed=0))
+    with pytest.raises(BnemValueError, match="'opg' does not cover Poisson rates or noisy"):
+        bnem.standard_errors(truth(), truth().sample(50, seed=0), method="opg")
+
+
+def test_standard_errors_of_links_equal_the_log_likelihood_s_curvature():
+    import warnings
+
+    net = bnem.BayesianNetwork({"a": ["no", "yes"], "b": ["no", "mild", "severe"],
+                                "x": ["no", "yes"]}, {"x": ["a", "b"]})
+    true_ = net.with_cpds({"a": [0.6, 0.4], "b": [0.5, 0.3, 0.2]}).noisy_or(
+        "x", links={"a": 0.7, "b": {"mild": 0.3, "severe": 0.8}}, leak=0.1)
+    df = true_.sample(800, seed=3, missing=0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bnem.fit(true_.noisy_or("x"), df, tol=1e-12, init="network").network
+    se = bnem.standard_errors(fitted, df)
+    rows = se[se.node == "x"]
+    assert list(rows.state) == ["link", "link", "link", "leak"]
+    assert list(rows.parents) == ["a=yes", "b=mild", "b=severe", ""]
+    links = fitted.links_of("x").to_numpy()
+    np.testing.assert_allclose(rows.estimate, links, rtol=1e-12)
+
+    def loglik(v):  # a's and b's free entries, the three links, the leak
+        other = fitted.with_cpds({"a": [v[0], 1 - v[0]], "b": [v[1], v[2], 1 - v[1] - v[2]]})
+        return other.noisy_or("x", links={"a": v[3], "b": {"mild": v[4], "severe": v[5]}},
+                              leak=v[6]).log_likelihood(df)
+
+    x0 = np.r_[fitted.cpd("a").values[0], fitted.cpd("b").values[:2], links]
+    k = x0.size
+    h = 1e-4 * np.minimum(x0, 1 - x0)
+    hess = np.zeros((k, k))
+    for i in range(k):
+        for j in range(k):
+            e_i, e_j = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
+            hess[i, j] = (loglik(x0 + e_i + e_j) - loglik(x0 + e_i - e_j)
+                          - loglik(x0 - e_i + e_j) + loglik(x0 - e_i - e_j)) / (4 * h[i] * h[j])
+    expect = np.sqrt(np.diag(np.linalg.inv(-hess)))
+    got = np.r_[se[(se.node == "a") & (se.state == "no")].se,
+                se[(se.node == "b") & se.state.isin(["no", "mild"])].se, rows.se]
+    np.testing.assert_allclose(got, expect, rtol=2e-3)
 
 
 def test_select_cardinality_keeps_noisy_or_children_of_the_latent_node():

@@ -41,6 +41,7 @@ from ..inference.dataset import AnalysedData
 from ..inference.engine import family_posteriors
 from ..inference.gaussian import joint
 from ..inference.structure import Structure
+from ..network import noisy_or as noisy_table
 from ..network.bayesnet import BayesianNetwork, as_network
 from ..network.parameters import Parameters
 from . import gaussian_information
@@ -69,7 +70,9 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     pandas.DataFrame
         Columns ``node``, ``parents`` (the configuration, as text), ``state`` (a
         table's state; ``rate`` for a learned Poisson node, one row per configuration;
-        or ``intercept``, ``weight[parent]``, ``variance``), ``estimate``, ``se``.
+        ``link`` (``parents`` names the parent's present state) and ``leak`` for a
+        learned noisy-OR node; or ``intercept``, ``weight[parent]``, ``variance``),
+        ``estimate``, ``se``.
     """
     network = as_network(network, "standard_errors", needs_cpds=True)
     if method not in METHODS:
@@ -80,18 +83,18 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
         raise BnemValueError("method='opg' covers discrete networks only, for now; use "
                              "method='hessian' for a network with Gaussian nodes")
     c = network.constraints
-    learned = {n: f.kind for n, f in c.forms.items()
-               if n not in network.fixed_nodes and f.kind != "Poisson"}
-    if learned:
-        raise BnemValueError(f"standard errors of noisy-OR links ({learned}) are not "
-                             "supported yet; fix those nodes (net.fix(...)) to get the "
+    shared_or = [n for n, f in c.forms.items() if f.kind == "noisy-OR"
+                 and n not in network.fixed_nodes and c.group_of(n)]
+    if shared_or:
+        raise BnemValueError(f"standard errors of shared noisy-OR links ({shared_or}) are "
+                             "not supported yet; fix those nodes (net.fix(...)) to get the "
                              "other parameters' standard errors given them")
     maximizer = Maximizer(network)
     theta = network.flat_params()
-    rates = _Rates(network)
+    rates = _Forms([_Rates(network), _Links(network)])
     if rates.size and method == "opg":
-        raise BnemValueError("method='opg' does not cover Poisson rates yet; use "
-                             "method='hessian'")
+        raise BnemValueError("method='opg' does not cover Poisson rates or noisy-OR links "
+                             "yet; use method='hessian'")
     layout = _Layout(maximizer, rates.entries)
     free, last = layout.free, layout.last
     point = _Point(network, theta, layout, rates)
@@ -108,7 +111,7 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     finally:
         data_.close()
     boundary = np.concatenate([(theta[free] < BOUNDARY) | (theta[last] < BOUNDARY),
-                               rates.values < BOUNDARY,
+                               rates.boundary(),
                                point.held_variances(min_variance)[point.gkeep]])
     cov, bad = _covariance(info, boundary)
     nd = free.size
@@ -122,7 +125,8 @@ def standard_errors(network: BayesianNetwork, data: Any, method: str = "hessian"
     gauss_se[bad[ng:]] = np.nan
     gauss_se = gauss_se[point.gtie]  # shared and tied copies: their parameter's error
     tables = _table(network, maximizer, theta, se)
-    if rates.size:  # a Poisson node's table is its rates: one row per configuration
+    if rates.size:  # a Poisson node's table is its rates (a row per configuration), a
+        # noisy-OR node's its links and leak
         tables = pd.concat([tables[~tables["node"].isin(rates.nodes)],
                             rates.table(network, rate_se)], ignore_index=True)
         order = {n: k for k, n in enumerate(network.nodes)}
@@ -182,7 +186,7 @@ class _Point:
     not free."""
 
     def __init__(self, network: BayesianNetwork, theta: np.ndarray, layout: _Layout,
-                 rates: "_Rates") -> None:
+                 rates: "_Forms") -> None:
         self.theta, self.layout, self.rates = theta, layout, rates
         self.free, self.last = layout.free, layout.last
         self.fixed = [n for n in network.continuous_nodes if n in network.fixed_nodes]
@@ -293,7 +297,7 @@ def _hessian(data: AnalysedData, point: _Point) -> np.ndarray:
             up, down = point.layout.move(theta, j, h), point.layout.move(theta, j, -h)
         elif j < free.size + n_rates:
             k = j - free.size
-            h = 1e-4 * rates[k]
+            h = point.rates.step(k)
             if h <= 0:
                 hess[:, j] = np.nan
                 continue
@@ -349,11 +353,15 @@ class _Rates:
             yield form, card, spans, rates[at:at + n]
             at += n
 
+    def boundary(self) -> np.ndarray:
+        return self.values < BOUNDARY
+
+    def step(self, k: int) -> float:
+        return 1e-4 * self.values[k]
+
     def put(self, theta: np.ndarray, rates: np.ndarray) -> np.ndarray:
-        """``theta`` with each Poisson node's table that of ``rates``."""
-        if not self.size:
-            return theta
-        theta = theta.copy()
+        """``theta`` (changed in place) with each Poisson node's table that of
+        ``rates``."""
         for form, _, spans, r in self._each(rates):
             table = form.table(r).ravel()
             for lo, hi in spans:
@@ -395,6 +403,141 @@ class _Rates:
         out = pd.DataFrame(rows, columns=["node", "parents", "state", "estimate"])
         out["se"] = errors
         return out
+
+
+class _Links:
+    """The links and leaks of the network's learned noisy-OR nodes (not fixed, not
+    shared): per node, each parent's present states' link probabilities, then the leak
+    (:mod:`bnem.network.noisy_or`). With ``a(u) = (1 - leak) prod_i (1 - p_i[u_i])`` the
+    child's absent probability, the exact gradient in a link is ``-sum_{u: u_i = s}
+    w(u) / (1 - p_i[s])`` and in the leak ``-sum_u w(u) / (1 - leak)``, where ``w(u) =
+    n_absent(u) - n_present(u) a(u) / (1 - a(u))`` from the expected counts."""
+
+    def __init__(self, network: BayesianNetwork) -> None:
+        c = network.constraints
+        self.nodes = [n for n, f in c.forms.items() if f.kind == "noisy-OR"
+                      and n not in network.fixed_nodes]
+        self.units = []  # (spec, shape, span, [(parent index, state)], leak)
+        self.entries = np.zeros(int(network.offsets[-1]), dtype=bool)
+        values = []
+        for node in self.nodes:
+            spec: Any = c.forms[node]
+            i = network.discrete_index(node)
+            lo, hi = int(network.offsets[i]), int(network.offsets[i + 1])
+            self.entries[lo:hi] = True
+            parents = network.parents(node)
+            shape = tuple(len(network.states(p)) for p in parents) + (2,)
+            links, leak = noisy_table.links_of(spec, network.cpd(node).values)
+            where = [(k, s) for k, p in enumerate(parents) for s in range(shape[k])
+                     if s != spec.absent[k]]
+            self.units.append((spec, shape, (lo, hi), where, spec.leak))
+            values.append(np.r_[[links[k][s] for k, s in where], [leak] if spec.leak else []])
+        self.values = np.concatenate(values) if values else np.zeros(0)
+        self.size = self.values.size
+
+    def _each(self, values: np.ndarray) -> Iterator[tuple[Any, tuple, tuple, list, bool,
+                                                          list, float]]:
+        """Per node: its spec, shape, span, present (parent, state) pairs, leak flag,
+        link arrays and leak at ``values``."""
+        at = 0
+        for spec, shape, span, where, has_leak in self.units:
+            n = len(where) + int(has_leak)
+            v = values[at:at + n]
+            links = [np.zeros(c) for c in shape[:-1]]
+            for (k, s), p in zip(where, v):
+                links[k][s] = p
+            yield spec, shape, span, where, has_leak, links, float(v[-1]) if has_leak else 0.0
+            at += n
+
+    def put(self, theta: np.ndarray, values: np.ndarray) -> np.ndarray:
+        for spec, shape, (lo, hi), _, _, links, leak in self._each(values):
+            theta[lo:hi] = noisy_table.table(spec, links, leak, shape).ravel()
+        return theta
+
+    def gradient(self, counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = []
+        for spec, shape, (lo, hi), where, has_leak, links, leak in self._each(values):
+            n = counts[lo:hi].reshape(shape)
+            a = noisy_table.table(spec, links, leak, shape)[..., spec.child_absent]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = n[..., spec.child_absent] - np.where(
+                    n[..., 1 - spec.child_absent] > 0,
+                    n[..., 1 - spec.child_absent] * a / (1.0 - a), 0.0)
+                for k, s in where:
+                    out.append(-np.take(w, s, axis=k).sum() / (1.0 - links[k][s]))
+                if has_leak:
+                    out.append(-w.sum() / (1.0 - leak))
+        return np.asarray(out, dtype=float)
+
+    def table(self, network: BayesianNetwork, se: np.ndarray) -> pd.DataFrame:
+        rows, at = [], 0
+        for node, (_, _, _, where, has_leak, links, leak) in zip(self.nodes,
+                                                                 self._each(self.values)):
+            parents = network.parents(node)
+            for k, s in where:
+                rows.append({"node": node, "parents": f"{parents[k]}="
+                             f"{network.states(parents[k])[s]}", "state": "link",
+                             "estimate": float(links[k][s]), "se": float(se[at])})
+                at += 1
+            if has_leak:
+                rows.append({"node": node, "parents": "", "state": "leak",
+                             "estimate": leak, "se": float(se[at])})
+                at += 1
+        return pd.DataFrame(rows, columns=["node", "parents", "state", "estimate", "se"])
+
+    def boundary(self) -> np.ndarray:
+        return (self.values < BOUNDARY) | (self.values > 1.0 - BOUNDARY)
+
+    def step(self, k: int) -> float:
+        return 1e-4 * min(self.values[k], 1.0 - self.values[k])
+
+
+class _Forms:
+    """The table forms' own parameters (Poisson rates, noisy-OR links and leaks), one
+    vector: free parameters of the information beside the tables' entries."""
+
+    def __init__(self, parts: list) -> None:
+        self.parts = [p for p in parts if p.size]
+        self.size = sum(p.size for p in self.parts)
+        self.values = np.concatenate([p.values for p in self.parts]) if self.parts \
+            else np.zeros(0)
+        self.entries = np.zeros(0, dtype=bool)
+        for p in parts:
+            self.entries = p.entries if not self.entries.size else self.entries | p.entries
+        self.nodes = [n for p in self.parts for n in p.nodes]
+
+    def _split(self, values: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
+        at = 0
+        for p in self.parts:
+            yield p, values[at:at + p.size]
+            at += p.size
+
+    def put(self, theta: np.ndarray, values: np.ndarray) -> np.ndarray:
+        if not self.size:
+            return theta
+        theta = theta.copy()
+        for p, v in self._split(values):
+            theta = p.put(theta, v)
+        return theta
+
+    def gradient(self, counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = [p.gradient(counts, v) for p, v in self._split(values)]
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def boundary(self) -> np.ndarray:
+        out = [p.boundary() for p in self.parts]
+        return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+
+    def step(self, k: int) -> float:
+        for p in self.parts:
+            if k < p.size:
+                return p.step(k)
+            k -= p.size
+        raise IndexError(k)  # pragma: no cover
+
+    def table(self, network: BayesianNetwork, se: np.ndarray) -> pd.DataFrame:
+        frames = [p.table(network, v) for p, v in self._split(se)]
+        return pd.concat(frames, ignore_index=True)
 
 
 def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
