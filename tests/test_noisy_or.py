@@ -14,6 +14,7 @@ from bnem.em import noisy_or as nem
 from bnem.errors import BnemValueError, NetworkError
 from bnem.io.json_checks import JSONFormatError
 from bnem.network.noisy_or import NoisyOr, is_noisy_or, links_of, table
+from conftest import curvature_errors
 
 S = ["no", "yes"]
 STATES = {"a": S, "b": ["yes", "no"], "c": ["none", "mild", "severe"]}
@@ -311,15 +312,7 @@ def test_standard_errors_of_links_equal_the_log_likelihood_s_curvature():
                               leak=v[6]).log_likelihood(df)
 
     x0 = np.r_[fitted.cpd("a").values[0], fitted.cpd("b").values[:2], links]
-    k = x0.size
-    h = 1e-4 * np.minimum(x0, 1 - x0)
-    hess = np.zeros((k, k))
-    for i in range(k):
-        for j in range(k):
-            e_i, e_j = np.eye(k)[i] * h[i], np.eye(k)[j] * h[j]
-            hess[i, j] = (loglik(x0 + e_i + e_j) - loglik(x0 + e_i - e_j)
-                          - loglik(x0 - e_i + e_j) + loglik(x0 - e_i - e_j)) / (4 * h[i] * h[j])
-    expect = np.sqrt(np.diag(np.linalg.inv(-hess)))
+    expect = curvature_errors(loglik, x0, 1e-4 * np.minimum(x0, 1 - x0))
     got = np.r_[se[(se.node == "a") & (se.state == "no")].se,
                 se[(se.node == "b") & se.state.isin(["no", "mild"])].se, rows.se]
     np.testing.assert_allclose(got, expect, rtol=2e-3)
