@@ -357,3 +357,15 @@ def test_fit_option_keeps_a_declared_noisy_or_node_as_it_is():
     df = truth().sample(500, seed=9, missing=0.1)
     res = bnem.fit(declared, df, noisy_or="x", init="network", max_iter=2)
     assert res.network.constraints.forms["x"] == declared.constraints.forms["x"]
+
+
+def test_a_noisy_or_without_links_or_leak_is_listed_as_its_table():
+    states = ["no", "yes"]
+    net = bnem.BayesianNetwork({"a": states, "n": states, "x": states}, {"x": ["a"]}) \
+        .with_cpds({"a": [0.5, 0.5]}).noisy_or("n", leak=False) \
+        .noisy_or("x", links={"a": 0.5}, leak=0.1)
+    se = bnem.standard_errors(net, net.sample(100, seed=0))
+    assert list(dict.fromkeys(se.node)) == ["a", "n", "x"]
+    n = se[se.node == "n"]
+    assert list(n.state) == ["no", "yes"] and n.se.isna().all()   # not free: no error
+    assert list(se[se.node == "x"].state) == ["link", "leak"]

@@ -415,12 +415,14 @@ class _Links:
 
     def __init__(self, network: BayesianNetwork) -> None:
         c = network.constraints
-        self.nodes = [n for n, f in c.forms.items() if f.kind == "noisy-OR"
-                      and n not in network.fixed_nodes]
-        self.units = []  # (spec, shape, span, [(parent index, state)], leak)
+        learned = [n for n, f in c.forms.items() if f.kind == "noisy-OR"
+                   and n not in network.fixed_nodes]
+        self.nodes = []  # those with a link or a leak (one without either is a fixed
+        self.units = []  # table: not free, listed as a table) and per node (spec, shape,
+        # span, [(parent index, present state)], leak)
         self.entries = np.zeros(int(network.offsets[-1]), dtype=bool)
         values = []
-        for node in self.nodes:
+        for node in learned:
             spec: Any = c.forms[node]
             i = network.discrete_index(node)
             lo, hi = int(network.offsets[i]), int(network.offsets[i + 1])
@@ -430,6 +432,9 @@ class _Links:
             links, leak = noisy_table.links_of(spec, network.cpd(node).values)
             where = [(k, s) for k, p in enumerate(parents) for s in range(shape[k])
                      if s != spec.absent[k]]
+            if not where and not spec.leak:
+                continue
+            self.nodes.append(node)
             self.units.append((spec, shape, (lo, hi), where, spec.leak))
             values.append(np.r_[[links[k][s] for k, s in where], [leak] if spec.leak else []])
         self.values = np.concatenate(values) if values else np.zeros(0)
@@ -549,9 +554,9 @@ def _covariance(info: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.
     bad = boundary.copy()
     if bad.any():
         warnings.warn(f"{int(bad.sum())} free parameter(s) are on the boundary (a probability "
-                      f"or a Poisson rate below {BOUNDARY:g}, or a variance held at "
-                      "min_variance); they and their distributions get NaN standard "
-                      "errors",
+                      f"or a Poisson rate below {BOUNDARY:g}, a noisy-OR link or leak "
+                      "within it of 0 or 1, or a variance held at min_variance); they "
+                      "(and a probability's distribution) get NaN standard errors",
                       DegenerateWarning, stacklevel=3)
     keep = np.flatnonzero(~bad)
     cov = np.full(info.shape, np.nan)
