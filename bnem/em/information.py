@@ -394,8 +394,7 @@ class _Rates:
                 node = network.discrete_nodes[int(np.searchsorted(network.offsets, lo,
                                                                   side="right")) - 1]
                 for u, rate in enumerate(r):
-                    parents = ", ".join(f"{k}={v}" for k, v in network.configuration(
-                        network.parents(node), u).items())
+                    parents = _configuration(network, network.parents(node), u)
                     rows.append({"node": node, "parents": parents, "state": "rate",
                                  "estimate": float(rate)})
                     errors.append(float(se[at + u]))
@@ -506,9 +505,7 @@ class _Forms:
         self.size = sum(p.size for p in self.parts)
         self.values = np.concatenate([p.values for p in self.parts]) if self.parts \
             else np.zeros(0)
-        self.entries = np.zeros(0, dtype=bool)
-        for p in parts:
-            self.entries = p.entries if not self.entries.size else self.entries | p.entries
+        self.entries = np.logical_or.reduce([p.entries for p in parts])  # (one per kind)
         self.nodes = [n for p in self.parts for n in p.nodes]
 
     def _split(self, values: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
@@ -614,8 +611,7 @@ def _gaussian_table(network: BayesianNetwork, point: _Point, se: np.ndarray) -> 
     for (node, u, label), value, err in zip(
             gaussian_information.names(point.cpds, order), values, errors):
         cpd = point.cpds[node]
-        parents = ", ".join(f"{k}={v}" for k, v in
-                            network.configuration(cpd.discrete_parents, u).items())
+        parents = _configuration(network, cpd.discrete_parents, u)
         rows.append({"node": node, "parents": parents, "state": label,
                      "estimate": float(value), "se": float(err)})
     return pd.DataFrame(rows, columns=["node", "parents", "state", "estimate", "se"])
@@ -629,10 +625,14 @@ def _table(network: BayesianNetwork, maximizer: Maximizer, theta: np.ndarray,
         node = network.discrete_nodes[i]
         card = int(maximizer.block_card[b])
         config = int(maximizer.block_start[b] - network.offsets[i]) // card
-        parents = ", ".join(f"{k}={v}" for k, v in
-                            network.configuration(network.parents(node), config).items())
+        parents = _configuration(network, network.parents(node), config)
         for k, state in enumerate(network.states(node)):
             pos = int(maximizer.block_start[b]) + k
             rows.append({"node": node, "parents": parents, "state": state,
                          "estimate": float(theta[pos]), "se": float(se[pos])})
     return pd.DataFrame(rows)
+
+
+def _configuration(network: BayesianNetwork, parents: tuple, index: int) -> str:
+    """Configuration ``index`` of ``parents`` as the output's text, ``"a=x, b=y"``."""
+    return ", ".join(f"{k}={v}" for k, v in network.configuration(parents, index).items())

@@ -71,6 +71,7 @@ logger = logging.getLogger("bnem")
 
 ONLINE_COLUMNS = ["pass", "batch", "rows", "log_likelihood", "log_likelihood_per_row",
                   "step_size", "seconds"]
+SECONDS = ONLINE_COLUMNS.index("seconds")
 
 
 def schedule(step: Any) -> Callable[[int], float]:
@@ -523,7 +524,7 @@ class _StartRun:
         # the first start's clock is the fit's; a later one's starts with it (on a
         # resume: back by the seconds its history had reached)
         self.begun = t0 if at.start == 0 else \
-            time.perf_counter() - (float(at.rows[-1][6]) if at.rows else 0.0)
+            time.perf_counter() - (float(at.rows[-1][SECONDS]) if at.rows else 0.0)
 
     def record(self) -> dict[str, Any]:
         """The start as the fit lists it."""
